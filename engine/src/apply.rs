@@ -1,0 +1,45 @@
+//! Driving a backend through a plan.
+
+use crate::backend::NetBackend;
+use crate::error::BackendError;
+use crate::plan::{Op, Plan};
+
+/// A plan that stopped part-way: which step, which op, and the kernel's complaint.
+/// Everything before `step` was applied; a re-run plans from what is there now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("step {} of {total} failed: {op}: {error}", step + 1)]
+pub struct ApplyError {
+    pub step: usize,
+    pub total: usize,
+    pub op: Op,
+    pub error: BackendError,
+}
+
+/// Apply every op in order; stop at the first failure.
+pub async fn apply<B: NetBackend + ?Sized>(backend: &mut B, plan: &Plan) -> Result<(), ApplyError> {
+    for (step, op) in plan.ops.iter().enumerate() {
+        apply_op(backend, op)
+            .await
+            .map_err(|error| ApplyError { step, total: plan.ops.len(), op: op.clone(), error })?;
+    }
+    Ok(())
+}
+
+/// One op, one backend call: the backend never sees anything but kernel-shaped requests.
+pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Result<(), BackendError> {
+    match op {
+        Op::CreateBridge { name, network, options } => backend.create_bridge(name, network, *options).await,
+        Op::DeleteLink { name } => backend.delete_link(name).await,
+        Op::SetMaster { link, master } => backend.set_master(link, master.as_deref()).await,
+        Op::SetUp { link, up } => backend.set_up(link, *up).await,
+        Op::AddAddress { link, addr } => backend.add_address(link, *addr).await,
+        Op::DeleteAddress { link, addr } => backend.delete_address(link, *addr).await,
+        Op::AddRoute { dst, dev } => backend.add_route(*dst, dev).await,
+        Op::DeleteRoute { dst, dev } => backend.delete_route(*dst, dev).await,
+        Op::SetSysctl { key, value } => backend.set_sysctl(key, value).await,
+        Op::Remember { key, value } => backend.remember(key, value).await,
+        Op::Forget { key } => backend.forget(key).await,
+        Op::ReplaceFirewall { ruleset, .. } => backend.replace_firewall(ruleset).await,
+        Op::DeleteFirewall => backend.delete_firewall().await,
+    }
+}

@@ -1,0 +1,52 @@
+//! The seam between deciding and doing.
+//!
+//! `NetBackend` is deliberately small and kernel-shaped: each method is one thing the
+//! kernel can be asked to do, with the kernel's failure modes. No method decides
+//! anything; the planner already did. Two implementations exist: `SimBackend` (memory)
+//! and `NetlinkBackend` (rtnetlink + nftables).
+
+use async_trait::async_trait;
+use ipnet::Ipv4Net;
+
+use crate::error::BackendError;
+use crate::firewall::Ruleset;
+use crate::model::{BridgeOptions, Observed};
+
+pub type BackendResult<T> = Result<T, BackendError>;
+
+#[async_trait]
+pub trait NetBackend: Send {
+    /// Links, addresses and routes (main table), the managed sysctls, brouter's memory
+    /// and the fingerprint of brouter's firewall tables.
+    async fn observe(&mut self) -> BackendResult<Observed>;
+
+    /// Create a bridge, *down*, marked `brouter:<network>` in its `ifalias`.
+    async fn create_bridge(
+        &mut self,
+        name: &str,
+        network: &str,
+        options: BridgeOptions,
+    ) -> BackendResult<()>;
+    /// Delete a link. The kernel releases its ports and drops its addresses and routes.
+    async fn delete_link(&mut self, name: &str) -> BackendResult<()>;
+    /// Attach `link` to bridge `master`, or detach it (`None`).
+    async fn set_master(&mut self, link: &str, master: Option<&str>) -> BackendResult<()>;
+    /// Set a link administratively up or down. Down drops the IPv4 routes through it.
+    async fn set_up(&mut self, link: &str, up: bool) -> BackendResult<()>;
+    /// Add an address stamped as brouter's, without the kernel's implicit prefix route
+    /// (brouter owns the network route itself).
+    async fn add_address(&mut self, link: &str, addr: Ipv4Net) -> BackendResult<()>;
+    async fn delete_address(&mut self, link: &str, addr: Ipv4Net) -> BackendResult<()>;
+    /// Add a link-scope route `dst dev <dev>` stamped with brouter's protocol.
+    async fn add_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()>;
+    async fn delete_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()>;
+    /// Write a sysctl (`net.ipv4.ip_forward`) of the target namespace.
+    async fn set_sysctl(&mut self, key: &str, value: &str) -> BackendResult<()>;
+    /// Persist a value brouter must restore later (`/run/brouter/<netns>/…`).
+    async fn remember(&mut self, key: &str, value: &str) -> BackendResult<()>;
+    async fn forget(&mut self, key: &str) -> BackendResult<()>;
+    /// Replace brouter's firewall tables in one transaction (created if missing).
+    async fn replace_firewall(&mut self, ruleset: &Ruleset) -> BackendResult<()>;
+    /// Delete brouter's firewall tables; nothing else.
+    async fn delete_firewall(&mut self) -> BackendResult<()>;
+}

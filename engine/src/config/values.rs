@@ -1,0 +1,167 @@
+//! Parsers for the value syntaxes of the config (addresses, ports, MACs, services).
+//! Each returns, on failure, the problem and the hint for a [`super::ConfigError`].
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::{Action, PortRange, Proto, Service};
+
+pub type Problem = (String, String);
+
+fn bad(problem: impl Into<String>, hint: impl Into<String>) -> Problem {
+    (problem.into(), hint.into())
+}
+
+pub fn parse_ipv4(text: &str) -> Result<Ipv4Addr, Problem> {
+    text.parse::<Ipv4Addr>()
+        .map_err(|_| bad("is not an IPv4 address", "write it as four numbers 0-255, e.g. 10.98.98.10"))
+}
+
+/// `a.b.c.d/len`; the prefix length is required.
+pub fn parse_cidr(text: &str) -> Result<Ipv4Net, Problem> {
+    let Some((addr, len)) = text.split_once('/') else {
+        return Err(bad(
+            "has no prefix length",
+            "write the address with its prefix length, e.g. 10.98.98.1/24",
+        ));
+    };
+    parse_ipv4(addr)?;
+    let len: u8 = len.parse().map_err(|_| {
+        bad("has a prefix length that is not a number", "use a prefix length from 0 to 32, e.g. /24")
+    })?;
+    if len > 32 {
+        return Err(bad(
+            format!("has prefix length /{len}, IPv4 allows at most /32"),
+            "use a prefix length from 0 to 32, e.g. /24",
+        ));
+    }
+    text.parse::<Ipv4Net>()
+        .map_err(|_| bad("is not an IPv4 address with prefix", "e.g. 10.98.98.1/24"))
+}
+
+/// A dotted netmask (`255.255.255.0`) to a prefix length; only contiguous masks.
+pub fn parse_netmask(text: &str) -> Result<u8, Problem> {
+    let mask = parse_ipv4(text)
+        .map_err(|_| bad("is not a netmask", "write a dotted netmask such as 255.255.255.0"))?;
+    let bits = u32::from(mask);
+    let len = bits.leading_ones();
+    if bits.checked_shl(len).unwrap_or(0) != 0 {
+        return Err(bad("is not a contiguous netmask", "use a mask such as 255.255.255.0 (/24)"));
+    }
+    Ok(len as u8)
+}
+
+pub fn parse_port(text: &str) -> Result<u16, Problem> {
+    let n: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| bad("is not a port number", "use a number from 1 to 65535"))?;
+    if n == 0 || n > 65535 {
+        return Err(bad(format!("port {n} is out of range"), "use a number from 1 to 65535"));
+    }
+    Ok(n as u16)
+}
+
+/// `80` or `8000-8099` (inclusive, first ≤ last).
+pub fn parse_port_range(text: &str) -> Result<PortRange, Problem> {
+    match text.split_once('-') {
+        None => parse_port(text).map(PortRange::single),
+        Some((a, b)) => {
+            let first = parse_port(a)?;
+            let last = parse_port(b)?;
+            if first > last {
+                return Err(bad(
+                    format!("is a reversed port range ({first} > {last})"),
+                    format!("write the lower port first: \"{last}-{first}\""),
+                ));
+            }
+            Ok(PortRange { first, last })
+        }
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff` (also with `-`), unicast, not all-zero; returned lower-case.
+pub fn parse_mac(text: &str) -> Result<String, Problem> {
+    let parts: Vec<&str> = text.split([':', '-']).collect();
+    let hint = "write six hex bytes, e.g. aa:cc:00:00:00:01";
+    if parts.len() != 6 || parts.iter().any(|p| p.len() != 2) {
+        return Err(bad("is not a MAC address", hint));
+    }
+    let mut bytes = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        bytes[i] = u8::from_str_radix(p, 16).map_err(|_| bad("is not a MAC address", hint))?;
+    }
+    if bytes[0] & 1 == 1 {
+        return Err(bad(
+            "is a multicast MAC address, which no VM interface can own",
+            "use a unicast address (even first byte), e.g. aa:cc:00:00:00:01",
+        ));
+    }
+    if bytes == [0; 6] {
+        return Err(bad("is the all-zero MAC address", hint));
+    }
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+}
+
+pub fn parse_proto(text: &str) -> Result<Proto, Problem> {
+    match text {
+        "tcp" => Ok(Proto::Tcp),
+        "udp" => Ok(Proto::Udp),
+        _ => Err(bad("is not a forwardable protocol", "use \"tcp\" or \"udp\"")),
+    }
+}
+
+pub fn parse_action(text: &str) -> Result<Action, Problem> {
+    match text {
+        "accept" => Ok(Action::Accept),
+        "drop" => Ok(Action::Drop),
+        "reject" => Ok(Action::Reject),
+        _ => Err(bad("is not an action", "use \"accept\", \"drop\" or \"reject\"")),
+    }
+}
+
+/// `tcp/80`, `udp/53`, `udp/6000-6010`, `icmp`.
+pub fn parse_service(text: &str) -> Result<Service, Problem> {
+    let hint = "write a service as \"tcp/PORT\", \"udp/PORT\", \"tcp/FIRST-LAST\" or \"icmp\"";
+    if text == "icmp" {
+        return Ok(Service::Icmp);
+    }
+    let Some((proto, ports)) = text.split_once('/') else {
+        return Err(bad("is not a service", hint));
+    };
+    let ports = parse_port_range(ports).map_err(|(p, _)| (format!("has a bad port: {p}"), hint.to_string()))?;
+    match proto {
+        "tcp" => Ok(Service::Tcp(ports)),
+        "udp" => Ok(Service::Udp(ports)),
+        _ => Err(bad(format!("has unknown protocol {proto:?}"), hint)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netmask_to_prefix() {
+        assert_eq!(parse_netmask("255.255.255.0").unwrap(), 24);
+        assert_eq!(parse_netmask("255.255.0.0").unwrap(), 16);
+        assert_eq!(parse_netmask("0.0.0.0").unwrap(), 0);
+        assert!(parse_netmask("255.0.255.0").is_err());
+    }
+
+    #[test]
+    fn macs_are_normalised() {
+        assert_eq!(parse_mac("AA-CC-00-00-00-01").unwrap(), "aa:cc:00:00:00:01");
+        assert!(parse_mac("01:00:5e:00:00:01").is_err());
+        assert!(parse_mac("aa:cc:00:00:00").is_err());
+    }
+
+    #[test]
+    fn services() {
+        assert_eq!(parse_service("tcp/80").unwrap(), Service::Tcp(PortRange::single(80)));
+        assert_eq!(parse_service("udp/6000-6010").unwrap(), Service::Udp(PortRange { first: 6000, last: 6010 }));
+        assert!(parse_service("tcp/http").is_err());
+        assert!(parse_service("sctp/1").is_err());
+    }
+}

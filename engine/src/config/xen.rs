@@ -1,0 +1,197 @@
+//! The Xen network-script front end: `VAR=VAL` words with the seed script's defaults.
+//!
+//! `(network-script 'brouter bridgeip="10.98.98.1/24" brnet="10.98.98.0/24"')` must keep
+//! working as written, so the words, their defaults and their meaning follow the
+//! `network-virtual` script brouter replaces.
+
+use std::collections::BTreeMap;
+
+use super::values;
+use super::{
+    did_you_mean, validate, Action, Config, ConfigError, ConfigErrors, Mode, Network, Policy,
+    Sources, ZONE_DOM0, ZONE_EXTERNAL,
+};
+
+/// The words the network-script accepts.
+pub const XEN_KEYS: &[&str] = &["bridgeip", "brnet", "vifnum", "bridge", "netmask", "antispoof"];
+
+const ORIGIN: &str = "command line";
+
+/// Build the one-network configuration the seed script would have set up.
+pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors> {
+    let mut src = Sources::new(ORIGIN);
+    let mut errors = Vec::new();
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    for w in words {
+        let w = w.as_ref();
+        let Some((k, v)) = w.split_once('=') else {
+            errors.push(ConfigError {
+                origin: ORIGIN.into(),
+                line: None,
+                key: w.to_string(),
+                value: None,
+                problem: "is not a VAR=VAL word".into(),
+                hint: format!("write e.g. bridgeip=10.98.98.1/24 (known: {})", XEN_KEYS.join(", ")),
+            });
+            continue;
+        };
+        let v = v.trim_matches(|c| c == '"' || c == '\'').to_string();
+        src.record(k, None, format!("{v:?}"));
+        if !XEN_KEYS.contains(&k) {
+            let hint = match did_you_mean(k, XEN_KEYS) {
+                Some(s) => format!("did you mean `{s}`? (known: {})", XEN_KEYS.join(", ")),
+                None => format!("known: {}", XEN_KEYS.join(", ")),
+            };
+            errors.push(ConfigError {
+                origin: ORIGIN.into(),
+                line: None,
+                key: k.to_string(),
+                value: None,
+                problem: "is not a known variable".into(),
+                hint,
+            });
+            continue;
+        }
+        vars.insert(k.to_string(), v);
+    }
+    let bridgeip_text = vars.get("bridgeip").cloned().unwrap_or_else(|| "10.6.7.1/24".into());
+    if !vars.contains_key("bridgeip") {
+        src.record("bridgeip", None, format!("{bridgeip_text:?}"));
+    }
+    let default_bridge = format!("xenbr{}", vars.get("vifnum").map(String::as_str).unwrap_or("0"));
+    if !vars.contains_key("bridge") {
+        src.record("bridge", None, format!("{default_bridge:?}"));
+    }
+    let mut bad = |key: &str, (problem, hint): values::Problem| errors.push(src.error(key, problem, hint));
+
+    let vifnum = match vars.get("vifnum") {
+        None => Some(0u32),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                bad("vifnum", ("is not a number".into(), "use a small number such as 0".into()));
+                None
+            }
+        },
+    };
+    let antispoof = match vars.get("antispoof").map(String::as_str) {
+        None | Some("no") => Some(false),
+        Some("yes") => Some(true),
+        Some(_) => {
+            bad("antispoof", ("must be yes or no".into(), "write antispoof=yes or antispoof=no".into()));
+            None
+        }
+    };
+    let mask_len = match vars.get("netmask") {
+        None => None,
+        Some(m) => match values::parse_netmask(m) {
+            Ok(l) => Some(l),
+            Err(p) => {
+                bad("netmask", p);
+                None
+            }
+        },
+    };
+    let address = if bridgeip_text.contains('/') {
+        match values::parse_cidr(&bridgeip_text) {
+            Ok(a) => {
+                if let Some(l) = mask_len {
+                    if l != a.prefix_len() {
+                        bad(
+                            "netmask",
+                            (
+                                format!("says /{l} but bridgeip says /{}", a.prefix_len()),
+                                "drop netmask, or make it match bridgeip's prefix".into(),
+                            ),
+                        );
+                    }
+                }
+                Some(a)
+            }
+            Err(p) => {
+                bad("bridgeip", p);
+                None
+            }
+        }
+    } else {
+        match values::parse_ipv4(&bridgeip_text) {
+            Ok(ip) => ipnet::Ipv4Net::new(ip, mask_len.unwrap_or(24)).ok(),
+            Err(p) => {
+                bad("bridgeip", p);
+                None
+            }
+        }
+    };
+    let subnet = match (vars.get("brnet"), address) {
+        (Some(b), _) => match values::parse_cidr(b) {
+            Ok(n) => Some(n),
+            Err(p) => {
+                bad("brnet", p);
+                None
+            }
+        },
+        (None, Some(a)) => Some(a.trunc()),
+        (None, None) => None,
+    };
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    let (Some(vifnum), Some(antispoof), Some(address), Some(subnet)) = (vifnum, antispoof, address, subnet) else {
+        unreachable!("every missing value pushed an error");
+    };
+    let bridge = vars.get("bridge").cloned().unwrap_or_else(|| format!("xenbr{vifnum}"));
+    let name: String =
+        bridge.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let config = Config {
+        origin: ORIGIN.into(),
+        mode: Mode::Xen,
+        uplink: None,
+        networks: vec![Network {
+            name: name.clone(),
+            bridge,
+            address,
+            subnet,
+            masquerade: true,
+            antispoof,
+            stp: false,
+            forward_delay: 0,
+        }],
+        hosts: vec![],
+        forwards: vec![],
+        policies: vec![
+            Policy { from: name.clone(), to: ZONE_EXTERNAL.into(), action: Action::Accept, services: vec![], log: false },
+            Policy { from: name, to: ZONE_DOM0.into(), action: Action::Accept, services: vec![], log: false },
+        ],
+    };
+    validate(&config, &src)?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_defaults() {
+        let c = from_xen_words::<&str>(&[]).unwrap();
+        let n = &c.networks[0];
+        assert_eq!(n.bridge, "xenbr0");
+        assert_eq!(n.address.to_string(), "10.6.7.1/24");
+        assert_eq!(n.subnet.to_string(), "10.6.7.0/24");
+        assert!(!n.antispoof);
+    }
+
+    #[test]
+    fn seed_xend_line() {
+        let c = from_xen_words(&["bridgeip=\"10.98.98.1/24\"", "brnet=\"10.98.98.0/24\""]).unwrap();
+        assert_eq!(c.networks[0].address.to_string(), "10.98.98.1/24");
+        assert_eq!(c.networks[0].subnet.to_string(), "10.98.98.0/24");
+    }
+
+    #[test]
+    fn vifnum_and_netmask() {
+        let c = from_xen_words(&["vifnum=2", "bridgeip=192.168.5.1", "netmask=255.255.0.0"]).unwrap();
+        assert_eq!(c.networks[0].bridge, "xenbr2");
+        assert_eq!(c.networks[0].address.to_string(), "192.168.5.1/16");
+    }
+}

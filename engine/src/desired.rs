@@ -1,0 +1,95 @@
+//! The compiler: a validated [`Config`] → the kernel state that should exist.
+//!
+//! Pure and total: every `Config` compiles (validation already rejected what cannot).
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Mode};
+use crate::firewall::Ruleset;
+use crate::model::{BridgeOptions, IP_FORWARD};
+use crate::plan::Scope;
+
+/// A bridge brouter wants, and the network it belongs to (its ownership mark).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredBridge {
+    pub name: String,
+    pub network: String,
+    pub options: BridgeOptions,
+}
+
+/// An address brouter wants on a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredAddress {
+    pub link: String,
+    pub addr: Ipv4Net,
+}
+
+/// A link-scope route `dst dev <dev>` brouter wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredRoute {
+    pub dst: Ipv4Net,
+    pub dev: String,
+}
+
+/// Everything that should exist once `start` has converged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desired {
+    /// What this configuration is allowed to remove: everything brouter owns (a config
+    /// file describes the whole host), or only its own bridges (Xen mode, where each
+    /// `network-script` call describes one bridge, as the seed script did).
+    pub scope: Scope,
+    pub bridges: Vec<DesiredBridge>,
+    pub addresses: Vec<DesiredAddress>,
+    pub routes: Vec<DesiredRoute>,
+    /// `(key, value)` in dotted form (`net.ipv4.ip_forward`).
+    pub sysctls: Vec<(String, String)>,
+    /// brouter's firewall; `None` until the firewall model fills it.
+    pub firewall: Option<Ruleset>,
+}
+
+/// Compile a configuration to the state it asks for.
+pub fn compile(config: &Config) -> Desired {
+    let scope = match config.mode {
+        Mode::File => Scope::All,
+        Mode::Xen => Scope::Bridges(config.networks.iter().map(|n| n.bridge.clone()).collect()),
+    };
+    let bridges = config
+        .networks
+        .iter()
+        .map(|n| DesiredBridge {
+            name: n.bridge.clone(),
+            network: n.name.clone(),
+            options: BridgeOptions { stp: n.stp, forward_delay: n.forward_delay },
+        })
+        .collect();
+    let addresses =
+        config.networks.iter().map(|n| DesiredAddress { link: n.bridge.clone(), addr: n.address }).collect();
+    let routes = config.networks.iter().map(|n| DesiredRoute { dst: n.subnet, dev: n.bridge.clone() }).collect();
+    Desired {
+        scope,
+        bridges,
+        addresses,
+        routes,
+        sysctls: vec![(IP_FORWARD.to_string(), "1".to_string())],
+        firewall: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_xen_words;
+
+    #[test]
+    fn seed_compiles_to_bridge_address_route_forwarding() {
+        let c = from_xen_words(&["bridgeip=10.98.98.1/24", "brnet=10.98.98.0/24"]).unwrap();
+        let d = compile(&c);
+        assert_eq!(d.bridges[0].name, "xenbr0");
+        assert_eq!(d.bridges[0].options, BridgeOptions { stp: false, forward_delay: 0 });
+        assert_eq!(d.addresses[0].addr.to_string(), "10.98.98.1/24");
+        assert_eq!(d.routes[0].dst.to_string(), "10.98.98.0/24");
+        assert_eq!(d.sysctls, vec![("net.ipv4.ip_forward".to_string(), "1".to_string())]);
+        assert_eq!(d.scope, Scope::Bridges(vec!["xenbr0".into()]));
+    }
+}

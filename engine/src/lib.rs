@@ -1,0 +1,24 @@
+//! brouter's engine: everything brouter *decides*, with no I/O.
+//!
+//! Data flow (see `docs/DESIGN.md`): a TOML file or Xen `VAR=VAL` words become a
+//! validated [`Config`]; [`compile`] turns it into the [`Desired`] kernel state; a
+//! backend reports what it [`Observed`]; [`plan_start`] / [`plan_stop`] compute the
+//! ordered [`Op`]s between the two; [`apply`] drives any [`NetBackend`] through them.
+//! Keeping all of that pure means the simulator and the kernel run the same decisions.
+
+pub mod apply;
+pub mod backend;
+pub mod config;
+pub mod desired;
+pub mod error;
+pub mod firewall;
+pub mod model;
+pub mod plan;
+
+pub use apply::{apply, ApplyError};
+pub use backend::NetBackend;
+pub use config::{Config, ConfigError, ConfigErrors};
+pub use desired::{compile, Desired};
+pub use error::{BackendError, ErrorKind};
+pub use model::*;
+pub use plan::{plan_start, plan_stop, Op, Plan, PlanError, Scope};

@@ -1,0 +1,166 @@
+//! The kernel objects brouter reasons about, as plain data.
+//!
+//! These types are the vocabulary shared by the planner, the simulator and the netlink
+//! backend. They describe *state*, never policy: which link exists, who owns it, which
+//! address and route it carries. Ownership is a field on each object because brouter must
+//! touch only what it made (DESIGN.md, "Ownership") and must find it again without a
+//! state file.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+/// The `ifalias` prefix that marks a bridge brouter created: `brouter:<network>`.
+pub const ALIAS_PREFIX: &str = "brouter:";
+
+/// The route protocol (`rtm_protocol`) brouter stamps on its routes, and the `IFA_PROTO`
+/// it stamps on its addresses. 0x62 ("b") is unassigned in `/etc/iproute2/rt_protos`.
+pub const OWNER_PROTO: u8 = 0x62;
+
+/// The kernel's own route protocol (`proto kernel`), used by implicit prefix routes.
+pub const PROTO_KERNEL: u8 = 2;
+/// `proto boot`, what `ip route add` uses by default.
+pub const PROTO_BOOT: u8 = 3;
+/// `proto static`.
+pub const PROTO_STATIC: u8 = 4;
+
+/// What sort of link a name refers to. brouter only ever creates bridges; everything
+/// else (veths, physical NICs, Xen vifs) is somebody else's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    Bridge,
+    Veth,
+    Other(String),
+}
+
+/// Bridge settings brouter sets when it creates a bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BridgeOptions {
+    /// Spanning tree on/off. Off by default: a brouter's bridge has no loops to break.
+    pub stp: bool,
+    /// Forward delay in seconds. 0 by default, so a freshly attached vif forwards at once.
+    pub forward_delay: u32,
+}
+
+impl Default for BridgeOptions {
+    fn default() -> Self {
+        BridgeOptions { stp: false, forward_delay: 0 }
+    }
+}
+
+/// One network interface as observed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Link {
+    pub name: String,
+    pub kind: LinkKind,
+    /// `ifalias`; `brouter:<network>` marks a bridge brouter created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// The bridge this link is a port of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    /// Administratively up (`IFF_UP`).
+    pub up: bool,
+    /// Bridge settings, for bridges only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeOptions>,
+}
+
+impl Link {
+    /// The network whose bridge brouter created here, if it did.
+    pub fn owner(&self) -> Option<&str> {
+        self.alias.as_deref().and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+    }
+
+    pub fn is_bridge(&self) -> bool {
+        self.kind == LinkKind::Bridge
+    }
+}
+
+/// An IPv4 address on a link.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Address {
+    pub link: String,
+    /// The address with its prefix length (`10.98.98.1/24`).
+    pub addr: Ipv4Net,
+    /// Stamped with [`OWNER_PROTO`] by brouter.
+    pub owned: bool,
+}
+
+/// An IPv4 route in the main table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Route {
+    pub dst: Ipv4Net,
+    pub dev: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Ipv4Addr>,
+    /// `rtm_protocol`; [`OWNER_PROTO`] means brouter's.
+    pub protocol: u8,
+    /// Route priority (metric).
+    #[serde(default)]
+    pub metric: u32,
+}
+
+impl Route {
+    pub fn owned(&self) -> bool {
+        self.protocol == OWNER_PROTO
+    }
+}
+
+/// The fingerprint of the firewall ruleset brouter applied, as read back from the kernel.
+/// Comparing fingerprints lets a converged `start` skip rewriting the tables.
+pub type FirewallFingerprint = String;
+
+/// Everything a backend reports about the kernel it drives.
+///
+/// Links, addresses and routes are reported whole (owned and foreign) because the
+/// planner needs the foreign facts too: a bridge that already exists is adopted, a
+/// foreign route to the same prefix is a conflict, a foreign address is left alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    pub links: Vec<Link>,
+    pub addresses: Vec<Address>,
+    pub routes: Vec<Route>,
+    /// Current values of the sysctls brouter manages.
+    pub sysctls: BTreeMap<String, String>,
+    /// What brouter remembered before it first changed something it must restore
+    /// (`sysctl:<key>`, `link-up:<bridge>`), kept under `/run/brouter/` on a real host.
+    pub memory: BTreeMap<String, String>,
+    /// The fingerprint of brouter's firewall tables, if they exist.
+    pub firewall: Option<FirewallFingerprint>,
+}
+
+impl Observed {
+    pub fn link(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    /// Ports currently attached to `bridge`.
+    pub fn ports_of<'a>(&'a self, bridge: &'a str) -> impl Iterator<Item = &'a Link> + 'a {
+        self.links.iter().filter(move |l| l.master.as_deref() == Some(bridge))
+    }
+
+    /// A canonical form (everything sorted) so two observations compare structurally.
+    pub fn normalized(mut self) -> Observed {
+        self.links.sort();
+        self.addresses.sort();
+        self.routes.sort();
+        self
+    }
+}
+
+/// The sysctl that turns a Linux host into a router.
+pub const IP_FORWARD: &str = "net.ipv4.ip_forward";
+
+/// Memory key under which the pre-brouter value of a sysctl is kept.
+pub fn sysctl_memory_key(key: &str) -> String {
+    format!("sysctl:{key}")
+}
+
+/// Memory key under which brouter notes that it brought up a bridge it did not create.
+pub fn link_up_memory_key(bridge: &str) -> String {
+    format!("link-up:{bridge}")
+}
