@@ -1,1 +1,5 @@
-//! placeholder
+//! brouter's kernel backend (`NetlinkBackend`) and the namespace targeting it needs.
+
+pub mod netns;
+
+pub use netns::NetnsTarget;

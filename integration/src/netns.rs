@@ -1,0 +1,112 @@
+//! Throwaway network namespaces for root tests, deleted on drop (also on panic).
+//!
+//! Names are unique per process and call (`brt-<tag>-<pid>-<n>`) so tests run in
+//! parallel; namespaces left behind by a killed test run are swept by the next one
+//! (their pid no longer exists). Test *setup* may use `ip`; brouter itself never does.
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use brouter_backends::NetnsTarget;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+const PREFIX: &str = "brt-";
+
+/// A network namespace that exists for as long as this value does.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Create a fresh namespace with `lo` up. `tag` says which test made it.
+    pub fn new(tag: &str) -> Netns {
+        sweep_stale();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
+        let name = format!("{PREFIX}{tag}-{}-{n}", std::process::id());
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The namespace as brouter's backends address it (`--netns NAME`).
+    pub fn target(&self) -> NetnsTarget {
+        NetnsTarget::Named(self.name.clone())
+    }
+
+    /// `ip -n NAME ARGS…`, panicking with ip's complaint on failure (test setup only).
+    pub fn ip(&self, args: &[&str]) -> String {
+        let out = run_ok(Command::new("ip").arg("-n").arg(&self.name).args(args));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `ip netns exec NAME PROG ARGS…`, returning the raw output (success or not).
+    pub fn exec(&self, prog: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name, prog])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ip netns exec {} {prog}: {e}", self.name))
+    }
+
+    /// Run `f` on a thread inside this namespace.
+    pub fn run<R, F>(&self, f: F) -> R
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.target().run(f).expect("enter test namespace")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "delete", &self.name]).output();
+    }
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    out
+}
+
+/// Delete `brt-*` namespaces whose creating process is gone (a killed test run).
+pub fn sweep_stale() {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
+        let pid = rest.split('-').rev().nth(1).and_then(|p| p.parse::<i32>().ok());
+        if let Some(pid) = pid {
+            let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+            if !alive {
+                let _ = Command::new("ip").args(["netns", "delete", &name]).output();
+            }
+        }
+    }
+}
+
+/// Whether a root test can run here. Without root it skips with a message — except
+/// under `CI=true`, where a skip is a failure (a green CI must mean the tests ran).
+pub fn root_or_skip(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    let has_ip = Command::new("ip").arg("-V").output().is_ok_and(|o| o.status.success());
+    if root && has_ip {
+        return true;
+    }
+    let why = if !root { "needs root (CAP_NET_ADMIN)" } else { "needs iproute2's `ip` for test setup" };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {why}, and CI=true forbids skipping root tests");
+    }
+    eprintln!("SKIP {test}: {why}");
+    false
+}
