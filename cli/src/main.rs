@@ -1,1 +1,62 @@
-fn main() {}
+//! `brouter`: the command line over the engine and its two backends.
+
+mod args;
+mod check;
+mod exit;
+mod kernel;
+mod load;
+mod run;
+mod status;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use exit::Failure;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(dispatch(&cli)) {
+        Ok(code) => exit::code(code),
+        Err(f) => {
+            eprintln!("brouter: {}", f.message);
+            exit::code(f.code)
+        }
+    }
+}
+
+async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
+    let config_path = cli.config.as_deref();
+    let open = || load::Backend::open(cli.sim.as_deref(), cli.netns.as_deref());
+    match &cli.command {
+        Command::Check { words } => {
+            let config = load::load_config(config_path, words)?;
+            check::check(&config, cli.json);
+            Ok(exit::OK)
+        }
+        Command::Start { words } | Command::Stop { words } | Command::Plan { words } => {
+            let config = load::load_config(config_path, words)?;
+            let mode = match &cli.command {
+                Command::Start { .. } => run::Mode::Start,
+                Command::Stop { .. } => run::Mode::Stop,
+                _ => run::Mode::DryRun,
+            };
+            let mut backend = open()?;
+            run::run(&config, &mut backend, mode, cli.json).await?;
+            Ok(exit::OK)
+        }
+        Command::Status { words } => {
+            let config = load::load_config(config_path, words)?;
+            let mut backend = open()?;
+            status::status(&config, &mut backend, cli.json).await
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The command line (DESIGN.md, "CLI"): a contract users and Xen rely on.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Build and tear down the virtual networks of a Xen dom0: bridges that carry an IP
+/// address ("brouters"), a zone firewall, port forwards and anti-spoofing.
+#[derive(Debug, Parser)]
+#[command(name = "brouter", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: /etc/brouter/brouter.toml if it exists,
+    /// otherwise Xen network-script VAR=VAL words (seed-script defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Work inside the named network namespace (/run/netns/NAME) instead of the current one.
+    #[arg(long, global = true, value_name = "NAME", conflicts_with = "sim")]
+    pub netns: Option<String>,
+
+    /// Run against the simulator, keeping its kernel state in this JSON file (no root needed).
+    #[arg(long, global = true, value_name = "STATE.json")]
+    pub sim: Option<PathBuf>,
+
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Converge to the configuration (also: Xen network-script `start`).
+    Start {
+        /// Xen network-script words: bridgeip=, brnet=, vifnum=, bridge=, netmask=, antispoof=.
+        #[arg(value_name = "VAR=VAL")]
+        words: Vec<String>,
+    },
+    /// Remove everything brouter owns; safe to repeat.
+    Stop {
+        #[arg(value_name = "VAR=VAL")]
+        words: Vec<String>,
+    },
+    /// What exists, what is missing, what drifted (exit 0 converged, 3 drifted).
+    Status {
+        #[arg(value_name = "VAR=VAL")]
+        words: Vec<String>,
+    },
+    /// Dry run: the ordered operations `start` would perform.
+    Plan {
+        #[arg(value_name = "VAR=VAL")]
+        words: Vec<String>,
+    },
+    /// Validate the configuration and print what it compiles to.
+    Check {
+        #[arg(value_name = "VAR=VAL")]
+        words: Vec<String>,
+    },
+}

@@ -1,0 +1,27 @@
+//! `check`: validate and show what the configuration compiles to, touching nothing.
+
+use brouter_engine::{compile, Config};
+
+pub fn check(config: &Config, json_out: bool) {
+    let desired = compile(config);
+    if json_out {
+        let v = serde_json::json!({ "valid": true, "origin": config.origin, "desired": desired });
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        return;
+    }
+    println!("{}: valid", config.origin);
+    for n in &config.networks {
+        println!(
+            "network {}: bridge {} address {} routes {} masquerade {} antispoof {}",
+            n.name,
+            n.bridge,
+            n.address,
+            n.subnet,
+            if n.masquerade { "on" } else { "off" },
+            if n.antispoof { "on" } else { "off" }
+        );
+    }
+    for (k, v) in &desired.sysctls {
+        println!("sysctl {k} = {v}");
+    }
+}

@@ -1,0 +1,66 @@
+//! Which configuration a command runs with, and which backend it drives.
+
+use std::path::{Path, PathBuf};
+
+use brouter_engine::{config, Config, NetBackend};
+use brouter_sim::SimBackend;
+
+use crate::exit::Failure;
+
+/// The default configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/brouter/brouter.toml";
+
+/// The config file if one is given or present, else the Xen `VAR=VAL` words.
+pub fn load_config(explicit: Option<&Path>, words: &[String]) -> Result<Config, Failure> {
+    let file: Option<PathBuf> = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
+    };
+    match file {
+        Some(path) => {
+            if !words.is_empty() {
+                return Err(Failure::usage(format!(
+                    "{}: VAR=VAL words ({}) apply only without a config file; put the settings in the file \
+                     or drop --config",
+                    path.display(),
+                    words.join(" ")
+                )));
+            }
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Failure::usage(format!("{}: cannot read the config file: {e}", path.display())))?;
+            config::from_toml(&text, &path.display().to_string()).map_err(|e| Failure::usage(e.to_string()))
+        }
+        None => config::from_xen_words(words).map_err(|e| Failure::usage(e.to_string())),
+    }
+}
+
+/// The backend a command drives: the simulator (`--sim`) or the kernel.
+pub enum Backend {
+    Sim { backend: SimBackend, path: PathBuf },
+    Kernel(Box<dyn NetBackend>),
+}
+
+impl Backend {
+    pub fn open(sim: Option<&Path>, netns: Option<&str>) -> Result<Backend, Failure> {
+        if let Some(path) = sim {
+            let backend = SimBackend::load(path).map_err(|e| Failure::op(e.to_string()))?;
+            return Ok(Backend::Sim { backend, path: path.to_path_buf() });
+        }
+        crate::kernel::open(netns).map(Backend::Kernel)
+    }
+
+    pub fn get(&mut self) -> &mut dyn NetBackend {
+        match self {
+            Backend::Sim { backend, .. } => backend,
+            Backend::Kernel(b) => b.as_mut(),
+        }
+    }
+
+    /// Persist the simulator's state (the kernel needs no saving).
+    pub fn finish(&self) -> Result<(), Failure> {
+        match self {
+            Backend::Sim { backend, path } => backend.save(path).map_err(|e| Failure::op(e.to_string())),
+            Backend::Kernel(_) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! `SimBackend`: the `NetBackend` over a [`Kernel`], with fault injection.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use brouter_engine::backend::BackendResult;
+use brouter_engine::firewall::Ruleset;
+use brouter_engine::{BackendError, BridgeOptions, ErrorKind, NetBackend, Observed};
+use ipnet::Ipv4Net;
+
+use crate::kernel::Kernel;
+
+/// How an injected fault behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The k-th operation fails with this kind and changes nothing; later ones work.
+    Fail(ErrorKind),
+    /// The process "dies" before the k-th operation: it and every later one fail with
+    /// [`ErrorKind::Crashed`], as if brouter had been killed there.
+    Crash,
+}
+
+/// The simulated kernel behind brouter's backend seam.
+#[derive(Debug, Clone, Default)]
+pub struct SimBackend {
+    pub kernel: Kernel,
+    /// Operations attempted so far (observe excluded).
+    pub ops: usize,
+    /// Kernel writes that succeeded (what a converged run must keep at zero).
+    pub writes: usize,
+    fault: Option<(usize, Fault)>,
+    crashed: bool,
+}
+
+impl SimBackend {
+    pub fn new(kernel: Kernel) -> Self {
+        SimBackend { kernel, ..Default::default() }
+    }
+
+    /// Inject `fault` at the operation with 0-based index `k` (counted from now on).
+    pub fn inject(&mut self, k: usize, fault: Fault) {
+        self.fault = Some((self.ops + k, fault));
+    }
+
+    /// Load a kernel from a `--sim` state file; a missing file is a typical fresh dom0.
+    pub fn load(path: &Path) -> Result<Self, BackendError> {
+        let kernel = match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                BackendError::new(ErrorKind::Other, format!("{}: not a brouter sim state: {e}", path.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Kernel::typical_host(),
+            Err(e) => return Err(BackendError::new(ErrorKind::Other, format!("{}: {e}", path.display()))),
+        };
+        Ok(SimBackend::new(kernel))
+    }
+
+    /// Save the kernel to a `--sim` state file (atomically: temp file, then rename).
+    pub fn save(&self, path: &Path) -> Result<(), BackendError> {
+        let text = serde_json::to_string_pretty(&self.kernel).expect("kernel serialises");
+        let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| BackendError::new(ErrorKind::Other, format!("{}: {e}", path.display())))
+    }
+
+    fn step(&mut self, f: impl FnOnce(&mut Kernel) -> BackendResult<()>, write: bool) -> BackendResult<()> {
+        let index = self.ops;
+        self.ops += 1;
+        if self.crashed {
+            return Err(BackendError::new(ErrorKind::Crashed, "brouter was killed before this step"));
+        }
+        if let Some((k, fault)) = self.fault {
+            if k == index {
+                match fault {
+                    Fault::Fail(kind) => return Err(BackendError::new(kind, format!("injected failure at step {index}"))),
+                    Fault::Crash => {
+                        self.crashed = true;
+                        return Err(BackendError::new(ErrorKind::Crashed, format!("brouter killed at step {index}")));
+                    }
+                }
+            }
+        }
+        f(&mut self.kernel)?;
+        if write {
+            self.writes += 1;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl NetBackend for SimBackend {
+    async fn observe(&mut self) -> BackendResult<Observed> {
+        if self.crashed {
+            return Err(BackendError::new(ErrorKind::Crashed, "brouter was killed"));
+        }
+        Ok(self.kernel.observe())
+    }
+
+    async fn create_bridge(&mut self, name: &str, network: &str, options: BridgeOptions) -> BackendResult<()> {
+        self.step(|k| k.create_bridge(name, network, options), true)
+    }
+
+    async fn delete_link(&mut self, name: &str) -> BackendResult<()> {
+        self.step(|k| k.delete_link(name), true)
+    }
+
+    async fn set_master(&mut self, link: &str, master: Option<&str>) -> BackendResult<()> {
+        self.step(|k| k.set_master(link, master), true)
+    }
+
+    async fn set_up(&mut self, link: &str, up: bool) -> BackendResult<()> {
+        self.step(|k| k.set_up(link, up), true)
+    }
+
+    async fn add_address(&mut self, link: &str, addr: Ipv4Net) -> BackendResult<()> {
+        self.step(|k| k.add_address(link, addr), true)
+    }
+
+    async fn delete_address(&mut self, link: &str, addr: Ipv4Net) -> BackendResult<()> {
+        self.step(|k| k.delete_address(link, addr), true)
+    }
+
+    async fn add_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()> {
+        self.step(|k| k.add_route(dst, dev), true)
+    }
+
+    async fn delete_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()> {
+        self.step(|k| k.delete_route(dst, dev), true)
+    }
+
+    async fn set_sysctl(&mut self, key: &str, value: &str) -> BackendResult<()> {
+        self.step(|k| k.set_sysctl(key, value), true)
+    }
+
+    async fn remember(&mut self, key: &str, value: &str) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.memory.insert(key.to_string(), value.to_string());
+                Ok(())
+            },
+            false,
+        )
+    }
+
+    async fn forget(&mut self, key: &str) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.memory.remove(key);
+                Ok(())
+            },
+            false,
+        )
+    }
+
+    async fn replace_firewall(&mut self, ruleset: &Ruleset) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.firewall = Some(ruleset.clone());
+                Ok(())
+            },
+            true,
+        )
+    }
+
+    async fn delete_firewall(&mut self) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.firewall = None;
+                Ok(())
+            },
+            true,
+        )
+    }
+}
