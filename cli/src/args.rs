@@ -57,9 +57,41 @@ pub enum Command {
         #[arg(value_name = "VAR=VAL")]
         words: Vec<String>,
     },
+    /// Xen vif hotplug, as xl calls it (`online type_if=vif`; env: vif, INTERFACE,
+    /// XENBUS_PATH, bridge, ip).
+    Vif(VifArgs),
     /// Validate the configuration and print what it compiles to.
     Check {
         #[arg(value_name = "VAR=VAL")]
         words: Vec<String>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VifArgs {
+    #[arg(value_enum)]
+    pub action: VifCommand,
+    /// `type_if=vif` (default) or `type_if=tap`, as xl passes it.
+    #[arg(value_name = "VAR=VAL")]
+    pub words: Vec<String>,
+    /// The vif device (default: $vif, or $INTERFACE for type_if=tap).
+    #[arg(long)]
+    pub vif: Option<String>,
+    /// The bridge to attach to (default: $bridge, xenstore, the config, the only bridge).
+    #[arg(long)]
+    pub bridge: Option<String>,
+    /// The domU's MAC, to find its host in the config (default: xenstore `mac`).
+    #[arg(long)]
+    pub mac: Option<String>,
+    /// The domU's addresses, space-separated (default: $ip, xenstore `ip`).
+    #[arg(long)]
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VifCommand {
+    Online,
+    Offline,
+    Add,
+    Remove,
 }

@@ -17,10 +17,16 @@ pub struct Failure {
 
 impl Failure {
     pub fn usage(message: impl Into<String>) -> Self {
-        Failure { code: USAGE, message: message.into() }
+        Failure {
+            code: USAGE,
+            message: message.into(),
+        }
     }
     pub fn op(message: impl Into<String>) -> Self {
-        Failure { code: FAILED, message: message.into() }
+        Failure {
+            code: FAILED,
+            message: message.into(),
+        }
     }
 }
 

@@ -6,5 +6,7 @@ use crate::exit::Failure;
 
 pub fn open(netns: Option<&str>) -> Result<Box<dyn NetBackend>, Failure> {
     let _ = netns;
-    Err(Failure::op("the kernel backend is not available in this build; use --sim STATE.json".to_string()))
+    Err(Failure::op(
+        "the kernel backend is not available in this build; use --sim STATE.json".to_string(),
+    ))
 }

@@ -26,8 +26,9 @@ pub fn load_config(explicit: Option<&Path>, words: &[String]) -> Result<Config, 
                     words.join(" ")
                 )));
             }
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Failure::usage(format!("{}: cannot read the config file: {e}", path.display())))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Failure::usage(format!("{}: cannot read the config file: {e}", path.display()))
+            })?;
             config::from_toml(&text, &path.display().to_string()).map_err(|e| Failure::usage(e.to_string()))
         }
         None => config::from_xen_words(words).map_err(|e| Failure::usage(e.to_string())),
@@ -44,7 +45,10 @@ impl Backend {
     pub fn open(sim: Option<&Path>, netns: Option<&str>) -> Result<Backend, Failure> {
         if let Some(path) = sim {
             let backend = SimBackend::load(path).map_err(|e| Failure::op(e.to_string()))?;
-            return Ok(Backend::Sim { backend, path: path.to_path_buf() });
+            return Ok(Backend::Sim {
+                backend,
+                path: path.to_path_buf(),
+            });
         }
         crate::kernel::open(netns).map(Backend::Kernel)
     }

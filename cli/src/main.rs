@@ -5,8 +5,11 @@ mod check;
 mod exit;
 mod kernel;
 mod load;
+mod lock;
 mod run;
 mod status;
+mod vif;
+mod xenstore;
 
 use std::process::ExitCode;
 
@@ -23,7 +26,10 @@ fn main() -> ExitCode {
             return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match rt.block_on(dispatch(&cli)) {
         Ok(code) => exit::code(code),
         Err(f) => {
@@ -52,6 +58,22 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             let mut backend = open()?;
             run::run(&config, &mut backend, mode, cli.json).await?;
             Ok(exit::OK)
+        }
+        Command::Vif(args) => {
+            let config = match config_path {
+                Some(_) => Some(load::load_config(config_path, &[])?),
+                None if std::path::Path::new(load::DEFAULT_CONFIG).exists() => {
+                    Some(load::load_config(None, &[])?)
+                }
+                None => None,
+            };
+            let mut backend = open()?;
+            let label = match (&cli.sim, &cli.netns) {
+                (Some(p), _) => format!("sim-{}", p.display()),
+                (None, Some(n)) => format!("netns-{n}"),
+                (None, None) => "current".to_string(),
+            };
+            vif::vif(args, config.as_ref(), &mut backend, &label, cli.json).await
         }
         Command::Status { words } => {
             let config = load::load_config(config_path, words)?;

@@ -16,10 +16,16 @@ pub enum Mode {
 
 pub async fn run(config: &Config, backend: &mut Backend, mode: Mode, json_out: bool) -> Result<(), Failure> {
     let desired = compile(config);
-    let observed = backend.get().observe().await.map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    let observed = backend
+        .get()
+        .observe()
+        .await
+        .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
     let plan: Plan = match mode {
         Mode::Stop => plan_stop(&desired.scope, &observed),
-        Mode::Start | Mode::DryRun => plan_start(&desired, &observed).map_err(|e| Failure::op(e.to_string()))?,
+        Mode::Start | Mode::DryRun => {
+            plan_start(&desired, &observed).map_err(|e| Failure::op(e.to_string()))?
+        }
     };
     if mode != Mode::DryRun && !plan.is_empty() {
         let result = apply(backend.get(), &plan).await;
@@ -67,7 +73,11 @@ fn report(plan: &Plan, mode: Mode, json_out: bool) {
         Mode::Stop => "applied",
         Mode::DryRun => "would apply",
     };
-    println!("{head} {} step{}:", plan.len(), if plan.len() == 1 { "" } else { "s" });
+    println!(
+        "{head} {} step{}:",
+        plan.len(),
+        if plan.len() == 1 { "" } else { "s" }
+    );
     for (i, op) in plan.ops.iter().enumerate() {
         println!("  {:>2}. {op}", i + 1);
     }

@@ -23,7 +23,11 @@ struct NetworkStatus {
 
 pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> Result<u8, Failure> {
     let desired = compile(config);
-    let obs = backend.get().observe().await.map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    let obs = backend
+        .get()
+        .observe()
+        .await
+        .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
     let plan = plan_start(&desired, &obs);
     let nets: Vec<NetworkStatus> = config.networks.iter().map(|n| network_status(n, &obs)).collect();
     let forwarding = obs.sysctls.get(IP_FORWARD).cloned().unwrap_or_else(|| "?".into());
@@ -45,7 +49,11 @@ pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> R
     } else {
         for n in &nets {
             println!("network {} (bridge {}):", n.network, n.bridge);
-            println!("  bridge   {}{}", n.bridge_state, if n.up { ", up" } else { ", down" });
+            println!(
+                "  bridge   {}{}",
+                n.bridge_state,
+                if n.up { ", up" } else { ", down" }
+            );
             println!("  address  {} {}", n.address, mark(n.address_present));
             println!("  route    {} {}", n.route, mark(n.route_present));
             if n.ports.is_empty() {
@@ -90,7 +98,10 @@ fn network_status(n: &brouter_engine::config::Network, obs: &Observed) -> Networ
         bridge_state,
         up: link.is_some_and(|l| l.up),
         address: n.address.to_string(),
-        address_present: obs.addresses.iter().any(|a| a.link == n.bridge && a.addr == n.address),
+        address_present: obs
+            .addresses
+            .iter()
+            .any(|a| a.link == n.bridge && a.addr == n.address),
         route: format!("{} dev {}", n.subnet, n.bridge),
         route_present: obs.routes.iter().any(|r| r.dst == n.subnet && r.dev == n.bridge),
         ports: obs.ports_of(&n.bridge).map(|l| l.name.clone()).collect(),

@@ -18,9 +18,12 @@ pub struct ApplyError {
 /// Apply every op in order; stop at the first failure.
 pub async fn apply<B: NetBackend + ?Sized>(backend: &mut B, plan: &Plan) -> Result<(), ApplyError> {
     for (step, op) in plan.ops.iter().enumerate() {
-        apply_op(backend, op)
-            .await
-            .map_err(|error| ApplyError { step, total: plan.ops.len(), op: op.clone(), error })?;
+        apply_op(backend, op).await.map_err(|error| ApplyError {
+            step,
+            total: plan.ops.len(),
+            op: op.clone(),
+            error,
+        })?;
     }
     Ok(())
 }
@@ -28,7 +31,11 @@ pub async fn apply<B: NetBackend + ?Sized>(backend: &mut B, plan: &Plan) -> Resu
 /// One op, one backend call: the backend never sees anything but kernel-shaped requests.
 pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Result<(), BackendError> {
     match op {
-        Op::CreateBridge { name, network, options } => backend.create_bridge(name, network, *options).await,
+        Op::CreateBridge {
+            name,
+            network,
+            options,
+        } => backend.create_bridge(name, network, *options).await,
         Op::DeleteLink { name } => backend.delete_link(name).await,
         Op::SetMaster { link, master } => backend.set_master(link, master.as_deref()).await,
         Op::SetUp { link, up } => backend.set_up(link, *up).await,
@@ -41,5 +48,8 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
         Op::Forget { key } => backend.forget(key).await,
         Op::ReplaceFirewall { ruleset, .. } => backend.replace_firewall(ruleset).await,
         Op::DeleteFirewall => backend.delete_firewall().await,
+        Op::RenameLink { link, new_name } => backend.rename_link(link, new_name).await,
+        Op::SetMac { link, mac } => backend.set_mac(link, mac).await,
+        Op::SetMtu { link, mtu } => backend.set_mtu(link, *mtu).await,
     }
 }

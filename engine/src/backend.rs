@@ -21,12 +21,8 @@ pub trait NetBackend: Send {
     async fn observe(&mut self) -> BackendResult<Observed>;
 
     /// Create a bridge, *down*, marked `brouter:<network>` in its `ifalias`.
-    async fn create_bridge(
-        &mut self,
-        name: &str,
-        network: &str,
-        options: BridgeOptions,
-    ) -> BackendResult<()>;
+    async fn create_bridge(&mut self, name: &str, network: &str, options: BridgeOptions)
+        -> BackendResult<()>;
     /// Delete a link. The kernel releases its ports and drops its addresses and routes.
     async fn delete_link(&mut self, name: &str) -> BackendResult<()>;
     /// Attach `link` to bridge `master`, or detach it (`None`).
@@ -49,4 +45,24 @@ pub trait NetBackend: Send {
     async fn replace_firewall(&mut self, ruleset: &Ruleset) -> BackendResult<()>;
     /// Delete brouter's firewall tables; nothing else.
     async fn delete_firewall(&mut self) -> BackendResult<()>;
+
+    /// Rename a (down) link: Xen's `vifname` on `vif online`.
+    async fn rename_link(&mut self, link: &str, new_name: &str) -> BackendResult<()> {
+        let _ = (link, new_name);
+        Err(unsupported("rename_link"))
+    }
+    /// Set a link's hardware address (a vif gets `fe:ff:ff:ff:ff:ff`, as vif-bridge does).
+    async fn set_mac(&mut self, link: &str, mac: &str) -> BackendResult<()> {
+        let _ = (link, mac);
+        Err(unsupported("set_mac"))
+    }
+    /// Set a link's MTU.
+    async fn set_mtu(&mut self, link: &str, mtu: u32) -> BackendResult<()> {
+        let _ = (link, mtu);
+        Err(unsupported("set_mtu"))
+    }
+}
+
+fn unsupported(what: &str) -> BackendError {
+    BackendError::new(crate::ErrorKind::Unsupported, format!("this backend cannot {what}"))
 }

@@ -60,12 +60,28 @@ pub fn compile(config: &Config) -> Desired {
         .map(|n| DesiredBridge {
             name: n.bridge.clone(),
             network: n.name.clone(),
-            options: BridgeOptions { stp: n.stp, forward_delay: n.forward_delay },
+            options: BridgeOptions {
+                stp: n.stp,
+                forward_delay: n.forward_delay,
+            },
         })
         .collect();
-    let addresses =
-        config.networks.iter().map(|n| DesiredAddress { link: n.bridge.clone(), addr: n.address }).collect();
-    let routes = config.networks.iter().map(|n| DesiredRoute { dst: n.subnet, dev: n.bridge.clone() }).collect();
+    let addresses = config
+        .networks
+        .iter()
+        .map(|n| DesiredAddress {
+            link: n.bridge.clone(),
+            addr: n.address,
+        })
+        .collect();
+    let routes = config
+        .networks
+        .iter()
+        .map(|n| DesiredRoute {
+            dst: n.subnet,
+            dev: n.bridge.clone(),
+        })
+        .collect();
     Desired {
         scope,
         bridges,
@@ -86,10 +102,19 @@ mod tests {
         let c = from_xen_words(&["bridgeip=10.98.98.1/24", "brnet=10.98.98.0/24"]).unwrap();
         let d = compile(&c);
         assert_eq!(d.bridges[0].name, "xenbr0");
-        assert_eq!(d.bridges[0].options, BridgeOptions { stp: false, forward_delay: 0 });
+        assert_eq!(
+            d.bridges[0].options,
+            BridgeOptions {
+                stp: false,
+                forward_delay: 0
+            }
+        );
         assert_eq!(d.addresses[0].addr.to_string(), "10.98.98.1/24");
         assert_eq!(d.routes[0].dst.to_string(), "10.98.98.0/24");
-        assert_eq!(d.sysctls, vec![("net.ipv4.ip_forward".to_string(), "1".to_string())]);
+        assert_eq!(
+            d.sysctls,
+            vec![("net.ipv4.ip_forward".to_string(), "1".to_string())]
+        );
         assert_eq!(d.scope, Scope::Bridges(vec!["xenbr0".into()]));
     }
 }

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     NetUnreachable,
     /// ENETDOWN: a route through a link that is down.
     NetDown,
+    /// EBUSY: e.g. renaming a link that is up.
+    Busy,
     /// EPERM / EACCES: not root / no CAP_NET_ADMIN.
     Permission,
     /// EOPNOTSUPP / EINVAL on something the kernel does not support here.
@@ -42,6 +44,7 @@ impl ErrorKind {
             ErrorKind::AddrNotAvail => "EADDRNOTAVAIL",
             ErrorKind::NetUnreachable => "ENETUNREACH",
             ErrorKind::NetDown => "ENETDOWN",
+            ErrorKind::Busy => "EBUSY",
             ErrorKind::Permission => "EPERM",
             ErrorKind::Unsupported => "EOPNOTSUPP",
             ErrorKind::Invalid => "EINVAL",
@@ -59,6 +62,7 @@ impl ErrorKind {
             99 => ErrorKind::AddrNotAvail,
             101 => ErrorKind::NetUnreachable,
             100 => ErrorKind::NetDown,
+            16 => ErrorKind::Busy,
             1 | 13 => ErrorKind::Permission,
             95 => ErrorKind::Unsupported,
             22 => ErrorKind::Invalid,
@@ -77,6 +81,9 @@ pub struct BackendError {
 
 impl BackendError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        BackendError { kind, message: message.into() }
+        BackendError {
+            kind,
+            message: message.into(),
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod firewall;
 pub mod model;
 pub mod plan;
+pub mod vif;
 
 pub use apply::{apply, ApplyError};
 pub use backend::NetBackend;

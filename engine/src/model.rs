@@ -37,7 +37,7 @@ pub enum LinkKind {
 }
 
 /// Bridge settings brouter sets when it creates a bridge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BridgeOptions {
     /// Spanning tree on/off. Off by default: a brouter's bridge has no loops to break.
     pub stp: bool,
@@ -45,11 +45,6 @@ pub struct BridgeOptions {
     pub forward_delay: u32,
 }
 
-impl Default for BridgeOptions {
-    fn default() -> Self {
-        BridgeOptions { stp: false, forward_delay: 0 }
-    }
-}
 
 /// One network interface as observed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -67,6 +62,12 @@ pub struct Link {
     /// Bridge settings, for bridges only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<BridgeOptions>,
+    /// Hardware address, lower-case `aa:bb:cc:dd:ee:ff` (a vif gets `fe:ff:ff:ff:ff:ff`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// MTU; a vif gets the bridge's (or xenstore's) on `vif online`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
 }
 
 impl Link {
@@ -140,7 +141,9 @@ impl Observed {
 
     /// Ports currently attached to `bridge`.
     pub fn ports_of<'a>(&'a self, bridge: &'a str) -> impl Iterator<Item = &'a Link> + 'a {
-        self.links.iter().filter(move |l| l.master.as_deref() == Some(bridge))
+        self.links
+            .iter()
+            .filter(move |l| l.master.as_deref() == Some(bridge))
     }
 
     /// A canonical form (everything sorted) so two observations compare structurally.

@@ -37,19 +37,66 @@ impl Scope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    CreateBridge { name: String, network: String, options: BridgeOptions },
-    DeleteLink { name: String },
-    SetMaster { link: String, master: Option<String> },
-    SetUp { link: String, up: bool },
-    AddAddress { link: String, addr: Ipv4Net },
-    DeleteAddress { link: String, addr: Ipv4Net },
-    AddRoute { dst: Ipv4Net, dev: String },
-    DeleteRoute { dst: Ipv4Net, dev: String },
-    SetSysctl { key: String, value: String },
-    Remember { key: String, value: String },
-    Forget { key: String },
-    ReplaceFirewall { fingerprint: String, ruleset: Box<Ruleset> },
+    CreateBridge {
+        name: String,
+        network: String,
+        options: BridgeOptions,
+    },
+    DeleteLink {
+        name: String,
+    },
+    SetMaster {
+        link: String,
+        master: Option<String>,
+    },
+    SetUp {
+        link: String,
+        up: bool,
+    },
+    AddAddress {
+        link: String,
+        addr: Ipv4Net,
+    },
+    DeleteAddress {
+        link: String,
+        addr: Ipv4Net,
+    },
+    AddRoute {
+        dst: Ipv4Net,
+        dev: String,
+    },
+    DeleteRoute {
+        dst: Ipv4Net,
+        dev: String,
+    },
+    SetSysctl {
+        key: String,
+        value: String,
+    },
+    Remember {
+        key: String,
+        value: String,
+    },
+    Forget {
+        key: String,
+    },
+    ReplaceFirewall {
+        fingerprint: String,
+        ruleset: Box<Ruleset>,
+    },
     DeleteFirewall,
+    RenameLink {
+        link: String,
+        new_name: String,
+    },
+    SetMac {
+        link: String,
+        mac: String,
+    },
+    SetMtu {
+        link: String,
+        mtu: u32,
+    },
 }
 
 impl Op {
@@ -62,14 +109,21 @@ impl Op {
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Op::CreateBridge { name, network, options } => write!(
+            Op::CreateBridge {
+                name,
+                network,
+                options,
+            } => write!(
                 f,
                 "create bridge {name} for network {network} (stp {}, forward delay {}s)",
                 if options.stp { "on" } else { "off" },
                 options.forward_delay
             ),
             Op::DeleteLink { name } => write!(f, "delete bridge {name}"),
-            Op::SetMaster { link, master: Some(m) } => write!(f, "attach {link} to {m}"),
+            Op::SetMaster {
+                link,
+                master: Some(m),
+            } => write!(f, "attach {link} to {m}"),
             Op::SetMaster { link, master: None } => write!(f, "detach {link} from its bridge"),
             Op::SetUp { link, up } => write!(f, "set {link} {}", if *up { "up" } else { "down" }),
             Op::AddAddress { link, addr } => write!(f, "add address {addr} to {link}"),
@@ -80,9 +134,15 @@ impl fmt::Display for Op {
             Op::Remember { key, value } => write!(f, "remember {key} = {value} (to restore on stop)"),
             Op::Forget { key } => write!(f, "forget {key}"),
             Op::ReplaceFirewall { fingerprint, .. } => {
-                write!(f, "replace firewall tables inet/bridge brouter (ruleset {fingerprint})")
+                write!(
+                    f,
+                    "replace firewall tables inet/bridge brouter (ruleset {fingerprint})"
+                )
             }
             Op::DeleteFirewall => write!(f, "delete firewall tables inet/bridge brouter"),
+            Op::RenameLink { link, new_name } => write!(f, "rename {link} to {new_name}"),
+            Op::SetMac { link, mac } => write!(f, "set {link} address {mac}"),
+            Op::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
         }
     }
 }
@@ -108,7 +168,11 @@ pub enum PlanError {
     #[error("{name} exists and is not a bridge (it is a {kind}); brouter will not replace it — rename the network's bridge or remove that link")]
     NotABridge { name: String, kind: String },
     #[error("route {dst} already goes via {existing_dev}, not {dev}; brouter will not replace a route it did not create — delete it or change the network's address")]
-    RouteConflict { dst: Ipv4Net, dev: String, existing_dev: String },
+    RouteConflict {
+        dst: Ipv4Net,
+        dev: String,
+        existing_dev: String,
+    },
 }
 
 /// Plan `start`: converge `observed` to `desired`.
@@ -119,18 +183,32 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     for b in &desired.bridges {
         if let Some(l) = observed.link(&b.name) {
             if !l.is_bridge() {
-                return Err(PlanError::NotABridge { name: b.name.clone(), kind: format!("{:?}", l.kind).to_lowercase() });
+                return Err(PlanError::NotABridge {
+                    name: b.name.clone(),
+                    kind: format!("{:?}", l.kind).to_lowercase(),
+                });
             }
         }
     }
     for r in &desired.routes {
-        let owned_here = observed.routes.iter().any(|o| o.owned() && o.dst == r.dst && o.dev == r.dev);
+        let owned_here = observed
+            .routes
+            .iter()
+            .any(|o| o.owned() && o.dst == r.dst && o.dev == r.dev);
         if owned_here {
             continue;
         }
-        if let Some(o) = observed.routes.iter().find(|o| o.dst == r.dst && o.metric == 0 && !o.owned()) {
+        if let Some(o) = observed
+            .routes
+            .iter()
+            .find(|o| o.dst == r.dst && o.metric == 0 && !o.owned())
+        {
             if o.dev != r.dev {
-                return Err(PlanError::RouteConflict { dst: r.dst, dev: r.dev.clone(), existing_dev: o.dev.clone() });
+                return Err(PlanError::RouteConflict {
+                    dst: r.dst,
+                    dev: r.dev.clone(),
+                    existing_dev: o.dev.clone(),
+                });
             }
         }
     }
@@ -139,19 +217,32 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     let stale: Vec<&str> = observed
         .links
         .iter()
-        .filter(|l| l.owner().is_some() && desired.scope.includes(&l.name) && !wanted_bridges.contains(l.name.as_str()))
+        .filter(|l| {
+            l.owner().is_some()
+                && desired.scope.includes(&l.name)
+                && !wanted_bridges.contains(l.name.as_str())
+        })
         .map(|l| l.name.as_str())
         .collect();
     for r in &observed.routes {
         let wanted = desired.routes.iter().any(|d| d.dst == r.dst && d.dev == r.dev);
         if r.owned() && desired.scope.includes(&r.dev) && !wanted && !stale.contains(&r.dev.as_str()) {
-            ops.push(Op::DeleteRoute { dst: r.dst, dev: r.dev.clone() });
+            ops.push(Op::DeleteRoute {
+                dst: r.dst,
+                dev: r.dev.clone(),
+            });
         }
     }
     for a in &observed.addresses {
-        let wanted = desired.addresses.iter().any(|d| d.link == a.link && d.addr == a.addr);
+        let wanted = desired
+            .addresses
+            .iter()
+            .any(|d| d.link == a.link && d.addr == a.addr);
         if a.owned && desired.scope.includes(&a.link) && !wanted && !stale.contains(&a.link.as_str()) {
-            ops.push(Op::DeleteAddress { link: a.link.clone(), addr: a.addr });
+            ops.push(Op::DeleteAddress {
+                link: a.link.clone(),
+                addr: a.addr,
+            });
         }
     }
     for name in &stale {
@@ -165,10 +256,16 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             let mkey = sysctl_memory_key(key);
             if let Some(cur) = current {
                 if !observed.memory.contains_key(&mkey) {
-                    ops.push(Op::Remember { key: mkey, value: cur.clone() });
+                    ops.push(Op::Remember {
+                        key: mkey,
+                        value: cur.clone(),
+                    });
                 }
             }
-            ops.push(Op::SetSysctl { key: key.clone(), value: value.clone() });
+            ops.push(Op::SetSysctl {
+                key: key.clone(),
+                value: value.clone(),
+            });
         }
     }
 
@@ -176,26 +273,43 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     for b in &desired.bridges {
         let up = match observed.link(&b.name) {
             None => {
-                ops.push(Op::CreateBridge { name: b.name.clone(), network: b.network.clone(), options: b.options });
+                ops.push(Op::CreateBridge {
+                    name: b.name.clone(),
+                    network: b.network.clone(),
+                    options: b.options,
+                });
                 false
             }
             Some(l) => {
                 let mkey = link_up_memory_key(&b.name);
                 if l.owner().is_none() && !l.up && !observed.memory.contains_key(&mkey) {
-                    ops.push(Op::Remember { key: mkey, value: "down".into() });
+                    ops.push(Op::Remember {
+                        key: mkey,
+                        value: "down".into(),
+                    });
                 }
                 l.up
             }
         };
         if !up {
-            ops.push(Op::SetUp { link: b.name.clone(), up: true });
+            ops.push(Op::SetUp {
+                link: b.name.clone(),
+                up: true,
+            });
         }
     }
 
     // 4. Addresses (a foreign identical address already satisfies the wish).
     for a in &desired.addresses {
-        if !observed.addresses.iter().any(|o| o.link == a.link && o.addr == a.addr) {
-            ops.push(Op::AddAddress { link: a.link.clone(), addr: a.addr });
+        if !observed
+            .addresses
+            .iter()
+            .any(|o| o.link == a.link && o.addr == a.addr)
+        {
+            ops.push(Op::AddAddress {
+                link: a.link.clone(),
+                addr: a.addr,
+            });
         }
     }
 
@@ -204,12 +318,21 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     //    come back by themselves when it goes up again.
     for r in &desired.routes {
         let present = if observed.link(&r.dev).is_some_and(|l| l.up) {
-            observed.routes.iter().any(|o| o.dst == r.dst && o.dev == r.dev && o.metric == 0)
+            observed
+                .routes
+                .iter()
+                .any(|o| o.dst == r.dst && o.dev == r.dev && o.metric == 0)
         } else {
-            observed.addresses.iter().any(|a| a.link == r.dev && !a.owned && a.addr.trunc() == r.dst)
+            observed
+                .addresses
+                .iter()
+                .any(|a| a.link == r.dev && !a.owned && a.addr.trunc() == r.dst)
         };
         if !present {
-            ops.push(Op::AddRoute { dst: r.dst, dev: r.dev.clone() });
+            ops.push(Op::AddRoute {
+                dst: r.dst,
+                dev: r.dev.clone(),
+            });
         }
     }
 
@@ -217,7 +340,10 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     if let Some(fw) = &desired.firewall {
         let fp = fw.fingerprint();
         if observed.firewall.as_deref() != Some(fp.as_str()) {
-            ops.push(Op::ReplaceFirewall { fingerprint: fp, ruleset: Box::new(fw.clone()) });
+            ops.push(Op::ReplaceFirewall {
+                fingerprint: fp,
+                ruleset: Box::new(fw.clone()),
+            });
         }
     }
 
@@ -227,8 +353,12 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
 /// Plan `stop`: remove everything brouter owns in `scope` and restore what it changed.
 pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
     let mut ops = Vec::new();
-    let owned_bridges: Vec<&str> =
-        observed.links.iter().filter(|l| l.owner().is_some()).map(|l| l.name.as_str()).collect();
+    let owned_bridges: Vec<&str> = observed
+        .links
+        .iter()
+        .filter(|l| l.owner().is_some())
+        .map(|l| l.name.as_str())
+        .collect();
     let remaining_elsewhere = owned_bridges.iter().any(|b| !scope.includes(b));
 
     // Firewall first: DNAT'd packets must not leak to the default route while links go.
@@ -237,12 +367,18 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
     }
     for r in &observed.routes {
         if r.owned() && scope.includes(&r.dev) && !owned_bridges.contains(&r.dev.as_str()) {
-            ops.push(Op::DeleteRoute { dst: r.dst, dev: r.dev.clone() });
+            ops.push(Op::DeleteRoute {
+                dst: r.dst,
+                dev: r.dev.clone(),
+            });
         }
     }
     for a in &observed.addresses {
         if a.owned && scope.includes(&a.link) && !owned_bridges.contains(&a.link.as_str()) {
-            ops.push(Op::DeleteAddress { link: a.link.clone(), addr: a.addr });
+            ops.push(Op::DeleteAddress {
+                link: a.link.clone(),
+                addr: a.addr,
+            });
         }
     }
     for b in owned_bridges.iter().filter(|b| scope.includes(b)) {
@@ -254,7 +390,10 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
                 continue;
             }
             if value == "down" && observed.link(bridge).is_some_and(|l| l.up) {
-                ops.push(Op::SetUp { link: bridge.to_string(), up: false });
+                ops.push(Op::SetUp {
+                    link: bridge.to_string(),
+                    up: false,
+                });
             }
             ops.push(Op::Forget { key: key.clone() });
         } else if let Some(sysctl) = key.strip_prefix("sysctl:") {
@@ -262,7 +401,10 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
                 continue;
             }
             if observed.sysctls.get(sysctl) != Some(value) {
-                ops.push(Op::SetSysctl { key: sysctl.to_string(), value: value.clone() });
+                ops.push(Op::SetSysctl {
+                    key: sysctl.to_string(),
+                    value: value.clone(),
+                });
             }
             ops.push(Op::Forget { key: key.clone() });
         }
@@ -274,9 +416,14 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
 /// its addresses and routes with it.
 fn remove_bridge(ops: &mut Vec<Op>, observed: &Observed, name: &str) {
     for port in observed.ports_of(name) {
-        ops.push(Op::SetMaster { link: port.name.clone(), master: None });
+        ops.push(Op::SetMaster {
+            link: port.name.clone(),
+            master: None,
+        });
     }
-    ops.push(Op::DeleteLink { name: name.to_string() });
+    ops.push(Op::DeleteLink {
+        name: name.to_string(),
+    });
 }
 
 /// The alias brouter writes on a bridge it creates for `network`.

@@ -34,7 +34,10 @@ pub struct SimBackend {
 
 impl SimBackend {
     pub fn new(kernel: Kernel) -> Self {
-        SimBackend { kernel, ..Default::default() }
+        SimBackend {
+            kernel,
+            ..Default::default()
+        }
     }
 
     /// Inject `fault` at the operation with 0-based index `k` (counted from now on).
@@ -46,10 +49,18 @@ impl SimBackend {
     pub fn load(path: &Path) -> Result<Self, BackendError> {
         let kernel = match std::fs::read_to_string(path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                BackendError::new(ErrorKind::Other, format!("{}: not a brouter sim state: {e}", path.display()))
+                BackendError::new(
+                    ErrorKind::Other,
+                    format!("{}: not a brouter sim state: {e}", path.display()),
+                )
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Kernel::typical_host(),
-            Err(e) => return Err(BackendError::new(ErrorKind::Other, format!("{}: {e}", path.display()))),
+            Err(e) => {
+                return Err(BackendError::new(
+                    ErrorKind::Other,
+                    format!("{}: {e}", path.display()),
+                ))
+            }
         };
         Ok(SimBackend::new(kernel))
     }
@@ -67,15 +78,26 @@ impl SimBackend {
         let index = self.ops;
         self.ops += 1;
         if self.crashed {
-            return Err(BackendError::new(ErrorKind::Crashed, "brouter was killed before this step"));
+            return Err(BackendError::new(
+                ErrorKind::Crashed,
+                "brouter was killed before this step",
+            ));
         }
         if let Some((k, fault)) = self.fault {
             if k == index {
                 match fault {
-                    Fault::Fail(kind) => return Err(BackendError::new(kind, format!("injected failure at step {index}"))),
+                    Fault::Fail(kind) => {
+                        return Err(BackendError::new(
+                            kind,
+                            format!("injected failure at step {index}"),
+                        ))
+                    }
                     Fault::Crash => {
                         self.crashed = true;
-                        return Err(BackendError::new(ErrorKind::Crashed, format!("brouter killed at step {index}")));
+                        return Err(BackendError::new(
+                            ErrorKind::Crashed,
+                            format!("brouter killed at step {index}"),
+                        ));
                     }
                 }
             }
@@ -97,7 +119,12 @@ impl NetBackend for SimBackend {
         Ok(self.kernel.observe())
     }
 
-    async fn create_bridge(&mut self, name: &str, network: &str, options: BridgeOptions) -> BackendResult<()> {
+    async fn create_bridge(
+        &mut self,
+        name: &str,
+        network: &str,
+        options: BridgeOptions,
+    ) -> BackendResult<()> {
         self.step(|k| k.create_bridge(name, network, options), true)
     }
 
@@ -161,6 +188,18 @@ impl NetBackend for SimBackend {
             },
             true,
         )
+    }
+
+    async fn rename_link(&mut self, link: &str, new_name: &str) -> BackendResult<()> {
+        self.step(|k| k.rename_link(link, new_name), true)
+    }
+
+    async fn set_mac(&mut self, link: &str, mac: &str) -> BackendResult<()> {
+        self.step(|k| k.set_mac(link, mac), true)
+    }
+
+    async fn set_mtu(&mut self, link: &str, mtu: u32) -> BackendResult<()> {
+        self.step(|k| k.set_mtu(link, mtu), true)
     }
 
     async fn delete_firewall(&mut self) -> BackendResult<()> {

@@ -80,15 +80,30 @@ impl Kernel {
     /// Set-up helper: a link somebody else made (a NIC, a veth "vif", a foreign bridge).
     pub fn add_link(&mut self, name: &str, kind: LinkKind, up: bool) {
         let bridge = (kind == LinkKind::Bridge).then(BridgeOptions::default);
+        let mtu = Some(if name == "lo" { 65536 } else { 1500 });
         self.links.insert(
             name.to_string(),
-            Link { name: name.to_string(), kind, alias: None, master: None, up, bridge },
+            Link {
+                name: name.to_string(),
+                kind,
+                alias: None,
+                master: None,
+                up,
+                bridge,
+                mac: None,
+                mtu,
+            },
         );
     }
 
     /// Set-up helper: an address somebody else added (with its prefix route, as `ip addr add` does).
     pub fn add_foreign_address(&mut self, link: &str, addr: Ipv4Net) {
-        self.addresses.push(SimAddress { link: link.into(), addr, owned: false, noprefixroute: false });
+        self.addresses.push(SimAddress {
+            link: link.into(),
+            addr,
+            owned: false,
+            noprefixroute: false,
+        });
         if self.links.get(link).is_some_and(|l| l.up) {
             self.add_prefix_route(link, addr);
         }
@@ -97,12 +112,20 @@ impl Kernel {
     fn add_prefix_route(&mut self, link: &str, addr: Ipv4Net) {
         let dst = addr.trunc();
         if !self.routes.iter().any(|r| r.dst == dst && r.metric == 0) {
-            self.routes.push(Route { dst, dev: link.into(), gateway: None, protocol: PROTO_KERNEL, metric: 0 });
+            self.routes.push(Route {
+                dst,
+                dev: link.into(),
+                gateway: None,
+                protocol: PROTO_KERNEL,
+                metric: 0,
+            });
         }
     }
 
     fn link_mut(&mut self, name: &str) -> Result<&mut Link, BackendError> {
-        self.links.get_mut(name).ok_or_else(|| err(ErrorKind::NoDevice, format!("cannot find device \"{name}\"")))
+        self.links
+            .get_mut(name)
+            .ok_or_else(|| err(ErrorKind::NoDevice, format!("cannot find device \"{name}\"")))
     }
 
     pub fn observe(&self) -> Observed {
@@ -111,7 +134,11 @@ impl Kernel {
             addresses: self
                 .addresses
                 .iter()
-                .map(|a| Address { link: a.link.clone(), addr: a.addr, owned: a.owned })
+                .map(|a| Address {
+                    link: a.link.clone(),
+                    addr: a.addr,
+                    owned: a.owned,
+                })
                 .collect(),
             routes: self.routes.clone(),
             sysctls: self.sysctls.clone(),
@@ -121,7 +148,12 @@ impl Kernel {
         .normalized()
     }
 
-    pub fn create_bridge(&mut self, name: &str, network: &str, options: BridgeOptions) -> Result<(), BackendError> {
+    pub fn create_bridge(
+        &mut self,
+        name: &str,
+        network: &str,
+        options: BridgeOptions,
+    ) -> Result<(), BackendError> {
         if self.links.contains_key(name) {
             return Err(err(ErrorKind::Exists, format!("link {name} already exists")));
         }
@@ -134,6 +166,8 @@ impl Kernel {
                 master: None,
                 up: false,
                 bridge: Some(options),
+                mac: None,
+                mtu: Some(1500),
             },
         );
         Ok(())
@@ -156,7 +190,10 @@ impl Kernel {
     pub fn set_master(&mut self, link: &str, master: Option<&str>) -> Result<(), BackendError> {
         self.link_mut(link)?;
         if let Some(m) = master {
-            let ml = self.links.get(m).ok_or_else(|| err(ErrorKind::NoDevice, format!("cannot find device \"{m}\"")))?;
+            let ml = self
+                .links
+                .get(m)
+                .ok_or_else(|| err(ErrorKind::NoDevice, format!("cannot find device \"{m}\"")))?;
             if !ml.is_bridge() {
                 return Err(err(ErrorKind::Unsupported, format!("{m} is not a bridge")));
             }
@@ -175,8 +212,12 @@ impl Kernel {
         }
         l.up = up;
         if up {
-            let prefixes: Vec<Ipv4Net> =
-                self.addresses.iter().filter(|a| a.link == link && !a.noprefixroute).map(|a| a.addr).collect();
+            let prefixes: Vec<Ipv4Net> = self
+                .addresses
+                .iter()
+                .filter(|a| a.link == link && !a.noprefixroute)
+                .map(|a| a.addr)
+                .collect();
             for a in prefixes {
                 self.add_prefix_route(link, a);
             }
@@ -189,22 +230,41 @@ impl Kernel {
     pub fn add_address(&mut self, link: &str, addr: Ipv4Net) -> Result<(), BackendError> {
         self.link_mut(link)?;
         if self.addresses.iter().any(|a| a.link == link && a.addr == addr) {
-            return Err(err(ErrorKind::Exists, format!("address {addr} already on {link}")));
+            return Err(err(
+                ErrorKind::Exists,
+                format!("address {addr} already on {link}"),
+            ));
         }
-        self.addresses.push(SimAddress { link: link.into(), addr, owned: true, noprefixroute: true });
+        self.addresses.push(SimAddress {
+            link: link.into(),
+            addr,
+            owned: true,
+            noprefixroute: true,
+        });
         Ok(())
     }
 
     pub fn delete_address(&mut self, link: &str, addr: Ipv4Net) -> Result<(), BackendError> {
         self.link_mut(link)?;
-        let Some(i) = self.addresses.iter().position(|a| a.link == link && a.addr == addr) else {
-            return Err(err(ErrorKind::AddrNotAvail, format!("address {addr} is not on {link}")));
+        let Some(i) = self
+            .addresses
+            .iter()
+            .position(|a| a.link == link && a.addr == addr)
+        else {
+            return Err(err(
+                ErrorKind::AddrNotAvail,
+                format!("address {addr} is not on {link}"),
+            ));
         };
         let a = self.addresses.remove(i);
         if !a.noprefixroute {
-            let still = self.addresses.iter().any(|o| o.link == link && !o.noprefixroute && o.addr.trunc() == addr.trunc());
+            let still = self
+                .addresses
+                .iter()
+                .any(|o| o.link == link && !o.noprefixroute && o.addr.trunc() == addr.trunc());
             if !still {
-                self.routes.retain(|r| !(r.dev == link && r.dst == addr.trunc() && r.protocol == PROTO_KERNEL));
+                self.routes
+                    .retain(|r| !(r.dev == link && r.dst == addr.trunc() && r.protocol == PROTO_KERNEL));
             }
         }
         Ok(())
@@ -218,17 +278,64 @@ impl Kernel {
         if self.routes.iter().any(|r| r.dst == dst && r.metric == 0) {
             return Err(err(ErrorKind::Exists, format!("route {dst} already exists")));
         }
-        self.routes.push(Route { dst, dev: dev.into(), gateway: None, protocol: OWNER_PROTO, metric: 0 });
+        self.routes.push(Route {
+            dst,
+            dev: dev.into(),
+            gateway: None,
+            protocol: OWNER_PROTO,
+            metric: 0,
+        });
         Ok(())
     }
 
     pub fn delete_route(&mut self, dst: Ipv4Net, dev: &str) -> Result<(), BackendError> {
         self.link_mut(dev)?;
-        let Some(i) = self.routes.iter().position(|r| r.dst == dst && r.dev == dev && r.protocol == OWNER_PROTO)
+        let Some(i) = self
+            .routes
+            .iter()
+            .position(|r| r.dst == dst && r.dev == dev && r.protocol == OWNER_PROTO)
         else {
             return Err(err(ErrorKind::NoSuchRoute, format!("no route {dst} dev {dev}")));
         };
         self.routes.remove(i);
+        Ok(())
+    }
+
+    pub fn rename_link(&mut self, link: &str, new_name: &str) -> Result<(), BackendError> {
+        let l = self.link_mut(link)?;
+        if l.up {
+            return Err(err(ErrorKind::Busy, format!("{link} must be down to be renamed")));
+        }
+        if self.links.contains_key(new_name) {
+            return Err(err(ErrorKind::Exists, format!("link {new_name} already exists")));
+        }
+        let mut l = self.links.remove(link).expect("checked");
+        l.name = new_name.to_string();
+        self.links.insert(new_name.to_string(), l);
+        for o in self.links.values_mut() {
+            if o.master.as_deref() == Some(link) {
+                o.master = Some(new_name.to_string());
+            }
+        }
+        for a in self.addresses.iter_mut().filter(|a| a.link == link) {
+            a.link = new_name.to_string();
+        }
+        for r in self.routes.iter_mut().filter(|r| r.dev == link) {
+            r.dev = new_name.to_string();
+        }
+        Ok(())
+    }
+
+    pub fn set_mac(&mut self, link: &str, mac: &str) -> Result<(), BackendError> {
+        self.link_mut(link)?.mac = Some(mac.to_string());
+        Ok(())
+    }
+
+    pub fn set_mtu(&mut self, link: &str, mtu: u32) -> Result<(), BackendError> {
+        if !(68..=65535).contains(&mtu) {
+            return Err(err(ErrorKind::Invalid, format!("MTU {mtu} is out of range")));
+        }
+        self.link_mut(link)?.mtu = Some(mtu);
         Ok(())
     }
 

@@ -11,15 +11,18 @@
 
 use brouter_engine::config::from_xen_words;
 use brouter_engine::{
-    apply, compile, config::from_toml, plan_start, plan_stop, Config, Desired, ErrorKind, LinkKind, Op,
-    Observed, Plan,
+    apply, compile, config::from_toml, plan_start, plan_stop, Config, Desired, ErrorKind, LinkKind, Observed,
+    Op, Plan,
 };
 use brouter_sim::{Fault, Kernel, SimBackend};
 use ipnet::Ipv4Net;
 use proptest::prelude::*;
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// Run `start` once: observe, plan, apply. Returns the plan (or the plan error).
@@ -70,14 +73,25 @@ fn foreign() -> impl Strategy<Value = Foreign> {
     (
         prop::collection::vec((prop::sample::select(BRIDGE_NAMES), any::<bool>()), 0..3),
         prop::collection::vec(prop::option::of(0usize..3), 0..4),
-        prop::collection::vec((0usize..4, 1u8..40, 1u8..250, prop::sample::select(vec![16u8, 24, 28])), 0..3),
+        prop::collection::vec(
+            (
+                0usize..4,
+                1u8..40,
+                1u8..250,
+                prop::sample::select(vec![16u8, 24, 28]),
+            ),
+            0..3,
+        ),
         prop::collection::vec((1u8..60, prop::sample::select(vec![16u8, 24])), 0..3),
         any::<bool>(),
     )
         .prop_map(|(bridges, vifs, addrs, routes, ip_forward)| {
             let mut seen = std::collections::BTreeSet::new();
-            let bridges: Vec<(String, bool)> =
-                bridges.into_iter().filter(|(n, _)| seen.insert(*n)).map(|(n, up)| (n.to_string(), up)).collect();
+            let bridges: Vec<(String, bool)> = bridges
+                .into_iter()
+                .filter(|(n, _)| seen.insert(*n))
+                .map(|(n, up)| (n.to_string(), up))
+                .collect();
             Foreign {
                 vifs: vifs
                     .into_iter()
@@ -129,7 +143,10 @@ fn build(f: &Foreign) -> Kernel {
             });
         }
     }
-    k.sysctls.insert("net.ipv4.ip_forward".into(), if f.ip_forward { "1" } else { "0" }.into());
+    k.sysctls.insert(
+        "net.ipv4.ip_forward".into(),
+        if f.ip_forward { "1" } else { "0" }.into(),
+    );
     k
 }
 
@@ -163,20 +180,29 @@ fn assert_only_owned(plan: &Plan, before: &Observed) {
             }
             Op::DeleteAddress { link, addr } => {
                 assert!(
-                    before.addresses.iter().any(|a| &a.link == link && a.addr == *addr && a.owned),
+                    before
+                        .addresses
+                        .iter()
+                        .any(|a| &a.link == link && a.addr == *addr && a.owned),
                     "plan deletes foreign address {addr} on {link}"
                 );
             }
             Op::DeleteRoute { dst, dev } => {
                 assert!(
-                    before.routes.iter().any(|r| r.dst == *dst && &r.dev == dev && r.owned()),
+                    before
+                        .routes
+                        .iter()
+                        .any(|r| r.dst == *dst && &r.dev == dev && r.owned()),
                     "plan deletes foreign route {dst} dev {dev}"
                 );
             }
             Op::SetMaster { link, master: None } => {
                 let port = before.link(link).expect("port exists");
                 let bridge = before.link(port.master.as_deref().expect("is attached")).unwrap();
-                assert!(bridge.owner().is_some(), "plan detaches {link} from foreign bridge");
+                assert!(
+                    bridge.owner().is_some(),
+                    "plan detaches {link} from foreign bridge"
+                );
             }
             _ => {}
         }

@@ -6,7 +6,10 @@ use brouter_engine::{apply, compile, plan_start, plan_stop, ErrorKind, LinkKind,
 use brouter_sim::{Kernel, SimBackend};
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 async fn start(sim: &mut SimBackend, d: &brouter_engine::Desired) {
@@ -27,21 +30,39 @@ fn seed() -> brouter_engine::Desired {
 fn kernel_errors_have_linux_kinds() {
     let mut k = Kernel::typical_host();
     k.create_bridge("xenbr0", "n", Default::default()).unwrap();
-    assert_eq!(k.create_bridge("xenbr0", "n", Default::default()).unwrap_err().kind, ErrorKind::Exists);
+    assert_eq!(
+        k.create_bridge("xenbr0", "n", Default::default())
+            .unwrap_err()
+            .kind,
+        ErrorKind::Exists
+    );
     let a = "10.98.98.1/24".parse().unwrap();
     k.add_address("xenbr0", a).unwrap();
     assert_eq!(k.add_address("xenbr0", a).unwrap_err().kind, ErrorKind::Exists);
     assert_eq!(k.add_address("nope0", a).unwrap_err().kind, ErrorKind::NoDevice);
-    assert_eq!(k.set_master("eth0", Some("nope0")).unwrap_err().kind, ErrorKind::NoDevice);
+    assert_eq!(
+        k.set_master("eth0", Some("nope0")).unwrap_err().kind,
+        ErrorKind::NoDevice
+    );
     let net = "10.98.98.0/24".parse().unwrap();
-    assert_eq!(k.add_route(net, "xenbr0").unwrap_err().kind, ErrorKind::NetDown, "bridge is still down");
+    assert_eq!(
+        k.add_route(net, "xenbr0").unwrap_err().kind,
+        ErrorKind::NetDown,
+        "bridge is still down"
+    );
     k.set_up("xenbr0", true).unwrap();
     k.add_route(net, "xenbr0").unwrap();
     assert_eq!(k.add_route(net, "xenbr0").unwrap_err().kind, ErrorKind::Exists);
     k.delete_route(net, "xenbr0").unwrap();
-    assert_eq!(k.delete_route(net, "xenbr0").unwrap_err().kind, ErrorKind::NoSuchRoute);
+    assert_eq!(
+        k.delete_route(net, "xenbr0").unwrap_err().kind,
+        ErrorKind::NoSuchRoute
+    );
     k.delete_address("xenbr0", a).unwrap();
-    assert_eq!(k.delete_address("xenbr0", a).unwrap_err().kind, ErrorKind::AddrNotAvail);
+    assert_eq!(
+        k.delete_address("xenbr0", a).unwrap_err().kind,
+        ErrorKind::AddrNotAvail
+    );
     assert_eq!(k.delete_link("nope0").unwrap_err().kind, ErrorKind::NoDevice);
 }
 
@@ -50,7 +71,10 @@ fn foreign_address_brings_its_prefix_route_and_down_drops_routes() {
     let mut k = Kernel::default();
     k.add_link("br-lan", LinkKind::Bridge, true);
     k.add_foreign_address("br-lan", "172.16.0.1/24".parse().unwrap());
-    assert!(k.routes.iter().any(|r| r.dst.to_string() == "172.16.0.0/24" && r.dev == "br-lan"));
+    assert!(k
+        .routes
+        .iter()
+        .any(|r| r.dst.to_string() == "172.16.0.0/24" && r.dev == "br-lan"));
     k.set_up("br-lan", false).unwrap();
     assert!(k.routes.is_empty());
     k.set_up("br-lan", true).unwrap();
@@ -66,11 +90,20 @@ fn stop_detaches_ports_before_deleting_the_bridge() {
         sim.kernel.add_link("vif1.0", LinkKind::Veth, true);
         sim.kernel.set_master("vif1.0", Some("xenbr0")).unwrap();
         let plan = plan_stop(&d.scope, &sim.kernel.observe());
-        let detach = plan.ops.iter().position(|o| matches!(o, Op::SetMaster { link, master: None } if link == "vif1.0"));
-        let delete = plan.ops.iter().position(|o| matches!(o, Op::DeleteLink { name } if name == "xenbr0"));
+        let detach = plan
+            .ops
+            .iter()
+            .position(|o| matches!(o, Op::SetMaster { link, master: None } if link == "vif1.0"));
+        let delete = plan
+            .ops
+            .iter()
+            .position(|o| matches!(o, Op::DeleteLink { name } if name == "xenbr0"));
         assert!(detach.unwrap() < delete.unwrap(), "{:?}", plan.ops);
         apply(&mut sim, &plan).await.unwrap();
-        assert!(sim.kernel.links.contains_key("vif1.0"), "the vif survives, detached");
+        assert!(
+            sim.kernel.links.contains_key("vif1.0"),
+            "the vif survives, detached"
+        );
         assert!(!sim.kernel.links.contains_key("xenbr0"));
     });
 }
@@ -86,12 +119,20 @@ fn an_existing_bridge_is_adopted_and_survives_stop_as_it_was() {
     block(async {
         let d = seed();
         let plan = plan_start(&d, &sim.kernel.observe()).unwrap();
-        assert!(!plan.ops.iter().any(|o| matches!(o, Op::CreateBridge { .. })), "{:?}", plan.ops);
+        assert!(
+            !plan.ops.iter().any(|o| matches!(o, Op::CreateBridge { .. })),
+            "{:?}",
+            plan.ops
+        );
         apply(&mut sim, &plan).await.unwrap();
         assert!(sim.kernel.links["xenbr0"].up);
         stop(&mut sim, &d).await;
     });
-    assert_eq!(before, sim.kernel.observe(), "still there, down again, port still attached");
+    assert_eq!(
+        before,
+        sim.kernel.observe(),
+        "still there, down again, port still attached"
+    );
 }
 
 #[test]
@@ -109,7 +150,10 @@ fn a_non_bridge_link_with_the_bridge_name_is_refused() {
     let mut k = Kernel::typical_host();
     k.add_link("xenbr0", LinkKind::Veth, true);
     let err = plan_start(&seed(), &k.observe()).unwrap_err();
-    assert!(err.to_string().contains("xenbr0 exists and is not a bridge"), "{err}");
+    assert!(
+        err.to_string().contains("xenbr0 exists and is not a bridge"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -120,10 +164,16 @@ fn xen_mode_stop_leaves_other_brouter_bridges_alone() {
     block(async {
         start(&mut sim, &d0).await;
         start(&mut sim, &d1).await;
-        assert!(sim.kernel.links.contains_key("xenbr0"), "starting xenbr1 keeps xenbr0");
+        assert!(
+            sim.kernel.links.contains_key("xenbr0"),
+            "starting xenbr1 keeps xenbr0"
+        );
         stop(&mut sim, &d1).await;
     });
     assert!(sim.kernel.links.contains_key("xenbr0"));
     assert!(!sim.kernel.links.contains_key("xenbr1"));
-    assert_eq!(sim.kernel.sysctls["net.ipv4.ip_forward"], "1", "xenbr0 still routes");
+    assert_eq!(
+        sim.kernel.sysctls["net.ipv4.ip_forward"], "1",
+        "xenbr0 still routes"
+    );
 }

@@ -1,0 +1,156 @@
+//! `brouter vif online|offline|add|remove`: the Xen vif hotplug hook.
+//!
+//! Called by xl as `<script> online type_if=vif` (PV) or `<script> add type_if=tap`
+//! (emulated NIC) with the device in `$vif` / `$INTERFACE` and the rest in xenstore.
+//! Success writes `hotplug-status connected`; failure writes `hotplug-error` and
+//! `hotplug-status error` and exits 1, which makes xl fail the device add.
+
+use std::net::Ipv4Addr;
+
+use brouter_engine::vif::{plan_vif_offline, plan_vif_online, VifRequest};
+use brouter_engine::{apply, Config};
+use serde_json::json;
+
+use crate::args::{VifArgs, VifCommand};
+use crate::exit::{Failure, OK};
+use crate::load::Backend;
+use crate::xenstore::Xenstore;
+
+/// Which device type a hotplug call is about (`type_if=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TypeIf {
+    Vif,
+    Tap,
+}
+
+pub async fn vif(
+    args: &VifArgs,
+    config: Option<&Config>,
+    backend: &mut Backend,
+    lock_label: &str,
+    json_out: bool,
+) -> Result<u8, Failure> {
+    let mut type_if = TypeIf::Vif;
+    for w in &args.words {
+        match w.split_once('=') {
+            Some(("type_if", "vif")) => type_if = TypeIf::Vif,
+            Some(("type_if", "tap")) => type_if = TypeIf::Tap,
+            Some(("type_if", other)) => {
+                return Err(Failure::usage(format!(
+                    "type_if={other}: use type_if=vif or type_if=tap"
+                )))
+            }
+            _ => {
+                return Err(Failure::usage(format!(
+                    "{w}: vif accepts only type_if=vif|tap words"
+                )))
+            }
+        }
+    }
+    let online = matches!(args.action, VifCommand::Online | VifCommand::Add);
+    // vif-bridge acts on online/offline for PV vifs and on add/remove for taps only.
+    let relevant = match type_if {
+        TypeIf::Vif => matches!(args.action, VifCommand::Online | VifCommand::Offline),
+        TypeIf::Tap => matches!(args.action, VifCommand::Add | VifCommand::Remove),
+    };
+    if !relevant {
+        return Ok(OK);
+    }
+    let xs = Xenstore::from_env();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let device = args
+        .vif
+        .clone()
+        .or_else(|| {
+            env(if type_if == TypeIf::Tap {
+                "INTERFACE"
+            } else {
+                "vif"
+            })
+        })
+        .ok_or_else(|| {
+            Failure::usage("no vif named: set $vif (or $INTERFACE for type_if=tap) or pass --vif")
+        })?;
+    let ips_text = args
+        .ip
+        .clone()
+        .or_else(|| env("ip"))
+        .or_else(|| xs.read("ip"))
+        .unwrap_or_default();
+    let mut ips = Vec::new();
+    for w in ips_text.split_whitespace() {
+        let ip = w.split('/').next().unwrap_or(w);
+        ips.push(
+            ip.parse::<Ipv4Addr>()
+                .map_err(|_| Failure::usage(format!("ip: {w:?} is not an IPv4 address")))?,
+        );
+    }
+    let req = VifRequest {
+        device: device.clone(),
+        rename_to: if type_if == TypeIf::Vif {
+            xs.read("vifname")
+        } else {
+            None
+        },
+        bridge: args
+            .bridge
+            .clone()
+            .or_else(|| env("bridge"))
+            .or_else(|| xs.read("bridge")),
+        mac: args.mac.clone().or_else(|| xs.read("mac")),
+        ips,
+        mtu: xs.read("mtu").and_then(|m| m.parse().ok()),
+    };
+
+    let _lock = crate::lock::lock(lock_label)?;
+    let outcome = run(config, backend, &req, online).await;
+    match (&outcome, online) {
+        (Ok(_), true) => xs.write(&[("hotplug-status", "connected")]),
+        (Err(f), true) => xs.write(&[("hotplug-error", f.message.as_str()), ("hotplug-status", "error")]),
+        _ => {}
+    }
+    let plan = outcome?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&json!(plan)).expect("json"));
+    } else if let Some(b) = &plan.bridge {
+        let what = if online { "attached to" } else { "detached from" };
+        println!(
+            "{} {what} {b}{}",
+            plan.device,
+            plan.host
+                .as_ref()
+                .map(|h| format!(" (host {h})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(OK)
+}
+
+async fn run(
+    config: Option<&Config>,
+    backend: &mut Backend,
+    req: &VifRequest,
+    online: bool,
+) -> Result<brouter_engine::vif::VifPlan, Failure> {
+    let obs = backend
+        .get()
+        .observe()
+        .await
+        .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    let plan = if online {
+        plan_vif_online(config, &obs, req).map_err(|e| Failure::op(e.to_string()))?
+    } else {
+        plan_vif_offline(&obs, req)
+    };
+    let result = apply(backend.get(), &plan.plan).await;
+    backend.finish()?;
+    match result {
+        Ok(()) => Ok(plan),
+        // Xen ignores errors on remove, and the device is about to vanish anyway.
+        Err(e) if !online => {
+            eprintln!("brouter: vif offline {}: {e} (ignored)", req.device);
+            Ok(plan)
+        }
+        Err(e) => Err(Failure::op(format!("vif online {}: {e}", req.device))),
+    }
+}

@@ -1,0 +1,203 @@
+//! Xen vif hotplug (`brouter vif online|offline`), decided here, applied by a backend.
+//!
+//! Mirrors what Xen's `vif-bridge` does that users rely on — rename to the `vifname`,
+//! MAC `fe:ff:ff:ff:ff:ff` (the domU owns the real one), addresses flushed, MTU from
+//! xenstore or the bridge, attach, up — and resolves the bridge the way brouter's users
+//! expect: `$bridge`, else xenstore, else the configured host with that MAC or vif name,
+//! else the only network, else the first bridge brouter made.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::model::Observed;
+use crate::plan::{Op, Plan};
+
+/// The MAC vif-bridge gives the dom0 end of a vif, so the bridge never takes the domU's.
+pub const VIF_MAC: &str = "fe:ff:ff:ff:ff:ff";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VifAction {
+    /// The domU's interface appears (`online` for PV vifs, `add` for emulated taps).
+    Online,
+    /// It goes away (`offline` / `remove`).
+    Offline,
+}
+
+/// Everything Xen told brouter about one vif (environment, xenstore, flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VifRequest {
+    /// The device as it exists now (`$vif`, or `$INTERFACE` for taps).
+    pub device: String,
+    /// xenstore `vifname`: the name the admin wants for it.
+    pub rename_to: Option<String>,
+    /// `$bridge` or xenstore `bridge`.
+    pub bridge: Option<String>,
+    /// The domU's MAC (xenstore `mac`).
+    pub mac: Option<String>,
+    /// The domU's addresses (`$ip` or xenstore `ip`), for anti-spoofing.
+    pub ips: Vec<Ipv4Addr>,
+    /// xenstore `mtu`.
+    pub mtu: Option<u32>,
+}
+
+/// What `vif online` decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VifPlan {
+    /// The device's name once renamed.
+    pub device: String,
+    pub bridge: Option<String>,
+    /// The configured host this vif belongs to, if one matched.
+    pub host: Option<String>,
+    pub plan: Plan,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum VifError {
+    #[error("vif {0} does not exist (Xen names it in $vif, or $INTERFACE for emulated NICs)")]
+    NoDevice(String),
+    #[error("bridge {0} does not exist: run `brouter start` before starting domUs (a boot unit should)")]
+    NoBridge(String),
+    #[error("{0} is not a bridge; set bridge= in the vif spec to one of brouter's bridges")]
+    NotABridge(String),
+    #[error("no bridge named and none found: set bridge= in the vif spec or run `brouter start` first")]
+    NoBridgeAtAll,
+    #[error("cannot rename {from} to {to}: a link named {to} already exists")]
+    NameTaken { from: String, to: String },
+}
+
+/// Plan `vif online`.
+pub fn plan_vif_online(
+    config: Option<&Config>,
+    observed: &Observed,
+    req: &VifRequest,
+) -> Result<VifPlan, VifError> {
+    let link = observed
+        .link(&req.device)
+        .ok_or_else(|| VifError::NoDevice(req.device.clone()))?;
+    let mut ops = Vec::new();
+    let mut name = req.device.clone();
+    let mut up = link.up;
+    if let Some(to) = req.rename_to.as_ref().filter(|to| **to != req.device) {
+        if observed.link(to).is_some() {
+            return Err(VifError::NameTaken {
+                from: req.device.clone(),
+                to: to.clone(),
+            });
+        }
+        if up {
+            ops.push(Op::SetUp {
+                link: name.clone(),
+                up: false,
+            });
+            up = false;
+        }
+        ops.push(Op::RenameLink {
+            link: name.clone(),
+            new_name: to.clone(),
+        });
+        name = to.clone();
+    }
+
+    let host = config.and_then(|c| {
+        c.hosts.iter().find(|h| {
+            h.vif.as_deref() == Some(name.as_str())
+                || (req.mac.is_some()
+                    && h.mac.as_deref() == req.mac.as_deref().map(str::to_lowercase).as_deref())
+        })
+    });
+    let bridge = match (&req.bridge, host, config) {
+        (Some(b), _, _) => b.clone(),
+        (None, Some(h), Some(c)) => c
+            .network(&h.network)
+            .map(|n| n.bridge.clone())
+            .ok_or(VifError::NoBridgeAtAll)?,
+        (None, None, Some(c)) if c.networks.len() == 1 => c.networks[0].bridge.clone(),
+        _ => {
+            let mut bridges: Vec<&crate::Link> = observed.links.iter().filter(|l| l.is_bridge()).collect();
+            bridges.sort_by_key(|l| (l.owner().is_none(), l.name.clone()));
+            bridges
+                .first()
+                .map(|l| l.name.clone())
+                .ok_or(VifError::NoBridgeAtAll)?
+        }
+    };
+    let br = observed
+        .link(&bridge)
+        .ok_or_else(|| VifError::NoBridge(bridge.clone()))?;
+    if !br.is_bridge() {
+        return Err(VifError::NotABridge(bridge));
+    }
+
+    if link.mac.as_deref() != Some(VIF_MAC) {
+        ops.push(Op::SetMac {
+            link: name.clone(),
+            mac: VIF_MAC.into(),
+        });
+    }
+    let mtu = req.mtu.or(br.mtu);
+    if let Some(mtu) = mtu.filter(|m| link.mtu != Some(*m)) {
+        ops.push(Op::SetMtu {
+            link: name.clone(),
+            mtu,
+        });
+    }
+    for a in observed.addresses.iter().filter(|a| a.link == req.device) {
+        ops.push(Op::DeleteAddress {
+            link: name.clone(),
+            addr: a.addr,
+        });
+    }
+    if link.master.as_deref() != Some(bridge.as_str()) {
+        ops.push(Op::SetMaster {
+            link: name.clone(),
+            master: Some(bridge.clone()),
+        });
+    }
+    if !up {
+        ops.push(Op::SetUp {
+            link: name.clone(),
+            up: true,
+        });
+    }
+    Ok(VifPlan {
+        device: name,
+        bridge: Some(bridge),
+        host: host.map(|h| h.name.clone()),
+        plan: Plan { ops },
+    })
+}
+
+/// Plan `vif offline`: detach from the bridge and take it down. Xen destroys the device
+/// next, so a vif that is already gone is not an error.
+pub fn plan_vif_offline(observed: &Observed, req: &VifRequest) -> VifPlan {
+    let mut ops = Vec::new();
+    let name = req
+        .rename_to
+        .clone()
+        .filter(|n| observed.link(n).is_some())
+        .unwrap_or_else(|| req.device.clone());
+    let link = observed.link(&name);
+    if let Some(l) = link {
+        if l.master.is_some() {
+            ops.push(Op::SetMaster {
+                link: name.clone(),
+                master: None,
+            });
+        }
+        if l.up {
+            ops.push(Op::SetUp {
+                link: name.clone(),
+                up: false,
+            });
+        }
+    }
+    VifPlan {
+        device: name,
+        bridge: link.and_then(|l| l.master.clone()),
+        host: None,
+        plan: Plan { ops },
+    }
+}
