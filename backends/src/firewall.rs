@@ -1,24 +1,187 @@
-//! brouter's nftables tables (`inet brouter`, `bridge brouter`): apply, read back, delete.
+//! brouter's nftables tables (`inet brouter`, `bridge brouter`): apply, read back, delete,
+//! and the per-vif anti-spoofing bindings.
 //!
-//! Placeholder until the firewall work lands: the netlink backend calls these three
-//! functions, so the seam is fixed now.
+//! The ruleset is rendered to the `nftables` crate's typed JSON model ([`render`]) — no
+//! string templates — and applied with one `nft -j -f -` transaction that adds, deletes
+//! and re-adds each table, so it works whether or not the tables exist and rebuilds
+//! every set and map. Nothing outside brouter's two tables is read or written. The
+//! ruleset's fingerprint is stored as a rule comment so a converged `start` compares
+//! instead of rewriting.
 
-use brouter_engine::firewall::Ruleset;
-use brouter_engine::BackendError;
+mod exec;
+mod expr;
+mod readback;
+pub mod render;
+pub mod text;
+
+use brouter_engine::firewall::{Binding, Ruleset};
+use brouter_engine::{BackendError, ErrorKind};
+use nftables::batch::Batch;
+use nftables::schema::{NfCmd, NfListObject};
+use nftables::types::NfFamily;
+
+pub use render::{render, Tables};
 
 use crate::NetnsTarget;
 
-/// The fingerprint stored with brouter's tables, or `None` if they do not exist.
-pub fn read_fingerprint(_target: &NetnsTarget) -> Result<Option<String>, BackendError> {
-    Ok(None)
+/// The tables for `ruleset`, stamped with its fingerprint.
+pub fn tables(ruleset: &Ruleset) -> Tables {
+    render(ruleset, &ruleset.fingerprint())
+}
+
+/// The ruleset in nft's own syntax (what `brouter check` prints).
+pub fn render_text(ruleset: &Ruleset) -> String {
+    let t = tables(ruleset);
+    format!("{}\n{}", text::table_text(&t.inet), text::table_text(&t.bridge))
+}
+
+/// The number of rules brouter installs for `ruleset` (independent of forwards, hosts and vifs).
+pub fn rule_count(ruleset: &Ruleset) -> usize {
+    tables(ruleset).rule_count()
+}
+
+/// The JSON transaction that replaces both tables and re-inserts `bindings`.
+pub fn replace_json(ruleset: &Ruleset, bindings: &[Binding]) -> String {
+    let t = tables(ruleset);
+    let mut batch = Batch::new();
+    for (family, objects) in [(NfFamily::INet, t.inet), (NfFamily::Bridge, t.bridge)] {
+        // add + delete + add: works whether or not the table exists (FIELD-NOTES).
+        batch.add(NfListObject::Table(render::table(family)));
+        batch.delete(NfListObject::Table(render::table(family)));
+        for o in objects {
+            batch.add(o);
+        }
+    }
+    for b in bindings {
+        for e in render::binding_elements(b) {
+            batch.add(NfListObject::Element(e));
+        }
+    }
+    to_json(batch)
+}
+
+fn to_json(batch: Batch<'_>) -> String {
+    serde_json::to_string(&batch.to_nftables()).expect("the typed nftables model serialises")
+}
+
+/// Apply a JSON transaction; on failure, nft's own complaint with the command it names.
+fn apply(target: &NetnsTarget, json: String, what: &str, check_only: bool) -> Result<(), BackendError> {
+    let args: &[&str] = if check_only { &["-c", "-j", "-f", "-"] } else { &["-j", "-f", "-"] };
+    let out = exec::nft(target, args, Some(json.clone()))?;
+    if out.success {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "nft refused {what} in network namespace {}: {}",
+        target.label(),
+        if out.stderr.is_empty() { "(no message)" } else { &out.stderr }
+    );
+    if let Some(cmd) = failing_command(&json, &out.stderr) {
+        msg.push_str(&format!("\n  the command it names: {cmd}"));
+    }
+    Err(BackendError::new(exec::kind_of(&out.stderr), msg))
+}
+
+/// nft reports JSON parse errors as "command array at index N": show that command.
+fn failing_command(json: &str, stderr: &str) -> Option<String> {
+    let idx: usize = stderr.split("command array at index ").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let cmd = v.get("nftables")?.get(idx)?.to_string();
+    Some(cmd.chars().take(400).collect())
+}
+
+/// List one of brouter's tables as JSON text; `None` if it does not exist.
+fn list(target: &NetnsTarget, family: &str) -> Result<Option<String>, BackendError> {
+    let out = exec::nft(target, &["-j", "list", "table", family, render::TABLE], None)?;
+    if out.success {
+        return Ok(Some(out.stdout));
+    }
+    if out.stderr.contains("No such file or directory") {
+        return Ok(None);
+    }
+    Err(BackendError::new(
+        exec::kind_of(&out.stderr),
+        format!("cannot list table {family} brouter in network namespace {}: {}", target.label(), out.stderr),
+    ))
+}
+
+/// The fingerprint stored with brouter's tables, or `None` if they do not exist. Tables
+/// that disagree (one missing, or stamped differently) read as a fingerprint no ruleset
+/// has, so `start` rewrites them and `stop` deletes them.
+pub fn read_fingerprint(target: &NetnsTarget) -> Result<Option<String>, BackendError> {
+    let inet = list(target, "inet")?.map(|j| readback::fingerprint(&j));
+    let bridge = list(target, "bridge")?.map(|j| readback::fingerprint(&j));
+    Ok(match (inet, bridge) {
+        (None, None) => None,
+        (Some(Some(a)), Some(Some(b))) if a == b => Some(a),
+        (a, b) => Some(format!("inconsistent(inet {a:?}, bridge {b:?})")),
+    })
+}
+
+/// The anti-spoofing bindings in `bridge brouter` (empty if the table does not exist).
+pub fn read_bindings(target: &NetnsTarget) -> Result<Vec<Binding>, BackendError> {
+    Ok(list(target, "bridge")?.map(|j| readback::bindings(&j)).unwrap_or_default())
 }
 
 /// Replace brouter's tables with `ruleset` in one transaction.
-pub fn replace(_target: &NetnsTarget, _ruleset: &Ruleset) -> Result<(), BackendError> {
-    Ok(())
+pub fn replace(target: &NetnsTarget, ruleset: &Ruleset) -> Result<(), BackendError> {
+    replace_with_bindings(target, ruleset, &[])
+}
+
+/// Replace brouter's tables and re-insert `bindings`, all in one transaction.
+pub fn replace_with_bindings(target: &NetnsTarget, ruleset: &Ruleset, bindings: &[Binding]) -> Result<(), BackendError> {
+    apply(target, replace_json(ruleset, bindings), "brouter's firewall", false)
+}
+
+/// Validate `ruleset` with the kernel of `target` (`nft --check`) without applying it,
+/// and return it in nft syntax.
+pub fn check(target: &NetnsTarget, ruleset: &Ruleset) -> Result<String, BackendError> {
+    apply(target, replace_json(ruleset, &[]), "brouter's firewall (check only)", true)?;
+    Ok(render_text(ruleset))
 }
 
 /// Delete brouter's tables if they exist; nothing else.
-pub fn delete(_target: &NetnsTarget) -> Result<(), BackendError> {
-    Ok(())
+pub fn delete(target: &NetnsTarget) -> Result<(), BackendError> {
+    let mut batch = Batch::new();
+    for family in [NfFamily::INet, NfFamily::Bridge] {
+        batch.add(NfListObject::Table(render::table(family)));
+        batch.delete(NfListObject::Table(render::table(family)));
+    }
+    apply(target, to_json(batch), "deleting brouter's firewall", false)
+}
+
+/// Bind a vif (replacing the binding it had) by element updates in one transaction.
+pub fn add_binding(target: &NetnsTarget, binding: &Binding) -> Result<(), BackendError> {
+    let existing = read_bindings(target)?;
+    let mut batch = Batch::new();
+    if let Some(old) = existing.iter().find(|b| b.vif == binding.vif) {
+        delete_elements(&mut batch, old);
+    }
+    for e in render::binding_elements(binding) {
+        batch.add(NfListObject::Element(e));
+    }
+    apply(target, to_json(batch), &format!("binding {}", binding.vif), false).map_err(not_started)
+}
+
+/// Remove a vif's binding; nothing to do if it has none (or the tables are gone).
+pub fn remove_binding(target: &NetnsTarget, vif: &str) -> Result<(), BackendError> {
+    let existing = read_bindings(target)?;
+    let Some(old) = existing.iter().find(|b| b.vif == vif) else { return Ok(()) };
+    let mut batch = Batch::new();
+    delete_elements(&mut batch, old);
+    apply(target, to_json(batch), &format!("unbinding {vif}"), false)
+}
+
+fn delete_elements(batch: &mut Batch<'static>, b: &Binding) {
+    for e in render::binding_elements(b) {
+        batch.add_cmd(NfCmd::Delete(NfListObject::Element(e)));
+    }
+}
+
+fn not_started(mut e: BackendError) -> BackendError {
+    if e.message.contains("No such file or directory") {
+        e.kind = ErrorKind::Other;
+        e.message.push_str("\n  brouter's firewall is not applied here: run `brouter start` first");
+    }
+    e
 }

@@ -1,6 +1,10 @@
 //! brouter's kernel backend (`NetlinkBackend`) and the namespace targeting it needs.
 
 pub mod firewall;
+pub mod memory;
+pub mod netlink;
 pub mod netns;
+pub mod sysctl;
 
+pub use netlink::NetlinkBackend;
 pub use netns::NetnsTarget;

@@ -11,7 +11,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::desired::Desired;
-use crate::firewall::Ruleset;
+use crate::firewall::{bindings_to_keep, Binding, Ruleset};
 use crate::model::{link_up_memory_key, sysctl_memory_key, BridgeOptions, Observed, ALIAS_PREFIX};
 
 /// Which of brouter's objects a run may remove.
@@ -83,6 +83,9 @@ pub enum Op {
     ReplaceFirewall {
         fingerprint: String,
         ruleset: Box<Ruleset>,
+        /// The anti-spoofing bindings of attached vifs, re-inserted with the tables.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bindings: Vec<Binding>,
     },
     DeleteFirewall,
     RenameLink {
@@ -133,6 +136,11 @@ impl fmt::Display for Op {
             Op::SetSysctl { key, value } => write!(f, "set sysctl {key} = {value}"),
             Op::Remember { key, value } => write!(f, "remember {key} = {value} (to restore on stop)"),
             Op::Forget { key } => write!(f, "forget {key}"),
+            Op::ReplaceFirewall { fingerprint, bindings, .. } if !bindings.is_empty() => write!(
+                f,
+                "replace firewall tables inet/bridge brouter (ruleset {fingerprint}), keeping {} vif binding(s)",
+                bindings.len()
+            ),
             Op::ReplaceFirewall { fingerprint, .. } => {
                 write!(
                     f,
@@ -233,18 +241,6 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
-    for a in &observed.addresses {
-        let wanted = desired
-            .addresses
-            .iter()
-            .any(|d| d.link == a.link && d.addr == a.addr);
-        if a.owned && desired.scope.includes(&a.link) && !wanted && !stale.contains(&a.link.as_str()) {
-            ops.push(Op::DeleteAddress {
-                link: a.link.clone(),
-                addr: a.addr,
-            });
-        }
-    }
     for name in &stale {
         remove_bridge(&mut ops, observed, name);
     }
@@ -313,6 +309,21 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
         }
     }
 
+    // 4b. Old addresses go only after the new ones exist: removing a link's last IPv4
+    //     address makes the kernel flush every route through it.
+    for a in &observed.addresses {
+        let wanted = desired
+            .addresses
+            .iter()
+            .any(|d| d.link == a.link && d.addr == a.addr);
+        if a.owned && desired.scope.includes(&a.link) && !wanted && !stale.contains(&a.link.as_str()) {
+            ops.push(Op::DeleteAddress {
+                link: a.link.clone(),
+                addr: a.addr,
+            });
+        }
+    }
+
     // 5. Routes, after the bridge is up: the kernel refuses routes via a down link and
     //    drops them when a link goes down; only the prefix routes of (foreign) addresses
     //    come back by themselves when it goes up again.
@@ -336,13 +347,15 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
         }
     }
 
-    // 6. The firewall, as one replacement, only when it differs.
+    // 6. The firewall, as one replacement, only when it differs; the bindings of vifs
+    //    that are still attached go back in with it.
     if let Some(fw) = &desired.firewall {
         let fp = fw.fingerprint();
         if observed.firewall.as_deref() != Some(fp.as_str()) {
             ops.push(Op::ReplaceFirewall {
                 fingerprint: fp,
                 ruleset: Box::new(fw.clone()),
+                bindings: bindings_to_keep(fw, observed),
             });
         }
     }

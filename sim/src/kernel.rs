@@ -144,6 +144,7 @@ impl Kernel {
             sysctls: self.sysctls.clone(),
             memory: self.memory.clone(),
             firewall: self.firewall.as_ref().map(Ruleset::fingerprint),
+            bindings: Vec::new(),
         }
         .normalized()
     }
@@ -257,7 +258,11 @@ impl Kernel {
             ));
         };
         let a = self.addresses.remove(i);
-        if !a.noprefixroute {
+        if !self.addresses.iter().any(|o| o.link == link) {
+            // The last IPv4 address gone: the kernel disables IP on the link and flushes
+            // every route through it, brouter's too (fib_disable_ip).
+            self.routes.retain(|r| r.dev != link);
+        } else if !a.noprefixroute {
             let still = self
                 .addresses
                 .iter()
@@ -302,10 +307,9 @@ impl Kernel {
     }
 
     pub fn rename_link(&mut self, link: &str, new_name: &str) -> Result<(), BackendError> {
-        let l = self.link_mut(link)?;
-        if l.up {
-            return Err(err(ErrorKind::Busy, format!("{link} must be down to be renamed")));
-        }
+        // Linux ≥ 6.2 renames a link that is up; older kernels answer EBUSY, which is why
+        // the vif planner takes the link down first.
+        self.link_mut(link)?;
         if self.links.contains_key(new_name) {
             return Err(err(ErrorKind::Exists, format!("link {new_name} already exists")));
         }

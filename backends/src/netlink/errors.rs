@@ -32,7 +32,10 @@ pub fn from_io(what: &str, err: &io::Error) -> BackendError {
     let refused = matches!(err.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
         || err.kind() == io::ErrorKind::PermissionDenied;
     if refused {
-        return BackendError::new(ErrorKind::Permission, format!("{what}: permission denied: run as root"));
+        return BackendError::new(
+            ErrorKind::Permission,
+            format!("{what}: permission denied: run as root"),
+        );
     }
     BackendError::new(ErrorKind::Other, format!("{what}: {err}"))
 }
@@ -54,7 +57,11 @@ mod tests {
     fn eperm_tells_the_admin_to_use_root() {
         let e = from_errno("create bridge xenbr0", -1);
         assert_eq!(e.kind, ErrorKind::Permission);
-        assert!(e.message.contains("run as root or with CAP_NET_ADMIN"), "{}", e.message);
+        assert!(
+            e.message.contains("run as root or with CAP_NET_ADMIN"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -68,11 +68,56 @@ impl From<ConfigError> for ConfigErrors {
 }
 
 /// "did you mean `x`?" for a misspelt key or value, when one candidate is close.
+///
+/// Close means at most one edit (insert, delete, substitute or swap two neighbours) per
+/// three characters, or a high Jaro-Winkler similarity for longer words. Edit distance
+/// catches short names (`dzm` → `dmz`) that Jaro-Winkler misses; the closest wins.
 pub fn did_you_mean(word: &str, candidates: &[&str]) -> Option<String> {
     candidates
         .iter()
-        .map(|c| (strsim::jaro_winkler(word, c), *c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c.to_string())
+        .filter(|c| **c != word)
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(word, c),
+                strsim::jaro_winkler(word, c),
+                *c,
+            )
+        })
+        .filter(|(dist, jw, c)| *dist <= (word.len().max(c.len()) / 3).max(1) || *jw >= 0.9)
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn did_you_mean_finds_typos_and_not_strangers() {
+        let keys = [
+            "name",
+            "bridge",
+            "address",
+            "masquerade",
+            "antispoof",
+            "stp",
+            "forward_delay",
+        ];
+        assert_eq!(did_you_mean("adress", &keys).as_deref(), Some("address"));
+        assert_eq!(did_you_mean("masqerade", &keys).as_deref(), Some("masquerade"));
+        assert_eq!(
+            did_you_mean("forward-delay", &keys).as_deref(),
+            Some("forward_delay")
+        );
+        assert_eq!(did_you_mean("colour", &keys), None);
+        let zones = ["external", "dom0", "dmz", "hosting"];
+        assert_eq!(did_you_mean("dzm", &zones).as_deref(), Some("dmz"));
+        assert_eq!(did_you_mean("extrenal", &zones).as_deref(), Some("external"));
+        assert_eq!(did_you_mean("internet", &zones), None);
+        assert_eq!(
+            did_you_mean("brigdeip", &["bridgeip", "brnet", "bridge"]).as_deref(),
+            Some("bridgeip")
+        );
+        assert_eq!(did_you_mean("anything", &[]), None);
+    }
 }

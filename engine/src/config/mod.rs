@@ -4,6 +4,7 @@
 //! network-script words ([`from_xen_words`]). Both end in [`validate`], so a `Config`
 //! that exists is a `Config` brouter can apply: nothing downstream re-checks it.
 
+pub mod arbitrary;
 mod error;
 mod names;
 mod sources;

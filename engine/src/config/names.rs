@@ -13,7 +13,9 @@ pub fn check_interface_name(name: &str) -> Result<(), String> {
         return Err("is not a valid interface name".into());
     }
     if let Some(c) = name.chars().find(|c| *c == '/' || *c == ':' || c.is_whitespace()) {
-        return Err(format!("contains {c:?}, which Linux does not allow in interface names"));
+        return Err(format!(
+            "contains {c:?}, which Linux does not allow in interface names"
+        ));
     }
     if !name.is_ascii() {
         return Err("contains non-ASCII characters".into());
@@ -34,7 +36,10 @@ pub fn check_zone_name(name: &str) -> Result<(), String> {
     if !chars.next().is_some_and(|c| c.is_ascii_alphabetic()) {
         return Err("must start with a letter".into());
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
         return Err(format!("contains {c:?}; use letters, digits, '_' or '-'"));
     }
     Ok(())

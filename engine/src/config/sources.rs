@@ -20,25 +20,35 @@ pub struct Sources {
 
 impl Sources {
     pub fn new(origin: impl Into<String>) -> Self {
-        Sources { origin: origin.into(), map: HashMap::new() }
+        Sources {
+            origin: origin.into(),
+            map: HashMap::new(),
+        }
     }
 
     pub fn record(&mut self, key: impl Into<String>, line: Option<usize>, text: impl Into<String>) {
-        self.map.insert(key.into(), Located { line, text: text.into() });
+        self.map.insert(
+            key.into(),
+            Located {
+                line,
+                text: text.into(),
+            },
+        );
     }
 
     pub fn get(&self, key: &str) -> Option<&Located> {
         self.map.get(key)
     }
 
-    /// An error about `key`, quoting the value as it was written there.
+    /// An error about `key`, quoting the value as it was written there. A key recorded
+    /// without text (a section header such as `policy[1]`) is reported without a value.
     pub fn error(&self, key: &str, problem: impl Into<String>, hint: impl Into<String>) -> ConfigError {
         let loc = self.get(key);
         ConfigError {
             origin: self.origin.clone(),
             line: loc.and_then(|l| l.line),
             key: key.to_string(),
-            value: loc.map(|l| l.text.clone()),
+            value: loc.map(|l| l.text.clone()).filter(|t| !t.is_empty()),
             problem: problem.into(),
             hint: hint.into(),
         }

@@ -1,212 +1,401 @@
 //! Semantic validation: everything that can be wrong across keys and sections.
 //!
 //! Runs after parsing and before anything touches a kernel. It collects every problem
-//! rather than stopping at the first, so an admin fixes a file in one pass.
+//! rather than stopping at the first, so an admin fixes a file in one pass. Every check
+//! here has a case in `fixtures/bad/` pinning its message.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
 
 use super::{
-    check_interface_name, check_zone_name, did_you_mean, Config, ConfigError, ConfigErrors, Mode,
-    Sources, ZONE_DOM0, ZONE_EXTERNAL,
+    check_interface_name, check_zone_name, did_you_mean, Config, ConfigError, ConfigErrors, Mode, Sources,
+    ZONE_DOM0, ZONE_EXTERNAL,
 };
 
-/// The key path of a field, in the vocabulary of where the config came from.
-fn key(config: &Config, section: &str, i: usize, field: &str) -> String {
-    if config.mode == Mode::Xen && section == "network" {
+/// The shortest prefix a network may have: anything wider would pull routes for a large
+/// part of the Internet onto a bridge.
+pub const MIN_PREFIX: u8 = 8;
+/// The longest prefix a network may have: a /30 holds the bridge and one VM.
+pub const MAX_PREFIX: u8 = 30;
+
+/// Collects errors against one [`Sources`], so each check is one line.
+struct Report<'s> {
+    src: &'s Sources,
+    errors: Vec<ConfigError>,
+}
+
+impl Report<'_> {
+    fn err(&mut self, key: &str, problem: impl Into<String>, hint: impl Into<String>) {
+        self.errors.push(self.src.error(key, problem, hint));
+    }
+}
+
+/// The key path of a network field, in the vocabulary of where the config came from:
+/// `network[1].address` in a file, `bridgeip` / `brnet` / `bridge` on a Xen command line.
+fn net_key(config: &Config, i: usize, field: &str) -> String {
+    if config.mode == Mode::Xen {
         return match field {
             "address" => "bridgeip".into(),
             "subnet" => "brnet".into(),
-            "bridge" => "bridge".into(),
             other => other.into(),
         };
     }
-    format!("{section}[{i}].{field}")
+    match field {
+        // A file has no subnet key: the network is derived from the address.
+        "subnet" => format!("network[{i}].address"),
+        _ => format!("network[{i}].{field}"),
+    }
 }
 
 /// Check a parsed configuration as a whole.
 pub fn validate(config: &Config, src: &Sources) -> Result<(), ConfigErrors> {
-    let mut errors: Vec<ConfigError> = Vec::new();
-    let mut err = |key: &str, problem: String, hint: String| errors.push(src.error(key, problem, hint));
-
-    let bridges: Vec<&str> = config.networks.iter().map(|n| n.bridge.as_str()).collect();
-
-    if let Some(up) = &config.uplink {
-        if let Err(p) = check_interface_name(&up.interface) {
-            err("uplink.interface", p, "name the external NIC as `ip link` shows it, e.g. \"eth0\"".into());
-        } else if bridges.contains(&up.interface.as_str()) {
-            err(
-                "uplink.interface",
-                "is also the bridge of a network; the uplink must be the external NIC, not a brouter".into(),
-                "set it to the NIC that faces the outside, e.g. \"eth0\"".into(),
-            );
-        }
+    let mut r = Report {
+        src,
+        errors: Vec::new(),
+    };
+    uplink(config, &mut r);
+    networks(config, &mut r);
+    hosts(config, &mut r);
+    forwards(config, &mut r);
+    policies(config, &mut r);
+    if r.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(r.errors))
     }
+}
 
+fn uplink(config: &Config, r: &mut Report) {
+    let Some(up) = &config.uplink else { return };
+    if let Err(p) = check_interface_name(&up.interface) {
+        r.err(
+            "uplink.interface",
+            p,
+            "name the external NIC as `ip link` shows it: 1-15 bytes without '/', ':' or spaces, e.g. \"eth0\"",
+        );
+    } else if let Some(n) = config.networks.iter().find(|n| n.bridge == up.interface) {
+        r.err(
+            "uplink.interface",
+            format!(
+                "is also the bridge of network {:?}; the uplink is the external NIC, not a brouter",
+                n.name
+            ),
+            "set it to the NIC that faces the outside, e.g. \"eth0\"",
+        );
+    }
+}
+
+fn networks(config: &Config, r: &mut Report) {
     let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut bridge_seen: HashMap<&str, usize> = HashMap::new();
+    let mut bridges: HashMap<&str, usize> = HashMap::new();
     for (i, n) in config.networks.iter().enumerate() {
-        let k_name = key(config, "network", i, "name");
+        let k_name = net_key(config, i, "name");
         if config.mode == Mode::File {
             if let Err(p) = check_zone_name(&n.name) {
-                err(&k_name, format!("network name {p}"), "use a short identifier such as \"dmz\"".into());
-            } else if n.name == ZONE_EXTERNAL || n.name == ZONE_DOM0 {
-                err(
+                r.err(
                     &k_name,
-                    format!("{:?} is a built-in zone and cannot name a network", n.name),
-                    "choose another name, e.g. \"dmz\"".into(),
+                    p,
+                    "a network name is also its zone's name: use an identifier such as \"dmz\"",
+                );
+            } else if n.name == ZONE_EXTERNAL || n.name == ZONE_DOM0 {
+                r.err(
+                    &k_name,
+                    format!(
+                        "is a built-in zone ({} is the uplink, {} the host itself)",
+                        ZONE_EXTERNAL, ZONE_DOM0
+                    ),
+                    "choose another name for the network, e.g. \"dmz\"",
                 );
             } else if let Some(j) = names.insert(&n.name, i) {
-                err(&k_name, format!("is also the name of network[{j}]"), "give every network its own name".into());
+                r.err(
+                    &k_name,
+                    format!("is also the name of network[{j}]"),
+                    "give every network its own name",
+                );
             }
         }
-        let k_bridge = key(config, "network", i, "bridge");
+
+        let k_bridge = net_key(config, i, "bridge");
         if let Err(p) = check_interface_name(&n.bridge) {
-            err(&k_bridge, format!("bridge name {p}"), "use a name such as \"xenbr0\"".into());
-        } else if let Some(j) = bridge_seen.insert(&n.bridge, i) {
-            err(&k_bridge, format!("is also the bridge of network[{j}]"), "give every network its own bridge".into());
+            r.err(
+                &k_bridge,
+                p,
+                "a bridge name is 1-15 bytes without '/', ':' or spaces, e.g. \"xenbr0\"",
+            );
+        } else if let Some(j) = bridges.insert(&n.bridge, i) {
+            r.err(
+                &k_bridge,
+                format!(
+                    "is also the bridge of network[{j}] ({:?})",
+                    config.networks[j].name
+                ),
+                format!("give every network its own bridge, e.g. \"xenbr{i}\""),
+            );
         }
 
-        let k_addr = key(config, "network", i, "address");
-        let a = n.address;
-        if a.prefix_len() > 30 {
-            err(
-                &k_addr,
-                format!("a /{} leaves no room for VMs beside the bridge", a.prefix_len()),
-                "use a prefix of /30 or shorter, e.g. /24".into(),
-            );
-        } else if a.addr() == a.network() {
-            err(
-                &k_addr,
-                format!("is the network address of {}, not a host address", a.trunc()),
-                format!("give the bridge a host address, e.g. {}/{}", first_host(a), a.prefix_len()),
-            );
-        } else if a.addr() == a.broadcast() {
-            err(
-                &k_addr,
-                format!("is the broadcast address of {}, not a host address", a.trunc()),
-                format!("give the bridge a host address, e.g. {}/{}", first_host(a), a.prefix_len()),
+        if n.stp && !(2..=30).contains(&n.forward_delay) {
+            r.err(
+                &net_key(config, i, "forward_delay"),
+                "is outside 2-30 seconds, which Linux requires while STP is on",
+                "use forward_delay = 15 (the kernel's default) or turn stp off",
             );
         }
+
+        let address_ok = bridge_address(config, i, n.address, r);
+        let k_subnet = net_key(config, i, "subnet");
         if n.subnet != n.subnet.trunc() {
-            err(
-                &key(config, "network", i, "subnet"),
-                format!("has host bits set; the network is {}", n.subnet.trunc()),
-                format!("write {}", n.subnet.trunc()),
+            r.err(
+                &k_subnet,
+                format!(
+                    "has host bits set, so it is not a network address ({} is)",
+                    n.subnet.trunc()
+                ),
+                format!("write the network address, {}", n.subnet.trunc()),
             );
-        } else if !n.subnet.contains(&a.addr()) {
-            err(
-                &key(config, "network", i, "subnet"),
-                format!("does not contain the bridge address {}", a.addr()),
-                format!("use the bridge's own network, {}", a.trunc()),
+        } else if address_ok && !n.subnet.contains(&n.address.addr()) {
+            let bridgeip = net_key(config, i, "address");
+            r.err(
+                &k_subnet,
+                format!(
+                    "does not contain the bridge address {} ({bridgeip})",
+                    n.address.addr()
+                ),
+                format!(
+                    "use the bridge's own network, {}, or leave {k_subnet} out to derive it",
+                    n.address.trunc()
+                ),
             );
         }
     }
     for (i, n) in config.networks.iter().enumerate() {
         for (j, m) in config.networks.iter().enumerate().take(i) {
             if n.subnet.contains(&m.subnet.network()) || m.subnet.contains(&n.subnet.network()) {
-                err(
-                    &key(config, "network", i, "address"),
-                    format!("network {} overlaps {} of network[{j}] ({:?})", n.subnet, m.subnet, m.name),
-                    "give each network its own, non-overlapping range".into(),
+                r.err(
+                    &net_key(config, i, "subnet"),
+                    format!(
+                        "network {} overlaps network[{j}] ({:?}, {})",
+                        n.subnet, m.name, m.subnet
+                    ),
+                    "give each network its own range, e.g. a different /24",
                 );
             }
         }
     }
+}
 
-    // Hosts.
+/// The bridge address must be a unicast host address of a network that leaves room for
+/// VMs. Returns whether it is.
+fn bridge_address(config: &Config, i: usize, a: Ipv4Net, r: &mut Report) -> bool {
+    let key = net_key(config, i, "address");
+    let ip = a.addr();
+    let example = "use a private range such as 10.98.98.1/24";
+    let kind = if ip.is_loopback() {
+        Some("a loopback address")
+    } else if ip.is_multicast() {
+        Some("a multicast address")
+    } else if ip.octets()[0] == 0 {
+        Some("in 0.0.0.0/8, which means \"this host\"")
+    } else if ip.octets()[0] >= 240 {
+        Some("in the reserved range 240.0.0.0/4")
+    } else {
+        None
+    };
+    if let Some(kind) = kind {
+        r.err(
+            &key,
+            format!("{ip} is {kind}, which cannot be a bridge's address"),
+            example,
+        );
+        return false;
+    }
+    let len = a.prefix_len();
+    if len > MAX_PREFIX {
+        r.err(
+            &key,
+            format!("a /{len} leaves no address for VMs beside the bridge"),
+            format!("use /{MAX_PREFIX} or shorter, e.g. {}/24", host_of(a)),
+        );
+        return false;
+    }
+    if len < MIN_PREFIX {
+        r.err(
+            &key,
+            format!(
+                "a /{len} network is {} addresses, far more than a VM network",
+                1u64 << (32 - len)
+            ),
+            format!("use /{MIN_PREFIX} or longer, e.g. {}/24", host_of(a)),
+        );
+        return false;
+    }
+    let which = if ip == a.network() {
+        "network"
+    } else if ip == a.broadcast() {
+        "broadcast"
+    } else {
+        return true;
+    };
+    r.err(
+        &key,
+        format!("is the {which} address of {}, not a host address", a.trunc()),
+        format!("give the bridge a host address, e.g. {}/{len}", first_host(a)),
+    );
+    false
+}
+
+fn hosts(config: &Config, r: &mut Report) {
     let net_names: Vec<&str> = config.networks.iter().map(|n| n.name.as_str()).collect();
-    let mut host_names: HashMap<&str, usize> = HashMap::new();
+    let mut names: HashMap<&str, usize> = HashMap::new();
     let mut macs: HashMap<&str, usize> = HashMap::new();
-    let mut addrs: BTreeMap<std::net::Ipv4Addr, usize> = BTreeMap::new();
+    let mut addrs: BTreeMap<Ipv4Addr, usize> = BTreeMap::new();
     let mut vifs: HashMap<&str, usize> = HashMap::new();
     for (i, h) in config.hosts.iter().enumerate() {
         let k = |f: &str| format!("host[{i}].{f}");
         if let Err(p) = check_zone_name(&h.name) {
-            err(&k("name"), format!("host name {p}"), "use a short identifier such as \"web1\"".into());
-        } else if let Some(j) = host_names.insert(&h.name, i) {
-            err(&k("name"), format!("is also the name of host[{j}]"), "give every host its own name".into());
+            r.err(&k("name"), p, "a host name is an identifier such as \"web1\"");
+        } else if let Some(j) = names.insert(&h.name, i) {
+            r.err(
+                &k("name"),
+                format!("is also the name of host[{j}]"),
+                "give every host its own name",
+            );
         }
         let net = config.network(&h.network);
         if net.is_none() {
             let hint = match did_you_mean(&h.network, &net_names) {
-                Some(s) => format!("did you mean {s:?}?"),
-                None => format!("declared networks: {}", net_names.join(", ")),
+                Some(s) => format!("did you mean {s:?}? (networks: {})", net_names.join(", ")),
+                None if net_names.is_empty() => "declare the network in a [[network]] section".into(),
+                None => format!("networks: {}", net_names.join(", ")),
             };
-            err(&k("network"), format!("names unknown network {:?}", h.network), hint);
+            r.err(
+                &k("network"),
+                format!("names unknown network {:?}", h.network),
+                hint,
+            );
         }
         if let Some(mac) = &h.mac {
             if let Some(j) = macs.insert(mac, i) {
-                err(&k("mac"), format!("is also the MAC of host[{j}]"), "give every VM interface its own MAC".into());
+                r.err(
+                    &k("mac"),
+                    format!("is also the MAC of host[{j}] ({:?})", config.hosts[j].name),
+                    "give every VM interface its own MAC",
+                );
             }
-        } else if net.is_some_and(|n| n.antispoof) {
-            err(
-                &k("network"),
-                format!("network {:?} has antispoof = true, which needs each host's MAC", h.network),
-                format!("add mac = \"aa:cc:…\" to host {:?}", h.name),
+        } else if let Some(n) = net.filter(|n| n.antispoof) {
+            let mut e = r.src.missing(
+                &k("mac"),
+                &format!("host[{i}]"),
+                format!("network {:?} has antispoof = true, which binds each host to its MAC: add mac = \"aa:cc:…\"", n.name),
             );
+            e.problem = format!("is missing for host {:?}", h.name);
+            r.errors.push(e);
         }
         if let Some(vif) = &h.vif {
             if let Err(p) = check_interface_name(vif) {
-                err(&k("vif"), format!("vif name {p}"), "use the dom0 interface name, e.g. \"vif3.0\"".into());
+                r.err(&k("vif"), p, "use the dom0 interface name, e.g. \"vif3.0\"");
             } else if let Some(j) = vifs.insert(vif, i) {
-                err(&k("vif"), format!("is also the vif of host[{j}]"), "each vif belongs to one host".into());
+                r.err(
+                    &k("vif"),
+                    format!("is also the vif of host[{j}]"),
+                    "each vif belongs to one host",
+                );
             }
         }
-        for a in &h.addresses {
+        for (ai, a) in h.addresses.iter().enumerate() {
+            let ka = format!("host[{i}].addresses[{ai}]");
             if let Some(n) = net {
                 if !n.subnet.contains(a) {
-                    err(
-                        &k("addresses"),
-                        format!("{a} is outside network {:?} ({})", n.name, n.subnet),
+                    r.err(
+                        &ka,
+                        format!("is outside network {:?} ({})", n.name, n.subnet),
                         format!("use an address in {}", n.subnet),
                     );
                     continue;
                 }
                 if *a == n.address.addr() {
-                    err(&k("addresses"), format!("{a} is the bridge's own address"), format!("use another address in {}", n.subnet),);
+                    r.err(
+                        &ka,
+                        format!(
+                            "is the bridge address of network {:?}, which belongs to the dom0",
+                            n.name
+                        ),
+                        format!("give the host another address in {}", n.subnet),
+                    );
                     continue;
                 }
                 if *a == n.subnet.network() || *a == n.subnet.broadcast() {
-                    err(&k("addresses"), format!("{a} is the network or broadcast address of {}", n.subnet), format!("use a host address in {}", n.subnet));
+                    r.err(
+                        &ka,
+                        format!("is the network or broadcast address of {}", n.subnet),
+                        format!("use a host address in {}", n.subnet),
+                    );
                     continue;
                 }
             }
-            if let Some(j) = addrs.insert(*a, i) {
-                if j != i {
-                    err(&k("addresses"), format!("{a} is also an address of host[{j}]"), "give every host its own addresses".into());
+            match addrs.insert(*a, i) {
+                Some(j) if j == i => {
+                    r.err(&ka, "is listed twice for this host", "list each address once");
                 }
+                Some(j) => r.err(
+                    &ka,
+                    format!("is also an address of host[{j}] ({:?})", config.hosts[j].name),
+                    "give every host its own addresses",
+                ),
+                None => {}
             }
         }
     }
+}
 
-    // Forwards.
+fn forwards(config: &Config, r: &mut Report) {
+    let ranges: Vec<String> = config.networks.iter().map(|n| n.subnet.to_string()).collect();
     for (i, f) in config.forwards.iter().enumerate() {
         let k = |fl: &str| format!("forward[{i}].{fl}");
         match config.network_of(f.addr) {
-            None => err(
+            None => r.err(
                 &k("to"),
                 format!("{} is outside every network brouter manages", f.addr),
-                "forward to a host on one of the [[network]] ranges".into(),
+                if ranges.is_empty() {
+                    "declare the VM's network in a [[network]] section".to_string()
+                } else {
+                    format!("forward to a VM in {}", ranges.join(", "))
+                },
             ),
-            Some(n) if n.address.addr() == f.addr => err(
+            Some(n) if n.address.addr() == f.addr => r.err(
                 &k("to"),
-                format!("{} is the bridge address of network {:?}, not a VM", f.addr, n.name),
-                "forward to a VM's address".into(),
+                format!("{} is the bridge address of network {:?}, the dom0 itself, not a VM", f.addr, n.name),
+                "forward to a VM's address or host name; to reach the dom0, write a policy from external to dom0",
+            ),
+            Some(n) if f.addr == n.subnet.network() || f.addr == n.subnet.broadcast() => r.err(
+                &k("to"),
+                format!(
+                    "{} is the {} address of {}, not a VM",
+                    f.addr,
+                    if f.addr == n.subnet.network() { "network" } else { "broadcast" },
+                    n.subnet
+                ),
+                "forward to a VM's address or host name",
             ),
             Some(_) => {}
         }
         for (j, g) in config.forwards.iter().enumerate().take(i) {
             if f.proto == g.proto && f.ports.overlaps(&g.ports) {
-                err(
+                r.err(
                     &k("port"),
-                    format!("{}/{} is already forwarded by forward[{j}] ({}/{})", f.proto, f.ports, g.proto, g.ports),
-                    "each external port can go to one place only; pick another port".into(),
+                    format!(
+                        "{}/{} is already forwarded by forward[{j}] ({}/{})",
+                        f.proto, f.ports, g.proto, g.ports
+                    ),
+                    "an external port can go to one place only: pick ports no other forward uses",
                 );
             }
         }
     }
+}
 
-    // Policies.
+fn policies(config: &Config, r: &mut Report) {
     let zones = config.zones();
     let zone_refs: Vec<&str> = zones.iter().map(String::as_str).collect();
     let mut pairs: HashMap<(&str, &str), usize> = HashMap::new();
@@ -219,33 +408,43 @@ pub fn validate(config: &Config, src: &Sources) -> Result<(), ConfigErrors> {
                     Some(s) => format!("did you mean {s:?}? (zones: {})", zones.join(", ")),
                     None => format!("zones: {}", zones.join(", ")),
                 };
-                err(&format!("policy[{i}].{field}"), format!("names unknown zone {z:?}"), hint);
-            }
-        }
-        if ok && p.from == p.to {
-            err(
-                &format!("policy[{i}].to"),
-                format!("is the same zone as from ({:?}); traffic inside a zone is bridged, not routed", p.from),
-                "a policy joins two different zones".into(),
-            );
-        } else if ok {
-            if let Some(j) = pairs.insert((&p.from, &p.to), i) {
-                err(
-                    &format!("policy[{i}]"),
-                    format!("repeats the zone pair {} -> {} of policy[{j}]", p.from, p.to),
-                    "keep one policy per (from, to) pair; list all its services there".into(),
+                r.err(
+                    &format!("policy[{i}].{field}"),
+                    format!("names unknown zone {z:?}"),
+                    hint,
                 );
             }
         }
-    }
-
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigErrors(errors))
+        if !ok {
+            continue;
+        }
+        if p.from == p.to {
+            r.err(
+                &format!("policy[{i}].to"),
+                "is the same zone as from; traffic inside a zone is bridged, not routed, so no policy applies",
+                "a policy joins two different zones",
+            );
+        } else if let Some(j) = pairs.insert((&p.from, &p.to), i) {
+            r.err(
+                &format!("policy[{i}]"),
+                format!("repeats the zone pair {} -> {} of policy[{j}]", p.from, p.to),
+                "keep one policy per (from, to) pair and list all its services there",
+            );
+        }
     }
 }
 
-fn first_host(n: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
-    std::net::Ipv4Addr::from(u32::from(n.network()) + 1)
+/// The first host address of `n` (`10.98.98.1` for `10.98.98.0/24`), for hints.
+fn first_host(n: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(n.network()) + 1)
+}
+
+/// `a`'s own address unless it is the network address of a /24, for "e.g. …/24" hints.
+fn host_of(a: Ipv4Net) -> Ipv4Addr {
+    let n24 = Ipv4Net::new(a.addr(), 24).expect("24 is a valid prefix").trunc();
+    if a.addr() == n24.network() || a.addr() == n24.broadcast() {
+        first_host(n24)
+    } else {
+        a.addr()
+    }
 }

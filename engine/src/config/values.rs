@@ -14,21 +14,37 @@ fn bad(problem: impl Into<String>, hint: impl Into<String>) -> Problem {
 }
 
 pub fn parse_ipv4(text: &str) -> Result<Ipv4Addr, Problem> {
-    text.parse::<Ipv4Addr>()
-        .map_err(|_| bad("is not an IPv4 address", "write it as four numbers 0-255, e.g. 10.98.98.10"))
+    text.parse::<Ipv4Addr>().map_err(|_| {
+        bad(
+            "is not an IPv4 address",
+            "write it as four numbers 0-255, e.g. 10.98.98.10",
+        )
+    })
 }
 
 /// `a.b.c.d/len`; the prefix length is required.
 pub fn parse_cidr(text: &str) -> Result<Ipv4Net, Problem> {
     let Some((addr, len)) = text.split_once('/') else {
+        let example = match parse_ipv4(text) {
+            Ok(ip) => format!("{ip}/24"),
+            Err(_) => "10.98.98.1/24".into(),
+        };
         return Err(bad(
             "has no prefix length",
-            "write the address with its prefix length, e.g. 10.98.98.1/24",
+            format!("write the address with its prefix length, e.g. {example}"),
         ));
     };
-    parse_ipv4(addr)?;
+    parse_ipv4(addr).map_err(|(problem, _)| {
+        bad(
+            problem,
+            "write four numbers 0-255 and a prefix length, e.g. 10.98.98.1/24",
+        )
+    })?;
     let len: u8 = len.parse().map_err(|_| {
-        bad("has a prefix length that is not a number", "use a prefix length from 0 to 32, e.g. /24")
+        bad(
+            "has a prefix length that is not a number",
+            "use a prefix length from 0 to 32, e.g. /24",
+        )
     })?;
     if len > 32 {
         return Err(bad(
@@ -47,7 +63,10 @@ pub fn parse_netmask(text: &str) -> Result<u8, Problem> {
     let bits = u32::from(mask);
     let len = bits.leading_ones();
     if bits.checked_shl(len).unwrap_or(0) != 0 {
-        return Err(bad("is not a contiguous netmask", "use a mask such as 255.255.255.0 (/24)"));
+        return Err(bad(
+            "is not a contiguous netmask",
+            "use a mask such as 255.255.255.0 (/24)",
+        ));
     }
     Ok(len as u8)
 }
@@ -58,7 +77,7 @@ pub fn parse_port(text: &str) -> Result<u16, Problem> {
         .parse()
         .map_err(|_| bad("is not a port number", "use a number from 1 to 65535"))?;
     if n == 0 || n > 65535 {
-        return Err(bad(format!("port {n} is out of range"), "use a number from 1 to 65535"));
+        return Err(bad("is out of range", "use a port from 1 to 65535"));
     }
     Ok(n as u16)
 }
@@ -101,14 +120,25 @@ pub fn parse_mac(text: &str) -> Result<String, Problem> {
     if bytes == [0; 6] {
         return Err(bad("is the all-zero MAC address", hint));
     }
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+    Ok(bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":"))
 }
 
 pub fn parse_proto(text: &str) -> Result<Proto, Problem> {
     match text {
         "tcp" => Ok(Proto::Tcp),
         "udp" => Ok(Proto::Udp),
-        _ => Err(bad("is not a forwardable protocol", "use \"tcp\" or \"udp\"")),
+        "icmp" => Err(bad(
+            "has no ports, so it cannot be forwarded",
+            "use \"tcp\" or \"udp\"; to let ICMP through, list \"icmp\" in a policy's services",
+        )),
+        _ => Err(bad(
+            "is not a protocol brouter can forward",
+            "use \"tcp\" or \"udp\"",
+        )),
     }
 }
 
@@ -130,7 +160,17 @@ pub fn parse_service(text: &str) -> Result<Service, Problem> {
     let Some((proto, ports)) = text.split_once('/') else {
         return Err(bad("is not a service", hint));
     };
-    let ports = parse_port_range(ports).map_err(|(p, _)| (format!("has a bad port: {p}"), hint.to_string()))?;
+    if proto != "tcp" && proto != "udp" {
+        return Err(bad(format!("has unknown protocol {proto:?}"), hint));
+    }
+    let ports = parse_port_range(ports).map_err(|(problem, port_hint)| {
+        let hint = if ports.trim().parse::<u64>().is_err() && !ports.contains('-') {
+            format!("write the port as a number, e.g. \"{proto}/80\"")
+        } else {
+            port_hint
+        };
+        (format!("has port {ports:?}, which {problem}"), hint)
+    })?;
     match proto {
         "tcp" => Ok(Service::Tcp(ports)),
         "udp" => Ok(Service::Udp(ports)),
@@ -159,8 +199,17 @@ mod tests {
 
     #[test]
     fn services() {
-        assert_eq!(parse_service("tcp/80").unwrap(), Service::Tcp(PortRange::single(80)));
-        assert_eq!(parse_service("udp/6000-6010").unwrap(), Service::Udp(PortRange { first: 6000, last: 6010 }));
+        assert_eq!(
+            parse_service("tcp/80").unwrap(),
+            Service::Tcp(PortRange::single(80))
+        );
+        assert_eq!(
+            parse_service("udp/6000-6010").unwrap(),
+            Service::Udp(PortRange {
+                first: 6000,
+                last: 6010
+            })
+        );
         assert!(parse_service("tcp/http").is_err());
         assert!(parse_service("sctp/1").is_err());
     }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use super::values;
 use super::{
-    did_you_mean, validate, Action, Config, ConfigError, ConfigErrors, Mode, Network, Policy,
-    Sources, ZONE_DOM0, ZONE_EXTERNAL,
+    did_you_mean, validate, Action, Config, ConfigError, ConfigErrors, Mode, Network, Policy, Sources,
+    ZONE_DOM0, ZONE_EXTERNAL,
 };
 
 /// The words the network-script accepts.
@@ -31,7 +31,10 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
                 key: w.to_string(),
                 value: None,
                 problem: "is not a VAR=VAL word".into(),
-                hint: format!("write e.g. bridgeip=10.98.98.1/24 (known: {})", XEN_KEYS.join(", ")),
+                hint: format!(
+                    "write e.g. bridgeip=10.98.98.1/24 (known: {})",
+                    XEN_KEYS.join(", ")
+                ),
             });
             continue;
         };
@@ -54,22 +57,42 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
         }
         vars.insert(k.to_string(), v);
     }
-    let bridgeip_text = vars.get("bridgeip").cloned().unwrap_or_else(|| "10.6.7.1/24".into());
+    let bridgeip_text = vars
+        .get("bridgeip")
+        .cloned()
+        .unwrap_or_else(|| "10.6.7.1/24".into());
     if !vars.contains_key("bridgeip") {
         src.record("bridgeip", None, format!("{bridgeip_text:?}"));
     }
-    let default_bridge = format!("xenbr{}", vars.get("vifnum").map(String::as_str).unwrap_or("0"));
     if !vars.contains_key("bridge") {
+        let default_bridge = format!("xenbr{}", vars.get("vifnum").map(String::as_str).unwrap_or("0"));
         src.record("bridge", None, format!("{default_bridge:?}"));
     }
     let mut bad = |key: &str, (problem, hint): values::Problem| errors.push(src.error(key, problem, hint));
 
     let vifnum = match vars.get("vifnum") {
         None => Some(0u32),
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) => Some(n),
+        // Only the default bridge name uses vifnum; u32 keeps `xenbr<vifnum>` within 15 bytes.
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n <= u64::from(u32::MAX) => Some(n as u32),
+            Ok(n) => {
+                let problem = if vars.contains_key("bridge") {
+                    "is too large".to_string()
+                } else {
+                    format!("would name the bridge xenbr{n}, longer than the 15 bytes Linux allows")
+                };
+                bad(
+                    "vifnum",
+                    (
+                        problem,
+                        "use a small number such as 0, or name the bridge with bridge=…".into(),
+                    ),
+                );
+                None
+            }
             Err(_) => {
-                bad("vifnum", ("is not a number".into(), "use a small number such as 0".into()));
+                let hint = "vifnum is the bridge's number: write e.g. vifnum=0 for xenbr0";
+                bad("vifnum", ("is not a number".into(), hint.into()));
                 None
             }
         },
@@ -78,7 +101,13 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
         None | Some("no") => Some(false),
         Some("yes") => Some(true),
         Some(_) => {
-            bad("antispoof", ("must be yes or no".into(), "write antispoof=yes or antispoof=no".into()));
+            bad(
+                "antispoof",
+                (
+                    "must be yes or no".into(),
+                    "write antispoof=yes or antispoof=no".into(),
+                ),
+            );
             None
         }
     };
@@ -97,13 +126,13 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
             Ok(a) => {
                 if let Some(l) = mask_len {
                     if l != a.prefix_len() {
-                        bad(
-                            "netmask",
-                            (
-                                format!("says /{l} but bridgeip says /{}", a.prefix_len()),
-                                "drop netmask, or make it match bridgeip's prefix".into(),
-                            ),
-                        );
+                        let mask = ipnet::Ipv4Net::new(a.addr(), a.prefix_len()).map(|n| n.netmask());
+                        let problem = format!("is a /{l}, but bridgeip {a} says /{}", a.prefix_len());
+                        let hint = match mask {
+                            Ok(m) => format!("leave netmask out, or write netmask={m} to match bridgeip"),
+                            Err(_) => "leave netmask out".into(),
+                        };
+                        bad("netmask", (problem, hint));
                     }
                 }
                 Some(a)
@@ -136,12 +165,31 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    let (Some(vifnum), Some(antispoof), Some(address), Some(subnet)) = (vifnum, antispoof, address, subnet) else {
+    let (Some(vifnum), Some(antispoof), Some(address), Some(subnet)) = (vifnum, antispoof, address, subnet)
+    else {
         unreachable!("every missing value pushed an error");
     };
-    let bridge = vars.get("bridge").cloned().unwrap_or_else(|| format!("xenbr{vifnum}"));
-    let name: String =
-        bridge.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let bridge = vars
+        .get("bridge")
+        .cloned()
+        .unwrap_or_else(|| format!("xenbr{vifnum}"));
+    let name: String = bridge
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // The network is named after its bridge; a built-in zone name would make its
+    // policies (network -> external, network -> dom0) meaningless.
+    if name == ZONE_EXTERNAL || name == ZONE_DOM0 {
+        let problem = format!("would name the network {name:?}, which is a built-in zone");
+        let hint = "name the bridge something else, e.g. bridge=xenbr0";
+        return Err(src.error("bridge", problem, hint).into());
+    }
     let config = Config {
         origin: ORIGIN.into(),
         mode: Mode::Xen,
@@ -159,8 +207,20 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
         hosts: vec![],
         forwards: vec![],
         policies: vec![
-            Policy { from: name.clone(), to: ZONE_EXTERNAL.into(), action: Action::Accept, services: vec![], log: false },
-            Policy { from: name, to: ZONE_DOM0.into(), action: Action::Accept, services: vec![], log: false },
+            Policy {
+                from: name.clone(),
+                to: ZONE_EXTERNAL.into(),
+                action: Action::Accept,
+                services: vec![],
+                log: false,
+            },
+            Policy {
+                from: name,
+                to: ZONE_DOM0.into(),
+                action: Action::Accept,
+                services: vec![],
+                log: false,
+            },
         ],
     };
     validate(&config, &src)?;

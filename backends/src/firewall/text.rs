@@ -1,0 +1,267 @@
+//! The typed tables → nft's own syntax, for `brouter check` and the snapshot tests.
+//!
+//! brouter applies JSON (the typed model); this printer only shows it to people, in the
+//! syntax `nft list ruleset` uses, and covers exactly the subset the renderer produces.
+//! Anything outside it is printed as its JSON so nothing is silently hidden.
+
+use std::fmt::Write;
+
+use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, SetItem, Verdict};
+use nftables::schema::{NfListObject, SetFlag, SetType, SetTypeValue};
+use nftables::stmt::{Operator, Statement};
+use nftables::types::{NfChainType, NfFamily, NfHook};
+
+/// Print one table (its objects as the renderer produced them, table first).
+pub fn table_text(objects: &[NfListObject<'_>]) -> String {
+    let mut out = String::new();
+    let Some(NfListObject::Table(t)) = objects.first() else { return out };
+    let _ = writeln!(out, "table {} {} {{", family(t.family), t.name);
+    for o in &objects[1..] {
+        match o {
+            NfListObject::Set(s) => {
+                let _ = writeln!(out, "\tset {} {{", s.name);
+                let _ = writeln!(out, "\t\ttype {}", type_text(&s.set_type));
+                flags(&mut out, s.flags.as_ref());
+                elements(&mut out, s.elem.as_deref());
+                let _ = writeln!(out, "\t}}\n");
+            }
+            NfListObject::Map(m) => {
+                let _ = writeln!(out, "\tmap {} {{", m.name);
+                let _ = writeln!(out, "\t\ttype {} : {}", type_text(&m.set_type), type_text(&m.map));
+                flags(&mut out, m.flags.as_ref());
+                elements(&mut out, m.elem.as_deref());
+                let _ = writeln!(out, "\t}}\n");
+            }
+            NfListObject::Chain(c) => {
+                let _ = writeln!(out, "\tchain {} {{", ident(&c.name));
+                if let (Some(ty), Some(hook), Some(prio)) = (c._type, c.hook, c.prio) {
+                    let policy = if c.policy == Some(nftables::types::NfChainPolicy::Drop) { "drop" } else { "accept" };
+                    let _ = writeln!(
+                        out,
+                        "\t\ttype {} hook {} priority {prio}; policy {policy};",
+                        chain_type(ty),
+                        hook_name(hook)
+                    );
+                }
+                for r in objects.iter().filter_map(|o| match o {
+                    NfListObject::Rule(r) if r.chain == c.name => Some(r),
+                    _ => None,
+                }) {
+                    let stmts: Vec<String> = r.expr.iter().map(stmt).collect();
+                    let comment = r.comment.as_ref().map(|c| format!(" comment {c:?}")).unwrap_or_default();
+                    let _ = writeln!(out, "\t\t{}{comment}", stmts.join(" "));
+                }
+                let _ = writeln!(out, "\t}}\n");
+            }
+            NfListObject::Rule(_) | NfListObject::Table(_) => {}
+            other => {
+                let _ = writeln!(out, "\t# {}", serde_json::to_string(other).unwrap_or_default());
+            }
+        }
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn flags(out: &mut String, f: Option<&std::collections::HashSet<SetFlag>>) {
+    if let Some(f) = f {
+        let mut names: Vec<&str> = f
+            .iter()
+            .map(|f| match f {
+                SetFlag::Constant => "constant",
+                SetFlag::Interval => "interval",
+                SetFlag::Timeout => "timeout",
+                SetFlag::Dynamic => "dynamic",
+            })
+            .collect();
+        names.sort();
+        let _ = writeln!(out, "\t\tflags {}", names.join(","));
+    }
+}
+
+fn elements(out: &mut String, elems: Option<&[Expression<'_>]>) {
+    let Some(elems) = elems.filter(|e| !e.is_empty()) else { return };
+    let items: Vec<String> = elems
+        .iter()
+        .map(|e| match e {
+            Expression::List(kv) if kv.len() == 2 => format!("{} : {}", expr(&kv[0]), expr(&kv[1])),
+            e => expr(e),
+        })
+        .collect();
+    let _ = writeln!(out, "\t\telements = {{ {} }}", items.join(",\n\t\t\t     "));
+}
+
+fn family(f: NfFamily) -> &'static str {
+    match f {
+        NfFamily::IP => "ip",
+        NfFamily::IP6 => "ip6",
+        NfFamily::INet => "inet",
+        NfFamily::ARP => "arp",
+        NfFamily::Bridge => "bridge",
+        NfFamily::NetDev => "netdev",
+    }
+}
+
+fn chain_type(t: NfChainType) -> &'static str {
+    match t {
+        NfChainType::Filter => "filter",
+        NfChainType::Route => "route",
+        NfChainType::NAT => "nat",
+    }
+}
+
+fn hook_name(h: NfHook) -> &'static str {
+    match h {
+        NfHook::Ingress => "ingress",
+        NfHook::Prerouting => "prerouting",
+        NfHook::Forward => "forward",
+        NfHook::Input => "input",
+        NfHook::Output => "output",
+        NfHook::Postrouting => "postrouting",
+        NfHook::Egress => "egress",
+    }
+}
+
+fn set_type(t: &SetType) -> &'static str {
+    match t {
+        SetType::Ipv4Addr => "ipv4_addr",
+        SetType::Ipv6Addr => "ipv6_addr",
+        SetType::EtherAddr => "ether_addr",
+        SetType::InetProto => "inet_proto",
+        SetType::InetService => "inet_service",
+        SetType::Mark => "mark",
+        SetType::Ifname => "ifname",
+    }
+}
+
+fn type_text(t: &SetTypeValue<'_>) -> String {
+    match t {
+        SetTypeValue::Single(t) => set_type(t).to_string(),
+        SetTypeValue::Concatenated(ts) => ts.iter().map(set_type).collect::<Vec<_>>().join(" . "),
+    }
+}
+
+/// Chain names with characters nft's grammar does not take bare are quoted.
+fn ident(name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        name.to_string()
+    } else {
+        format!("{name:?}")
+    }
+}
+
+/// Words nft prints bare; every other string (interface names, comments) is quoted.
+const BARE: &[&str] = &[
+    "established", "related", "invalid", "untracked", "new", "dnat", "snat", "local", "ip", "arp", "icmp", "tcp",
+    "udp",
+];
+
+fn string(s: &str) -> String {
+    let is_ip = s.parse::<std::net::Ipv4Addr>().is_ok();
+    let is_mac = s.len() == 17 && s.split(':').count() == 6 && s.split(':').all(|p| u8::from_str_radix(p, 16).is_ok());
+    if s.starts_with('@') || is_ip || is_mac || BARE.contains(&s) {
+        s.to_string()
+    } else {
+        format!("{s:?}")
+    }
+}
+
+fn meta_key(k: MetaKey) -> String {
+    match k {
+        MetaKey::Iifname => "iifname".into(),
+        MetaKey::Oifname => "oifname".into(),
+        other => format!("meta {}", serde_json::to_value(other).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+    }
+}
+
+fn verdict(v: &Verdict<'_>) -> String {
+    match v {
+        Verdict::Accept => "accept".into(),
+        Verdict::Drop => "drop".into(),
+        Verdict::Continue => "continue".into(),
+        Verdict::Return => "return".into(),
+        Verdict::Jump(t) => format!("jump {}", ident(&t.target)),
+        Verdict::Goto(t) => format!("goto {}", ident(&t.target)),
+    }
+}
+
+fn expr(e: &Expression<'_>) -> String {
+    match e {
+        Expression::String(s) => string(s),
+        Expression::Number(n) => n.to_string(),
+        Expression::Boolean(b) => b.to_string(),
+        Expression::List(v) => v.iter().map(expr).collect::<Vec<_>>().join(","),
+        Expression::Range(r) => format!("{}-{}", expr(&r.range[0]), expr(&r.range[1])),
+        Expression::Verdict(v) => verdict(v),
+        Expression::BinaryOperation(b) => serde_json::to_string(b).unwrap_or_default(),
+        Expression::Named(n) => match n {
+            NamedExpression::Concat(v) => v.iter().map(expr).collect::<Vec<_>>().join(" . "),
+            NamedExpression::Set(items) => {
+                let inner: Vec<String> = items
+                    .iter()
+                    .map(|i| match i {
+                        SetItem::Element(e) => expr(e),
+                        SetItem::Mapping(k, v) => format!("{} : {}", expr(k), expr(v)),
+                        SetItem::MappingStatement(k, s) => format!("{} : {}", expr(k), stmt(s)),
+                    })
+                    .collect();
+                format!("{{ {} }}", inner.join(", "))
+            }
+            NamedExpression::Map(m) => format!("{} map {}", expr(&m.key), expr(&m.data)),
+            NamedExpression::Prefix(p) => format!("{}/{}", expr(&p.addr), p.len),
+            NamedExpression::Payload(Payload::PayloadField(f)) => format!("{} {}", f.protocol, f.field),
+            NamedExpression::Meta(m) => meta_key(m.key),
+            NamedExpression::CT(c) => format!("ct {}", c.key),
+            NamedExpression::Fib(f) => {
+                let mut flags: Vec<String> = f
+                    .flags
+                    .iter()
+                    .filter_map(|x| serde_json::to_value(x).ok().and_then(|v| v.as_str().map(String::from)))
+                    .collect();
+                flags.sort();
+                let result = serde_json::to_value(f.result).ok().and_then(|v| v.as_str().map(String::from));
+                format!("fib {} {}", flags.join(" . "), result.unwrap_or_default())
+            }
+            other => serde_json::to_string(other).unwrap_or_default(),
+        },
+    }
+}
+
+fn stmt(s: &Statement<'_>) -> String {
+    match s {
+        Statement::Match(m) => {
+            let (l, r) = (expr(&m.left), expr(&m.right));
+            match m.op {
+                Operator::EQ | Operator::IN => format!("{l} {r}"),
+                Operator::NEQ => format!("{l} != {r}"),
+                op => format!("{l} {} {r}", serde_json::to_value(op).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+            }
+        }
+        Statement::Accept(_) => "accept".into(),
+        Statement::Drop(_) => "drop".into(),
+        Statement::Return(_) => "return".into(),
+        Statement::Continue(_) => "continue".into(),
+        Statement::Jump(t) => format!("jump {}", ident(&t.target)),
+        Statement::Goto(t) => format!("goto {}", ident(&t.target)),
+        Statement::VerdictMap(v) => format!("{} vmap {}", expr(&v.key), expr(&v.data)),
+        Statement::Masquerade(_) => "masquerade".into(),
+        Statement::Reject(_) => "reject".into(),
+        Statement::DNAT(Some(nat)) => {
+            let fam = if nat.family.is_some() { " ip" } else { "" };
+            let addr = nat.addr.as_ref().map(expr).unwrap_or_default();
+            let port = nat.port.as_ref().map(|p| format!(" : {}", expr(p))).unwrap_or_default();
+            format!("dnat{fam} to {addr}{port}")
+        }
+        Statement::Limit(l) => format!("limit rate {}/{}", l.rate, l.per.as_deref().unwrap_or("second")),
+        Statement::Log(Some(l)) => match &l.prefix {
+            Some(p) => format!("log prefix {p:?}"),
+            None => "log".into(),
+        },
+        Statement::Log(None) => "log".into(),
+        Statement::Counter(_) => "counter".into(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
+}

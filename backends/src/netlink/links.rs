@@ -1,0 +1,195 @@
+//! Links: find by name, create brouter's bridges, delete, attach/detach, up/down.
+//!
+//! Links are addressed by name in the request itself (the kernel looks the name up), so
+//! most operations are one round trip; only a bridge to attach to needs its index first.
+
+use brouter_engine::plan::owner_alias;
+use brouter_engine::{BackendError, BridgeOptions};
+use futures::TryStreamExt;
+use netlink_packet_route::link::BridgeStpState;
+use rtnetlink::{Handle, LinkBridge, LinkUnspec};
+
+use super::errors::from_rtnl;
+
+/// The kernel keeps bridge timers in clock ticks of `USER_HZ` (100 per second).
+pub const CENTISECONDS_PER_SECOND: u32 = 100;
+
+/// The index of link `name`; ENODEV (as [`brouter_engine::ErrorKind::NoDevice`]) if missing.
+pub async fn index_of(handle: &Handle, name: &str, what: &str) -> Result<u32, BackendError> {
+    let mut links = handle.link().get().match_name(name).execute();
+    match links.try_next().await {
+        Ok(Some(msg)) => Ok(msg.header.index),
+        Ok(None) => Err(super::errors::from_errno(what, -libc::ENODEV)),
+        Err(e) => Err(from_rtnl(what, e)),
+    }
+}
+
+/// Create bridge `name`, down, with brouter's mark `brouter:<network>` in its `ifalias`.
+///
+/// The kernel ignores `IFLA_IFALIAS` in the message that creates a link (measured on
+/// 6.18), so the mark is a second message. If marking fails the bridge is deleted again:
+/// an unmarked bridge would look foreign and be adopted instead of removed by `stop`.
+pub async fn create_bridge(
+    handle: &Handle,
+    name: &str,
+    network: &str,
+    options: BridgeOptions,
+) -> Result<(), BackendError> {
+    let what = format!("create bridge {name}");
+    let stp = if options.stp {
+        BridgeStpState::KernelStp
+    } else {
+        BridgeStpState::Disabled
+    };
+    let msg = LinkBridge::new(name)
+        .down()
+        .forward_delay(options.forward_delay.saturating_mul(CENTISECONDS_PER_SECOND))
+        .stp_state(stp)
+        .build();
+    handle
+        .link()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(|e| bridge_error(&what, e))?;
+    let mark = LinkUnspec::new_with_name(name)
+        .alias(owner_alias(network))
+        .build();
+    if let Err(e) = handle.link().set(mark).execute().await {
+        let _ = delete_link(handle, name).await;
+        return Err(from_rtnl(&format!("mark bridge {name} as brouter's"), e));
+    }
+    Ok(())
+}
+
+/// A missing bridge driver shows up as EOPNOTSUPP on create: say what to do about it.
+fn bridge_error(what: &str, err: rtnetlink::Error) -> BackendError {
+    let e = from_rtnl(what, err);
+    if e.kind == brouter_engine::ErrorKind::Unsupported {
+        return BackendError::new(
+            e.kind,
+            format!("{what}: the kernel has no bridge support: modprobe bridge"),
+        );
+    }
+    e
+}
+
+/// Delete link `name` (the kernel releases its ports, addresses and routes).
+pub async fn delete_link(handle: &Handle, name: &str) -> Result<(), BackendError> {
+    let msg = LinkUnspec::new_with_name(name).build();
+    handle
+        .link()
+        .del_with_message(msg)
+        .execute()
+        .await
+        .map_err(|e| from_rtnl(&format!("delete link {name}"), e))
+}
+
+/// Attach `link` to bridge `master`, or detach it from whatever bridge it is in.
+pub async fn set_master(handle: &Handle, link: &str, master: Option<&str>) -> Result<(), BackendError> {
+    let (what, msg) = match master {
+        Some(m) => {
+            let what = format!("attach {link} to {m}");
+            let index = index_of(handle, m, &what).await?;
+            (what, LinkUnspec::new_with_name(link).controller(index).build())
+        }
+        None => (
+            format!("detach {link} from its bridge"),
+            LinkUnspec::new_with_name(link).nocontroller().build(),
+        ),
+    };
+    handle
+        .link()
+        .set(msg)
+        .execute()
+        .await
+        .map_err(|e| from_rtnl(&what, e))
+}
+
+/// Set `link` administratively up or down.
+pub async fn set_up(handle: &Handle, link: &str, up: bool) -> Result<(), BackendError> {
+    let builder = LinkUnspec::new_with_name(link);
+    let (what, msg) = if up {
+        (format!("set {link} up"), builder.up().build())
+    } else {
+        (format!("set {link} down"), builder.down().build())
+    };
+    handle
+        .link()
+        .set(msg)
+        .execute()
+        .await
+        .map_err(|e| from_rtnl(&what, e))
+}
+
+/// Rename `link` (it must be down: the kernel answers EBUSY otherwise).
+pub async fn rename_link(handle: &Handle, link: &str, new_name: &str) -> Result<(), BackendError> {
+    let what = format!("rename {link} to {new_name}");
+    let index = index_of(handle, link, &what).await?;
+    let msg = LinkUnspec::new_with_index(index).name(new_name).build();
+    handle
+        .link()
+        .set(msg)
+        .execute()
+        .await
+        .map_err(|e| from_rtnl(&what, e))
+}
+
+/// Set `link`'s hardware address (`aa:bb:cc:dd:ee:ff`).
+pub async fn set_mac(handle: &Handle, link: &str, mac: &str) -> Result<(), BackendError> {
+    let what = format!("set {link} address {mac}");
+    let bytes = parse_mac(mac).ok_or_else(|| {
+        BackendError::new(
+            brouter_engine::ErrorKind::Invalid,
+            format!("{what}: not a MAC address (want six hex pairs like fe:ff:ff:ff:ff:ff)"),
+        )
+    })?;
+    let msg = LinkUnspec::new_with_name(link).address(bytes).build();
+    handle
+        .link()
+        .set(msg)
+        .execute()
+        .await
+        .map_err(|e| from_rtnl(&what, e))
+}
+
+/// Set `link`'s MTU.
+pub async fn set_mtu(handle: &Handle, link: &str, mtu: u32) -> Result<(), BackendError> {
+    let what = format!("set {link} mtu {mtu}");
+    let msg = LinkUnspec::new_with_name(link).mtu(mtu).build();
+    handle
+        .link()
+        .set(msg)
+        .execute()
+        .await
+        .map_err(|e| from_rtnl(&what, e))
+}
+
+fn parse_mac(mac: &str) -> Option<Vec<u8>> {
+    let bytes: Vec<u8> = mac
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2))
+        .collect::<Option<_>>()?;
+    (bytes.len() == 6).then_some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_mac;
+
+    #[test]
+    fn macs_parse_only_as_six_hex_pairs() {
+        assert_eq!(
+            parse_mac("fe:ff:ff:ff:ff:0a"),
+            Some(vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0x0a])
+        );
+        for bad in [
+            "fe:ff:ff:ff:ff",
+            "fe:ff:ff:ff:ff:ff:00",
+            "fe:ff:ff:ff:ff:g0",
+            "f:ff:ff:ff:ff:ff0",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+    }
+}

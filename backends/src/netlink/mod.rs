@@ -1,0 +1,244 @@
+//! `NetlinkBackend`: the engine's [`NetBackend`] on a real Linux kernel.
+//!
+//! Links, addresses and routes go through one rtnetlink connection (no `ip` processes);
+//! sysctls through `/proc/sys` files opened inside the namespace; the firewall through
+//! [`crate::firewall`]; brouter's memory through [`crate::memory`]. The connection's
+//! socket is created on a thread that entered the target namespace, and stays bound to it
+//! (FIELD-NOTES), so every request acts there while the async code never calls `setns`.
+
+pub mod addresses;
+pub mod errors;
+pub mod links;
+pub mod observe;
+mod request;
+pub mod routes;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::{AsRawFd, RawFd};
+
+use async_trait::async_trait;
+use brouter_engine::backend::BackendResult;
+use brouter_engine::firewall::Ruleset;
+use brouter_engine::{BackendError, BridgeOptions, ErrorKind, NetBackend, Observed};
+use ipnet::Ipv4Net;
+use rtnetlink::sys::AsyncSocket;
+use rtnetlink::Handle;
+
+use crate::memory::Memory;
+use crate::sysctl::{Sysctls, MANAGED};
+use crate::{firewall, NetnsTarget};
+
+/// brouter's backend for one network namespace of the running kernel.
+///
+/// One instance holds one netlink connection for its whole life: creating it costs a
+/// thread and a `setns` once, every operation after that is a single netlink exchange.
+#[derive(Debug)]
+pub struct NetlinkBackend {
+    target: NetnsTarget,
+    handle: Handle,
+    connection: tokio::task::JoinHandle<()>,
+    sysctls: Sysctls,
+    memory: Memory,
+    netns_id: String,
+}
+
+impl NetlinkBackend {
+    /// Connect to the kernel of `target`. Must be called inside a tokio runtime (the
+    /// connection task runs on it). Fails with a clear message if a named namespace does
+    /// not exist.
+    pub async fn new(target: NetnsTarget) -> Result<NetlinkBackend, BackendError> {
+        let runtime = tokio::runtime::Handle::current();
+        let inner = target.clone();
+        let opened = target
+            .run(move || -> Result<_, BackendError> {
+                // Entering the runtime registers the socket with its reactor from this thread.
+                let _guard = runtime.enter();
+                let (mut connection, handle, _) =
+                    rtnetlink::new_connection().map_err(|e| errors::from_io("open a netlink socket", &e))?;
+                let fd = connection.socket_mut().socket_mut().as_raw_fd();
+                let netns_id = netns_id(fd);
+                let sysctls = Sysctls::open_here(inner)?;
+                Ok((connection, handle, sysctls, netns_id))
+            })
+            .map_err(|e| namespace_error(&target, &e))??;
+        let (connection, handle, sysctls, netns_id) = opened;
+        let connection = tokio::spawn(connection);
+        let memory = Memory::for_namespace(&netns_id);
+        Ok(NetlinkBackend {
+            target,
+            handle,
+            connection,
+            sysctls,
+            memory,
+            netns_id,
+        })
+    }
+
+    /// The namespace this backend acts on.
+    pub fn target(&self) -> &NetnsTarget {
+        &self.target
+    }
+
+    /// The namespace's unique id (`cookie-<n>`), which names its state directory.
+    pub fn netns_id(&self) -> &str {
+        &self.netns_id
+    }
+
+    /// Where brouter's memory for this namespace is kept.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    /// Run a firewall function (it spawns `nft`, which blocks) off the async workers.
+    async fn firewall<R, F>(&self, f: F) -> BackendResult<R>
+    where
+        F: FnOnce(&NetnsTarget) -> BackendResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let target = self.target.clone();
+        tokio::task::spawn_blocking(move || f(&target))
+            .await
+            .map_err(|e| BackendError::new(ErrorKind::Other, format!("firewall task failed: {e}")))?
+    }
+}
+
+impl Drop for NetlinkBackend {
+    fn drop(&mut self) {
+        self.connection.abort();
+    }
+}
+
+/// Name the namespace for state paths: its cookie (`SO_NETNS_COOKIE`, Linux ≥ 5.14) is
+/// unique for the whole uptime; the namespace inode (which may be reused once the
+/// namespace is gone) is the fallback. `fd` is a socket created inside the namespace.
+fn netns_id(fd: RawFd) -> String {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `fd` is an open socket; `cookie`/`len` are valid for writes of their size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        return format!("cookie-{cookie}");
+    }
+    // Runs on the thread inside the namespace: thread-self/ns/net is that namespace.
+    let link = std::fs::read_link("/proc/thread-self/ns/net").map(|p| p.to_string_lossy().into_owned());
+    let inode: String = link
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    format!("inode-{inode}")
+}
+
+fn namespace_error(target: &NetnsTarget, e: &std::io::Error) -> BackendError {
+    match target {
+        NetnsTarget::Named(name) if e.kind() == std::io::ErrorKind::NotFound => BackendError::new(
+            ErrorKind::Other,
+            format!("network namespace {name} does not exist (no /run/netns/{name}): create it with `ip netns add {name}` or fix --netns"),
+        ),
+        _ => errors::from_io(&format!("enter network namespace {}", target.label()), e),
+    }
+}
+
+#[async_trait]
+impl NetBackend for NetlinkBackend {
+    async fn observe(&mut self) -> BackendResult<Observed> {
+        let dumped = observe::dump(&self.handle).await?;
+        let memory = self.memory.load()?;
+        // The managed sysctls, plus any other one brouter remembered (so `stop` sees it).
+        let mut sysctls = BTreeMap::new();
+        let remembered = memory.keys().filter_map(|k| k.strip_prefix("sysctl:"));
+        let keys: BTreeSet<&str> = MANAGED.iter().copied().chain(remembered).collect();
+        for key in keys {
+            sysctls.insert(key.to_string(), self.sysctls.read(key)?);
+        }
+        let firewall = self.firewall(firewall::read_fingerprint).await?;
+        Ok(Observed {
+            links: dumped.links,
+            addresses: dumped.addresses,
+            routes: dumped.routes,
+            sysctls,
+            memory,
+            firewall,
+            bindings: Vec::new(),
+        })
+    }
+
+    async fn create_bridge(
+        &mut self,
+        name: &str,
+        network: &str,
+        options: BridgeOptions,
+    ) -> BackendResult<()> {
+        links::create_bridge(&self.handle, name, network, options).await
+    }
+
+    async fn delete_link(&mut self, name: &str) -> BackendResult<()> {
+        links::delete_link(&self.handle, name).await
+    }
+
+    async fn set_master(&mut self, link: &str, master: Option<&str>) -> BackendResult<()> {
+        links::set_master(&self.handle, link, master).await
+    }
+
+    async fn set_up(&mut self, link: &str, up: bool) -> BackendResult<()> {
+        links::set_up(&self.handle, link, up).await
+    }
+
+    async fn add_address(&mut self, link: &str, addr: Ipv4Net) -> BackendResult<()> {
+        addresses::add_address(&self.handle, link, addr).await
+    }
+
+    async fn delete_address(&mut self, link: &str, addr: Ipv4Net) -> BackendResult<()> {
+        addresses::delete_address(&self.handle, link, addr).await
+    }
+
+    async fn add_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()> {
+        routes::add_route(&self.handle, dst, dev).await
+    }
+
+    async fn delete_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()> {
+        routes::delete_route(&self.handle, dst, dev).await
+    }
+
+    async fn set_sysctl(&mut self, key: &str, value: &str) -> BackendResult<()> {
+        self.sysctls.write(key, value)
+    }
+
+    async fn remember(&mut self, key: &str, value: &str) -> BackendResult<()> {
+        self.memory.set(key, Some(value))
+    }
+
+    async fn forget(&mut self, key: &str) -> BackendResult<()> {
+        self.memory.set(key, None)
+    }
+
+    async fn replace_firewall(&mut self, ruleset: &Ruleset) -> BackendResult<()> {
+        let ruleset = ruleset.clone();
+        self.firewall(move |t| firewall::replace(t, &ruleset)).await
+    }
+
+    async fn delete_firewall(&mut self) -> BackendResult<()> {
+        self.firewall(firewall::delete).await
+    }
+
+    async fn rename_link(&mut self, link: &str, new_name: &str) -> BackendResult<()> {
+        links::rename_link(&self.handle, link, new_name).await
+    }
+
+    async fn set_mac(&mut self, link: &str, mac: &str) -> BackendResult<()> {
+        links::set_mac(&self.handle, link, mac).await
+    }
+
+    async fn set_mtu(&mut self, link: &str, mtu: u32) -> BackendResult<()> {
+        links::set_mtu(&self.handle, link, mtu).await
+    }
+}

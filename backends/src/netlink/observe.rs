@@ -1,0 +1,220 @@
+//! Reading the kernel back: one dump each of links, IPv4 addresses and IPv4 routes,
+//! translated into the engine's [`Link`], [`Address`] and [`Route`].
+//!
+//! Everything is reported, owned or not: the planner needs foreign facts too. The kernel
+//! allows one dump at a time per socket, so the three dumps run one after the other.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use brouter_engine::{Address, BackendError, BridgeOptions, Link, LinkKind, Route, OWNER_PROTO};
+use futures::TryStreamExt;
+use ipnet::Ipv4Net;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    BridgeStpState, InfoBridge, InfoData, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType,
+    LinkMessage,
+};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType};
+use netlink_packet_route::AddressFamily;
+use rtnetlink::{Handle, RouteMessageBuilder};
+
+use super::errors::from_rtnl;
+use super::links::CENTISECONDS_PER_SECOND;
+
+/// Links, addresses and routes as the kernel has them now.
+pub struct Dumped {
+    pub links: Vec<Link>,
+    pub addresses: Vec<Address>,
+    pub routes: Vec<Route>,
+}
+
+/// Dump links, then IPv4 addresses, then IPv4 routes of the main table.
+pub async fn dump(handle: &Handle) -> Result<Dumped, BackendError> {
+    let link_msgs: Vec<LinkMessage> = handle
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| from_rtnl("list links", e))?;
+    let names: HashMap<u32, String> = link_msgs
+        .iter()
+        .filter_map(|m| link_name(m).map(|n| (m.header.index, n.to_string())))
+        .collect();
+    let links = link_msgs.iter().filter_map(|m| to_link(m, &names)).collect();
+
+    let mut addr_req = handle.address().get();
+    addr_req.message_mut().header.family = AddressFamily::Inet;
+    let addr_msgs: Vec<AddressMessage> = addr_req
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| from_rtnl("list addresses", e))?;
+    let addresses = addr_msgs.iter().filter_map(|m| to_address(m, &names)).collect();
+
+    let route_msgs: Vec<RouteMessage> = handle
+        .route()
+        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| from_rtnl("list routes", e))?;
+    let routes = route_msgs.iter().filter_map(|m| to_route(m, &names)).collect();
+
+    Ok(Dumped {
+        links,
+        addresses,
+        routes,
+    })
+}
+
+fn link_name(m: &LinkMessage) -> Option<&str> {
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.as_str()),
+        _ => None,
+    })
+}
+
+fn to_link(m: &LinkMessage, names: &HashMap<u32, String>) -> Option<Link> {
+    let name = link_name(m)?.to_string();
+    let mut alias = None;
+    let mut master = None;
+    let mut kind = None;
+    let mut bridge = None;
+    let mut mac = None;
+    let mut mtu = None;
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::Address(bytes) if !bytes.is_empty() => mac = Some(format_mac(bytes)),
+            LinkAttribute::Mtu(n) => mtu = Some(*n),
+            LinkAttribute::IfAlias(s) if !s.is_empty() => alias = Some(s.clone()),
+            LinkAttribute::Controller(i) if *i != 0 => master = names.get(i).cloned(),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    match info {
+                        LinkInfo::Kind(k) => kind = Some(k.clone()),
+                        LinkInfo::Data(InfoData::Bridge(opts)) => bridge = Some(bridge_options(opts)),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let kind = match kind {
+        Some(InfoKind::Bridge) => LinkKind::Bridge,
+        Some(InfoKind::Veth) => LinkKind::Veth,
+        Some(other) => LinkKind::Other(other.to_string()),
+        None if m.header.link_layer_type == LinkLayerType::Loopback => LinkKind::Other("loopback".into()),
+        // No rtnl kind: a real NIC (or a driver's own device, such as a Xen vif).
+        None => LinkKind::Other("physical".into()),
+    };
+    let bridge = if kind == LinkKind::Bridge {
+        bridge.or(Some(BridgeOptions::default()))
+    } else {
+        None
+    };
+    let up = m.header.flags.contains(LinkFlags::Up);
+    Some(Link {
+        name,
+        kind,
+        alias,
+        master,
+        up,
+        bridge,
+        mac,
+        mtu,
+    })
+}
+
+/// `aa:bb:cc:dd:ee:ff`, lower case, as the engine and `ip link` write it.
+fn format_mac(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The bridge settings brouter manages; the kernel reports the delay in centiseconds.
+fn bridge_options(opts: &[InfoBridge]) -> BridgeOptions {
+    let mut out = BridgeOptions::default();
+    for o in opts {
+        match o {
+            InfoBridge::StpState(s) => out.stp = *s != BridgeStpState::Disabled,
+            InfoBridge::ForwardDelay(cs) => {
+                out.forward_delay = (cs + CENTISECONDS_PER_SECOND / 2) / CENTISECONDS_PER_SECOND
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn to_address(m: &AddressMessage, names: &HashMap<u32, String>) -> Option<Address> {
+    if m.header.family != AddressFamily::Inet {
+        return None;
+    }
+    let mut local = None;
+    let mut address = None;
+    let mut owned = false;
+    for a in &m.attributes {
+        match a {
+            AddressAttribute::Local(IpAddr::V4(ip)) => local = Some(*ip),
+            AddressAttribute::Address(IpAddr::V4(ip)) => address = Some(*ip),
+            AddressAttribute::Protocol(p) => owned = u8::from(*p) == OWNER_PROTO,
+            _ => {}
+        }
+    }
+    // IFA_LOCAL is the address itself; IFA_ADDRESS is the peer on point-to-point links.
+    let ip = local.or(address)?;
+    Some(Address {
+        link: names.get(&m.header.index)?.clone(),
+        addr: Ipv4Net::new(ip, m.header.prefix_len).ok()?,
+        owned,
+    })
+}
+
+/// Main-table IPv4 unicast routes only (a plain dump returns every table: filter here).
+fn to_route(m: &RouteMessage, names: &HashMap<u32, String>) -> Option<Route> {
+    let h = &m.header;
+    if h.address_family != AddressFamily::Inet || h.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut table = u32::from(h.table);
+    let mut dst = Ipv4Addr::UNSPECIFIED;
+    let mut oif = None;
+    let mut gateway = None;
+    let mut metric = 0;
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => dst = *ip,
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => gateway = Some(*ip),
+            RouteAttribute::Priority(p) => metric = *p,
+            RouteAttribute::MultiPath(hops) if oif.is_none() => {
+                // Reported by its first next hop: brouter never makes multipath routes.
+                if let Some(hop) = hops.first() {
+                    oif = Some(hop.interface_index);
+                    gateway = hop.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(*ip),
+                        _ => None,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+        return None;
+    }
+    Some(Route {
+        dst: Ipv4Net::new(dst, h.destination_prefix_length).ok()?,
+        dev: names.get(&oif?)?.clone(),
+        gateway,
+        protocol: u8::from(h.protocol),
+        metric,
+    })
+}

@@ -1,0 +1,598 @@
+//! The netlink backend against the real kernel: each operation in a throwaway namespace,
+//! its effect as `observe()` reports it, its failures with the kind the simulator must
+//! match, and the kernel behaviours the planner relies on.
+//!
+//! Root only (each test starts with `root_or_skip`). brouter's memory goes to a temporary
+//! `BROUTER_STATE_DIR`, never `/run/brouter`.
+
+use std::sync::Once;
+
+use brouter_backends::{NetlinkBackend, NetnsTarget};
+use brouter_engine::config::from_xen_words;
+use brouter_engine::{
+    apply, compile, plan_start, plan_stop, BackendError, BridgeOptions, ErrorKind, LinkKind, NetBackend,
+    Observed, IP_FORWARD, OWNER_PROTO, PROTO_BOOT, PROTO_KERNEL,
+};
+use brouter_integration::{root_or_skip, Netns};
+use ipnet::Ipv4Net;
+
+static STATE_DIR: Once = Once::new();
+
+/// Point brouter's memory at a per-run temporary directory before any backend exists.
+fn use_temp_state_dir() {
+    STATE_DIR.call_once(|| {
+        let dir = std::env::temp_dir().join(format!("brouter-backend-ops-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::env::set_var("BROUTER_STATE_DIR", &dir);
+    });
+}
+
+async fn backend(ns: &Netns) -> NetlinkBackend {
+    use_temp_state_dir();
+    NetlinkBackend::new(ns.target())
+        .await
+        .expect("connect to the test namespace")
+}
+
+fn net(s: &str) -> Ipv4Net {
+    s.parse().unwrap()
+}
+
+fn kind_of(r: Result<(), BackendError>) -> ErrorKind {
+    r.expect_err("the kernel should refuse this").kind
+}
+
+const DEFAULTS: BridgeOptions = BridgeOptions {
+    stp: false,
+    forward_delay: 0,
+};
+
+#[tokio::test]
+async fn create_bridge_is_down_and_marked_with_its_network() {
+    if !root_or_skip("create_bridge_is_down_and_marked_with_its_network") {
+        return;
+    }
+    let ns = Netns::new("mkbr");
+    let mut b = backend(&ns).await;
+
+    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    b.create_bridge(
+        "xenbr1",
+        "data",
+        BridgeOptions {
+            stp: true,
+            forward_delay: 4,
+        },
+    )
+    .await
+    .unwrap();
+
+    let o = b.observe().await.unwrap();
+    let br0 = o.link("xenbr0").expect("xenbr0 observed");
+    assert_eq!(br0.kind, LinkKind::Bridge);
+    assert!(!br0.up, "a new bridge starts down");
+    assert_eq!(br0.alias.as_deref(), Some("brouter:dmz"));
+    assert_eq!(br0.owner(), Some("dmz"));
+    assert_eq!(br0.bridge, Some(DEFAULTS));
+    let br1 = o.link("xenbr1").unwrap();
+    assert_eq!(
+        br1.bridge,
+        Some(BridgeOptions {
+            stp: true,
+            forward_delay: 4
+        })
+    );
+    // The mark is the kernel's, not brouter's bookkeeping: iproute2 sees it too.
+    let shown = ns.ip(&["-d", "link", "show", "xenbr1"]);
+    assert!(shown.contains("alias brouter:data"), "{shown}");
+    assert!(
+        shown.contains("forward_delay 400") && shown.contains("stp_state 1"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn delete_link_removes_the_bridge() {
+    if !root_or_skip("delete_link_removes_the_bridge") {
+        return;
+    }
+    let ns = Netns::new("delbr");
+    let mut b = backend(&ns).await;
+    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+
+    b.delete_link("xenbr0").await.unwrap();
+
+    assert!(b.observe().await.unwrap().link("xenbr0").is_none());
+}
+
+#[tokio::test]
+async fn set_master_attaches_and_detaches_a_port() {
+    if !root_or_skip("set_master_attaches_and_detaches_a_port") {
+        return;
+    }
+    let ns = Netns::new("master");
+    ns.ip(&["link", "add", "vif1.0", "type", "veth", "peer", "name", "dom1"]);
+    let mut b = backend(&ns).await;
+    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+
+    b.set_master("vif1.0", Some("xenbr0")).await.unwrap();
+    let o = b.observe().await.unwrap();
+    assert_eq!(o.link("vif1.0").unwrap().master.as_deref(), Some("xenbr0"));
+    assert_eq!(
+        o.ports_of("xenbr0").map(|l| l.name.as_str()).collect::<Vec<_>>(),
+        ["vif1.0"]
+    );
+    assert_eq!(o.link("vif1.0").unwrap().kind, LinkKind::Veth);
+
+    b.set_master("vif1.0", None).await.unwrap();
+    assert_eq!(b.observe().await.unwrap().link("vif1.0").unwrap().master, None);
+}
+
+#[tokio::test]
+async fn set_up_and_down_is_observed() {
+    if !root_or_skip("set_up_and_down_is_observed") {
+        return;
+    }
+    let ns = Netns::new("updown");
+    let mut b = backend(&ns).await;
+    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+
+    b.set_up("xenbr0", true).await.unwrap();
+    assert!(b.observe().await.unwrap().link("xenbr0").unwrap().up);
+    b.set_up("xenbr0", false).await.unwrap();
+    assert!(!b.observe().await.unwrap().link("xenbr0").unwrap().up);
+}
+
+#[tokio::test]
+async fn a_vif_is_renamed_readdressed_and_resized_like_vif_bridge_does() {
+    if !root_or_skip("a_vif_is_renamed_readdressed_and_resized_like_vif_bridge_does") {
+        return;
+    }
+    let ns = Netns::new("vifprep");
+    ns.ip(&["link", "add", "vif3.0", "type", "veth", "peer", "name", "dom3"]);
+    let mut b = backend(&ns).await;
+
+    b.rename_link("vif3.0", "web1").await.unwrap();
+    b.set_mac("web1", "fe:ff:ff:ff:ff:ff").await.unwrap();
+    b.set_mtu("web1", 1400).await.unwrap();
+
+    let o = b.observe().await.unwrap();
+    assert!(o.link("vif3.0").is_none());
+    let l = o.link("web1").expect("renamed link observed");
+    assert_eq!((l.mac.as_deref(), l.mtu), (Some("fe:ff:ff:ff:ff:ff"), Some(1400)));
+    let bad = b.set_mac("web1", "fe:ff:ff").await.unwrap_err();
+    assert_eq!(bad.kind, ErrorKind::Invalid, "{bad}");
+    b.set_up("web1", true).await.unwrap();
+    // Linux ≥ 6.2 renames a link that is up (older kernels answered EBUSY).
+    b.rename_link("web1", "web2").await.unwrap();
+    assert!(b.observe().await.unwrap().link("web2").is_some_and(|l| l.up));
+    assert_eq!(kind_of(b.rename_link("nope0", "web2").await), ErrorKind::NoDevice);
+    assert_eq!(kind_of(b.rename_link("dom3", "web2").await), ErrorKind::Exists);
+}
+
+#[tokio::test]
+async fn add_address_is_owned_and_brings_no_prefix_route() {
+    if !root_or_skip("add_address_is_owned_and_brings_no_prefix_route") {
+        return;
+    }
+    let ns = Netns::new("addr");
+    let mut b = backend(&ns).await;
+    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    b.set_up("xenbr0", true).await.unwrap();
+
+    b.add_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
+
+    let o = b.observe().await.unwrap();
+    let a = o
+        .addresses
+        .iter()
+        .find(|a| a.link == "xenbr0")
+        .expect("address observed");
+    assert_eq!(a.addr, net("10.98.98.1/24"));
+    assert!(a.owned, "IFA_PROTO marks it as brouter's");
+    assert!(
+        o.routes.iter().all(|r| r.dev != "xenbr0"),
+        "no kernel prefix route: {:?}",
+        o.routes
+    );
+    let shown = ns.ip(&["addr", "show", "dev", "xenbr0"]);
+    assert!(shown.contains("noprefixroute"), "{shown}");
+
+    b.delete_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
+    assert!(b
+        .observe()
+        .await
+        .unwrap()
+        .addresses
+        .iter()
+        .all(|a| a.link != "xenbr0"));
+}
+
+#[tokio::test]
+async fn add_route_is_link_scope_with_brouters_protocol() {
+    if !root_or_skip("add_route_is_link_scope_with_brouters_protocol") {
+        return;
+    }
+    let ns = Netns::new("route");
+    let mut b = backend(&ns).await;
+    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    b.set_up("xenbr0", true).await.unwrap();
+
+    b.add_route(net("10.98.98.0/24"), "xenbr0").await.unwrap();
+
+    let o = b.observe().await.unwrap();
+    let r = o
+        .routes
+        .iter()
+        .find(|r| r.dev == "xenbr0")
+        .expect("route observed");
+    assert_eq!(
+        (r.dst, r.gateway, r.protocol, r.metric),
+        (net("10.98.98.0/24"), None, OWNER_PROTO, 0)
+    );
+    assert!(r.owned());
+    let shown = ns.ip(&["route", "show", "table", "main", "dev", "xenbr0"]);
+    assert!(
+        shown.contains("proto 98") && shown.contains("scope link"),
+        "{shown}"
+    );
+
+    b.delete_route(net("10.98.98.0/24"), "xenbr0").await.unwrap();
+    assert!(b
+        .observe()
+        .await
+        .unwrap()
+        .routes
+        .iter()
+        .all(|r| r.dev != "xenbr0"));
+}
+
+#[tokio::test]
+async fn foreign_objects_are_reported_but_not_owned() {
+    if !root_or_skip("foreign_objects_are_reported_but_not_owned") {
+        return;
+    }
+    let ns = Netns::new("foreign");
+    ns.ip(&["link", "add", "br-lan", "type", "bridge"]);
+    ns.ip(&["addr", "add", "10.1.1.1/24", "dev", "br-lan"]);
+    ns.ip(&["link", "set", "br-lan", "up"]);
+    ns.ip(&["route", "add", "10.2.0.0/16", "dev", "br-lan"]);
+    let mut b = backend(&ns).await;
+
+    let o = b.observe().await.unwrap();
+
+    let l = o.link("br-lan").unwrap();
+    assert_eq!((l.owner(), l.kind.clone(), l.up), (None, LinkKind::Bridge, true));
+    let a = o.addresses.iter().find(|a| a.link == "br-lan").unwrap();
+    assert_eq!((a.addr, a.owned), (net("10.1.1.1/24"), false));
+    let prefix = o
+        .routes
+        .iter()
+        .find(|r| r.dst == net("10.1.1.0/24"))
+        .expect("kernel prefix route");
+    assert_eq!((prefix.dev.as_str(), prefix.protocol), ("br-lan", PROTO_KERNEL));
+    let added = o
+        .routes
+        .iter()
+        .find(|r| r.dst == net("10.2.0.0/16"))
+        .expect("ip route add route");
+    assert_eq!(added.protocol, PROTO_BOOT);
+    assert!(o.routes.iter().all(|r| !r.owned()));
+    assert!(
+        o.addresses.iter().all(|a| !a.owned),
+        "lo's 127.0.0.1 is not brouter's either"
+    );
+    assert_eq!(o.link("lo").unwrap().kind, LinkKind::Other("loopback".into()));
+    // Only the main table: the local table's 10.1.1.1 and broadcast routes stay out.
+    assert!(o.routes.iter().all(|r| r.dst.prefix_len() < 32), "{:?}", o.routes);
+}
+
+#[tokio::test]
+async fn failing_operations_have_the_kernels_error_kinds() {
+    if !root_or_skip("failing_operations_have_the_kernels_error_kinds") {
+        return;
+    }
+    let ns = Netns::new("errors");
+    ns.ip(&["link", "add", "vif1.0", "type", "veth", "peer", "name", "dom1"]);
+    let mut b = backend(&ns).await;
+    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    b.add_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
+
+    let mut measured = Vec::new();
+    let mut check = |what: &str, got: ErrorKind, want: ErrorKind| {
+        measured.push(format!("{what}: {}", got.errno_name()));
+        assert_eq!(got, want, "{what}");
+    };
+    check(
+        "create an existing bridge",
+        kind_of(b.create_bridge("xenbr0", "dmz", DEFAULTS).await),
+        ErrorKind::Exists,
+    );
+    check(
+        "create a bridge named like a veth",
+        kind_of(b.create_bridge("vif1.0", "x", DEFAULTS).await),
+        ErrorKind::Exists,
+    );
+    check(
+        "delete a missing link",
+        kind_of(b.delete_link("nope0").await),
+        ErrorKind::NoDevice,
+    );
+    check(
+        "set a missing link up",
+        kind_of(b.set_up("nope0", true).await),
+        ErrorKind::NoDevice,
+    );
+    check(
+        "attach a missing link",
+        kind_of(b.set_master("nope0", Some("xenbr0")).await),
+        ErrorKind::NoDevice,
+    );
+    check(
+        "attach to a missing bridge",
+        kind_of(b.set_master("vif1.0", Some("nope0")).await),
+        ErrorKind::NoDevice,
+    );
+    check(
+        "detach a missing link",
+        kind_of(b.set_master("nope0", None).await),
+        ErrorKind::NoDevice,
+    );
+    check(
+        "add an address twice",
+        kind_of(b.add_address("xenbr0", net("10.98.98.1/24")).await),
+        ErrorKind::Exists,
+    );
+    check(
+        "add an address to a missing link",
+        kind_of(b.add_address("nope0", net("10.9.9.1/24")).await),
+        ErrorKind::NoDevice,
+    );
+    check(
+        "delete a missing address",
+        kind_of(b.delete_address("xenbr0", net("10.98.98.7/24")).await),
+        ErrorKind::AddrNotAvail,
+    );
+    check(
+        "delete an address from a missing link",
+        kind_of(b.delete_address("nope0", net("10.9.9.1/24")).await),
+        ErrorKind::NoDevice,
+    );
+    check(
+        "add a route via a down link",
+        kind_of(b.add_route(net("10.98.98.0/24"), "xenbr0").await),
+        ErrorKind::NetDown,
+    );
+    b.set_up("xenbr0", true).await.unwrap();
+    b.add_route(net("10.98.98.0/24"), "xenbr0").await.unwrap();
+    check(
+        "add a route twice",
+        kind_of(b.add_route(net("10.98.98.0/24"), "xenbr0").await),
+        ErrorKind::Exists,
+    );
+    check(
+        "add a route via a missing link",
+        kind_of(b.add_route(net("10.9.9.0/24"), "nope0").await),
+        ErrorKind::NoDevice,
+    );
+    check(
+        "delete a missing route",
+        kind_of(b.delete_route(net("10.7.7.0/24"), "xenbr0").await),
+        ErrorKind::NoSuchRoute,
+    );
+    ns.ip(&["route", "add", "10.5.5.0/24", "dev", "xenbr0"]);
+    check(
+        "delete a route brouter did not make",
+        kind_of(b.delete_route(net("10.5.5.0/24"), "xenbr0").await),
+        ErrorKind::NoSuchRoute,
+    );
+    eprintln!("measured error kinds:\n  {}", measured.join("\n  "));
+}
+
+#[tokio::test]
+async fn setting_a_link_down_drops_its_routes_and_up_brings_back_only_prefix_routes() {
+    if !root_or_skip("setting_a_link_down_drops_its_routes_and_up_brings_back_only_prefix_routes") {
+        return;
+    }
+    let ns = Netns::new("downup");
+    ns.ip(&["link", "add", "br-lan", "type", "bridge"]);
+    ns.ip(&["addr", "add", "10.1.1.1/24", "dev", "br-lan"]);
+    let mut b = backend(&ns).await;
+    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    b.add_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
+    b.add_address("br-lan", net("10.3.3.1/24")).await.unwrap();
+    for link in ["xenbr0", "br-lan"] {
+        b.set_up(link, true).await.unwrap();
+    }
+    b.add_route(net("10.98.98.0/24"), "xenbr0").await.unwrap();
+    b.add_route(net("10.4.0.0/16"), "br-lan").await.unwrap();
+
+    for link in ["xenbr0", "br-lan"] {
+        b.set_up(link, false).await.unwrap();
+    }
+    let down = b.observe().await.unwrap();
+    assert!(
+        down.routes.iter().all(|r| r.dev != "xenbr0" && r.dev != "br-lan"),
+        "{:?}",
+        down.routes
+    );
+    assert_eq!(
+        down.addresses.iter().filter(|a| a.link != "lo").count(),
+        3,
+        "addresses stay"
+    );
+
+    for link in ["xenbr0", "br-lan"] {
+        b.set_up(link, true).await.unwrap();
+    }
+    let up = b.observe().await.unwrap();
+    let routes: Vec<(String, String, u8)> = up
+        .routes
+        .iter()
+        .map(|r| (r.dst.to_string(), r.dev.clone(), r.protocol))
+        .collect();
+    assert_eq!(
+        routes,
+        [("10.1.1.0/24".to_string(), "br-lan".to_string(), PROTO_KERNEL)],
+        "only the foreign prefix route returns"
+    );
+}
+
+#[tokio::test]
+async fn deleting_the_last_address_of_a_link_drops_its_routes() {
+    if !root_or_skip("deleting_the_last_address_of_a_link_drops_its_routes") {
+        return;
+    }
+    let ns = Netns::new("lastaddr");
+    let mut b = backend(&ns).await;
+    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    b.set_up("xenbr0", true).await.unwrap();
+    b.add_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
+    b.add_route(net("10.98.98.0/24"), "xenbr0").await.unwrap();
+
+    b.delete_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
+
+    let o = b.observe().await.unwrap();
+    assert!(
+        o.routes.iter().all(|r| r.dev != "xenbr0"),
+        "the kernel flushes a link's routes with its last address: {:?}",
+        o.routes
+    );
+}
+
+#[tokio::test]
+async fn sysctl_is_set_inside_the_namespace_only() {
+    if !root_or_skip("sysctl_is_set_inside_the_namespace_only") {
+        return;
+    }
+    let root_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let ns = Netns::new("sysctl");
+    let mut b = backend(&ns).await;
+    assert_eq!(
+        b.observe()
+            .await
+            .unwrap()
+            .sysctls
+            .get(IP_FORWARD)
+            .map(String::as_str),
+        Some("0")
+    );
+
+    b.set_sysctl(IP_FORWARD, "1").await.unwrap();
+
+    assert_eq!(
+        b.observe()
+            .await
+            .unwrap()
+            .sysctls
+            .get(IP_FORWARD)
+            .map(String::as_str),
+        Some("1")
+    );
+    let inside = ns.exec("cat", &["/proc/sys/net/ipv4/ip_forward"]);
+    assert_eq!(String::from_utf8_lossy(&inside.stdout).trim(), "1");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        root_before
+    );
+    let bad = b.set_sysctl("net.ipv4.no_such_knob", "1").await.unwrap_err();
+    assert_eq!(bad.kind, ErrorKind::Unsupported, "{bad}");
+}
+
+#[tokio::test]
+async fn memory_survives_a_new_backend_and_is_per_namespace() {
+    if !root_or_skip("memory_survives_a_new_backend_and_is_per_namespace") {
+        return;
+    }
+    let ns = Netns::new("memory");
+    let other = Netns::new("memory2");
+    let mut b = backend(&ns).await;
+    b.remember("sysctl:net.ipv4.ip_forward", "0").await.unwrap();
+    b.remember("link-up:br-lan", "down").await.unwrap();
+    assert!(b
+        .memory()
+        .path()
+        .starts_with(std::env::var("BROUTER_STATE_DIR").unwrap()));
+    assert!(
+        b.netns_id().starts_with("cookie-"),
+        "named by the netns cookie: {}",
+        b.netns_id()
+    );
+
+    let mut again = backend(&ns).await;
+    let o = again.observe().await.unwrap();
+    assert_eq!(
+        o.memory.get("sysctl:net.ipv4.ip_forward").map(String::as_str),
+        Some("0")
+    );
+    assert_eq!(o.memory.get("link-up:br-lan").map(String::as_str), Some("down"));
+    assert!(
+        backend(&other).await.observe().await.unwrap().memory.is_empty(),
+        "another namespace has its own"
+    );
+
+    again.forget("sysctl:net.ipv4.ip_forward").await.unwrap();
+    again.forget("link-up:br-lan").await.unwrap();
+    assert!(b.observe().await.unwrap().memory.is_empty());
+    assert!(!b.memory().path().exists());
+}
+
+#[tokio::test]
+async fn a_missing_namespace_is_named_in_the_error() {
+    if !root_or_skip("a_missing_namespace_is_named_in_the_error") {
+        return;
+    }
+    let e = NetlinkBackend::new(NetnsTarget::Named("brt-no-such-ns".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message.contains("brt-no-such-ns") && e.message.contains("ip netns add"),
+        "{e}"
+    );
+}
+
+/// The engine end to end on the kernel, for what this backend drives: links, addresses,
+/// routes, sysctls and memory. The firewall is left out on purpose (`desired.firewall =
+/// None`): its convergence is the firewall module's to prove, and this test must not
+/// depend on it.
+#[tokio::test]
+async fn seed_start_converges_and_stop_restores_the_namespace() {
+    if !root_or_skip("seed_start_converges_and_stop_restores_the_namespace") {
+        return;
+    }
+    let ns = Netns::new("seed");
+    let mut b = backend(&ns).await;
+    let mut desired = compile(&from_xen_words(&["bridgeip=10.98.98.1/24", "brnet=10.98.98.0/24"]).unwrap());
+    desired.firewall = None;
+    let before: Observed = b.observe().await.unwrap().normalized();
+
+    let start = plan_start(&desired, &before).unwrap();
+    apply(&mut b, &start).await.unwrap();
+
+    let started = b.observe().await.unwrap();
+    let again = plan_start(&desired, &started).unwrap();
+    assert!(again.is_empty(), "a second start plans nothing: {:?}", again.ops);
+    let br = started.link("xenbr0").unwrap();
+    assert!(br.up && br.owner().is_some(), "{br:?}");
+    assert!(started
+        .addresses
+        .iter()
+        .any(|a| a.link == "xenbr0" && a.addr == net("10.98.98.1/24") && a.owned));
+    let routes: Vec<_> = started.routes.iter().filter(|r| r.dev == "xenbr0").collect();
+    assert!(
+        routes.len() == 1 && routes[0].owned() && routes[0].dst == net("10.98.98.0/24"),
+        "{routes:?}"
+    );
+    assert_eq!(started.sysctls.get(IP_FORWARD).map(String::as_str), Some("1"));
+    assert_eq!(
+        started
+            .memory
+            .get("sysctl:net.ipv4.ip_forward")
+            .map(String::as_str),
+        Some("0")
+    );
+
+    let stop = plan_stop(&desired.scope, &started);
+    apply(&mut b, &stop).await.unwrap();
+    assert_eq!(b.observe().await.unwrap().normalized(), before);
+}
