@@ -66,7 +66,11 @@ fn to_json(batch: Batch<'_>) -> String {
 
 /// Apply a JSON transaction; on failure, nft's own complaint with the command it names.
 fn apply(target: &NetnsTarget, json: String, what: &str, check_only: bool) -> Result<(), BackendError> {
-    let args: &[&str] = if check_only { &["-c", "-j", "-f", "-"] } else { &["-j", "-f", "-"] };
+    let args: &[&str] = if check_only {
+        &["-c", "-j", "-f", "-"]
+    } else {
+        &["-j", "-f", "-"]
+    };
     let out = exec::nft(target, args, Some(json.clone()))?;
     if out.success {
         return Ok(());
@@ -74,7 +78,11 @@ fn apply(target: &NetnsTarget, json: String, what: &str, check_only: bool) -> Re
     let mut msg = format!(
         "nft refused {what} in network namespace {}: {}",
         target.label(),
-        if out.stderr.is_empty() { "(no message)" } else { &out.stderr }
+        if out.stderr.is_empty() {
+            "(no message)"
+        } else {
+            &out.stderr
+        }
     );
     if let Some(cmd) = failing_command(&json, &out.stderr) {
         msg.push_str(&format!("\n  the command it names: {cmd}"));
@@ -84,7 +92,13 @@ fn apply(target: &NetnsTarget, json: String, what: &str, check_only: bool) -> Re
 
 /// nft reports JSON parse errors as "command array at index N": show that command.
 fn failing_command(json: &str, stderr: &str) -> Option<String> {
-    let idx: usize = stderr.split("command array at index ").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    let idx: usize = stderr
+        .split("command array at index ")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
     let cmd = v.get("nftables")?.get(idx)?.to_string();
     Some(cmd.chars().take(400).collect())
@@ -101,7 +115,11 @@ fn list(target: &NetnsTarget, family: &str) -> Result<Option<String>, BackendErr
     }
     Err(BackendError::new(
         exec::kind_of(&out.stderr),
-        format!("cannot list table {family} brouter in network namespace {}: {}", target.label(), out.stderr),
+        format!(
+            "cannot list table {family} brouter in network namespace {}: {}",
+            target.label(),
+            out.stderr
+        ),
     ))
 }
 
@@ -120,7 +138,9 @@ pub fn read_fingerprint(target: &NetnsTarget) -> Result<Option<String>, BackendE
 
 /// The anti-spoofing bindings in `bridge brouter` (empty if the table does not exist).
 pub fn read_bindings(target: &NetnsTarget) -> Result<Vec<Binding>, BackendError> {
-    Ok(list(target, "bridge")?.map(|j| readback::bindings(&j)).unwrap_or_default())
+    Ok(list(target, "bridge")?
+        .map(|j| readback::bindings(&j))
+        .unwrap_or_default())
 }
 
 /// Replace brouter's tables with `ruleset` in one transaction.
@@ -129,14 +149,28 @@ pub fn replace(target: &NetnsTarget, ruleset: &Ruleset) -> Result<(), BackendErr
 }
 
 /// Replace brouter's tables and re-insert `bindings`, all in one transaction.
-pub fn replace_with_bindings(target: &NetnsTarget, ruleset: &Ruleset, bindings: &[Binding]) -> Result<(), BackendError> {
-    apply(target, replace_json(ruleset, bindings), "brouter's firewall", false)
+pub fn replace_with_bindings(
+    target: &NetnsTarget,
+    ruleset: &Ruleset,
+    bindings: &[Binding],
+) -> Result<(), BackendError> {
+    apply(
+        target,
+        replace_json(ruleset, bindings),
+        "brouter's firewall",
+        false,
+    )
 }
 
 /// Validate `ruleset` with the kernel of `target` (`nft --check`) without applying it,
 /// and return it in nft syntax.
 pub fn check(target: &NetnsTarget, ruleset: &Ruleset) -> Result<String, BackendError> {
-    apply(target, replace_json(ruleset, &[]), "brouter's firewall (check only)", true)?;
+    apply(
+        target,
+        replace_json(ruleset, &[]),
+        "brouter's firewall (check only)",
+        true,
+    )?;
     Ok(render_text(ruleset))
 }
 
@@ -160,13 +194,22 @@ pub fn add_binding(target: &NetnsTarget, binding: &Binding) -> Result<(), Backen
     for e in render::binding_elements(binding) {
         batch.add(NfListObject::Element(e));
     }
-    apply(target, to_json(batch), &format!("binding {}", binding.vif), false).map_err(not_started)
+    let addrs: Vec<String> = binding.addrs.iter().map(|a| a.to_string()).collect();
+    let what = format!(
+        "binding {} to MAC {} and addresses [{}]",
+        binding.vif,
+        binding.mac,
+        addrs.join(", ")
+    );
+    apply(target, to_json(batch), &what, false).map_err(not_started)
 }
 
 /// Remove a vif's binding; nothing to do if it has none (or the tables are gone).
 pub fn remove_binding(target: &NetnsTarget, vif: &str) -> Result<(), BackendError> {
     let existing = read_bindings(target)?;
-    let Some(old) = existing.iter().find(|b| b.vif == vif) else { return Ok(()) };
+    let Some(old) = existing.iter().find(|b| b.vif == vif) else {
+        return Ok(());
+    };
     let mut batch = Batch::new();
     delete_elements(&mut batch, old);
     apply(target, to_json(batch), &format!("unbinding {vif}"), false)
@@ -181,7 +224,8 @@ fn delete_elements(batch: &mut Batch<'static>, b: &Binding) {
 fn not_started(mut e: BackendError) -> BackendError {
     if e.message.contains("No such file or directory") {
         e.kind = ErrorKind::Other;
-        e.message.push_str("\n  brouter's firewall is not applied here: run `brouter start` first");
+        e.message
+            .push_str("\n  brouter's firewall is not applied here: run `brouter start` first");
     }
     e
 }

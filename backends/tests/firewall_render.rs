@@ -11,7 +11,9 @@ use brouter_engine::config::{from_toml, from_xen_words};
 use brouter_engine::firewall::{compile, Binding, Ruleset};
 
 fn fixture(name: &str) -> Ruleset {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     compile(&from_toml(&text, &format!("fixtures/{name}")).unwrap_or_else(|e| panic!("{name}: {e}")))
 }
@@ -34,7 +36,8 @@ fn xen_mode_ruleset_in_nft_syntax() {
 
 /// isp.toml with ten times its forwards and hosts (dmz grows to a /16 to hold them).
 fn isp_tenfold() -> String {
-    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/isp.toml")).unwrap();
+    let base =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/isp.toml")).unwrap();
     let mut text = base.replace("address = \"10.1.0.1/24\"", "address = \"10.1.0.1/16\"");
     for i in 0..40u32 {
         let _ = write!(
@@ -68,10 +71,17 @@ fn rule_count_does_not_grow_with_forwards_and_hosts() {
     assert_eq!(rule_count(&big), rule_count(&small));
     // Nor with bindings: they are set elements.
     let many: Vec<Binding> = (0..50)
-        .map(|i| Binding { vif: format!("vif{i}.0"), mac: format!("aa:cc:00:02:00:{i:02x}"), addrs: vec![] })
+        .map(|i| Binding {
+            vif: format!("vif{i}.0"),
+            mac: format!("aa:cc:00:02:00:{i:02x}"),
+            addrs: vec![],
+        })
         .collect();
     let count_rules = |json: &str| json.matches("{\"add\":{\"rule\"").count();
-    assert_eq!(count_rules(&replace_json(&small, &many)), count_rules(&replace_json(&small, &[])));
+    assert_eq!(
+        count_rules(&replace_json(&small, &many)),
+        count_rules(&replace_json(&small, &[]))
+    );
     assert_eq!(count_rules(&replace_json(&small, &[])), rule_count(&small));
 }
 
@@ -85,8 +95,21 @@ fn the_transaction_recreates_both_tables_and_only_them() {
     assert!(first[1].starts_with("{\"delete\":{\"table\""), "{}", first[1]);
     assert!(first[2].starts_with("{\"add\":{\"table\""), "{}", first[2]);
     for c in cmds {
-        let obj = c.as_object().unwrap().values().next().unwrap().as_object().unwrap().values().next().unwrap();
-        let table = obj.get("table").or_else(|| obj.get("name")).and_then(|t| t.as_str());
+        let obj = c
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap();
+        let table = obj
+            .get("table")
+            .or_else(|| obj.get("name"))
+            .and_then(|t| t.as_str());
         assert_eq!(table, Some("brouter"), "only brouter's tables: {c}");
     }
     if let Ok(dir) = std::env::var("BROUTER_DUMP_DIR") {

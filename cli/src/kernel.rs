@@ -1,12 +1,15 @@
-//! Opening the real-kernel backend.
+//! Opening the real-kernel backend on the current or a named network namespace.
 
+use brouter_backends::{NetlinkBackend, NetnsTarget};
 use brouter_engine::NetBackend;
 
 use crate::exit::Failure;
 
-pub fn open(netns: Option<&str>) -> Result<Box<dyn NetBackend>, Failure> {
-    let _ = netns;
-    Err(Failure::op(
-        "the kernel backend is not available in this build; use --sim STATE.json".to_string(),
-    ))
+pub async fn open(netns: Option<&str>) -> Result<Box<dyn NetBackend>, Failure> {
+    let target = match netns {
+        Some(n) => NetnsTarget::Named(n.to_string()),
+        None => NetnsTarget::Current,
+    };
+    let backend = NetlinkBackend::new(target).await.map_err(|e| Failure::op(e.to_string()))?;
+    Ok(Box::new(backend))
 }

@@ -42,7 +42,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn open(sim: Option<&Path>, netns: Option<&str>) -> Result<Backend, Failure> {
+    pub async fn open(sim: Option<&Path>, netns: Option<&str>) -> Result<Backend, Failure> {
         if let Some(path) = sim {
             let backend = SimBackend::load(path).map_err(|e| Failure::op(e.to_string()))?;
             return Ok(Backend::Sim {
@@ -50,7 +50,7 @@ impl Backend {
                 path: path.to_path_buf(),
             });
         }
-        crate::kernel::open(netns).map(Backend::Kernel)
+        crate::kernel::open(netns).await.map(Backend::Kernel)
     }
 
     pub fn get(&mut self) -> &mut dyn NetBackend {

@@ -55,7 +55,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                 Command::Stop { .. } => run::Mode::Stop,
                 _ => run::Mode::DryRun,
             };
-            let mut backend = open()?;
+            let mut backend = open().await?;
             run::run(&config, &mut backend, mode, cli.json).await?;
             Ok(exit::OK)
         }
@@ -67,7 +67,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                 }
                 None => None,
             };
-            let mut backend = open()?;
+            let mut backend = open().await?;
             let label = match (&cli.sim, &cli.netns) {
                 (Some(p), _) => format!("sim-{}", p.display()),
                 (None, Some(n)) => format!("netns-{n}"),
@@ -77,7 +77,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Status { words } => {
             let config = load::load_config(config_path, words)?;
-            let mut backend = open()?;
+            let mut backend = open().await?;
             status::status(&config, &mut backend, cli.json).await
         }
     }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use ipnet::Ipv4Net;
 
 use crate::error::BackendError;
-use crate::firewall::Ruleset;
+use crate::firewall::{Binding, Ruleset};
 use crate::model::{BridgeOptions, Observed};
 
 pub type BackendResult<T> = Result<T, BackendError>;
@@ -60,6 +60,28 @@ pub trait NetBackend: Send {
     async fn set_mtu(&mut self, link: &str, mtu: u32) -> BackendResult<()> {
         let _ = (link, mtu);
         Err(unsupported("set_mtu"))
+    }
+
+    /// Replace brouter's firewall tables and re-insert the anti-spoofing bindings of the
+    /// vifs that are still attached, so a re-`start` does not unbind running VMs. A
+    /// backend that can should do both in one transaction; this default does them in turn.
+    async fn replace_firewall_with_bindings(&mut self, ruleset: &Ruleset, bindings: &[Binding]) -> BackendResult<()> {
+        self.replace_firewall(ruleset).await?;
+        for b in bindings {
+            self.add_binding(b).await?;
+        }
+        Ok(())
+    }
+    /// Bind a vif to its MAC and addresses (anti-spoofing), replacing any binding it had.
+    /// An element update: the tables are not rewritten.
+    async fn add_binding(&mut self, binding: &Binding) -> BackendResult<()> {
+        let _ = binding;
+        Err(unsupported("add_binding (anti-spoofing bindings)"))
+    }
+    /// Remove a vif's binding; nothing to do if it has none.
+    async fn remove_binding(&mut self, vif: &str) -> BackendResult<()> {
+        let _ = vif;
+        Err(unsupported("remove_binding (anti-spoofing bindings)"))
     }
 }
 

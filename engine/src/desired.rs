@@ -44,7 +44,8 @@ pub struct Desired {
     pub routes: Vec<DesiredRoute>,
     /// `(key, value)` in dotted form (`net.ipv4.ip_forward`).
     pub sysctls: Vec<(String, String)>,
-    /// brouter's firewall; `None` until the firewall model fills it.
+    /// brouter's firewall (the IR of [`crate::firewall`]); `None` means brouter manages
+    /// no firewall (kept for tests and backends without one).
     pub firewall: Option<Ruleset>,
 }
 
@@ -88,7 +89,7 @@ pub fn compile(config: &Config) -> Desired {
         addresses,
         routes,
         sysctls: vec![(IP_FORWARD.to_string(), "1".to_string())],
-        firewall: None,
+        firewall: Some(crate::firewall::compile(config)),
     }
 }
 

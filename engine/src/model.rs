@@ -12,6 +12,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use crate::firewall::Binding;
+
 /// The `ifalias` prefix that marks a bridge brouter created: `brouter:<network>`.
 pub const ALIAS_PREFIX: &str = "brouter:";
 
@@ -132,6 +134,9 @@ pub struct Observed {
     pub memory: BTreeMap<String, String>,
     /// The fingerprint of brouter's firewall tables, if they exist.
     pub firewall: Option<FirewallFingerprint>,
+    /// The live anti-spoofing bindings in brouter's tables (one per bound vif).
+    #[serde(default)]
+    pub bindings: Vec<Binding>,
 }
 
 impl Observed {
@@ -151,6 +156,7 @@ impl Observed {
         self.links.sort();
         self.addresses.sort();
         self.routes.sort();
+        self.bindings.sort();
         self
     }
 }

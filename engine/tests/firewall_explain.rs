@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 
 use brouter_engine::config::{from_toml, from_xen_words, Action, Config};
 use brouter_engine::firewall::{
-    binding_for, bindings_to_keep, compile, explain, Address, Binding, ExplainContext, External, Flow, FlowProto,
-    Ruleset, StepKind,
+    binding_for, bindings_to_keep, compile, explain, Address, Binding, ExplainContext, External, Flow,
+    FlowProto, Ruleset, StepKind,
 };
 use brouter_engine::model::{Link, LinkKind, Observed};
 use brouter_engine::{plan_start, Op};
@@ -27,7 +27,10 @@ fn isp() -> Ruleset {
 }
 
 fn ctx() -> ExplainContext {
-    ExplainContext { uplink_address: Some(UPLINK), bindings: vec![] }
+    ExplainContext {
+        uplink_address: Some(UPLINK),
+        bindings: vec![],
+    }
 }
 
 fn verdict(rs: &Ruleset, flow: Flow) -> Action {
@@ -44,7 +47,10 @@ fn isp_fixture_compiles_to_three_zones_behind_the_uplink() {
     assert!(!rs.network("data").unwrap().masquerade);
     assert_eq!(rs.forwards.len(), 5);
     assert!(rs.forwards.iter().any(|f| !f.ports.is_single()), "a range");
-    assert!(rs.forwards.iter().any(|f| f.to_port.is_some()), "a port translation");
+    assert!(
+        rs.forwards.iter().any(|f| f.to_port.is_some()),
+        "a port translation"
+    );
 }
 
 #[test]
@@ -66,20 +72,20 @@ fn every_zone_pair_of_the_isp_fixture() {
     let data = ip("10.3.0.10");
     let bridge_dmz = ip("10.1.0.1");
     let cases: Vec<(&str, Ipv4Addr, Action)> = vec![
-        ("dmz", OUTSIDE, Accept),      // icmp listed
-        ("dmz", hosting, Drop),        // unlisted
-        ("dmz", data, Reject),         // reject, all services
-        ("dmz", bridge_dmz, Accept),   // dmz -> dom0: icmp listed
-        ("hosting", OUTSIDE, Accept),  // all
-        ("hosting", dmz, Drop),        // only tcp/80, tcp/443
-        ("hosting", data, Drop),       // only tcp/5432
+        ("dmz", OUTSIDE, Accept),        // icmp listed
+        ("dmz", hosting, Drop),          // unlisted
+        ("dmz", data, Reject),           // reject, all services
+        ("dmz", bridge_dmz, Accept),     // dmz -> dom0: icmp listed
+        ("hosting", OUTSIDE, Accept),    // all
+        ("hosting", dmz, Drop),          // only tcp/80, tcp/443
+        ("hosting", data, Drop),         // only tcp/5432
         ("hosting", bridge_dmz, Accept), // icmp to a dom0 address
         ("data", OUTSIDE, Drop),
         ("data", dmz, Drop),
         ("data", hosting, Drop),
         ("data", ip("10.3.0.1"), Drop), // data -> dom0 unlisted
         ("external", dmz, Drop),
-        ("external", hosting, Drop),    // reject only tcp/25; the rest drops
+        ("external", hosting, Drop), // reject only tcp/25; the rest drops
         ("external", data, Drop),
         ("dom0", dmz, Accept),
         ("dom0", hosting, Accept),
@@ -99,10 +105,22 @@ fn services_limit_a_policy_and_the_rest_drops() {
     assert_eq!(verdict(&rs, Flow::udp("dmz", out, 53)), Action::Accept);
     assert_eq!(verdict(&rs, Flow::tcp("dmz", out, 22)), Action::Drop);
     assert_eq!(verdict(&rs, Flow::udp("dmz", out, 54)), Action::Drop);
-    assert_eq!(verdict(&rs, Flow::tcp("hosting", ip("10.3.0.10"), 5432)), Action::Accept);
-    assert_eq!(verdict(&rs, Flow::tcp("hosting", ip("10.3.0.10"), 5433)), Action::Drop);
-    assert_eq!(verdict(&rs, Flow::tcp("external", ip("10.2.0.10"), 25)), Action::Reject);
-    assert_eq!(verdict(&rs, Flow::tcp("external", ip("10.2.0.10"), 26)), Action::Drop);
+    assert_eq!(
+        verdict(&rs, Flow::tcp("hosting", ip("10.3.0.10"), 5432)),
+        Action::Accept
+    );
+    assert_eq!(
+        verdict(&rs, Flow::tcp("hosting", ip("10.3.0.10"), 5433)),
+        Action::Drop
+    );
+    assert_eq!(
+        verdict(&rs, Flow::tcp("external", ip("10.2.0.10"), 25)),
+        Action::Reject
+    );
+    assert_eq!(
+        verdict(&rs, Flow::tcp("external", ip("10.2.0.10"), 26)),
+        Action::Drop
+    );
     let t = explain(&rs, &ctx(), &Flow::tcp("dmz", out, 22)).unwrap();
     assert!(t.to_string().contains("not among its services"), "{t}");
 }
@@ -114,7 +132,12 @@ fn masquerade_shows_the_uplink_address_to_the_outside() {
     assert_eq!(t.verdict, Action::Accept);
     assert_eq!(t.seen_source(), Some(Address::Ip(UPLINK)));
     // Without a known uplink address the trace says so symbolically.
-    let t = explain(&rs, &ExplainContext::default(), &Flow::tcp("hosting", OUTSIDE, 443)).unwrap();
+    let t = explain(
+        &rs,
+        &ExplainContext::default(),
+        &Flow::tcp("hosting", OUTSIDE, 443),
+    )
+    .unwrap();
     assert_eq!(t.seen_source(), Some(Address::Uplink));
 }
 
@@ -145,10 +168,18 @@ fn routed_traffic_between_zones_keeps_its_source() {
 #[test]
 fn a_forward_reaches_its_vm_and_keeps_the_client_address() {
     let rs = isp();
-    let t = explain(&rs, &ctx(), &Flow::tcp("external", Address::Uplink, 80).with_src(OUTSIDE)).unwrap();
+    let t = explain(
+        &rs,
+        &ctx(),
+        &Flow::tcp("external", Address::Uplink, 80).with_src(OUTSIDE),
+    )
+    .unwrap();
     assert_eq!(t.verdict, Action::Accept, "{t}");
     let d = t.delivered.clone().unwrap();
-    assert_eq!((d.zone.as_str(), d.addr, d.port), ("dmz", Address::Ip(ip("10.1.0.10")), Some(80)));
+    assert_eq!(
+        (d.zone.as_str(), d.addr, d.port),
+        ("dmz", Address::Ip(ip("10.1.0.10")), Some(80))
+    );
     assert_eq!(d.source, Address::Ip(OUTSIDE));
     assert!(t.to_string().contains("a forward implies its accept"), "{t}");
 }
@@ -199,9 +230,15 @@ fn the_hosts_own_services_on_the_uplink_are_not_judged_unless_listed() {
         services: vec![],
         log: false,
     });
-    assert_eq!(verdict(&listed, Flow::tcp("external", Address::Uplink, 22)), Action::Drop);
+    assert_eq!(
+        verdict(&listed, Flow::tcp("external", Address::Uplink, 22)),
+        Action::Drop
+    );
     // A bridge address is a dom0 address too, and never forwarded.
-    assert_eq!(verdict(&rs, Flow::tcp("external", ip("10.1.0.1"), 80)), Action::Accept);
+    assert_eq!(
+        verdict(&rs, Flow::tcp("external", ip("10.1.0.1"), 80)),
+        Action::Accept
+    );
 }
 
 #[test]
@@ -213,7 +250,11 @@ fn hairpin_from_another_network_reaches_the_vm_through_the_dom0() {
     assert_eq!(t.verdict, Action::Accept, "{t}");
     let d = t.delivered.unwrap();
     assert_eq!(d.addr, Address::Ip(ip("10.1.0.10")));
-    assert_eq!(d.source, Address::Ip(ip("10.1.0.1")), "masqueraded to the server's bridge address");
+    assert_eq!(
+        d.source,
+        Address::Ip(ip("10.1.0.1")),
+        "masqueraded to the server's bridge address"
+    );
 }
 
 #[test]
@@ -229,7 +270,12 @@ fn hairpin_inside_the_same_network_is_masqueraded_to_the_bridge() {
 #[test]
 fn vms_of_one_network_are_bridged_not_routed() {
     let rs = isp();
-    let t = explain(&rs, &ctx(), &Flow::tcp("dmz", ip("10.1.0.11"), 5555).with_host("web1")).unwrap();
+    let t = explain(
+        &rs,
+        &ctx(),
+        &Flow::tcp("dmz", ip("10.1.0.11"), 5555).with_host("web1"),
+    )
+    .unwrap();
     assert_eq!(t.verdict, Action::Accept);
     assert!(t.step(StepKind::Bridged).is_some(), "{t}");
     assert_eq!(t.seen_source(), Some(Address::Ip(ip("10.1.0.10"))));
@@ -247,13 +293,28 @@ fn a_spoofed_source_address_is_dropped_at_the_bridge() {
     // Another VM's address is spoofing too.
     assert_eq!(verdict(&rs, ok.clone().with_src(ip("10.1.0.11"))), Action::Drop);
     // Both of web2's addresses are its own.
-    assert_eq!(verdict(&rs, Flow::tcp("dmz", OUTSIDE, 80).with_host("web2").with_src(ip("10.1.0.12"))), Action::Accept);
+    assert_eq!(
+        verdict(
+            &rs,
+            Flow::tcp("dmz", OUTSIDE, 80)
+                .with_host("web2")
+                .with_src(ip("10.1.0.12"))
+        ),
+        Action::Accept
+    );
 }
 
 #[test]
 fn a_spoofed_mac_is_dropped_at_the_bridge() {
     let rs = isp();
-    let t = explain(&rs, &ctx(), &Flow::tcp("dmz", OUTSIDE, 80).with_host("web1").with_mac("aa:cc:00:00:01:02")).unwrap();
+    let t = explain(
+        &rs,
+        &ctx(),
+        &Flow::tcp("dmz", OUTSIDE, 80)
+            .with_host("web1")
+            .with_mac("aa:cc:00:00:01:02"),
+    )
+    .unwrap();
     assert_eq!(t.verdict, Action::Drop);
     assert!(t.to_string().contains("spoofed MAC"), "{t}");
 }
@@ -280,14 +341,25 @@ fn a_spoofed_arp_sender_is_dropped_and_an_honest_one_passes() {
 #[test]
 fn live_bindings_decide_for_a_named_vif() {
     let rs = isp();
-    let b = Binding { vif: "vif3.0".into(), mac: "aa:cc:00:00:01:01".into(), addrs: vec![ip("10.1.0.10")] };
-    let c = ExplainContext { uplink_address: Some(UPLINK), bindings: vec![b] };
-    let f = Flow::tcp("dmz", OUTSIDE, 80).with_vif("vif3.0").with_src(ip("10.1.0.10"));
+    let b = Binding {
+        vif: "vif3.0".into(),
+        mac: "aa:cc:00:00:01:01".into(),
+        addrs: vec![ip("10.1.0.10")],
+    };
+    let c = ExplainContext {
+        uplink_address: Some(UPLINK),
+        bindings: vec![b],
+    };
+    let f = Flow::tcp("dmz", OUTSIDE, 80)
+        .with_vif("vif3.0")
+        .with_src(ip("10.1.0.10"));
     assert_eq!(explain(&rs, &c, &f).unwrap().verdict, Action::Accept);
     let spoof = f.clone().with_src(ip("10.1.0.50"));
     assert_eq!(explain(&rs, &c, &spoof).unwrap().verdict, Action::Drop);
     // A vif without a binding is not guarded.
-    let unbound = Flow::tcp("dmz", OUTSIDE, 80).with_vif("vif9.0").with_src(ip("10.1.0.50"));
+    let unbound = Flow::tcp("dmz", OUTSIDE, 80)
+        .with_vif("vif9.0")
+        .with_src(ip("10.1.0.50"));
     let t = explain(&rs, &c, &unbound).unwrap();
     assert_eq!(t.verdict, Action::Accept);
     assert!(t.to_string().contains("not guarded"), "{t}");
@@ -296,27 +368,48 @@ fn live_bindings_decide_for_a_named_vif() {
 #[test]
 fn an_undeclared_vm_on_an_antispoof_network_may_not_send_ip() {
     let rs = isp();
-    let t = explain(&rs, &ctx(), &Flow::tcp("dmz", OUTSIDE, 80).with_src(ip("10.1.0.77"))).unwrap();
+    let t = explain(
+        &rs,
+        &ctx(),
+        &Flow::tcp("dmz", OUTSIDE, 80).with_src(ip("10.1.0.77")),
+    )
+    .unwrap();
     assert_eq!(t.verdict, Action::Drop);
     // On a network without anti-spoofing any source is taken as it is.
-    assert_eq!(verdict(&rs, Flow::tcp("hosting", OUTSIDE, 80).with_src(ip("10.2.0.77"))), Action::Accept);
+    assert_eq!(
+        verdict(&rs, Flow::tcp("hosting", OUTSIDE, 80).with_src(ip("10.2.0.77"))),
+        Action::Accept
+    );
 }
 
 #[test]
 fn a_flow_given_only_by_its_source_address_finds_its_zone() {
     let rs = isp();
-    let f = Flow { from: None, ..Flow::tcp("x", OUTSIDE, 443).with_src(ip("10.2.0.10")) };
+    let f = Flow {
+        from: None,
+        ..Flow::tcp("x", OUTSIDE, 443).with_src(ip("10.2.0.10"))
+    };
     let t = explain(&rs, &ctx(), &f).unwrap();
     assert!(t.steps[0].detail.contains("from zone hosting"), "{t}");
-    let f = Flow { from: None, ..Flow::tcp("x", ip("10.1.0.10"), 80).with_src(OUTSIDE) };
-    assert_eq!(explain(&rs, &ctx(), &f).unwrap().verdict, Action::Drop, "external -> dmz unlisted");
+    let f = Flow {
+        from: None,
+        ..Flow::tcp("x", ip("10.1.0.10"), 80).with_src(OUTSIDE)
+    };
+    assert_eq!(
+        explain(&rs, &ctx(), &f).unwrap().verdict,
+        Action::Drop,
+        "external -> dmz unlisted"
+    );
 }
 
 #[test]
 fn an_unknown_zone_is_an_error_naming_the_zones() {
     let rs = isp();
     let e = explain(&rs, &ctx(), &Flow::icmp("dmx", OUTSIDE)).unwrap_err();
-    assert!(e.to_string().contains("external, dom0, dmz, hosting, data"), "{e}");
+    assert!(
+        e.to_string().contains("external, dom0, dmz, hosting, data"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -339,7 +432,10 @@ fn the_seed_setup_masquerades_and_keeps_the_outside_out() {
     let t = explain(&rs, &ctx(), &Flow::tcp("xenbr0", OUTSIDE, 80).with_src(vm)).unwrap();
     assert_eq!(t.verdict, Action::Accept, "{t}");
     assert_eq!(t.seen_source(), Some(Address::Ip(UPLINK)));
-    assert_eq!(verdict(&rs, Flow::icmp("xenbr0", ip("10.98.98.1")).with_src(vm)), Action::Accept);
+    assert_eq!(
+        verdict(&rs, Flow::icmp("xenbr0", ip("10.98.98.1")).with_src(vm)),
+        Action::Accept
+    );
     assert_eq!(verdict(&rs, Flow::tcp("external", vm, 22)), Action::Drop);
 }
 
@@ -351,7 +447,10 @@ fn a_vif_is_bound_only_on_an_antispoof_network() {
     assert_eq!(b.mac, "aa:cc:00:00:01:02");
     let stranger = binding_for(&rs, "br-dmz", "vif5.0", "aa:cc:00:00:09:09").unwrap();
     assert!(stranger.addrs.is_empty(), "an undeclared MAC gets no address");
-    assert_eq!(binding_for(&rs, "br-hosting", "vif6.0", "aa:cc:00:00:02:01"), None);
+    assert_eq!(
+        binding_for(&rs, "br-hosting", "vif6.0", "aa:cc:00:00:02:01"),
+        None
+    );
 }
 
 /// A vif attached to `master` (built from JSON so new optional link fields keep defaults).
@@ -368,26 +467,57 @@ fn vif(name: &str, master: &str) -> Link {
 fn start_keeps_the_bindings_of_attached_vifs() {
     let config = isp_config();
     let desired = brouter_engine::compile(&config);
-    let fw = desired.firewall.clone().expect("the firewall is part of the desired state");
+    let fw = desired
+        .firewall
+        .clone()
+        .expect("the firewall is part of the desired state");
     let observed = Observed {
         links: vec![vif("vif1.0", "br-dmz")],
         bindings: vec![
-            Binding { vif: "vif1.0".into(), mac: "aa:cc:00:00:01:01".into(), addrs: vec![ip("10.1.0.200")] },
-            Binding { vif: "vif2.0".into(), mac: "aa:cc:00:00:01:02".into(), addrs: vec![ip("10.1.0.11")] },
+            Binding {
+                vif: "vif1.0".into(),
+                mac: "aa:cc:00:00:01:01".into(),
+                addrs: vec![ip("10.1.0.200")],
+            },
+            Binding {
+                vif: "vif2.0".into(),
+                mac: "aa:cc:00:00:01:02".into(),
+                addrs: vec![ip("10.1.0.11")],
+            },
         ],
         ..Observed::default()
     };
     // Gone vifs are dropped; kept ones are refreshed from the declarations.
     let kept = bindings_to_keep(&fw, &observed);
-    assert_eq!(kept, vec![Binding { vif: "vif1.0".into(), mac: "aa:cc:00:00:01:01".into(), addrs: vec![ip("10.1.0.10")] }]);
+    assert_eq!(
+        kept,
+        vec![Binding {
+            vif: "vif1.0".into(),
+            mac: "aa:cc:00:00:01:01".into(),
+            addrs: vec![ip("10.1.0.10")]
+        }]
+    );
     let plan = plan_start(&desired, &observed).unwrap();
-    let op = plan.ops.iter().find(|o| matches!(o, Op::ReplaceFirewall { .. })).expect("replaces the firewall");
-    let Op::ReplaceFirewall { bindings, fingerprint, .. } = op else { unreachable!() };
+    let op = plan
+        .ops
+        .iter()
+        .find(|o| matches!(o, Op::ReplaceFirewall { .. }))
+        .expect("replaces the firewall");
+    let Op::ReplaceFirewall {
+        bindings,
+        fingerprint,
+        ..
+    } = op
+    else {
+        unreachable!()
+    };
     assert_eq!(bindings, &kept);
     assert_eq!(fingerprint, &fw.fingerprint());
     // Converged: the same fingerprint plans no firewall op.
-    let converged = Observed { firewall: Some(fw.fingerprint()), ..observed };
+    let converged = Observed {
+        firewall: Some(fw.fingerprint()),
+        ..observed
+    };
     let plan = plan_start(&desired, &converged).unwrap();
     assert!(!plan.ops.iter().any(|o| matches!(o, Op::ReplaceFirewall { .. })));
 }
-

@@ -1,6 +1,15 @@
 //! The test harness: throwaway namespaces, topologies, traffic probes, snapshots.
 //! Only tests use this crate.
 
+pub mod addr_dump;
+pub mod binary;
 pub mod netns;
+pub mod probe;
+pub mod snapshot;
+pub mod topology;
+mod udp_reply;
 
 pub use netns::{root_or_skip, Netns};
+pub use probe::{Flow, Outcome, Proto};
+pub use snapshot::{assert_same, Snapshot};
+pub use topology::{DomU, Topology};

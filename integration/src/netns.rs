@@ -23,7 +23,11 @@ impl Netns {
     pub fn new(tag: &str) -> Netns {
         sweep_stale();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
+        let tag: String = tag
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .collect();
         let name = format!("{PREFIX}{tag}-{}-{n}", std::process::id());
         run_ok(Command::new("ip").args(["netns", "add", &name]));
         let ns = Netns { name };
@@ -63,11 +67,81 @@ impl Netns {
     {
         self.target().run(f).expect("enter test namespace")
     }
+
+    /// Start `f` on a thread inside this namespace without waiting for it: a probe's
+    /// server runs this way while its client runs elsewhere.
+    pub fn spawn<R, F>(&self, f: F) -> std::thread::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let path = format!("/run/netns/{}", self.name);
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        std::thread::spawn(move || {
+            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("enter test namespace");
+            f()
+        })
+    }
+
+    /// Run many `ip` commands (one per line, without the leading `ip`) in one process
+    /// (`ip -n NAME -batch -`): building 64 domUs forks a handful of processes, not hundreds.
+    pub fn ip_batch(&self, lines: &[String]) {
+        use std::io::Write;
+        if lines.is_empty() {
+            return;
+        }
+        let mut child = Command::new("ip")
+            .args(["-n", &self.name, "-batch", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run ip -batch: {e}"));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(lines.join("\n").as_bytes())
+            .expect("write ip batch");
+        drop(stdin);
+        let out = child.wait_with_output().expect("wait for ip -batch");
+        if !out.status.success() {
+            panic!(
+                "ip -n {} -batch failed: {}\nbatch was:\n{}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr).trim(),
+                lines.join("\n")
+            );
+        }
+    }
+
+    /// Read a sysctl of this namespace (`net/ipv4/ip_forward` or `net.ipv4.ip_forward`).
+    pub fn sysctl(&self, key: &str) -> String {
+        let path = sysctl_path(key);
+        self.run(move || std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}")))
+            .trim()
+            .to_string()
+    }
+
+    /// Write a sysctl of this namespace only (`/proc/sys/net` is per namespace).
+    pub fn set_sysctl(&self, key: &str, value: &str) {
+        let path = sysctl_path(key);
+        let value = value.to_string();
+        self.run(move || std::fs::write(&path, &value).unwrap_or_else(|e| panic!("write {path}: {e}")));
+    }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "delete", &self.name]).output();
+    }
+}
+
+/// `net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`; a key already written with
+/// slashes is kept as is (interface names such as `vif1.0` contain dots).
+fn sysctl_path(key: &str) -> String {
+    if key.contains('/') {
+        format!("/proc/sys/{key}")
+    } else {
+        format!("/proc/sys/{}", key.replace('.', "/"))
     }
 }
 
@@ -81,10 +155,14 @@ fn run_ok(cmd: &mut Command) -> Output {
 
 /// Delete `brt-*` namespaces whose creating process is gone (a killed test run).
 pub fn sweep_stale() {
-    let Ok(entries) = std::fs::read_dir("/run/netns") else { return };
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
         let pid = rest.split('-').rev().nth(1).and_then(|p| p.parse::<i32>().ok());
         if let Some(pid) = pid {
             let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
@@ -99,11 +177,18 @@ pub fn sweep_stale() {
 /// under `CI=true`, where a skip is a failure (a green CI must mean the tests ran).
 pub fn root_or_skip(test: &str) -> bool {
     let root = nix::unistd::geteuid().is_root();
-    let has_ip = Command::new("ip").arg("-V").output().is_ok_and(|o| o.status.success());
+    let has_ip = Command::new("ip")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if root && has_ip {
         return true;
     }
-    let why = if !root { "needs root (CAP_NET_ADMIN)" } else { "needs iproute2's `ip` for test setup" };
+    let why = if !root {
+        "needs root (CAP_NET_ADMIN)"
+    } else {
+        "needs iproute2's `ip` for test setup"
+    };
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{test}: {why}, and CI=true forbids skipping root tests");
     }

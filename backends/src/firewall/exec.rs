@@ -26,7 +26,11 @@ pub fn nft(target: &NetnsTarget, args: &[&str], stdin: Option<String>) -> Result
     let ran = target.run(move || -> std::io::Result<NftOutput> {
         let mut child = Command::new("nft")
             .args(&args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
@@ -48,7 +52,13 @@ pub fn nft(target: &NetnsTarget, args: &[&str], stdin: Option<String>) -> Result
                 std::io::ErrorKind::PermissionDenied => (ErrorKind::Permission, " — brouter needs root"),
                 _ => (ErrorKind::Other, ""),
             };
-            Err(BackendError::new(kind, format!("cannot run {shown} in network namespace {}: {e}{hint}", target.label())))
+            Err(BackendError::new(
+                kind,
+                format!(
+                    "cannot run {shown} in network namespace {}: {e}{hint}",
+                    target.label()
+                ),
+            ))
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use nftables::expr::{
     Expression, Fib, FibFlag, FibResult, Map, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
-    Range, SetItem, Verdict, CT,
+    Range, SetItem, CT,
 };
 use nftables::stmt::{JumpTarget, Match, Operator, Statement, VerdictMap};
 
@@ -40,12 +40,19 @@ pub fn payload(protocol: &'static str, field: &'static str) -> Expr {
 }
 
 pub fn ct(key: &'static str) -> Expr {
-    Expression::Named(NamedExpression::CT(CT { key: key.into(), family: None, dir: None }))
+    Expression::Named(NamedExpression::CT(CT {
+        key: key.into(),
+        family: None,
+        dir: None,
+    }))
 }
 
 /// `fib daddr type`: how the routing table classifies the destination (`local`, …).
 pub fn fib_daddr_type() -> Expr {
-    Expression::Named(NamedExpression::Fib(Fib { result: FibResult::Type, flags: HashSet::from([FibFlag::Daddr]) }))
+    Expression::Named(NamedExpression::Fib(Fib {
+        result: FibResult::Type,
+        flags: HashSet::from([FibFlag::Daddr]),
+    }))
 }
 
 pub fn concat(parts: Vec<Expr>) -> Expr {
@@ -54,21 +61,35 @@ pub fn concat(parts: Vec<Expr>) -> Expr {
 
 /// An anonymous set `{ a, b }`.
 pub fn anon_set(items: Vec<Expr>) -> Expr {
-    Expression::Named(NamedExpression::Set(items.into_iter().map(SetItem::Element).collect()))
+    Expression::Named(NamedExpression::Set(
+        items.into_iter().map(SetItem::Element).collect(),
+    ))
 }
 
-/// An anonymous map `{ k : v, … }` (a verdict map when the values are verdicts).
-pub fn anon_map(items: Vec<(Expr, Expr)>) -> Expr {
-    Expression::Named(NamedExpression::Set(items.into_iter().map(|(k, v)| SetItem::Mapping(k, v)).collect()))
+/// An anonymous verdict map `{ k : verdict, … }`. The verdicts are statements because
+/// nft's JSON wants `{"accept": null}`, which the crate's verdict *expression* does not
+/// produce for `accept`/`drop` (it writes a bare string nft rejects).
+pub fn anon_vmap(items: Vec<(Expr, Stmt)>) -> Expr {
+    Expression::Named(NamedExpression::Set(
+        items
+            .into_iter()
+            .map(|(k, v)| SetItem::MappingStatement(k, v))
+            .collect(),
+    ))
 }
 
 /// `key map @name`: a lookup whose result is data.
 pub fn map_lookup(key: Expr, map: &str) -> Expr {
-    Expression::Named(NamedExpression::Map(Box::new(Map { key, data: set_ref(map) })))
+    Expression::Named(NamedExpression::Map(Box::new(Map {
+        key,
+        data: set_ref(map),
+    })))
 }
 
 pub fn range(first: u32, last: u32) -> Expr {
-    Expression::Range(Box::new(Range { range: [num(first), num(last)] }))
+    Expression::Range(Box::new(Range {
+        range: [num(first), num(last)],
+    }))
 }
 
 /// A port or a port range as a set element.
@@ -81,20 +102,15 @@ pub fn port_elem(first: u16, last: u16) -> Expr {
 }
 
 pub fn prefix(addr: String, len: u8) -> Expr {
-    Expression::Named(NamedExpression::Prefix(Prefix { addr: Box::new(str(addr)), len: u32::from(len) }))
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(str(addr)),
+        len: u32::from(len),
+    }))
 }
 
 /// A map element `[key, value]` for a named map's `elem` list.
 pub fn map_elem(key: Expr, value: Expr) -> Expr {
     Expression::List(vec![key, value])
-}
-
-pub fn goto_verdict(chain: &str) -> Expr {
-    Expression::Verdict(Verdict::Goto(JumpTarget { target: chain.to_string().into() }))
-}
-
-pub fn accept_verdict() -> Expr {
-    Expression::Verdict(Verdict::Accept)
 }
 
 fn rel(left: Expr, op: Operator, right: Expr) -> Stmt {
@@ -116,7 +132,10 @@ pub fn is_in(left: Expr, right: Expr) -> Stmt {
 
 /// `ct state a,b,…`.
 pub fn ct_state(states: &[&'static str]) -> Stmt {
-    is_in(ct("state"), Expression::List(states.iter().map(|s| str(*s)).collect()))
+    is_in(
+        ct("state"),
+        Expression::List(states.iter().map(|s| str(*s)).collect()),
+    )
 }
 
 pub fn accept() -> Stmt {
@@ -128,7 +147,9 @@ pub fn drop() -> Stmt {
 }
 
 pub fn goto(chain: &str) -> Stmt {
-    Statement::Goto(JumpTarget { target: chain.to_string().into() })
+    Statement::Goto(JumpTarget {
+        target: chain.to_string().into(),
+    })
 }
 
 pub fn vmap(key: Expr, map: Expr) -> Stmt {

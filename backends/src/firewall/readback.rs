@@ -45,7 +45,10 @@ fn set_elems(objs: &[Value], name: &str) -> Vec<Value> {
 
 fn pair(v: &Value) -> Option<(String, String)> {
     let parts = v.get("concat")?.as_array()?;
-    Some((parts.first()?.as_str()?.to_string(), parts.get(1)?.as_str()?.to_string()))
+    Some((
+        parts.first()?.as_str()?.to_string(),
+        parts.get(1)?.as_str()?.to_string(),
+    ))
 }
 
 /// The bindings held by the listed `bridge brouter` table, sorted by vif.
@@ -54,15 +57,37 @@ pub fn bindings(json: &str) -> Vec<Binding> {
     let mut by_vif: BTreeMap<String, Binding> = BTreeMap::new();
     for v in set_elems(&objs, PORTS) {
         if let Some(vif) = v.as_str() {
-            by_vif.insert(vif.to_string(), Binding { vif: vif.to_string(), mac: String::new(), addrs: vec![] });
+            by_vif.insert(
+                vif.to_string(),
+                Binding {
+                    vif: vif.to_string(),
+                    mac: String::new(),
+                    addrs: vec![],
+                },
+            );
         }
     }
     for (vif, mac) in set_elems(&objs, MAC_BIND).iter().filter_map(pair) {
-        by_vif.entry(vif.clone()).or_insert_with(|| Binding { vif, mac: String::new(), addrs: vec![] }).mac = mac;
+        by_vif
+            .entry(vif.clone())
+            .or_insert_with(|| Binding {
+                vif,
+                mac: String::new(),
+                addrs: vec![],
+            })
+            .mac = mac;
     }
     for (vif, addr) in set_elems(&objs, IP_BIND).iter().filter_map(pair) {
         if let Ok(a) = addr.parse::<Ipv4Addr>() {
-            by_vif.entry(vif.clone()).or_insert_with(|| Binding { vif, mac: String::new(), addrs: vec![] }).addrs.push(a);
+            by_vif
+                .entry(vif.clone())
+                .or_insert_with(|| Binding {
+                    vif,
+                    mac: String::new(),
+                    addrs: vec![],
+                })
+                .addrs
+                .push(a);
         }
     }
     by_vif
@@ -92,8 +117,21 @@ mod tests {
         assert_eq!(fingerprint(json).as_deref(), Some("0123456789abcdef"));
         let b = bindings(json);
         assert_eq!(b.len(), 2);
-        assert_eq!(b[0], Binding { vif: "vif1.0".into(), mac: "aa:cc:00:00:01:01".into(), addrs: vec![] });
-        assert_eq!(b[1].addrs, vec!["10.1.0.11".parse::<Ipv4Addr>().unwrap(), "10.1.0.12".parse().unwrap()]);
+        assert_eq!(
+            b[0],
+            Binding {
+                vif: "vif1.0".into(),
+                mac: "aa:cc:00:00:01:01".into(),
+                addrs: vec![]
+            }
+        );
+        assert_eq!(
+            b[1].addrs,
+            vec![
+                "10.1.0.11".parse::<Ipv4Addr>().unwrap(),
+                "10.1.0.12".parse().unwrap()
+            ]
+        );
     }
 
     #[test]

@@ -61,17 +61,28 @@ impl Tables {
     /// How many rules both tables hold (the number that must not grow with forwards,
     /// hosts or vifs).
     pub fn rule_count(&self) -> usize {
-        self.inet.iter().chain(&self.bridge).filter(|o| matches!(o, NfListObject::Rule(_))).count()
+        self.inet
+            .iter()
+            .chain(&self.bridge)
+            .filter(|o| matches!(o, NfListObject::Rule(_)))
+            .count()
     }
 }
 
 pub fn table(family: NfFamily) -> Table<'static> {
-    Table { family, name: TABLE.into(), handle: None }
+    Table {
+        family,
+        name: TABLE.into(),
+        handle: None,
+    }
 }
 
 /// Render the IR. `fingerprint` is stored as a rule comment in both tables.
 pub fn render(rs: &Ruleset, fingerprint: &str) -> Tables {
-    Tables { inet: inet(rs, fingerprint), bridge: bridge(fingerprint) }
+    Tables {
+        inet: inet(rs, fingerprint),
+        bridge: bridge(fingerprint),
+    }
 }
 
 struct Builder {
@@ -81,7 +92,10 @@ struct Builder {
 
 impl Builder {
     fn new(family: NfFamily) -> Builder {
-        Builder { family, objects: vec![NfListObject::Table(table(family))] }
+        Builder {
+            family,
+            objects: vec![NfListObject::Table(table(family))],
+        }
     }
 
     fn set(&mut self, name: &str, ty: SetTypeValue<'static>, interval: bool, elems: Vec<Expr>) {
@@ -178,11 +192,22 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     b.set(BRIDGES, single(SetType::Ifname), false, ifname_set(None));
     b.set(IN_IFACES, single(SetType::Ifname), false, ifname_set(host_in));
     b.set(OUT_IFACES, single(SetType::Ifname), false, ifname_set(host_out));
-    let addrs = rs.networks.iter().map(|n| str(n.address.addr().to_string())).collect();
+    let addrs = rs
+        .networks
+        .iter()
+        .map(|n| str(n.address.addr().to_string()))
+        .collect();
     b.set(BRIDGE_ADDRS, single(SetType::Ipv4Addr), false, addrs);
-    let subnets = rs.networks.iter().map(|n| prefix(n.subnet.network().to_string(), n.subnet.prefix_len())).collect();
+    let subnets = rs
+        .networks
+        .iter()
+        .map(|n| prefix(n.subnet.network().to_string(), n.subnet.prefix_len()))
+        .collect();
     b.set(NET_SUBNETS, single(SetType::Ipv4Addr), true, subnets);
-    let masq = rs.masquerade_sources().map(|s| prefix(s.network().to_string(), s.prefix_len())).collect();
+    let masq = rs
+        .masquerade_sources()
+        .map(|s| prefix(s.network().to_string(), s.prefix_len()))
+        .collect();
     b.set(MASQ_SOURCES, single(SetType::Ipv4Addr), true, masq);
 
     // Forward maps, keyed by external port.
@@ -199,9 +224,24 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
                 None => keep.push(map_elem(key(), str(f.addr.to_string()))),
             }
         }
-        b.map(&format!("{proto}_fwd_addr"), SetType::InetService, SetType::Ipv4Addr, addr);
-        b.map(&format!("{proto}_fwd_port"), SetType::InetService, SetType::InetService, port);
-        b.map(&format!("{proto}_fwd_keep"), SetType::InetService, SetType::Ipv4Addr, keep);
+        b.map(
+            &format!("{proto}_fwd_addr"),
+            SetType::InetService,
+            SetType::Ipv4Addr,
+            addr,
+        );
+        b.map(
+            &format!("{proto}_fwd_port"),
+            SetType::InetService,
+            SetType::InetService,
+            port,
+        );
+        b.map(
+            &format!("{proto}_fwd_keep"),
+            SetType::InetService,
+            SetType::Ipv4Addr,
+            keep,
+        );
     }
 
     // Filter: base chains judge only brouter's traffic.
@@ -220,13 +260,33 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     b.base_chain("postrouting", NfChainType::NAT, NfHook::Postrouting, 100);
 
     let fp = Some(format!("{FINGERPRINT_PREFIX}{fingerprint}"));
-    b.rule("forward", vec![eq(meta(MetaKey::Iifname), set_ref(BRIDGES)), goto("fwd_judge")], fp.clone());
-    b.rule("forward", vec![eq(meta(MetaKey::Oifname), set_ref(BRIDGES)), goto("fwd_judge")], None);
-    b.rule("input", vec![eq(meta(MetaKey::Iifname), set_ref(IN_IFACES)), goto("in_judge")], None);
-    b.rule("output", vec![eq(meta(MetaKey::Oifname), set_ref(OUT_IFACES)), goto("out_judge")], None);
+    b.rule(
+        "forward",
+        vec![eq(meta(MetaKey::Iifname), set_ref(BRIDGES)), goto("fwd_judge")],
+        fp.clone(),
+    );
+    b.rule(
+        "forward",
+        vec![eq(meta(MetaKey::Oifname), set_ref(BRIDGES)), goto("fwd_judge")],
+        None,
+    );
+    b.rule(
+        "input",
+        vec![eq(meta(MetaKey::Iifname), set_ref(IN_IFACES)), goto("in_judge")],
+        None,
+    );
+    b.rule(
+        "output",
+        vec![eq(meta(MetaKey::Oifname), set_ref(OUT_IFACES)), goto("out_judge")],
+        None,
+    );
 
     // fwd_judge.
-    b.rule("fwd_judge", vec![ct_state(&["established", "related"]), accept()], None);
+    b.rule(
+        "fwd_judge",
+        vec![ct_state(&["established", "related"]), accept()],
+        None,
+    );
     b.rule("fwd_judge", vec![ct_state(&["invalid"]), drop()], None);
     b.rule(
         "fwd_judge",
@@ -254,7 +314,7 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     }
     if !pairs.is_empty() {
         let key = concat(vec![meta(MetaKey::Iifname), meta(MetaKey::Oifname)]);
-        b.rule("fwd_judge", vec![vmap(key, anon_map(pairs))], None);
+        b.rule("fwd_judge", vec![vmap(key, anon_vmap(pairs))], None);
     }
     if matches!(rs.external, External::AnyOther) {
         let to_ext: Vec<_> = rs
@@ -265,7 +325,10 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
         if !to_ext.is_empty() {
             b.rule(
                 "fwd_judge",
-                vec![ne(meta(MetaKey::Oifname), set_ref(BRIDGES)), vmap(meta(MetaKey::Iifname), anon_map(to_ext))],
+                vec![
+                    ne(meta(MetaKey::Oifname), set_ref(BRIDGES)),
+                    vmap(meta(MetaKey::Iifname), anon_vmap(to_ext)),
+                ],
                 Some("external: any interface that is not a bridge".into()),
             );
         }
@@ -277,7 +340,10 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
         if !from_ext.is_empty() {
             b.rule(
                 "fwd_judge",
-                vec![ne(meta(MetaKey::Iifname), set_ref(BRIDGES)), vmap(meta(MetaKey::Oifname), anon_map(from_ext))],
+                vec![
+                    ne(meta(MetaKey::Iifname), set_ref(BRIDGES)),
+                    vmap(meta(MetaKey::Oifname), anon_vmap(from_ext)),
+                ],
                 Some("external: any interface that is not a bridge".into()),
             );
         }
@@ -285,38 +351,61 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     b.rule("fwd_judge", vec![drop()], Some("unlisted zone pair".into()));
 
     // in_judge / out_judge: one side is the dom0.
-    let side = |zone_is_from: bool| -> Vec<(Expr, Expr)> {
+    let side = |zone_is_from: bool| -> Vec<(Expr, Stmt)> {
         let mut v = vec![];
         for n in &rs.networks {
-            let (f, t) = if zone_is_from { (n.name.as_str(), ZONE_DOM0) } else { (ZONE_DOM0, n.name.as_str()) };
+            let (f, t) = if zone_is_from {
+                (n.name.as_str(), ZONE_DOM0)
+            } else {
+                (ZONE_DOM0, n.name.as_str())
+            };
             if let Some(verdict) = pair_verdict(rs, f, t) {
                 v.push((str(n.bridge.clone()), verdict));
             }
         }
         let host = if zone_is_from { host_in } else { host_out };
         if let Some(u) = host {
-            let (f, t) = if zone_is_from { (ZONE_EXTERNAL, ZONE_DOM0) } else { (ZONE_DOM0, ZONE_EXTERNAL) };
+            let (f, t) = if zone_is_from {
+                (ZONE_EXTERNAL, ZONE_DOM0)
+            } else {
+                (ZONE_DOM0, ZONE_EXTERNAL)
+            };
             if let Some(verdict) = pair_verdict(rs, f, t) {
                 v.push((str(u), verdict));
             }
         }
         v
     };
-    b.rule("in_judge", vec![ct_state(&["established", "related"]), accept()], None);
+    b.rule(
+        "in_judge",
+        vec![ct_state(&["established", "related"]), accept()],
+        None,
+    );
     b.rule("in_judge", vec![ct_state(&["invalid"]), drop()], None);
     let ins = side(true);
     if !ins.is_empty() {
-        b.rule("in_judge", vec![vmap(meta(MetaKey::Iifname), anon_map(ins))], None);
+        b.rule(
+            "in_judge",
+            vec![vmap(meta(MetaKey::Iifname), anon_vmap(ins))],
+            None,
+        );
     }
     b.rule("in_judge", vec![drop()], Some("unlisted zone pair".into()));
     b.rule(
         "out_judge",
-        vec![ct_state(&["established", "related", "invalid", "untracked"]), accept()],
+        vec![
+            ct_state(&["established", "related", "invalid", "untracked"]),
+            accept(),
+        ],
         Some("the host's replies and its ICMP errors".into()),
     );
     let outs = side(false);
     if !outs.is_empty() {
-        b.rule("out_judge", vec![vmap(meta(MetaKey::Oifname), anon_map(outs))], None);
+        b.rule(
+            "out_judge",
+            vec![vmap(meta(MetaKey::Oifname), anon_vmap(outs))],
+            None,
+        );
     }
     b.rule("out_judge", vec![drop()], Some("unlisted zone pair".into()));
 
@@ -339,7 +428,11 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
             port: Some(map_lookup(payload(proto, "dport"), &format!("{proto}_fwd_port"))),
             flags: None,
         })));
-        b.rule("prerouting", translated, Some(format!("{proto} forwards with port translation")));
+        b.rule(
+            "prerouting",
+            translated,
+            Some(format!("{proto} forwards with port translation")),
+        );
         let mut kept = local();
         kept.push(Statement::DNAT(Some(NAT {
             addr: Some(map_lookup(payload(proto, "dport"), &format!("{proto}_fwd_keep"))),
@@ -347,7 +440,11 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
             port: None,
             flags: None,
         })));
-        b.rule("prerouting", kept, Some(format!("{proto} forwards keeping the port")));
+        b.rule(
+            "prerouting",
+            kept,
+            Some(format!("{proto} forwards keeping the port")),
+        );
     }
     b.rule(
         "postrouting",
@@ -365,7 +462,11 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     };
     b.rule(
         "postrouting",
-        vec![out_external, eq(payload("ip", "saddr"), set_ref(MASQ_SOURCES)), Statement::Masquerade(None)],
+        vec![
+            out_external,
+            eq(payload("ip", "saddr"), set_ref(MASQ_SOURCES)),
+            Statement::Masquerade(None),
+        ],
         Some("masquerade to the outside".into()),
     );
     b.objects
@@ -373,10 +474,10 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
 
 /// The vmap verdict of a zone pair: `goto` its chain, `accept` inside one zone, none
 /// (so the judge chain's final drop applies) when unlisted.
-fn pair_verdict(rs: &Ruleset, from: &str, to: &str) -> Option<Expr> {
+fn pair_verdict(rs: &Ruleset, from: &str, to: &str) -> Option<Stmt> {
     match rs.decide(from, to) {
-        PairDecision::Listed(p) => Some(goto_verdict(&pair_chain(&p.from, &p.to))),
-        PairDecision::SameZone | PairDecision::NotJudged => Some(accept_verdict()),
+        PairDecision::Listed(p) => Some(goto(&pair_chain(&p.from, &p.to))),
+        PairDecision::SameZone | PairDecision::NotJudged => Some(accept()),
         PairDecision::Unlisted => None,
     }
 }
@@ -419,11 +520,22 @@ fn pair_rules(b: &mut Builder, p: &PairPolicy) {
     }
     for (proto, ports) in [("tcp", tcp), ("udp", udp)] {
         if !ports.is_empty() {
-            b.rule(&chain, vec![eq(payload(proto, "dport"), anon_set(ports)), action_stmt(p.action)], None);
+            b.rule(
+                &chain,
+                vec![
+                    eq(payload(proto, "dport"), anon_set(ports)),
+                    action_stmt(p.action),
+                ],
+                None,
+            );
         }
     }
     if icmp {
-        b.rule(&chain, vec![eq(meta(MetaKey::L4proto), str("icmp")), action_stmt(p.action)], None);
+        b.rule(
+            &chain,
+            vec![eq(meta(MetaKey::L4proto), str("icmp")), action_stmt(p.action)],
+            None,
+        );
     }
     if p.services.is_empty() {
         b.rule(&chain, vec![action_stmt(p.action)], None);
@@ -431,15 +543,29 @@ fn pair_rules(b: &mut Builder, p: &PairPolicy) {
         if p.log && p.action == Action::Accept {
             log_rule(b, &chain, p, "drop");
         }
-        b.rule(&chain, vec![drop()], Some("not among the policy's services".into()));
+        b.rule(
+            &chain,
+            vec![drop()],
+            Some("not among the policy's services".into()),
+        );
     }
 }
 
 fn bridge(fingerprint: &str) -> Vec<NfListObject<'static>> {
     let mut b = Builder::new(NfFamily::Bridge);
     b.set(PORTS, single(SetType::Ifname), false, vec![]);
-    b.set(MAC_BIND, SetTypeValue::Concatenated(Cow::Owned(vec![SetType::Ifname, SetType::EtherAddr])), false, vec![]);
-    b.set(IP_BIND, SetTypeValue::Concatenated(Cow::Owned(vec![SetType::Ifname, SetType::Ipv4Addr])), false, vec![]);
+    b.set(
+        MAC_BIND,
+        SetTypeValue::Concatenated(Cow::Owned(vec![SetType::Ifname, SetType::EtherAddr])),
+        false,
+        vec![],
+    );
+    b.set(
+        IP_BIND,
+        SetTypeValue::Concatenated(Cow::Owned(vec![SetType::Ifname, SetType::Ipv4Addr])),
+        false,
+        vec![],
+    );
     b.base_chain("prerouting", NfChainType::Filter, NfHook::Prerouting, -200);
     b.chain("antispoof");
     b.rule(
@@ -450,27 +576,45 @@ fn bridge(fingerprint: &str) -> Vec<NfListObject<'static>> {
     let iif = || meta(MetaKey::Iifname);
     b.rule(
         "antispoof",
-        vec![ne(concat(vec![iif(), payload("ether", "saddr")]), set_ref(MAC_BIND)), drop()],
+        vec![
+            ne(concat(vec![iif(), payload("ether", "saddr")]), set_ref(MAC_BIND)),
+            drop(),
+        ],
         Some("spoofed MAC".into()),
     );
     b.rule(
         "antispoof",
-        vec![ne(meta(MetaKey::Protocol), anon_set(vec![str("ip"), str("arp")])), drop()],
+        vec![
+            ne(meta(MetaKey::Protocol), anon_set(vec![str("ip"), str("arp")])),
+            drop(),
+        ],
         Some("only IPv4 and ARP".into()),
     );
     b.rule(
         "antispoof",
-        vec![ne(concat(vec![iif(), payload("ip", "saddr")]), set_ref(IP_BIND)), drop()],
+        vec![
+            ne(concat(vec![iif(), payload("ip", "saddr")]), set_ref(IP_BIND)),
+            drop(),
+        ],
         Some("spoofed IP".into()),
     );
     b.rule(
         "antispoof",
-        vec![ne(concat(vec![iif(), payload("arp", "saddr ip")]), set_ref(IP_BIND)), drop()],
+        vec![
+            ne(concat(vec![iif(), payload("arp", "saddr ip")]), set_ref(IP_BIND)),
+            drop(),
+        ],
         Some("spoofed ARP sender IP".into()),
     );
     b.rule(
         "antispoof",
-        vec![ne(concat(vec![iif(), payload("arp", "saddr ether")]), set_ref(MAC_BIND)), drop()],
+        vec![
+            ne(
+                concat(vec![iif(), payload("arp", "saddr ether")]),
+                set_ref(MAC_BIND),
+            ),
+            drop(),
+        ],
         Some("spoofed ARP sender MAC".into()),
     );
     b.objects
@@ -486,10 +630,17 @@ pub fn binding_elements(bd: &Binding) -> Vec<Element<'static>> {
     };
     let mut out = vec![el(PORTS, vec![str(bd.vif.clone())])];
     if !bd.mac.is_empty() {
-        out.push(el(MAC_BIND, vec![concat(vec![str(bd.vif.clone()), str(bd.mac.clone())])]));
+        out.push(el(
+            MAC_BIND,
+            vec![concat(vec![str(bd.vif.clone()), str(bd.mac.clone())])],
+        ));
     }
     if !bd.addrs.is_empty() {
-        let ips = bd.addrs.iter().map(|a| concat(vec![str(bd.vif.clone()), str(a.to_string())])).collect();
+        let ips = bd
+            .addrs
+            .iter()
+            .map(|a| concat(vec![str(bd.vif.clone()), str(a.to_string())]))
+            .collect();
         out.push(el(IP_BIND, ips));
     }
     out

@@ -14,7 +14,9 @@ use nftables::types::{NfChainType, NfFamily, NfHook};
 /// Print one table (its objects as the renderer produced them, table first).
 pub fn table_text(objects: &[NfListObject<'_>]) -> String {
     let mut out = String::new();
-    let Some(NfListObject::Table(t)) = objects.first() else { return out };
+    let Some(NfListObject::Table(t)) = objects.first() else {
+        return out;
+    };
     let _ = writeln!(out, "table {} {} {{", family(t.family), t.name);
     for o in &objects[1..] {
         match o {
@@ -35,12 +37,17 @@ pub fn table_text(objects: &[NfListObject<'_>]) -> String {
             NfListObject::Chain(c) => {
                 let _ = writeln!(out, "\tchain {} {{", ident(&c.name));
                 if let (Some(ty), Some(hook), Some(prio)) = (c._type, c.hook, c.prio) {
-                    let policy = if c.policy == Some(nftables::types::NfChainPolicy::Drop) { "drop" } else { "accept" };
+                    let policy = if c.policy == Some(nftables::types::NfChainPolicy::Drop) {
+                        "drop"
+                    } else {
+                        "accept"
+                    };
                     let _ = writeln!(
                         out,
-                        "\t\ttype {} hook {} priority {prio}; policy {policy};",
+                        "\t\ttype {} hook {} priority {}; policy {policy};",
                         chain_type(ty),
-                        hook_name(hook)
+                        hook_name(hook),
+                        priority(c.family, prio)
                     );
                 }
                 for r in objects.iter().filter_map(|o| match o {
@@ -48,7 +55,11 @@ pub fn table_text(objects: &[NfListObject<'_>]) -> String {
                     _ => None,
                 }) {
                     let stmts: Vec<String> = r.expr.iter().map(stmt).collect();
-                    let comment = r.comment.as_ref().map(|c| format!(" comment {c:?}")).unwrap_or_default();
+                    let comment = r
+                        .comment
+                        .as_ref()
+                        .map(|c| format!(" comment {c:?}"))
+                        .unwrap_or_default();
                     let _ = writeln!(out, "\t\t{}{comment}", stmts.join(" "));
                 }
                 let _ = writeln!(out, "\t}}\n");
@@ -83,7 +94,9 @@ fn flags(out: &mut String, f: Option<&std::collections::HashSet<SetFlag>>) {
 }
 
 fn elements(out: &mut String, elems: Option<&[Expression<'_>]>) {
-    let Some(elems) = elems.filter(|e| !e.is_empty()) else { return };
+    let Some(elems) = elems.filter(|e| !e.is_empty()) else {
+        return;
+    };
     let items: Vec<String> = elems
         .iter()
         .map(|e| match e {
@@ -92,6 +105,16 @@ fn elements(out: &mut String, elems: Option<&[Expression<'_>]>) {
         })
         .collect();
     let _ = writeln!(out, "\t\telements = {{ {} }}", items.join(",\n\t\t\t     "));
+}
+
+/// Priorities by the names nft prints for them.
+fn priority(f: NfFamily, prio: i32) -> String {
+    match (f, prio) {
+        (NfFamily::Bridge, -200) | (NfFamily::INet, 0) => "filter".into(),
+        (NfFamily::INet, -100) => "dstnat".into(),
+        (NfFamily::INet, 100) => "srcnat".into(),
+        _ => prio.to_string(),
+    }
 }
 
 fn family(f: NfFamily) -> &'static str {
@@ -146,7 +169,10 @@ fn type_text(t: &SetTypeValue<'_>) -> String {
 
 /// Chain names with characters nft's grammar does not take bare are quoted.
 fn ident(name: &str) -> String {
-    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
         name.to_string()
     } else {
         format!("{name:?}")
@@ -155,13 +181,25 @@ fn ident(name: &str) -> String {
 
 /// Words nft prints bare; every other string (interface names, comments) is quoted.
 const BARE: &[&str] = &[
-    "established", "related", "invalid", "untracked", "new", "dnat", "snat", "local", "ip", "arp", "icmp", "tcp",
+    "established",
+    "related",
+    "invalid",
+    "untracked",
+    "new",
+    "dnat",
+    "snat",
+    "local",
+    "ip",
+    "arp",
+    "icmp",
+    "tcp",
     "udp",
 ];
 
 fn string(s: &str) -> String {
     let is_ip = s.parse::<std::net::Ipv4Addr>().is_ok();
-    let is_mac = s.len() == 17 && s.split(':').count() == 6 && s.split(':').all(|p| u8::from_str_radix(p, 16).is_ok());
+    let is_mac =
+        s.len() == 17 && s.split(':').count() == 6 && s.split(':').all(|p| u8::from_str_radix(p, 16).is_ok());
     if s.starts_with('@') || is_ip || is_mac || BARE.contains(&s) {
         s.to_string()
     } else {
@@ -173,7 +211,13 @@ fn meta_key(k: MetaKey) -> String {
     match k {
         MetaKey::Iifname => "iifname".into(),
         MetaKey::Oifname => "oifname".into(),
-        other => format!("meta {}", serde_json::to_value(other).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+        other => format!(
+            "meta {}",
+            serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -219,10 +263,16 @@ fn expr(e: &Expression<'_>) -> String {
                 let mut flags: Vec<String> = f
                     .flags
                     .iter()
-                    .filter_map(|x| serde_json::to_value(x).ok().and_then(|v| v.as_str().map(String::from)))
+                    .filter_map(|x| {
+                        serde_json::to_value(x)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                    })
                     .collect();
                 flags.sort();
-                let result = serde_json::to_value(f.result).ok().and_then(|v| v.as_str().map(String::from));
+                let result = serde_json::to_value(f.result)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from));
                 format!("fib {} {}", flags.join(" . "), result.unwrap_or_default())
             }
             other => serde_json::to_string(other).unwrap_or_default(),
@@ -237,7 +287,13 @@ fn stmt(s: &Statement<'_>) -> String {
             match m.op {
                 Operator::EQ | Operator::IN => format!("{l} {r}"),
                 Operator::NEQ => format!("{l} != {r}"),
-                op => format!("{l} {} {r}", serde_json::to_value(op).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+                op => format!(
+                    "{l} {} {r}",
+                    serde_json::to_value(op)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                ),
             }
         }
         Statement::Accept(_) => "accept".into(),
@@ -246,13 +302,35 @@ fn stmt(s: &Statement<'_>) -> String {
         Statement::Continue(_) => "continue".into(),
         Statement::Jump(t) => format!("jump {}", ident(&t.target)),
         Statement::Goto(t) => format!("goto {}", ident(&t.target)),
-        Statement::VerdictMap(v) => format!("{} vmap {}", expr(&v.key), expr(&v.data)),
+        Statement::VerdictMap(v) => match &v.data {
+            // Long anonymous maps get one element per line, so snapshot diffs stay readable.
+            Expression::Named(NamedExpression::Set(items)) if items.len() > 3 => {
+                let inner: Vec<String> = items
+                    .iter()
+                    .map(|i| match i {
+                        SetItem::Element(e) => expr(e),
+                        SetItem::Mapping(k, v) => format!("{} : {}", expr(k), expr(v)),
+                        SetItem::MappingStatement(k, s) => format!("{} : {}", expr(k), stmt(s)),
+                    })
+                    .collect();
+                format!(
+                    "{} vmap {{\n\t\t\t{}\n\t\t}}",
+                    expr(&v.key),
+                    inner.join(",\n\t\t\t")
+                )
+            }
+            _ => format!("{} vmap {}", expr(&v.key), expr(&v.data)),
+        },
         Statement::Masquerade(_) => "masquerade".into(),
         Statement::Reject(_) => "reject".into(),
         Statement::DNAT(Some(nat)) => {
             let fam = if nat.family.is_some() { " ip" } else { "" };
             let addr = nat.addr.as_ref().map(expr).unwrap_or_default();
-            let port = nat.port.as_ref().map(|p| format!(" : {}", expr(p))).unwrap_or_default();
+            let port = nat
+                .port
+                .as_ref()
+                .map(|p| format!(" : {}", expr(p)))
+                .unwrap_or_default();
             format!("dnat{fam} to {addr}{port}")
         }
         Statement::Limit(l) => format!("limit rate {}/{}", l.rate, l.per.as_deref().unwrap_or("second")),

@@ -18,7 +18,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use async_trait::async_trait;
 use brouter_engine::backend::BackendResult;
-use brouter_engine::firewall::Ruleset;
+use brouter_engine::firewall::{Binding, Ruleset};
 use brouter_engine::{BackendError, BridgeOptions, ErrorKind, NetBackend, Observed};
 use ipnet::Ipv4Net;
 use rtnetlink::sys::AsyncSocket;
@@ -168,7 +168,7 @@ impl NetBackend for NetlinkBackend {
             sysctls,
             memory,
             firewall,
-            bindings: Vec::new(),
+            bindings: self.firewall(firewall::read_bindings).await?,
         })
     }
 
@@ -228,6 +228,21 @@ impl NetBackend for NetlinkBackend {
 
     async fn delete_firewall(&mut self) -> BackendResult<()> {
         self.firewall(firewall::delete).await
+    }
+
+    async fn replace_firewall_with_bindings(&mut self, ruleset: &Ruleset, bindings: &[Binding]) -> BackendResult<()> {
+        let (ruleset, bindings) = (ruleset.clone(), bindings.to_vec());
+        self.firewall(move |t| firewall::replace_with_bindings(t, &ruleset, &bindings)).await
+    }
+
+    async fn add_binding(&mut self, binding: &Binding) -> BackendResult<()> {
+        let binding = binding.clone();
+        self.firewall(move |t| firewall::add_binding(t, &binding)).await
+    }
+
+    async fn remove_binding(&mut self, vif: &str) -> BackendResult<()> {
+        let vif = vif.to_string();
+        self.firewall(move |t| firewall::remove_binding(t, &vif)).await
     }
 
     async fn rename_link(&mut self, link: &str, new_name: &str) -> BackendResult<()> {

@@ -1,22 +1,24 @@
-//! The zone firewall as a backend-neutral model (filled in by the firewall work).
+//! The zone firewall as a backend-neutral model, and the evaluator that walks it.
 //!
-//! The seam exists from the start so `Desired`, the planner and both backends already
-//! carry a firewall: the planner replaces it as one operation when its fingerprint differs.
+//! [`compile`] turns a validated config into a [`Ruleset`] (the IR); the nftables backend
+//! renders it, the simulator holds it, and [`explain`] walks one flow through it the way
+//! the kernel would. Anti-spoofing [`Binding`]s are dynamic (Xen hotplug) and live beside
+//! the ruleset, not in it, so a `vif online` never rewrites the tables.
 
-use serde::{Deserialize, Serialize};
+mod compile;
+mod eval;
+mod flow;
+mod ir;
+mod trace;
 
-/// brouter's whole firewall, as one value that is applied atomically.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ruleset {}
-
-impl Ruleset {
-    /// A stable digest of the ruleset; the backend stores it with the tables so a
-    /// converged `start` can compare instead of rewriting.
-    pub fn fingerprint(&self) -> String {
-        let json = serde_json::to_string(self).expect("ruleset serialises");
-        format!("{:016x}", fnv1a64(json.as_bytes()))
-    }
-}
+pub use compile::{binding_for, bindings_to_keep, compile};
+pub use eval::{explain, ExplainError, EXTERNAL_EXAMPLE};
+pub use flow::{Address, ExplainContext, Flow};
+pub use ir::{
+    service_matches, Binding, DeclaredHost, External, FlowProto, NetZone, PairDecision, PairPolicy,
+    PortForward, Ruleset,
+};
+pub use trace::{Delivery, Step, StepKind, Trace};
 
 /// FNV-1a, 64 bit: stable across Rust versions (unlike `DefaultHasher`).
 pub fn fnv1a64(bytes: &[u8]) -> u64 {

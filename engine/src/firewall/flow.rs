@@ -1,0 +1,153 @@
+//! The question `explain` answers: one new connection (or ARP packet), and what is
+//! known about the live system it crosses.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::ir::{Binding, FlowProto};
+
+/// An address in a trace: a literal one, or the dom0's uplink address when the
+/// evaluator does not know it (it is the kernel's, often from DHCP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Address {
+    Ip(Ipv4Addr),
+    /// "the uplink's address", whatever it is.
+    Uplink,
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Ip(a) => write!(f, "{a}"),
+            Address::Uplink => f.write_str("the uplink address"),
+        }
+    }
+}
+
+impl FromStr for Address {
+    type Err = String;
+    /// `10.1.0.10` or `uplink`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "uplink" {
+            return Ok(Address::Uplink);
+        }
+        s.parse()
+            .map(Address::Ip)
+            .map_err(|_| format!("{s:?} is neither an IPv4 address nor \"uplink\""))
+    }
+}
+
+/// One flow to explain. Only the fields a user knows are needed: the zone or source
+/// address decides where it enters; `host`, `vif` and `src_mac` matter for anti-spoofing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flow {
+    /// The zone it comes from (`external`, `dom0`, a network). Default: the zone of `src`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The source address it is sent with. Default: a representative address of the zone
+    /// (a declared host of the network, an outside address, the dom0's own address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<Ipv4Addr>,
+    /// The declared host that sends it, as if its vif were online with its declared binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The vif it is sent through (looked up in the live bindings of the context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vif: Option<String>,
+    /// The Ethernet source (and ARP sender) MAC. Default: the binding's own MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_mac: Option<String>,
+    pub to: Address,
+    /// Destination port (tcp/udp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    pub proto: FlowProto,
+}
+
+impl Flow {
+    /// A flow from a zone to an address; refine with the builder methods.
+    pub fn new(from: &str, to: Address, proto: FlowProto, port: Option<u16>) -> Flow {
+        Flow {
+            from: Some(from.to_string()),
+            src: None,
+            host: None,
+            vif: None,
+            src_mac: None,
+            to,
+            port,
+            proto,
+        }
+    }
+    pub fn tcp(from: &str, to: impl Into<Address>, port: u16) -> Flow {
+        Flow::new(from, to.into(), FlowProto::Tcp, Some(port))
+    }
+    pub fn udp(from: &str, to: impl Into<Address>, port: u16) -> Flow {
+        Flow::new(from, to.into(), FlowProto::Udp, Some(port))
+    }
+    pub fn icmp(from: &str, to: impl Into<Address>) -> Flow {
+        Flow::new(from, to.into(), FlowProto::Icmp, None)
+    }
+    pub fn with_src(mut self, src: Ipv4Addr) -> Flow {
+        self.src = Some(src);
+        self
+    }
+    pub fn with_host(mut self, host: &str) -> Flow {
+        self.host = Some(host.to_string());
+        self
+    }
+    pub fn with_vif(mut self, vif: &str) -> Flow {
+        self.vif = Some(vif.to_string());
+        self
+    }
+    pub fn with_mac(mut self, mac: &str) -> Flow {
+        self.src_mac = Some(mac.to_ascii_lowercase());
+        self
+    }
+}
+
+impl From<Ipv4Addr> for Address {
+    fn from(a: Ipv4Addr) -> Self {
+        Address::Ip(a)
+    }
+}
+
+impl fmt::Display for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.proto)?;
+        match (&self.from, &self.src) {
+            (Some(z), Some(s)) => write!(f, " from {z} ({s})")?,
+            (Some(z), None) => write!(f, " from {z}")?,
+            (None, Some(s)) => write!(f, " from {s}")?,
+            (None, None) => {}
+        }
+        if let Some(h) = &self.host {
+            write!(f, " host {h}")?;
+        }
+        if let Some(v) = &self.vif {
+            write!(f, " vif {v}")?;
+        }
+        if let Some(m) = &self.src_mac {
+            write!(f, " mac {m}")?;
+        }
+        write!(f, " to {}", self.to)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the evaluator knows of the live system beyond the ruleset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplainContext {
+    /// The uplink's address; traces say "the uplink address" without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink_address: Option<Ipv4Addr>,
+    /// The live anti-spoofing bindings (`observe()` reports them).
+    #[serde(default)]
+    pub bindings: Vec<Binding>,
+}

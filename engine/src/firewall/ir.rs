@@ -1,0 +1,281 @@
+//! The firewall IR: brouter's whole zone firewall as plain, backend-neutral data.
+//!
+//! One [`Ruleset`] is what the nftables backend renders, what the simulator holds as its
+//! "ruleset" and what [`super::explain`] walks. It is resolved from the config (zones have
+//! interfaces, forwards have addresses, unlisted pairs are absent) but says nothing about
+//! *how* a backend implements it: a backend must give the semantics documented on each
+//! type, and the evaluator is the executable form of those semantics.
+//!
+//! Dynamic state — which vif is bound to which MAC and addresses — is *not* part of the
+//! ruleset: it arrives with Xen's hotplug ([`Binding`]) and is updated element by element.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+pub use crate::config::{Action, PortRange, Proto, Service};
+use crate::config::{ZONE_DOM0, ZONE_EXTERNAL};
+
+/// brouter's whole firewall, applied atomically. Invariant: every name in `policies`
+/// is `external`, `dom0` or the name of one of `networks`; at most one policy per pair.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ruleset {
+    /// What the `external` zone is.
+    pub external: External,
+    /// One zone per brouter network, in config order.
+    pub networks: Vec<NetZone>,
+    /// The listed zone pairs. A pair that is not listed drops, except a zone to itself
+    /// (accepted: it is bridged traffic the kernel may show to the IP hooks) and the host's
+    /// own uplink traffic (`external`↔`dom0`), which brouter judges only when listed.
+    pub policies: Vec<PairPolicy>,
+    /// DNAT from the uplink (and hairpin from the networks) to VMs.
+    pub forwards: Vec<PortForward>,
+    /// The declared hosts: on anti-spoofing networks, the binding each gets when its vif
+    /// comes online. The live bindings themselves are dynamic ([`Binding`]).
+    pub hosts: Vec<DeclaredHost>,
+}
+
+/// The `external` zone: the uplink NIC, or — with no uplink configured (Xen mode) —
+/// every interface that is not a brouter bridge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "interface")]
+pub enum External {
+    /// Exactly this interface.
+    Uplink(String),
+    /// Any interface that is not one of the networks' bridges.
+    #[default]
+    AnyOther,
+}
+
+/// A network as a zone: its bridge is the zone's only interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetZone {
+    pub name: String,
+    pub bridge: String,
+    /// The bridge's own address (a dom0 address: traffic to it is input, not forwarded).
+    pub address: Ipv4Net,
+    /// The routed network behind the bridge.
+    pub subnet: Ipv4Net,
+    /// New connections from `subnet` leaving through `external` get the outgoing
+    /// interface's address as source.
+    pub masquerade: bool,
+    /// Bound vifs of this network may only send from their MAC and addresses.
+    pub antispoof: bool,
+}
+
+/// The decision for one ordered zone pair (new connections only; replies of accepted
+/// connections are always accepted, invalid packets always dropped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairPolicy {
+    pub from: String,
+    pub to: String,
+    pub action: Action,
+    /// Empty: `action` applies to all traffic. Otherwise to these services; the rest drops.
+    pub services: Vec<Service>,
+    /// Log (rate-limited) what this policy drops or rejects.
+    pub log: bool,
+}
+
+/// A port forward: new tcp/udp connections to a dom0 address that is not a bridge
+/// address (in practice the uplink's) on `ports` go to `addr`, on `to_port` if given
+/// (every port of a range then goes to that one port), else on the same port. A forward
+/// implies its accept, and the client's source address is kept — except for hairpin
+/// (the client is itself on a brouter network): then the source becomes the address of
+/// the bridge the server sits behind, so the reply comes back through the dom0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortForward {
+    pub proto: Proto,
+    pub ports: PortRange,
+    pub addr: Ipv4Addr,
+    pub to_port: Option<u16>,
+    /// The host name the config used, for traces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// A declared host: on an anti-spoofing network, what its vif is allowed to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredHost {
+    pub name: String,
+    pub network: String,
+    /// Required on anti-spoofing networks (validation checks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    pub addrs: Vec<Ipv4Addr>,
+}
+
+/// A live anti-spoofing binding: the vif Xen attached, and the only MAC and IPv4
+/// addresses it may use as source (Ethernet, IP and ARP sender). A bound vif whose
+/// `addrs` is empty may send no IP and no ARP at all. Vifs without a binding are not
+/// guarded: the hotplug hook binds every vif it attaches to an anti-spoofing network.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Binding {
+    pub vif: String,
+    /// Lower-case `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    pub addrs: Vec<Ipv4Addr>,
+}
+
+/// How a pair of zones is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairDecision<'a> {
+    /// A listed policy.
+    Listed(&'a PairPolicy),
+    /// The same zone on both sides: accepted.
+    SameZone,
+    /// `external`↔`dom0` without a policy: the host's own traffic, left to the host firewall.
+    NotJudged,
+    /// Not listed: dropped.
+    Unlisted,
+}
+
+impl Ruleset {
+    /// A stable digest of the ruleset (bindings are not part of it); the backend stores
+    /// it with the tables so a converged `start` can compare instead of rewriting.
+    pub fn fingerprint(&self) -> String {
+        let json = serde_json::to_string(self).expect("ruleset serialises");
+        format!("{:016x}", super::fnv1a64(json.as_bytes()))
+    }
+
+    pub fn network(&self, name: &str) -> Option<&NetZone> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+
+    /// The network whose bridge is `iface`.
+    pub fn network_by_bridge(&self, iface: &str) -> Option<&NetZone> {
+        self.networks.iter().find(|n| n.bridge == iface)
+    }
+
+    /// The network whose subnet holds `addr`.
+    pub fn network_of(&self, addr: Ipv4Addr) -> Option<&NetZone> {
+        self.networks.iter().find(|n| n.subnet.contains(&addr))
+    }
+
+    /// The uplink interface, if one is configured.
+    pub fn uplink(&self) -> Option<&str> {
+        match &self.external {
+            External::Uplink(i) => Some(i),
+            External::AnyOther => None,
+        }
+    }
+
+    /// The zone an interface belongs to, or `None` for an interface that is in no zone
+    /// (with an uplink configured, any other non-bridge interface).
+    pub fn zone_of_interface(&self, iface: &str) -> Option<&str> {
+        if let Some(n) = self.network_by_bridge(iface) {
+            return Some(&n.name);
+        }
+        match &self.external {
+            External::Uplink(u) if u == iface => Some(ZONE_EXTERNAL),
+            External::Uplink(_) => None,
+            External::AnyOther => Some(ZONE_EXTERNAL),
+        }
+    }
+
+    pub fn policy(&self, from: &str, to: &str) -> Option<&PairPolicy> {
+        self.policies.iter().find(|p| p.from == from && p.to == to)
+    }
+
+    /// How new connections from zone `from` to zone `to` are decided.
+    pub fn decide(&self, from: &str, to: &str) -> PairDecision<'_> {
+        if let Some(p) = self.policy(from, to) {
+            return PairDecision::Listed(p);
+        }
+        if from == to {
+            return PairDecision::SameZone;
+        }
+        let host_uplink =
+            (from == ZONE_EXTERNAL && to == ZONE_DOM0) || (from == ZONE_DOM0 && to == ZONE_EXTERNAL);
+        if host_uplink {
+            PairDecision::NotJudged
+        } else {
+            PairDecision::Unlisted
+        }
+    }
+
+    /// Whether the host's own traffic on the uplink in this direction is judged
+    /// (only when the config lists `external → dom0` / `dom0 → external`).
+    pub fn judges_host_uplink(&self, from: &str, to: &str) -> bool {
+        self.policy(from, to).is_some()
+    }
+
+    /// The subnets whose connections are masqueraded when they leave through `external`.
+    pub fn masquerade_sources(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
+        self.networks.iter().filter(|n| n.masquerade).map(|n| n.subnet)
+    }
+
+    /// The forward for an external `proto`/`port`, if any.
+    pub fn forward_for(&self, proto: Proto, port: u16) -> Option<&PortForward> {
+        self.forwards
+            .iter()
+            .find(|f| f.proto == proto && f.ports.contains(port))
+    }
+
+    /// The declared host with this MAC.
+    pub fn host_by_mac(&self, mac: &str) -> Option<&DeclaredHost> {
+        self.hosts
+            .iter()
+            .find(|h| h.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+    }
+
+    pub fn host(&self, name: &str) -> Option<&DeclaredHost> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+}
+
+impl PairPolicy {
+    /// The verdict for one new connection, and the service that decided it (if any).
+    pub fn verdict_for(&self, proto: FlowProto, port: Option<u16>) -> (Action, Option<Service>) {
+        if self.services.is_empty() {
+            return (self.action, None);
+        }
+        match self.services.iter().find(|s| service_matches(s, proto, port)) {
+            Some(s) => (self.action, Some(*s)),
+            None => (Action::Drop, None),
+        }
+    }
+}
+
+/// The protocols a flow may have (`explain --proto`); ARP is for anti-spoofing flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowProto {
+    Tcp,
+    Udp,
+    Icmp,
+    Arp,
+}
+
+impl std::fmt::Display for FlowProto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlowProto::Tcp => "tcp",
+            FlowProto::Udp => "udp",
+            FlowProto::Icmp => "icmp",
+            FlowProto::Arp => "arp",
+        })
+    }
+}
+
+impl FlowProto {
+    /// The forwardable protocol, for tcp and udp.
+    pub fn l4(self) -> Option<Proto> {
+        match self {
+            FlowProto::Tcp => Some(Proto::Tcp),
+            FlowProto::Udp => Some(Proto::Udp),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a service covers a flow. A tcp/udp flow without a port matches no port service.
+pub fn service_matches(s: &Service, proto: FlowProto, port: Option<u16>) -> bool {
+    match (s, proto) {
+        (Service::Tcp(r), FlowProto::Tcp) | (Service::Udp(r), FlowProto::Udp) => {
+            port.is_some_and(|p| r.contains(p))
+        }
+        (Service::Icmp, FlowProto::Icmp) => true,
+        _ => false,
+    }
+}
