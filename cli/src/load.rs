@@ -37,7 +37,7 @@ pub fn load_config(explicit: Option<&Path>, words: &[String]) -> Result<Config, 
 
 /// The backend a command drives: the simulator (`--sim`) or the kernel.
 pub enum Backend {
-    Sim { backend: SimBackend, path: PathBuf },
+    Sim { backend: Box<SimBackend>, path: PathBuf },
     Kernel(Box<dyn NetBackend>),
 }
 
@@ -55,7 +55,7 @@ impl Backend {
 
     pub fn get(&mut self) -> &mut dyn NetBackend {
         match self {
-            Backend::Sim { backend, .. } => backend,
+            Backend::Sim { backend, .. } => backend.as_mut(),
             Backend::Kernel(b) => b.as_mut(),
         }
     }
