@@ -46,7 +46,7 @@ impl Backend {
         if let Some(path) = sim {
             let backend = SimBackend::load(path).map_err(|e| Failure::op(e.to_string()))?;
             return Ok(Backend::Sim {
-                backend,
+                backend: Box::new(backend),
                 path: path.to_path_buf(),
             });
         }
