@@ -44,18 +44,21 @@ impl NetnsTarget {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let file = match self.path() {
-            None => None,
-            Some(p) => Some(File::open(&p).map_err(|e| {
-                io::Error::new(e.kind(), format!("network namespace {}: {e}", p.display()))
-            })?),
-        };
+        let file =
+            match self.path() {
+                None => None,
+                Some(p) => Some(File::open(&p).map_err(|e| {
+                    io::Error::new(e.kind(), format!("network namespace {}: {e}", p.display()))
+                })?),
+            };
         let handle = std::thread::spawn(move || -> io::Result<R> {
             if let Some(f) = file {
                 setns(f, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
             }
             Ok(f())
         });
-        handle.join().map_err(|_| io::Error::other("thread inside the network namespace panicked"))?
+        handle
+            .join()
+            .map_err(|_| io::Error::other("thread inside the network namespace panicked"))?
     }
 }

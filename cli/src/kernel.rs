@@ -10,6 +10,8 @@ pub async fn open(netns: Option<&str>) -> Result<Box<dyn NetBackend>, Failure> {
         Some(n) => NetnsTarget::Named(n.to_string()),
         None => NetnsTarget::Current,
     };
-    let backend = NetlinkBackend::new(target).await.map_err(|e| Failure::op(e.to_string()))?;
+    let backend = NetlinkBackend::new(target)
+        .await
+        .map_err(|e| Failure::op(e.to_string()))?;
     Ok(Box::new(backend))
 }

@@ -46,10 +46,12 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
         Op::SetSysctl { key, value } => backend.set_sysctl(key, value).await,
         Op::Remember { key, value } => backend.remember(key, value).await,
         Op::Forget { key } => backend.forget(key).await,
-        Op::ReplaceFirewall { ruleset, bindings, .. } if bindings.is_empty() => backend.replace_firewall(ruleset).await,
-        Op::ReplaceFirewall { ruleset, bindings, .. } => {
-            backend.replace_firewall_with_bindings(ruleset, bindings).await
-        }
+        Op::ReplaceFirewall {
+            ruleset, bindings, ..
+        } if bindings.is_empty() => backend.replace_firewall(ruleset).await,
+        Op::ReplaceFirewall {
+            ruleset, bindings, ..
+        } => backend.replace_firewall_with_bindings(ruleset, bindings).await,
         Op::DeleteFirewall => backend.delete_firewall().await,
         Op::RenameLink { link, new_name } => backend.rename_link(link, new_name).await,
         Op::SetMac { link, mac } => backend.set_mac(link, mac).await,

@@ -65,7 +65,11 @@ pub trait NetBackend: Send {
     /// Replace brouter's firewall tables and re-insert the anti-spoofing bindings of the
     /// vifs that are still attached, so a re-`start` does not unbind running VMs. A
     /// backend that can should do both in one transaction; this default does them in turn.
-    async fn replace_firewall_with_bindings(&mut self, ruleset: &Ruleset, bindings: &[Binding]) -> BackendResult<()> {
+    async fn replace_firewall_with_bindings(
+        &mut self,
+        ruleset: &Ruleset,
+        bindings: &[Binding],
+    ) -> BackendResult<()> {
         self.replace_firewall(ruleset).await?;
         for b in bindings {
             self.add_binding(b).await?;
@@ -86,5 +90,8 @@ pub trait NetBackend: Send {
 }
 
 fn unsupported(what: &str) -> BackendError {
-    BackendError::new(crate::ErrorKind::Unsupported, format!("this backend cannot {what}"))
+    BackendError::new(
+        crate::ErrorKind::Unsupported,
+        format!("this backend cannot {what}"),
+    )
 }

@@ -47,7 +47,6 @@ pub struct BridgeOptions {
     pub forward_delay: u32,
 }
 
-
 /// One network interface as observed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Link {

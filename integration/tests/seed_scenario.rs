@@ -83,7 +83,15 @@ fn seed_topology(tag: &str) -> Topology {
     d.ip(&["link", "add", "br-foreign", "type", "bridge"]);
     d.ip(&["link", "set", "br-foreign", "up"]);
     d.ip(&["addr", "add", "172.16.5.1/24", "dev", "br-foreign"]);
-    d.ip(&["route", "add", "100.64.0.0/16", "via", "192.0.2.1", "proto", "static"]);
+    d.ip(&[
+        "route",
+        "add",
+        "100.64.0.0/16",
+        "via",
+        "192.0.2.1",
+        "proto",
+        "static",
+    ]);
     t
 }
 
@@ -98,19 +106,37 @@ fn seed_setup_routes_bridges_masquerades_and_stop_restores_dom0() {
 
     ok(run(&t, &state, &[&["start"], SEED].concat()), "start");
     ok(xl_vif(&t, &state, "online", t.vif(0)), "vif online (as xl)");
-    ok(run(&t, &state, &["vif", "online", "--vif", t.vif(1)]), "vif online --vif");
+    ok(
+        run(&t, &state, &["vif", "online", "--vif", t.vif(1)]),
+        "vif online --vif",
+    );
 
     // domU → gateway, domU ↔ domU (bridged: the receiver sees the real source).
     let gw = IpAddr::from([10, 98, 98, 1]);
-    assert!(probe::ping(t.domu(0), gw, DEADLINE).is_connected(), "web pings its gateway");
+    assert!(
+        probe::ping(t.domu(0), gw, DEADLINE).is_connected(),
+        "web pings its gateway"
+    );
     let to_db = SocketAddr::new(t.domu_spec(1).ip().into(), 5432);
-    match probe::tcp(t.domu(1), "0.0.0.0:5432".parse().unwrap(), t.domu(0), to_db, DEADLINE) {
+    match probe::tcp(
+        t.domu(1),
+        "0.0.0.0:5432".parse().unwrap(),
+        t.domu(0),
+        to_db,
+        DEADLINE,
+    ) {
         Outcome::Connected { peer_seen } => assert_eq!(peer_seen.ip(), IpAddr::from(t.domu_spec(0).ip())),
         other => panic!("web → db over the bridge: {other:?}"),
     }
     // domU → internet: masqueraded; the internet has no route back to 10.98.98.0/24.
     let internet = SocketAddr::new(INTERNET_HOST.into(), 80);
-    match probe::tcp(t.internet(), "0.0.0.0:80".parse().unwrap(), t.domu(0), internet, DEADLINE) {
+    match probe::tcp(
+        t.internet(),
+        "0.0.0.0:80".parse().unwrap(),
+        t.domu(0),
+        internet,
+        DEADLINE,
+    ) {
         Outcome::Connected { peer_seen } => assert_eq!(peer_seen.ip(), IpAddr::from(t.uplink_ip())),
         other => panic!("web → internet should be masqueraded: {other:?}"),
     }
@@ -141,7 +167,11 @@ fn thirty_two_concurrent_vif_online_calls_all_succeed() {
     }
     let mut b = Topology::new("vif32").uplink("eth0", "192.0.2.2/24", "192.0.2.1");
     for i in 0..32 {
-        b = b.domu(DomU::new(&format!("d{i}"), &format!("10.98.98.{}/24", 10 + i), "10.98.98.1"));
+        b = b.domu(DomU::new(
+            &format!("d{i}"),
+            &format!("10.98.98.{}/24", 10 + i),
+            "10.98.98.1",
+        ));
     }
     let t = b.build();
     let state = state_dir();
@@ -162,7 +192,11 @@ fn thirty_two_concurrent_vif_online_calls_all_succeed() {
         ok(c.wait_with_output().unwrap(), &format!("vif online {}", t.vif(i)));
     }
     let ports = t.dom0().ip(&["-o", "link", "show", "master", "xenbr0"]);
-    assert_eq!(ports.lines().count(), 32, "all 32 vifs are ports of xenbr0:\n{ports}");
+    assert_eq!(
+        ports.lines().count(),
+        32,
+        "all 32 vifs are ports of xenbr0:\n{ports}"
+    );
     // The last domU reaches the first over the bridge.
     let first = IpAddr::from(t.domu_spec(0).ip());
     assert!(probe::ping(t.domu(31), first, DEADLINE).is_connected());

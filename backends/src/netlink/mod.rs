@@ -230,9 +230,14 @@ impl NetBackend for NetlinkBackend {
         self.firewall(firewall::delete).await
     }
 
-    async fn replace_firewall_with_bindings(&mut self, ruleset: &Ruleset, bindings: &[Binding]) -> BackendResult<()> {
+    async fn replace_firewall_with_bindings(
+        &mut self,
+        ruleset: &Ruleset,
+        bindings: &[Binding],
+    ) -> BackendResult<()> {
         let (ruleset, bindings) = (ruleset.clone(), bindings.to_vec());
-        self.firewall(move |t| firewall::replace_with_bindings(t, &ruleset, &bindings)).await
+        self.firewall(move |t| firewall::replace_with_bindings(t, &ruleset, &bindings))
+            .await
     }
 
     async fn add_binding(&mut self, binding: &Binding) -> BackendResult<()> {
