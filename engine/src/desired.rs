@@ -47,6 +47,16 @@ pub struct Desired {
     /// brouter's firewall (the IR of [`crate::firewall`]); `None` means brouter manages
     /// no firewall (kept for tests and backends without one).
     pub firewall: Option<Ruleset>,
+    /// Facts brouter keeps in its memory while started, `(key, value)`: in Xen mode, the
+    /// network-script words of each bridge (`xen:<bridge>`), so the vif hotplug hook,
+    /// which xl calls without them, knows the network (anti-spoofing, addresses).
+    #[serde(default)]
+    pub notes: Vec<(String, String)>,
+}
+
+/// Memory key of a Xen-mode bridge's network-script words.
+pub fn xen_note_key(bridge: &str) -> String {
+    format!("xen:{bridge}")
 }
 
 /// Compile a configuration to the state it asks for.
@@ -90,6 +100,14 @@ pub fn compile(config: &Config) -> Desired {
         routes,
         sysctls: vec![(IP_FORWARD.to_string(), "1".to_string())],
         firewall: Some(crate::firewall::compile(config)),
+        notes: match config.mode {
+            Mode::File => Vec::new(),
+            Mode::Xen => config
+                .networks
+                .iter()
+                .map(|n| (xen_note_key(&n.bridge), crate::config::xen_words(n).join(" ")))
+                .collect(),
+        },
     }
 }
 

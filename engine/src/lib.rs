@@ -19,7 +19,7 @@ pub mod vif;
 pub use apply::{apply, ApplyError};
 pub use backend::NetBackend;
 pub use config::{Config, ConfigError, ConfigErrors};
-pub use desired::{compile, Desired};
+pub use desired::{compile, xen_note_key, Desired};
 pub use error::{BackendError, ErrorKind};
 pub use model::*;
 pub use plan::{plan_start, plan_stop, Op, Plan, PlanError, Scope};

@@ -100,6 +100,13 @@ pub enum Op {
         link: String,
         mtu: u32,
     },
+    /// Bind a vif to its MAC and addresses (anti-spoofing), as one set-element update.
+    AddBinding {
+        binding: Binding,
+    },
+    RemoveBinding {
+        vif: String,
+    },
 }
 
 impl Op {
@@ -151,6 +158,17 @@ impl fmt::Display for Op {
             Op::RenameLink { link, new_name } => write!(f, "rename {link} to {new_name}"),
             Op::SetMac { link, mac } => write!(f, "set {link} address {mac}"),
             Op::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
+            Op::AddBinding { binding } => {
+                let addrs: Vec<String> = binding.addrs.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "bind {} to mac {} and {}",
+                    binding.vif,
+                    binding.mac,
+                    if addrs.is_empty() { "no address".to_string() } else { addrs.join(", ") }
+                )
+            }
+            Op::RemoveBinding { vif } => write!(f, "unbind {vif}"),
         }
     }
 }
@@ -245,7 +263,16 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
         remove_bridge(&mut ops, observed, name);
     }
 
-    // 2. Sysctls, remembering what was there before brouter first changed it.
+    // 2. Notes for later hooks (Xen mode's words), and sysctls, remembering what was
+    //    there before brouter first changed it.
+    for (key, value) in &desired.notes {
+        if observed.memory.get(key) != Some(value) {
+            ops.push(Op::Remember {
+                key: key.clone(),
+                value: value.clone(),
+            });
+        }
+    }
     for (key, value) in &desired.sysctls {
         let current = observed.sysctls.get(key);
         if current != Some(value) {
@@ -398,7 +425,11 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
         remove_bridge(&mut ops, observed, b);
     }
     for (key, value) in &observed.memory {
-        if let Some(bridge) = key.strip_prefix("link-up:") {
+        if let Some(bridge) = key.strip_prefix("xen:") {
+            if scope.includes(bridge) {
+                ops.push(Op::Forget { key: key.clone() });
+            }
+        } else if let Some(bridge) = key.strip_prefix("link-up:") {
             if !scope.includes(bridge) {
                 continue;
             }

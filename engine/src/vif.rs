@@ -66,6 +66,8 @@ pub enum VifError {
     NoBridgeAtAll,
     #[error("cannot rename {from} to {to}: a link named {to} already exists")]
     NameTaken { from: String, to: String },
+    #[error("network {network} does anti-spoofing, which needs the domU's MAC for {vif}: xl puts it in xenstore (`mac`); pass --mac without Xen")]
+    NoMac { network: String, vif: String },
 }
 
 /// Plan `vif online`.
@@ -156,6 +158,25 @@ pub fn plan_vif_online(
             master: Some(bridge.clone()),
         });
     }
+    // Anti-spoofing: bind before the port comes up, so the first frame is judged.
+    if let Some(c) = config {
+        let rs = crate::firewall::compile(c);
+        if let Some(net) = rs.network_by_bridge(&bridge).filter(|n| n.antispoof) {
+            let mac = req
+                .mac
+                .clone()
+                .or_else(|| host.and_then(|h| h.mac.clone()))
+                .ok_or_else(|| VifError::NoMac { network: net.name.clone(), vif: name.clone() })?;
+            if let Some(mut b) = crate::firewall::binding_for(&rs, &bridge, &name, &mac) {
+                if b.addrs.is_empty() {
+                    b.addrs = req.ips.clone();
+                }
+                if !observed.bindings.contains(&b) {
+                    ops.push(Op::AddBinding { binding: b });
+                }
+            }
+        }
+    }
     if !up {
         ops.push(Op::SetUp {
             link: name.clone(),
@@ -180,6 +201,9 @@ pub fn plan_vif_offline(observed: &Observed, req: &VifRequest) -> VifPlan {
         .filter(|n| observed.link(n).is_some())
         .unwrap_or_else(|| req.device.clone());
     let link = observed.link(&name);
+    if observed.bindings.iter().any(|b| b.vif == name) {
+        ops.push(Op::RemoveBinding { vif: name.clone() });
+    }
     if let Some(l) = link {
         if l.master.is_some() {
             ops.push(Op::SetMaster {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use brouter_engine::backend::BackendResult;
-use brouter_engine::firewall::Ruleset;
+use brouter_engine::firewall::{Binding, Ruleset};
 use brouter_engine::{BackendError, BridgeOptions, ErrorKind, NetBackend, Observed};
 use ipnet::Ipv4Net;
 
@@ -183,11 +183,34 @@ impl NetBackend for SimBackend {
     async fn replace_firewall(&mut self, ruleset: &Ruleset) -> BackendResult<()> {
         self.step(
             |k| {
-                k.firewall = Some(ruleset.clone());
+                k.replace_firewall(ruleset);
                 Ok(())
             },
             true,
         )
+    }
+
+    /// One transaction on the kernel, so one step here: a crash cannot split it.
+    async fn replace_firewall_with_bindings(
+        &mut self,
+        ruleset: &Ruleset,
+        bindings: &[Binding],
+    ) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.replace_firewall(ruleset);
+                bindings.iter().try_for_each(|b| k.add_binding(b))
+            },
+            true,
+        )
+    }
+
+    async fn add_binding(&mut self, binding: &Binding) -> BackendResult<()> {
+        self.step(|k| k.add_binding(binding), true)
+    }
+
+    async fn remove_binding(&mut self, vif: &str) -> BackendResult<()> {
+        self.step(|k| k.remove_binding(vif), true)
     }
 
     async fn rename_link(&mut self, link: &str, new_name: &str) -> BackendResult<()> {
@@ -205,7 +228,7 @@ impl NetBackend for SimBackend {
     async fn delete_firewall(&mut self) -> BackendResult<()> {
         self.step(
             |k| {
-                k.firewall = None;
+                k.delete_firewall();
                 Ok(())
             },
             true,

@@ -227,6 +227,17 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
     Ok(config)
 }
 
+/// The canonical network-script words of a Xen-mode network: `from_xen_words` of them
+/// gives the same configuration back (brouter keeps them in its memory for the hook).
+pub fn xen_words(n: &super::Network) -> Vec<String> {
+    vec![
+        format!("bridge={}", n.bridge),
+        format!("bridgeip={}", n.address),
+        format!("brnet={}", n.subnet),
+        format!("antispoof={}", if n.antispoof { "yes" } else { "no" }),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
