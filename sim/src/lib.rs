@@ -3,7 +3,9 @@
 //! step — without root.
 
 pub mod backend;
+pub mod datapath;
 pub mod kernel;
 
 pub use backend::{Fault, SimBackend};
+pub use datapath::SimOutcome;
 pub use kernel::{Kernel, SimAddress};
