@@ -8,7 +8,7 @@
 //! ruleset's fingerprint is stored as a rule comment so a converged `start` compares
 //! instead of rewriting.
 
-mod exec;
+pub(crate) mod exec;
 mod expr;
 mod readback;
 pub mod render;

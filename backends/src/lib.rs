@@ -1,6 +1,7 @@
 //! brouter's kernel backend (`NetlinkBackend`) and the namespace targeting it needs.
 
 pub mod firewall;
+pub mod host_facts;
 pub mod memory;
 pub mod netlink;
 pub mod netns;

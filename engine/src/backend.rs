@@ -10,7 +10,7 @@ use ipnet::Ipv4Net;
 
 use crate::error::BackendError;
 use crate::firewall::{Binding, Ruleset};
-use crate::model::{BridgeOptions, Observed};
+use crate::model::{BridgeOptions, HostFacts, Observed};
 
 pub type BackendResult<T> = Result<T, BackendError>;
 
@@ -45,6 +45,12 @@ pub trait NetBackend: Send {
     async fn replace_firewall(&mut self, ruleset: &Ruleset) -> BackendResult<()>;
     /// Delete brouter's firewall tables; nothing else.
     async fn delete_firewall(&mut self) -> BackendResult<()>;
+
+    /// Foreign facts for `status`'s warnings (other firewalls, br_netfilter). Backends
+    /// that cannot know report nothing.
+    async fn host_facts(&mut self) -> BackendResult<HostFacts> {
+        Ok(HostFacts::default())
+    }
 
     /// Rename a (down) link: Xen's `vifname` on `vif online`.
     async fn rename_link(&mut self, link: &str, new_name: &str) -> BackendResult<()> {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod desired;
 pub mod error;
 pub mod firewall;
+pub mod health;
 pub mod model;
 pub mod plan;
 pub mod vif;

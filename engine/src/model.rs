@@ -172,3 +172,15 @@ pub fn sysctl_memory_key(key: &str) -> String {
 pub fn link_up_memory_key(bridge: &str) -> String {
     format!("link-up:{bridge}")
 }
+
+/// Facts about the rest of the host that `status` turns into warnings. Foreign by
+/// definition: brouter reads them and never changes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    /// Other tables' forward-hook chains that drop (`table inet filter, chain forward: policy drop`).
+    pub foreign_forward_drops: Vec<String>,
+    /// `net.bridge.bridge-nf-call-iptables = 1`: bridged frames meet the inet hooks.
+    pub br_netfilter: bool,
+    /// firewalld runs; its restarts flush every table, brouter's included.
+    pub firewalld_running: bool,
+}

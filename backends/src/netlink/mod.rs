@@ -172,6 +172,11 @@ impl NetBackend for NetlinkBackend {
         })
     }
 
+    async fn host_facts(&mut self) -> BackendResult<brouter_engine::HostFacts> {
+        let bnf = self.sysctls.read("net.bridge.bridge-nf-call-iptables").ok();
+        self.firewall(move |t| crate::host_facts::gather(t, bnf)).await
+    }
+
     async fn create_bridge(
         &mut self,
         name: &str,
