@@ -60,11 +60,28 @@ pub enum Command {
     /// Xen vif hotplug, as xl calls it (`online type_if=vif`; env: vif, INTERFACE,
     /// XENBUS_PATH, bridge, ip).
     Vif(VifArgs),
-    /// Validate the configuration and print what it compiles to.
+    /// Predicted path of one flow through NAT and the zone firewall, step by step.
+    Explain(ExplainArgs),
+    /// Validate the configuration and print what it compiles to (nftables syntax).
     Check {
         #[arg(value_name = "VAR=VAL")]
         words: Vec<String>,
     },
+    /// Install or remove brouter's vif hook (`vif-brouter`) in the Xen scripts directory.
+    #[command(subcommand)]
+    Xen(crate::xen_install::XenCommand),
+    /// Print the shell completion script for SHELL to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page brouter(8) as roff to stdout (the package ships it).
+    #[command(hide = true)]
+    Manpage,
+    /// The whole scenario on a throwaway Xen host made of network namespaces: start,
+    /// vif hotplug, a connectivity table measured with real traffic, stop; then clean up
+    /// (also on Ctrl-C). Needs root; touches nothing outside its own namespaces.
+    Demo,
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,4 +111,30 @@ pub enum VifCommand {
     Offline,
     Add,
     Remove,
+}
+
+/// One flow: `--from dmz --to 192.0.2.2:8080 --proto tcp`.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// Source zone (external, dom0, a network) or source address.
+    #[arg(long)]
+    pub from: String,
+    /// Destination address[:port]; `uplink` means the dom0's external address.
+    #[arg(long)]
+    pub to: String,
+    /// tcp, udp, icmp (or arp, for anti-spoofing).
+    #[arg(long, default_value = "tcp")]
+    pub proto: String,
+    /// The declared host sending it (anti-spoofing as if its vif were online).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The vif it is sent through (uses that vif's live binding).
+    #[arg(long)]
+    pub vif: Option<String>,
+    /// The source MAC it is sent with.
+    #[arg(long)]
+    pub mac: Option<String>,
+    /// Xen network-script words, when there is no config file.
+    #[arg(value_name = "VAR=VAL")]
+    pub words: Vec<String>,
 }

@@ -1,18 +1,26 @@
 //! `check`: validate and show what the configuration compiles to, touching nothing.
 
+use brouter_backends::firewall::{render_text, rule_count};
 use brouter_engine::{compile, Config};
 
 pub fn check(config: &Config, json_out: bool) {
     let desired = compile(config);
+    let ruleset = desired.firewall.clone().unwrap_or_default();
     if json_out {
-        let v = serde_json::json!({ "valid": true, "origin": config.origin, "desired": desired });
+        let v = serde_json::json!({
+            "valid": true,
+            "origin": config.origin,
+            "desired": desired,
+            "nft": render_text(&ruleset),
+            "rule_count": rule_count(&ruleset),
+        });
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         return;
     }
-    println!("{}: valid", config.origin);
+    println!("# {}: valid", config.origin);
     for n in &config.networks {
         println!(
-            "network {}: bridge {} address {} routes {} masquerade {} antispoof {}",
+            "# network {}: bridge {} address {} routes {} masquerade {} antispoof {}",
             n.name,
             n.bridge,
             n.address,
@@ -22,6 +30,11 @@ pub fn check(config: &Config, json_out: bool) {
         );
     }
     for (k, v) in &desired.sysctls {
-        println!("sysctl {k} = {v}");
+        println!("# sysctl {k} = {v}");
     }
+    println!(
+        "# firewall: {} rules (independent of the number of forwards, hosts and vifs)",
+        rule_count(&ruleset)
+    );
+    print!("{}", render_text(&ruleset));
 }

@@ -2,13 +2,17 @@
 
 mod args;
 mod check;
+mod demo;
 mod exit;
+mod explain;
 mod kernel;
 mod load;
 mod lock;
+mod manpage;
 mod run;
 mod status;
 mod vif;
+mod xen_install;
 mod xenstore;
 
 use std::process::ExitCode;
@@ -43,6 +47,16 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
     let config_path = cli.config.as_deref();
     let open = || load::Backend::open(cli.sim.as_deref(), cli.netns.as_deref());
     match &cli.command {
+        Command::Xen(x) => xen_install::xen(x, cli.json),
+        Command::Demo => demo::demo().await,
+        Command::Completions { shell } => {
+            manpage::completions(*shell, &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Manpage => {
+            manpage::manpage(&mut std::io::stdout()).map_err(|e| Failure::op(format!("stdout: {e}")))?;
+            Ok(exit::OK)
+        }
         Command::Check { words } => {
             let config = load::load_config(config_path, words)?;
             check::check(&config, cli.json);
@@ -74,6 +88,12 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                 (None, None) => "current".to_string(),
             };
             vif::vif(args, config.as_ref(), &mut backend, &label, cli.json).await
+        }
+        Command::Explain(args) => {
+            let config = load::load_config(config_path, &args.words)?;
+            // The live system (uplink address, bindings) refines the answer when readable.
+            let mut backend = open().await.ok();
+            explain::explain(&config, args, backend.as_mut(), cli.json).await
         }
         Command::Status { words } => {
             let config = load::load_config(config_path, words)?;

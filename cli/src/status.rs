@@ -18,7 +18,18 @@ struct NetworkStatus {
     address_present: bool,
     route: String,
     route_present: bool,
-    ports: Vec<String>,
+    /// Attached vifs, each with the host it is bound to (anti-spoofing) or declared as.
+    ports: Vec<PortStatus>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct PortStatus {
+    vif: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    /// The MAC and addresses the vif may use, when it is bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bound: Option<String>,
 }
 
 pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> Result<u8, Failure> {
@@ -29,17 +40,34 @@ pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> R
         .await
         .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
     let plan = plan_start(&desired, &obs);
-    let nets: Vec<NetworkStatus> = config.networks.iter().map(|n| network_status(n, &obs)).collect();
+    let nets: Vec<NetworkStatus> = config
+        .networks
+        .iter()
+        .map(|n| network_status(config, n, &obs))
+        .collect();
     let forwarding = obs.sysctls.get(IP_FORWARD).cloned().unwrap_or_else(|| "?".into());
     let (drift, conflict): (Vec<String>, Option<String>) = match &plan {
         Ok(p) => (p.ops.iter().map(ToString::to_string).collect(), None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let converged = drift.is_empty() && conflict.is_none();
+    let facts = backend.get().host_facts().await.unwrap_or_default();
+    let warnings = brouter_engine::health::warnings(&obs, &facts);
+    let forwards: Vec<String> = config
+        .forwards
+        .iter()
+        .map(|f| {
+            let to = f.host.clone().unwrap_or_else(|| f.addr.to_string());
+            let port = f.to_port.map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}/{} -> {to} ({}){port}", f.proto, f.ports, f.addr)
+        })
+        .collect();
     if json_out {
         let v = json!({
             "converged": converged,
             "networks": nets,
+            "forwards": forwards,
+            "warnings": warnings,
             "ip_forward": forwarding,
             "firewall": obs.firewall,
             "drift": drift,
@@ -58,11 +86,31 @@ pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> R
             println!("  route    {} {}", n.route, mark(n.route_present));
             if n.ports.is_empty() {
                 println!("  ports    none");
-            } else {
-                println!("  ports    {}", n.ports.join(", "));
+            }
+            for p in &n.ports {
+                let host = p.host.as_ref().map(|h| format!(" host {h}")).unwrap_or_default();
+                let bound = p
+                    .bound
+                    .as_ref()
+                    .map(|b| format!(", bound to {b}"))
+                    .unwrap_or_default();
+                println!("  port     {}{host}{bound}", p.vif);
             }
         }
+        for f in &forwards {
+            println!("forward {f}");
+        }
         println!("ip_forward {forwarding}");
+        println!(
+            "firewall {}",
+            match &obs.firewall {
+                Some(fp) => format!("tables inet/bridge brouter present (ruleset {fp})"),
+                None => "brouter's tables are not there".into(),
+            }
+        );
+        for w in &warnings {
+            println!("WARNING: {w}");
+        }
         if let Some(c) = &conflict {
             println!("conflict: {c}");
         } else if converged {
@@ -85,7 +133,7 @@ fn mark(present: bool) -> &'static str {
     }
 }
 
-fn network_status(n: &brouter_engine::config::Network, obs: &Observed) -> NetworkStatus {
+fn network_status(config: &Config, n: &brouter_engine::config::Network, obs: &Observed) -> NetworkStatus {
     let link = obs.link(&n.bridge);
     let bridge_state = match link {
         None => "missing".to_string(),
@@ -104,6 +152,36 @@ fn network_status(n: &brouter_engine::config::Network, obs: &Observed) -> Networ
             .any(|a| a.link == n.bridge && a.addr == n.address),
         route: format!("{} dev {}", n.subnet, n.bridge),
         route_present: obs.routes.iter().any(|r| r.dst == n.subnet && r.dev == n.bridge),
-        ports: obs.ports_of(&n.bridge).map(|l| l.name.clone()).collect(),
+        ports: obs
+            .ports_of(&n.bridge)
+            .map(|l| {
+                let binding = obs.bindings.iter().find(|b| b.vif == l.name);
+                let host = config
+                    .hosts
+                    .iter()
+                    .find(|h| {
+                        h.vif.as_deref() == Some(l.name.as_str())
+                            || binding.is_some_and(|b| h.mac.as_deref() == Some(b.mac.as_str()))
+                    })
+                    .map(|h| h.name.clone());
+                let bound = binding.map(|b| {
+                    let addrs: Vec<String> = b.addrs.iter().map(ToString::to_string).collect();
+                    format!(
+                        "{} {}",
+                        b.mac,
+                        if addrs.is_empty() {
+                            "(no address)".into()
+                        } else {
+                            addrs.join(" ")
+                        }
+                    )
+                });
+                PortStatus {
+                    vif: l.name.clone(),
+                    host,
+                    bound,
+                }
+            })
+            .collect(),
     }
 }

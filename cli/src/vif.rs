@@ -137,6 +137,12 @@ async fn run(
         .observe()
         .await
         .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    // Without a config file, the network-script words `start` remembered stand in for it.
+    let xen_config = match config {
+        Some(_) => None,
+        None => xen_config_from_memory(&obs, req.bridge.as_deref())?,
+    };
+    let config = config.or(xen_config.as_ref());
     let plan = if online {
         plan_vif_online(config, &obs, req).map_err(|e| Failure::op(e.to_string()))?
     } else {
@@ -153,4 +159,27 @@ async fn run(
         }
         Err(e) => Err(Failure::op(format!("vif online {}: {e}", req.device))),
     }
+}
+
+/// The Xen-mode configuration of the bridge the vif goes to (or of the only Xen-mode
+/// bridge), rebuilt from the words `brouter start` kept in its memory.
+fn xen_config_from_memory(
+    obs: &brouter_engine::Observed,
+    bridge: Option<&str>,
+) -> Result<Option<Config>, Failure> {
+    let notes: Vec<(&str, &str)> = obs
+        .memory
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("xen:").map(|b| (b, v.as_str())))
+        .collect();
+    let words = match bridge {
+        Some(b) => notes.iter().find(|(nb, _)| *nb == b).map(|(_, w)| *w),
+        None if notes.len() == 1 => Some(notes[0].1),
+        None => None,
+    };
+    let Some(words) = words else { return Ok(None) };
+    let words: Vec<&str> = words.split_whitespace().collect();
+    brouter_engine::config::from_xen_words(&words)
+        .map(Some)
+        .map_err(|e| Failure::op(format!("brouter's memory holds bad network-script words: {e}")))
 }
