@@ -2,6 +2,7 @@
 
 pub mod firewall;
 pub mod host_facts;
+pub mod lab;
 pub mod memory;
 pub mod netlink;
 pub mod netns;
