@@ -24,3 +24,8 @@ package:
     dist/gen-assets target/release/brouter target/release/assets
     cargo deb -p brouter --no-build
     dpkg-deb -c "$(ls -t target/debian/brouter_*.deb | head -n 1)"
+
+# Benchmarks in throwaway namespaces (root): writes bench/RESULTS.md and bench/results.json.
+bench:
+    cargo build --release -p brouter -p brouter-bench
+    target/release/brouter-bench

@@ -8,7 +8,10 @@ use crate::firewall::exec::nft;
 use crate::NetnsTarget;
 
 /// Gather the facts for `target` (blocking: spawns `nft` inside the namespace).
-pub fn gather(target: &NetnsTarget, bridge_nf_call_iptables: Option<String>) -> Result<HostFacts, BackendError> {
+pub fn gather(
+    target: &NetnsTarget,
+    bridge_nf_call_iptables: Option<String>,
+) -> Result<HostFacts, BackendError> {
     Ok(HostFacts {
         foreign_forward_drops: foreign_forward_drops(target)?,
         br_netfilter: bridge_nf_call_iptables.as_deref() == Some("1"),
@@ -27,16 +30,26 @@ fn foreign_forward_drops(target: &NetnsTarget) -> Result<Vec<String>, BackendErr
     let Ok(doc) = serde_json::from_str::<Value>(&out.stdout) else {
         return Ok(Vec::new());
     };
-    let items = doc.get("nftables").and_then(Value::as_array).cloned().unwrap_or_default();
+    let items = doc
+        .get("nftables")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut found = Vec::new();
     let mut forward_chains = Vec::new();
     for item in &items {
         let Some(chain) = item.get("chain") else { continue };
-        let (table, name, family) = (chain["table"].as_str(), chain["name"].as_str(), chain["family"].as_str());
+        let (table, name, family) = (
+            chain["table"].as_str(),
+            chain["name"].as_str(),
+            chain["family"].as_str(),
+        );
         if table == Some("brouter") || chain["hook"].as_str() != Some("forward") {
             continue;
         }
-        let (Some(table), Some(name), Some(family)) = (table, name, family) else { continue };
+        let (Some(table), Some(name), Some(family)) = (table, name, family) else {
+            continue;
+        };
         forward_chains.push((family.to_string(), table.to_string(), name.to_string()));
         if chain["policy"].as_str() == Some("drop") {
             found.push(format!("table {family} {table}, chain {name}: policy drop"));
@@ -52,9 +65,10 @@ fn foreign_forward_drops(target: &NetnsTarget) -> Result<Vec<String>, BackendErr
         if !forward_chains.contains(&key) {
             continue;
         }
-        let drops = rule["expr"]
-            .as_array()
-            .is_some_and(|e| e.iter().any(|x| x.get("drop").is_some() || x.get("reject").is_some()));
+        let drops = rule["expr"].as_array().is_some_and(|e| {
+            e.iter()
+                .any(|x| x.get("drop").is_some() || x.get("reject").is_some())
+        });
         let entry = format!("table {} {}, chain {}: drop rules", key.0, key.1, key.2);
         if drops && !found.contains(&entry) {
             found.push(entry);
@@ -65,9 +79,14 @@ fn foreign_forward_drops(target: &NetnsTarget) -> Result<Vec<String>, BackendErr
 
 /// Whether a process of this name runs (`/proc/*/comm`); host-wide, not per namespace.
 fn process_running(name: &str) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
     dir.flatten().any(|e| {
-        e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit())
+        e.file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
             && std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name)
     })
 }

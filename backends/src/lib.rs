@@ -1,5 +1,6 @@
 //! brouter's kernel backend (`NetlinkBackend`) and the namespace targeting it needs.
 
+pub mod conntrack;
 pub mod firewall;
 pub mod host_facts;
 pub mod lab;

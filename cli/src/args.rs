@@ -67,6 +67,9 @@ pub enum Command {
         #[arg(value_name = "VAR=VAL")]
         words: Vec<String>,
     },
+    /// Draw the topology (uplink, dom0, brouters, hosts, forwards, zone policies) as SVG or
+    /// Graphviz DOT, from the config plus the live state when it can be read.
+    Diagram(crate::diagram::DiagramArgs),
     /// Install or remove brouter's vif hook (`vif-brouter`) in the Xen scripts directory.
     #[command(subcommand)]
     Xen(crate::xen_install::XenCommand),

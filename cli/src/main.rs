@@ -3,6 +3,7 @@
 mod args;
 mod check;
 mod demo;
+mod diagram;
 mod exit;
 mod explain;
 mod kernel;
@@ -94,6 +95,17 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             // The live system (uplink address, bindings) refines the answer when readable.
             let mut backend = open().await.ok();
             explain::explain(&config, args, backend.as_mut(), cli.json).await
+        }
+        Command::Diagram(args) => {
+            let config = load::load_config(config_path, &args.words)?;
+            let mut backend = match args.config_only {
+                true => None,
+                false => open()
+                    .await
+                    .map_err(|e| eprintln!("brouter: diagram: {}; drawing from the config alone", e.message))
+                    .ok(),
+            };
+            diagram::diagram(&config, args, backend.as_mut()).await
         }
         Command::Status { words } => {
             let config = load::load_config(config_path, words)?;

@@ -58,5 +58,16 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
         Op::SetMtu { link, mtu } => backend.set_mtu(link, *mtu).await,
         Op::AddBinding { binding } => backend.add_binding(binding).await,
         Op::RemoveBinding { vif } => backend.remove_binding(vif).await,
+        Op::FlushConntrack {
+            proto,
+            ports,
+            to,
+            addr,
+            to_port,
+        } => {
+            backend
+                .flush_conntrack(*proto, *ports, to, (*addr, *to_port))
+                .await
+        }
     }
 }

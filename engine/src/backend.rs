@@ -5,8 +5,12 @@
 //! anything; the planner already did. Two implementations exist: `SimBackend` (memory)
 //! and `NetlinkBackend` (rtnetlink + nftables).
 
+use std::net::Ipv4Addr;
+
 use async_trait::async_trait;
 use ipnet::Ipv4Net;
+
+use crate::config::{PortRange, Proto};
 
 use crate::error::BackendError;
 use crate::firewall::{Binding, Ruleset};
@@ -87,6 +91,21 @@ pub trait NetBackend: Send {
     async fn add_binding(&mut self, binding: &Binding) -> BackendResult<()> {
         let _ = binding;
         Err(unsupported("add_binding (anti-spoofing bindings)"))
+    }
+    /// Forget the connection-tracking entries of `proto` flows to one of the dom0
+    /// addresses `to` on a port in `ports`, except those already translated to `keep`
+    /// (the forward's target address, and port if it translates ports), so their next
+    /// packets meet the current NAT rules. The default has nothing to forget: a backend
+    /// without connection tracking (the simulator NATs every packet afresh).
+    async fn flush_conntrack(
+        &mut self,
+        proto: Proto,
+        ports: PortRange,
+        to: &[Ipv4Addr],
+        keep: (Ipv4Addr, Option<u16>),
+    ) -> BackendResult<()> {
+        let _ = (proto, ports, to, keep);
+        Ok(())
     }
     /// Remove a vif's binding; nothing to do if it has none.
     async fn remove_binding(&mut self, vif: &str) -> BackendResult<()> {

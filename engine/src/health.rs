@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn a_converged_quiet_host_has_no_warnings() {
         assert!(warnings(&started("1", true), &HostFacts::default()).is_empty());
-        assert!(warnings(&Observed::default(), &HostFacts::default()).is_empty(), "not started");
+        assert!(
+            warnings(&Observed::default(), &HostFacts::default()).is_empty(),
+            "not started"
+        );
     }
 
     #[test]
@@ -87,7 +90,10 @@ mod tests {
             ..Default::default()
         };
         let w = warnings(&started("1", true), &facts);
-        assert!(w[0].starts_with("table ip filter, chain FORWARD: policy drop"), "{w:?}");
+        assert!(
+            w[0].starts_with("table ip filter, chain FORWARD: policy drop"),
+            "{w:?}"
+        );
         assert!(w[0].contains("Docker"));
     }
 }

@@ -10,6 +10,7 @@ pub mod apply;
 pub mod backend;
 pub mod config;
 pub mod desired;
+pub mod diagram;
 pub mod error;
 pub mod firewall;
 pub mod health;

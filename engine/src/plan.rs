@@ -7,8 +7,12 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use std::net::Ipv4Addr;
+
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
+
+use crate::config::{PortRange, Proto};
 
 use crate::desired::Desired;
 use crate::firewall::{bindings_to_keep, Binding, Ruleset};
@@ -107,6 +111,19 @@ pub enum Op {
     RemoveBinding {
         vif: String,
     },
+    /// Forget the connection-tracking entries of `proto` flows to one of the dom0
+    /// addresses `to` on a port in `ports`, except those already translated to the
+    /// forward's target `addr` (`to_port`, or the same port). The kernel NATs a flow once,
+    /// on its first packet: a UDP flow that reached the dom0 before its forward existed
+    /// (a game or VoIP client that keeps sending) would never be forwarded otherwise.
+    FlushConntrack {
+        proto: Proto,
+        ports: PortRange,
+        to: Vec<Ipv4Addr>,
+        addr: Ipv4Addr,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_port: Option<u16>,
+    },
 }
 
 impl Op {
@@ -169,6 +186,17 @@ impl fmt::Display for Op {
                 )
             }
             Op::RemoveBinding { vif } => write!(f, "unbind {vif}"),
+            Op::FlushConntrack {
+                proto,
+                ports,
+                addr,
+                to_port,
+                ..
+            } => write!(
+                f,
+                "forget tracked {proto} flows to the dom0 on port {ports} not yet forwarded to {addr}{}",
+                to_port.map(|p| format!(":{p}")).unwrap_or_default()
+            ),
         }
     }
 }
@@ -322,32 +350,61 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
         }
     }
 
-    // 4. Addresses (a foreign identical address already satisfies the wish).
-    for a in &desired.addresses {
-        if !observed
-            .addresses
-            .iter()
-            .any(|o| o.link == a.link && o.addr == a.addr)
-        {
-            ops.push(Op::AddAddress {
-                link: a.link.clone(),
-                addr: a.addr,
-            });
+    // 4. Addresses (a foreign identical address already satisfies the wish). The kernel
+    //    flushes every route through a link whose last IPv4 address goes, and (with
+    //    promote_secondaries off, its default) deletes a primary's secondaries with it.
+    //    So an old address of brouter's in the *same* subnet as a new one goes first (or
+    //    the new one would be its secondary and vanish with it); other old addresses go
+    //    after the new ones exist. `flushed` notes links whose routes the plan drops.
+    let mut present: Vec<(String, Ipv4Net)> = observed
+        .addresses
+        .iter()
+        .map(|a| (a.link.clone(), a.addr))
+        .collect();
+    let mut flushed: BTreeSet<String> = BTreeSet::new();
+    let is_stale = |a: &crate::model::Address| {
+        a.owned
+            && desired.scope.includes(&a.link)
+            && !stale.contains(&a.link.as_str())
+            && !desired
+                .addresses
+                .iter()
+                .any(|d| d.link == a.link && d.addr == a.addr)
+    };
+    let mut deleted: Vec<usize> = Vec::new();
+    let mut delete = |ops: &mut Vec<Op>, present: &mut Vec<(String, Ipv4Net)>, link: &str, addr: Ipv4Net| {
+        ops.push(Op::DeleteAddress {
+            link: link.to_string(),
+            addr,
+        });
+        present.retain(|(l, x)| !(l == link && *x == addr));
+        if !present.iter().any(|(l, _)| l == link) {
+            flushed.insert(link.to_string());
         }
+    };
+    for a in &desired.addresses {
+        if present.iter().any(|(l, x)| *l == a.link && *x == a.addr) {
+            continue;
+        }
+        for (k, old) in observed.addresses.iter().enumerate() {
+            if old.link == a.link
+                && is_stale(old)
+                && old.addr.trunc() == a.addr.trunc()
+                && !deleted.contains(&k)
+            {
+                delete(&mut ops, &mut present, &old.link, old.addr);
+                deleted.push(k);
+            }
+        }
+        ops.push(Op::AddAddress {
+            link: a.link.clone(),
+            addr: a.addr,
+        });
+        present.push((a.link.clone(), a.addr));
     }
-
-    // 4b. Old addresses go only after the new ones exist: removing a link's last IPv4
-    //     address makes the kernel flush every route through it.
-    for a in &observed.addresses {
-        let wanted = desired
-            .addresses
-            .iter()
-            .any(|d| d.link == a.link && d.addr == a.addr);
-        if a.owned && desired.scope.includes(&a.link) && !wanted && !stale.contains(&a.link.as_str()) {
-            ops.push(Op::DeleteAddress {
-                link: a.link.clone(),
-                addr: a.addr,
-            });
+    for (k, old) in observed.addresses.iter().enumerate() {
+        if is_stale(old) && !deleted.contains(&k) {
+            delete(&mut ops, &mut present, &old.link, old.addr);
         }
     }
 
@@ -355,7 +412,9 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     //    drops them when a link goes down; only the prefix routes of (foreign) addresses
     //    come back by themselves when it goes up again.
     for r in &desired.routes {
-        let present = if observed.link(&r.dev).is_some_and(|l| l.up) {
+        let present = if flushed.contains(r.dev.as_str()) {
+            false
+        } else if observed.link(&r.dev).is_some_and(|l| l.up) {
             observed
                 .routes
                 .iter()
@@ -384,10 +443,42 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
                 ruleset: Box::new(fw.clone()),
                 bindings: bindings_to_keep(fw, observed),
             });
+            ops.extend(stale_udp_flows(fw, observed));
         }
     }
 
     Ok(Plan { ops })
+}
+
+/// After the tables change: UDP flows that reached the dom0 (or an old target) on a port
+/// that is now forwarded keep their old path while they last (conntrack NATs a flow
+/// once), so their entries go. TCP needs nothing: a connection to a port nobody forwarded
+/// was refused and has no entry worth keeping.
+fn stale_udp_flows(fw: &Ruleset, observed: &Observed) -> Vec<Op> {
+    // The dom0's own addresses that forwards apply to: all but the bridges' (DNAT
+    // matches `fib daddr type local` minus the bridge addresses).
+    let mut to: Vec<Ipv4Addr> = observed
+        .addresses
+        .iter()
+        .map(|a| a.addr.addr())
+        .filter(|a| !fw.networks.iter().any(|n| n.address.addr() == *a))
+        .collect();
+    to.sort();
+    to.dedup();
+    if to.is_empty() {
+        return vec![];
+    }
+    fw.forwards
+        .iter()
+        .filter(|f| f.proto == Proto::Udp)
+        .map(|f| Op::FlushConntrack {
+            proto: f.proto,
+            ports: f.ports,
+            to: to.clone(),
+            addr: f.addr,
+            to_port: f.to_port,
+        })
+        .collect()
 }
 
 /// Plan `stop`: remove everything brouter owns in `scope` and restore what it changed.

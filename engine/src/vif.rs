@@ -166,7 +166,10 @@ pub fn plan_vif_online(
                 .mac
                 .clone()
                 .or_else(|| host.and_then(|h| h.mac.clone()))
-                .ok_or_else(|| VifError::NoMac { network: net.name.clone(), vif: name.clone() })?;
+                .ok_or_else(|| VifError::NoMac {
+                    network: net.name.clone(),
+                    vif: name.clone(),
+                })?;
             if let Some(mut b) = crate::firewall::binding_for(&rs, &bridge, &name, &mac) {
                 if b.addrs.is_empty() {
                     b.addrs = req.ips.clone();

@@ -521,3 +521,60 @@ fn start_keeps_the_bindings_of_attached_vifs() {
     let plan = plan_start(&desired, &converged).unwrap();
     assert!(!plan.ops.iter().any(|o| matches!(o, Op::ReplaceFirewall { .. })));
 }
+
+#[test]
+fn a_changed_firewall_forgets_udp_flows_the_forwards_now_cover() {
+    let config = isp_config();
+    let desired = brouter_engine::compile(&config);
+    let fw = desired.firewall.clone().unwrap();
+    let addr = |link: &str, a: &str, owned: bool| brouter_engine::model::Address {
+        link: link.into(),
+        addr: a.parse().unwrap(),
+        owned,
+    };
+    let observed = Observed {
+        addresses: vec![
+            addr("eth0", "192.0.2.2/24", false),
+            addr("br-dmz", "10.1.0.1/24", true),
+        ],
+        firewall: Some("an older ruleset".into()),
+        ..Observed::default()
+    };
+    let plan = plan_start(&desired, &observed).unwrap();
+    let replace = plan
+        .ops
+        .iter()
+        .position(|o| matches!(o, Op::ReplaceFirewall { .. }))
+        .expect("replaces the firewall");
+    let flushes: Vec<(usize, &Op)> = plan
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| matches!(o, Op::FlushConntrack { .. }))
+        .collect();
+    // isp.toml forwards one udp range (5060-5061 to app1); its flows to the uplink go,
+    // never those to a bridge address, and only after the new rules are in.
+    assert_eq!(flushes.len(), 1, "{plan:#?}");
+    let (at, op) = flushes[0];
+    assert!(at > replace);
+    assert_eq!(
+        op,
+        &Op::FlushConntrack {
+            proto: brouter_engine::config::Proto::Udp,
+            ports: brouter_engine::config::PortRange {
+                first: 5060,
+                last: 5061
+            },
+            to: vec![ip("192.0.2.2")],
+            addr: ip("10.2.0.10"),
+            to_port: None,
+        }
+    );
+    // Converged: nothing to forget.
+    let converged = Observed {
+        firewall: Some(fw.fingerprint()),
+        ..observed
+    };
+    let plan = plan_start(&desired, &converged).unwrap();
+    assert!(!plan.ops.iter().any(|o| matches!(o, Op::FlushConntrack { .. })));
+}

@@ -2,6 +2,7 @@
 //! Only tests use this crate.
 
 pub mod addr_dump;
+pub mod arp;
 pub mod binary;
 pub mod netns;
 pub mod probe;

@@ -112,6 +112,25 @@ pub fn tcp(
     srv.finish(outcome, deadline, dst)
 }
 
+/// TCP like [`tcp`], with the client's socket bound to source address `src` — an address
+/// the client namespace holds besides its own, to play a VM that sends from an address
+/// it was not given (spoofing) and still sees the answer.
+pub fn tcp_from(
+    server: &Netns,
+    listen: SocketAddr,
+    client: &Netns,
+    src: IpAddr,
+    dst: SocketAddr,
+    deadline: Duration,
+) -> Outcome {
+    let srv = match Server::start(server, Kind::Tcp, listen) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let outcome = client.run(move || tcp_connect_from_here(Some(src), dst, deadline));
+    srv.finish(outcome, deadline, dst)
+}
+
 /// TCP connect from `client` to `dst` with no server of ours (the kernel, or someone
 /// else's listener, answers). Connected carries `dst`.
 pub fn tcp_connect(client: &Netns, dst: SocketAddr, deadline: Duration) -> Outcome {
@@ -289,10 +308,19 @@ fn echo_request_source(pkt: &[u8], token: &[u8; 16]) -> Option<Ipv4Addr> {
 }
 
 fn tcp_connect_here(dst: SocketAddr, deadline: Duration) -> Outcome {
+    tcp_connect_from_here(None, dst, deadline)
+}
+
+fn tcp_connect_from_here(src: Option<IpAddr>, dst: SocketAddr, deadline: Duration) -> Outcome {
     let sock = match Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)) {
         Ok(s) => s,
         Err(e) => return Outcome::Failed(format!("tcp socket: {e}")),
     };
+    if let Some(src) = src {
+        if let Err(e) = sock.bind(&SocketAddr::new(src, 0).into()) {
+            return Outcome::Failed(format!("bind the client to {src}: {e}"));
+        }
+    }
     match sock.connect_timeout(&dst.into(), deadline) {
         Ok(()) => Outcome::Connected { peer_seen: dst },
         Err(e) => classify(e, "tcp connect"),

@@ -19,7 +19,10 @@ fn brouter(ns: &Netns, state: &std::path::Path, args: &[&str]) -> Output {
 
 fn status(ns: &Netns, state: &std::path::Path) -> (i32, String) {
     let out = brouter(ns, state, &[&["status"], SEED].concat());
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -33,7 +36,9 @@ fn status_reports_drift_and_warns_about_a_foreign_drop_policy() {
 
     let (code, out) = status(&ns, &state);
     assert_eq!(code, 3, "not started yet is 'drifted':\n{out}");
-    assert!(brouter(&ns, &state, &[&["start"], SEED].concat()).status.success());
+    assert!(brouter(&ns, &state, &[&["start"], SEED].concat())
+        .status
+        .success());
     let (code, out) = status(&ns, &state);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("converged"), "{out}");
@@ -44,7 +49,9 @@ fn status_reports_drift_and_warns_about_a_foreign_drop_policy() {
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("address  10.98.98.1/24 (MISSING)"), "{out}");
     assert!(out.contains("add address 10.98.98.1/24 to xenbr0"), "{out}");
-    assert!(brouter(&ns, &state, &[&["start"], SEED].concat()).status.success());
+    assert!(brouter(&ns, &state, &[&["start"], SEED].concat())
+        .status
+        .success());
     assert_eq!(status(&ns, &state).0, 0);
 
     // Someone flushes the whole ruleset (a firewall restart does this).
@@ -53,16 +60,22 @@ fn status_reports_drift_and_warns_about_a_foreign_drop_policy() {
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("tables are gone"), "{out}");
     assert!(out.contains("replace firewall tables"), "{out}");
-    assert!(brouter(&ns, &state, &[&["start"], SEED].concat()).status.success());
+    assert!(brouter(&ns, &state, &[&["start"], SEED].concat())
+        .status
+        .success());
 
     // Another tool's forward chain drops by policy (as Docker's does).
-    let rules = "table ip filter {\n chain FORWARD {\n  type filter hook forward priority 0; policy drop;\n }\n}\n";
+    let rules =
+        "table ip filter {\n chain FORWARD {\n  type filter hook forward priority 0; policy drop;\n }\n}\n";
     let f = state.join("foreign.nft");
     std::fs::write(&f, rules).unwrap();
     assert!(ns.exec("nft", &["-f", f.to_str().unwrap()]).status.success());
     let (code, out) = status(&ns, &state);
     assert_eq!(code, 0, "brouter's own state is converged:\n{out}");
-    assert!(out.contains("WARNING: table ip filter, chain FORWARD: policy drop"), "{out}");
+    assert!(
+        out.contains("WARNING: table ip filter, chain FORWARD: policy drop"),
+        "{out}"
+    );
 
     let json = brouter(&ns, &state, &[&["--json", "status"], SEED].concat());
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();

@@ -6,9 +6,9 @@
 //! down drops the IPv4 routes through it; deleting a bridge releases its ports and takes
 //! its addresses and routes along.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use brouter_engine::firewall::Ruleset;
+use brouter_engine::firewall::{Binding, Ruleset};
 use brouter_engine::{
     Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, Observed, Route, ALIAS_PREFIX,
     IP_FORWARD, OWNER_PROTO, PROTO_KERNEL,
@@ -38,6 +38,18 @@ pub struct Kernel {
     pub memory: BTreeMap<String, String>,
     /// brouter's firewall tables, if present.
     pub firewall: Option<Ruleset>,
+    /// `net.ipv4.conf.all.promote_secondaries`: whether deleting a primary address promotes
+    /// a secondary of the same subnet (on) or deletes the secondaries with it (off, the
+    /// kernel's default; Debian's systemd turns it on).
+    #[serde(default)]
+    pub promote_secondaries: bool,
+    /// Bridges whose MTU was set by hand (BROPT_MTU_SET_BY_USER): the kernel then stops
+    /// fitting their MTU to the smallest port's.
+    #[serde(default)]
+    pub mtu_set_by_user: BTreeSet<String>,
+    /// Anti-spoofing bindings: elements of sets inside brouter's tables, by vif.
+    #[serde(default)]
+    pub bindings: BTreeMap<String, Binding>,
 }
 
 impl Default for Kernel {
@@ -50,10 +62,33 @@ impl Default for Kernel {
             sysctls: BTreeMap::from([(IP_FORWARD.to_string(), "0".to_string())]),
             memory: BTreeMap::new(),
             firewall: None,
+            promote_secondaries: false,
+            mtu_set_by_user: BTreeSet::new(),
+            bindings: BTreeMap::new(),
         };
         k.add_link("lo", LinkKind::Other("loopback".into()), true);
         k
     }
+}
+
+/// The forward delays (seconds) STP accepts; the kernel clamps a bridge's delay into this
+/// range when STP is turned on.
+const STP_MIN_FORWARD_DELAY: u32 = 2;
+const STP_MAX_FORWARD_DELAY: u32 = 30;
+
+/// The MTU of a bridge without ports (and of a new bridge or veth).
+const ETH_DATA_LEN: u32 = 1500;
+
+/// A route destination with host bits set (`10.98.98.1/24`): the kernel checks the prefix
+/// before anything else about the route (fib_valid_key_len → EINVAL).
+fn not_a_network(dst: Ipv4Net) -> BackendError {
+    err(
+        ErrorKind::Invalid,
+        format!(
+            "{dst} is not a network: its host bits are set (did you mean {}?)",
+            dst.trunc()
+        ),
+    )
 }
 
 fn err(kind: ErrorKind, message: impl Into<String>) -> BackendError {
@@ -109,9 +144,16 @@ impl Kernel {
         }
     }
 
+    /// The kernel's implicit route for an address's network. It is *appended* (fib_magic:
+    /// NLM_F_APPEND), so it sits beside another route to the same network — brouter's,
+    /// or another link's — and is only skipped if this very route is there already.
     fn add_prefix_route(&mut self, link: &str, addr: Ipv4Net) {
         let dst = addr.trunc();
-        if !self.routes.iter().any(|r| r.dst == dst && r.metric == 0) {
+        let present = self
+            .routes
+            .iter()
+            .any(|r| r.dst == dst && r.dev == link && r.metric == 0 && r.protocol == PROTO_KERNEL);
+        if !present {
             self.routes.push(Route {
                 dst,
                 dev: link.into(),
@@ -144,7 +186,7 @@ impl Kernel {
             sysctls: self.sysctls.clone(),
             memory: self.memory.clone(),
             firewall: self.firewall.as_ref().map(Ruleset::fingerprint),
-            bindings: Vec::new(),
+            bindings: self.bindings.values().cloned().collect(),
         }
         .normalized()
     }
@@ -157,6 +199,13 @@ impl Kernel {
     ) -> Result<(), BackendError> {
         if self.links.contains_key(name) {
             return Err(err(ErrorKind::Exists, format!("link {name} already exists")));
+        }
+        // Turning STP on pulls the forward delay into STP's range (br_stp_start).
+        let mut options = options;
+        if options.stp {
+            options.forward_delay = options
+                .forward_delay
+                .clamp(STP_MIN_FORWARD_DELAY, STP_MAX_FORWARD_DELAY);
         }
         self.links.insert(
             name.to_string(),
@@ -175,34 +224,76 @@ impl Kernel {
     }
 
     pub fn delete_link(&mut self, name: &str) -> Result<(), BackendError> {
-        if self.links.remove(name).is_none() {
+        let Some(gone) = self.links.remove(name) else {
             return Err(err(ErrorKind::NoDevice, format!("cannot find device \"{name}\"")));
-        }
+        };
+        self.mtu_set_by_user.remove(name);
         for l in self.links.values_mut() {
             if l.master.as_deref() == Some(name) {
                 l.master = None;
             }
+        }
+        if let Some(bridge) = gone.master {
+            self.fit_bridge_mtu(&bridge);
         }
         self.addresses.retain(|a| a.link != name);
         self.routes.retain(|r| r.dev != name);
         Ok(())
     }
 
+    /// br_mtu_auto_adjust: unless set by hand, a bridge's MTU follows its smallest port's
+    /// (1500 with no ports), after every attach, detach and port MTU change.
+    fn fit_bridge_mtu(&mut self, bridge: &str) {
+        if self.mtu_set_by_user.contains(bridge) {
+            return;
+        }
+        let smallest = self.ports_mtu_min(bridge).unwrap_or(ETH_DATA_LEN);
+        if let Some(b) = self.links.get_mut(bridge) {
+            b.mtu = Some(smallest);
+        }
+    }
+
+    fn ports_mtu_min(&self, bridge: &str) -> Option<u32> {
+        self.links
+            .values()
+            .filter(|l| l.master.as_deref() == Some(bridge))
+            .filter_map(|l| l.mtu)
+            .min()
+    }
+
+    /// Attach `link` to bridge `master`, or detach it. Like the kernel (do_set_master), a
+    /// port moving elsewhere leaves its old bridge *before* the new bridge is asked, so a
+    /// refused attach still detaches it.
     pub fn set_master(&mut self, link: &str, master: Option<&str>) -> Result<(), BackendError> {
-        self.link_mut(link)?;
         if let Some(m) = master {
-            let ml = self
-                .links
-                .get(m)
-                .ok_or_else(|| err(ErrorKind::NoDevice, format!("cannot find device \"{m}\"")))?;
-            if !ml.is_bridge() {
-                return Err(err(ErrorKind::Unsupported, format!("{m} is not a bridge")));
-            }
-            if m == link {
-                return Err(err(ErrorKind::Invalid, format!("cannot attach {link} to itself")));
+            // The backend looks the bridge up before it asks the kernel.
+            if !self.links.contains_key(m) {
+                return Err(err(ErrorKind::NoDevice, format!("cannot find device \"{m}\"")));
             }
         }
-        self.link_mut(link)?.master = master.map(str::to_string);
+        let current = self.link_mut(link)?.master.clone();
+        if current.is_some() && current.as_deref() == master {
+            return Ok(());
+        }
+        if let Some(old) = current {
+            self.link_mut(link)?.master = None;
+            self.fit_bridge_mtu(&old);
+        }
+        if let Some(m) = master {
+            if !self.links[m].is_bridge() {
+                return Err(err(ErrorKind::Unsupported, format!("{m} is not a bridge")));
+            }
+            // The kernel refuses a bridge as a port (itself included) with ELOOP, which
+            // the backend reports as an invalid request.
+            if self.links[link].is_bridge() {
+                return Err(err(
+                    ErrorKind::Invalid,
+                    format!("cannot attach bridge {link} to bridge {m}"),
+                ));
+            }
+            self.link_mut(link)?.master = Some(m.to_string());
+            self.fit_bridge_mtu(m);
+        }
         Ok(())
     }
 
@@ -213,9 +304,10 @@ impl Kernel {
         }
         l.up = up;
         if up {
-            let prefixes: Vec<Ipv4Net> = self
-                .addresses
-                .iter()
+            // Only primaries bring prefix routes.
+            let prefixes: Vec<Ipv4Net> = (0..self.addresses.len())
+                .filter(|&i| self.is_primary(i))
+                .map(|i| &self.addresses[i])
                 .filter(|a| a.link == link && !a.noprefixroute)
                 .map(|a| a.addr)
                 .collect();
@@ -257,26 +349,48 @@ impl Kernel {
                 format!("address {addr} is not on {link}"),
             ));
         };
+        let primary = self.is_primary(i);
         let a = self.addresses.remove(i);
+        if primary {
+            // The primary's prefix route goes with it (fib_del_ifaddr).
+            if !a.noprefixroute {
+                self.routes
+                    .retain(|r| !(r.dev == link && r.dst == addr.trunc() && r.protocol == PROTO_KERNEL));
+            }
+            if self.promote_secondaries {
+                // The oldest secondary of the subnet becomes the primary, with its route.
+                if let Some(p) = self.addresses.iter().find(|o| same_subnet(o, &a)).cloned() {
+                    if !p.noprefixroute && self.links.get(link).is_some_and(|l| l.up) {
+                        self.add_prefix_route(link, p.addr);
+                    }
+                }
+            } else {
+                // Without promotion the secondaries of the subnet are deleted with it.
+                self.addresses.retain(|o| !same_subnet(o, &a));
+            }
+        }
         if !self.addresses.iter().any(|o| o.link == link) {
             // The last IPv4 address gone: the kernel disables IP on the link and flushes
             // every route through it, brouter's too (fib_disable_ip).
             self.routes.retain(|r| r.dev != link);
-        } else if !a.noprefixroute {
-            let still = self
-                .addresses
-                .iter()
-                .any(|o| o.link == link && !o.noprefixroute && o.addr.trunc() == addr.trunc());
-            if !still {
-                self.routes
-                    .retain(|r| !(r.dev == link && r.dst == addr.trunc() && r.protocol == PROTO_KERNEL));
-            }
         }
         Ok(())
     }
 
+    /// Whether `addresses[i]` is its subnet's primary on its link: the kernel makes an
+    /// address a secondary if the link already has one of the same subnet and prefix
+    /// length, and promotes the oldest secondary, so in insertion order the first wins.
+    fn is_primary(&self, i: usize) -> bool {
+        !self.addresses[..i]
+            .iter()
+            .any(|o| same_subnet(o, &self.addresses[i]))
+    }
+
     pub fn add_route(&mut self, dst: Ipv4Net, dev: &str) -> Result<(), BackendError> {
         let l = self.link_mut(dev)?;
+        if dst != dst.trunc() {
+            return Err(not_a_network(dst));
+        }
         if !l.up {
             return Err(err(ErrorKind::NetDown, format!("{dev} is down")));
         }
@@ -295,6 +409,9 @@ impl Kernel {
 
     pub fn delete_route(&mut self, dst: Ipv4Net, dev: &str) -> Result<(), BackendError> {
         self.link_mut(dev)?;
+        if dst != dst.trunc() {
+            return Err(not_a_network(dst));
+        }
         let Some(i) = self
             .routes
             .iter()
@@ -310,6 +427,10 @@ impl Kernel {
         // Linux ≥ 6.2 renames a link that is up; older kernels answer EBUSY, which is why
         // the vif planner takes the link down first.
         self.link_mut(link)?;
+        if link == new_name {
+            // dev_change_name: the same name is no change, not a clash.
+            return Ok(());
+        }
         if self.links.contains_key(new_name) {
             return Err(err(ErrorKind::Exists, format!("link {new_name} already exists")));
         }
@@ -327,19 +448,75 @@ impl Kernel {
         for r in self.routes.iter_mut().filter(|r| r.dev == link) {
             r.dev = new_name.to_string();
         }
+        if self.mtu_set_by_user.remove(link) {
+            self.mtu_set_by_user.insert(new_name.to_string());
+        }
         Ok(())
     }
 
     pub fn set_mac(&mut self, link: &str, mac: &str) -> Result<(), BackendError> {
-        self.link_mut(link)?.mac = Some(mac.to_string());
+        // Not a MAC at all is refused before anything is asked (the backend cannot even
+        // encode it); a multicast or all-zero one is refused by the kernel for the link
+        // (is_valid_ether_addr → EADDRNOTAVAIL).
+        let Some(bytes) = parse_mac(mac) else {
+            return Err(err(ErrorKind::Invalid, format!("{mac} is not a MAC address")));
+        };
+        let l = self.link_mut(link)?;
+        if bytes[0] & 1 == 1 || bytes.iter().all(|b| *b == 0) {
+            return Err(err(
+                ErrorKind::AddrNotAvail,
+                format!("{mac} is not a unicast MAC address"),
+            ));
+        }
+        l.mac = Some(mac.to_ascii_lowercase());
         Ok(())
     }
 
     pub fn set_mtu(&mut self, link: &str, mtu: u32) -> Result<(), BackendError> {
+        let l = self.link_mut(link)?;
         if !(68..=65535).contains(&mtu) {
             return Err(err(ErrorKind::Invalid, format!("MTU {mtu} is out of range")));
         }
-        self.link_mut(link)?.mtu = Some(mtu);
+        if l.mtu == Some(mtu) {
+            // dev_set_mtu: no change, no notifier, no "set by hand".
+            return Ok(());
+        }
+        l.mtu = Some(mtu);
+        let (is_bridge, master) = (l.is_bridge(), l.master.clone());
+        if is_bridge {
+            self.mtu_set_by_user.insert(link.to_string());
+        }
+        if let Some(bridge) = master {
+            self.fit_bridge_mtu(&bridge);
+        }
+        Ok(())
+    }
+
+    /// Replace brouter's tables: the sets go with them, so every binding is dropped.
+    pub fn replace_firewall(&mut self, ruleset: &Ruleset) {
+        self.firewall = Some(ruleset.clone());
+        self.bindings.clear();
+    }
+
+    pub fn delete_firewall(&mut self) {
+        self.firewall = None;
+        self.bindings.clear();
+    }
+
+    /// Bindings are set elements: without brouter's tables there is no set to add to.
+    pub fn add_binding(&mut self, binding: &Binding) -> Result<(), BackendError> {
+        if self.firewall.is_none() {
+            return Err(err(
+                ErrorKind::Other,
+                "brouter's firewall tables do not exist: run `brouter start` first",
+            ));
+        }
+        self.bindings.insert(binding.vif.clone(), binding.clone());
+        Ok(())
+    }
+
+    pub fn remove_binding(&mut self, vif: &str) -> Result<(), BackendError> {
+        self.bindings.remove(vif);
         Ok(())
     }
 
@@ -352,4 +529,18 @@ impl Kernel {
             None => Err(err(ErrorKind::Other, format!("no sysctl {key}"))),
         }
     }
+}
+
+/// Same link, same prefix length, same network: a primary address and its secondaries.
+fn same_subnet(a: &SimAddress, b: &SimAddress) -> bool {
+    a.link == b.link && a.addr.trunc() == b.addr.trunc()
+}
+
+/// Six hex pairs separated by colons, as `ip link` writes a MAC.
+fn parse_mac(mac: &str) -> Option<Vec<u8>> {
+    let bytes: Vec<u8> = mac
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2))
+        .collect::<Option<_>>()?;
+    (bytes.len() == 6).then_some(bytes)
 }

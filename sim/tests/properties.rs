@@ -325,6 +325,26 @@ proptest! {
     }
 
     #[test]
+    fn a_new_config_converges_in_one_start_and_stop_still_restores(
+        f in foreign(), c1 in config(), c2 in config(), promote in any::<bool>(),
+    ) {
+        let (d1, d2) = (compile(&c1), compile(&c2));
+        let mut k = build(&f);
+        k.promote_secondaries = promote;
+        let mut sim = SimBackend::new(k);
+        let before = sim.observe_now();
+        prop_assume!(start(&mut sim, &d1).is_ok());
+        if start(&mut sim, &d2).is_ok() {
+            let again = start(&mut sim, &d2).unwrap();
+            prop_assert!(again.is_empty(), "second start of the new config planned {:?}", again.ops);
+            // Stop both scopes (Xen mode manages one bridge per call).
+            stop(&mut sim, &d2).unwrap();
+            stop(&mut sim, &d1).unwrap();
+            prop_assert_eq!(before, sim.observe_now());
+        }
+    }
+
+    #[test]
     fn random_xen_words_validate_and_converge_or_are_rejected_first(
         words in prop::collection::vec(
             (prop::sample::select(vec!["bridgeip", "brnet", "vifnum", "netmask", "antispoof", "bridge", "bridgip"]),

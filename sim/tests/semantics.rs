@@ -177,3 +177,48 @@ fn xen_mode_stop_leaves_other_brouter_bridges_alone() {
         "xenbr0 still routes"
     );
 }
+
+#[test]
+fn moving_the_bridge_address_within_its_subnet_converges_in_one_start() {
+    let cfg = |addr: &str| {
+        brouter_engine::config::from_toml(
+            &format!("[[network]]\nname = \"dmz\"\nbridge = \"xenbr0\"\naddress = \"{addr}\"\n"),
+            "t.toml",
+        )
+        .unwrap()
+    };
+    for promote in [false, true] {
+        let mut k = Kernel::typical_host();
+        k.promote_secondaries = promote;
+        let mut sim = SimBackend::new(k);
+        block(async {
+            start(&mut sim, &compile(&cfg("10.98.98.1/24"))).await;
+            let moved = compile(&cfg("10.98.98.2/24"));
+            start(&mut sim, &moved).await;
+            let again = plan_start(&moved, &sim.kernel.observe()).unwrap();
+            assert!(again.is_empty(), "promote_secondaries={promote}: {:?}", again.ops);
+        });
+    }
+}
+
+#[test]
+fn moving_the_bridge_to_another_subnet_converges_in_one_start() {
+    let mut sim = SimBackend::new(Kernel::typical_host());
+    let a = compile(&from_xen_words(&["bridgeip=10.98.98.1/24"]).unwrap());
+    let b = compile(&from_xen_words(&["bridgeip=10.99.0.1/24"]).unwrap());
+    block(async {
+        start(&mut sim, &a).await;
+        start(&mut sim, &b).await;
+    });
+    assert!(plan_start(&b, &sim.kernel.observe()).unwrap().is_empty());
+    assert!(sim
+        .kernel
+        .routes
+        .iter()
+        .any(|r| r.dst.to_string() == "10.99.0.0/24" && r.dev == "xenbr0"));
+    assert!(!sim
+        .kernel
+        .routes
+        .iter()
+        .any(|r| r.dst.to_string() == "10.98.98.0/24"));
+}

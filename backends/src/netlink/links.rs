@@ -4,7 +4,7 @@
 //! most operations are one round trip; only a bridge to attach to needs its index first.
 
 use brouter_engine::plan::owner_alias;
-use brouter_engine::{BackendError, BridgeOptions};
+use brouter_engine::{BackendError, BridgeOptions, ErrorKind, OWNER_PROTO};
 use futures::TryStreamExt;
 use netlink_packet_route::link::BridgeStpState;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec};
@@ -24,11 +24,20 @@ pub async fn index_of(handle: &Handle, name: &str, what: &str) -> Result<u32, Ba
     }
 }
 
+/// The link group brouter's bridges are created in. Unlike the `ifalias`, the group is
+/// applied by the very message that creates the link (rtnl_create_link), so it is the
+/// one ownership mark that cannot be missing from a bridge brouter made.
+pub const OWNER_GROUP: u32 = OWNER_PROTO as u32;
+
 /// Create bridge `name`, down, with brouter's mark `brouter:<network>` in its `ifalias`.
 ///
 /// The kernel ignores `IFLA_IFALIAS` in the message that creates a link (measured on
-/// 6.18), so the mark is a second message. If marking fails the bridge is deleted again:
-/// an unmarked bridge would look foreign and be adopted instead of removed by `stop`.
+/// 6.18), so the mark is a second message. Were brouter killed between the two, an
+/// unmarked bridge would be left that the next `start` adopts as foreign and `stop` never
+/// removes. That window is closed by creating the bridge in [`OWNER_GROUP`] in the same
+/// message: [`super::observe`] reports a bridge of that group without an alias as
+/// brouter's (`brouter:`, network unknown), so `stop` still deletes it. If marking fails
+/// while brouter lives, the bridge is deleted again at once.
 pub async fn create_bridge(
     handle: &Handle,
     name: &str,
@@ -45,6 +54,7 @@ pub async fn create_bridge(
         .down()
         .forward_delay(options.forward_delay.saturating_mul(CENTISECONDS_PER_SECOND))
         .stp_state(stp)
+        .link_group(OWNER_GROUP)
         .build();
     handle
         .link()
@@ -98,12 +108,15 @@ pub async fn set_master(handle: &Handle, link: &str, master: Option<&str>) -> Re
             LinkUnspec::new_with_name(link).nocontroller().build(),
         ),
     };
-    handle
-        .link()
-        .set(msg)
-        .execute()
-        .await
-        .map_err(|e| from_rtnl(&what, e))
+    handle.link().set(msg).execute().await.map_err(|e| match &e {
+        // The kernel answers ELOOP ("Too many levels of symbolic links") for a bridge
+        // enslaved to a bridge, itself included: say what it means.
+        rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::ELOOP => BackendError::new(
+            ErrorKind::Invalid,
+            format!("{what}: a bridge cannot be a port of a bridge (ELOOP)"),
+        ),
+        _ => from_rtnl(&what, e),
+    })
 }
 
 /// Set `link` administratively up or down.

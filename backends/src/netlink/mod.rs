@@ -14,10 +14,12 @@ mod request;
 pub mod routes;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, RawFd};
 
 use async_trait::async_trait;
 use brouter_engine::backend::BackendResult;
+use brouter_engine::config::{PortRange, Proto};
 use brouter_engine::firewall::{Binding, Ruleset};
 use brouter_engine::{BackendError, BridgeOptions, ErrorKind, NetBackend, Observed};
 use ipnet::Ipv4Net;
@@ -26,7 +28,7 @@ use rtnetlink::Handle;
 
 use crate::memory::Memory;
 use crate::sysctl::{Sysctls, MANAGED};
-use crate::{firewall, NetnsTarget};
+use crate::{conntrack, firewall, NetnsTarget};
 
 /// brouter's backend for one network namespace of the running kernel.
 ///
@@ -40,6 +42,9 @@ pub struct NetlinkBackend {
     sysctls: Sysctls,
     memory: Memory,
     netns_id: String,
+    /// The last `observe` found neither of brouter's tables: the next firewall write can
+    /// create them instead of replacing (which pays for a table deletion).
+    tables_absent: bool,
 }
 
 impl NetlinkBackend {
@@ -71,6 +76,7 @@ impl NetlinkBackend {
             sysctls,
             memory,
             netns_id,
+            tables_absent: false,
         })
     }
 
@@ -160,7 +166,9 @@ impl NetBackend for NetlinkBackend {
         for key in keys {
             sysctls.insert(key.to_string(), self.sysctls.read(key)?);
         }
-        let firewall = self.firewall(firewall::read_fingerprint).await?;
+        // One trip for the fingerprint and the bindings (nfnetlink, not `nft list`).
+        let (firewall, bindings) = self.firewall(|t| firewall::read_state(t, true)).await?;
+        self.tables_absent = firewall.is_none();
         Ok(Observed {
             links: dumped.links,
             addresses: dumped.addresses,
@@ -168,7 +176,7 @@ impl NetBackend for NetlinkBackend {
             sysctls,
             memory,
             firewall,
-            bindings: self.firewall(firewall::read_bindings).await?,
+            bindings,
         })
     }
 
@@ -227,11 +235,11 @@ impl NetBackend for NetlinkBackend {
     }
 
     async fn replace_firewall(&mut self, ruleset: &Ruleset) -> BackendResult<()> {
-        let ruleset = ruleset.clone();
-        self.firewall(move |t| firewall::replace(t, &ruleset)).await
+        self.replace_firewall_with_bindings(ruleset, &[]).await
     }
 
     async fn delete_firewall(&mut self) -> BackendResult<()> {
+        self.tables_absent = false;
         self.firewall(firewall::delete).await
     }
 
@@ -241,8 +249,15 @@ impl NetBackend for NetlinkBackend {
         bindings: &[Binding],
     ) -> BackendResult<()> {
         let (ruleset, bindings) = (ruleset.clone(), bindings.to_vec());
-        self.firewall(move |t| firewall::replace_with_bindings(t, &ruleset, &bindings))
-            .await
+        let fresh = std::mem::take(&mut self.tables_absent);
+        self.firewall(move |t| {
+            if fresh {
+                firewall::create_with_bindings(t, &ruleset, &bindings)
+            } else {
+                firewall::replace_with_bindings(t, &ruleset, &bindings)
+            }
+        })
+        .await
     }
 
     async fn add_binding(&mut self, binding: &Binding) -> BackendResult<()> {
@@ -253,6 +268,23 @@ impl NetBackend for NetlinkBackend {
     async fn remove_binding(&mut self, vif: &str) -> BackendResult<()> {
         let vif = vif.to_string();
         self.firewall(move |t| firewall::remove_binding(t, &vif)).await
+    }
+
+    async fn flush_conntrack(
+        &mut self,
+        proto: Proto,
+        ports: PortRange,
+        to: &[Ipv4Addr],
+        keep: (Ipv4Addr, Option<u16>),
+    ) -> BackendResult<()> {
+        let stale = conntrack::Stale {
+            proto,
+            ports,
+            to: to.to_vec(),
+            keep: Some(keep),
+        };
+        self.firewall(move |t| conntrack::forget(t, &stale).map(|_| ()))
+            .await
     }
 
     async fn rename_link(&mut self, link: &str, new_name: &str) -> BackendResult<()> {

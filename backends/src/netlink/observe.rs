@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use brouter_engine::{Address, BackendError, BridgeOptions, Link, LinkKind, Route, OWNER_PROTO};
+use brouter_engine::{
+    Address, BackendError, BridgeOptions, Link, LinkKind, Route, ALIAS_PREFIX, OWNER_PROTO,
+};
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -20,7 +22,7 @@ use netlink_packet_route::AddressFamily;
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 use super::errors::from_rtnl;
-use super::links::CENTISECONDS_PER_SECOND;
+use super::links::{CENTISECONDS_PER_SECOND, OWNER_GROUP};
 
 /// Links, addresses and routes as the kernel has them now.
 pub struct Dumped {
@@ -84,10 +86,12 @@ fn to_link(m: &LinkMessage, names: &HashMap<u32, String>) -> Option<Link> {
     let mut bridge = None;
     let mut mac = None;
     let mut mtu = None;
+    let mut group = 0;
     for a in &m.attributes {
         match a {
             LinkAttribute::Address(bytes) if !bytes.is_empty() => mac = Some(format_mac(bytes)),
             LinkAttribute::Mtu(n) => mtu = Some(*n),
+            LinkAttribute::Group(g) => group = *g,
             LinkAttribute::IfAlias(s) if !s.is_empty() => alias = Some(s.clone()),
             LinkAttribute::Controller(i) if *i != 0 => master = names.get(i).cloned(),
             LinkAttribute::LinkInfo(infos) => {
@@ -115,6 +119,11 @@ fn to_link(m: &LinkMessage, names: &HashMap<u32, String>) -> Option<Link> {
     } else {
         None
     };
+    if alias.is_none() && kind == LinkKind::Bridge && group == OWNER_GROUP {
+        // Created by brouter, which was killed before it could write the alias (see
+        // `links::create_bridge`): still brouter's, so `stop` removes it.
+        alias = Some(ALIAS_PREFIX.to_string());
+    }
     let up = m.header.flags.contains(LinkFlags::Up);
     Some(Link {
         name,

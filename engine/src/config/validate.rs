@@ -351,6 +351,9 @@ fn hosts(config: &Config, r: &mut Report) {
 
 fn forwards(config: &Config, r: &mut Report) {
     let ranges: Vec<String> = config.networks.iter().map(|n| n.subnet.to_string()).collect();
+    // Comparing every pair is quadratic (50 M pairs at 10,000 forwards): look for pairs
+    // only when a sorted sweep says some ports overlap.
+    let overlap = any_port_overlap(config);
     for (i, f) in config.forwards.iter().enumerate() {
         let k = |fl: &str| format!("forward[{i}].{fl}");
         match config.network_of(f.addr) {
@@ -380,7 +383,12 @@ fn forwards(config: &Config, r: &mut Report) {
             ),
             Some(_) => {}
         }
-        for (j, g) in config.forwards.iter().enumerate().take(i) {
+        for (j, g) in config
+            .forwards
+            .iter()
+            .enumerate()
+            .take(if overlap { i } else { 0 })
+        {
             if f.proto == g.proto && f.ports.overlaps(&g.ports) {
                 r.err(
                     &k("port"),
@@ -393,6 +401,26 @@ fn forwards(config: &Config, r: &mut Report) {
             }
         }
     }
+}
+
+/// Whether two forwards of the same protocol share a port: sort by (protocol, first port)
+/// and compare each range with the furthest end seen so far.
+fn any_port_overlap(config: &Config) -> bool {
+    let mut v: Vec<_> = config
+        .forwards
+        .iter()
+        .map(|f| (f.proto, f.ports.first, f.ports.last))
+        .collect();
+    v.sort_unstable();
+    let mut reach = None;
+    for (proto, first, last) in v {
+        match reach {
+            Some((p, end)) if p == proto && first <= end => return true,
+            Some((p, end)) if p == proto => reach = Some((p, end.max(last))),
+            _ => reach = Some((proto, last)),
+        }
+    }
+    false
 }
 
 fn policies(config: &Config, r: &mut Report) {

@@ -1,0 +1,210 @@
+//! Case 5: forwarded TCP throughput through dom0 — domU → internet (masqueraded) and
+//! internet → domU (through a port forward) — with no ruleset, with brouter's ruleset at
+//! 10,000 forwards + 1,000 bindings, and with the linear-rules baseline of the same size.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use brouter_backends::firewall;
+use brouter_integration::topology::INTERNET_HOST;
+use brouter_integration::{DomU, Netns, Topology};
+use serde_json::json;
+
+use crate::configs::{self, Size};
+use crate::linear;
+use crate::report::{Report, Table};
+use crate::run::brouter;
+use crate::stats::Samples;
+
+const SIZE: Size = Size::new(64, 10000, 1000);
+const SEND_FOR: Duration = Duration::from_millis(1500);
+const SERVER_PORT: u16 = 80;
+const INTERNET_PORT: u16 = 5001;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Rules {
+    Empty,
+    Brouter,
+    Linear,
+}
+
+pub fn run(report: &mut Report, rounds: usize) {
+    // The tested forward is the last one (worst case for linear rules), to host `h`.
+    let (port, h) = configs::forward(SIZE, SIZE.forwards - 1);
+    let (net, ip, mac) = configs::host(SIZE, h);
+    let gw = configs::gateway(net);
+    let t = Topology::new("bdp")
+        .domu(DomU::new("dut", &format!("{ip}/24"), &gw.to_string()).mac(&mac))
+        .build();
+    let d0 = t.dom0();
+    let file = configs::write(SIZE);
+    brouter(d0, &["--config", &file, "start"], &[]);
+    brouter(
+        d0,
+        &[
+            "vif",
+            "online",
+            "type_if=vif",
+            "--vif",
+            t.vif(0),
+            "--bridge",
+            &configs::bridge(net),
+            "--mac",
+            &mac,
+        ],
+        &[],
+    );
+    // 999 more bindings on made-up vifs; the real vif's own comes last in the linear rules.
+    let ours = firewall::read_bindings(&d0.target()).expect("bindings");
+    let mut all = super::apply::bindings(SIZE);
+    all.retain(|b| b.mac != mac);
+    all.extend(ours.iter().cloned());
+    let rs = super::apply::ruleset(SIZE);
+    let lin = std::env::temp_dir().join(format!("brouter-bench-linear-{}.nft", std::process::id()));
+    std::fs::write(&lin, linear::ruleset(SIZE, &all)).expect("write linear ruleset");
+    let lin = lin.display().to_string();
+    // Without NAT the internet needs a way back to the VM networks.
+    t.internet()
+        .ip(&["route", "add", "10.0.0.0/8", "via", &t.uplink_ip().to_string()]);
+
+    let uplink = t.uplink_ip();
+    let mut res: Vec<(Rules, Samples, Samples)> = [Rules::Empty, Rules::Brouter, Rules::Linear]
+        .map(|r| (r, Samples::default(), Samples::default()))
+        .into();
+    for _ in 0..rounds {
+        for (rules, up, down) in res.iter_mut() {
+            set_rules(d0, *rules, &rs, &all, &lin);
+            let out = SocketAddr::from((INTERNET_HOST, INTERNET_PORT));
+            up.push(gbits(t.internet(), t.domu(0), out, INTERNET_PORT));
+            let to = match rules {
+                Rules::Empty => SocketAddr::from((ip, SERVER_PORT)),
+                _ => SocketAddr::from((uplink, port)),
+            };
+            down.push(gbits(t.domu(0), t.internet(), to, SERVER_PORT));
+        }
+    }
+    set_rules(d0, Rules::Brouter, &rs, &all, &lin);
+
+    let mut tb = Table::new(
+        "5. Datapath: forwarded TCP throughput",
+        &format!(
+            "One TCP stream for {:.1} s per run (Rust sender/receiver, 128 KiB writes) across veths: \
+             domU → internet (masqueraded) and internet → domU through the last of 10,000 forwards \
+             (tcp/{port} → {ip}:80). Rulesets: none (routes only, no NAT: the internet gets a route back); \
+             brouter's at {} with 1,000 bindings; the linear baseline of the same size (its binding for \
+             this vif last). Rulesets alternate within each round.",
+            SEND_FOR.as_secs_f64(),
+            SIZE.label()
+        ),
+        &[
+            "ruleset",
+            "domU → internet Gbit/s",
+            "internet → domU Gbit/s",
+            "N",
+            "vs none (up / down)",
+        ],
+    );
+    let (e_up, e_down) = (res[0].1.median(), res[0].2.median());
+    for (rules, up, down) in &res {
+        tb.row(vec![
+            format!("{rules:?}").to_lowercase(),
+            up.show(2),
+            down.show(2),
+            up.n().to_string(),
+            format!(
+                "{:.0} % / {:.0} %",
+                100.0 * up.median() / e_up,
+                100.0 * down.median() / e_down
+            ),
+        ]);
+    }
+    report.tables.push(tb);
+    let (b, l) = (&res[1], &res[2]);
+    let worst = (b.1.median() / e_up).min(b.2.median() / e_down);
+    report.target(
+        "throughput with brouter's ruleset vs none",
+        format!("{:.0} % (worst direction)", 100.0 * worst),
+        "≥ 95 %",
+        worst >= 0.95,
+    );
+    report.target(
+        "throughput: brouter vs linear rules",
+        format!(
+            "{:.2}× up, {:.2}× down",
+            b.1.median() / l.1.median(),
+            b.2.median() / l.2.median()
+        ),
+        "> 1× (higher)",
+        b.1.median() > l.1.median() && b.2.median() > l.2.median(),
+    );
+    let j = |s: &Samples| s.to_json();
+    report.data.insert(
+        "throughput_gbit_s".into(),
+        json!(res.iter().map(|(r, u, d)| json!({"ruleset": format!("{r:?}").to_lowercase(), "domu_to_internet": j(u), "internet_to_domu": j(d)})).collect::<Vec<_>>()),
+    );
+}
+
+fn nft(ns: &Netns, args: &[&str]) {
+    let out = ns.exec("nft", args);
+    assert!(
+        out.status.success(),
+        "nft {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Put dom0's firewall in the wanted state (from whatever the last one was).
+fn set_rules(
+    d0: &Netns,
+    rules: Rules,
+    rs: &brouter_engine::firewall::Ruleset,
+    binds: &[brouter_engine::firewall::Binding],
+    lin: &str,
+) {
+    let tables = String::from_utf8_lossy(&d0.exec("nft", &["list", "tables"]).stdout).into_owned();
+    for t in ["inet brouter", "bridge brouter", "ip linear", "bridge linear"] {
+        if tables.contains(&format!("table {t}")) {
+            let (family, name) = t.split_once(' ').expect("family name");
+            nft(d0, &["delete", "table", family, name]);
+        }
+    }
+    match rules {
+        Rules::Empty => {}
+        Rules::Brouter => firewall::replace_with_bindings(&d0.target(), rs, binds).expect("brouter ruleset"),
+        Rules::Linear => nft(d0, &["-f", lin]),
+    }
+}
+
+/// Bulk TCP from `client` to `dst`, received on `port` in `server`; Gbit/s at the receiver.
+fn gbits(server: &Netns, client: &Netns, dst: SocketAddr, port: u16) -> f64 {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let rx = server.spawn(move || {
+        let l = TcpListener::bind(("0.0.0.0", port)).expect("listen");
+        ready_tx.send(()).expect("ready");
+        let (mut s, _) = l.accept().expect("accept");
+        let mut buf = vec![0u8; 256 * 1024];
+        let (mut total, t) = (0u64, Instant::now());
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => total += n as u64,
+                Err(e) => panic!("receive: {e}"),
+            }
+        }
+        (total, t.elapsed())
+    });
+    ready_rx.recv().expect("server ready");
+    client.run(move || {
+        let mut s = TcpStream::connect_timeout(&dst, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect {dst}: {e}"));
+        let buf = vec![0x5au8; 128 * 1024];
+        let t = Instant::now();
+        while t.elapsed() < SEND_FOR {
+            s.write_all(&buf).expect("send");
+        }
+    });
+    let (bytes, took) = rx.join().expect("receiver");
+    bytes as f64 * 8.0 / took.as_secs_f64() / 1e9
+}

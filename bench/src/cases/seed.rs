@@ -1,0 +1,103 @@
+//! Case 1: the seed `start` (Xen mode) from nothing — brouter vs the per-command shell
+//! baseline vs the floor (the same netlink ops in-process plus one `nft -f`).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use brouter_backends::{firewall, NetlinkBackend};
+use brouter_engine::{config, BridgeOptions, NetBackend};
+use brouter_integration::Netns;
+use serde_json::json;
+
+use crate::report::{Report, Table};
+use crate::run::{brouter, ms};
+use crate::shell;
+use crate::stats::Samples;
+
+const WORDS: [&str; 2] = ["bridgeip=10.98.98.1/24", "brnet=10.98.98.0/24"];
+
+pub fn run(report: &mut Report, n: usize) {
+    let cfg = config::from_xen_words(&WORDS).expect("seed words");
+    let text = firewall::render_text(&brouter_engine::firewall::compile(&cfg));
+    let file = std::env::temp_dir().join(format!("brouter-bench-seed-{}.nft", std::process::id()));
+    std::fs::write(&file, &text).expect("write ruleset");
+    let file = file.display().to_string();
+    let (mut b, mut sh, mut fl) = (Samples::default(), Samples::default(), Samples::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for _ in 0..n {
+        let ns = Netns::new("bseed");
+        let mut args = vec!["start"];
+        args.extend(WORDS);
+        b.push(ms(brouter(&ns, &args, &[]).0));
+        drop(ns);
+        let ns = Netns::new("bseedsh");
+        sh.push(ms(shell::run(&shell::seed_start(ns.name(), &file))));
+        drop(ns);
+        let ns = Netns::new("bseedfl");
+        fl.push(ms(floor(&rt, &ns, &file)));
+    }
+    let mut t = Table::new(
+        "1. Seed `start` from nothing (Xen mode)",
+        "`brouter start bridgeip=10.98.98.1/24 brnet=10.98.98.0/24` in a fresh namespace: bridge, \
+         address, route, ip_forward, both nftables tables. Shell baseline: the seed script's steps, one \
+         `ip`/`sysctl`/`nft -f` process each (`ip -n`, `ip netns exec`), with the same ruleset as nft text. \
+         Floor: the same netlink ops in-process over one rtnetlink socket, plus one `nft -f` of the ruleset \
+         spawned inside the namespace.",
+        &["variant", "ms median (min–max)", "N", "ratio to brouter"],
+    );
+    let bm = b.median();
+    for (name, s) in [("brouter", &b), ("shell baseline", &sh), ("floor", &fl)] {
+        t.row(vec![
+            name.into(),
+            s.show(2),
+            s.n().to_string(),
+            format!("{:.2}×", s.median() / bm),
+        ]);
+    }
+    report.tables.push(t);
+    report.target(
+        "seed start vs floor",
+        format!("{:.2}× ({:.1} vs {:.1} ms)", bm / fl.median(), bm, fl.median()),
+        "≤ 1.5×",
+        bm <= 1.5 * fl.median(),
+    );
+    report.target(
+        "seed start vs shell baseline",
+        format!("{:.2}× faster", sh.median() / bm),
+        "≥ 2× faster",
+        sh.median() >= 2.0 * bm,
+    );
+    report.data.insert(
+        "seed_start_ms".into(),
+        json!({"brouter": b.to_json(), "shell": sh.to_json(), "floor": fl.to_json()}),
+    );
+}
+
+/// The netlink ops of the seed start in-process, then one `nft -f` inside the namespace.
+fn floor(rt: &tokio::runtime::Runtime, ns: &Netns, file: &str) -> Duration {
+    let target = ns.target();
+    let t = Instant::now();
+    rt.block_on(async {
+        let mut b = NetlinkBackend::new(target).await.expect("backend");
+        let opts = BridgeOptions {
+            stp: false,
+            forward_delay: 0,
+        };
+        b.create_bridge("xenbr0", "xenbr0", opts).await.expect("bridge");
+        b.set_up("xenbr0", true).await.expect("up");
+        b.add_address("xenbr0", "10.98.98.1/24".parse().expect("addr"))
+            .await
+            .expect("address");
+        b.add_route("10.98.98.0/24".parse().expect("net"), "xenbr0")
+            .await
+            .expect("route");
+        b.set_sysctl("net.ipv4.ip_forward", "1").await.expect("sysctl");
+    });
+    let file = file.to_string();
+    let ok = ns.run(move || Command::new("nft").args(["-f", &file]).status().expect("nft"));
+    assert!(ok.success(), "nft -f of the seed ruleset failed");
+    t.elapsed()
+}

@@ -1,0 +1,70 @@
+//! `just bench`: brouter against its alternatives, in throwaway network namespaces only.
+//!
+//! Runs every case of the benchmark issue in turn and writes `bench/RESULTS.md` (tables a
+//! person reads) and `bench/results.json` (every sample). Needs root (it creates network
+//! namespaces; nothing touches the root namespace). `$BENCH_RUNS` overrides the number of
+//! repetitions of the quick cases; `$BENCH_ONLY=seed,vif,…` runs a subset.
+
+mod cases;
+mod configs;
+mod linear;
+mod report;
+mod run;
+mod shell;
+mod stats;
+
+use std::path::Path;
+
+use report::Report;
+
+fn main() {
+    if !brouter_integration::root_or_skip("brouter-bench") {
+        std::process::exit(2);
+    }
+    let state = std::env::temp_dir().join(format!("brouter-bench-state-{}", std::process::id()));
+    std::env::set_var("BROUTER_STATE_DIR", &state);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let want = |c: &str| only.is_empty() || only.split(',').any(|o| o == c);
+    eprintln!("brouter-bench: using {}", run::bin().display());
+    let mut r = Report::default();
+    let quick = cases::runs(15);
+    if want("seed") {
+        eprintln!("case 1: seed start");
+        cases::seed::run(&mut r, quick);
+    }
+    if want("converged") {
+        eprintln!("case 2/6: converged start, peak RSS");
+        cases::converged::run(&mut r, quick);
+    }
+    if want("vif") {
+        eprintln!("case 3: vif online/offline");
+        cases::vif::run(&mut r, cases::runs(30));
+    }
+    if want("apply") {
+        eprintln!("case 4: full apply, rule count");
+        cases::apply::run(&mut r, cases::runs(5).min(quick));
+    }
+    if want("datapath") {
+        eprintln!("case 5: datapath throughput");
+        cases::datapath::run(&mut r, cases::runs(5).min(quick));
+    }
+    let _ = std::fs::remove_dir_all(&state);
+    let machine = machine();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::write(dir.join("RESULTS.md"), r.markdown(&machine)).expect("write RESULTS.md");
+    let json = serde_json::to_string_pretty(&r.json(&machine)).expect("json");
+    std::fs::write(dir.join("results.json"), json + "\n").expect("write results.json");
+    print!("{}", r.markdown(&machine));
+}
+
+/// One line about where the figures come from.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let nft = std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!("Machine: {cpus} CPUs, Linux {}, {nft}.", kernel.trim())
+}

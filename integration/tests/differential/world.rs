@@ -1,0 +1,227 @@
+//! The two worlds of one differential case, built to the same initial state: a throwaway
+//! namespace driven by the `NetlinkBackend`, and a `SimBackend` over a `Kernel`.
+//!
+//! The initial state is a small dom0 as a hotplug would leave it: an uplink `eth0` (up,
+//! `192.0.2.2/24`, default route via `192.0.2.1`), a domU's vif `vif1.0` (down, as Xen
+//! creates it) and a foreign bridge `xenbr1` (up, `10.1.1.1/24`). `eth0` and `vif1.0` are
+//! veths whose peers live in a second namespace, so — as in the sim, which models the dom0
+//! side only — only one end of each pair is observed.
+
+use std::net::Ipv4Addr;
+use std::sync::Once;
+
+use brouter_backends::NetlinkBackend;
+use brouter_engine::apply::apply_op;
+use brouter_engine::{
+    Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, NetBackend, Observed, Op, Route,
+    IP_FORWARD, PROTO_BOOT,
+};
+use brouter_integration::Netns;
+use brouter_sim::{Kernel, SimBackend};
+use ipnet::Ipv4Net;
+
+/// What varies between initial states: the one kernel knob that changes what the
+/// address operations do (`net.ipv4.conf.*.promote_secondaries`; Debian's systemd sets it,
+/// the kernel's default is off).
+#[derive(Debug, Clone, Copy)]
+pub struct Initial {
+    pub promote_secondaries: bool,
+}
+
+/// The forward delay of a bridge made by `ip link add type bridge`: the kernel's 15 s.
+const IP_BRIDGE_FORWARD_DELAY: u32 = 15;
+
+static STATE_DIR: Once = Once::new();
+
+/// brouter's memory goes to a per-run temporary directory, never `/run/brouter`.
+fn use_temp_state_dir() {
+    STATE_DIR.call_once(|| {
+        let dir = std::env::temp_dir().join(format!("brouter-differential-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::env::set_var("BROUTER_STATE_DIR", &dir);
+    });
+}
+
+/// The kernel side and the simulated side of one case.
+pub struct Worlds {
+    // Field order is drop order: the backend's socket closes before the namespaces go.
+    kernel: NetlinkBackend,
+    sim: SimBackend,
+    _dom0: Netns,
+    _peers: Netns,
+}
+
+impl Worlds {
+    /// Build both worlds in the same initial state.
+    pub async fn new(initial: Initial) -> Worlds {
+        use_temp_state_dir();
+        let dom0 = Netns::new("diff");
+        let peers = Netns::new("diffpeer");
+        let promote = if initial.promote_secondaries { "1" } else { "0" };
+        // Before any link exists: a device copies `default` when it is created.
+        for scope in ["all", "default"] {
+            dom0.set_sysctl(&format!("net/ipv4/conf/{scope}/promote_secondaries"), promote);
+        }
+        dom0.set_sysctl(IP_FORWARD, "0");
+        let p = peers.name();
+        dom0.ip_batch(&[
+            format!("link add eth0 type veth peer name up0 netns {p}"),
+            format!("link add vif1.0 type veth peer name dom1 netns {p}"),
+            "link add xenbr1 type bridge".into(),
+            "link set eth0 up".into(),
+            "link set xenbr1 up".into(),
+            "addr add 192.0.2.2/24 dev eth0".into(),
+            "addr add 10.1.1.1/24 dev xenbr1".into(),
+            "route add default via 192.0.2.1 dev eth0".into(),
+        ]);
+        peers.ip_batch(&["link set up0 up".into(), "link set dom1 up".into()]);
+        let kernel = NetlinkBackend::new(dom0.target())
+            .await
+            .expect("connect to the test namespace");
+
+        let mut k = Kernel {
+            promote_secondaries: initial.promote_secondaries,
+            ..Kernel::default()
+        };
+        k.add_link("eth0", LinkKind::Veth, true);
+        k.add_link("vif1.0", LinkKind::Veth, false);
+        k.add_link("xenbr1", LinkKind::Bridge, true);
+        k.links.get_mut("xenbr1").unwrap().bridge = Some(BridgeOptions {
+            stp: false,
+            forward_delay: IP_BRIDGE_FORWARD_DELAY,
+        });
+        k.add_foreign_address("eth0", net("192.0.2.2/24"));
+        k.add_foreign_address("xenbr1", net("10.1.1.1/24"));
+        k.routes.push(Route {
+            dst: net("0.0.0.0/0"),
+            dev: "eth0".into(),
+            gateway: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            protocol: PROTO_BOOT,
+            metric: 0,
+        });
+
+        Worlds {
+            kernel,
+            sim: SimBackend::new(k),
+            _dom0: dom0,
+            _peers: peers,
+        }
+    }
+
+    /// Apply `op` to both worlds; `Err` says how their answers differ.
+    pub async fn apply(&mut self, op: &Op) -> Result<Result<(), ErrorKind>, String> {
+        let on_kernel = apply_op(&mut self.kernel, op).await;
+        let on_sim = apply_op(&mut self.sim, op).await;
+        let kind = |r: &Result<(), BackendError>| r.as_ref().map(|_| ()).map_err(|e| e.kind);
+        if kind(&on_kernel) != kind(&on_sim) {
+            return Err(format!(
+                "`{op}`: the kernel answered {}, the sim {}",
+                answer(&on_kernel),
+                answer(&on_sim)
+            ));
+        }
+        Ok(kind(&on_kernel))
+    }
+
+    /// Observe both worlds; `Err` lists what differs after normalising.
+    pub async fn compare(&mut self) -> Result<(), String> {
+        let sim = self.sim.observe().await.expect("observe the sim").normalized();
+        let kernel = self.kernel.observe().await.expect("observe the kernel");
+        let kernel = normalise(kernel, &sim);
+        let diff = differences(&kernel, &sim);
+        if diff.is_empty() {
+            Ok(())
+        } else {
+            Err(diff.join("\n"))
+        }
+    }
+}
+
+fn answer(r: &Result<(), BackendError>) -> String {
+    match r {
+        Ok(()) => "Ok".into(),
+        Err(e) => format!("{:?} ({e})", e.kind),
+    }
+}
+
+pub fn net(s: &str) -> Ipv4Net {
+    s.parse().unwrap()
+}
+
+/// Strip from the kernel's observation what the sim cannot know: `lo`'s `127.0.0.1/8`
+/// and the random hardware addresses of links no operation gave a MAC. Everything else —
+/// ownership marks, masters, up flags, MTUs, bridge options, addresses, routes with their
+/// protocols, sysctls, memory, firewall — is compared as is.
+fn normalise(mut kernel: Observed, sim: &Observed) -> Observed {
+    kernel
+        .addresses
+        .retain(|a| !(a.link == "lo" && a.addr == net("127.0.0.1/8")));
+    for l in &mut kernel.links {
+        if sim.link(&l.name).is_none_or(|s| s.mac.is_none()) {
+            l.mac = None;
+        }
+    }
+    kernel.normalized()
+}
+
+/// One line per object that only one side has, or per field that differs.
+fn differences(kernel: &Observed, sim: &Observed) -> Vec<String> {
+    let mut out = Vec::new();
+    one_sided(&mut out, "link", &kernel.links, &sim.links, |l: &Link| {
+        l.name.clone()
+    });
+    one_sided(
+        &mut out,
+        "address",
+        &kernel.addresses,
+        &sim.addresses,
+        |a: &Address| format!("{} dev {}", a.addr, a.link),
+    );
+    one_sided(&mut out, "route", &kernel.routes, &sim.routes, |r: &Route| {
+        format!("{} dev {}", r.dst, r.dev)
+    });
+    if kernel.sysctls != sim.sysctls {
+        out.push(format!(
+            "sysctls: kernel {:?}, sim {:?}",
+            kernel.sysctls, sim.sysctls
+        ));
+    }
+    if kernel.memory != sim.memory {
+        out.push(format!(
+            "memory: kernel {:?}, sim {:?}",
+            kernel.memory, sim.memory
+        ));
+    }
+    if kernel.firewall != sim.firewall || kernel.bindings != sim.bindings {
+        out.push("firewall or bindings differ".into());
+    }
+    if out.is_empty() && kernel != sim {
+        // Duplicate keys (two routes to one prefix on one link) hide from the lines above.
+        out.push(format!(
+            "observed states differ:\n  kernel {kernel:?}\n  sim    {sim:?}"
+        ));
+    }
+    out
+}
+
+/// Objects keyed by `key`: present on one side only, or present on both but different.
+fn one_sided<T: PartialEq + std::fmt::Debug>(
+    out: &mut Vec<String>,
+    what: &str,
+    kernel: &[T],
+    sim: &[T],
+    key: impl Fn(&T) -> String,
+) {
+    for k in kernel {
+        match sim.iter().find(|s| key(s) == key(k)) {
+            None => out.push(format!("{what} only in the kernel: {k:?}")),
+            Some(s) if s != k => out.push(format!("{what} differs:\n  kernel {k:?}\n  sim    {s:?}")),
+            Some(_) => {}
+        }
+    }
+    for s in sim {
+        if !kernel.iter().any(|k| key(k) == key(s)) {
+            out.push(format!("{what} only in the sim: {s:?}"));
+        }
+    }
+}
