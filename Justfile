@@ -17,6 +17,27 @@ try:
     cargo run -q -p brouter -- --sim /tmp/brouter-sim.json start bridgeip=10.98.98.1/24 brnet=10.98.98.0/24
     cargo run -q -p brouter -- --sim /tmp/brouter-sim.json status bridgeip=10.98.98.1/24 brnet=10.98.98.0/24
 
+# docs/isp-topology.svg is this SVG (the config alone); look at the PNG to check the picture.
+# Draw fixtures/isp.toml as target/isp.svg, screenshot it with headless Chromium if present.
+diagram:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo run -q -p brouter -- --config fixtures/isp.toml diagram --config-only -o target/isp.svg
+    echo "wrote target/isp.svg"
+    if ! command -v chromium >/dev/null; then
+      echo "no chromium (apt-get install chromium): open target/isp.svg in a browser instead"
+      exit 0
+    fi
+    size=$(sed -n 's/.*<svg width="\([0-9]*\)" height="\([0-9]*\)".*/\1,\2/p' target/isp.svg | head -n 1)
+    profile=$(mktemp -d)
+    trap 'rm -rf "$profile"' EXIT
+    chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+      --disable-background-networking --disable-component-update --disable-sync \
+      --user-data-dir="$profile" --screenshot="$PWD/target/isp.png" --window-size="${size:-1400,1000}" \
+      "file://$PWD/target/isp.svg" 2>/dev/null
+    test -s target/isp.png
+    echo "wrote target/isp.png (${size:-1400,1000})"
+
 # The Debian package (needs `cargo install cargo-deb`): release binary, man page and
 # completions generated from it, then cargo-deb; prints what the package contains.
 package:

@@ -222,12 +222,14 @@ fn xml_escape(s: &str) -> String {
 /// `<title>`. layout-rs 0.1.3 moves the label of a long edge onto one of the edge's
 /// filler connectors without its style, so such labels come out in its default 15px
 /// class `a15` (used by nothing else here); giving that class the label size makes every
-/// label the same size.
+/// label the same size. The font classes come out of a `HashMap`; sorting them makes
+/// the same config give the same bytes (docs/isp-topology.svg does not churn).
 fn finish(svg: &str, title: &str, width: f64, height: f64) -> String {
     let svg = svg.replace(
         ".a15 { font-size: 15px;",
         &format!(".a15 {{ font-size: {LABEL_FONT}px;"),
     );
+    let svg = sort_font_classes(&svg);
     let (Some(open), Some(defs)) = (svg.find("<svg "), svg.find("<defs>")) else {
         return svg;
     };
@@ -241,4 +243,18 @@ fn finish(svg: &str, title: &str, width: f64, height: f64) -> String {
         xml_escape(title),
         &svg[defs..]
     )
+}
+
+/// layout-rs's `</defs><style>` block of font classes, its lines sorted.
+fn sort_font_classes(svg: &str) -> String {
+    const OPEN: &str = "</defs><style>\n";
+    let Some(start) = svg.find(OPEN).map(|i| i + OPEN.len()) else {
+        return svg.to_string();
+    };
+    let Some(len) = svg[start..].find("</style>") else {
+        return svg.to_string();
+    };
+    let mut lines: Vec<&str> = svg[start..start + len].lines().collect();
+    lines.sort_unstable();
+    format!("{}{}\n{}", &svg[..start], lines.join("\n"), &svg[start + len..])
 }

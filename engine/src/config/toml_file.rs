@@ -105,7 +105,8 @@ impl Tab<'_> {
 impl Parser<'_> {
     fn line_of(&self, offset: usize) -> usize {
         // Lines starting at or before `offset`; the first line starts at 0, so this is ≥ 1.
-        self.line_starts.partition_point(|&s| s <= offset.min(self.text.len()))
+        self.line_starts
+            .partition_point(|&s| s <= offset.min(self.text.len()))
     }
 
     /// A value as written in the file (`"10.98.98.1/24"`, `70000`).
