@@ -8,6 +8,7 @@
 //! ruleset's fingerprint is stored as a rule comment so a converged `start` compares
 //! instead of rewriting.
 
+mod counters;
 pub(crate) mod exec;
 mod expr;
 mod nfnl;
@@ -16,7 +17,7 @@ pub mod render;
 pub mod text;
 
 use brouter_engine::firewall::{Binding, Ruleset};
-use brouter_engine::{BackendError, ErrorKind};
+use brouter_engine::{BackendError, ErrorKind, FirewallCounters};
 use nftables::batch::Batch;
 use nftables::schema::{NfCmd, NfListObject};
 use nftables::types::NfFamily;
@@ -77,7 +78,43 @@ fn transaction_json(ruleset: &Ruleset, bindings: &[Binding], fresh: bool) -> Str
 }
 
 fn to_json(batch: Batch<'_>) -> String {
-    serde_json::to_string(&batch.to_nftables()).expect("the typed nftables model serialises")
+    let mut v = serde_json::to_value(batch.to_nftables()).expect("the typed nftables model serialises");
+    add_element_counters(&mut v);
+    serde_json::to_string(&v).expect("JSON values serialise")
+}
+
+/// Give the sets and maps [`render::counts_elements`] names nft's set-level `counter`
+/// statement (`"stmt": [{"counter": null}]`), so each element counts the packets that
+/// match it: per-forward counters without a rule per forward. The `nftables` crate
+/// (0.6.3) has no field for it, and elements that ask for a counter in a set without the
+/// statement silently get none (nft 1.0.6), so it is added to the JSON here.
+fn add_element_counters(v: &mut serde_json::Value) {
+    let Some(cmds) = v.get_mut("nftables").and_then(|c| c.as_array_mut()) else {
+        return;
+    };
+    for cmd in cmds {
+        let Some(obj) = ["add", "create"]
+            .iter()
+            .find_map(|verb| cmd.get(*verb).map(|_| *verb))
+            .and_then(|verb| cmd.get_mut(verb))
+            .and_then(|o| o.as_object_mut())
+        else {
+            continue;
+        };
+        for kind in ["set", "map"] {
+            let Some(set) = obj.get_mut(kind).and_then(|s| s.as_object_mut()) else {
+                continue;
+            };
+            let inet = set.get("family").and_then(|f| f.as_str()) == Some("inet");
+            let counted = set
+                .get("name")
+                .and_then(|n| n.as_str())
+                .is_some_and(render::counts_elements);
+            if inet && counted {
+                set.insert("stmt".into(), serde_json::json!([{ "counter": null }]));
+            }
+        }
+    }
 }
 
 /// Apply a JSON transaction; on failure, nft's own complaint with the command it names.
@@ -184,6 +221,25 @@ fn agree(inet: Option<Option<String>>, bridge: Option<Option<String>>) -> Option
         (Some(Some(a)), Some(Some(b))) if a == b => Some(a),
         (a, b) => Some(format!("inconsistent(inet {a:?}, bridge {b:?})")),
     }
+}
+
+/// The counters of brouter's firewall (forwards, policy hits, logged drops): empty if
+/// its tables do not exist. Read over nfnetlink: a rule dump and six set dumps.
+pub fn read_counters(target: &NetnsTarget) -> Result<FirewallCounters, BackendError> {
+    let counters = target.run(counters::read_here).and_then(|r| r).map_err(|e| {
+        BackendError::new(
+            if e.raw_os_error() == Some(libc::EPERM) {
+                ErrorKind::Permission
+            } else {
+                ErrorKind::Other
+            },
+            format!(
+                "cannot read the counters of brouter's nftables tables in network namespace {}: {e}",
+                target.label()
+            ),
+        )
+    })?;
+    Ok(counters.unwrap_or_default())
 }
 
 /// [`read_fingerprint`] through `nft -j list table` (slow with big maps): kept as the

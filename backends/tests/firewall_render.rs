@@ -116,3 +116,145 @@ fn the_transaction_recreates_both_tables_and_only_them() {
         std::fs::write(Path::new(&dir).join("isp.json"), &json).unwrap();
     }
 }
+
+/// Two networks with every shape of logged policy, and `[log] drops = true`.
+const LOGGED: &str = r#"
+[uplink]
+interface = "eth0"
+
+[log]
+drops = true
+rate = "3/second"
+
+[[network]]
+name = "dmz"
+address = "10.1.0.1/24"
+
+[[network]]
+name = "data"
+address = "10.2.0.1/24"
+
+[[forward]]
+proto = "tcp"
+port = 8080
+to = "10.1.0.10:80"
+
+[[policy]]
+from = "dmz"
+to = "data"
+action = "reject"
+services = ["tcp/5432", "icmp"]
+
+[[policy]]
+from = "dmz"
+to = "external"
+action = "accept"
+services = ["tcp/80"]
+
+[[policy]]
+from = "data"
+to = "dmz"
+action = "drop"
+services = ["tcp/22"]
+
+[[policy]]
+from = "data"
+to = "external"
+action = "accept"
+
+[[policy]]
+from = "external"
+to = "dmz"
+action = "drop"
+log = false
+"#;
+
+fn logged() -> Ruleset {
+    compile(&from_toml(LOGGED, "logged.toml").expect("the logged config validates"))
+}
+
+#[test]
+fn logged_ruleset_in_nft_syntax() {
+    insta::assert_snapshot!("logged", render_text(&logged()));
+}
+
+#[test]
+fn each_logged_pair_verdict_has_exactly_one_log_rule() {
+    let text = render_text(&logged());
+    let mut prefixes: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split("log prefix ").nth(1))
+        .collect();
+    let total = prefixes.len();
+    prefixes.sort();
+    prefixes.dedup();
+    assert_eq!(prefixes.len(), total, "one log rule per prefix: {prefixes:?}");
+    let expected = [
+        // reject with services: its services are rejected, the rest dropped.
+        "\"brouter drop dmz->data \"",
+        "\"brouter reject dmz->data \"",
+        // accept with services: the rest is dropped.
+        "\"brouter drop dmz->external \"",
+        // drop: everything.
+        "\"brouter drop data->dmz \"",
+        // unlisted pairs, by [log] drops.
+        "\"brouter drop data->dom0 \"",
+        "\"brouter drop dmz->dom0 \"",
+        "\"brouter drop dom0->data \"",
+        "\"brouter drop dom0->dmz \"",
+        "\"brouter drop external->data \"",
+    ];
+    for e in expected {
+        assert!(prefixes.contains(&e), "{e} missing from {prefixes:?}");
+    }
+    // An accept-all policy refuses nothing; log = false is honoured.
+    assert!(!text.contains("data->external"), "{text}");
+    assert!(!text.contains("external->dmz"), "{text}");
+    assert_eq!(prefixes.len(), expected.len(), "{prefixes:?}");
+}
+
+#[test]
+fn logging_does_not_grow_with_forwards_and_hosts() {
+    let small = logged();
+    let mut text = LOGGED.replace("address = \"10.1.0.1/24\"", "address = \"10.1.0.1/16\"");
+    for i in 0..30u32 {
+        let _ = write!(
+            text,
+            "\n[[forward]]\nproto = \"udp\"\nport = {}\nto = \"10.1.{}.{}\"\n",
+            20000 + i,
+            1 + i / 200,
+            10 + i % 200
+        );
+    }
+    let big = compile(&from_toml(&text, "logged-big.toml").unwrap());
+    assert_eq!(rule_count(&big), rule_count(&small));
+}
+
+#[test]
+fn forward_maps_and_traffic_sets_count_per_element_and_nothing_else_does() {
+    let json = replace_json(&fixture("isp.toml"), &[]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut counted = vec![];
+    for c in v["nftables"].as_array().unwrap() {
+        for kind in ["set", "map"] {
+            if let Some(s) = c.get("add").and_then(|a| a.get(kind)) {
+                if s.get("stmt").is_some() {
+                    assert_eq!(s["stmt"], serde_json::json!([{ "counter": null }]), "{s}");
+                    counted.push(s["name"].as_str().unwrap().to_string());
+                }
+            }
+        }
+    }
+    counted.sort();
+    assert_eq!(
+        counted,
+        [
+            "tcp_fwd_addr",
+            "tcp_fwd_keep",
+            "tcp_fwd_traffic",
+            "udp_fwd_addr",
+            "udp_fwd_keep",
+            "udp_fwd_traffic"
+        ]
+    );
+}

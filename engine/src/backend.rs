@@ -14,7 +14,7 @@ use crate::config::{PortRange, Proto};
 
 use crate::error::BackendError;
 use crate::firewall::{Binding, Ruleset};
-use crate::model::{BridgeOptions, HostFacts, Observed};
+use crate::model::{BridgeOptions, FirewallCounters, HostFacts, Observed};
 
 pub type BackendResult<T> = Result<T, BackendError>;
 
@@ -54,6 +54,12 @@ pub trait NetBackend: Send {
     /// that cannot know report nothing.
     async fn host_facts(&mut self) -> BackendResult<HostFacts> {
         Ok(HostFacts::default())
+    }
+
+    /// The counters of brouter's firewall (forwards, policy hits, logged drops) for
+    /// `status`. Backends without counters (the simulator) report none.
+    async fn firewall_counters(&mut self) -> BackendResult<FirewallCounters> {
+        Ok(FirewallCounters::default())
     }
 
     /// Rename a (down) link: Xen's `vifname` on `vif online`.
@@ -114,9 +120,42 @@ pub trait NetBackend: Send {
     }
 }
 
+/// The six octets of a MAC address as [`NetBackend::set_mac`] receives it: six hex pairs
+/// separated by colons, as `ip link` writes one (`fe:ff:ff:ff:ff:ff`). Every backend parses
+/// with this one function, so the simulator and the kernel backend accept and refuse the
+/// same texts.
+pub fn mac_octets(mac: &str) -> Option<Vec<u8>> {
+    let bytes: Vec<u8> = mac
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2))
+        .collect::<Option<_>>()?;
+    (bytes.len() == 6).then_some(bytes)
+}
+
 fn unsupported(what: &str) -> BackendError {
     BackendError::new(
         crate::ErrorKind::Unsupported,
         format!("this backend cannot {what}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mac_octets;
+
+    #[test]
+    fn macs_parse_only_as_six_hex_pairs() {
+        assert_eq!(
+            mac_octets("fe:ff:ff:ff:ff:0a"),
+            Some(vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0x0a])
+        );
+        for bad in [
+            "fe:ff:ff:ff:ff",
+            "fe:ff:ff:ff:ff:ff:00",
+            "fe:ff:ff:ff:ff:g0",
+            "f:ff:ff:ff:ff:ff0",
+        ] {
+            assert_eq!(mac_octets(bad), None, "{bad}");
+        }
+    }
 }

@@ -184,3 +184,63 @@ pub struct HostFacts {
     /// firewalld runs; its restarts flush every table, brouter's included.
     pub firewalld_running: bool,
 }
+
+/// A packet and byte count, as an nftables `counter` keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hits {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl std::ops::AddAssign for Hits {
+    fn add_assign(&mut self, o: Hits) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+    }
+}
+
+/// What went through one port forward since brouter's tables were last written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardHits {
+    pub proto: crate::config::Proto,
+    /// The external port(s), as the forward names them.
+    pub ports: crate::config::PortRange,
+    /// Connections DNAT'd (the first packet of each).
+    pub connections: u64,
+    /// Every packet of those connections, both directions.
+    pub traffic: Hits,
+}
+
+/// What one zone pair's policy decided, per verdict: the new connections its rules
+/// accepted, dropped or rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyHits {
+    pub from: String,
+    pub to: String,
+    pub verdict: crate::config::Action,
+    pub hits: Hits,
+}
+
+/// Lines one log rule wrote to the kernel log (after its rate limit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHits {
+    pub from: String,
+    pub to: String,
+    pub verdict: crate::config::Action,
+    pub lines: u64,
+}
+
+/// The counters on brouter's own nftables rules and forward maps, for `status`: what the
+/// firewall actually did, as opposed to what `explain` predicts. Counts start at zero
+/// whenever `start` rewrites the tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallCounters {
+    /// One per forward, sorted by protocol and port.
+    pub forwards: Vec<ForwardHits>,
+    /// Listed zone pairs, one entry per verdict their rules can give.
+    pub policies: Vec<PolicyHits>,
+    /// New connections dropped because no policy lists their zone pair (all pairs together).
+    pub unlisted: Hits,
+    /// Logged refusals per zone pair and verdict.
+    pub logged: Vec<LogHits>,
+}

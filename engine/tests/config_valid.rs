@@ -166,6 +166,26 @@ fn policies_with_services_and_log() {
 }
 
 #[test]
+fn log_section_sets_the_default_for_policies_and_the_rate() {
+    let policy = |from: &str, to: &str, log: &str| {
+        format!("\n[[policy]]\nfrom = \"{from}\"\nto = \"{to}\"\naction = \"drop\"\n{log}")
+    };
+    let c = parse(&format!(
+        "[log]\ndrops = true\nrate = \"10/hour\"\n{TWO_NETWORKS}{}{}",
+        policy("dmz", "hosting", ""),
+        policy("hosting", "dmz", "log = false\n")
+    ));
+    assert!(c.log.drops);
+    assert_eq!(c.log.rate.to_string(), "10/hour");
+    assert!(c.policies[0].log, "[log] drops is the default");
+    assert!(!c.policies[1].log, "a policy's own log wins");
+    // Without [log]: nothing is logged unless a policy says so; the rate is 5/minute.
+    let c = parse(&format!("{TWO_NETWORKS}{}", policy("dmz", "hosting", "")));
+    assert!(!c.log.drops && !c.policies[0].log);
+    assert_eq!(c.log.rate.to_string(), "5/minute");
+}
+
+#[test]
 fn a_slash_30_holds_the_bridge_and_one_vm() {
     let c = parse(
         "[[network]]\nname = \"p2p\"\naddress = \"10.0.0.1/30\"\n\n\

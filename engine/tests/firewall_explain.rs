@@ -578,3 +578,52 @@ fn a_changed_firewall_forgets_udp_flows_the_forwards_now_cover() {
     let plan = plan_start(&desired, &converged).unwrap();
     assert!(!plan.ops.iter().any(|o| matches!(o, Op::FlushConntrack { .. })));
 }
+
+/// The filter step of a flow's trace, as `explain` prints it.
+fn filter_step(rs: &Ruleset, flow: Flow) -> String {
+    let t = explain(rs, &ctx(), &flow).unwrap();
+    t.step(StepKind::Filter).expect("a filter step").detail.clone()
+}
+
+#[test]
+fn a_logged_policy_names_the_log_line_of_what_it_refuses() {
+    let rs = isp();
+    // dmz -> data rejects everything, with log = true.
+    let step = filter_step(&rs, Flow::tcp("dmz", ip("10.3.0.10"), 5432));
+    assert!(
+        step.ends_with("reject, logged as 'brouter reject dmz->data'"),
+        "{step}"
+    );
+    // data -> external drops, without log: nothing is logged.
+    let step = filter_step(&rs, Flow::tcp("data", OUTSIDE, 80));
+    assert!(!step.contains("logged"), "{step}");
+    // Unlisted pairs are not logged unless [log] drops says so.
+    let step = filter_step(&rs, Flow::tcp("dmz", ip("10.2.0.10"), 80));
+    assert!(!step.contains("logged"), "{step}");
+}
+
+#[test]
+fn log_drops_by_default_logs_unlisted_pairs_and_the_rest_of_a_service_list() {
+    let text = include_str!("../../fixtures/isp.toml").replacen(
+        "[uplink]",
+        "[log]\ndrops = true\nrate = \"2/second\"\n\n[uplink]",
+        1,
+    );
+    let rs = compile(&from_toml(&text, "isp-logged.toml").unwrap());
+    assert_eq!(rs.log.rate.to_string(), "2/second");
+    let step = filter_step(&rs, Flow::tcp("dmz", ip("10.2.0.10"), 80));
+    assert!(
+        step.ends_with("no policy for dmz → hosting: drop, logged as 'brouter drop dmz->hosting'"),
+        "{step}"
+    );
+    // hosting -> dmz accepts tcp/80 and tcp/443: the rest is dropped and logged.
+    let step = filter_step(&rs, Flow::tcp("hosting", ip("10.1.0.10"), 22));
+    assert!(
+        step.ends_with("drop, logged as 'brouter drop hosting->dmz'"),
+        "{step}"
+    );
+    let step = filter_step(&rs, Flow::tcp("hosting", ip("10.1.0.10"), 80));
+    assert!(!step.contains("logged"), "an accept is not logged: {step}");
+    // A zone to itself is accepted, so nothing to log.
+    assert_eq!(rs.log_prefix("dmz", "dmz", Action::Drop), None);
+}

@@ -13,10 +13,12 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use socket2::SockRef;
+
+use crate::probe::token;
 use crate::{Netns, Outcome};
 
 /// How often an unseen ARP request is sent again.
@@ -88,7 +90,9 @@ pub fn arp(
     let (seen_tx, seen_rx) = mpsc::channel::<Ipv4Addr>();
     let iface = listen_if.to_string();
     let listen_thread = listener.spawn(move || {
-        let sock = match packet_socket(&iface).and_then(|s| set_recv_timeout(&s, POLL).map(|()| s)) {
+        let listening =
+            packet_socket(&iface).and_then(|s| SockRef::from(&s).set_read_timeout(Some(POLL)).map(|()| s));
+        let sock = match listening {
             Ok(s) => s,
             Err(e) => {
                 let _ = ready_tx.send(Err(format!("listen for ARP on {iface}: {e}")));
@@ -172,28 +176,6 @@ pub fn arp(
 /// How often the listener looks at the clock.
 const POLL: Duration = Duration::from_millis(50);
 
-fn set_recv_timeout(sock: &OwnedFd, t: Duration) -> io::Result<()> {
-    let tv = libc::timeval {
-        tv_sec: t.as_secs() as libc::time_t,
-        tv_usec: libc::suseconds_t::from(t.subsec_micros()),
-    };
-    // SAFETY: a valid fd and a timeval of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// An `AF_PACKET` socket for ARP frames, bound to `iface` of the calling thread's namespace.
 fn packet_socket(iface: &str) -> io::Result<OwnedFd> {
     let proto = ETH_P_ARP.to_be();
@@ -238,15 +220,4 @@ fn parse_mac(mac: &str) -> [u8; 6] {
     assert_eq!(parts.len(), 6, "bad MAC {mac:?}");
     out.copy_from_slice(&parts);
     out
-}
-
-fn token() -> [u8; 16] {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let mut t = [0u8; 16];
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    t[..8].copy_from_slice(&(nanos as u64 ^ (u64::from(std::process::id()) << 40)).to_be_bytes());
-    t[8..].copy_from_slice(&N.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    t
 }

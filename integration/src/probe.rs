@@ -13,14 +13,13 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::{udp_reply, Netns};
+use crate::{sockopt, udp_reply, Netns};
 
 /// Deadline for a flow expected to get through: generous, since it is only paid on failure.
 pub const DEADLINE: Duration = Duration::from_secs(2);
@@ -104,12 +103,9 @@ pub fn tcp(
     dst: SocketAddr,
     deadline: Duration,
 ) -> Outcome {
-    let srv = match Server::start(server, Kind::Tcp, listen) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Failed(e),
-    };
-    let outcome = client.run(move || tcp_connect_here(dst, deadline));
-    srv.finish(outcome, deadline, dst)
+    served(server, Kind::Tcp, listen, dst, deadline, || {
+        client.run(move || tcp_connect_here(dst, deadline))
+    })
 }
 
 /// TCP like [`tcp`], with the client's socket bound to source address `src` — an address
@@ -123,12 +119,9 @@ pub fn tcp_from(
     dst: SocketAddr,
     deadline: Duration,
 ) -> Outcome {
-    let srv = match Server::start(server, Kind::Tcp, listen) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Failed(e),
-    };
-    let outcome = client.run(move || tcp_connect_from_here(Some(src), dst, deadline));
-    srv.finish(outcome, deadline, dst)
+    served(server, Kind::Tcp, listen, dst, deadline, || {
+        client.run(move || tcp_connect_from_here(Some(src), dst, deadline))
+    })
 }
 
 /// TCP connect from `client` to `dst` with no server of ours (the kernel, or someone
@@ -146,30 +139,46 @@ pub fn udp(
     dst: SocketAddr,
     deadline: Duration,
 ) -> Outcome {
-    let srv = match Server::start(server, Kind::Udp, listen) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Failed(e),
-    };
-    let outcome = client.run(move || udp_here(dst, deadline));
-    srv.finish(outcome, deadline, dst)
+    served(server, Kind::Udp, listen, dst, deadline, || {
+        client.run(move || udp_here(dst, deadline))
+    })
 }
 
 /// ICMP echo from `client` to `dst`, with a raw listener in `server` that reports the
 /// source of the echo request it received. Connected needs the reply back as well.
 pub fn icmp(server: &Netns, client: &Netns, dst: IpAddr, deadline: Duration) -> Outcome {
     let token = token();
-    let srv = match Server::start_icmp(server, token) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Failed(e),
-    };
-    let outcome = client.run(move || ping_here(dst, token, deadline));
-    srv.finish(outcome, deadline, SocketAddr::new(dst, 0))
+    let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0);
+    served(
+        server,
+        Kind::Icmp(token),
+        listen,
+        SocketAddr::new(dst, 0),
+        deadline,
+        || client.run(move || ping_here(dst, token, deadline)),
+    )
 }
 
 /// ICMP echo from `client` to `dst` with no listener: Connected carries the replier.
 pub fn ping(client: &Netns, dst: IpAddr, deadline: Duration) -> Outcome {
     let token = token();
     client.run(move || ping_here(dst, token, deadline))
+}
+
+/// Start a server of `kind` in `server` on `listen`, run the client's side of the flow to
+/// `dst`, and combine both views ([`Server::finish`]); Failed if the server cannot listen.
+fn served(
+    server: &Netns,
+    kind: Kind,
+    listen: SocketAddr,
+    dst: SocketAddr,
+    deadline: Duration,
+    client: impl FnOnce() -> Outcome,
+) -> Outcome {
+    match Server::start(server, kind, listen) {
+        Ok(srv) => srv.finish(client(), deadline, dst),
+        Err(e) => Outcome::Failed(e),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,14 +227,6 @@ impl Server {
             }
             Err(_) => Err("server thread died before listening".into()),
         }
-    }
-
-    fn start_icmp(ns: &Netns, token: [u8; 16]) -> Result<Server, String> {
-        Server::start(
-            ns,
-            Kind::Icmp(token),
-            SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
-        )
     }
 
     /// Combine the client's view with what the server saw, then stop the server.
@@ -329,13 +330,7 @@ fn tcp_connect_from_here(src: Option<IpAddr>, dst: SocketAddr, deadline: Duratio
 
 fn udp_here(dst: SocketAddr, deadline: Duration) -> Outcome {
     let token = token();
-    let setup = || -> io::Result<Socket> {
-        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        s.connect(&dst.into())?;
-        set_recv_err(&s)?;
-        Ok(s)
-    };
-    match setup() {
+    match connected_datagram_socket(Protocol::UDP, dst) {
         Ok(s) => exchange(&s, &token, deadline, dst, |reply| reply == &token[..]),
         Err(e) => classify(e, "udp socket"),
     }
@@ -345,21 +340,24 @@ fn ping_here(dst: IpAddr, token: [u8; 16], deadline: Duration) -> Outcome {
     if let Err(e) = allow_ping_sockets() {
         return Outcome::Failed(format!("enable ICMP datagram sockets: {e}"));
     }
-    let setup = || -> io::Result<Socket> {
-        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4))?;
-        s.connect(&SocketAddr::new(dst, 0).into())?;
-        set_recv_err(&s)?;
-        Ok(s)
-    };
     let mut request = vec![8u8, 0, 0, 0, 0, 0, 0, 1];
     request.extend_from_slice(&token);
-    match setup() {
+    match connected_datagram_socket(Protocol::ICMPV4, SocketAddr::new(dst, 0)) {
         // The kernel fills in the identifier and checksum of a ping socket's request.
         Ok(s) => exchange(&s, &request, deadline, SocketAddr::new(dst, 0), |reply| {
             reply.first() == Some(&0) && reply.get(8..24) == Some(&token[..])
         }),
         Err(e) => classify(e, "icmp socket"),
     }
+}
+
+/// A datagram socket of `proto` connected to `dst`, asking for ICMP errors even when the
+/// kernel deems them soft (host/net unreachable), so a reject is never mistaken for a drop.
+fn connected_datagram_socket(proto: Protocol, dst: SocketAddr) -> io::Result<Socket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(proto))?;
+    s.connect(&dst.into())?;
+    sockopt::enable(&s, libc::SOL_IP, libc::IP_RECVERR)?;
+    Ok(s)
 }
 
 /// Send `msg` on a connected datagram socket and wait for a reply that `is_answer`,
@@ -419,27 +417,6 @@ fn classify(e: io::Error, what: &str) -> Outcome {
     }
 }
 
-/// Ask for ICMP errors on a datagram socket even when the kernel deems them soft
-/// (host/net unreachable), so a reject is never mistaken for a drop.
-fn set_recv_err(s: &Socket) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: a valid fd and a c_int option of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_IP,
-            libc::IP_RECVERR,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// ICMP datagram ("ping") sockets need `net.ipv4.ping_group_range` to include our group;
 /// it is per namespace and off by default in a new one. Called from inside the client's
 /// namespace, it changes that test namespace only.
@@ -456,7 +433,7 @@ fn allow_ping_sockets() -> io::Result<()> {
 }
 
 /// A token unique to this probe, so stray packets of another probe are never counted.
-fn token() -> [u8; 16] {
+pub(crate) fn token() -> [u8; 16] {
     static N: AtomicU64 = AtomicU64::new(0);
     let mut t = [0u8; 16];
     let nanos = std::time::SystemTime::now()

@@ -15,22 +15,7 @@ use socket2::Socket;
 
 /// Ask the kernel to report each datagram's destination address.
 pub fn enable_pktinfo(sock: &Socket) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: a valid fd and a c_int option of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_PKTINFO,
-            (&on as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    crate::sockopt::enable(sock, libc::IPPROTO_IP, libc::IP_PKTINFO)
 }
 
 /// Receive one datagram: (length, sender, the address it was sent to).

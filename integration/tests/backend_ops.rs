@@ -5,8 +5,6 @@
 //! Root only (each test starts with `root_or_skip`). brouter's memory goes to a temporary
 //! `BROUTER_STATE_DIR`, never `/run/brouter`.
 
-use std::sync::Once;
-
 use brouter_backends::netlink::links::OWNER_GROUP;
 use brouter_backends::{NetlinkBackend, NetnsTarget};
 use brouter_engine::config::from_xen_words;
@@ -14,25 +12,45 @@ use brouter_engine::{
     apply, compile, plan_start, plan_stop, BackendError, BridgeOptions, ErrorKind, LinkKind, NetBackend,
     Observed, IP_FORWARD, OWNER_PROTO, PROTO_BOOT, PROTO_KERNEL,
 };
-use brouter_integration::{root_or_skip, Netns};
+use brouter_integration::{root_or_skip, use_temp_state_dir, Netns};
 use ipnet::Ipv4Net;
 
-static STATE_DIR: Once = Once::new();
-
-/// Point brouter's memory at a per-run temporary directory before any backend exists.
-fn use_temp_state_dir() {
-    STATE_DIR.call_once(|| {
-        let dir = std::env::temp_dir().join(format!("brouter-backend-ops-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::env::set_var("BROUTER_STATE_DIR", &dir);
-    });
-}
-
 async fn backend(ns: &Netns) -> NetlinkBackend {
-    use_temp_state_dir();
+    use_temp_state_dir("backend-ops");
     NetlinkBackend::new(ns.target())
         .await
         .expect("connect to the test namespace")
+}
+
+/// A backend for `ns` with brouter's bridge `xenbr0` (network `dmz`) created, still down.
+async fn backend_with_bridge(ns: &Netns) -> NetlinkBackend {
+    let mut b = backend(ns).await;
+    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    b
+}
+
+/// As [`backend_with_bridge`], with `xenbr0` up.
+async fn backend_with_bridge_up(ns: &Netns) -> NetlinkBackend {
+    let mut b = backend_with_bridge(ns).await;
+    b.set_up("xenbr0", true).await.unwrap();
+    b
+}
+
+/// A veth pair `name` ↔ `peer` in `ns`, made by iproute2: a link brouter did not create.
+fn add_veth(ns: &Netns, name: &str, peer: &str) {
+    ns.ip(&["link", "add", name, "type", "veth", "peer", "name", peer]);
+}
+
+/// A foreign bridge `br-lan` with the address 10.1.1.1/24, made by iproute2 as an admin's
+/// own network config would.
+fn add_foreign_bridge(ns: &Netns) {
+    ns.ip(&["link", "add", "br-lan", "type", "bridge"]);
+    ns.ip(&["addr", "add", "10.1.1.1/24", "dev", "br-lan"]);
+}
+
+/// `net.ipv4.ip_forward` of the backend's namespace, as `observe` reports it.
+async fn ip_forward(b: &mut NetlinkBackend) -> Option<String> {
+    b.observe().await.unwrap().sysctls.remove(IP_FORWARD)
 }
 
 fn net(s: &str) -> Ipv4Net {
@@ -98,8 +116,7 @@ async fn delete_link_removes_the_bridge() {
         return;
     }
     let ns = Netns::new("delbr");
-    let mut b = backend(&ns).await;
-    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    let mut b = backend_with_bridge(&ns).await;
 
     b.delete_link("xenbr0").await.unwrap();
 
@@ -112,9 +129,8 @@ async fn set_master_attaches_and_detaches_a_port() {
         return;
     }
     let ns = Netns::new("master");
-    ns.ip(&["link", "add", "vif1.0", "type", "veth", "peer", "name", "dom1"]);
-    let mut b = backend(&ns).await;
-    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    add_veth(&ns, "vif1.0", "dom1");
+    let mut b = backend_with_bridge(&ns).await;
 
     b.set_master("vif1.0", Some("xenbr0")).await.unwrap();
     let o = b.observe().await.unwrap();
@@ -135,8 +151,7 @@ async fn set_up_and_down_is_observed() {
         return;
     }
     let ns = Netns::new("updown");
-    let mut b = backend(&ns).await;
-    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    let mut b = backend_with_bridge(&ns).await;
 
     b.set_up("xenbr0", true).await.unwrap();
     assert!(b.observe().await.unwrap().link("xenbr0").unwrap().up);
@@ -150,7 +165,7 @@ async fn a_vif_is_renamed_readdressed_and_resized_like_vif_bridge_does() {
         return;
     }
     let ns = Netns::new("vifprep");
-    ns.ip(&["link", "add", "vif3.0", "type", "veth", "peer", "name", "dom3"]);
+    add_veth(&ns, "vif3.0", "dom3");
     let mut b = backend(&ns).await;
 
     b.rename_link("vif3.0", "web1").await.unwrap();
@@ -177,9 +192,7 @@ async fn add_address_is_owned_and_brings_no_prefix_route() {
         return;
     }
     let ns = Netns::new("addr");
-    let mut b = backend(&ns).await;
-    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
-    b.set_up("xenbr0", true).await.unwrap();
+    let mut b = backend_with_bridge_up(&ns).await;
 
     b.add_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
 
@@ -215,9 +228,7 @@ async fn add_route_is_link_scope_with_brouters_protocol() {
         return;
     }
     let ns = Netns::new("route");
-    let mut b = backend(&ns).await;
-    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
-    b.set_up("xenbr0", true).await.unwrap();
+    let mut b = backend_with_bridge_up(&ns).await;
 
     b.add_route(net("10.98.98.0/24"), "xenbr0").await.unwrap();
 
@@ -254,8 +265,7 @@ async fn foreign_objects_are_reported_but_not_owned() {
         return;
     }
     let ns = Netns::new("foreign");
-    ns.ip(&["link", "add", "br-lan", "type", "bridge"]);
-    ns.ip(&["addr", "add", "10.1.1.1/24", "dev", "br-lan"]);
+    add_foreign_bridge(&ns);
     ns.ip(&["link", "set", "br-lan", "up"]);
     ns.ip(&["route", "add", "10.2.0.0/16", "dev", "br-lan"]);
     let mut b = backend(&ns).await;
@@ -294,9 +304,8 @@ async fn failing_operations_have_the_kernels_error_kinds() {
         return;
     }
     let ns = Netns::new("errors");
-    ns.ip(&["link", "add", "vif1.0", "type", "veth", "peer", "name", "dom1"]);
-    let mut b = backend(&ns).await;
-    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    add_veth(&ns, "vif1.0", "dom1");
+    let mut b = backend_with_bridge(&ns).await;
     b.add_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
 
     let mut measured = Vec::new();
@@ -396,10 +405,8 @@ async fn setting_a_link_down_drops_its_routes_and_up_brings_back_only_prefix_rou
         return;
     }
     let ns = Netns::new("downup");
-    ns.ip(&["link", "add", "br-lan", "type", "bridge"]);
-    ns.ip(&["addr", "add", "10.1.1.1/24", "dev", "br-lan"]);
-    let mut b = backend(&ns).await;
-    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
+    add_foreign_bridge(&ns);
+    let mut b = backend_with_bridge(&ns).await;
     b.add_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
     b.add_address("br-lan", net("10.3.3.1/24")).await.unwrap();
     for link in ["xenbr0", "br-lan"] {
@@ -445,9 +452,7 @@ async fn deleting_the_last_address_of_a_link_drops_its_routes() {
         return;
     }
     let ns = Netns::new("lastaddr");
-    let mut b = backend(&ns).await;
-    b.create_bridge("xenbr0", "dmz", DEFAULTS).await.unwrap();
-    b.set_up("xenbr0", true).await.unwrap();
+    let mut b = backend_with_bridge_up(&ns).await;
     b.add_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
     b.add_route(net("10.98.98.0/24"), "xenbr0").await.unwrap();
 
@@ -469,27 +474,11 @@ async fn sysctl_is_set_inside_the_namespace_only() {
     let root_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let ns = Netns::new("sysctl");
     let mut b = backend(&ns).await;
-    assert_eq!(
-        b.observe()
-            .await
-            .unwrap()
-            .sysctls
-            .get(IP_FORWARD)
-            .map(String::as_str),
-        Some("0")
-    );
+    assert_eq!(ip_forward(&mut b).await.as_deref(), Some("0"));
 
     b.set_sysctl(IP_FORWARD, "1").await.unwrap();
 
-    assert_eq!(
-        b.observe()
-            .await
-            .unwrap()
-            .sysctls
-            .get(IP_FORWARD)
-            .map(String::as_str),
-        Some("1")
-    );
+    assert_eq!(ip_forward(&mut b).await.as_deref(), Some("1"));
     let inside = ns.exec("cat", &["/proc/sys/net/ipv4/ip_forward"]);
     assert_eq!(String::from_utf8_lossy(&inside.stdout).trim(), "1");
     assert_eq!(

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use brouter_engine::backend::mac_octets;
 use brouter_engine::firewall::{Binding, Ruleset};
 use brouter_engine::{
     Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, Observed, Route, ALIAS_PREFIX,
@@ -458,7 +459,7 @@ impl Kernel {
         // Not a MAC at all is refused before anything is asked (the backend cannot even
         // encode it); a multicast or all-zero one is refused by the kernel for the link
         // (is_valid_ether_addr → EADDRNOTAVAIL).
-        let Some(bytes) = parse_mac(mac) else {
+        let Some(bytes) = mac_octets(mac) else {
             return Err(err(ErrorKind::Invalid, format!("{mac} is not a MAC address")));
         };
         let l = self.link_mut(link)?;
@@ -534,13 +535,4 @@ impl Kernel {
 /// Same link, same prefix length, same network: a primary address and its secondaries.
 fn same_subnet(a: &SimAddress, b: &SimAddress) -> bool {
     a.link == b.link && a.addr.trunc() == b.addr.trunc()
-}
-
-/// Six hex pairs separated by colons, as `ip link` writes a MAC.
-fn parse_mac(mac: &str) -> Option<Vec<u8>> {
-    let bytes: Vec<u8> = mac
-        .split(':')
-        .map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2))
-        .collect::<Option<_>>()?;
-    (bytes.len() == 6).then_some(bytes)
 }

@@ -9,7 +9,7 @@ use nftables::expr::{
     Expression, Fib, FibFlag, FibResult, Map, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
     Range, SetItem, CT,
 };
-use nftables::stmt::{JumpTarget, Match, Operator, Statement, VerdictMap};
+use nftables::stmt::{Counter, JumpTarget, Match, Operator, Statement, VerdictMap};
 
 pub type Expr = Expression<'static>;
 pub type Stmt = Statement<'static>;
@@ -44,6 +44,16 @@ pub fn ct(key: &'static str) -> Expr {
         key: key.into(),
         family: None,
         dir: None,
+    }))
+}
+
+/// `ct original <key>`: a field of the connection as its first packet had it (before
+/// DNAT), the same for every packet of the connection in both directions.
+pub fn ct_original(key: &'static str) -> Expr {
+    Expression::Named(NamedExpression::CT(CT {
+        key: key.into(),
+        family: None,
+        dir: Some(nftables::expr::CTDir::Original),
     }))
 }
 
@@ -144,6 +154,17 @@ pub fn accept() -> Stmt {
 
 pub fn drop() -> Stmt {
     Statement::Drop(None)
+}
+
+/// An anonymous `counter`: packets and bytes of the rule, read back for `status`.
+pub fn counter() -> Stmt {
+    Statement::Counter(Counter::Anonymous(None))
+}
+
+pub fn jump(chain: &str) -> Stmt {
+    Statement::Jump(JumpTarget {
+        target: chain.to_string().into(),
+    })
 }
 
 pub fn goto(chain: &str) -> Stmt {

@@ -23,22 +23,22 @@ use super::render::{FINGERPRINT_PREFIX, IP_BIND, MAC_BIND, PORTS, TABLE};
 const NETLINK_NETFILTER: libc::c_int = 12;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETTABLE: u16 = 1;
-const NFT_MSG_GETRULE: u16 = 7;
-const NFT_MSG_GETSETELEM: u16 = 13;
+pub(super) const NFT_MSG_GETRULE: u16 = 7;
+pub(super) const NFT_MSG_GETSETELEM: u16 = 13;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
-const NLM_F_DUMP: u16 = 0x300;
+pub(super) const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 /// `NFTA_TABLE_NAME`, `NFTA_RULE_TABLE`, `NFTA_SET_ELEM_LIST_TABLE`: all attribute 1.
-const ATTR_TABLE: u16 = 1;
-const NFTA_SET_ELEM_LIST_SET: u16 = 2;
-const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
-const NFTA_LIST_ELEM: u16 = 1;
-const NFTA_SET_ELEM_KEY: u16 = 1;
-const NFTA_DATA_VALUE: u16 = 1;
-const NFTA_RULE_USERDATA: u16 = 7;
+pub(super) const ATTR_TABLE: u16 = 1;
+pub(super) const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+pub(super) const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
+pub(super) const NFTA_LIST_ELEM: u16 = 1;
+pub(super) const NFTA_SET_ELEM_KEY: u16 = 1;
+pub(super) const NFTA_DATA_VALUE: u16 = 1;
+pub(super) const NFTA_RULE_USERDATA: u16 = 7;
 /// `NFTNL_UDATA_RULE_COMMENT`: the TLV type of a rule comment in its user data.
 const UDATA_RULE_COMMENT: u8 = 0;
 const IFNAMSIZ: usize = 16;
@@ -76,13 +76,13 @@ pub fn read_here(with_bindings: bool) -> io::Result<TableState> {
     Ok(state)
 }
 
-struct Socket {
+pub(super) struct Socket {
     fd: OwnedFd,
     seq: std::cell::Cell<u32>,
 }
 
 impl Socket {
-    fn open() -> io::Result<Socket> {
+    pub(super) fn open() -> io::Result<Socket> {
         // SAFETY: plain socket(2); the result is checked before use.
         let fd = unsafe {
             libc::socket(
@@ -102,7 +102,7 @@ impl Socket {
         })
     }
 
-    fn table_exists(&self, family: u8) -> io::Result<bool> {
+    pub(super) fn table_exists(&self, family: u8) -> io::Result<bool> {
         let attrs = [(ATTR_TABLE, cstr(TABLE))];
         match self.exchange(NFT_MSG_GETTABLE, NLM_F_ACK, family, &attrs) {
             Ok(_) => Ok(true),
@@ -186,7 +186,7 @@ impl Socket {
 
     /// Send one request and collect the payloads (after `nfgenmsg`) of its answers, until
     /// the dump's end or the ack. A kernel error comes back as the `io::Error` of its errno.
-    fn exchange(
+    pub(super) fn exchange(
         &self,
         cmd: u16,
         flags: u16,
@@ -279,7 +279,7 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-fn cstr(s: &str) -> Vec<u8> {
+pub(super) fn cstr(s: &str) -> Vec<u8> {
     let mut v = s.as_bytes().to_vec();
     v.push(0);
     v
@@ -290,7 +290,7 @@ fn attrs_of(payload: &[u8]) -> Vec<(u16, &[u8])> {
 }
 
 /// `(type, data)` of each attribute in `buf` (nested flag masked off).
-fn parse_attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
+pub(super) fn parse_attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
     let mut out = Vec::new();
     while buf.len() >= 4 {
         let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
@@ -305,7 +305,7 @@ fn parse_attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
 }
 
 /// The comment TLV in a rule's user data (`type u8, len u8, value`), without its NUL.
-fn comment(udata: &[u8]) -> Option<&str> {
+pub(super) fn comment(udata: &[u8]) -> Option<&str> {
     let mut rest = udata;
     while rest.len() >= 2 {
         let (ty, len) = (rest[0], rest[1] as usize);

@@ -9,7 +9,15 @@
 //!   - the judge chains accept established/related, drop invalid, accept DNAT'd
 //!     connections (a forward implies its accept), then dispatch new connections by a
 //!     verdict map on `iifname . oifname` to one chain per listed zone pair; what no
-//!     element matches is an unlisted pair and drops.
+//!     element matches is an unlisted pair and drops. With `[log] drops`, unlisted
+//!     pairs' elements `jump` to a one-rule chain (`log.<from>.<to>`) that logs and
+//!     returns to that drop.
+//!   - every verdict rule of a pair chain, and each judge's final drop, has a `counter`
+//!     (`status` reads them as policy hits); a logged pair verdict has one rate-limited
+//!     `log` rule (`brouter drop dmz->data `) placed so only what is refused is logged.
+//!   - `fwd_judge` first counts forwarded connections' traffic by their original port
+//!     (`<proto>_fwd_traffic`), and the DNAT maps count connections: per-element
+//!     counters of named sets (see [`counts_elements`]), not rules.
 //!   - `prerouting` (dstnat) DNATs through port-keyed maps (`tcp_fwd_addr` +
 //!     `tcp_fwd_port`, or `tcp_fwd_keep` when the port is kept; same for udp): two
 //!     maps, because nft 1.0.6 breaks maps whose data is a concatenation.
@@ -25,6 +33,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use brouter_engine::config::{Action, Proto, Service, ZONE_DOM0, ZONE_EXTERNAL};
+use brouter_engine::firewall::log_prefix;
 use brouter_engine::firewall::{Binding, External, PairDecision, PairPolicy, Ruleset};
 use nftables::expr::MetaKey;
 use nftables::schema::{Chain, Element, Map, NfListObject, Rule, Set, SetFlag, SetType, SetTypeValue, Table};
@@ -49,6 +58,23 @@ const OUT_IFACES: &str = "out_ifaces";
 const BRIDGE_ADDRS: &str = "bridge_addrs";
 const NET_SUBNETS: &str = "net_subnets";
 const MASQ_SOURCES: &str = "masq_sources";
+
+/// Whether a named set or map of `inet brouter` keeps a counter per element: the DNAT
+/// maps that name a forward's target (`<proto>_fwd_addr`, `<proto>_fwd_keep`: connections)
+/// and `<proto>_fwd_traffic` (every packet of those connections). The crate's typed `Set`
+/// has no field for nft's set-level `counter` statement, so the JSON transaction adds it
+/// for these names (`firewall::add_element_counters`) and the text printer prints it.
+pub fn counts_elements(name: &str) -> bool {
+    ["tcp_", "udp_"].iter().any(|p| name.starts_with(p))
+        && ["_fwd_addr", "_fwd_keep", "_fwd_traffic"]
+            .iter()
+            .any(|s| name.ends_with(s))
+}
+
+/// The set whose per-element counters hold the traffic of `proto`'s forwards.
+pub fn traffic_set(proto: Proto) -> String {
+    format!("{proto}_fwd_traffic")
+}
 
 /// The objects of both tables, in the order they must be added.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +206,41 @@ pub fn pair_chain(from: &str, to: &str) -> String {
     format!("pair.{from}.{to}")
 }
 
+/// The chain that logs and rejects a logged `reject` policy's services (the rest of the
+/// pair chain logs and drops what is not among them).
+pub fn reject_chain(from: &str, to: &str) -> String {
+    format!("pair.{from}.{to}.reject")
+}
+
+/// The one-rule chain that logs an unlisted pair's drop (`[log] drops = true`).
+pub fn log_chain(from: &str, to: &str) -> String {
+    format!("log.{from}.{to}")
+}
+
+/// Whether a listed pair needs its [`reject_chain`].
+fn needs_reject_chain(p: &PairPolicy) -> bool {
+    p.log && p.action == Action::Reject && !p.services.is_empty()
+}
+
+/// The unlisted zone pairs whose drops are logged, in a stable order.
+fn logged_unlisted(rs: &Ruleset) -> Vec<(String, String)> {
+    if !rs.log.drops {
+        return vec![];
+    }
+    let mut zones = vec![ZONE_EXTERNAL.to_string(), ZONE_DOM0.to_string()];
+    zones.extend(rs.networks.iter().map(|n| n.name.clone()));
+    let mut out = vec![];
+    for f in &zones {
+        for t in &zones {
+            if matches!(rs.decide(f, t), PairDecision::Unlisted) {
+                out.push((f.clone(), t.clone()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     let mut b = Builder::new(NfFamily::INet);
     let bridges: Vec<&str> = rs.networks.iter().map(|n| n.bridge.as_str()).collect();
@@ -242,6 +303,13 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
             SetType::Ipv4Addr,
             keep,
         );
+        let ports = rs
+            .forwards
+            .iter()
+            .filter(|f| f.proto == proto)
+            .map(|f| port_elem(f.ports.first, f.ports.last))
+            .collect();
+        b.set(&traffic_set(proto), single(SetType::InetService), true, ports);
     }
 
     // Filter: base chains judge only brouter's traffic.
@@ -255,6 +323,13 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     pair_chains.sort_by(|a, c| (&a.from, &a.to).cmp(&(&c.from, &c.to)));
     for p in &pair_chains {
         b.chain(&pair_chain(&p.from, &p.to));
+        if needs_reject_chain(p) {
+            b.chain(&reject_chain(&p.from, &p.to));
+        }
+    }
+    let unlisted_logged = logged_unlisted(rs);
+    for (f, t) in &unlisted_logged {
+        b.chain(&log_chain(f, t));
     }
     b.base_chain("prerouting", NfChainType::NAT, NfHook::Prerouting, -100);
     b.base_chain("postrouting", NfChainType::NAT, NfHook::Postrouting, 100);
@@ -281,7 +356,19 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
         None,
     );
 
-    // fwd_judge.
+    // fwd_judge. First, without a verdict: the traffic of forwarded connections, counted
+    // per forward by the port the client connected to.
+    for proto in [Proto::Tcp, Proto::Udp] {
+        b.rule(
+            "fwd_judge",
+            vec![
+                is_in(ct("status"), str("dnat")),
+                eq(meta(MetaKey::L4proto), str(proto.to_string())),
+                eq(ct_original("proto-dst"), set_ref(&traffic_set(proto))),
+            ],
+            Some(format!("count {proto} forwards' traffic")),
+        );
+    }
     b.rule(
         "fwd_judge",
         vec![ct_state(&["established", "related"]), accept()],
@@ -348,7 +435,7 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
             );
         }
     }
-    b.rule("fwd_judge", vec![drop()], Some("unlisted zone pair".into()));
+    b.rule("fwd_judge", vec![counter(), drop()], Some(UNLISTED.into()));
 
     // in_judge / out_judge: one side is the dom0.
     let side = |zone_is_from: bool| -> Vec<(Expr, Stmt)> {
@@ -390,7 +477,7 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
             None,
         );
     }
-    b.rule("in_judge", vec![drop()], Some("unlisted zone pair".into()));
+    b.rule("in_judge", vec![counter(), drop()], Some(UNLISTED.into()));
     b.rule(
         "out_judge",
         vec![
@@ -407,10 +494,13 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
             None,
         );
     }
-    b.rule("out_judge", vec![drop()], Some("unlisted zone pair".into()));
+    b.rule("out_judge", vec![counter(), drop()], Some(UNLISTED.into()));
 
     for p in &pair_chains {
-        pair_rules(&mut b, p);
+        pair_rules(&mut b, rs, p);
+    }
+    for (f, t) in &unlisted_logged {
+        log_rule(&mut b, rs, &log_chain(f, t), f, t, Action::Drop);
     }
 
     // NAT.
@@ -472,12 +562,17 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     b.objects
 }
 
-/// The vmap verdict of a zone pair: `goto` its chain, `accept` inside one zone, none
-/// (so the judge chain's final drop applies) when unlisted.
+/// The comment of each judge chain's final drop (read back as the unlisted pairs' hits).
+pub const UNLISTED: &str = "unlisted zone pair";
+
+/// The vmap verdict of a zone pair: `goto` its chain, `accept` inside one zone; when
+/// unlisted, `jump` to its log chain if its drops are logged (the judge chain's final
+/// drop follows on return), else none (that drop applies directly).
 fn pair_verdict(rs: &Ruleset, from: &str, to: &str) -> Option<Stmt> {
     match rs.decide(from, to) {
         PairDecision::Listed(p) => Some(goto(&pair_chain(&p.from, &p.to))),
         PairDecision::SameZone | PairDecision::NotJudged => Some(accept()),
+        PairDecision::Unlisted if rs.log.drops => Some(jump(&log_chain(from, to))),
         PairDecision::Unlisted => None,
     }
 }
@@ -490,25 +585,40 @@ fn action_stmt(a: Action) -> Stmt {
     }
 }
 
-fn log_rule(b: &mut Builder, chain: &str, p: &PairPolicy, what: &str) {
+/// One rate-limited log rule: `limit rate 5/minute counter log prefix "brouter drop a->b "`.
+/// The counter sits after the limit, so it counts the lines written to the kernel log.
+fn log_rule(b: &mut Builder, rs: &Ruleset, chain: &str, from: &str, to: &str, action: Action) {
     let limit = Statement::Limit(Limit {
-        rate: 5,
+        rate: rs.log.rate.count,
         rate_unit: None,
-        per: Some("second".into()),
+        per: Some(rs.log.rate.per.to_string().into()),
         burst: None,
         burst_unit: None,
         inv: None,
     });
     let mut log = Log::new(None);
-    log.prefix = Some(format!("brouter {}->{} {what}: ", p.from, p.to).into());
-    b.rule(chain, vec![limit, Statement::Log(Some(log))], None);
+    log.prefix = Some(log_prefix(from, to, action).into());
+    b.rule(chain, vec![limit, counter(), Statement::Log(Some(log))], None);
 }
 
-/// One zone pair's chain: its services with its action, then the rest.
-fn pair_rules(b: &mut Builder, p: &PairPolicy) {
+/// One zone pair's chain: its services with its action, then the rest (dropped). Every
+/// verdict rule counts; a logged pair logs exactly what it refuses, with one log rule per
+/// refusing verdict.
+fn pair_rules(b: &mut Builder, rs: &Ruleset, p: &PairPolicy) {
     let chain = pair_chain(&p.from, &p.to);
+    let (from, to) = (p.from.as_str(), p.to.as_str());
+    let mut verdict = vec![counter(), action_stmt(p.action)];
     if p.log && p.action != Action::Accept {
-        log_rule(b, &chain, p, &p.action.to_string());
+        if needs_reject_chain(p) {
+            // Services are rejected, the rest dropped: each refusal logs under its own name.
+            let sub = reject_chain(from, to);
+            log_rule(b, rs, &sub, from, to, Action::Reject);
+            b.rule(&sub, vec![counter(), action_stmt(Action::Reject)], None);
+            verdict = vec![goto(&sub)];
+        } else {
+            // Everything this chain sees is refused with the action: log it first.
+            log_rule(b, rs, &chain, from, to, p.action);
+        }
     }
     let (mut tcp, mut udp, mut icmp) = (vec![], vec![], false);
     for s in &p.services {
@@ -518,34 +628,31 @@ fn pair_rules(b: &mut Builder, p: &PairPolicy) {
             Service::Icmp => icmp = true,
         }
     }
+    let with = |mut m: Vec<Stmt>| {
+        m.extend(verdict.iter().cloned());
+        m
+    };
     for (proto, ports) in [("tcp", tcp), ("udp", udp)] {
         if !ports.is_empty() {
             b.rule(
                 &chain,
-                vec![
-                    eq(payload(proto, "dport"), anon_set(ports)),
-                    action_stmt(p.action),
-                ],
+                with(vec![eq(payload(proto, "dport"), anon_set(ports))]),
                 None,
             );
         }
     }
     if icmp {
-        b.rule(
-            &chain,
-            vec![eq(meta(MetaKey::L4proto), str("icmp")), action_stmt(p.action)],
-            None,
-        );
+        b.rule(&chain, with(vec![eq(meta(MetaKey::L4proto), str("icmp"))]), None);
     }
     if p.services.is_empty() {
-        b.rule(&chain, vec![action_stmt(p.action)], None);
+        b.rule(&chain, with(vec![]), None);
     } else {
-        if p.log && p.action == Action::Accept {
-            log_rule(b, &chain, p, "drop");
+        if p.log && p.action != Action::Drop {
+            log_rule(b, rs, &chain, from, to, Action::Drop);
         }
         b.rule(
             &chain,
-            vec![drop()],
+            vec![counter(), drop()],
             Some("not among the policy's services".into()),
         );
     }

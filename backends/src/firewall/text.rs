@@ -24,6 +24,7 @@ pub fn table_text(objects: &[NfListObject<'_>]) -> String {
                 let _ = writeln!(out, "\tset {} {{", s.name);
                 let _ = writeln!(out, "\t\ttype {}", type_text(&s.set_type));
                 flags(&mut out, s.flags.as_ref());
+                element_counters(&mut out, &s.name);
                 elements(&mut out, s.elem.as_deref());
                 let _ = writeln!(out, "\t}}\n");
             }
@@ -31,6 +32,7 @@ pub fn table_text(objects: &[NfListObject<'_>]) -> String {
                 let _ = writeln!(out, "\tmap {} {{", m.name);
                 let _ = writeln!(out, "\t\ttype {} : {}", type_text(&m.set_type), type_text(&m.map));
                 flags(&mut out, m.flags.as_ref());
+                element_counters(&mut out, &m.name);
                 elements(&mut out, m.elem.as_deref());
                 let _ = writeln!(out, "\t}}\n");
             }
@@ -90,6 +92,13 @@ fn flags(out: &mut String, f: Option<&std::collections::HashSet<SetFlag>>) {
             .collect();
         names.sort();
         let _ = writeln!(out, "\t\tflags {}", names.join(","));
+    }
+}
+
+/// `counter` in a set's declaration: each element counts (see `render::counts_elements`).
+fn element_counters(out: &mut String, name: &str) {
+    if super::render::counts_elements(name) {
+        let _ = writeln!(out, "\t\tcounter");
     }
 }
 
@@ -258,7 +267,11 @@ fn expr(e: &Expression<'_>) -> String {
             NamedExpression::Prefix(p) => format!("{}/{}", expr(&p.addr), p.len),
             NamedExpression::Payload(Payload::PayloadField(f)) => format!("{} {}", f.protocol, f.field),
             NamedExpression::Meta(m) => meta_key(m.key),
-            NamedExpression::CT(c) => format!("ct {}", c.key),
+            NamedExpression::CT(c) => match c.dir {
+                Some(nftables::expr::CTDir::Original) => format!("ct original {}", c.key),
+                Some(nftables::expr::CTDir::Reply) => format!("ct reply {}", c.key),
+                None => format!("ct {}", c.key),
+            },
             NamedExpression::Fib(f) => {
                 let mut flags: Vec<String> = f
                     .flags

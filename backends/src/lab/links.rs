@@ -12,7 +12,8 @@ use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBu
 
 use super::netns::LabNetns;
 use crate::netlink::errors::{from_io, from_rtnl};
-use crate::netlink::links::index_of;
+use crate::netlink::links::{add_link, index_of, mac_bytes};
+use crate::netlink::routes::add_route_message;
 
 pub use crate::netlink::links::{delete_link, set_up};
 
@@ -64,24 +65,13 @@ pub async fn add_veth(
         .name(peer.to_string())
         .setns_by_fd(peer_ns.fd());
     if let Some(mac) = peer_mac {
-        let bytes = parse_mac(mac).ok_or_else(|| {
-            BackendError::new(
-                brouter_engine::ErrorKind::Invalid,
-                format!("{what}: bad MAC {mac:?}"),
-            )
-        })?;
-        peer_msg = peer_msg.address(bytes);
+        peer_msg = peer_msg.address(mac_bytes(mac, &what)?);
     }
     let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(name.to_string())
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
-    handle
-        .link()
-        .add(msg)
-        .execute()
-        .await
-        .map_err(|e| from_rtnl(&what, e))
+    add_link(handle, msg, &what).await
 }
 
 /// Add `addr` to `dev` the ordinary way (the kernel adds the prefix route).
@@ -103,18 +93,5 @@ pub async fn add_route_via(handle: &Handle, dst: Ipv4Net, gw: Ipv4Addr) -> Resul
         .destination_prefix(dst.addr(), dst.prefix_len())
         .gateway(gw)
         .build();
-    handle
-        .route()
-        .add(msg)
-        .execute()
-        .await
-        .map_err(|e| from_rtnl(&what, e))
-}
-
-fn parse_mac(mac: &str) -> Option<Vec<u8>> {
-    let bytes: Vec<u8> = mac
-        .split(':')
-        .map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2))
-        .collect::<Option<_>>()?;
-    (bytes.len() == 6).then_some(bytes)
+    add_route_message(handle, msg, &what).await
 }

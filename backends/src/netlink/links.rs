@@ -3,10 +3,11 @@
 //! Links are addressed by name in the request itself (the kernel looks the name up), so
 //! most operations are one round trip; only a bridge to attach to needs its index first.
 
+use brouter_engine::backend::mac_octets;
 use brouter_engine::plan::owner_alias;
 use brouter_engine::{BackendError, BridgeOptions, ErrorKind, OWNER_PROTO};
 use futures::TryStreamExt;
-use netlink_packet_route::link::BridgeStpState;
+use netlink_packet_route::link::{BridgeStpState, LinkMessage};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec};
 
 use super::errors::from_rtnl;
@@ -56,25 +57,21 @@ pub async fn create_bridge(
         .stp_state(stp)
         .link_group(OWNER_GROUP)
         .build();
-    handle
-        .link()
-        .add(msg)
-        .execute()
+    add_link(handle, msg, &what)
         .await
         .map_err(|e| bridge_error(&what, e))?;
     let mark = LinkUnspec::new_with_name(name)
         .alias(owner_alias(network))
         .build();
-    if let Err(e) = handle.link().set(mark).execute().await {
+    if let Err(e) = set_link(handle, mark, &format!("mark bridge {name} as brouter's")).await {
         let _ = delete_link(handle, name).await;
-        return Err(from_rtnl(&format!("mark bridge {name} as brouter's"), e));
+        return Err(e);
     }
     Ok(())
 }
 
 /// A missing bridge driver shows up as EOPNOTSUPP on create: say what to do about it.
-fn bridge_error(what: &str, err: rtnetlink::Error) -> BackendError {
-    let e = from_rtnl(what, err);
+fn bridge_error(what: &str, e: BackendError) -> BackendError {
     if e.kind == brouter_engine::ErrorKind::Unsupported {
         return BackendError::new(
             e.kind,
@@ -82,6 +79,37 @@ fn bridge_error(what: &str, err: rtnetlink::Error) -> BackendError {
         );
     }
     e
+}
+
+/// Create the link `msg` describes; `what` names the request in the error.
+pub(crate) async fn add_link(handle: &Handle, msg: LinkMessage, what: &str) -> Result<(), BackendError> {
+    handle
+        .link()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(|e| from_rtnl(what, e))
+}
+
+/// Change a link as `msg` says; `what` names the request in the error.
+async fn set_link(handle: &Handle, msg: LinkMessage, what: &str) -> Result<(), BackendError> {
+    handle
+        .link()
+        .set(msg)
+        .execute()
+        .await
+        .map_err(|e| from_rtnl(what, e))
+}
+
+/// The octets of `mac` for the request `what`; Invalid (the kernel is never asked) if it
+/// is not six hex pairs.
+pub(crate) fn mac_bytes(mac: &str, what: &str) -> Result<Vec<u8>, BackendError> {
+    mac_octets(mac).ok_or_else(|| {
+        BackendError::new(
+            ErrorKind::Invalid,
+            format!("{what}: not a MAC address (want six hex pairs like fe:ff:ff:ff:ff:ff)"),
+        )
+    })
 }
 
 /// Delete link `name` (the kernel releases its ports, addresses and routes).
@@ -127,12 +155,7 @@ pub async fn set_up(handle: &Handle, link: &str, up: bool) -> Result<(), Backend
     } else {
         (format!("set {link} down"), builder.down().build())
     };
-    handle
-        .link()
-        .set(msg)
-        .execute()
-        .await
-        .map_err(|e| from_rtnl(&what, e))
+    set_link(handle, msg, &what).await
 }
 
 /// Rename `link` (it must be down: the kernel answers EBUSY otherwise).
@@ -140,69 +163,21 @@ pub async fn rename_link(handle: &Handle, link: &str, new_name: &str) -> Result<
     let what = format!("rename {link} to {new_name}");
     let index = index_of(handle, link, &what).await?;
     let msg = LinkUnspec::new_with_index(index).name(new_name).build();
-    handle
-        .link()
-        .set(msg)
-        .execute()
-        .await
-        .map_err(|e| from_rtnl(&what, e))
+    set_link(handle, msg, &what).await
 }
 
 /// Set `link`'s hardware address (`aa:bb:cc:dd:ee:ff`).
 pub async fn set_mac(handle: &Handle, link: &str, mac: &str) -> Result<(), BackendError> {
     let what = format!("set {link} address {mac}");
-    let bytes = parse_mac(mac).ok_or_else(|| {
-        BackendError::new(
-            brouter_engine::ErrorKind::Invalid,
-            format!("{what}: not a MAC address (want six hex pairs like fe:ff:ff:ff:ff:ff)"),
-        )
-    })?;
-    let msg = LinkUnspec::new_with_name(link).address(bytes).build();
-    handle
-        .link()
-        .set(msg)
-        .execute()
-        .await
-        .map_err(|e| from_rtnl(&what, e))
+    let msg = LinkUnspec::new_with_name(link)
+        .address(mac_bytes(mac, &what)?)
+        .build();
+    set_link(handle, msg, &what).await
 }
 
 /// Set `link`'s MTU.
 pub async fn set_mtu(handle: &Handle, link: &str, mtu: u32) -> Result<(), BackendError> {
     let what = format!("set {link} mtu {mtu}");
     let msg = LinkUnspec::new_with_name(link).mtu(mtu).build();
-    handle
-        .link()
-        .set(msg)
-        .execute()
-        .await
-        .map_err(|e| from_rtnl(&what, e))
-}
-
-fn parse_mac(mac: &str) -> Option<Vec<u8>> {
-    let bytes: Vec<u8> = mac
-        .split(':')
-        .map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2))
-        .collect::<Option<_>>()?;
-    (bytes.len() == 6).then_some(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_mac;
-
-    #[test]
-    fn macs_parse_only_as_six_hex_pairs() {
-        assert_eq!(
-            parse_mac("fe:ff:ff:ff:ff:0a"),
-            Some(vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0x0a])
-        );
-        for bad in [
-            "fe:ff:ff:ff:ff",
-            "fe:ff:ff:ff:ff:ff:00",
-            "fe:ff:ff:ff:ff:g0",
-            "f:ff:ff:ff:ff:ff0",
-        ] {
-            assert_eq!(parse_mac(bad), None, "{bad}");
-        }
-    }
+    set_link(handle, msg, &what).await
 }

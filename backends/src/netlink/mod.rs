@@ -185,6 +185,10 @@ impl NetBackend for NetlinkBackend {
         self.firewall(move |t| crate::host_facts::gather(t, bnf)).await
     }
 
+    async fn firewall_counters(&mut self) -> BackendResult<brouter_engine::FirewallCounters> {
+        self.firewall(firewall::read_counters).await
+    }
+
     async fn create_bridge(
         &mut self,
         name: &str,

@@ -26,12 +26,21 @@ fn message(dst: Ipv4Net, index: u32, scope: RouteScope) -> RouteMessage {
 pub async fn add_route(handle: &Handle, dst: Ipv4Net, dev: &str) -> Result<(), BackendError> {
     let what = format!("add route {dst} dev {dev}");
     let index = index_of(handle, dev, &what).await?;
+    add_route_message(handle, message(dst, index, RouteScope::Link), &what).await
+}
+
+/// Add the route `msg` describes; `what` names the request in the error.
+pub(crate) async fn add_route_message(
+    handle: &Handle,
+    msg: RouteMessage,
+    what: &str,
+) -> Result<(), BackendError> {
     handle
         .route()
-        .add(message(dst, index, RouteScope::Link))
+        .add(msg)
         .execute()
         .await
-        .map_err(|e| from_rtnl(&what, e))
+        .map_err(|e| from_rtnl(what, e))
 }
 
 /// Delete brouter's route `dst dev <dev>` (any scope; only brouter's protocol).

@@ -45,6 +45,7 @@ pub fn run(report: &mut Report, n: usize) {
     let text = text.display().to_string();
     let binds = bindings(BIG);
     for _ in 0..n {
+        super::settle();
         let ns = super::dom0("bapply");
         start.push(ms(brouter(&ns, &["--config", &file, "start"], &[]).0));
         let target = ns.target();

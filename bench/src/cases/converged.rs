@@ -38,6 +38,7 @@ pub fn run(report: &mut Report, n: usize) {
     let mut data = vec![];
     for size in SIZES {
         let file = configs::write(size);
+        super::settle();
         let ns = super::dom0("bconv");
         let (first, _) = brouter(&ns, &["--config", &file, "start"], &[]);
         let mut s = Samples::default();
@@ -75,6 +76,7 @@ pub fn run(report: &mut Report, n: usize) {
 
 /// Case 6: peak RSS of `start` from nothing and converged, at the largest size.
 fn rss(report: &mut Report, converged_ns: &brouter_integration::Netns, file: &str, size: Size) {
+    super::settle();
     let fresh = super::dom0("brss");
     let (first_own, first_all) = peak_rss(command(&fresh, &["--config", file, "start"], &[]));
     let (conv_own, conv_all) = peak_rss(command(converged_ns, &["--config", file, "start"], &[]));

@@ -34,6 +34,7 @@ pub fn run(report: &mut Report, rounds: usize) {
     let (port, h) = configs::forward(SIZE, SIZE.forwards - 1);
     let (net, ip, mac) = configs::host(SIZE, h);
     let gw = configs::gateway(net);
+    super::settle();
     let t = Topology::new("bdp")
         .domu(DomU::new("dut", &format!("{ip}/24"), &gw.to_string()).mac(&mac))
         .build();

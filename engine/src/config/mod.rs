@@ -50,6 +50,9 @@ pub struct Config {
     pub hosts: Vec<Host>,
     pub forwards: Vec<Forward>,
     pub policies: Vec<Policy>,
+    /// `[log]`: how refused connections are logged to the kernel log.
+    #[serde(default)]
+    pub log: LogSettings,
 }
 
 impl Config {
@@ -215,4 +218,65 @@ pub struct Policy {
     pub services: Vec<Service>,
     /// Log what this policy drops or rejects (rate-limited).
     pub log: bool,
+}
+
+/// `[log]`: the drop log. Every log line is rate-limited, so a flood of refused packets
+/// cannot fill the kernel log (and the journal) — the admin sees a sample, not each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSettings {
+    /// Log drops by default: of policies without a `log` of their own, and of zone pairs
+    /// that have no policy at all.
+    pub drops: bool,
+    /// How many lines each log rule may write.
+    pub rate: LogRate,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            drops: false,
+            rate: LogRate::DEFAULT,
+        }
+    }
+}
+
+/// A rate limit in nft's `limit rate N/unit` terms (`5/minute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRate {
+    /// At least 1.
+    pub count: u32,
+    pub per: RateUnit,
+}
+
+impl LogRate {
+    /// Five lines a minute per log rule: enough to see who is refused, too few to flood.
+    pub const DEFAULT: LogRate = LogRate {
+        count: 5,
+        per: RateUnit::Minute,
+    };
+}
+
+impl std::fmt::Display for LogRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.count, self.per)
+    }
+}
+
+/// The time units nft's `limit` accepts that make sense for a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateUnit {
+    Second,
+    Minute,
+    Hour,
+}
+
+impl std::fmt::Display for RateUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RateUnit::Second => "second",
+            RateUnit::Minute => "minute",
+            RateUnit::Hour => "hour",
+        })
+    }
 }

@@ -10,11 +10,12 @@ use toml_edit::{ImDocument, Item, Table, Value};
 
 use super::values::{self, Problem};
 use super::{
-    did_you_mean, validate, Action, Config, ConfigError, ConfigErrors, Forward, Host, Mode, Network, Policy,
-    Sources, Uplink,
+    did_you_mean, validate, Action, Config, ConfigError, ConfigErrors, Forward, Host, LogSettings, Mode,
+    Network, Policy, Sources, Uplink,
 };
 
-const TOP_KEYS: &[&str] = &["uplink", "network", "host", "forward", "policy"];
+const TOP_KEYS: &[&str] = &["uplink", "network", "host", "forward", "policy", "log"];
+const LOG_KEYS: &[&str] = &["drops", "rate"];
 const UPLINK_KEYS: &[&str] = &["interface"];
 const NETWORK_KEYS: &[&str] = &[
     "name",
@@ -258,6 +259,7 @@ impl Parser<'_> {
                 None
             }
         };
+        let log = self.log(root);
         let mut networks = Vec::new();
         for (i, t) in self.array_of_tables(root, "network").into_iter().enumerate() {
             networks.extend(self.network(i, t));
@@ -272,7 +274,7 @@ impl Parser<'_> {
         }
         let mut policies = Vec::new();
         for (i, t) in self.array_of_tables(root, "policy").into_iter().enumerate() {
-            policies.extend(self.policy(i, t));
+            policies.extend(self.policy(i, t, log.drops));
         }
         Config {
             origin: self.src.origin.clone(),
@@ -282,7 +284,31 @@ impl Parser<'_> {
             hosts,
             forwards,
             policies,
+            log,
         }
+    }
+
+    /// `[log]`: `drops` (default false) and `rate` (default 5/minute).
+    fn log(&mut self, root: &Table) -> LogSettings {
+        let mut log = LogSettings::default();
+        match root.get("log") {
+            None => {}
+            Some(Item::Table(t)) => {
+                let tab = self.open("log".into(), t, LOG_KEYS);
+                log.drops = self.boolean(&tab, "drops", false);
+                if let Some(rate) = self.string(&tab, "rate") {
+                    match values::parse_log_rate(&rate) {
+                        Ok(r) => log.rate = r,
+                        Err(p) => self.push(&tab.key("rate"), p),
+                    }
+                }
+            }
+            Some(_) => {
+                let hint = "write [log] on its own line, then drops = true and rate = \"5/minute\"";
+                self.push("log", ("must be a [log] section".into(), hint.into()));
+            }
+        }
+        log
     }
 
     fn network(&mut self, i: usize, t: &Table) -> Option<Network> {
@@ -463,7 +489,8 @@ impl Parser<'_> {
         }
     }
 
-    fn policy(&mut self, i: usize, t: &Table) -> Option<Policy> {
+    /// One `[[policy]]`; `log_default` is `[log] drops`, for policies that do not say `log`.
+    fn policy(&mut self, i: usize, t: &Table, log_default: bool) -> Option<Policy> {
         let tab = self.open(format!("policy[{i}]"), t, POLICY_KEYS);
         let from = self.required_string(&tab, "from", "name the source zone, e.g. from = \"dmz\"");
         let to = self.required_string(&tab, "to", "name the destination zone, e.g. to = \"external\"");
@@ -485,7 +512,7 @@ impl Parser<'_> {
                 Err(p) => self.push(&key, p),
             }
         }
-        let log = self.boolean(&tab, "log", false);
+        let log = self.boolean(&tab, "log", log_default);
         let action: Action = action?;
         Some(Policy {
             from: from?,

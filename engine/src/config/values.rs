@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::{Action, PortRange, Proto, Service};
+use super::{Action, LogRate, PortRange, Proto, RateUnit, Service};
 
 pub type Problem = (String, String);
 
@@ -178,6 +178,31 @@ pub fn parse_service(text: &str) -> Result<Service, Problem> {
     }
 }
 
+/// `5/minute`: a count of at least 1, a slash, and `second`, `minute` or `hour` — nft's
+/// `limit rate` syntax.
+pub fn parse_log_rate(text: &str) -> Result<LogRate, Problem> {
+    let hint = "write a count per time unit, e.g. rate = \"5/minute\" (units: second, minute, hour)";
+    let Some((count, unit)) = text.split_once('/') else {
+        return Err(bad("is not a rate", hint));
+    };
+    let per = match unit.trim() {
+        "second" => RateUnit::Second,
+        "minute" => RateUnit::Minute,
+        "hour" => RateUnit::Hour,
+        other => return Err(bad(format!("has unknown time unit {other:?}"), hint)),
+    };
+    match count.trim().parse::<u32>() {
+        Ok(count) if count >= 1 => Ok(LogRate { count, per }),
+        _ => Err(bad(
+            format!(
+                "has count {:?}, which is not a whole number from 1 up",
+                count.trim()
+            ),
+            hint,
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +237,17 @@ mod tests {
         );
         assert!(parse_service("tcp/http").is_err());
         assert!(parse_service("sctp/1").is_err());
+    }
+
+    #[test]
+    fn log_rates() {
+        let r = parse_log_rate("10/second").unwrap();
+        assert_eq!((r.count, r.per), (10, RateUnit::Second));
+        assert_eq!(parse_log_rate("5/minute").unwrap(), LogRate::DEFAULT);
+        assert_eq!(parse_log_rate("1/hour").unwrap().to_string(), "1/hour");
+        assert!(parse_log_rate("0/minute").is_err());
+        assert!(parse_log_rate("5/day").is_err());
+        assert!(parse_log_rate("5").is_err());
+        assert!(parse_log_rate("-1/second").is_err());
     }
 }

@@ -222,6 +222,7 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
                 log: false,
             },
         ],
+        log: super::LogSettings::default(),
     };
     validate(&config, &src)?;
     Ok(config)

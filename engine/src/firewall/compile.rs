@@ -65,6 +65,7 @@ pub fn compile(config: &Config) -> Ruleset {
         policies,
         forwards,
         hosts,
+        log: config.log,
     }
 }
 

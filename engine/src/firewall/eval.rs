@@ -355,6 +355,13 @@ pub fn explain(rs: &Ruleset, ctx: &ExplainContext, flow: &Flow) -> Result<Trace,
     ))
 }
 
+/// `, logged as 'brouter drop dmz->data'` when the kernel logs this refusal, else nothing.
+fn logged_as(rs: &Ruleset, from: &str, to: &str, action: Action) -> String {
+    rs.log_prefix(from, to, action)
+        .map(|p| format!(", logged as '{}'", p.trim_end()))
+        .unwrap_or_default()
+}
+
 /// The filter hook, postrouting SNAT and the delivery.
 #[allow(clippy::too_many_arguments)]
 fn filter_and_deliver(
@@ -421,9 +428,13 @@ fn filter_and_deliver(
                         format!("not among its services ({list}), so")
                     }
                 };
+                let logged = logged_as(rs, from, to, action);
                 w.step(
                     StepKind::Filter,
-                    format!("{hook}: policy {from} → {to} ({}): {what} {action}", p.action),
+                    format!(
+                        "{hook}: policy {from} → {to} ({}): {what} {action}{logged}",
+                        p.action
+                    ),
                 );
                 action
             }
@@ -444,7 +455,10 @@ fn filter_and_deliver(
             PairDecision::Unlisted => {
                 w.step(
                     StepKind::Filter,
-                    format!("{hook}: no policy for {from} → {to}: drop"),
+                    format!(
+                        "{hook}: no policy for {from} → {to}: drop{}",
+                        logged_as(rs, from, to, Action::Drop)
+                    ),
                 );
                 Action::Drop
             }

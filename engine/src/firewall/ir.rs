@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-pub use crate::config::{Action, PortRange, Proto, Service};
+pub use crate::config::{Action, LogSettings, PortRange, Proto, Service};
 use crate::config::{ZONE_DOM0, ZONE_EXTERNAL};
 
 /// brouter's whole firewall, applied atomically. Invariant: every name in `policies`
@@ -34,6 +34,10 @@ pub struct Ruleset {
     /// The declared hosts: on anti-spoofing networks, the binding each gets when its vif
     /// comes online. The live bindings themselves are dynamic ([`Binding`]).
     pub hosts: Vec<DeclaredHost>,
+    /// The drop log: `drops` logs what unlisted pairs drop (a listed pair says it in its
+    /// own `log`); `rate` limits each log rule.
+    #[serde(default)]
+    pub log: LogSettings,
 }
 
 /// The `external` zone: the uplink NIC, or — with no uplink configured (Xen mode) —
@@ -194,6 +198,19 @@ impl Ruleset {
         }
     }
 
+    /// The kernel-log prefix of what the pair `from → to` refuses with `action`
+    /// (`brouter drop dmz->data `), if that is logged: a listed pair with `log` that
+    /// drops or rejects, or an unlisted pair under `[log] drops = true`. The trailing
+    /// space keeps the kernel's `IN=` apart from the prefix.
+    pub fn log_prefix(&self, from: &str, to: &str, action: Action) -> Option<String> {
+        let logged = match self.decide(from, to) {
+            PairDecision::Listed(p) => p.log && action != Action::Accept,
+            PairDecision::Unlisted => self.log.drops && action == Action::Drop,
+            PairDecision::SameZone | PairDecision::NotJudged => false,
+        };
+        logged.then(|| log_prefix(from, to, action))
+    }
+
     /// Whether the host's own traffic on the uplink in this direction is judged
     /// (only when the config lists `external → dom0` / `dom0 → external`).
     pub fn judges_host_uplink(&self, from: &str, to: &str) -> bool {
@@ -235,6 +252,12 @@ impl PairPolicy {
             None => (Action::Drop, None),
         }
     }
+}
+
+/// The kernel-log prefix for `action` on the pair `from → to`: `brouter drop dmz->data `.
+/// `journalctl -k | grep 'brouter drop'` finds these lines.
+pub fn log_prefix(from: &str, to: &str, action: Action) -> String {
+    format!("brouter {action} {from}->{to} ")
 }
 
 /// The protocols a flow may have (`explain --proto`); ARP is for anti-spoofing flows.

@@ -15,8 +15,8 @@ pub use compile::{binding_for, bindings_to_keep, compile};
 pub use eval::{explain, ExplainError, EXTERNAL_EXAMPLE};
 pub use flow::{Address, ExplainContext, Flow};
 pub use ir::{
-    service_matches, Binding, DeclaredHost, External, FlowProto, NetZone, PairDecision, PairPolicy,
-    PortForward, Ruleset,
+    log_prefix, service_matches, Binding, DeclaredHost, External, FlowProto, NetZone, PairDecision,
+    PairPolicy, PortForward, Ruleset,
 };
 pub use trace::{Delivery, Step, StepKind, Trace};
 

@@ -8,7 +8,6 @@
 //! side only — only one end of each pair is observed.
 
 use std::net::Ipv4Addr;
-use std::sync::Once;
 
 use brouter_backends::NetlinkBackend;
 use brouter_engine::apply::apply_op;
@@ -16,7 +15,7 @@ use brouter_engine::{
     Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, NetBackend, Observed, Op, Route,
     IP_FORWARD, PROTO_BOOT,
 };
-use brouter_integration::Netns;
+use brouter_integration::{use_temp_state_dir, Netns};
 use brouter_sim::{Kernel, SimBackend};
 use ipnet::Ipv4Net;
 
@@ -31,17 +30,6 @@ pub struct Initial {
 /// The forward delay of a bridge made by `ip link add type bridge`: the kernel's 15 s.
 const IP_BRIDGE_FORWARD_DELAY: u32 = 15;
 
-static STATE_DIR: Once = Once::new();
-
-/// brouter's memory goes to a per-run temporary directory, never `/run/brouter`.
-fn use_temp_state_dir() {
-    STATE_DIR.call_once(|| {
-        let dir = std::env::temp_dir().join(format!("brouter-differential-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::env::set_var("BROUTER_STATE_DIR", &dir);
-    });
-}
-
 /// The kernel side and the simulated side of one case.
 pub struct Worlds {
     // Field order is drop order: the backend's socket closes before the namespaces go.
@@ -54,7 +42,7 @@ pub struct Worlds {
 impl Worlds {
     /// Build both worlds in the same initial state.
     pub async fn new(initial: Initial) -> Worlds {
-        use_temp_state_dir();
+        use_temp_state_dir("differential");
         let dom0 = Netns::new("diff");
         let peers = Netns::new("diffpeer");
         let promote = if initial.promote_secondaries { "1" } else { "0" };
