@@ -10,29 +10,46 @@ use crate::exit::Failure;
 /// The default configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/brouter/brouter.toml";
 
-/// The config file if one is given or present, else the Xen `VAR=VAL` words.
-pub fn load_config(explicit: Option<&Path>, words: &[String]) -> Result<Config, Failure> {
+/// A configuration file as read: where from, and its text.
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// The config file that applies (given, or present at the default place), read; `None`
+/// when the Xen `VAR=VAL` words apply instead.
+pub fn config_file(explicit: Option<&Path>, words: &[String]) -> Result<Option<ConfigFile>, Failure> {
     let file: Option<PathBuf> = match explicit {
         Some(p) => Some(p.to_path_buf()),
         None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
     };
+    let Some(path) = file else { return Ok(None) };
+    if !words.is_empty() {
+        return Err(Failure::usage(format!(
+            "{}: VAR=VAL words ({}) apply only without a config file; put the settings in the file \
+             or drop --config",
+            path.display(),
+            words.join(" ")
+        )));
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::usage(format!("{}: cannot read the config file: {e}", path.display())))?;
+    Ok(Some(ConfigFile { path, text }))
+}
+
+/// Parse and validate: the file, or else the Xen words.
+pub fn parse_config(file: Option<&ConfigFile>, words: &[String]) -> Result<Config, Failure> {
     match file {
-        Some(path) => {
-            if !words.is_empty() {
-                return Err(Failure::usage(format!(
-                    "{}: VAR=VAL words ({}) apply only without a config file; put the settings in the file \
-                     or drop --config",
-                    path.display(),
-                    words.join(" ")
-                )));
-            }
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Failure::usage(format!("{}: cannot read the config file: {e}", path.display()))
-            })?;
-            config::from_toml(&text, &path.display().to_string()).map_err(|e| Failure::usage(e.to_string()))
-        }
+        Some(f) => config::from_toml(&f.text, &f.path.display().to_string())
+            .map_err(|e| Failure::usage(e.to_string())),
         None => config::from_xen_words(words).map_err(|e| Failure::usage(e.to_string())),
     }
+}
+
+/// The config file if one is given or present, else the Xen `VAR=VAL` words.
+pub fn load_config(explicit: Option<&Path>, words: &[String]) -> Result<Config, Failure> {
+    let file = config_file(explicit, words)?;
+    parse_config(file.as_ref(), words)
 }
 
 /// The backend a command drives: the simulator (`--sim`) or the kernel.

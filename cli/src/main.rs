@@ -1,6 +1,7 @@
 //! `brouter`: the command line over the engine and its two backends.
 
 mod args;
+mod cache;
 mod check;
 mod demo;
 mod diagram;
@@ -64,14 +65,30 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         Command::Start { words } | Command::Stop { words } | Command::Plan { words } => {
-            let config = load::load_config(config_path, words)?;
             let mode = match &cli.command {
                 Command::Start { .. } => run::Mode::Start,
                 Command::Stop { .. } => run::Mode::Stop,
                 _ => run::Mode::DryRun,
             };
-            let mut backend = open().await?;
-            run::run(&config, &mut backend, mode, cli.json).await?;
+            let file = load::config_file(config_path, words)?;
+            // A converged system, checked from the cached compile of this very file.
+            let mut backend = None;
+            if let Some(summary) = file
+                .as_ref()
+                .filter(|_| mode != run::Mode::Stop)
+                .and_then(cache::load)
+            {
+                let b = backend.insert(open().await?);
+                if run::converged(&summary, b, mode, cli.json).await? {
+                    return Ok(exit::OK);
+                }
+            }
+            let config = load::parse_config(file.as_ref(), words)?;
+            let mut backend = match backend {
+                Some(b) => b,
+                None => open().await?,
+            };
+            run::run(&config, &mut backend, mode, cli.json, file.as_ref()).await?;
             Ok(exit::OK)
         }
         Command::Vif(args) => {

@@ -1,10 +1,10 @@
 //! `start`, `stop` and `plan`: observe, plan, (apply), report.
 
-use brouter_engine::{apply, compile, plan_start, plan_stop, Config, Plan};
+use brouter_engine::{apply, compile, plan_start, plan_stop, Config, Desired, Plan};
 use serde_json::json;
 
 use crate::exit::Failure;
-use crate::load::Backend;
+use crate::load::{Backend, ConfigFile};
 
 /// What a command should do with the plan it computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,8 +14,38 @@ pub enum Mode {
     DryRun,
 }
 
-pub async fn run(config: &Config, backend: &mut Backend, mode: Mode, json_out: bool) -> Result<(), Failure> {
+/// Whether `summary` (a cached compile) shows the system converged; if so, report it.
+/// Anything else — drift, a firewall to rewrite, an unreadable kernel — is left to
+/// [`run`] with the freshly compiled configuration.
+pub async fn converged(
+    summary: &Desired,
+    backend: &mut Backend,
+    mode: Mode,
+    json_out: bool,
+) -> Result<bool, Failure> {
+    let Ok(observed) = backend.get().observe().await else {
+        return Ok(false);
+    };
+    match plan_start(summary, &observed) {
+        Ok(plan) if plan.is_empty() => {
+            report(&plan, mode, json_out);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+pub async fn run(
+    config: &Config,
+    backend: &mut Backend,
+    mode: Mode,
+    json_out: bool,
+    file: Option<&ConfigFile>,
+) -> Result<(), Failure> {
     let desired = compile(config);
+    if let (Some(f), true) = (file, mode != Mode::Stop) {
+        crate::cache::store(f, &desired);
+    }
     let observed = backend
         .get()
         .observe()

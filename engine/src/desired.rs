@@ -47,11 +47,33 @@ pub struct Desired {
     /// brouter's firewall (the IR of [`crate::firewall`]); `None` means brouter manages
     /// no firewall (kept for tests and backends without one).
     pub firewall: Option<Ruleset>,
+    /// The fingerprint of `firewall`, computed once. It outlives the ruleset in a
+    /// [`Desired::summary`]: a converged `start` only compares fingerprints.
+    #[serde(default)]
+    pub firewall_fingerprint: Option<String>,
     /// Facts brouter keeps in its memory while started, `(key, value)`: in Xen mode, the
     /// network-script words of each bridge (`xen:<bridge>`), so the vif hotplug hook,
     /// which xl calls without them, knows the network (anti-spoofing, addresses).
     #[serde(default)]
     pub notes: Vec<(String, String)>,
+}
+
+impl Desired {
+    /// Everything but the firewall ruleset itself (kept: its fingerprint). Small enough to
+    /// cache between runs; plans a converged system as well as the whole, and answers
+    /// [`crate::PlanError::NeedsRuleset`] when the tables must be rewritten.
+    pub fn summary(&self) -> Desired {
+        Desired {
+            scope: self.scope.clone(),
+            bridges: self.bridges.clone(),
+            addresses: self.addresses.clone(),
+            routes: self.routes.clone(),
+            sysctls: self.sysctls.clone(),
+            firewall: None,
+            firewall_fingerprint: self.firewall_fingerprint.clone(),
+            notes: self.notes.clone(),
+        }
+    }
 }
 
 /// Memory key of a Xen-mode bridge's network-script words.
@@ -93,13 +115,15 @@ pub fn compile(config: &Config) -> Desired {
             dev: n.bridge.clone(),
         })
         .collect();
+    let ruleset = crate::firewall::compile(config);
     Desired {
         scope,
         bridges,
         addresses,
         routes,
         sysctls: vec![(IP_FORWARD.to_string(), "1".to_string())],
-        firewall: Some(crate::firewall::compile(config)),
+        firewall_fingerprint: Some(ruleset.fingerprint()),
+        firewall: Some(ruleset),
         notes: match config.mode {
             Mode::File => Vec::new(),
             Mode::Xen => config

@@ -227,6 +227,10 @@ pub enum PlanError {
         dev: String,
         existing_dev: String,
     },
+    /// Planned from a [`Desired::summary`], but the firewall tables must be rewritten:
+    /// plan again with the whole [`Desired`].
+    #[error("the firewall must be rewritten, which needs the whole compiled configuration")]
+    NeedsRuleset,
 }
 
 /// Plan `start`: converge `observed` to `desired`.
@@ -435,16 +439,27 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
 
     // 6. The firewall, as one replacement, only when it differs; the bindings of vifs
     //    that are still attached go back in with it.
-    if let Some(fw) = &desired.firewall {
-        let fp = fw.fingerprint();
-        if observed.firewall.as_deref() != Some(fp.as_str()) {
-            ops.push(Op::ReplaceFirewall {
-                fingerprint: fp,
-                ruleset: Box::new(fw.clone()),
-                bindings: bindings_to_keep(fw, observed),
-            });
-            ops.extend(stale_udp_flows(fw, observed));
+    let converged_fw = desired.firewall_fingerprint.is_some()
+        && observed.firewall.as_deref() == desired.firewall_fingerprint.as_deref();
+    match &desired.firewall {
+        Some(fw) if !converged_fw => {
+            let fp = desired
+                .firewall_fingerprint
+                .clone()
+                .unwrap_or_else(|| fw.fingerprint());
+            if observed.firewall.as_deref() != Some(fp.as_str()) {
+                ops.push(Op::ReplaceFirewall {
+                    fingerprint: fp,
+                    ruleset: Box::new(fw.clone()),
+                    bindings: bindings_to_keep(fw, observed),
+                });
+                ops.extend(stale_udp_flows(fw, observed));
+            }
         }
+        None if desired.firewall_fingerprint.is_some() && !converged_fw => {
+            return Err(PlanError::NeedsRuleset);
+        }
+        _ => {}
     }
 
     Ok(Plan { ops })

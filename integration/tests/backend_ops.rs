@@ -554,6 +554,7 @@ async fn seed_start_converges_and_stop_restores_the_namespace() {
     let mut b = backend(&ns).await;
     let mut desired = compile(&from_xen_words(&["bridgeip=10.98.98.1/24", "brnet=10.98.98.0/24"]).unwrap());
     desired.firewall = None;
+    desired.firewall_fingerprint = None;
     let before: Observed = b.observe().await.unwrap().normalized();
 
     let start = plan_start(&desired, &before).unwrap();
