@@ -8,6 +8,7 @@
 //! ruleset's fingerprint is stored as a rule comment so a converged `start` compares
 //! instead of rewriting.
 
+pub mod bindings;
 mod counters;
 pub(crate) mod exec;
 mod expr;
@@ -22,6 +23,7 @@ use nftables::batch::Batch;
 use nftables::schema::{NfCmd, NfListObject};
 use nftables::types::NfFamily;
 
+pub use bindings::BindingSocket;
 pub use render::{render, Tables};
 
 use crate::NetnsTarget;
@@ -314,7 +316,9 @@ pub fn delete(target: &NetnsTarget) -> Result<(), BackendError> {
     apply(target, to_json(batch), "deleting brouter's firewall", false)
 }
 
-/// Bind a vif (replacing the binding it had) by element updates in one transaction.
+/// Bind a vif (replacing the binding it had) by element updates in one transaction,
+/// through `nft` (which reads every binding first). `NetlinkBackend` binds over nfnetlink
+/// instead ([`BindingSocket`]), at a cost that does not grow with the number of vifs.
 pub fn add_binding(target: &NetnsTarget, binding: &Binding) -> Result<(), BackendError> {
     let existing = read_bindings(target)?;
     let mut batch = Batch::new();

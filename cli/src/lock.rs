@@ -1,8 +1,10 @@
-//! One hotplug at a time per network namespace: many domUs boot at once and each runs
-//! `brouter vif online`; their observe→plan→apply must not interleave.
+//! One change at a time per network namespace: many domUs boot at once and each runs
+//! `brouter vif online`, while a config-management run may call `start`; their
+//! observe → plan → apply must not interleave (a `start` that rewrites the tables from
+//! an observation taken before a hotplug would drop that vif's binding).
 
 use std::fs::{File, OpenOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::exit::Failure;
 
@@ -11,12 +13,19 @@ pub struct Lock {
     _file: File,
 }
 
-/// Take the exclusive lock for `label` (the netns name, `current`, or the sim state file).
-pub fn lock(label: &str) -> Result<Lock, Failure> {
+/// Where the lock of a target lives: beside the simulator's state file (no root needed),
+/// or under brouter's state directory, one per namespace.
+pub fn path_for(sim: Option<&Path>, netns: Option<&str>) -> PathBuf {
+    if let Some(state) = sim {
+        return PathBuf::from(format!("{}.lock", state.display()));
+    }
     let base = std::env::var_os("BROUTER_STATE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/run/brouter"));
-    std::fs::create_dir_all(&base).map_err(|e| Failure::op(format!("{}: {e}", base.display())))?;
+    let label = match netns {
+        Some(n) => format!("netns-{n}"),
+        None => "current".to_string(),
+    };
     let safe: String = label
         .chars()
         .map(|c| {
@@ -27,12 +36,19 @@ pub fn lock(label: &str) -> Result<Lock, Failure> {
             }
         })
         .collect();
-    let path = base.join(format!("lock-{safe}"));
+    base.join(format!("lock-{safe}"))
+}
+
+/// Take the exclusive lock at `path` (blocking until it is free).
+pub fn lock(path: &Path) -> Result<Lock, Failure> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::op(format!("{}: {e}", dir.display())))?;
+    }
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
+        .open(path)
         .map_err(|e| Failure::op(format!("{}: {e}", path.display())))?;
     file.lock()
         .map_err(|e| Failure::op(format!("cannot lock {}: {e}", path.display())))?;

@@ -71,19 +71,31 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                 _ => run::Mode::DryRun,
             };
             let file = load::config_file(config_path, words)?;
+            // start and stop change the kernel: one at a time with hotplugs (dry runs
+            // don't). Taken after validation, so a bad config is exit 2 whoever runs it.
+            let take_lock = || match mode {
+                run::Mode::DryRun => Ok(None),
+                _ => lock::lock(&lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())).map(Some),
+            };
             // A converged system, checked from the cached compile of this very file.
+            let mut held = None;
             let mut backend = None;
             if let Some(summary) = file
                 .as_ref()
                 .filter(|_| mode != run::Mode::Stop)
                 .and_then(cache::load)
             {
+                held = take_lock()?;
                 let b = backend.insert(open().await?);
                 if run::converged(&summary, b, mode, cli.json).await? {
                     return Ok(exit::OK);
                 }
             }
             let config = load::parse_config(file.as_ref(), words)?;
+            if held.is_none() {
+                held = take_lock()?;
+            }
+            let _lock = held;
             let mut backend = match backend {
                 Some(b) => b,
                 None => open().await?,
@@ -100,12 +112,8 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                 None => None,
             };
             let mut backend = open().await?;
-            let label = match (&cli.sim, &cli.netns) {
-                (Some(p), _) => format!("sim-{}", p.display()),
-                (None, Some(n)) => format!("netns-{n}"),
-                (None, None) => "current".to_string(),
-            };
-            vif::vif(args, config.as_ref(), &mut backend, &label, cli.json).await
+            let lock = lock::path_for(cli.sim.as_deref(), cli.netns.as_deref());
+            vif::vif(args, config.as_ref(), &mut backend, &lock, cli.json).await
         }
         Command::Explain(args) => {
             let config = load::load_config(config_path, &args.words)?;

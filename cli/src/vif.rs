@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use brouter_engine::vif::{plan_vif_offline, plan_vif_online, VifRequest};
+use brouter_engine::vif::{plan_vif_offline, plan_vif_online, vif_links, VifAction, VifRequest};
 use brouter_engine::{apply, Config};
 use serde_json::json;
 
@@ -27,7 +27,7 @@ pub async fn vif(
     args: &VifArgs,
     config: Option<&Config>,
     backend: &mut Backend,
-    lock_label: &str,
+    lock_path: &std::path::Path,
     json_out: bool,
 ) -> Result<u8, Failure> {
     let mut type_if = TypeIf::Vif;
@@ -102,8 +102,13 @@ pub async fn vif(
         mtu: xs.read("mtu").and_then(|m| m.parse().ok()),
     };
 
-    let _lock = crate::lock::lock(lock_label)?;
-    let outcome = run(config, backend, &req, online).await;
+    // Held for observe → plan → apply only: everything before (process start, config,
+    // the netlink connection) runs in parallel when many domUs boot at once.
+    let outcome = {
+        let _lock = crate::lock::lock(lock_path)?;
+        reload_sim(backend)?;
+        run(config, backend, &req, online).await
+    };
     match (&outcome, online) {
         (Ok(_), true) => xs.write(&[("hotplug-status", "connected")]),
         (Err(f), true) => xs.write(&[("hotplug-error", f.message.as_str()), ("hotplug-status", "error")]),
@@ -132,11 +137,18 @@ async fn run(
     req: &VifRequest,
     online: bool,
 ) -> Result<brouter_engine::vif::VifPlan, Failure> {
-    let obs = backend
-        .get()
-        .observe()
-        .await
-        .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    // Only the links the plan looks at, when they can be named: the cost then does not
+    // grow with the number of vifs on the host.
+    let action = if online {
+        VifAction::Online
+    } else {
+        VifAction::Offline
+    };
+    let observed = match vif_links(config, req, action) {
+        Some(names) => backend.get().observe_links(&names).await,
+        None => backend.get().observe().await,
+    };
+    let obs = observed.map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
     // Without a config file, the network-script words `start` remembered stand in for it.
     let xen_config = match config {
         Some(_) => None,
@@ -159,6 +171,15 @@ async fn run(
         }
         Err(e) => Err(Failure::op(format!("vif online {}: {e}", req.device))),
     }
+}
+
+/// The simulator's state as it is now that the lock is held: another hotplug may have
+/// saved it since this process loaded it.
+fn reload_sim(backend: &mut Backend) -> Result<(), Failure> {
+    if let Backend::Sim { backend, path } = backend {
+        **backend = brouter_sim::SimBackend::load(path).map_err(|e| Failure::op(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The Xen-mode configuration of the bridge the vif goes to (or of the only Xen-mode

@@ -24,6 +24,18 @@ pub trait NetBackend: Send {
     /// and the fingerprint of brouter's firewall tables.
     async fn observe(&mut self) -> BackendResult<Observed>;
 
+    /// Only what one vif hotplug reads, however many other links and vifs the host has:
+    /// the links named in `names` (a name that does not exist is simply absent), the IPv4
+    /// addresses on them, the anti-spoofing bindings of those links, and brouter's memory.
+    /// Routes, sysctls and the firewall fingerprint are not read (see
+    /// [`Observed::restricted_to`]), so a plan made from the answer may look up only the
+    /// names it asked for ([`crate::vif::vif_links`] says which those are). A link's
+    /// `master` is still reported by name. This default observes everything and keeps the
+    /// named part; a kernel backend should ask the kernel for just those objects.
+    async fn observe_links(&mut self, names: &[String]) -> BackendResult<Observed> {
+        Ok(self.observe().await?.restricted_to(names))
+    }
+
     /// Create a bridge, *down*, marked `brouter:<network>` in its `ifalias`.
     async fn create_bridge(&mut self, name: &str, network: &str, options: BridgeOptions)
         -> BackendResult<()>;

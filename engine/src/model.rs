@@ -150,6 +150,22 @@ impl Observed {
             .filter(move |l| l.master.as_deref() == Some(bridge))
     }
 
+    /// The part of this observation [`crate::NetBackend::observe_links`] reports for
+    /// `names`: those links, their addresses and their bindings, plus brouter's memory.
+    /// Routes, sysctls and the firewall fingerprint are not part of it (empty / `None`).
+    /// Backends that cannot read less than everything answer with this, so every backend
+    /// gives a narrow observation the same shape.
+    pub fn restricted_to(mut self, names: &[String]) -> Observed {
+        let named = |n: &str| names.iter().any(|m| m == n);
+        self.links.retain(|l| named(&l.name));
+        self.addresses.retain(|a| named(&a.link));
+        self.bindings.retain(|b| named(&b.vif));
+        self.routes.clear();
+        self.sysctls.clear();
+        self.firewall = None;
+        self
+    }
+
     /// A canonical form (everything sorted) so two observations compare structurally.
     pub fn normalized(mut self) -> Observed {
         self.links.sort();

@@ -70,7 +70,63 @@ pub enum VifError {
     NoMac { network: String, vif: String },
 }
 
-/// Plan `vif online`.
+/// The links a hotplug plan looks at, when they can be named before looking at the
+/// kernel: the device, the name it is renamed to, and (online) its bridge. A caller may
+/// then observe just those ([`crate::NetBackend::observe_links`]) and plan from that, at
+/// a cost that does not grow with the number of vifs. `None` when the plan must see
+/// every link: online with no `$bridge`, no matching host and not exactly one network,
+/// where the bridge is the first one found in the kernel.
+pub fn vif_links(config: Option<&Config>, req: &VifRequest, action: VifAction) -> Option<Vec<String>> {
+    let mut names = vec![req.device.clone()];
+    if let Some(to) = req.rename_to.as_ref().filter(|to| **to != req.device) {
+        names.push(to.clone());
+    }
+    if action == VifAction::Online {
+        let name = names.last().expect("the device").clone();
+        match named_bridge(config, req, find_host(config, req, &name)) {
+            Ok(Some(bridge)) => names.push(bridge),
+            Ok(None) => return None,
+            // The plan reports the error; it needs no bridge to do so.
+            Err(_) => {}
+        }
+    }
+    Some(names)
+}
+
+/// The configured host this vif is: by its (new) name, or by the domU's MAC.
+fn find_host<'a>(
+    config: Option<&'a Config>,
+    req: &VifRequest,
+    name: &str,
+) -> Option<&'a crate::config::Host> {
+    let mac = req.mac.as_deref().map(str::to_lowercase);
+    config?
+        .hosts
+        .iter()
+        .find(|h| h.vif.as_deref() == Some(name) || (mac.is_some() && h.mac.as_deref() == mac.as_deref()))
+}
+
+/// The bridge the vif goes to when something names it: `$bridge`/xenstore, else the
+/// matched host's network, else the only network. `Ok(None)`: nothing names one, so it
+/// is the first bridge in the kernel.
+fn named_bridge(
+    config: Option<&Config>,
+    req: &VifRequest,
+    host: Option<&crate::config::Host>,
+) -> Result<Option<String>, VifError> {
+    match (&req.bridge, host, config) {
+        (Some(b), _, _) => Ok(Some(b.clone())),
+        (None, Some(h), Some(c)) => c
+            .network(&h.network)
+            .map(|n| Some(n.bridge.clone()))
+            .ok_or(VifError::NoBridgeAtAll),
+        (None, None, Some(c)) if c.networks.len() == 1 => Ok(Some(c.networks[0].bridge.clone())),
+        _ => Ok(None),
+    }
+}
+
+/// Plan `vif online`. `observed` may be a narrow observation of the links
+/// [`vif_links`] names (when it names any): only those are looked up.
 pub fn plan_vif_online(
     config: Option<&Config>,
     observed: &Observed,
@@ -103,21 +159,10 @@ pub fn plan_vif_online(
         name = to.clone();
     }
 
-    let host = config.and_then(|c| {
-        c.hosts.iter().find(|h| {
-            h.vif.as_deref() == Some(name.as_str())
-                || (req.mac.is_some()
-                    && h.mac.as_deref() == req.mac.as_deref().map(str::to_lowercase).as_deref())
-        })
-    });
-    let bridge = match (&req.bridge, host, config) {
-        (Some(b), _, _) => b.clone(),
-        (None, Some(h), Some(c)) => c
-            .network(&h.network)
-            .map(|n| n.bridge.clone())
-            .ok_or(VifError::NoBridgeAtAll)?,
-        (None, None, Some(c)) if c.networks.len() == 1 => c.networks[0].bridge.clone(),
-        _ => {
+    let host = find_host(config, req, &name);
+    let bridge = match named_bridge(config, req, host)? {
+        Some(b) => b,
+        None => {
             let mut bridges: Vec<&crate::Link> = observed.links.iter().filter(|l| l.is_bridge()).collect();
             bridges.sort_by_key(|l| (l.owner().is_none(), l.name.clone()));
             bridges
@@ -174,6 +219,9 @@ pub fn plan_vif_online(
                 if b.addrs.is_empty() {
                     b.addrs = req.ips.clone();
                 }
+                // As backends read bindings back, so an unchanged one compares equal.
+                b.addrs.sort();
+                b.addrs.dedup();
                 if !observed.bindings.contains(&b) {
                     ops.push(Op::AddBinding { binding: b });
                 }
@@ -195,7 +243,8 @@ pub fn plan_vif_online(
 }
 
 /// Plan `vif offline`: detach from the bridge and take it down. Xen destroys the device
-/// next, so a vif that is already gone is not an error.
+/// next, so a vif that is already gone is not an error. `observed` may be a narrow
+/// observation of the links [`vif_links`] names.
 pub fn plan_vif_offline(observed: &Observed, req: &VifRequest) -> VifPlan {
     let mut ops = Vec::new();
     let name = req

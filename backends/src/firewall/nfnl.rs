@@ -31,6 +31,13 @@ pub(super) const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLA_TYPE_MASK: u16 = 0x3fff;
+/// Marks an attribute whose data is more attributes.
+pub(super) const NLA_F_NESTED: u16 = 0x8000;
+const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
+const NFNL_MSG_BATCH_END: u16 = 0x11;
+pub(super) const NFT_MSG_NEWSETELEM: u16 = 12;
+pub(super) const NFT_MSG_DELSETELEM: u16 = 14;
+pub(super) const NLM_F_CREATE: u16 = 0x400;
 /// `NFTA_TABLE_NAME`, `NFTA_RULE_TABLE`, `NFTA_SET_ELEM_LIST_TABLE`: all attribute 1.
 pub(super) const ATTR_TABLE: u16 = 1;
 pub(super) const NFTA_SET_ELEM_LIST_SET: u16 = 2;
@@ -74,6 +81,18 @@ pub fn read_here(with_bindings: bool) -> io::Result<TableState> {
         state.bindings = sock.bindings()?;
     }
     Ok(state)
+}
+
+/// One nf_tables command of a [`Socket::transact`] batch.
+pub(super) struct Request {
+    /// `NFT_MSG_*`.
+    pub cmd: u16,
+    /// `NLM_F_*` beyond request and ack (`NLM_F_CREATE`).
+    pub flags: u16,
+    /// The nfproto of the table.
+    pub family: u8,
+    /// `(type, data)`; nested attributes already encoded (see [`attr`]).
+    pub attrs: Vec<(u16, Vec<u8>)>,
 }
 
 pub(super) struct Socket {
@@ -159,7 +178,7 @@ impl Socket {
     }
 
     /// The raw keys of one set of `bridge brouter`.
-    fn set_keys(&self, set: &str) -> io::Result<Vec<Vec<u8>>> {
+    pub(super) fn set_keys(&self, set: &str) -> io::Result<Vec<Vec<u8>>> {
         let attrs = [(ATTR_TABLE, cstr(TABLE)), (NFTA_SET_ELEM_LIST_SET, cstr(set))];
         let mut keys = Vec::new();
         for msg in self.exchange(NFT_MSG_GETSETELEM, NLM_F_DUMP, NFPROTO_BRIDGE, &attrs)? {
@@ -184,6 +203,85 @@ impl Socket {
         Ok(keys)
     }
 
+    fn next_seq(&self) -> u32 {
+        let seq = self.seq.get().wrapping_add(1).max(1);
+        self.seq.set(seq);
+        seq
+    }
+
+    /// Run `msgs` as one nf_tables transaction: all of them or, if the kernel refuses
+    /// one, none. Each asks for an acknowledgement; the first refusal comes back as the
+    /// `io::Error` of its errno.
+    pub(super) fn transact(&self, msgs: &[Request]) -> io::Result<()> {
+        // The batch markers carry the subsystem in nfgenmsg's res_id (big-endian).
+        let subsys = NFNL_SUBSYS_NFTABLES.to_be_bytes();
+        let marker = [0, 0, subsys[0], subsys[1]];
+        let first = self.next_seq();
+        let mut buf = encode(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, first, marker, &[]);
+        let mut pending = std::collections::BTreeSet::new();
+        for m in msgs {
+            let seq = self.next_seq();
+            pending.insert(seq);
+            buf.extend(encode(
+                (NFNL_SUBSYS_NFTABLES << 8) | m.cmd,
+                NLM_F_REQUEST | NLM_F_ACK | m.flags,
+                seq,
+                [m.family, 0, 0, 0],
+                &m.attrs,
+            ));
+        }
+        let last = self.next_seq();
+        buf.extend(encode(NFNL_MSG_BATCH_END, NLM_F_REQUEST, last, marker, &[]));
+        // SAFETY: `buf` is a valid buffer of its length; the kernel is the default peer.
+        let sent = unsafe { libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // One answer per message (the kernel delivers them once the batch is done), and
+        // one more for the batch itself if the commit failed.
+        let mut refused = None;
+        let mut rbuf = vec![0u8; 16 * 1024];
+        while !pending.is_empty() {
+            // SAFETY: `rbuf` is writable for its whole length.
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), rbuf.as_mut_ptr().cast(), rbuf.len(), 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let mut rest = &rbuf[..n as usize];
+            while rest.len() >= 16 {
+                let mlen = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+                let mtype = u16::from_ne_bytes(rest[4..6].try_into().expect("2 bytes"));
+                let mseq = u32::from_ne_bytes(rest[8..12].try_into().expect("4 bytes"));
+                if mlen < 16 || mlen > rest.len() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "truncated netlink message",
+                    ));
+                }
+                let body = &rest[16..mlen];
+                rest = &rest[align4(mlen).min(rest.len())..];
+                if mtype != NLMSG_ERROR || !(first..=last).contains(&mseq) {
+                    continue;
+                }
+                pending.remove(&mseq);
+                let code = i32::from_ne_bytes(body.get(0..4).unwrap_or(&[0; 4]).try_into().expect("4"));
+                if code != 0 && mseq == first {
+                    // The batch as a whole was refused (or its commit failed): nothing
+                    // changed, and answers still due are skipped by later exchanges.
+                    return Err(io::Error::from_raw_os_error(-code));
+                }
+                if code != 0 && refused.is_none() {
+                    refused = Some(io::Error::from_raw_os_error(-code));
+                }
+            }
+        }
+        refused.map_or(Ok(()), Err)
+    }
+
     /// Send one request and collect the payloads (after `nfgenmsg`) of its answers, until
     /// the dump's end or the ack. A kernel error comes back as the `io::Error` of its errno.
     pub(super) fn exchange(
@@ -193,23 +291,14 @@ impl Socket {
         family: u8,
         attrs: &[(u16, Vec<u8>)],
     ) -> io::Result<Vec<Vec<u8>>> {
-        let seq = self.seq.get() + 1;
-        self.seq.set(seq);
-        let mut msg = Vec::with_capacity(64);
-        msg.extend_from_slice(&0u32.to_ne_bytes());
-        msg.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | cmd).to_ne_bytes());
-        msg.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
-        msg.extend_from_slice(&seq.to_ne_bytes());
-        msg.extend_from_slice(&0u32.to_ne_bytes());
-        msg.extend_from_slice(&[family, 0, 0, 0]);
-        for (ty, data) in attrs {
-            msg.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
-            msg.extend_from_slice(&ty.to_ne_bytes());
-            msg.extend_from_slice(data);
-            msg.resize(align4(msg.len()), 0);
-        }
-        let len = msg.len() as u32;
-        msg[..4].copy_from_slice(&len.to_ne_bytes());
+        let seq = self.next_seq();
+        let msg = encode(
+            (NFNL_SUBSYS_NFTABLES << 8) | cmd,
+            NLM_F_REQUEST | flags,
+            seq,
+            [family, 0, 0, 0],
+            attrs,
+        );
         // SAFETY: `msg` is a valid buffer of its length; the kernel is the default peer.
         let sent = unsafe { libc::send(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
         if sent < 0 {
@@ -264,6 +353,34 @@ impl Socket {
             }
         }
     }
+}
+
+/// One netlink message: header, `nfgenmsg`, then `attrs` (each padded to 4 bytes).
+fn encode(ty: u16, flags: u16, seq: u32, nfgen: [u8; 4], attrs: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(64);
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    msg.extend_from_slice(&ty.to_ne_bytes());
+    msg.extend_from_slice(&flags.to_ne_bytes());
+    msg.extend_from_slice(&seq.to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    msg.extend_from_slice(&nfgen);
+    for (ty, data) in attrs {
+        msg.extend(attr(*ty, data));
+    }
+    let len = msg.len() as u32;
+    msg[..4].copy_from_slice(&len.to_ne_bytes());
+    msg
+}
+
+/// One attribute (`len`, `type`, data, padding to 4 bytes); nest by passing the
+/// encoded inner attributes as `data` with [`NLA_F_NESTED`] in `ty`.
+pub(super) fn attr(ty: u16, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(align4(4 + data.len()));
+    out.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+    out.extend_from_slice(&ty.to_ne_bytes());
+    out.extend_from_slice(data);
+    out.resize(align4(out.len()), 0);
+    out
 }
 
 /// The binding of `vif`, created empty on first sight.

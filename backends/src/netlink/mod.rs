@@ -45,6 +45,13 @@ pub struct NetlinkBackend {
     /// The last `observe` found neither of brouter's tables: the next firewall write can
     /// create them instead of replacing (which pays for a table deletion).
     tables_absent: bool,
+    /// The rtnetlink connection's socket (owned by the connection task), for switching
+    /// strict checking on around a filtered request.
+    route_fd: RawFd,
+    /// An nfnetlink socket opened inside the namespace, for one vif's binding at a time
+    /// (`vif online|offline`) without a thread, a `setns` or an `nft` process per call;
+    /// the reason it could not be opened otherwise (reported when a binding is touched).
+    bindings: Result<firewall::BindingSocket, String>,
 }
 
 impl NetlinkBackend {
@@ -62,11 +69,15 @@ impl NetlinkBackend {
                     rtnetlink::new_connection().map_err(|e| errors::from_io("open a netlink socket", &e))?;
                 let fd = connection.socket_mut().socket_mut().as_raw_fd();
                 let netns_id = netns_id(fd);
+                let route_fd = fd;
                 let sysctls = Sysctls::open_here(inner)?;
-                Ok((connection, handle, sysctls, netns_id))
+                let bindings = firewall::BindingSocket::open_here().map_err(|e| {
+                    format!("cannot open an nfnetlink socket for brouter's nftables tables: {e}")
+                });
+                Ok((connection, handle, sysctls, netns_id, bindings, route_fd))
             })
             .map_err(|e| namespace_error(&target, &e))??;
-        let (connection, handle, sysctls, netns_id) = opened;
+        let (connection, handle, sysctls, netns_id, bindings, route_fd) = opened;
         let connection = tokio::spawn(connection);
         let memory = Memory::for_namespace(&netns_id);
         Ok(NetlinkBackend {
@@ -77,7 +88,16 @@ impl NetlinkBackend {
             memory,
             netns_id,
             tables_absent: false,
+            route_fd,
+            bindings,
         })
+    }
+
+    /// The namespace's binding socket, or why there is none.
+    fn binding_socket(&self) -> BackendResult<&firewall::BindingSocket> {
+        self.bindings
+            .as_ref()
+            .map_err(|m| BackendError::new(ErrorKind::Other, m.clone()))
     }
 
     /// The namespace this backend acts on.
@@ -180,6 +200,25 @@ impl NetBackend for NetlinkBackend {
         })
     }
 
+    async fn observe_links(&mut self, names: &[String]) -> BackendResult<Observed> {
+        let (links, addresses) = observe::named(&self.handle, self.route_fd, names).await?;
+        let memory = self.memory.load()?;
+        let socket = self.binding_socket()?;
+        let mut bindings = Vec::new();
+        for name in names {
+            bindings.extend(socket.binding_of(name)?);
+        }
+        Ok(Observed {
+            links,
+            addresses,
+            routes: vec![],
+            sysctls: BTreeMap::new(),
+            memory,
+            firewall: None,
+            bindings,
+        })
+    }
+
     async fn host_facts(&mut self) -> BackendResult<brouter_engine::HostFacts> {
         let bnf = self.sysctls.read("net.bridge.bridge-nf-call-iptables").ok();
         self.firewall(move |t| crate::host_facts::gather(t, bnf)).await
@@ -265,13 +304,11 @@ impl NetBackend for NetlinkBackend {
     }
 
     async fn add_binding(&mut self, binding: &Binding) -> BackendResult<()> {
-        let binding = binding.clone();
-        self.firewall(move |t| firewall::add_binding(t, &binding)).await
+        self.binding_socket()?.bind(binding)
     }
 
     async fn remove_binding(&mut self, vif: &str) -> BackendResult<()> {
-        let vif = vif.to_string();
-        self.firewall(move |t| firewall::remove_binding(t, &vif)).await
+        self.binding_socket()?.unbind(vif)
     }
 
     async fn flush_conntrack(

@@ -1,0 +1,298 @@
+//! One vif's anti-spoofing binding, read and written over nfnetlink, in time that does not
+//! grow with the number of bound vifs.
+//!
+//! Why: `vif online` on a host with a thousand domUs must cost what it costs with none.
+//! Running `nft` for an element update costs a process and nft's cache load; dumping the
+//! binding sets to find one vif's elements costs a read of every vif's. Here, whether a vif
+//! is bound is one element lookup in `ports` (keyed by the vif's name alone); only a vif
+//! that *is* bound has its `mac_bind` / `ip_bind` elements looked for (their keys start
+//! with the name, but the kernel can only list the whole set). Writes are one nf_tables
+//! batch of element additions and deletions: atomic, like the `nft` transaction it
+//! replaces, and the tables are never rewritten.
+//!
+//! Keys are raw bytes as the kernel keeps them: `ifname` is 16 bytes, NUL-padded; in a
+//! concatenation each part takes a 4-byte-aligned slot (`ether_addr` 6 bytes in 8,
+//! `ipv4_addr` 4 bytes in network order).
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+use brouter_engine::backend::mac_octets;
+use brouter_engine::firewall::Binding;
+use brouter_engine::{BackendError, ErrorKind};
+
+use super::nfnl::{
+    attr, cstr, Request, Socket, ATTR_TABLE, NFPROTO_BRIDGE, NFTA_DATA_VALUE, NFTA_LIST_ELEM,
+    NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFT_MSG_DELSETELEM,
+    NFT_MSG_GETSETELEM, NFT_MSG_NEWSETELEM, NLA_F_NESTED, NLM_F_CREATE,
+};
+use super::render::{IP_BIND, MAC_BIND, PORTS, TABLE};
+
+const IFNAMSIZ: usize = 16;
+
+/// An nfnetlink socket bound to one namespace (the one of the thread that opened it; it
+/// stays there whichever thread uses it), for binding and unbinding vifs. Behind a mutex
+/// so the backend holding it can be shared across an `.await` (one exchange at a time
+/// is what a netlink socket needs anyway).
+pub struct BindingSocket {
+    sock: Mutex<Socket>,
+}
+
+impl std::fmt::Debug for BindingSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BindingSocket")
+    }
+}
+
+/// A binding as found in the kernel, with the raw keys that make it up (per set), so
+/// exactly those can be deleted.
+struct Found {
+    binding: Binding,
+    keys: Vec<(&'static str, Vec<u8>)>,
+}
+
+impl BindingSocket {
+    /// Open a socket in the namespace of the calling thread.
+    pub fn open_here() -> io::Result<BindingSocket> {
+        Ok(BindingSocket {
+            sock: Mutex::new(Socket::open()?),
+        })
+    }
+
+    /// The binding of `vif`, or `None` if it has none (or brouter's tables do not exist).
+    pub fn binding_of(&self, vif: &str) -> Result<Option<Binding>, BackendError> {
+        Ok(self
+            .find(vif)
+            .map_err(|e| read_error(vif, &e))?
+            .map(|f| f.binding))
+    }
+
+    /// Bind `binding.vif` to its MAC and addresses, replacing the binding it had, in one
+    /// transaction.
+    pub fn bind(&self, binding: &Binding) -> Result<(), BackendError> {
+        let what = describe(binding);
+        let wanted =
+            keys_of(binding).map_err(|m| BackendError::new(ErrorKind::Invalid, format!("{what}: {m}")))?;
+        let old = self
+            .find(&binding.vif)
+            .map_err(|e| read_error(&binding.vif, &e))?;
+        let old_keys = old.map(|f| f.keys).unwrap_or_default();
+        let mut msgs = Vec::new();
+        let stale: Vec<_> = old_keys.into_iter().filter(|k| !wanted.contains(k)).collect();
+        push_elements(&mut msgs, NFT_MSG_DELSETELEM, 0, &stale);
+        push_elements(&mut msgs, NFT_MSG_NEWSETELEM, NLM_F_CREATE, &wanted);
+        self.socket().transact(&msgs).map_err(|e| write_error(&what, &e))
+    }
+
+    /// Remove `vif`'s binding; nothing to do if it has none (or the tables are gone).
+    pub fn unbind(&self, vif: &str) -> Result<(), BackendError> {
+        let Some(old) = self.find(vif).map_err(|e| read_error(vif, &e))? else {
+            return Ok(());
+        };
+        let mut msgs = Vec::new();
+        push_elements(&mut msgs, NFT_MSG_DELSETELEM, 0, &old.keys);
+        self.socket()
+            .transact(&msgs)
+            .map_err(|e| write_error(&format!("unbinding {vif}"), &e))
+    }
+
+    fn socket(&self) -> std::sync::MutexGuard<'_, Socket> {
+        // A panic mid-exchange leaves nothing half-done on the socket worth refusing for.
+        self.sock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Look `vif` up in `ports`; if it is there, collect its elements of the other sets.
+    fn find(&self, vif: &str) -> io::Result<Option<Found>> {
+        let Ok(name) = ifname_key(vif) else {
+            return Ok(None); // no such interface name can be bound
+        };
+        let get = [
+            (ATTR_TABLE, cstr(TABLE)),
+            (NFTA_SET_ELEM_LIST_SET, cstr(PORTS)),
+            (NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED, elements(&[&name])),
+        ];
+        let sock = self.socket();
+        match sock.exchange(NFT_MSG_GETSETELEM, 0, NFPROTO_BRIDGE, &get) {
+            Ok(_) => {}
+            // No table, no set or no element: not bound.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut found = Found {
+            binding: Binding {
+                vif: vif.to_string(),
+                mac: String::new(),
+                addrs: vec![],
+            },
+            keys: vec![(PORTS, name.to_vec())],
+        };
+        for key in sock.set_keys(MAC_BIND)? {
+            if key.len() >= IFNAMSIZ + 6 && key[..IFNAMSIZ] == name {
+                let mac: Vec<String> = key[IFNAMSIZ..IFNAMSIZ + 6]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                found.binding.mac = mac.join(":");
+                found.keys.push((MAC_BIND, key));
+            }
+        }
+        for key in sock.set_keys(IP_BIND)? {
+            if key.len() >= IFNAMSIZ + 4 && key[..IFNAMSIZ] == name {
+                let o = &key[IFNAMSIZ..IFNAMSIZ + 4];
+                found.binding.addrs.push(Ipv4Addr::new(o[0], o[1], o[2], o[3]));
+                found.keys.push((IP_BIND, key));
+            }
+        }
+        found.binding.addrs.sort();
+        Ok(Some(found))
+    }
+}
+
+/// The raw keys of `b`'s elements, per set (as [`super::render::binding_elements`] adds them).
+fn keys_of(b: &Binding) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
+    let name = ifname_key(&b.vif)?;
+    let mut keys = vec![(PORTS, name.to_vec())];
+    if !b.mac.is_empty() {
+        let mac = mac_octets(&b.mac).ok_or_else(|| {
+            format!(
+                "{:?} is not a MAC address (want six hex pairs like aa:cc:00:00:00:01)",
+                b.mac
+            )
+        })?;
+        let mut key = name.to_vec();
+        key.extend_from_slice(&mac);
+        key.extend_from_slice(&[0, 0]);
+        keys.push((MAC_BIND, key));
+    }
+    for a in &b.addrs {
+        let mut key = name.to_vec();
+        key.extend_from_slice(&a.octets());
+        keys.push((IP_BIND, key));
+    }
+    keys.dedup();
+    Ok(keys)
+}
+
+/// An interface name as an `ifname` key: its bytes, NUL-padded to 16.
+fn ifname_key(vif: &str) -> Result<[u8; IFNAMSIZ], String> {
+    let bytes = vif.as_bytes();
+    if bytes.is_empty() || bytes.len() >= IFNAMSIZ || bytes.contains(&0) {
+        return Err(format!("{vif:?} is not an interface name (1 to 15 bytes)"));
+    }
+    let mut key = [0u8; IFNAMSIZ];
+    key[..bytes.len()].copy_from_slice(bytes);
+    Ok(key)
+}
+
+/// `NFTA_SET_ELEM_LIST_ELEMENTS`' content: one list element per key.
+fn elements(keys: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for key in keys {
+        let value = attr(NFTA_DATA_VALUE, key);
+        let elem_key = attr(NFTA_SET_ELEM_KEY | NLA_F_NESTED, &value);
+        out.extend(attr(NFTA_LIST_ELEM | NLA_F_NESTED, &elem_key));
+    }
+    out
+}
+
+/// One element message per set that has keys in `keys` (in the order the sets appear).
+fn push_elements(msgs: &mut Vec<Request>, cmd: u16, flags: u16, keys: &[(&'static str, Vec<u8>)]) {
+    for set in [PORTS, MAC_BIND, IP_BIND] {
+        let of_set: Vec<&[u8]> = keys
+            .iter()
+            .filter(|(s, _)| *s == set)
+            .map(|(_, k)| k.as_slice())
+            .collect();
+        if of_set.is_empty() {
+            continue;
+        }
+        msgs.push(Request {
+            cmd,
+            flags,
+            family: NFPROTO_BRIDGE,
+            attrs: vec![
+                (ATTR_TABLE, cstr(TABLE)),
+                (NFTA_SET_ELEM_LIST_SET, cstr(set)),
+                (NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED, elements(&of_set)),
+            ],
+        });
+    }
+}
+
+fn describe(b: &Binding) -> String {
+    let addrs: Vec<String> = b.addrs.iter().map(|a| a.to_string()).collect();
+    format!(
+        "binding {} to MAC {} and addresses [{}]",
+        b.vif,
+        b.mac,
+        addrs.join(", ")
+    )
+}
+
+fn kind_of(e: &io::Error) -> ErrorKind {
+    match e.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::Permission,
+        _ => ErrorKind::Other,
+    }
+}
+
+fn read_error(vif: &str, e: &io::Error) -> BackendError {
+    BackendError::new(
+        kind_of(e),
+        format!("cannot read the anti-spoofing binding of {vif} from brouter's nftables tables: {e}"),
+    )
+}
+
+fn write_error(what: &str, e: &io::Error) -> BackendError {
+    let mut msg = format!("the kernel refused {what}: {e}");
+    if e.raw_os_error() == Some(libc::ENOENT) {
+        msg.push_str("\n  brouter's firewall is not applied here: run `brouter start` first");
+    }
+    BackendError::new(kind_of(e), msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web1() -> Binding {
+        Binding {
+            vif: "vif1.0".into(),
+            mac: "aa:cc:00:00:01:01".into(),
+            addrs: vec!["10.1.0.10".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn keys_are_laid_out_as_the_kernel_keeps_them() {
+        let keys = keys_of(&web1()).unwrap();
+        let mut name = b"vif1.0".to_vec();
+        name.resize(16, 0);
+        let mut mac = name.clone();
+        mac.extend_from_slice(&[0xaa, 0xcc, 0, 0, 1, 1, 0, 0]);
+        let mut ip = name.clone();
+        ip.extend_from_slice(&[10, 1, 0, 10]);
+        assert_eq!(keys, vec![(PORTS, name), (MAC_BIND, mac), (IP_BIND, ip)]);
+    }
+
+    #[test]
+    fn bad_macs_and_names_are_refused_before_the_kernel_is_asked() {
+        let mut b = web1();
+        b.mac = "not-a-mac".into();
+        assert!(keys_of(&b).unwrap_err().contains("not a MAC address"));
+        b = web1();
+        b.vif = "a-name-far-too-long".into();
+        assert!(keys_of(&b).unwrap_err().contains("not an interface name"));
+    }
+
+    #[test]
+    fn elements_nest_key_in_list_element() {
+        let e = elements(&[b"ab"]);
+        // list elem (len 16, nested) > key (len 12, nested) > value (len 6 + 2 padding)
+        assert_eq!(
+            e,
+            vec![16, 0, 1, 0x80, 12, 0, 1, 0x80, 6, 0, 1, 0, b'a', b'b', 0, 0]
+        );
+    }
+}
