@@ -13,24 +13,19 @@
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use brouter_engine::config::{PortRange, Proto};
 use brouter_engine::{BackendError, ErrorKind};
 
+use crate::nfnetlink::{
+    self, align4 as align, errno, messages, NLA_F_NESTED, NLA_TYPE_MASK, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK,
+    NLM_F_DUMP, NLM_F_REQUEST,
+};
 use crate::NetnsTarget;
 
-const NETLINK_NETFILTER: libc::c_int = 12;
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_GET: u16 = 1;
 const IPCTNL_MSG_CT_DELETE: u16 = 2;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLA_F_NESTED: u16 = 0x8000;
-const NLA_TYPE_MASK: u16 = 0x3fff;
 
 const CTA_TUPLE_ORIG: u16 = 1;
 const CTA_TUPLE_REPLY: u16 = 2;
@@ -117,65 +112,25 @@ pub fn forget(target: &NetnsTarget, stale: &Stale) -> Result<usize, BackendError
         .map_err(what)
 }
 
-/// A ctnetlink socket in the calling thread's namespace.
+/// A ctnetlink conversation over the shared `NETLINK_NETFILTER` socket.
 struct Socket {
-    fd: OwnedFd,
-    seq: std::cell::Cell<u32>,
+    nl: nfnetlink::Socket,
 }
 
 impl Socket {
     fn open() -> io::Result<Socket> {
-        // SAFETY: plain socket(2) call.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                NETLINK_NETFILTER,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: all-zero is a valid sockaddr_nl (kernel assigns the port id).
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as u16;
-        // SAFETY: a valid fd and a sockaddr_nl of the stated size.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
         Ok(Socket {
-            fd,
-            seq: std::cell::Cell::new(1),
+            nl: nfnetlink::Socket::open()?,
         })
     }
 
     fn send(&self, msg_type: u16, flags: u16, attrs: &[u8]) -> io::Result<u32> {
-        let seq = self.seq.get();
-        self.seq.set(seq.wrapping_add(1));
-        let mut m = Vec::with_capacity(20 + attrs.len());
-        let len = (16 + 4 + attrs.len()) as u32;
-        m.extend_from_slice(&len.to_ne_bytes());
-        m.extend_from_slice(&((NFNL_SUBSYS_CTNETLINK << 8) | msg_type).to_ne_bytes());
-        m.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
-        m.extend_from_slice(&seq.to_ne_bytes());
-        m.extend_from_slice(&0u32.to_ne_bytes());
+        let seq = self.nl.next_seq();
         // nfgenmsg: family, version 0, resource id 0.
-        m.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]);
-        m.extend_from_slice(attrs);
-        // SAFETY: a valid fd and a buffer of the stated length.
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), m.as_ptr().cast(), m.len(), 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let nfgen = [libc::AF_INET as u8, 0, 0, 0];
+        let ty = (NFNL_SUBSYS_CTNETLINK << 8) | msg_type;
+        self.nl
+            .send(&nfnetlink::encode(ty, NLM_F_REQUEST | flags, seq, nfgen, attrs))?;
         Ok(seq)
     }
 
@@ -183,25 +138,9 @@ impl Socket {
     fn recv_until(&self, seq: u32, mut on_msg: impl FnMut(u16, &[u8]) -> io::Result<bool>) -> io::Result<()> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            // SAFETY: a valid fd and a buffer of the stated length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut rest = &buf[..n as usize];
-            while rest.len() >= 16 {
-                let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
-                let ty = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
-                let mseq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
-                if len < 16 || len > rest.len() {
-                    return Err(io::Error::other("truncated netlink message"));
-                }
-                let payload = &rest[16..len];
-                rest = &rest[align(len).min(rest.len())..];
-                if mseq != seq {
-                    continue;
-                }
-                if on_msg(ty, payload)? {
+            for msg in messages(self.nl.recv(&mut buf)?) {
+                let msg = msg?;
+                if msg.seq == seq && on_msg(msg.ty, msg.body)? {
                     return Ok(());
                 }
             }
@@ -249,17 +188,6 @@ impl Socket {
         })?;
         result
     }
-}
-
-fn align(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-/// The positive errno of an NLMSG_ERROR payload (0 for an ack).
-fn errno(payload: &[u8]) -> i32 {
-    payload
-        .get(0..4)
-        .map_or(libc::EIO, |b| -i32::from_ne_bytes(b.try_into().unwrap()))
 }
 
 /// Iterate over the attributes of a buffer: (type without flags, value).

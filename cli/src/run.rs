@@ -1,6 +1,6 @@
 //! `start`, `stop` and `plan`: observe, plan, (apply), report.
 
-use brouter_engine::{apply, compile, plan_start, plan_stop, Config, Desired, Plan};
+use brouter_engine::{apply, compile, plan_start, plan_stop, Config, Desired, Observed, Plan};
 use serde_json::json;
 
 use crate::exit::Failure;
@@ -42,15 +42,18 @@ pub async fn run(
     json_out: bool,
     file: Option<&ConfigFile>,
 ) -> Result<(), Failure> {
-    let desired = compile(config);
-    if let (Some(f), true) = (file, mode != Mode::Stop) {
-        crate::cache::store(f, &desired);
-    }
     let observed = backend
         .get()
         .observe()
         .await
         .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    let desired = match mode {
+        Mode::Stop => compile(config),
+        _ => compile(&with_other_xen_bridges(config, &observed)),
+    };
+    if let (Some(f), true) = (file, mode != Mode::Stop) {
+        crate::cache::store(f, &desired);
+    }
     let plan: Plan = match mode {
         Mode::Stop => plan_stop(&desired.scope, &observed),
         Mode::Start | Mode::DryRun => {
@@ -67,8 +70,61 @@ pub async fn run(
             )));
         }
     }
+    if mode == Mode::Stop && config.mode == XenMode {
+        restart_other_xen_bridges(config, backend).await?;
+    }
     report(&plan, mode, json_out);
     Ok(())
+}
+
+use brouter_engine::config::Mode::Xen as XenMode;
+
+/// The Xen-mode words (in brouter's memory) of the other bridges brouter started.
+fn other_xen_words<'o>(config: &Config, observed: &'o Observed) -> Vec<&'o str> {
+    observed
+        .memory
+        .iter()
+        .filter(|(k, _)| {
+            k.strip_prefix("xen:").is_some_and(|b| {
+                !config.networks.iter().any(|n| n.bridge == b)
+                    && observed.link(b).is_some_and(|l| l.owner().is_some())
+            })
+        })
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// Xen mode manages one bridge per call, but the firewall is one ruleset for the host:
+/// the configuration a Xen-mode call converges to includes the zones of the other
+/// Xen-mode bridges brouter started (a config file already describes the whole host).
+pub fn with_other_xen_bridges(config: &Config, observed: &Observed) -> Config {
+    if config.mode != XenMode {
+        return config.clone();
+    }
+    brouter_engine::config::with_other_xen_networks(config, &other_xen_words(config, observed))
+}
+
+/// After a Xen-mode `stop` of one bridge, the remaining Xen-mode bridges' firewall no
+/// longer needs the stopped zone: converge them again (only the tables change).
+async fn restart_other_xen_bridges(config: &Config, backend: &mut Backend) -> Result<(), Failure> {
+    let observed = backend
+        .get()
+        .observe()
+        .await
+        .map_err(|e| Failure::op(e.to_string()))?;
+    let others = other_xen_words(config, &observed);
+    let Some(first) = others.first() else {
+        return Ok(());
+    };
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let Ok(base) = brouter_engine::config::from_xen_words(&words) else {
+        return Ok(());
+    };
+    let desired = compile(&with_other_xen_bridges(&base, &observed));
+    let plan = plan_start(&desired, &observed).map_err(|e| Failure::op(e.to_string()))?;
+    let result = apply(backend.get(), &plan).await;
+    backend.finish()?;
+    result.map_err(|e| Failure::op(format!("re-applying the other Xen bridges' firewall: {e}")))
 }
 
 fn report(plan: &Plan, mode: Mode, json_out: bool) {

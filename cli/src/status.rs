@@ -34,12 +34,12 @@ struct PortStatus {
 }
 
 pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> Result<u8, Failure> {
-    let desired = compile(config);
     let obs = backend
         .get()
         .observe()
         .await
         .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    let desired = compile(&crate::run::with_other_xen_bridges(config, &obs));
     let plan = plan_start(&desired, &obs);
     let nets: Vec<NetworkStatus> = config
         .networks

@@ -14,25 +14,19 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use brouter_engine::firewall::Binding;
 
 use super::render::{FINGERPRINT_PREFIX, IP_BIND, MAC_BIND, PORTS, TABLE};
+use crate::nfnetlink::{
+    self, align4, messages, NLA_TYPE_MASK, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST,
+};
+pub(super) use crate::nfnetlink::{NLA_F_NESTED, NLM_F_DUMP};
 
-const NETLINK_NETFILTER: libc::c_int = 12;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETTABLE: u16 = 1;
 pub(super) const NFT_MSG_GETRULE: u16 = 7;
 pub(super) const NFT_MSG_GETSETELEM: u16 = 13;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-pub(super) const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLA_TYPE_MASK: u16 = 0x3fff;
-/// Marks an attribute whose data is more attributes.
-pub(super) const NLA_F_NESTED: u16 = 0x8000;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 const NFNL_MSG_BATCH_END: u16 = 0x11;
 pub(super) const NFT_MSG_NEWSETELEM: u16 = 12;
@@ -95,29 +89,15 @@ pub(super) struct Request {
     pub attrs: Vec<(u16, Vec<u8>)>,
 }
 
+/// An nf_tables conversation over the shared `NETLINK_NETFILTER` socket.
 pub(super) struct Socket {
-    fd: OwnedFd,
-    seq: std::cell::Cell<u32>,
+    nl: nfnetlink::Socket,
 }
 
 impl Socket {
     pub(super) fn open() -> io::Result<Socket> {
-        // SAFETY: plain socket(2); the result is checked before use.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                NETLINK_NETFILTER,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Socket {
-            fd,
-            seq: std::cell::Cell::new(0),
+            nl: nfnetlink::Socket::open()?,
         })
     }
 
@@ -204,9 +184,7 @@ impl Socket {
     }
 
     fn next_seq(&self) -> u32 {
-        let seq = self.seq.get().wrapping_add(1).max(1);
-        self.seq.set(seq);
-        seq
+        self.nl.next_seq()
     }
 
     /// Run `msgs` as one nf_tables transaction: all of them or, if the kernel refuses
@@ -232,44 +210,20 @@ impl Socket {
         }
         let last = self.next_seq();
         buf.extend(encode(NFNL_MSG_BATCH_END, NLM_F_REQUEST, last, marker, &[]));
-        // SAFETY: `buf` is a valid buffer of its length; the kernel is the default peer.
-        let sent = unsafe { libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        self.nl.send(&buf)?;
         // One answer per message (the kernel delivers them once the batch is done), and
         // one more for the batch itself if the commit failed.
         let mut refused = None;
         let mut rbuf = vec![0u8; 16 * 1024];
         while !pending.is_empty() {
-            // SAFETY: `rbuf` is writable for its whole length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), rbuf.as_mut_ptr().cast(), rbuf.len(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
+            for msg in messages(self.nl.recv(&mut rbuf)?) {
+                let msg = msg?;
+                if msg.ty != NLMSG_ERROR || !(first..=last).contains(&msg.seq) {
                     continue;
                 }
-                return Err(e);
-            }
-            let mut rest = &rbuf[..n as usize];
-            while rest.len() >= 16 {
-                let mlen = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-                let mtype = u16::from_ne_bytes(rest[4..6].try_into().expect("2 bytes"));
-                let mseq = u32::from_ne_bytes(rest[8..12].try_into().expect("4 bytes"));
-                if mlen < 16 || mlen > rest.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "truncated netlink message",
-                    ));
-                }
-                let body = &rest[16..mlen];
-                rest = &rest[align4(mlen).min(rest.len())..];
-                if mtype != NLMSG_ERROR || !(first..=last).contains(&mseq) {
-                    continue;
-                }
-                pending.remove(&mseq);
-                let code = i32::from_ne_bytes(body.get(0..4).unwrap_or(&[0; 4]).try_into().expect("4"));
-                if code != 0 && mseq == first {
+                pending.remove(&msg.seq);
+                let code = i32::from_ne_bytes(msg.body.get(0..4).unwrap_or(&[0; 4]).try_into().expect("4"));
+                if code != 0 && msg.seq == first {
                     // The batch as a whole was refused (or its commit failed): nothing
                     // changed, and answers still due are skipped by later exchanges.
                     return Err(io::Error::from_raw_os_error(-code));
@@ -299,41 +253,17 @@ impl Socket {
             [family, 0, 0, 0],
             attrs,
         );
-        // SAFETY: `msg` is a valid buffer of its length; the kernel is the default peer.
-        let sent = unsafe { libc::send(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        self.nl.send(&msg)?;
         let dump = flags & NLM_F_DUMP != 0;
         let mut out = Vec::new();
         let mut buf = vec![0u8; 256 * 1024];
         loop {
-            // SAFETY: `buf` is writable for its whole length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            let mut rest = &buf[..n as usize];
-            while rest.len() >= 16 {
-                let mlen = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-                let mtype = u16::from_ne_bytes(rest[4..6].try_into().expect("2 bytes"));
-                let mseq = u32::from_ne_bytes(rest[8..12].try_into().expect("4 bytes"));
-                if mlen < 16 || mlen > rest.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "truncated netlink message",
-                    ));
-                }
-                let body = &rest[16..mlen];
-                rest = &rest[align4(mlen).min(rest.len())..];
+            for msg in messages(self.nl.recv(&mut buf)?) {
+                let nfnetlink::Message { ty, seq: mseq, body } = msg?;
                 if mseq != seq {
                     continue;
                 }
-                match mtype {
+                match ty {
                     NLMSG_DONE => return Ok(out),
                     NLMSG_ERROR => {
                         let code =
@@ -357,19 +287,8 @@ impl Socket {
 
 /// One netlink message: header, `nfgenmsg`, then `attrs` (each padded to 4 bytes).
 fn encode(ty: u16, flags: u16, seq: u32, nfgen: [u8; 4], attrs: &[(u16, Vec<u8>)]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(64);
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(&ty.to_ne_bytes());
-    msg.extend_from_slice(&flags.to_ne_bytes());
-    msg.extend_from_slice(&seq.to_ne_bytes());
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(&nfgen);
-    for (ty, data) in attrs {
-        msg.extend(attr(*ty, data));
-    }
-    let len = msg.len() as u32;
-    msg[..4].copy_from_slice(&len.to_ne_bytes());
-    msg
+    let attrs: Vec<u8> = attrs.iter().flat_map(|(ty, data)| attr(*ty, data)).collect();
+    nfnetlink::encode(ty, flags, seq, nfgen, &attrs)
 }
 
 /// One attribute (`len`, `type`, data, padding to 4 bytes); nest by passing the
@@ -390,10 +309,6 @@ fn slot(map: &mut BTreeMap<String, Binding>, vif: String) -> &mut Binding {
         mac: String::new(),
         addrs: vec![],
     })
-}
-
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
 }
 
 pub(super) fn cstr(s: &str) -> Vec<u8> {

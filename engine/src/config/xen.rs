@@ -228,6 +228,40 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
     Ok(config)
 }
 
+/// Xen mode manages one bridge per call, but the firewall is one ruleset for the host:
+/// a `start` for one bridge must keep the zones of the other Xen-mode bridges it started
+/// before (their words are in brouter's memory, `xen:<bridge>`). Returns `config` with
+/// the networks and policies of `others` whose bridges it does not name; others that no
+/// longer parse are skipped.
+pub fn with_other_xen_networks(config: &Config, others: &[&str]) -> Config {
+    let mut merged = config.clone();
+    for words in others {
+        let words: Vec<&str> = words.split_whitespace().collect();
+        let Ok(other) = from_xen_words(&words) else {
+            continue;
+        };
+        for n in other.networks {
+            let clash = merged.networks.iter().any(|m| {
+                m.bridge == n.bridge
+                    || m.name == n.name
+                    || m.subnet.contains(&n.subnet.network())
+                    || n.subnet.contains(&m.subnet.network())
+            });
+            if clash {
+                continue;
+            }
+            merged
+                .policies
+                .extend(other.policies.iter().filter(|p| p.from == n.name).cloned());
+            merged.networks.push(n);
+        }
+    }
+    // The same set of bridges compiles to the same ruleset whichever bridge started last.
+    merged.networks.sort_by(|a, b| a.bridge.cmp(&b.bridge));
+    merged.policies.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    merged
+}
+
 /// The canonical network-script words of a Xen-mode network: `from_xen_words` of them
 /// gives the same configuration back (brouter keeps them in its memory for the hook).
 pub fn xen_words(n: &super::Network) -> Vec<String> {

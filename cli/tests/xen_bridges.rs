@@ -1,0 +1,40 @@
+//! Xen mode manages one bridge per network-script call, but the firewall is one ruleset:
+//! starting a second bridge keeps the first one's zone, in either order.
+
+use std::path::Path;
+use std::process::Command;
+
+fn brouter(sim: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_brouter"))
+        .arg("--sim")
+        .arg(sim)
+        .args(args)
+        .env("BROUTER_STATE_DIR", sim.parent().unwrap())
+        .env_remove("XENBUS_PATH")
+        .output()
+        .expect("run brouter");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_second_xen_bridge_keeps_the_first_ones_firewall() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("k.json");
+    let zero = ["vifnum=0", "bridgeip=10.1.0.1/24"];
+    let one = ["vifnum=1", "bridgeip=10.2.0.1/24"];
+    brouter(&sim, &[&["start"][..], &zero].concat());
+    brouter(&sim, &[&["start"][..], &one].concat());
+    // Both calls now see the same converged host: neither wants to rewrite the tables.
+    assert!(brouter(&sim, &[&["plan"][..], &zero].concat()).contains("nothing to do"));
+    assert!(brouter(&sim, &[&["plan"][..], &one].concat()).contains("nothing to do"));
+    // Stopping one leaves the other bridge in place.
+    brouter(&sim, &[&["stop"][..], &one].concat());
+    let status = brouter(&sim, &[&["--json", "status"][..], &zero].concat());
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["networks"][0]["bridge_state"], "created by brouter");
+}
