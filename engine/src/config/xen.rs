@@ -258,7 +258,9 @@ pub fn with_other_xen_networks(config: &Config, others: &[&str]) -> Config {
     }
     // The same set of bridges compiles to the same ruleset whichever bridge started last.
     merged.networks.sort_by(|a, b| a.bridge.cmp(&b.bridge));
-    merged.policies.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    merged
+        .policies
+        .sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
     merged
 }
 
