@@ -91,7 +91,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                     return Ok(exit::OK);
                 }
             }
-            let config = load::parse_config(file.as_ref(), words)?;
+            let mut config = load::parse_config(file.as_ref(), words)?;
             if held.is_none() {
                 held = take_lock()?;
             }
@@ -100,6 +100,12 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                 Some(b) => b,
                 None => open().await?,
             };
+            if file.is_none() && words.is_empty() {
+                // No file, no words: the bridges brouter started in Xen mode, if any.
+                if let Some(c) = run::remembered_xen_config(&mut backend).await {
+                    config = c;
+                }
+            }
             run::run(&config, &mut backend, mode, cli.json, file.as_ref()).await?;
             Ok(exit::OK)
         }
@@ -133,8 +139,14 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             diagram::diagram(&config, args, backend.as_mut()).await
         }
         Command::Status { words } => {
-            let config = load::load_config(config_path, words)?;
+            let file = load::config_file(config_path, words)?;
+            let mut config = load::parse_config(file.as_ref(), words)?;
             let mut backend = open().await?;
+            if file.is_none() && words.is_empty() {
+                if let Some(c) = run::remembered_xen_config(&mut backend).await {
+                    config = c;
+                }
+            }
             status::status(&config, &mut backend, cli.json).await
         }
     }

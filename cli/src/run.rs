@@ -168,3 +168,22 @@ fn report(plan: &Plan, mode: Mode, json_out: bool) {
         println!("  {:>2}. {op}", i + 1);
     }
 }
+
+/// Without a config file or words, `plan`, `status` and `stop` mean "what brouter
+/// started": the Xen-mode bridges whose network-script words it remembered (the seed's
+/// defaults only when it remembers none).
+pub async fn remembered_xen_config(backend: &mut Backend) -> Option<Config> {
+    let observed = backend.get().observe().await.ok()?;
+    let words: Vec<&str> = observed
+        .memory
+        .iter()
+        .filter(|(k, _)| k.starts_with("xen:"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let first: Vec<&str> = words.first()?.split_whitespace().collect();
+    let base = brouter_engine::config::from_xen_words(&first).ok()?;
+    Some(brouter_engine::config::with_other_xen_networks(
+        &base,
+        &words[1..],
+    ))
+}

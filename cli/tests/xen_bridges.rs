@@ -38,3 +38,24 @@ fn a_second_xen_bridge_keeps_the_first_ones_firewall() {
     let v: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(v["networks"][0]["bridge_state"], "created by brouter");
 }
+
+#[test]
+fn plan_status_and_stop_without_words_mean_what_start_set_up() {
+    // The README's no-root walkthrough, word for word.
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("k.json");
+    let started = brouter(&sim, &["start", "bridgeip=10.98.98.1/24", "brnet=10.98.98.0/24"]);
+    assert!(
+        started.contains("add address 10.98.98.1/24 to xenbr0"),
+        "{started}"
+    );
+    assert!(brouter(&sim, &["plan"]).contains("nothing to do"));
+    let status = brouter(&sim, &["status"]);
+    assert!(
+        status.contains("10.98.98.1/24 (present)") && status.contains("converged"),
+        "{status}"
+    );
+    let stopped = brouter(&sim, &["stop"]);
+    assert!(stopped.contains("delete bridge xenbr0"), "{stopped}");
+    assert!(brouter(&sim, &["stop"]).contains("nothing to do"));
+}
