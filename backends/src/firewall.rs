@@ -200,19 +200,7 @@ pub fn read_state(
     let state = target
         .run(move || nfnl::read_here(with_bindings))
         .and_then(|r| r)
-        .map_err(|e| {
-            BackendError::new(
-                if e.raw_os_error() == Some(libc::EPERM) {
-                    ErrorKind::Permission
-                } else {
-                    ErrorKind::Other
-                },
-                format!(
-                    "cannot read brouter's nftables tables in network namespace {}: {e}",
-                    target.label()
-                ),
-            )
-        })?;
+        .map_err(|e| read_error(&e, "brouter's nftables tables", target))?;
     Ok((agree(state.inet, state.bridge), state.bindings))
 }
 
@@ -228,20 +216,24 @@ fn agree(inet: Option<Option<String>>, bridge: Option<Option<String>>) -> Option
 /// The counters of brouter's firewall (forwards, policy hits, logged drops): empty if
 /// its tables do not exist. Read over nfnetlink: a rule dump and six set dumps.
 pub fn read_counters(target: &NetnsTarget) -> Result<FirewallCounters, BackendError> {
-    let counters = target.run(counters::read_here).and_then(|r| r).map_err(|e| {
-        BackendError::new(
-            if e.raw_os_error() == Some(libc::EPERM) {
-                ErrorKind::Permission
-            } else {
-                ErrorKind::Other
-            },
-            format!(
-                "cannot read the counters of brouter's nftables tables in network namespace {}: {e}",
-                target.label()
-            ),
-        )
-    })?;
+    let counters = target
+        .run(counters::read_here)
+        .and_then(|r| r)
+        .map_err(|e| read_error(&e, "the counters of brouter's nftables tables", target))?;
     Ok(counters.unwrap_or_default())
+}
+
+/// A failed nfnetlink read, for the admin: EPERM means brouter needs root.
+fn read_error(e: &std::io::Error, what: &str, target: &NetnsTarget) -> BackendError {
+    let kind = if e.raw_os_error() == Some(libc::EPERM) {
+        ErrorKind::Permission
+    } else {
+        ErrorKind::Other
+    };
+    BackendError::new(
+        kind,
+        format!("cannot read {what} in network namespace {}: {e}", target.label()),
+    )
 }
 
 /// [`read_fingerprint`] through `nft -j list table` (slow with big maps): kept as the

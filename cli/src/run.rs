@@ -81,16 +81,12 @@ use brouter_engine::config::Mode::Xen as XenMode;
 
 /// The Xen-mode words (in brouter's memory) of the other bridges brouter started.
 fn other_xen_words<'o>(config: &Config, observed: &'o Observed) -> Vec<&'o str> {
-    observed
-        .memory
-        .iter()
-        .filter(|(k, _)| {
-            k.strip_prefix("xen:").is_some_and(|b| {
-                !config.networks.iter().any(|n| n.bridge == b)
-                    && observed.link(b).is_some_and(|l| l.owner().is_some())
-            })
+    brouter_engine::config::remembered_xen_words(&observed.memory)
+        .filter(|(b, _)| {
+            !config.networks.iter().any(|n| n.bridge == *b)
+                && observed.link(b).is_some_and(|l| l.owner().is_some())
         })
-        .map(|(_, v)| v.as_str())
+        .map(|(_, w)| w)
         .collect()
 }
 
@@ -174,11 +170,8 @@ fn report(plan: &Plan, mode: Mode, json_out: bool) {
 /// defaults only when it remembers none).
 pub async fn remembered_xen_config(backend: &mut Backend) -> Option<Config> {
     let observed = backend.get().observe().await.ok()?;
-    let words: Vec<&str> = observed
-        .memory
-        .iter()
-        .filter(|(k, _)| k.starts_with("xen:"))
-        .map(|(_, v)| v.as_str())
+    let words: Vec<&str> = brouter_engine::config::remembered_xen_words(&observed.memory)
+        .map(|(_, w)| w)
         .collect();
     let first: Vec<&str> = words.first()?.split_whitespace().collect();
     let base = brouter_engine::config::from_xen_words(&first).ok()?;

@@ -188,11 +188,7 @@ fn xen_config_from_memory(
     obs: &brouter_engine::Observed,
     bridge: Option<&str>,
 ) -> Result<Option<Config>, Failure> {
-    let notes: Vec<(&str, &str)> = obs
-        .memory
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("xen:").map(|b| (b, v.as_str())))
-        .collect();
+    let notes: Vec<(&str, &str)> = brouter_engine::config::remembered_xen_words(&obs.memory).collect();
     let words = match bridge {
         Some(b) => notes.iter().find(|(nb, _)| *nb == b).map(|(_, w)| *w),
         None if notes.len() == 1 => Some(notes[0].1),

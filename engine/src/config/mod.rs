@@ -23,7 +23,7 @@ pub use names::{check_interface_name, check_zone_name};
 pub use sources::{Located, Sources};
 pub use toml_file::from_toml;
 pub use validate::validate;
-pub use xen::{from_xen_words, with_other_xen_networks, xen_words, XEN_KEYS};
+pub use xen::{from_xen_words, remembered_xen_words, with_other_xen_networks, xen_words, XEN_KEYS};
 
 /// Built-in zone: the uplink (or, without one, anything that is not a brouter bridge).
 pub const ZONE_EXTERNAL: &str = "external";

@@ -228,6 +228,16 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
     Ok(config)
 }
 
+/// The network-script words brouter remembered for each Xen-mode bridge it started
+/// (memory keys `xen:<bridge>`), as `(bridge, words)`.
+pub fn remembered_xen_words(
+    memory: &std::collections::BTreeMap<String, String>,
+) -> impl Iterator<Item = (&str, &str)> {
+    memory
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("xen:").map(|b| (b, v.as_str())))
+}
+
 /// Xen mode manages one bridge per call, but the firewall is one ruleset for the host:
 /// a `start` for one bridge must keep the zones of the other Xen-mode bridges it started
 /// before (their words are in brouter's memory, `xen:<bridge>`). Returns `config` with
