@@ -83,8 +83,11 @@ impl Memory {
             .map_err(|e| from_io(&format!("write brouter's memory {}", self.path.display()), &e))
     }
 
-    /// Write via a temporary file and `rename`, so a crash leaves the old or the new file,
-    /// never half of one. An empty memory removes the file (and its directory, if empty).
+    /// Write via a temporary file and `rename`, so a crash of brouter leaves the old or the
+    /// new file, never half of one. An empty memory removes the file (and its directory, if
+    /// empty). No `fsync`: the memory describes kernel state that a power loss or a kernel
+    /// crash erases too, and the page cache outlives any crash of brouter itself; syncing
+    /// cost a disk flush per `start` where `/run` is not a tmpfs.
     fn store(&self, map: &BTreeMap<String, String>) -> io::Result<()> {
         let dir = self.path.parent().expect("memory path has a directory");
         if map.is_empty() {
@@ -102,7 +105,6 @@ impl Memory {
         let text = serde_json::to_string_pretty(map).map_err(io::Error::other)?;
         f.write_all(text.as_bytes())?;
         f.write_all(b"\n")?;
-        f.sync_all()?;
         drop(f);
         fs::rename(&tmp, &self.path)
     }

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use brouter_engine::firewall::fnv1a64;
+use brouter_engine::firewall::digest64;
 use brouter_engine::Desired;
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +34,7 @@ fn dir() -> PathBuf {
 fn path_for(file: &ConfigFile) -> PathBuf {
     dir().join(format!(
         "{:016x}.json",
-        fnv1a64(file.path.display().to_string().as_bytes())
+        digest64(file.path.display().to_string().as_bytes())
     ))
 }
 
@@ -53,9 +53,9 @@ fn key(file: &ConfigFile) -> String {
         .unwrap_or_default();
     format!(
         "{:016x}-{}-{}",
-        fnv1a64(file.text.as_bytes()),
+        digest64(file.text.as_bytes()),
         env!("CARGO_PKG_VERSION"),
-        fnv1a64(stamp.as_bytes())
+        digest64(stamp.as_bytes())
     )
 }
 

@@ -97,6 +97,16 @@ impl BindingSocket {
             .map_err(|e| write_error(&format!("unbinding {vif}"), &e))
     }
 
+    /// The fingerprint of brouter's tables and (if asked) every binding, as
+    /// [`super::read_state`] reads them, over this socket: no thread and no `setns`, which
+    /// a converged `start` would otherwise pay on every `observe`.
+    pub fn read_state(&self, with_bindings: bool) -> Result<(Option<String>, Vec<Binding>), BackendError> {
+        let state = super::nfnl::read_on(&self.socket(), with_bindings).map_err(|e| {
+            BackendError::new(kind_of(&e), format!("cannot read brouter's nftables tables: {e}"))
+        })?;
+        Ok((super::agree(state.inet, state.bridge), state.bindings))
+    }
+
     fn socket(&self) -> std::sync::MutexGuard<'_, Socket> {
         // A panic mid-exchange leaves nothing half-done on the socket worth refusing for.
         self.sock.lock().unwrap_or_else(|p| p.into_inner())

@@ -61,7 +61,11 @@ pub struct TableState {
 
 /// Read brouter's tables in the namespace of the calling thread.
 pub fn read_here(with_bindings: bool) -> io::Result<TableState> {
-    let sock = Socket::open()?;
+    read_on(&Socket::open()?, with_bindings)
+}
+
+/// Read brouter's tables over `sock` (in whatever namespace it was opened).
+pub(super) fn read_on(sock: &Socket, with_bindings: bool) -> io::Result<TableState> {
     let mut state = TableState::default();
     for (family, slot) in [
         (NFPROTO_INET, &mut state.inet),

@@ -187,7 +187,10 @@ impl NetBackend for NetlinkBackend {
             sysctls.insert(key.to_string(), self.sysctls.read(key)?);
         }
         // One trip for the fingerprint and the bindings (nfnetlink, not `nft list`).
-        let (firewall, bindings) = self.firewall(|t| firewall::read_state(t, true)).await?;
+        let (firewall, bindings) = match &self.bindings {
+            Ok(socket) => socket.read_state(true)?,
+            Err(_) => self.firewall(|t| firewall::read_state(t, true)).await?,
+        };
         self.tables_absent = firewall.is_none();
         Ok(Observed {
             links: dumped.links,

@@ -16,8 +16,8 @@ use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    BridgeStpState, InfoBridge, InfoData, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType,
-    LinkMessage,
+    BridgeStpState, InfoBridge, InfoData, InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
+    LinkLayerType, LinkMessage,
 };
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType};
 use netlink_packet_route::AddressFamily;
@@ -35,9 +35,12 @@ pub struct Dumped {
 
 /// Dump links, then IPv4 addresses, then IPv4 routes of the main table.
 pub async fn dump(handle: &Handle) -> Result<Dumped, BackendError> {
+    // Without statistics (RTEXT_FILTER_SKIP_STATS): brouter reads none, and they are a
+    // good part of what the kernel writes and the parser allocates for each link.
     let link_msgs: Vec<LinkMessage> = handle
         .link()
         .get()
+        .set_filter_mask(AddressFamily::Unspec, vec![LinkExtentMask::SkipStats])
         .execute()
         .try_collect()
         .await

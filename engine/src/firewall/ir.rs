@@ -139,7 +139,7 @@ impl Ruleset {
     /// it with the tables so a converged `start` can compare instead of rewriting.
     pub fn fingerprint(&self) -> String {
         let json = serde_json::to_string(self).expect("ruleset serialises");
-        format!("{:016x}", super::fnv1a64(json.as_bytes()))
+        format!("{:016x}", super::digest64(json.as_bytes()))
     }
 
     pub fn network(&self, name: &str) -> Option<&NetZone> {

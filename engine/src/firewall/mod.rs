@@ -20,12 +20,9 @@ pub use ir::{
 };
 pub use trace::{Delivery, Step, StepKind, Trace};
 
-/// FNV-1a, 64 bit: stable across Rust versions (unlike `DefaultHasher`).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
+/// A 64-bit digest (XXH3): stable across Rust versions and releases (unlike
+/// `DefaultHasher`), and fast enough that hashing a config file of 10,000 forwards on every
+/// converged `start` costs microseconds (FNV-1a, byte by byte, cost ~0.6 ms there).
+pub fn digest64(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
