@@ -177,7 +177,7 @@ fn namespace_error(target: &NetnsTarget, e: &std::io::Error) -> BackendError {
 #[async_trait]
 impl NetBackend for NetlinkBackend {
     async fn observe(&mut self) -> BackendResult<Observed> {
-        let dumped = observe::dump(&self.handle).await?;
+        let dumped = observe::dump(&self.handle, self.route_fd).await?;
         let memory = self.memory.load()?;
         // The managed sysctls, plus any other one brouter remembered (so `stop` sees it).
         let mut sysctls = BTreeMap::new();

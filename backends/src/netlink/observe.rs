@@ -19,7 +19,9 @@ use netlink_packet_route::link::{
     BridgeStpState, InfoBridge, InfoData, InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
     LinkLayerType, LinkMessage,
 };
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
 use netlink_packet_route::AddressFamily;
 use rtnetlink::{Handle, RouteMessageBuilder};
 
@@ -34,7 +36,11 @@ pub struct Dumped {
 }
 
 /// Dump links, then IPv4 addresses, then IPv4 routes of the main table.
-pub async fn dump(handle: &Handle) -> Result<Dumped, BackendError> {
+///
+/// `route_fd` is the connection's socket: the route dump switches strict checking on so
+/// the kernel sends the main table only, not every local and broadcast route of the
+/// `local` table (three routes per bridge address; the main table is all brouter reads).
+pub async fn dump(handle: &Handle, route_fd: RawFd) -> Result<Dumped, BackendError> {
     // Without statistics (RTEXT_FILTER_SKIP_STATS): brouter reads none, and they are a
     // good part of what the kernel writes and the parser allocates for each link.
     let link_msgs: Vec<LinkMessage> = handle
@@ -60,13 +66,7 @@ pub async fn dump(handle: &Handle) -> Result<Dumped, BackendError> {
         .map_err(|e| from_rtnl("list addresses", e))?;
     let addresses = addr_msgs.iter().filter_map(|m| to_address(m, &names)).collect();
 
-    let route_msgs: Vec<RouteMessage> = handle
-        .route()
-        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| from_rtnl("list routes", e))?;
+    let route_msgs = main_table_routes(handle, route_fd).await?;
     let routes = route_msgs.iter().filter_map(|m| to_route(m, &names)).collect();
 
     Ok(Dumped {
@@ -163,6 +163,31 @@ async fn addresses_of(
         Err(_) => {}
     }
     Ok(msgs.iter().filter_map(|m| to_address(m, wanted)).collect())
+}
+
+/// The IPv4 routes of the main table: filtered by the kernel where it can (strict checking,
+/// Linux ≥ 4.20), else a dump of every table (which [`to_route`] filters).
+async fn main_table_routes(handle: &Handle, route_fd: RawFd) -> Result<Vec<RouteMessage>, BackendError> {
+    let mut filter = RouteMessageBuilder::<Ipv4Addr>::new().build();
+    let strict = StrictCheck::on(route_fd).ok();
+    if strict.is_some() {
+        // With strict checking every non-zero header field filters: keep the table only
+        // (the builder's defaults would also keep only static unicast routes).
+        filter.header.table = RouteHeader::RT_TABLE_MAIN;
+        filter.header.protocol = RouteProtocol::Unspec;
+        filter.header.scope = RouteScope::Universe;
+        filter.header.kind = RouteType::Unspec;
+        filter.attributes.clear();
+    }
+    let msgs = handle
+        .route()
+        .get(filter)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| from_rtnl("list routes", e));
+    drop(strict);
+    msgs
 }
 
 /// Strict checking switched on for a netlink socket while this lives.
