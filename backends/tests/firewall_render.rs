@@ -252,9 +252,15 @@ fn forward_maps_and_traffic_sets_count_per_element_and_nothing_else_does() {
             "tcp_fwd_addr",
             "tcp_fwd_keep",
             "tcp_fwd_traffic",
+            "tcp_range_fwd_addr",
+            "tcp_range_fwd_keep",
+            "tcp_range_fwd_traffic",
             "udp_fwd_addr",
             "udp_fwd_keep",
-            "udp_fwd_traffic"
+            "udp_fwd_traffic",
+            "udp_range_fwd_addr",
+            "udp_range_fwd_keep",
+            "udp_range_fwd_traffic"
         ]
     );
 }

@@ -19,7 +19,7 @@ use super::nfnl::{
     NFTA_RULE_USERDATA, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET,
     NFT_MSG_GETRULE, NFT_MSG_GETSETELEM, NLM_F_DUMP,
 };
-use super::render::{counts_elements, traffic_set, TABLE, UNLISTED};
+use super::render::{counts_elements, fwd_set, traffic_set, Shape, TABLE, UNLISTED};
 
 const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_EXPRESSIONS: u16 = 4;
@@ -68,14 +68,13 @@ pub fn read_here() -> io::Result<Option<FirewallCounters>> {
     let rules = rules(&sock)?;
     let mut elements = BTreeMap::new();
     for proto in [Proto::Tcp, Proto::Udp] {
-        for name in [
-            format!("{proto}_fwd_addr"),
-            format!("{proto}_fwd_keep"),
-            traffic_set(proto),
-        ] {
-            debug_assert!(counts_elements(&name));
-            let elems = set_elements(&sock, &name)?;
-            elements.insert(name, elems);
+        for shape in Shape::ALL {
+            for what in ["addr", "keep", "traffic"] {
+                let name = fwd_set(proto, shape, what);
+                debug_assert!(counts_elements(&name));
+                let elems = set_elements(&sock, &name)?;
+                elements.insert(name, elems);
+            }
         }
     }
     Ok(Some(name_counters(&rules, &elements)))
@@ -282,14 +281,27 @@ pub fn name_counters(rules: &[RuleFacts], elements: &BTreeMap<String, Vec<ElemFa
         let empty = Vec::new();
         let get = |name: String| elements.get(&name).unwrap_or(&empty);
         let mut connections: BTreeMap<u16, u64> = BTreeMap::new();
-        for name in [format!("{proto}_fwd_addr"), format!("{proto}_fwd_keep")] {
-            for e in get(name).iter().filter(|e| !e.interval_end) {
-                if let (Some(p), Some(h)) = (port(&e.key), e.counter) {
-                    *connections.entry(p).or_default() += h.packets;
+        for shape in Shape::ALL {
+            for name in [fwd_set(proto, shape, "addr"), fwd_set(proto, shape, "keep")] {
+                for e in get(name).iter().filter(|e| !e.interval_end) {
+                    if let (Some(p), Some(h)) = (port(&e.key), e.counter) {
+                        *connections.entry(p).or_default() += h.packets;
+                    }
                 }
             }
         }
-        let traffic = get(traffic_set(proto));
+        // Single ports: one element each.
+        for e in get(traffic_set(proto, Shape::Port)).iter() {
+            let Some(p) = port(&e.key) else { continue };
+            c.forwards.push(ForwardHits {
+                proto,
+                ports: PortRange { first: p, last: p },
+                connections: connections.get(&p).copied().unwrap_or(0),
+                traffic: e.counter.unwrap_or_default(),
+            });
+        }
+        // Ranges: an interval's start element, and its end one past the last port.
+        let traffic = get(traffic_set(proto, Shape::Range));
         let mut ends: Vec<u32> = traffic
             .iter()
             .filter(|e| e.interval_end)
@@ -298,7 +310,7 @@ pub fn name_counters(rules: &[RuleFacts], elements: &BTreeMap<String, Vec<ElemFa
         ends.sort_unstable();
         for e in traffic.iter().filter(|e| !e.interval_end) {
             let Some(first) = port(&e.key) else { continue };
-            // An interval ends one past its last port; a range up to 65535 has no end element.
+            // A range up to 65535 has no end element.
             let last = ends
                 .iter()
                 .find(|&&end| end > u32::from(first))
@@ -391,21 +403,20 @@ mod tests {
     #[test]
     fn forwards_take_their_range_from_interval_ends_and_connections_from_the_dnat_maps() {
         let mut elements = BTreeMap::new();
+        elements.insert("tcp_fwd_traffic".to_string(), vec![elem(8080, false, Some(10))]);
         elements.insert(
-            "tcp_fwd_traffic".to_string(),
+            "tcp_range_fwd_traffic".to_string(),
             vec![
                 elem(9011, true, None),
                 elem(9000, false, Some(40)),
-                elem(8081, true, None),
-                elem(8080, false, Some(10)),
                 elem(65000, false, Some(1)),
             ],
         );
+        elements.insert("tcp_fwd_addr".to_string(), vec![elem(8080, false, Some(2))]);
         elements.insert(
-            "tcp_fwd_addr".to_string(),
-            vec![elem(8080, false, Some(2)), elem(8081, true, None)],
+            "tcp_range_fwd_keep".to_string(),
+            vec![elem(9000, false, Some(3)), elem(9011, true, None)],
         );
-        elements.insert("tcp_fwd_keep".to_string(), vec![elem(9000, false, Some(3))]);
         let c = name_counters(&[], &elements);
         let f: Vec<(String, u64, u64)> = c
             .forwards

@@ -21,6 +21,8 @@
 //!   - `prerouting` (dstnat) DNATs through port-keyed maps (`tcp_fwd_addr` +
 //!     `tcp_fwd_port`, or `tcp_fwd_keep` when the port is kept; same for udp): two
 //!     maps, because nft 1.0.6 breaks maps whose data is a concatenation.
+//!   - every forward set and map exists twice: hash sets for single ports
+//!     (`tcp_fwd_*`) and interval sets for port ranges (`tcp_range_fwd_*`), see [`Shape`].
 //!   - `postrouting` (srcnat) masquerades hairpin traffic to the server's bridge and
 //!     the masquerading networks' traffic leaving through `external`.
 //! * `bridge brouter`: bound vifs (`ports`) are checked against `mac_bind` and
@@ -61,7 +63,8 @@ const MASQ_SOURCES: &str = "masq_sources";
 
 /// Whether a named set or map of `inet brouter` keeps a counter per element: the DNAT
 /// maps that name a forward's target (`<proto>_fwd_addr`, `<proto>_fwd_keep`: connections)
-/// and `<proto>_fwd_traffic` (every packet of those connections). The crate's typed `Set`
+/// and `<proto>_fwd_traffic` (every packet of those connections), and their
+/// `<proto>_range_fwd_*` twins for port ranges. The crate's typed `Set`
 /// has no field for nft's set-level `counter` statement, so the JSON transaction adds it
 /// for these names (`firewall::add_element_counters`) and the text printer prints it.
 pub fn counts_elements(name: &str) -> bool {
@@ -71,9 +74,41 @@ pub fn counts_elements(name: &str) -> bool {
             .any(|s| name.ends_with(s))
 }
 
-/// The set whose per-element counters hold the traffic of `proto`'s forwards.
-pub fn traffic_set(proto: Proto) -> String {
-    format!("{proto}_fwd_traffic")
+/// How a forward's external ports are keyed. Single ports go to hash sets and maps:
+/// constant-time lookups on the packet path and the cheapest to load (10,000 forwards);
+/// port ranges need interval sets (an rbtree in the kernel). Both kinds always exist, so
+/// the rule count does not depend on the forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Port,
+    Range,
+}
+
+impl Shape {
+    pub const ALL: [Shape; 2] = [Shape::Port, Shape::Range];
+
+    /// The shape of a forward of `first..=last`.
+    pub fn of(first: u16, last: u16) -> Shape {
+        if first == last {
+            Shape::Port
+        } else {
+            Shape::Range
+        }
+    }
+}
+
+/// The name of a forward set or map: `<proto>_fwd_<what>` for single ports,
+/// `<proto>_range_fwd_<what>` for ranges (`what`: `addr`, `port`, `keep`, `traffic`).
+pub fn fwd_set(proto: Proto, shape: Shape, what: &str) -> String {
+    match shape {
+        Shape::Port => format!("{proto}_fwd_{what}"),
+        Shape::Range => format!("{proto}_range_fwd_{what}"),
+    }
+}
+
+/// The set whose per-element counters hold the traffic of `proto`'s forwards of `shape`.
+pub fn traffic_set(proto: Proto, shape: Shape) -> String {
+    fwd_set(proto, shape, "traffic")
 }
 
 /// The objects of both tables, in the order they must be added.
@@ -141,7 +176,7 @@ impl Builder {
         })));
     }
 
-    fn map(&mut self, name: &str, key: SetType, data: SetType, elems: Vec<Expr>) {
+    fn map(&mut self, name: &str, key: SetType, data: SetType, interval: bool, elems: Vec<Expr>) {
         self.objects.push(NfListObject::Map(Box::new(Map {
             family: self.family,
             table: TABLE.into(),
@@ -150,7 +185,7 @@ impl Builder {
             set_type: SetTypeValue::Single(key),
             map: SetTypeValue::Single(data),
             policy: None,
-            flags: Some(HashSet::from([SetFlag::Interval])),
+            flags: interval.then(|| HashSet::from([SetFlag::Interval])),
             elem: (!elems.is_empty()).then(|| Cow::Owned(elems)),
             timeout: None,
             gc_interval: None,
@@ -271,45 +306,59 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
         .collect();
     b.set(MASQ_SOURCES, single(SetType::Ipv4Addr), true, masq);
 
-    // Forward maps, keyed by external port.
+    // Forward maps, keyed by external port: single ports and ranges apart (see [`Shape`]).
     for proto in [Proto::Tcp, Proto::Udp] {
-        let fwds = rs.forwards.iter().filter(|f| f.proto == proto);
-        let (mut addr, mut port, mut keep) = (vec![], vec![], vec![]);
-        for f in fwds {
-            let key = || port_elem(f.ports.first, f.ports.last);
-            match f.to_port {
-                Some(p) => {
-                    addr.push(map_elem(key(), str(f.addr.to_string())));
-                    port.push(map_elem(key(), num(u32::from(p))));
+        for shape in Shape::ALL {
+            let fwds: Vec<_> = rs
+                .forwards
+                .iter()
+                .filter(|f| f.proto == proto && Shape::of(f.ports.first, f.ports.last) == shape)
+                .collect();
+            let (mut addr, mut port, mut keep) = (vec![], vec![], vec![]);
+            for f in &fwds {
+                let key = || port_elem(f.ports.first, f.ports.last);
+                match f.to_port {
+                    Some(p) => {
+                        addr.push(map_elem(key(), str(f.addr.to_string())));
+                        port.push(map_elem(key(), num(u32::from(p))));
+                    }
+                    None => keep.push(map_elem(key(), str(f.addr.to_string()))),
                 }
-                None => keep.push(map_elem(key(), str(f.addr.to_string()))),
             }
+            let interval = shape == Shape::Range;
+            let name = |what: &str| fwd_set(proto, shape, what);
+            b.map(
+                &name("addr"),
+                SetType::InetService,
+                SetType::Ipv4Addr,
+                interval,
+                addr,
+            );
+            b.map(
+                &name("port"),
+                SetType::InetService,
+                SetType::InetService,
+                interval,
+                port,
+            );
+            b.map(
+                &name("keep"),
+                SetType::InetService,
+                SetType::Ipv4Addr,
+                interval,
+                keep,
+            );
+            let ports = fwds
+                .iter()
+                .map(|f| port_elem(f.ports.first, f.ports.last))
+                .collect();
+            b.set(
+                &traffic_set(proto, shape),
+                single(SetType::InetService),
+                interval,
+                ports,
+            );
         }
-        b.map(
-            &format!("{proto}_fwd_addr"),
-            SetType::InetService,
-            SetType::Ipv4Addr,
-            addr,
-        );
-        b.map(
-            &format!("{proto}_fwd_port"),
-            SetType::InetService,
-            SetType::InetService,
-            port,
-        );
-        b.map(
-            &format!("{proto}_fwd_keep"),
-            SetType::InetService,
-            SetType::Ipv4Addr,
-            keep,
-        );
-        let ports = rs
-            .forwards
-            .iter()
-            .filter(|f| f.proto == proto)
-            .map(|f| port_elem(f.ports.first, f.ports.last))
-            .collect();
-        b.set(&traffic_set(proto), single(SetType::InetService), true, ports);
     }
 
     // Filter: base chains judge only brouter's traffic.
@@ -359,15 +408,20 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     // fwd_judge. First, without a verdict: the traffic of forwarded connections, counted
     // per forward by the port the client connected to.
     for proto in [Proto::Tcp, Proto::Udp] {
-        b.rule(
-            "fwd_judge",
-            vec![
-                is_in(ct("status"), str("dnat")),
-                eq(meta(MetaKey::L4proto), str(proto.to_string())),
-                eq(ct_original("proto-dst"), set_ref(&traffic_set(proto))),
-            ],
-            Some(format!("count {proto} forwards' traffic")),
-        );
+        for shape in Shape::ALL {
+            b.rule(
+                "fwd_judge",
+                vec![
+                    is_in(ct("status"), str("dnat")),
+                    eq(meta(MetaKey::L4proto), str(proto.to_string())),
+                    eq(ct_original("proto-dst"), set_ref(&traffic_set(proto, shape))),
+                ],
+                Some(match shape {
+                    Shape::Port => format!("count {proto} forwards' traffic"),
+                    Shape::Range => format!("count {proto} range forwards' traffic"),
+                }),
+            );
+        }
     }
     b.rule(
         "fwd_judge",
@@ -504,37 +558,41 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     }
 
     // NAT.
-    for proto in ["tcp", "udp"] {
-        let local = || {
-            vec![
-                eq(fib_daddr_type(), str("local")),
-                ne(payload("ip", "daddr"), set_ref(BRIDGE_ADDRS)),
-            ]
-        };
-        let mut translated = local();
-        translated.push(Statement::DNAT(Some(NAT {
-            addr: Some(map_lookup(payload(proto, "dport"), &format!("{proto}_fwd_addr"))),
-            family: Some(nftables::stmt::NATFamily::IP),
-            port: Some(map_lookup(payload(proto, "dport"), &format!("{proto}_fwd_port"))),
-            flags: None,
-        })));
-        b.rule(
-            "prerouting",
-            translated,
-            Some(format!("{proto} forwards with port translation")),
-        );
-        let mut kept = local();
-        kept.push(Statement::DNAT(Some(NAT {
-            addr: Some(map_lookup(payload(proto, "dport"), &format!("{proto}_fwd_keep"))),
-            family: Some(nftables::stmt::NATFamily::IP),
-            port: None,
-            flags: None,
-        })));
-        b.rule(
-            "prerouting",
-            kept,
-            Some(format!("{proto} forwards keeping the port")),
-        );
+    for proto in [Proto::Tcp, Proto::Udp] {
+        for shape in Shape::ALL {
+            let local = || {
+                vec![
+                    eq(fib_daddr_type(), str("local")),
+                    ne(payload("ip", "daddr"), set_ref(BRIDGE_ADDRS)),
+                ]
+            };
+            let p = if proto == Proto::Tcp { "tcp" } else { "udp" };
+            let lookup = |what: &str| Some(map_lookup(payload(p, "dport"), &fwd_set(proto, shape, what)));
+            let kind = match shape {
+                Shape::Port => format!("{proto} forwards"),
+                Shape::Range => format!("{proto} range forwards"),
+            };
+            let mut translated = local();
+            translated.push(Statement::DNAT(Some(NAT {
+                addr: lookup("addr"),
+                family: Some(nftables::stmt::NATFamily::IP),
+                port: lookup("port"),
+                flags: None,
+            })));
+            b.rule(
+                "prerouting",
+                translated,
+                Some(format!("{kind} with port translation")),
+            );
+            let mut kept = local();
+            kept.push(Statement::DNAT(Some(NAT {
+                addr: lookup("keep"),
+                family: Some(nftables::stmt::NATFamily::IP),
+                port: None,
+                flags: None,
+            })));
+            b.rule("prerouting", kept, Some(format!("{kind} keeping the port")));
+        }
     }
     b.rule(
         "postrouting",
