@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 
 use toml_edit::{ImDocument, Item, Table, Value};
 
+use super::sources::{self, TomlDoc};
 use super::values::{self, Problem};
 use super::{
     did_you_mean, validate, Action, Config, ConfigError, ConfigErrors, Forward, Host, LogSettings, Mode,
@@ -36,23 +37,21 @@ pub const STP_FORWARD_DELAY: u32 = 15;
 
 /// Parse and validate a TOML configuration. `origin` is the file name used in messages.
 pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
-    let mut p = Parser {
-        text,
-        src: Sources::new(origin),
-        errors: Vec::new(),
-        suggested: Vec::new(),
-        line_starts: std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect(),
-    };
     let doc = ImDocument::parse(text).map_err(|e| ConfigError {
         origin: origin.to_string(),
-        line: e.span().map(|s| p.line_of(s.start)),
+        line: e
+            .span()
+            .map(|s| sources::line_at(&sources::line_starts(text), text, s.start)),
         key: "(syntax)".into(),
         value: None,
         problem: format!("is not valid TOML: {}", one_line(e.message())),
         hint: "fix the syntax; fixtures/seed.toml shows the format".into(),
     })?;
+    let mut p = Parser {
+        src: Sources::for_toml(origin, TomlDoc::new(doc.as_table(), text)),
+        errors: Vec::new(),
+        suggested: Vec::new(),
+    };
     let config = p.config(doc.as_table());
     if !p.errors.is_empty() {
         return Err(ConfigErrors(p.errors));
@@ -72,15 +71,12 @@ fn one_line(message: &str) -> String {
 }
 
 struct Parser<'t> {
-    text: &'t str,
-    src: Sources,
+    /// Locates key paths in the document, for errors.
+    src: Sources<'t>,
     errors: Vec<ConfigError>,
     /// Key paths a misspelt key was taken for (`network[0].address` for `adress`): the
     /// "did you mean" already says what to do, so "is missing" would only repeat it.
     suggested: Vec<String>,
-    /// Byte offset where each line starts, so a key's line is a binary search: counting
-    /// newlines per key made a 10,000-forward file take seconds (quadratic).
-    line_starts: Vec<usize>,
 }
 
 /// One TOML table being read, with its key path (`network[1]`).
@@ -103,19 +99,18 @@ impl Tab<'_> {
     }
 }
 
-impl Parser<'_> {
+impl<'t> Parser<'t> {
+    fn doc(&self) -> &TomlDoc<'t> {
+        self.src.toml().expect("TOML sources")
+    }
+
     fn line_of(&self, offset: usize) -> usize {
-        // Lines starting at or before `offset`; the first line starts at 0, so this is ≥ 1.
-        self.line_starts
-            .partition_point(|&s| s <= offset.min(self.text.len()))
+        self.doc().line_of(offset)
     }
 
     /// A value as written in the file (`"10.98.98.1/24"`, `70000`).
     fn raw(&self, v: &Value) -> String {
-        v.span()
-            .and_then(|s| self.text.get(s))
-            .map(|t| t.trim().to_string())
-            .unwrap_or_default()
+        self.doc().raw(v)
     }
 
     fn push(&mut self, key: &str, (problem, hint): Problem) {
@@ -123,23 +118,19 @@ impl Parser<'_> {
         self.errors.push(e);
     }
 
-    /// Record where the table and each of its keys are, and reject keys it does not know.
+    /// Reject the keys of `table` it does not know (errors locate the others lazily).
     fn open<'a>(&mut self, path: String, table: &'a Table, allowed: &[&str]) -> Tab<'a> {
-        let line = table.span().map(|s| self.line_of(s.start));
-        self.src.record(path.clone(), line, "");
         let tab = Tab { path, table };
         for (key, item) in table.iter() {
+            if allowed.contains(&key) {
+                continue;
+            }
             let kp = tab.key(key);
             let line = table
                 .key(key)
                 .and_then(|k| k.span())
                 .or_else(|| item.span())
                 .map(|s| self.line_of(s.start));
-            let text = item.as_value().map(|v| self.raw(v)).unwrap_or_default();
-            self.src.record(kp.clone(), line, text);
-            if allowed.contains(&key) {
-                continue;
-            }
             let hint = match did_you_mean(key, allowed) {
                 Some(s) => {
                     self.suggested.push(tab.key(&s));
@@ -216,11 +207,6 @@ impl Parser<'_> {
             self.push(&kp, ("must be a list of strings".into(), hint));
             return Vec::new();
         };
-        for (i, x) in v.as_array().into_iter().flatten().enumerate() {
-            let line = x.span().map(|s| self.line_of(s.start));
-            let text = self.raw(x);
-            self.src.record(format!("{kp}[{i}]"), line, text);
-        }
         items
     }
 

@@ -22,7 +22,7 @@ pub const MAX_PREFIX: u8 = 30;
 
 /// Collects errors against one [`Sources`], so each check is one line.
 struct Report<'s> {
-    src: &'s Sources,
+    src: &'s Sources<'s>,
     errors: Vec<ConfigError>,
 }
 
@@ -50,7 +50,7 @@ fn net_key(config: &Config, i: usize, field: &str) -> String {
 }
 
 /// Check a parsed configuration as a whole.
-pub fn validate(config: &Config, src: &Sources) -> Result<(), ConfigErrors> {
+pub fn validate(config: &Config, src: &Sources<'_>) -> Result<(), ConfigErrors> {
     let mut r = Report {
         src,
         errors: Vec::new(),
