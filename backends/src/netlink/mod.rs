@@ -8,6 +8,7 @@
 
 pub mod addresses;
 pub mod errors;
+mod link_dump;
 pub mod links;
 pub mod observe;
 mod request;
@@ -52,6 +53,9 @@ pub struct NetlinkBackend {
     /// (`vif online|offline`) without a thread, a `setns` or an `nft` process per call;
     /// the reason it could not be opened otherwise (reported when a binding is touched).
     bindings: Result<firewall::BindingSocket, String>,
+    /// A plain route socket inside the namespace for `observe`'s link dump, parsed
+    /// narrowly (see `link_dump`); rtnetlink's dump is the fallback without one.
+    link_dump: Option<link_dump::DumpSocket>,
 }
 
 impl NetlinkBackend {
@@ -74,10 +78,13 @@ impl NetlinkBackend {
                 let bindings = firewall::BindingSocket::open_here().map_err(|e| {
                     format!("cannot open an nfnetlink socket for brouter's nftables tables: {e}")
                 });
-                Ok((connection, handle, sysctls, netns_id, bindings, route_fd))
+                let link_dump = link_dump::DumpSocket::open_here().ok();
+                Ok((
+                    connection, handle, sysctls, netns_id, bindings, route_fd, link_dump,
+                ))
             })
             .map_err(|e| namespace_error(&target, &e))??;
-        let (connection, handle, sysctls, netns_id, bindings, route_fd) = opened;
+        let (connection, handle, sysctls, netns_id, bindings, route_fd, link_dump) = opened;
         let connection = tokio::spawn(connection);
         let memory = Memory::for_namespace(&netns_id);
         Ok(NetlinkBackend {
@@ -90,6 +97,7 @@ impl NetlinkBackend {
             tables_absent: false,
             route_fd,
             bindings,
+            link_dump,
         })
     }
 
@@ -177,7 +185,7 @@ fn namespace_error(target: &NetnsTarget, e: &std::io::Error) -> BackendError {
 #[async_trait]
 impl NetBackend for NetlinkBackend {
     async fn observe(&mut self) -> BackendResult<Observed> {
-        let dumped = observe::dump(&self.handle, self.route_fd).await?;
+        let dumped = observe::dump(&self.handle, self.route_fd, self.link_dump.as_ref()).await?;
         let memory = self.memory.load()?;
         // The managed sysctls, plus any other one brouter remembered (so `stop` sees it).
         let mut sysctls = BTreeMap::new();

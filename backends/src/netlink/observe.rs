@@ -15,17 +15,15 @@ use brouter_engine::{
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{
-    BridgeStpState, InfoBridge, InfoData, InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
-    LinkLayerType, LinkMessage,
-};
+use netlink_packet_route::link::{BridgeStpState, InfoBridge, LinkAttribute, LinkExtentMask, LinkMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::AddressFamily;
 use rtnetlink::{Handle, RouteMessageBuilder};
 
-use super::errors::from_rtnl;
+use super::errors::{from_io, from_rtnl};
+use super::link_dump::{facts_of, DumpSocket, LinkFacts};
 use super::links::{CENTISECONDS_PER_SECOND, OWNER_GROUP};
 
 /// Links, addresses and routes as the kernel has them now.
@@ -40,22 +38,28 @@ pub struct Dumped {
 /// `route_fd` is the connection's socket: the route dump switches strict checking on so
 /// the kernel sends the main table only, not every local and broadcast route of the
 /// `local` table (three routes per bridge address; the main table is all brouter reads).
-pub async fn dump(handle: &Handle, route_fd: RawFd) -> Result<Dumped, BackendError> {
-    // Without statistics (RTEXT_FILTER_SKIP_STATS): brouter reads none, and they are a
-    // good part of what the kernel writes and the parser allocates for each link.
-    let link_msgs: Vec<LinkMessage> = handle
-        .link()
-        .get()
-        .set_filter_mask(AddressFamily::Unspec, vec![LinkExtentMask::SkipStats])
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| from_rtnl("list links", e))?;
-    let names: HashMap<u32, String> = link_msgs
-        .iter()
-        .filter_map(|m| link_name(m).map(|n| (m.header.index, n.to_string())))
-        .collect();
-    let links = link_msgs.iter().filter_map(|m| to_link(m, &names)).collect();
+pub async fn dump(
+    handle: &Handle,
+    route_fd: RawFd,
+    links_sock: Option<&DumpSocket>,
+) -> Result<Dumped, BackendError> {
+    let facts: Vec<LinkFacts> = match links_sock {
+        Some(sock) => sock.links().map_err(|e| from_io("list links", &e))?,
+        None => {
+            // Without statistics (RTEXT_FILTER_SKIP_STATS): brouter reads none.
+            let msgs: Vec<LinkMessage> = handle
+                .link()
+                .get()
+                .set_filter_mask(AddressFamily::Unspec, vec![LinkExtentMask::SkipStats])
+                .execute()
+                .try_collect()
+                .await
+                .map_err(|e| from_rtnl("list links", e))?;
+            msgs.iter().filter_map(facts_of).collect()
+        }
+    };
+    let names: HashMap<u32, String> = facts.iter().map(|f| (f.index, f.name.clone())).collect();
+    let links = facts.iter().map(|f| to_link(f, &names)).collect();
 
     let mut addr_req = handle.address().get();
     addr_req.message_mut().header.family = AddressFamily::Inet;
@@ -119,7 +123,11 @@ pub async fn named(
             }
         }
     }
-    let links = msgs.iter().filter_map(|m| to_link(m, &index_names)).collect();
+    let links = msgs
+        .iter()
+        .filter_map(facts_of)
+        .map(|f| to_link(&f, &index_names))
+        .collect();
 
     let wanted: HashMap<u32, String> = msgs
         .iter()
@@ -243,76 +251,40 @@ fn link_name(m: &LinkMessage) -> Option<&str> {
     })
 }
 
-fn to_link(m: &LinkMessage, names: &HashMap<u32, String>) -> Option<Link> {
-    let name = link_name(m)?.to_string();
-    let mut alias = None;
-    let mut master = None;
-    let mut kind = None;
-    let mut bridge = None;
-    let mut mac = None;
-    let mut mtu = None;
-    let mut group = 0;
-    for a in &m.attributes {
-        match a {
-            LinkAttribute::Address(bytes) if !bytes.is_empty() => mac = Some(format_mac(bytes)),
-            LinkAttribute::Mtu(n) => mtu = Some(*n),
-            LinkAttribute::Group(g) => group = *g,
-            LinkAttribute::IfAlias(s) if !s.is_empty() => alias = Some(s.clone()),
-            LinkAttribute::Controller(i) if *i != 0 => master = names.get(i).cloned(),
-            LinkAttribute::LinkInfo(infos) => {
-                for info in infos {
-                    match info {
-                        LinkInfo::Kind(k) => kind = Some(k.clone()),
-                        LinkInfo::Data(InfoData::Bridge(opts)) => bridge = Some(bridge_options(opts)),
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let kind = match kind {
-        Some(InfoKind::Bridge) => LinkKind::Bridge,
-        Some(InfoKind::Veth) => LinkKind::Veth,
+fn to_link(f: &LinkFacts, names: &HashMap<u32, String>) -> Link {
+    let kind = match f.kind.as_deref() {
+        Some("bridge") => LinkKind::Bridge,
+        Some("veth") => LinkKind::Veth,
         Some(other) => LinkKind::Other(other.to_string()),
-        None if m.header.link_layer_type == LinkLayerType::Loopback => LinkKind::Other("loopback".into()),
+        None if f.loopback => LinkKind::Other("loopback".into()),
         // No rtnl kind: a real NIC (or a driver's own device, such as a Xen vif).
         None => LinkKind::Other("physical".into()),
     };
     let bridge = if kind == LinkKind::Bridge {
-        bridge.or(Some(BridgeOptions::default()))
+        f.bridge.or(Some(BridgeOptions::default()))
     } else {
         None
     };
-    if alias.is_none() && kind == LinkKind::Bridge && group == OWNER_GROUP {
+    let mut alias = f.alias.clone();
+    if alias.is_none() && kind == LinkKind::Bridge && f.group == OWNER_GROUP {
         // Created by brouter, which was killed before it could write the alias (see
         // `links::create_bridge`): still brouter's, so `stop` removes it.
         alias = Some(ALIAS_PREFIX.to_string());
     }
-    let up = m.header.flags.contains(LinkFlags::Up);
-    Some(Link {
-        name,
+    Link {
+        name: f.name.clone(),
         kind,
         alias,
-        master,
-        up,
+        master: (f.master != 0).then(|| names.get(&f.master).cloned()).flatten(),
+        up: f.up,
         bridge,
-        mac,
-        mtu,
-    })
-}
-
-/// `aa:bb:cc:dd:ee:ff`, lower case, as the engine and `ip link` write it.
-fn format_mac(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+        mac: f.mac.clone(),
+        mtu: f.mtu,
+    }
 }
 
 /// The bridge settings brouter manages; the kernel reports the delay in centiseconds.
-fn bridge_options(opts: &[InfoBridge]) -> BridgeOptions {
+pub(super) fn bridge_options(opts: &[InfoBridge]) -> BridgeOptions {
     let mut out = BridgeOptions::default();
     for o in opts {
         match o {
