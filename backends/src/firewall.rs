@@ -1,13 +1,15 @@
 //! brouter's nftables tables (`inet brouter`, `bridge brouter`): apply, read back, delete,
 //! and the per-vif anti-spoofing bindings.
 //!
-//! The ruleset is rendered to the `nftables` crate's typed JSON model ([`render`]) — no
-//! string templates — and applied with one `nft -j -f -` transaction that adds, deletes
-//! and re-adds each table, so it works whether or not the tables exist and rebuilds
-//! every set and map. Nothing outside brouter's two tables is read or written. The
+//! The ruleset is rendered to the `nftables` crate's typed model ([`render`]) — no
+//! string templates — and applied as one nf_tables netlink batch sent in-process
+//! ([`batch`]; no `nft` process) that adds, deletes and re-adds each table, so it works
+//! whether or not the tables exist and rebuilds every set and map. The same model as
+//! `nft -j` JSON ([`replace_json`]) is kept as the reference the batch is tested against. Nothing outside brouter's two tables is read or written. The
 //! ruleset's fingerprint is stored as a rule comment so a converged `start` compares
 //! instead of rewriting.
 
+pub mod batch;
 pub mod bindings;
 mod counters;
 pub(crate) mod exec;
@@ -262,11 +264,14 @@ pub fn replace_with_bindings(
     ruleset: &Ruleset,
     bindings: &[Binding],
 ) -> Result<(), BackendError> {
-    apply(
+    let t = tables(ruleset);
+    batch::apply(
         target,
-        replace_json(ruleset, bindings),
-        "brouter's firewall",
+        batch::Mode::Replace,
+        Some(&t),
+        bindings,
         false,
+        "brouter's firewall",
     )
 }
 
@@ -277,35 +282,43 @@ pub fn create_with_bindings(
     ruleset: &Ruleset,
     bindings: &[Binding],
 ) -> Result<(), BackendError> {
-    apply(
+    let t = tables(ruleset);
+    batch::apply(
         target,
-        create_json(ruleset, bindings),
-        "brouter's firewall",
+        batch::Mode::Create,
+        Some(&t),
+        bindings,
         false,
+        "brouter's firewall",
     )
     .or_else(|_| replace_with_bindings(target, ruleset, bindings))
 }
 
-/// Validate `ruleset` with the kernel of `target` (`nft --check`) without applying it,
-/// and return it in nft syntax.
+/// Validate `ruleset` with the kernel of `target` without applying it (the batch without
+/// its end marker, as `nft --check` does), and return it in nft syntax.
 pub fn check(target: &NetnsTarget, ruleset: &Ruleset) -> Result<String, BackendError> {
-    apply(
+    let t = tables(ruleset);
+    batch::apply(
         target,
-        replace_json(ruleset, &[]),
-        "brouter's firewall (check only)",
+        batch::Mode::Replace,
+        Some(&t),
+        &[],
         true,
+        "brouter's firewall (check only)",
     )?;
     Ok(render_text(ruleset))
 }
 
 /// Delete brouter's tables if they exist; nothing else.
 pub fn delete(target: &NetnsTarget) -> Result<(), BackendError> {
-    let mut batch = Batch::new();
-    for family in [NfFamily::INet, NfFamily::Bridge] {
-        batch.add(NfListObject::Table(render::table(family)));
-        batch.delete(NfListObject::Table(render::table(family)));
-    }
-    apply(target, to_json(batch), "deleting brouter's firewall", false)
+    batch::apply(
+        target,
+        batch::Mode::Delete,
+        None,
+        &[],
+        false,
+        "deleting brouter's firewall",
+    )
 }
 
 /// Bind a vif (replacing the binding it had) by element updates in one transaction,

@@ -66,6 +66,54 @@ impl Socket {
         Ok(())
     }
 
+    /// Set an integer socket option (`SOL_NETLINK` options, buffer sizes).
+    pub(crate) fn set_option(
+        &self,
+        level: libc::c_int,
+        name: libc::c_int,
+        value: libc::c_int,
+    ) -> io::Result<()> {
+        // SAFETY: `value` is a valid c_int for the duration of the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Receive one datagram without waiting: `None` when nothing is queued. (The kernel
+    /// handles an nf_tables batch inside `send`, so its answers are all queued by then.)
+    pub(crate) fn recv_nowait<'a>(&self, buf: &'a mut [u8]) -> io::Result<Option<&'a [u8]>> {
+        loop {
+            // SAFETY: `buf` is writable for its whole length.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n >= 0 {
+                return Ok(Some(&buf[..n as usize]));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok(None),
+                _ => return Err(e),
+            }
+        }
+    }
+
     /// Receive one datagram into `buf` (retrying when a signal interrupts the wait) and
     /// return the part the kernel filled; split it with [`messages`].
     pub(crate) fn recv<'a>(&self, buf: &'a mut [u8]) -> io::Result<&'a [u8]> {
