@@ -597,12 +597,26 @@ fn set_flags(flags: Option<&std::collections::HashSet<SetFlag>>) -> Result<u32, 
 /// Send `tx` over an nfnetlink socket opened in the calling thread's namespace and wait
 /// for the kernel's verdict. `check_only`: validate, apply nothing.
 pub fn send_here(tx: &Transaction, check_only: bool) -> Result<(), ApplyError> {
-    let io_err = |what: &str, e: io::Error| ApplyError {
+    let sock = nfnetlink::Socket::open().map_err(|e| io_error("opening a netfilter netlink socket", e))?;
+    send_on(&sock, tx, check_only)
+}
+
+fn io_error(what: &str, e: io::Error) -> ApplyError {
+    ApplyError {
         errno: e.raw_os_error().unwrap_or(libc::EIO),
         what: what.to_string(),
         message: None,
-    };
-    let sock = nfnetlink::Socket::open().map_err(|e| io_err("opening a netfilter netlink socket", e))?;
+    }
+}
+
+/// [`send_here`] over an open socket (in whatever namespace it was opened): what a
+/// backend that keeps one uses, so an apply costs no thread and no `setns`.
+pub(crate) fn send_on(
+    sock: &nfnetlink::Socket,
+    tx: &Transaction,
+    check_only: bool,
+) -> Result<(), ApplyError> {
+    let io_err = io_error;
     let bytes = if check_only {
         &tx.buf.bytes[..tx.end_at]
     } else {
@@ -736,27 +750,48 @@ pub fn apply(
     check_only: bool,
     what: &str,
 ) -> Result<(), BackendError> {
-    let tx = encode(mode, tables, bindings).map_err(|e| {
-        BackendError::new(
-            ErrorKind::Invalid,
-            format!("cannot encode {what} for nf_tables: {e} is not supported by brouter's encoder"),
-        )
-    })?;
-    let sent = target.run(move || send_here(&tx, check_only));
-    match sent {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(BackendError::new(
-            kind_of(e.errno),
-            format!(
-                "the kernel refused {what} in network namespace {}: {e}",
-                target.label()
-            ),
-        )),
+    let tx = encode_for(mode, tables, bindings, what)?;
+    match target.run(move || send_here(&tx, check_only)) {
+        Ok(sent) => sent.map_err(|e| refused(e, what, target.label())),
         Err(e) => Err(BackendError::new(
             kind_of(e.raw_os_error().unwrap_or(libc::EIO)),
             format!("cannot enter network namespace {}: {e}", target.label()),
         )),
     }
+}
+
+/// [`apply`] over an open socket of the namespace `label` names.
+pub(crate) fn apply_on(
+    sock: &nfnetlink::Socket,
+    label: &str,
+    mode: Mode,
+    tables: Option<&Tables>,
+    bindings: &[Binding],
+    what: &str,
+) -> Result<(), BackendError> {
+    let tx = encode_for(mode, tables, bindings, what)?;
+    send_on(sock, &tx, false).map_err(|e| refused(e, what, label))
+}
+
+fn encode_for(
+    mode: Mode,
+    tables: Option<&Tables>,
+    bindings: &[Binding],
+    what: &str,
+) -> Result<Transaction, BackendError> {
+    encode(mode, tables, bindings).map_err(|e| {
+        BackendError::new(
+            ErrorKind::Invalid,
+            format!("cannot encode {what} for nf_tables: {e} is not supported by brouter's encoder"),
+        )
+    })
+}
+
+fn refused(e: ApplyError, what: &str, label: &str) -> BackendError {
+    BackendError::new(
+        kind_of(e.errno),
+        format!("the kernel refused {what} in network namespace {label}: {e}"),
+    )
 }
 
 /// The error kind of a refusal: EPERM is a missing privilege; EOPNOTSUPP, and ENOENT

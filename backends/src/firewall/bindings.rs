@@ -107,6 +107,49 @@ impl BindingSocket {
         Ok((super::agree(state.inet, state.bridge), state.bindings))
     }
 
+    /// Create (`fresh`: no table of brouter's exists) or replace brouter's tables with
+    /// `ruleset` and `bindings` over this socket, in one batch: no thread, no `setns`.
+    /// A create that finds a table after all (made since it was observed) replaces.
+    pub fn apply_firewall(
+        &self,
+        label: &str,
+        ruleset: &brouter_engine::firewall::Ruleset,
+        bindings: &[Binding],
+        fresh: bool,
+    ) -> Result<(), BackendError> {
+        let tables = super::tables(ruleset);
+        let sock = self.socket();
+        let apply = |mode| {
+            super::batch::apply_on(
+                sock.raw(),
+                label,
+                mode,
+                Some(&tables),
+                bindings,
+                "brouter's firewall",
+            )
+        };
+        if fresh {
+            if let Ok(()) = apply(super::batch::Mode::Create) {
+                return Ok(());
+            }
+        }
+        apply(super::batch::Mode::Replace)
+    }
+
+    /// Delete brouter's tables (if they exist) over this socket.
+    pub fn delete_firewall(&self, label: &str) -> Result<(), BackendError> {
+        let sock = self.socket();
+        super::batch::apply_on(
+            sock.raw(),
+            label,
+            super::batch::Mode::Delete,
+            None,
+            &[],
+            "deleting brouter's firewall",
+        )
+    }
+
     fn socket(&self) -> std::sync::MutexGuard<'_, Socket> {
         // A panic mid-exchange leaves nothing half-done on the socket worth refusing for.
         self.sock.lock().unwrap_or_else(|p| p.into_inner())

@@ -105,6 +105,11 @@ impl Socket {
         })
     }
 
+    /// The underlying socket, for a whole-ruleset batch ([`super::batch::send_on`]).
+    pub(super) fn raw(&self) -> &nfnetlink::Socket {
+        &self.nl
+    }
+
     pub(super) fn table_exists(&self, family: u8) -> io::Result<bool> {
         let attrs = [(ATTR_TABLE, cstr(TABLE))];
         match self.exchange(NFT_MSG_GETTABLE, NLM_F_ACK, family, &attrs) {

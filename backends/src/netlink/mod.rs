@@ -294,6 +294,9 @@ impl NetBackend for NetlinkBackend {
 
     async fn delete_firewall(&mut self) -> BackendResult<()> {
         self.tables_absent = false;
+        if let Ok(socket) = &self.bindings {
+            return socket.delete_firewall(self.target.label());
+        }
         self.firewall(firewall::delete).await
     }
 
@@ -302,8 +305,12 @@ impl NetBackend for NetlinkBackend {
         ruleset: &Ruleset,
         bindings: &[Binding],
     ) -> BackendResult<()> {
-        let (ruleset, bindings) = (ruleset.clone(), bindings.to_vec());
         let fresh = std::mem::take(&mut self.tables_absent);
+        if let Ok(socket) = &self.bindings {
+            // Over the socket opened in the namespace: no thread, no `setns`.
+            return socket.apply_firewall(self.target.label(), ruleset, bindings, fresh);
+        }
+        let (ruleset, bindings) = (ruleset.clone(), bindings.to_vec());
         self.firewall(move |t| {
             if fresh {
                 firewall::create_with_bindings(t, &ruleset, &bindings)
