@@ -1,7 +1,6 @@
 //! `start`, `stop` and `plan`: observe, plan, (apply), report.
 
 use brouter_engine::{apply, compile, plan_start, plan_stop, Config, Desired, Observed, Plan};
-use serde_json::json;
 
 use crate::exit::Failure;
 use crate::load::{Backend, ConfigFile};
@@ -130,13 +129,25 @@ fn report(plan: &Plan, mode: Mode, json_out: bool) {
         Mode::DryRun => "plan",
     };
     if json_out {
-        let v = json!({
-            "command": verb,
-            "changed": mode != Mode::DryRun && !plan.is_empty(),
-            "ops": plan.ops,
-            "steps": plan.ops.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        // Written straight to stdout: a `serde_json::Value` of a plan that replaces a
+        // 10,000-forward firewall would double the peak memory of `start --json`.
+        #[derive(serde::Serialize)]
+        struct Answer<'p> {
+            command: &'p str,
+            changed: bool,
+            ops: &'p [brouter_engine::Op],
+            steps: Vec<String>,
+        }
+        let answer = Answer {
+            command: verb,
+            changed: mode != Mode::DryRun && !plan.is_empty(),
+            ops: &plan.ops,
+            steps: plan.ops.iter().map(ToString::to_string).collect(),
+        };
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let _ = serde_json::to_writer_pretty(&mut out, &answer)
+            .map_err(std::io::Error::from)
+            .and_then(|()| std::io::Write::write_all(&mut out, b"\n"));
         return;
     }
     if plan.is_empty() {
