@@ -6,8 +6,9 @@
 //!   - `forward` / `input` / `output` base chains (policy accept) judge only traffic that
 //!     touches a brouter bridge (or, when a policy names it, the host's own uplink
 //!     traffic) by `goto` into `fwd_judge` / `in_judge` / `out_judge`; all else passes.
-//!   - the judge chains accept established/related, drop invalid, accept DNAT'd
-//!     connections (a forward implies its accept), then dispatch new connections by a
+//!   - the judge chains accept established/related and drop invalid (`fwd_judge` first
+//!     sends DNAT'd connections to `fwd_dnat`, which counts and accepts them: a forward
+//!     implies its accept), then dispatch new connections by a
 //!     verdict map on `iifname . oifname` to one chain per listed zone pair; what no
 //!     element matches is an unlisted pair and drops. With `[log] drops`, unlisted
 //!     pairs' elements `jump` to a one-rule chain (`log.<from>.<to>`) that logs and
@@ -15,7 +16,7 @@
 //!   - every verdict rule of a pair chain, and each judge's final drop, has a `counter`
 //!     (`status` reads them as policy hits); a logged pair verdict has one rate-limited
 //!     `log` rule (`brouter drop dmz->data `) placed so only what is refused is logged.
-//!   - `fwd_judge` first counts forwarded connections' traffic by their original port
+//!   - `fwd_dnat` counts forwarded connections' traffic by their original port
 //!     (`<proto>_fwd_traffic`), and the DNAT maps count connections: per-element
 //!     counters of named sets (see [`counts_elements`]), not rules.
 //!   - `prerouting` (dstnat) DNATs through port-keyed maps (`tcp_fwd_addr` +
@@ -55,6 +56,8 @@ pub const MAC_BIND: &str = "mac_bind";
 pub const IP_BIND: &str = "ip_bind";
 
 const BRIDGES: &str = "bridges";
+/// Where `fwd_judge` sends forwarded (DNAT'd) connections: counted and accepted.
+const FWD_DNAT: &str = "fwd_dnat";
 const IN_IFACES: &str = "in_ifaces";
 const OUT_IFACES: &str = "out_ifaces";
 const BRIDGE_ADDRS: &str = "bridge_addrs";
@@ -366,6 +369,7 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     b.base_chain("input", NfChainType::Filter, NfHook::Input, 0);
     b.base_chain("output", NfChainType::Filter, NfHook::Output, 0);
     b.chain("fwd_judge");
+    b.chain(FWD_DNAT);
     b.chain("in_judge");
     b.chain("out_judge");
     let mut pair_chains: Vec<&PairPolicy> = rs.policies.iter().collect();
@@ -405,16 +409,22 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
         None,
     );
 
-    // fwd_judge. First, without a verdict: the traffic of forwarded connections, counted
-    // per forward by the port the client connected to.
+    // fwd_judge. First the forwarded (DNAT'd) connections, in both directions: a forward
+    // implies its accept, and `fwd_dnat` counts their traffic per forward by the port the
+    // client connected to, accepting in the same rule. One test for every other packet.
+    b.rule(
+        "fwd_judge",
+        vec![is_in(ct("status"), str("dnat")), goto(FWD_DNAT)],
+        Some("a forward implies its accept".into()),
+    );
     for proto in [Proto::Tcp, Proto::Udp] {
         for shape in Shape::ALL {
             b.rule(
-                "fwd_judge",
+                FWD_DNAT,
                 vec![
-                    is_in(ct("status"), str("dnat")),
                     eq(meta(MetaKey::L4proto), str(proto.to_string())),
                     eq(ct_original("proto-dst"), set_ref(&traffic_set(proto, shape))),
+                    accept(),
                 ],
                 Some(match shape {
                     Shape::Port => format!("count {proto} forwards' traffic"),
@@ -423,17 +433,13 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
             );
         }
     }
+    b.rule(FWD_DNAT, vec![accept()], Some("DNAT'd by another table".into()));
     b.rule(
         "fwd_judge",
         vec![ct_state(&["established", "related"]), accept()],
         None,
     );
     b.rule("fwd_judge", vec![ct_state(&["invalid"]), drop()], None);
-    b.rule(
-        "fwd_judge",
-        vec![is_in(ct("status"), str("dnat")), accept()],
-        Some("a forward implies its accept".into()),
-    );
     // Named interfaces: the bridges, and the uplink when there is one.
     let named: Vec<(&str, &str)> = rs
         .networks

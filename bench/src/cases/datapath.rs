@@ -25,6 +25,8 @@ const INTERNET_PORT: u16 = 5001;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Rules {
     Empty,
+    /// The least a NAT firewall does: conntrack, one masquerade and one DNAT rule.
+    Nat,
     Brouter,
     Linear,
 }
@@ -70,7 +72,17 @@ pub fn run(report: &mut Report, rounds: usize) {
         .ip(&["route", "add", "10.0.0.0/8", "via", &t.uplink_ip().to_string()]);
 
     let uplink = t.uplink_ip();
-    let mut res: Vec<(Rules, Samples, Samples)> = [Rules::Empty, Rules::Brouter, Rules::Linear]
+    let nat = format!(
+        "table ip natfloor {{\n\
+         \tchain prerouting {{ type nat hook prerouting priority dstnat; tcp dport {port} dnat to {ip}:{SERVER_PORT}; }}\n\
+         \tchain postrouting {{ type nat hook postrouting priority srcnat; ip saddr 10.0.0.0/8 ip daddr != 10.0.0.0/8 masquerade; }}\n\
+         }}\n"
+    );
+    let nat_file = std::env::temp_dir().join(format!("brouter-bench-natfloor-{}.nft", std::process::id()));
+    std::fs::write(&nat_file, nat).expect("write NAT floor ruleset");
+    let nat_file = nat_file.display().to_string();
+    let lin = (lin, nat_file);
+    let mut res: Vec<(Rules, Samples, Samples)> = [Rules::Empty, Rules::Nat, Rules::Brouter, Rules::Linear]
         .map(|r| (r, Samples::default(), Samples::default()))
         .into();
     for _ in 0..rounds {
@@ -80,6 +92,7 @@ pub fn run(report: &mut Report, rounds: usize) {
             up.push(gbits(t.internet(), t.domu(0), out, INTERNET_PORT));
             let to = match rules {
                 Rules::Empty => SocketAddr::from((ip, SERVER_PORT)),
+                Rules::Nat => SocketAddr::from((uplink, port)),
                 _ => SocketAddr::from((uplink, port)),
             };
             down.push(gbits(t.domu(0), t.internet(), to, SERVER_PORT));
@@ -93,8 +106,9 @@ pub fn run(report: &mut Report, rounds: usize) {
             "One TCP stream for {:.1} s per run (Rust sender/receiver, 128 KiB writes) across veths: \
              domU → internet (masqueraded) and internet → domU through the last of 10,000 forwards \
              (tcp/{port} → {ip}:80). Rulesets: none (routes only, no NAT: the internet gets a route back); \
-             brouter's at {} with 1,000 bindings; the linear baseline of the same size (its binding for \
-             this vif last). Rulesets alternate within each round.",
+             nat, the least any NAT firewall does (conntrack, one masquerade and one DNAT rule, no \
+             filtering); brouter's at {} with 1,000 bindings; the linear baseline of the same size (its \
+             binding for this vif last). Rulesets alternate within each round.",
             SEND_FOR.as_secs_f64(),
             SIZE.label()
         ),
@@ -121,8 +135,15 @@ pub fn run(report: &mut Report, rounds: usize) {
         ]);
     }
     report.tables.push(tb);
-    let (b, l) = (&res[1], &res[2]);
+    let (n, b, l) = (&res[1], &res[2], &res[3]);
     let worst = (b.1.median() / e_up).min(b.2.median() / e_down);
+    let worst_nat = (b.1.median() / n.1.median()).min(b.2.median() / n.2.median());
+    report.target(
+        "throughput with brouter's ruleset vs the minimal NAT ruleset",
+        format!("{:.0} % (worst direction)", 100.0 * worst_nat),
+        "≥ 95 % (context: conntrack and NAT alone)",
+        worst_nat >= 0.95,
+    );
     report.target(
         "throughput with brouter's ruleset vs none",
         format!("{:.0} % (worst direction)", 100.0 * worst),
@@ -162,10 +183,10 @@ fn set_rules(
     rules: Rules,
     rs: &brouter_engine::firewall::Ruleset,
     binds: &[brouter_engine::firewall::Binding],
-    lin: &str,
+    (lin, nat): &(String, String),
 ) {
     let tables = String::from_utf8_lossy(&d0.exec("nft", &["list", "tables"]).stdout).into_owned();
-    for t in ["inet brouter", "bridge brouter", "ip linear", "bridge linear"] {
+    for t in ["inet brouter", "bridge brouter", "ip linear", "bridge linear", "ip natfloor"] {
         if tables.contains(&format!("table {t}")) {
             let (family, name) = t.split_once(' ').expect("family name");
             nft(d0, &["delete", "table", family, name]);
@@ -173,6 +194,7 @@ fn set_rules(
     }
     match rules {
         Rules::Empty => {}
+        Rules::Nat => nft(d0, &["-f", nat]),
         Rules::Brouter => firewall::replace_with_bindings(&d0.target(), rs, binds).expect("brouter ruleset"),
         Rules::Linear => nft(d0, &["-f", lin]),
     }
