@@ -12,7 +12,7 @@
 pub mod batch;
 pub mod bindings;
 mod counters;
-pub(crate) mod exec;
+pub mod exec;
 mod expr;
 mod nfnl;
 mod readback;

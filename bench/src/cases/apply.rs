@@ -39,6 +39,7 @@ pub fn ruleset(size: Size) -> brouter_engine::firewall::Ruleset {
 pub fn run(report: &mut Report, n: usize) {
     let file = configs::write(BIG);
     let (mut start, mut replace, mut floor) = (Samples::default(), Samples::default(), Samples::default());
+    let (mut json_nft, mut kernel) = (Samples::default(), Samples::default());
     let rs = ruleset(BIG);
     let text = std::env::temp_dir().join(format!("brouter-bench-big-{}.nft", std::process::id()));
     std::fs::write(&text, firewall::render_text(&rs)).expect("write ruleset text");
@@ -63,13 +64,34 @@ pub fn run(report: &mut Report, n: usize) {
         });
         floor.push(ms(t.elapsed()));
         assert!(ok.success(), "nft -f of the big ruleset failed");
+        // The path brouter took before: the same model as JSON through `nft -j -f`.
+        let fresh = super::dom0("bapplyjs");
+        let t = Instant::now();
+        let json = firewall::replace_json(&rs, &binds);
+        let out = brouter_backends::firewall::exec::nft(&fresh.target(), &["-j", "-f", "-"], Some(json))
+            .expect("run nft");
+        json_nft.push(ms(t.elapsed()));
+        assert!(out.success, "nft -j -f of the big ruleset failed: {}", out.stderr);
+        // The kernel's share: the encoded batch alone, sent in-process into a fresh namespace.
+        let fresh = super::dom0("bapplykn");
+        let tables = firewall::tables(&rs);
+        let tx =
+            firewall::batch::encode(firewall::batch::Mode::Create, Some(&tables), &binds).expect("encode");
+        let t = Instant::now();
+        fresh
+            .run(move || firewall::batch::send_here(&tx, false))
+            .expect("send the batch");
+        kernel.push(ms(t.elapsed()));
     }
     let mut t = Table::new(
         "4. Full apply: 10,000 forwards + 1,000 bindings",
         &format!(
             "`brouter start` from nothing with {} (64 bridges, addresses, routes, both tables with 10,000 \
              map elements per forward map); then the firewall transaction `start` runs when the ruleset \
-             changes while 1,000 vifs are bound (tables replaced, 1,000 bindings re-inserted, one `nft -j -f`).",
+             changes while 1,000 vifs are bound (tables replaced, 1,000 bindings re-inserted, one nf_tables \
+             netlink batch sent in-process). For comparison, into fresh namespaces: the same ruleset as \
+             nft text through `nft -f` (the floor the issue names), as JSON through `nft -j -f` (brouter's \
+             path before the batch), and the encoded batch alone (the kernel's share).",
             BIG.label()
         ),
         &["what", "ms median (min–max)", "N"],
@@ -88,6 +110,16 @@ pub fn run(report: &mut Report, n: usize) {
         "floor: one `nft -f` of the same ruleset (text), fresh namespace".into(),
         floor.show(1),
         floor.n().to_string(),
+    ]);
+    t.row(vec![
+        "the same as JSON through `nft -j -f` (render + nft), fresh namespace".into(),
+        json_nft.show(1),
+        json_nft.n().to_string(),
+    ]);
+    t.row(vec![
+        "kernel: the encoded batch sent in-process, fresh namespace".into(),
+        kernel.show(1),
+        kernel.n().to_string(),
     ]);
     report.tables.push(t);
     let worst = start.median().max(replace.median());
@@ -134,7 +166,7 @@ pub fn run(report: &mut Report, n: usize) {
     );
     report.data.insert(
         "full_apply_ms".into(),
-        json!({"start_from_nothing": start.to_json(), "replace_with_1000_bindings": replace.to_json(), "nft_f_floor": floor.to_json()}),
+        json!({"start_from_nothing": start.to_json(), "replace_with_1000_bindings": replace.to_json(), "nft_f_floor": floor.to_json(), "nft_json": json_nft.to_json(), "kernel_batch_only": kernel.to_json()}),
     );
     report.data.insert(
         "rule_count".into(),

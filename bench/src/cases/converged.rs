@@ -83,11 +83,12 @@ fn rss(report: &mut Report, converged_ns: &brouter_integration::Netns, file: &st
     let mut t = Table::new(
         "6. Peak memory of `brouter start`",
         &format!(
-            "At the largest size ({}). brouter's own peak (VmHWM, polled) and the peak of it and its \
-             children (wait4 ru_maxrss: the `nft` it runs to apply the ruleset).",
+            "At the largest size ({}), with `--json` (its answer lists every op). brouter's own peak \
+             (VmHWM, polled) and the peak of it and any child (wait4 ru_maxrss; brouter applies the \
+             firewall in-process, so there is none).",
             size.label()
         ),
-        &["run", "brouter MB", "incl. nft child MB"],
+        &["run", "brouter MB", "incl. children MB"],
     );
     let mb = |kb: u64| format!("{:.1}", kb as f64 / 1024.0);
     t.row(vec!["start from nothing".into(), mb(first_own), mb(first_all)]);

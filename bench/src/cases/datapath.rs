@@ -186,7 +186,13 @@ fn set_rules(
     (lin, nat): &(String, String),
 ) {
     let tables = String::from_utf8_lossy(&d0.exec("nft", &["list", "tables"]).stdout).into_owned();
-    for t in ["inet brouter", "bridge brouter", "ip linear", "bridge linear", "ip natfloor"] {
+    for t in [
+        "inet brouter",
+        "bridge brouter",
+        "ip linear",
+        "bridge linear",
+        "ip natfloor",
+    ] {
         if tables.contains(&format!("table {t}")) {
             let (family, name) = t.split_once(' ').expect("family name");
             nft(d0, &["delete", "table", family, name]);

@@ -23,6 +23,8 @@ pub fn run(report: &mut Report, n: usize) {
     std::fs::write(&file, &text).expect("write ruleset");
     let file = file.display().to_string();
     let (mut b, mut sh, mut fl) = (Samples::default(), Samples::default(), Samples::default());
+    let mut fl_batch = Samples::default();
+    let tables = firewall::tables(&brouter_engine::firewall::compile(&cfg));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -36,9 +38,11 @@ pub fn run(report: &mut Report, n: usize) {
         // the kernel in the background, which would slow whatever runs next.
         let ns_sh = Netns::new("bseedsh");
         let ns_fl = Netns::new("bseedfl");
+        let ns_fb = Netns::new("bseedfb");
         b.push(ms(brouter(&ns, &args, &[]).0));
         sh.push(ms(shell::run(&shell::seed_start(ns_sh.name(), &file))));
-        fl.push(ms(floor(&rt, &ns_fl, &file)));
+        fl.push(ms(floor(&rt, &ns_fl, Firewall::NftFile(&file))));
+        fl_batch.push(ms(floor(&rt, &ns_fb, Firewall::Batch(&tables))));
     }
     let mut t = Table::new(
         "1. Seed `start` from nothing (Xen mode)",
@@ -46,11 +50,17 @@ pub fn run(report: &mut Report, n: usize) {
          address, route, ip_forward, both nftables tables. Shell baseline: the seed script's steps, one \
          `ip`/`sysctl`/`nft -f` process each (`ip -n`, `ip netns exec`), with the same ruleset as nft text. \
          Floor: the same netlink ops in-process over one rtnetlink socket, plus one `nft -f` of the ruleset \
-         spawned inside the namespace.",
+         spawned inside the namespace. In-process floor: the same netlink ops, and the firewall as the \
+         nf_tables batch brouter sends, both from this process (no process start at all).",
         &["variant", "ms median (min–max)", "N", "ratio to brouter"],
     );
     let bm = b.median();
-    for (name, s) in [("brouter", &b), ("shell baseline", &sh), ("floor", &fl)] {
+    for (name, s) in [
+        ("brouter", &b),
+        ("shell baseline", &sh),
+        ("floor", &fl),
+        ("in-process floor", &fl_batch),
+    ] {
         t.row(vec![
             name.into(),
             s.show(2),
@@ -73,12 +83,20 @@ pub fn run(report: &mut Report, n: usize) {
     );
     report.data.insert(
         "seed_start_ms".into(),
-        json!({"brouter": b.to_json(), "shell": sh.to_json(), "floor": fl.to_json()}),
+        json!({"brouter": b.to_json(), "shell": sh.to_json(), "floor": fl.to_json(), "in_process_floor": fl_batch.to_json()}),
     );
 }
 
-/// The netlink ops of the seed start in-process, then one `nft -f` inside the namespace.
-fn floor(rt: &tokio::runtime::Runtime, ns: &Netns, file: &str) -> Duration {
+/// How a floor applies the firewall.
+enum Firewall<'a> {
+    /// One `nft -f` of the ruleset text, spawned inside the namespace.
+    NftFile(&'a str),
+    /// The nf_tables batch brouter sends, from this process.
+    Batch(&'a firewall::Tables),
+}
+
+/// The netlink ops of the seed start in-process, then the firewall.
+fn floor(rt: &tokio::runtime::Runtime, ns: &Netns, fw: Firewall<'_>) -> Duration {
     let target = ns.target();
     let t = Instant::now();
     rt.block_on(async {
@@ -97,8 +115,18 @@ fn floor(rt: &tokio::runtime::Runtime, ns: &Netns, file: &str) -> Duration {
             .expect("route");
         b.set_sysctl("net.ipv4.ip_forward", "1").await.expect("sysctl");
     });
-    let file = file.to_string();
-    let ok = ns.run(move || Command::new("nft").args(["-f", &file]).status().expect("nft"));
-    assert!(ok.success(), "nft -f of the seed ruleset failed");
+    match fw {
+        Firewall::NftFile(file) => {
+            let file = file.to_string();
+            let ok = ns.run(move || Command::new("nft").args(["-f", &file]).status().expect("nft"));
+            assert!(ok.success(), "nft -f of the seed ruleset failed");
+        }
+        Firewall::Batch(tables) => {
+            let tx = firewall::batch::encode(firewall::batch::Mode::Create, Some(tables), &[])
+                .expect("encode the seed ruleset");
+            ns.run(move || firewall::batch::send_here(&tx, false))
+                .expect("send the seed ruleset");
+        }
+    }
     t.elapsed()
 }

@@ -79,6 +79,24 @@ struct Parser<'t> {
     suggested: Vec<String>,
 }
 
+/// The declared hosts by name: a forward's `to = "web1:80"` is one lookup, not a scan
+/// (10,000 forwards to 1,000 hosts made the scan a noticeable part of parsing).
+struct HostIndex<'h> {
+    all: &'h [Host],
+    by_name: std::collections::HashMap<&'h str, &'h Host>,
+}
+
+impl<'h> HostIndex<'h> {
+    fn new(all: &'h [Host]) -> Self {
+        let mut by_name = std::collections::HashMap::with_capacity(all.len());
+        for h in all {
+            // The first of duplicate names, as the scan found (validation rejects duplicates).
+            by_name.entry(h.name.as_str()).or_insert(h);
+        }
+        HostIndex { all, by_name }
+    }
+}
+
 /// One TOML table being read, with its key path (`network[1]`).
 struct Tab<'a> {
     path: String,
@@ -255,8 +273,9 @@ impl<'t> Parser<'t> {
             hosts.extend(self.host(i, t));
         }
         let mut forwards = Vec::new();
+        let host_index = HostIndex::new(&hosts);
         for (i, t) in self.array_of_tables(root, "forward").into_iter().enumerate() {
-            forwards.extend(self.forward(i, t, &hosts));
+            forwards.extend(self.forward(i, t, &host_index));
         }
         let mut policies = Vec::new();
         for (i, t) in self.array_of_tables(root, "policy").into_iter().enumerate() {
@@ -371,7 +390,7 @@ impl<'t> Parser<'t> {
         })
     }
 
-    fn forward(&mut self, i: usize, t: &Table, hosts: &[Host]) -> Option<Forward> {
+    fn forward(&mut self, i: usize, t: &Table, hosts: &HostIndex) -> Option<Forward> {
         let tab = self.open(format!("forward[{i}]"), t, FORWARD_KEYS);
         let proto = self
             .required_string(&tab, "proto", "write proto = \"tcp\" or proto = \"udp\"")
@@ -421,7 +440,7 @@ impl<'t> Parser<'t> {
         &mut self,
         tab: &Tab,
         to: String,
-        hosts: &[Host],
+        hosts: &HostIndex,
     ) -> Option<(Option<String>, Ipv4Addr, Option<u16>)> {
         let to_key = tab.key("to");
         let (who, port) = match to.rsplit_once(':') {
@@ -447,8 +466,8 @@ impl<'t> Parser<'t> {
         if let Ok(addr) = who.parse::<Ipv4Addr>() {
             return Some((None, addr, to_port));
         }
-        let Some(h) = hosts.iter().find(|h| h.name == who) else {
-            let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        let Some(h) = hosts.by_name.get(who.as_str()) else {
+            let names: Vec<&str> = hosts.all.iter().map(|h| h.name.as_str()).collect();
             let hint = match did_you_mean(&who, &names) {
                 Some(s) => format!("did you mean host {s:?}? (hosts: {})", names.join(", ")),
                 None if names.is_empty() => {
