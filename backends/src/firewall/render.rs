@@ -6,9 +6,10 @@
 //!   - `forward` / `input` / `output` base chains (policy accept) judge only traffic that
 //!     touches a brouter bridge (or, when a policy names it, the host's own uplink
 //!     traffic) by `goto` into `fwd_judge` / `in_judge` / `out_judge`; all else passes.
-//!   - the judge chains accept established/related and drop invalid (`fwd_judge` first
-//!     sends DNAT'd connections to `fwd_dnat`, which counts and accepts them: a forward
-//!     implies its accept), then dispatch new connections by a
+//!   - `forward` first sends DNAT'd connections to `fwd_dnat`, which counts and accepts
+//!     them (a forward implies its accept), and accepts established/related traffic,
+//!     before any interface lookup; the judge chains drop invalid (`in_judge` and
+//!     `out_judge` accept established/related first), then dispatch new connections by a
 //!     verdict map on `iifname . oifname` to one chain per listed zone pair; what no
 //!     element matches is an unlisted pair and drops. With `[log] drops`, unlisted
 //!     pairs' elements `jump` to a one-rule chain (`log.<from>.<to>`) that logs and
@@ -388,6 +389,21 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     b.base_chain("postrouting", NfChainType::NAT, NfHook::Postrouting, 100);
 
     let fp = Some(format!("{FINGERPRINT_PREFIX}{fingerprint}"));
+    // Established traffic first, before any interface lookup: it is most of the packets,
+    // and accepting it is what the base chain's policy would do anyway for traffic that is
+    // not brouter's. DNAT'd connections go to `fwd_dnat`, which counts them per forward
+    // (a foreign DNAT is counted only if it shares a forward's port, which brouter's own
+    // DNAT of that port would already contest) and accepts: a forward implies its accept.
+    b.rule(
+        "forward",
+        vec![is_in(ct("status"), str("dnat")), goto(FWD_DNAT)],
+        Some("a forward implies its accept".into()),
+    );
+    b.rule(
+        "forward",
+        vec![ct_state(&["established", "related"]), accept()],
+        None,
+    );
     b.rule(
         "forward",
         vec![eq(meta(MetaKey::Iifname), set_ref(BRIDGES)), goto("fwd_judge")],
@@ -409,14 +425,8 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
         None,
     );
 
-    // fwd_judge. First the forwarded (DNAT'd) connections, in both directions: a forward
-    // implies its accept, and `fwd_dnat` counts their traffic per forward by the port the
-    // client connected to, accepting in the same rule. One test for every other packet.
-    b.rule(
-        "fwd_judge",
-        vec![is_in(ct("status"), str("dnat")), goto(FWD_DNAT)],
-        Some("a forward implies its accept".into()),
-    );
+    // fwd_dnat: the forwarded (DNAT'd) connections' traffic, in both directions, counted
+    // per forward by the port the client connected to, and accepted in the same rule.
     for proto in [Proto::Tcp, Proto::Udp] {
         for shape in Shape::ALL {
             b.rule(
@@ -434,11 +444,7 @@ fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
         }
     }
     b.rule(FWD_DNAT, vec![accept()], Some("DNAT'd by another table".into()));
-    b.rule(
-        "fwd_judge",
-        vec![ct_state(&["established", "related"]), accept()],
-        None,
-    );
+    // fwd_judge: new (or invalid) traffic that touches a bridge.
     b.rule("fwd_judge", vec![ct_state(&["invalid"]), drop()], None);
     // Named interfaces: the bridges, and the uplink when there is one.
     let named: Vec<(&str, &str)> = rs
