@@ -27,18 +27,25 @@ pub fn runs(default: usize) -> usize {
 /// Wait until the kernel has finished tearing down the namespaces dropped so far.
 ///
 /// `ip netns delete` returns at once; the kernel then unregisters every device of the
-/// namespace in a workqueue while holding the rtnl lock (~10 ms per bridge), and any
-/// measurement running meanwhile waits for that lock. So before timing anything, wait
-/// until an rtnl-locked no-op (`ip link set lo up` in a scratch namespace) is quick
-/// three times in a row (at most 60 s).
+/// namespace in a workqueue while holding the rtnl lock (~10 ms per bridge), and frees
+/// their nftables tables after an RCU grace period in a work item that is global: any
+/// process that closes an nfnetlink socket meanwhile (brouter, `nft`) waits for it,
+/// up to seconds after a table of 10,000 elements. So before timing anything, wait until
+/// an rtnl-locked no-op (`ip link set lo up` in a scratch namespace) and an nfnetlink
+/// read (open, ask, close) are both quick three times in a row (at most 60 s).
 pub fn settle() {
     let scratch = Netns::new("bsettle");
+    let target = scratch.target();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut quick = 0;
     while quick < 3 && std::time::Instant::now() < deadline {
         let t = std::time::Instant::now();
         scratch.ip(&["link", "set", "lo", "up"]);
-        if t.elapsed() < std::time::Duration::from_millis(4) {
+        let rtnl = t.elapsed();
+        let t = std::time::Instant::now();
+        let _ = brouter_backends::firewall::read_fingerprint(&target);
+        let nfnl = t.elapsed();
+        if rtnl < std::time::Duration::from_millis(4) && nfnl < std::time::Duration::from_millis(4) {
             quick += 1;
         } else {
             quick = 0;
