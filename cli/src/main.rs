@@ -123,8 +123,10 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Explain(args) => {
             let config = load::load_config(config_path, &args.words)?;
-            // The live system (uplink address, bindings) refines the answer when readable.
+            // The live system (uplink address, bindings, the other Xen bridges) refines the
+            // answer when readable.
             let mut backend = open().await.ok();
+            let config = run::host_config(config, &args.words, backend.as_mut()).await;
             explain::explain(&config, args, backend.as_mut(), cli.json).await
         }
         Command::Diagram(args) => {
@@ -136,17 +138,13 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                     .map_err(|e| eprintln!("brouter: diagram: {}; drawing from the config alone", e.message))
                     .ok(),
             };
+            let config = run::host_config(config, &args.words, backend.as_mut()).await;
             diagram::diagram(&config, args, backend.as_mut()).await
         }
         Command::Status { words } => {
-            let file = load::config_file(config_path, words)?;
-            let mut config = load::parse_config(file.as_ref(), words)?;
+            let config = load::load_config(config_path, words)?;
             let mut backend = open().await?;
-            if file.is_none() && words.is_empty() {
-                if let Some(c) = run::remembered_xen_config(&mut backend).await {
-                    config = c;
-                }
-            }
+            let config = run::host_config(config, words, Some(&mut backend)).await;
             status::status(&config, &mut backend, cli.json).await
         }
     }

@@ -179,6 +179,27 @@ fn report(plan: &Plan, mode: Mode, json_out: bool) {
 /// Without a config file or words, `plan`, `status` and `stop` mean "what brouter
 /// started": the Xen-mode bridges whose network-script words it remembered (the seed's
 /// defaults only when it remembers none).
+/// The configuration a read-only command (`status`, `explain`, `diagram`) looks at, from
+/// the one it parsed: the config file; else the Xen words together with the other Xen-mode bridges brouter
+/// started (the firewall is one ruleset for the host, so a flow from one Xen bridge to
+/// another must see both zones); else, with neither, the bridges brouter remembers
+/// starting; else the seed defaults. Without a readable kernel: the file or the words.
+pub async fn host_config(config: Config, words: &[String], backend: Option<&mut Backend>) -> Config {
+    let Some(backend) = backend else {
+        return config;
+    };
+    if config.mode != XenMode {
+        return config;
+    }
+    if words.is_empty() {
+        return remembered_xen_config(backend).await.unwrap_or(config);
+    }
+    match backend.get().observe().await {
+        Ok(observed) => with_other_xen_bridges(&config, &observed),
+        Err(_) => config,
+    }
+}
+
 pub async fn remembered_xen_config(backend: &mut Backend) -> Option<Config> {
     let observed = backend.get().observe().await.ok()?;
     let words: Vec<&str> = brouter_engine::config::remembered_xen_words(&observed.memory)

@@ -59,3 +59,36 @@ fn plan_status_and_stop_without_words_mean_what_start_set_up() {
     assert!(stopped.contains("delete bridge xenbr0"), "{stopped}");
     assert!(brouter(&sim, &["stop"]).contains("nothing to do"));
 }
+
+#[test]
+fn status_and_explain_with_one_bridges_words_see_every_xen_bridge_of_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("k.json");
+    let zero = ["vifnum=0", "bridgeip=10.1.0.1/24"];
+    let one = ["vifnum=1", "bridgeip=10.2.0.1/24"];
+    brouter(&sim, &[&["start"][..], &zero].concat());
+    brouter(&sim, &[&["start"][..], &one].concat());
+    // The firewall is one ruleset: the words of xenbr0 describe a host with both zones.
+    let status = brouter(&sim, &[&["--json", "status"][..], &zero].concat());
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let bridges: Vec<&str> = v["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["bridge"].as_str().unwrap())
+        .collect();
+    assert_eq!(bridges, ["xenbr0", "xenbr1"], "{status}");
+    // A VM on xenbr1 is in zone xenbr1, not "external", for explain too.
+    let args = [
+        "explain",
+        "--from",
+        "10.2.0.5",
+        "--to",
+        "10.1.0.7:80",
+        "--proto",
+        "tcp",
+    ];
+    let trace = brouter(&sim, &[&args[..], &zero].concat());
+    assert!(trace.contains("from zone xenbr1"), "{trace}");
+    assert!(trace.contains("no policy for xenbr1 → xenbr0: drop"), "{trace}");
+}
