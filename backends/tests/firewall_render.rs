@@ -117,60 +117,13 @@ fn the_transaction_recreates_both_tables_and_only_them() {
     }
 }
 
-/// Two networks with every shape of logged policy, and `[log] drops = true`.
-const LOGGED: &str = r#"
-[uplink]
-interface = "eth0"
-
-[log]
-drops = true
-rate = "3/second"
-
-[[network]]
-name = "dmz"
-address = "10.1.0.1/24"
-
-[[network]]
-name = "data"
-address = "10.2.0.1/24"
-
-[[forward]]
-proto = "tcp"
-port = 8080
-to = "10.1.0.10:80"
-
-[[policy]]
-from = "dmz"
-to = "data"
-action = "reject"
-services = ["tcp/5432", "icmp"]
-
-[[policy]]
-from = "dmz"
-to = "external"
-action = "accept"
-services = ["tcp/80"]
-
-[[policy]]
-from = "data"
-to = "dmz"
-action = "drop"
-services = ["tcp/22"]
-
-[[policy]]
-from = "data"
-to = "external"
-action = "accept"
-
-[[policy]]
-from = "external"
-to = "dmz"
-action = "drop"
-log = false
-"#;
+/// Every shape of logged policy, and `[log] drops = true` (`fixtures/logged.toml`).
+fn logged_text() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/logged.toml")).unwrap()
+}
 
 fn logged() -> Ruleset {
-    compile(&from_toml(LOGGED, "logged.toml").expect("the logged config validates"))
+    compile(&from_toml(&logged_text(), "logged.toml").expect("the logged config validates"))
 }
 
 #[test]
@@ -216,7 +169,7 @@ fn each_logged_pair_verdict_has_exactly_one_log_rule() {
 #[test]
 fn logging_does_not_grow_with_forwards_and_hosts() {
     let small = logged();
-    let mut text = LOGGED.replace("address = \"10.1.0.1/24\"", "address = \"10.1.0.1/16\"");
+    let mut text = logged_text().replace("address = \"10.1.0.1/24\"", "address = \"10.1.0.1/16\"");
     for i in 0..30u32 {
         let _ = write!(
             text,

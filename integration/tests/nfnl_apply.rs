@@ -25,58 +25,6 @@ fn xen() -> Ruleset {
     compile(&from_xen_words(&["bridgeip=10.98.98.1/24", "brnet=10.98.98.0/24", "antispoof=yes"]).unwrap())
 }
 
-/// Every shape of logged policy, and `[log] drops = true` (as in firewall_render.rs).
-const LOGGED: &str = r#"
-[uplink]
-interface = "eth0"
-
-[log]
-drops = true
-rate = "3/second"
-
-[[network]]
-name = "dmz"
-address = "10.1.0.1/24"
-
-[[network]]
-name = "data"
-address = "10.2.0.1/24"
-
-[[forward]]
-proto = "tcp"
-port = 8080
-to = "10.1.0.10:80"
-
-[[policy]]
-from = "dmz"
-to = "data"
-action = "reject"
-services = ["tcp/5432", "icmp"]
-
-[[policy]]
-from = "dmz"
-to = "external"
-action = "accept"
-services = ["tcp/80", "tcp/8000-8009", "udp/53", "udp/5060-5061"]
-
-[[policy]]
-from = "data"
-to = "dmz"
-action = "drop"
-services = ["tcp/22"]
-
-[[policy]]
-from = "data"
-to = "external"
-action = "accept"
-
-[[policy]]
-from = "external"
-to = "dmz"
-action = "drop"
-log = false
-"#;
-
 /// `nets` anti-spoofed networks, `hosts` hosts, `forwards` forwards (every 10th a port
 /// range, every 3rd kept-port, the rest translated; tcp and udp), like the benchmark's.
 fn generated(nets: usize, hosts: usize, forwards: usize) -> String {
@@ -252,7 +200,7 @@ fn the_batch_builds_the_same_tables_as_nft_with_logged_drops() {
     if !root_or_skip("the_batch_builds_the_same_tables_as_nft_with_logged_drops") {
         return;
     }
-    assert_same_tables("nblog", &compile(&from_toml(LOGGED, "logged.toml").unwrap()), &[]);
+    assert_same_tables("nblog", &fixture("logged.toml"), &[]);
 }
 
 #[test]
