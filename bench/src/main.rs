@@ -42,11 +42,11 @@ fn main() {
     }
     if want("apply") {
         eprintln!("case 4: full apply, rule count");
-        cases::apply::run(&mut r, cases::runs(5).min(quick));
+        cases::apply::run(&mut r, cases::runs(7).min(quick));
     }
     if want("datapath") {
         eprintln!("case 5: datapath throughput");
-        cases::datapath::run(&mut r, cases::runs(5).min(quick));
+        cases::datapath::run(&mut r, cases::runs(7).min(quick));
     }
     let _ = std::fs::remove_dir_all(&state);
     let machine = machine();

@@ -13,6 +13,19 @@ impl Samples {
         self.values.push(v);
     }
 
+    /// `self[i] / other[i]` for each i: the ratio within each round, so a slow phase of
+    /// the machine that hits both sides of a round cancels out.
+    pub fn paired_ratio(&self, other: &Samples) -> Samples {
+        Samples {
+            values: self
+                .values
+                .iter()
+                .zip(&other.values)
+                .map(|(a, b)| a / b)
+                .collect(),
+        }
+    }
+
     fn sorted(&self) -> Vec<f64> {
         let mut v = self.values.clone();
         v.sort_by(|a, b| a.total_cmp(b));
