@@ -27,6 +27,8 @@ fn main() {
     let want = |c: &str| only.is_empty() || only.split(',').any(|o| o == c);
     eprintln!("brouter-bench: using {}", run::bin().display());
     let mut r = Report::default();
+    let mut steadiness = stats::Samples::default();
+    calibrate(&mut steadiness);
     let quick = cases::runs(15);
     if want("seed") {
         eprintln!("case 1: seed start");
@@ -48,13 +50,35 @@ fn main() {
         eprintln!("case 5: datapath throughput");
         cases::datapath::run(&mut r, cases::runs(7).min(quick));
     }
+    calibrate(&mut steadiness);
+    r.data
+        .insert("host_steadiness_cpu_loop_ms".into(), steadiness.to_json());
     let _ = std::fs::remove_dir_all(&state);
-    let machine = machine();
+    let machine = format!(
+        "{} Host steadiness: a fixed CPU loop took {} ms (median, min–max of 10, before and \
+         after the cases); on a shared host the spread says how far to trust absolute times.",
+        machine(),
+        steadiness.show(0)
+    );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::write(dir.join("RESULTS.md"), r.markdown(&machine)).expect("write RESULTS.md");
     let json = serde_json::to_string_pretty(&r.json(&machine)).expect("json");
     std::fs::write(dir.join("results.json"), json + "\n").expect("write results.json");
     print!("{}", r.markdown(&machine));
+}
+
+/// Time a fixed CPU-bound loop five times: the same work should take the same time, so
+/// the spread shows how noisy the (virtual) machine was while the cases ran.
+fn calibrate(s: &mut stats::Samples) {
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let mut x: u64 = 1;
+        for i in 0..50_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+        std::hint::black_box(x);
+        s.push(run::ms(t.elapsed()));
+    }
 }
 
 /// One line about where the figures come from.
