@@ -27,8 +27,8 @@ fn main() {
     let want = |c: &str| only.is_empty() || only.split(',').any(|o| o == c);
     eprintln!("brouter-bench: using {}", run::bin().display());
     let mut r = Report::default();
-    let mut steadiness = stats::Samples::default();
-    calibrate(&mut steadiness);
+    let (mut steadiness, mut spawn) = (stats::Samples::default(), stats::Samples::default());
+    calibrate(&mut steadiness, &mut spawn);
     let quick = cases::runs(15);
     if want("seed") {
         eprintln!("case 1: seed start");
@@ -50,15 +50,19 @@ fn main() {
         eprintln!("case 5: datapath throughput");
         cases::datapath::run(&mut r, cases::runs(7).min(quick));
     }
-    calibrate(&mut steadiness);
+    calibrate(&mut steadiness, &mut spawn);
     r.data
         .insert("host_steadiness_cpu_loop_ms".into(), steadiness.to_json());
+    r.data
+        .insert("host_steadiness_spawn_true_ms".into(), spawn.to_json());
     let _ = std::fs::remove_dir_all(&state);
     let machine = format!(
-        "{} Host steadiness: a fixed CPU loop took {} ms (median, min–max of 10, before and \
-         after the cases); on a shared host the spread says how far to trust absolute times.",
+        "{} Host steadiness, before and after the cases (median, min–max): a fixed CPU loop took \
+         {} ms, starting `/bin/true` {} ms. On a shared virtual host both vary between runs; \
+         absolute times follow them, the ratios measured side by side much less.",
         machine(),
-        steadiness.show(0)
+        steadiness.show(0),
+        spawn.show(2)
     );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::write(dir.join("RESULTS.md"), r.markdown(&machine)).expect("write RESULTS.md");
@@ -67,9 +71,19 @@ fn main() {
     print!("{}", r.markdown(&machine));
 }
 
-/// Time a fixed CPU-bound loop five times: the same work should take the same time, so
-/// the spread shows how noisy the (virtual) machine was while the cases ran.
-fn calibrate(s: &mut stats::Samples) {
+/// Time a fixed CPU-bound loop five times, and starting `/bin/true` ten times: the same
+/// work should take the same time, so these show how fast and steady the (virtual) machine
+/// was while the cases ran — process starts and fresh pages are most of a CLI's cost.
+fn calibrate(s: &mut stats::Samples, spawn: &mut stats::Samples) {
+    for _ in 0..10 {
+        let t = std::time::Instant::now();
+        let ok = std::process::Command::new("true")
+            .status()
+            .is_ok_and(|st| st.success());
+        if ok {
+            spawn.push(run::ms(t.elapsed()));
+        }
+    }
     for _ in 0..5 {
         let t = std::time::Instant::now();
         let mut x: u64 = 1;
