@@ -27,8 +27,8 @@ fn main() {
     let want = |c: &str| only.is_empty() || only.split(',').any(|o| o == c);
     eprintln!("brouter-bench: using {}", run::bin().display());
     let mut r = Report::default();
-    let (mut steadiness, mut spawn) = (stats::Samples::default(), stats::Samples::default());
-    calibrate(&mut steadiness, &mut spawn);
+    let mut steady = Steadiness::default();
+    calibrate(&mut steady);
     let quick = cases::runs(15);
     if want("seed") {
         eprintln!("case 1: seed start");
@@ -50,19 +50,23 @@ fn main() {
         eprintln!("case 5: datapath throughput");
         cases::datapath::run(&mut r, cases::runs(7).min(quick));
     }
-    calibrate(&mut steadiness, &mut spawn);
+    calibrate(&mut steady);
     r.data
-        .insert("host_steadiness_cpu_loop_ms".into(), steadiness.to_json());
+        .insert("host_steadiness_cpu_loop_ms".into(), steady.cpu.to_json());
     r.data
-        .insert("host_steadiness_spawn_true_ms".into(), spawn.to_json());
+        .insert("host_steadiness_spawn_true_ms".into(), steady.spawn.to_json());
+    r.data
+        .insert("host_steadiness_fresh_64mib_ms".into(), steady.pages.to_json());
     let _ = std::fs::remove_dir_all(&state);
     let machine = format!(
         "{} Host steadiness, before and after the cases (median, min–max): a fixed CPU loop took \
-         {} ms, starting `/bin/true` {} ms. On a shared virtual host both vary between runs; \
-         absolute times follow them, the ratios measured side by side much less.",
+         {} ms, starting `/bin/true` {} ms, touching 64 MiB of fresh memory {} ms. On a shared \
+         virtual host these vary between runs (the memory figure most); absolute times follow \
+         them, the ratios measured side by side much less.",
         machine(),
-        steadiness.show(0),
-        spawn.show(2)
+        steady.cpu.show(0),
+        steady.spawn.show(2),
+        steady.pages.show(1)
     );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::write(dir.join("RESULTS.md"), r.markdown(&machine)).expect("write RESULTS.md");
@@ -71,19 +75,21 @@ fn main() {
     print!("{}", r.markdown(&machine));
 }
 
-/// Time a fixed CPU-bound loop five times, and starting `/bin/true` ten times: the same
-/// work should take the same time, so these show how fast and steady the (virtual) machine
-/// was while the cases ran — process starts and fresh pages are most of a CLI's cost.
-fn calibrate(s: &mut stats::Samples, spawn: &mut stats::Samples) {
-    for _ in 0..10 {
-        let t = std::time::Instant::now();
-        let ok = std::process::Command::new("true")
-            .status()
-            .is_ok_and(|st| st.success());
-        if ok {
-            spawn.push(run::ms(t.elapsed()));
-        }
-    }
+/// How fast the (virtual) machine was, measured the same way before and after the cases.
+#[derive(Default)]
+struct Steadiness {
+    /// A fixed register-only loop.
+    cpu: stats::Samples,
+    /// Starting `/bin/true`.
+    spawn: stats::Samples,
+    /// Faulting in and writing 64 MiB of fresh memory.
+    pages: stats::Samples,
+}
+
+/// The same work should take the same time: the spread shows how noisy the machine was
+/// while the cases ran. Process starts and fresh pages are most of a CLI's cost, and on a
+/// shared host they slow down while a register-only loop does not.
+fn calibrate(s: &mut Steadiness) {
     for _ in 0..5 {
         let t = std::time::Instant::now();
         let mut x: u64 = 1;
@@ -91,7 +97,24 @@ fn calibrate(s: &mut stats::Samples, spawn: &mut stats::Samples) {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
         }
         std::hint::black_box(x);
-        s.push(run::ms(t.elapsed()));
+        s.cpu.push(run::ms(t.elapsed()));
+        let t = std::time::Instant::now();
+        let mut buf = vec![0u8; 64 << 20];
+        for page in buf.chunks_mut(4096) {
+            page[0] = 1;
+        }
+        std::hint::black_box(&buf);
+        drop(buf);
+        s.pages.push(run::ms(t.elapsed()));
+    }
+    for _ in 0..10 {
+        let t = std::time::Instant::now();
+        let ok = std::process::Command::new("true")
+            .status()
+            .is_ok_and(|st| st.success());
+        if ok {
+            s.spawn.push(run::ms(t.elapsed()));
+        }
     }
 }
 
