@@ -239,3 +239,54 @@ fn logged_refusals_are_counted_per_zone_pair() {
     );
     assert!(text.contains("unlisted zone pairs: "), "{text}");
 }
+
+#[test]
+fn counts_carry_over_when_start_rewrites_the_tables() {
+    if !root_or_skip("counts_carry_over_when_start_rewrites_the_tables") {
+        return;
+    }
+    let lab = Lab::new("fwcarry");
+    let uplink = SocketAddr::new(lab.t.uplink_ip().into(), 8080);
+    let out = probe::tcp(lab.t.domu(WEB), listen(80), lab.t.internet(), uplink, DEADLINE);
+    assert!(out.is_connected(), "forward: {out:?}");
+    let out = probe::tcp(
+        lab.t.internet(),
+        listen(443),
+        lab.t.domu(WEB),
+        SocketAddr::new(INTERNET_HOST.into(), 443),
+        DEADLINE,
+    );
+    assert!(out.is_connected(), "dmz -> external: {out:?}");
+    let before = lab.status_json();
+    assert_eq!(before["forwards"][0]["connections"], 1, "{before:#}");
+
+    // A changed config (one more forward): `start` rewrites both tables.
+    let more = format!("{CONFIG}\n[[forward]]\nproto = \"tcp\"\nport = 9090\nto = \"web:90\"\n");
+    std::fs::write(&lab.config, more).unwrap();
+    let out = lab.brouter(&["--json", "start"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("replace_firewall"), "{plan}");
+
+    // The old forward and the policy count on from where they were; the new one from 0.
+    let after = lab.status_json();
+    for key in ["connections", "packets", "bytes"] {
+        assert_eq!(
+            after["forwards"][0][key], before["forwards"][0][key],
+            "{key}: {after:#}"
+        );
+    }
+    assert!(
+        after["forwards"][1]["forward"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("tcp/9090 ")),
+        "{after:#}"
+    );
+    assert_eq!(after["forwards"][1]["connections"], 0, "{after:#}");
+    assert_eq!(
+        policy_packets(&after, "dmz", "external", "accept"),
+        policy_packets(&before, "dmz", "external", "accept"),
+        "{after:#}"
+    );
+    assert!(policy_packets(&after, "dmz", "external", "accept") >= 1);
+}

@@ -330,3 +330,53 @@ fn fingerprint_bindings_and_counters_read_back_after_a_batch_apply() {
     assert_eq!(c.forwards.len(), rs.forwards.len());
     assert_eq!(c, firewall::read_counters(&reference.target()).unwrap());
 }
+
+#[test]
+fn carried_counts_start_the_new_counters_of_rules_ranges_and_map_elements() {
+    if !root_or_skip("carried_counts_start_the_new_counters_of_rules_ranges_and_map_elements") {
+        return;
+    }
+    // isp.toml forwards tcp/8000-8009 (a range, kept port) and tcp/2222 (translated).
+    let rs = fixture("isp.toml");
+    let range = 8000u16.to_be_bytes().to_vec();
+    let single = 2222u16.to_be_bytes().to_vec();
+    let mut carry = batch::Carry::default();
+    carry
+        .elements
+        .insert(("tcp_range_fwd_traffic".into(), range.clone()), (40, 4000));
+    carry
+        .elements
+        .insert(("tcp_range_fwd_keep".into(), range), (4, 240));
+    carry
+        .elements
+        .insert(("tcp_fwd_traffic".into(), single.clone()), (7, 700));
+    carry.elements.insert(("tcp_fwd_addr".into(), single), (2, 120));
+    // The final drop of fwd_judge: the unlisted pairs.
+    carry.rules.insert(
+        batch::RuleId {
+            chain: "fwd_judge".into(),
+            comment: Some("unlisted zone pair".into()),
+            verdict: Some("drop"),
+            logs: false,
+            ordinal: 0,
+        },
+        (9, 900),
+    );
+    let ns = Netns::new("nbcarry");
+    let tables = firewall::tables(&rs);
+    let tx = batch::encode_with(Mode::Create, Some(&tables), &[], carry).unwrap();
+    ns.run(move || batch::send_here(&tx, false)).unwrap();
+
+    let c = firewall::read_counters(&ns.target()).unwrap();
+    let fwd = |port: u16| {
+        c.forwards
+            .iter()
+            .find(|f| f.ports.first == port)
+            .unwrap_or_else(|| panic!("forward {port}: {c:?}"))
+    };
+    assert_eq!((fwd(8000).ports.last, fwd(8000).connections), (8009, 4));
+    assert_eq!((fwd(8000).traffic.packets, fwd(8000).traffic.bytes), (40, 4000));
+    assert_eq!((fwd(2222).connections, fwd(2222).traffic.packets), (2, 7));
+    assert_eq!((fwd(80).connections, fwd(80).traffic.packets), (0, 0));
+    assert_eq!((c.unlisted.packets, c.unlisted.bytes), (9, 900));
+}

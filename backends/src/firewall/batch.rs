@@ -205,10 +205,23 @@ impl std::error::Error for ApplyError {}
 /// added in order after the table commands, then `bindings` as elements of the bridge
 /// table's binding sets. `Delete` ignores both.
 pub fn encode(mode: Mode, tables: Option<&Tables>, bindings: &[Binding]) -> Result<Transaction, EncodeError> {
+    encode_with(mode, tables, bindings, Carry::default())
+}
+
+/// [`encode`], with the new counters starting from `carry`'s counts where a rule or an
+/// element of a counted set matches.
+pub fn encode_with(
+    mode: Mode,
+    tables: Option<&Tables>,
+    bindings: &[Binding],
+    carry: Carry,
+) -> Result<Transaction, EncodeError> {
     let mut e = Encoder {
         buf: Buf::new(1),
         sets: HashMap::new(),
         next_id: 1,
+        carry,
+        counted: HashMap::new(),
     };
     let begin_seq = e.buf.peek_seq();
     let m = e
@@ -255,6 +268,35 @@ struct Encoder {
     /// The sets of this batch by (nfproto, table, name).
     sets: HashMap<(u8, String, String), SetDef>,
     next_id: u32,
+    /// Counts the new counters start from.
+    carry: Carry,
+    /// How many counted rules of each [`RuleId`] shape came so far (its `ordinal`).
+    counted: HashMap<RuleId, usize>,
+}
+
+/// Counts for the counters of the tables a transaction writes, read from the tables it
+/// replaces: a `start` that rewrites the firewall (a changed config, a re-apply) would
+/// otherwise set every forward's and policy's counts back to zero in `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Carry {
+    /// `(packets, bytes)` of the counted rules of `inet brouter`.
+    pub rules: HashMap<RuleId, (u64, u64)>,
+    /// `(packets, bytes)` of the elements of its counted sets, by (set, key bytes).
+    pub elements: HashMap<(String, Vec<u8>), (u64, u64)>,
+}
+
+/// Which counted rule of `inet brouter` a count belongs to: its chain, comment, verdict
+/// and whether it logs, and the how-manyth such rule of the chain it is. A rule keeps its
+/// identity when other rules come or go (a policy's services change), so the totals
+/// `status` shows per zone pair and verdict carry over.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RuleId {
+    pub chain: String,
+    pub comment: Option<String>,
+    /// `accept`, `drop`, `reject`, or `None` for a rule without a verdict.
+    pub verdict: Option<&'static str>,
+    pub logs: bool,
+    pub ordinal: usize,
 }
 
 /// The named sets of one table, for the rule compiler.
@@ -430,7 +472,16 @@ impl Encoder {
             counter: family == Family::Inet && render::counts_elements(name),
         };
         self.next_id += 1;
-        let encoded = def.elements(elems).map_err(|e| format!("{what}: {e}"))?;
+        let mut encoded = def.elements(elems).map_err(|e| format!("{what}: {e}"))?;
+        if def.counter && !self.carry.elements.is_empty() {
+            for el in encoded.iter_mut().filter(|el| !el.end) {
+                el.counter = self
+                    .carry
+                    .elements
+                    .get(&(def.name.clone(), el.key.clone()))
+                    .copied();
+            }
+        }
         def.write(&mut self.buf, what.clone())?;
         def.write_elements(&mut self.buf, &encoded, &format!("elements of {what}"));
         self.sets
@@ -534,8 +585,11 @@ impl Encoder {
             table: &r.table,
             next_id: &mut self.next_id,
         };
-        let compiled =
+        let mut compiled =
             expr::compile(family, &r.table, &r.expr, &mut sets).map_err(|e| format!("{what}: {e}"))?;
+        if family == Family::Inet {
+            self.carry_rule_counter(r, &mut compiled.exprs);
+        }
         for (def, elems) in &compiled.sets {
             let w = format!("anonymous set of {what}");
             def.write(&mut self.buf, w.clone())
@@ -572,6 +626,44 @@ impl Encoder {
         }
         self.buf.end_msg(m);
         Ok(())
+    }
+}
+
+impl Encoder {
+    /// Start a counted rule's counter from the count [`Carry`] has for its [`RuleId`].
+    fn carry_rule_counter(&mut self, r: &Rule<'_>, exprs: &mut [expr::KExpr]) {
+        let Some(i) = exprs.iter().position(|x| matches!(x, expr::KExpr::Counter)) else {
+            return;
+        };
+        let mut id = rule_id(r);
+        let n = self.counted.entry(id.clone()).or_insert(0);
+        id.ordinal = *n;
+        *n += 1;
+        if let Some(&(packets, bytes)) = self.carry.rules.get(&id) {
+            exprs[i] = expr::KExpr::CounterFrom { packets, bytes };
+        }
+    }
+}
+
+/// A rule's [`RuleId`] (ordinal 0: the caller numbers rules of the same shape).
+fn rule_id(r: &Rule<'_>) -> RuleId {
+    let mut verdict = None;
+    let mut logs = false;
+    for st in r.expr.iter() {
+        match st {
+            nftables::stmt::Statement::Accept(_) => verdict = Some("accept"),
+            nftables::stmt::Statement::Drop(_) => verdict = Some("drop"),
+            nftables::stmt::Statement::Reject(_) => verdict = Some("reject"),
+            nftables::stmt::Statement::Log(_) => logs = true,
+            _ => {}
+        }
+    }
+    RuleId {
+        chain: r.chain.to_string(),
+        comment: r.comment.as_ref().map(|c| c.to_string()),
+        verdict,
+        logs,
+        ordinal: 0,
     }
 }
 
@@ -767,9 +859,10 @@ pub(crate) fn apply_on(
     mode: Mode,
     tables: Option<&Tables>,
     bindings: &[Binding],
+    carry: Carry,
     what: &str,
 ) -> Result<(), BackendError> {
-    let tx = encode_for(mode, tables, bindings, what)?;
+    let tx = encode_with(mode, tables, bindings, carry).map_err(|e| unsupported(e, what))?;
     send_on(sock, &tx, false).map_err(|e| refused(e, what, label))
 }
 
@@ -779,12 +872,14 @@ fn encode_for(
     bindings: &[Binding],
     what: &str,
 ) -> Result<Transaction, BackendError> {
-    encode(mode, tables, bindings).map_err(|e| {
-        BackendError::new(
-            ErrorKind::Invalid,
-            format!("cannot encode {what} for nf_tables: {e} is not supported by brouter's encoder"),
-        )
-    })
+    encode(mode, tables, bindings).map_err(|e| unsupported(e, what))
+}
+
+fn unsupported(e: EncodeError, what: &str) -> BackendError {
+    BackendError::new(
+        ErrorKind::Invalid,
+        format!("cannot encode {what} for nf_tables: {e} is not supported by brouter's encoder"),
+    )
 }
 
 fn refused(e: ApplyError, what: &str, label: &str) -> BackendError {

@@ -119,22 +119,26 @@ impl BindingSocket {
     ) -> Result<(), BackendError> {
         let tables = super::tables(ruleset);
         let sock = self.socket();
-        let apply = |mode| {
+        let apply = |mode, carry| {
             super::batch::apply_on(
                 sock.raw(),
                 label,
                 mode,
                 Some(&tables),
                 bindings,
+                carry,
                 "brouter's firewall",
             )
         };
         if fresh {
-            if let Ok(()) = apply(super::batch::Mode::Create) {
+            if let Ok(()) = apply(super::batch::Mode::Create, Default::default()) {
                 return Ok(());
             }
         }
-        apply(super::batch::Mode::Replace)
+        // The counts go on where the new tables have the same rule or element; reading
+        // them is best effort (the rewrite matters more than the counts).
+        let carry = super::counters::carry_on(&sock).unwrap_or_default();
+        apply(super::batch::Mode::Replace, carry)
     }
 
     /// Delete brouter's tables (if they exist) over this socket.
@@ -146,6 +150,7 @@ impl BindingSocket {
             super::batch::Mode::Delete,
             None,
             &[],
+            Default::default(),
             "deleting brouter's firewall",
         )
     }

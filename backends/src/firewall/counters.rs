@@ -80,6 +80,51 @@ pub fn read_here() -> io::Result<Option<FirewallCounters>> {
     Ok(Some(name_counters(&rules, &elements)))
 }
 
+/// The counts of brouter's tables as they are, for the tables that replace them to start
+/// from (see [`super::batch::Carry`]); empty if `inet brouter` does not exist.
+pub(super) fn carry_on(sock: &Socket) -> io::Result<super::batch::Carry> {
+    let mut carry = super::batch::Carry::default();
+    if !sock.table_exists(nfnl::NFPROTO_INET)? {
+        return Ok(carry);
+    }
+    let mut seen: std::collections::HashMap<super::batch::RuleId, usize> = Default::default();
+    for r in rules(sock)? {
+        let Some(hits) = r.counter else { continue };
+        let mut id = super::batch::RuleId {
+            chain: r.chain,
+            comment: r.comment,
+            verdict: r.verdict.map(|v| match v {
+                Action::Accept => "accept",
+                Action::Drop => "drop",
+                Action::Reject => "reject",
+            }),
+            logs: r.log_prefix.is_some(),
+            ordinal: 0,
+        };
+        let n = seen.entry(id.clone()).or_insert(0);
+        id.ordinal = *n;
+        *n += 1;
+        // A new counter starts from zero anyway.
+        if hits.packets != 0 || hits.bytes != 0 {
+            carry.rules.insert(id, (hits.packets, hits.bytes));
+        }
+    }
+    for proto in [Proto::Tcp, Proto::Udp] {
+        for shape in Shape::ALL {
+            for what in ["addr", "keep", "traffic"] {
+                let name = fwd_set(proto, shape, what);
+                for e in set_elements(sock, &name)? {
+                    let counted = e.counter.filter(|h| h.packets != 0 || h.bytes != 0);
+                    if let (false, Some(h)) = (e.interval_end, counted) {
+                        carry.elements.insert((name.clone(), e.key), (h.packets, h.bytes));
+                    }
+                }
+            }
+        }
+    }
+    Ok(carry)
+}
+
 fn rules(sock: &Socket) -> io::Result<Vec<RuleFacts>> {
     let attrs = [(ATTR_TABLE, cstr(TABLE))];
     let mut out = Vec::new();

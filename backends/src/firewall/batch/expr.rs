@@ -81,6 +81,12 @@ pub(super) enum KExpr {
     },
     Immediate(Verdict),
     Counter,
+    /// A counter that starts from `(packets, bytes)`: carried over from the tables being
+    /// replaced (see `batch::Carry`).
+    CounterFrom {
+        packets: u64,
+        bytes: u64,
+    },
     Limit {
         rate: u64,
         unit: u64,
@@ -826,6 +832,10 @@ impl KExpr {
                 buf.end(n);
             }
             KExpr::Counter | KExpr::Masq => {}
+            KExpr::CounterFrom { packets, bytes } => {
+                buf.put_u64(super::set::NFTA_COUNTER_BYTES, *bytes);
+                buf.put_u64(super::set::NFTA_COUNTER_PACKETS, *packets);
+            }
             KExpr::Limit {
                 rate,
                 unit,
@@ -881,7 +891,7 @@ impl KExpr {
             KExpr::Bitwise { .. } => "bitwise",
             KExpr::Lookup { .. } => "lookup",
             KExpr::Immediate(_) => "immediate",
-            KExpr::Counter => "counter",
+            KExpr::Counter | KExpr::CounterFrom { .. } => "counter",
             KExpr::Limit { .. } => "limit",
             KExpr::Log { .. } => "log",
             KExpr::Reject { .. } => "reject",

@@ -41,6 +41,10 @@ const NFTA_SET_ELEM_KEY: u16 = 1;
 const NFTA_SET_ELEM_DATA: u16 = 2;
 const NFTA_SET_ELEM_FLAGS: u16 = 3;
 const NFTA_SET_ELEM_USERDATA: u16 = 6;
+const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
+const NFTA_LIST_ELEM: u16 = 1;
+pub(super) const NFTA_COUNTER_BYTES: u16 = 1;
+pub(super) const NFTA_COUNTER_PACKETS: u16 = 2;
 const NFTA_DATA_VERDICT: u16 = 2;
 const NFTA_VERDICT_CODE: u16 = 1;
 const NFTA_VERDICT_CHAIN: u16 = 2;
@@ -438,6 +442,7 @@ impl SetDef {
                         data: d.clone(),
                         end: false,
                         open: false,
+                        counter: None,
                     })
                 })
                 .collect();
@@ -472,6 +477,7 @@ impl SetDef {
                 data,
                 end: false,
                 open: next.is_none(),
+                counter: None,
             });
             if let Some(n) = next {
                 out.push(Elem::end(n));
@@ -543,6 +549,9 @@ pub(super) struct Elem {
     pub end: bool,
     /// An interval that runs to the type's maximum (nft marks it in user data).
     pub open: bool,
+    /// `(packets, bytes)` the element's own counter starts from (a counted set's element
+    /// carried over from the tables being replaced); `None`: the set's counter, from 0.
+    pub counter: Option<(u64, u64)>,
 }
 
 impl Elem {
@@ -552,6 +561,7 @@ impl Elem {
             data: None,
             end: true,
             open: false,
+            counter: None,
         }
     }
 
@@ -574,6 +584,17 @@ impl Elem {
             let mut u = vec![];
             udata_u32(&mut u, UDATA_SET_ELEM_FLAGS, SET_ELEM_F_INTERVAL_OPEN);
             buf.put(NFTA_SET_ELEM_USERDATA, &u);
+        }
+        if let Some((packets, bytes)) = self.counter {
+            let list = buf.nest(NFTA_SET_ELEM_EXPRESSIONS);
+            let x = buf.nest(NFTA_LIST_ELEM);
+            buf.put_str(NFTA_EXPR_NAME, "counter");
+            let d = buf.nest(NFTA_EXPR_DATA);
+            buf.put_u64(NFTA_COUNTER_BYTES, bytes);
+            buf.put_u64(NFTA_COUNTER_PACKETS, packets);
+            buf.end(d);
+            buf.end(x);
+            buf.end(list);
         }
         buf.end(e);
     }
