@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
+    verbose(cli.verbose);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -43,6 +44,25 @@ fn main() -> ExitCode {
             exit::code(f.code)
         }
     }
+}
+
+/// `-v`: each applied step with its time; `-vv`: also what was read and decided, with
+/// times; `-vvv`: everything. On stderr, so `--json` on stdout stays parseable. Without
+/// `-v` nothing is set up (a hotplug call pays nothing for it).
+fn verbose(level: u8) {
+    let max = match level {
+        0 => return,
+        1 => tracing::Level::INFO,
+        2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(max)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_level(false)
+        .without_time()
+        .init();
 }
 
 async fn dispatch(cli: &Cli) -> Result<u8, Failure> {

@@ -22,9 +22,14 @@ pub async fn converged(
     mode: Mode,
     json_out: bool,
 ) -> Result<bool, Failure> {
+    let started = std::time::Instant::now();
     let Ok(observed) = backend.get().observe().await else {
         return Ok(false);
     };
+    tracing::debug!(
+        "read the kernel ({:.2} ms); planning from the cached compile",
+        ms(started)
+    );
     match plan_start(summary, &observed) {
         Ok(plan) if plan.is_empty() => {
             report(&plan, mode, json_out);
@@ -41,15 +46,26 @@ pub async fn run(
     json_out: bool,
     file: Option<&ConfigFile>,
 ) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
     let observed = backend
         .get()
         .observe()
         .await
         .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    tracing::debug!(
+        "read the kernel: {} links, {} addresses, {} routes, {} bindings ({:.2} ms)",
+        observed.links.len(),
+        observed.addresses.len(),
+        observed.routes.len(),
+        observed.bindings.len(),
+        ms(started)
+    );
+    let started = std::time::Instant::now();
     let desired = match mode {
         Mode::Stop => compile(config),
         _ => compile(&with_other_xen_bridges(config, &observed)),
     };
+    tracing::debug!("compiled the configuration ({:.2} ms)", ms(started));
     if let (Some(f), true) = (file, mode != Mode::Stop) {
         crate::cache::store(f, &desired);
     }
@@ -59,6 +75,7 @@ pub async fn run(
             plan_start(&desired, &observed).map_err(|e| Failure::op(e.to_string()))?
         }
     };
+    tracing::debug!("planned {} step(s)", plan.len());
     if mode != Mode::DryRun && !plan.is_empty() {
         let result = apply(backend.get(), &plan).await;
         backend.finish()?;
@@ -77,6 +94,11 @@ pub async fn run(
 }
 
 use brouter_engine::config::Mode::Xen as XenMode;
+
+/// Milliseconds since `t`, for `-v` lines.
+fn ms(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
 
 /// The Xen-mode words (in brouter's memory) of the other bridges brouter started.
 fn other_xen_words<'o>(config: &Config, observed: &'o Observed) -> Vec<&'o str> {

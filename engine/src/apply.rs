@@ -15,12 +15,21 @@ pub struct ApplyError {
     pub error: BackendError,
 }
 
-/// Apply every op in order; stop at the first failure.
+/// Apply every op in order; stop at the first failure. Each step is logged (`-v`) with
+/// how long the kernel took for it.
 pub async fn apply<B: NetBackend + ?Sized>(backend: &mut B, plan: &Plan) -> Result<(), ApplyError> {
+    let total = plan.ops.len();
     for (step, op) in plan.ops.iter().enumerate() {
-        apply_op(backend, op).await.map_err(|error| ApplyError {
+        let started = std::time::Instant::now();
+        let done = apply_op(backend, op).await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &done {
+            Ok(()) => tracing::info!("step {}/{total}: {op} ({ms:.2} ms)", step + 1),
+            Err(e) => tracing::warn!("step {}/{total}: {op} failed after {ms:.2} ms: {e}", step + 1),
+        }
+        done.map_err(|error| ApplyError {
             step,
-            total: plan.ops.len(),
+            total,
             op: op.clone(),
             error,
         })?;
