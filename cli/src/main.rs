@@ -111,7 +111,13 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                     return Ok(exit::OK);
                 }
             }
+            let started = std::time::Instant::now();
             let mut config = load::parse_config(file.as_ref(), words)?;
+            tracing::debug!(
+                "parsed and validated {} ({:.2} ms)",
+                config.origin,
+                started.elapsed().as_secs_f64() * 1000.0
+            );
             if held.is_none() {
                 held = take_lock()?;
             }

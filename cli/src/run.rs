@@ -67,7 +67,12 @@ pub async fn run(
     };
     tracing::debug!("compiled the configuration ({:.2} ms)", ms(started));
     if let (Some(f), true) = (file, mode != Mode::Stop) {
+        let started = std::time::Instant::now();
         crate::cache::store(f, &desired);
+        tracing::debug!(
+            "kept the compiled configuration for the next start ({:.2} ms)",
+            ms(started)
+        );
     }
     let plan: Plan = match mode {
         Mode::Stop => plan_stop(&desired.scope, &observed),
