@@ -72,9 +72,10 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Run `cmd` and report its peak RSS in KiB: `(brouter's own, polled from /proc)` and
-/// `(the largest of it and its children, from wait4)` — `nft` is a child of `start`.
-pub fn peak_rss(mut cmd: Command) -> (u64, u64) {
+/// Run `cmd` and report its peak RSS in KiB (VmHWM, a high-water mark, polled from /proc
+/// while it runs). Not wait4's `ru_maxrss`: that also counts the bench's own pages the
+/// child holds between fork and exec.
+pub fn peak_rss(mut cmd: Command) -> u64 {
     let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -104,5 +105,5 @@ pub fn peak_rss(mut cmd: Command) -> (u64, u64) {
     }
     assert!(status == 0, "brouter exited with status {status}");
     std::mem::forget(child); // already reaped
-    (own, rusage.ru_maxrss as u64)
+    own
 }

@@ -78,21 +78,21 @@ pub fn run(report: &mut Report, n: usize) {
 fn rss(report: &mut Report, converged_ns: &brouter_integration::Netns, file: &str, size: Size) {
     super::settle();
     let fresh = super::dom0("brss");
-    let (first_own, first_all) = peak_rss(command(&fresh, &["--config", file, "start"], &[]));
-    let (conv_own, conv_all) = peak_rss(command(converged_ns, &["--config", file, "start"], &[]));
+    let first_own = peak_rss(command(&fresh, &["--config", file, "start"], &[]));
+    let conv_own = peak_rss(command(converged_ns, &["--config", file, "start"], &[]));
     let mut t = Table::new(
         "6. Peak memory of `brouter start`",
         &format!(
-            "At the largest size ({}), with `--json` (its answer lists every op). brouter's own peak \
-             (VmHWM, polled) and the peak of it and any child (wait4 ru_maxrss; brouter applies the \
-             firewall in-process, so there is none).",
+            "At the largest size ({}), with `--json` (its answer lists every op): brouter's peak \
+             resident memory (VmHWM, polled from /proc). It starts no other process (the firewall \
+             is applied in-process).",
             size.label()
         ),
-        &["run", "brouter MB", "incl. children MB"],
+        &["run", "brouter MB"],
     );
     let mb = |kb: u64| format!("{:.1}", kb as f64 / 1024.0);
-    t.row(vec!["start from nothing".into(), mb(first_own), mb(first_all)]);
-    t.row(vec!["converged start".into(), mb(conv_own), mb(conv_all)]);
+    t.row(vec!["start from nothing".into(), mb(first_own)]);
+    t.row(vec!["converged start".into(), mb(conv_own)]);
     report.tables.push(t);
     let peak = first_own.max(conv_own) as f64 / 1024.0;
     report.target(
@@ -103,6 +103,6 @@ fn rss(report: &mut Report, converged_ns: &brouter_integration::Netns, file: &st
     );
     report.data.insert(
         "peak_rss_kib".into(),
-        json!({"start_own": first_own, "start_with_children": first_all, "converged_own": conv_own, "converged_with_children": conv_all}),
+        json!({"start_own": first_own, "converged_own": conv_own}),
     );
 }

@@ -32,13 +32,14 @@ pub fn runs(default: usize) -> usize {
 /// process that closes an nfnetlink socket meanwhile (brouter, `nft`) waits for it,
 /// up to seconds after a table of 10,000 elements. So before timing anything, wait until
 /// an rtnl-locked no-op (`ip link set lo up` in a scratch namespace) and an nfnetlink
-/// read (open, ask, close) are both quick three times in a row (at most 60 s).
+/// read (open, ask, close) are both quick five times in a row, 100 ms apart (the teardown
+/// of a dropped namespace reaches nf_tables some time after `ip netns delete`; at most 60 s).
 pub fn settle() {
     let scratch = Netns::new("bsettle");
     let target = scratch.target();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut quick = 0;
-    while quick < 3 && std::time::Instant::now() < deadline {
+    while quick < 5 && std::time::Instant::now() < deadline {
         let t = std::time::Instant::now();
         scratch.ip(&["link", "set", "lo", "up"]);
         let rtnl = t.elapsed();
@@ -47,6 +48,7 @@ pub fn settle() {
         let nfnl = t.elapsed();
         if rtnl < std::time::Duration::from_millis(4) && nfnl < std::time::Duration::from_millis(4) {
             quick += 1;
+            std::thread::sleep(std::time::Duration::from_millis(100));
         } else {
             quick = 0;
             std::thread::sleep(std::time::Duration::from_millis(50));
