@@ -1,24 +1,13 @@
 //! `-v` tells on stderr what `start` did, step by step with the time each took; without
 //! it stderr stays empty (xl and config-management runs read stdout and the exit code).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn brouter(sim: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_brouter"))
-        .arg("--sim")
-        .arg(sim)
-        .args(args)
-        .env("BROUTER_STATE_DIR", sim.parent().unwrap())
-        .env_remove("XENBUS_PATH")
-        .output()
-        .expect("run brouter");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    common::sim_ok(sim, args)
 }
 
 #[test]

@@ -1,24 +1,12 @@
 //! Xen mode manages one bridge per network-script call, but the firewall is one ruleset:
 //! starting a second bridge keeps the first one's zone, in either order.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn brouter(sim: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_brouter"))
-        .arg("--sim")
-        .arg(sim)
-        .args(args)
-        .env("BROUTER_STATE_DIR", sim.parent().unwrap())
-        .env_remove("XENBUS_PATH")
-        .output()
-        .expect("run brouter");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::stdout(&common::sim_ok(sim, args))
 }
 
 #[test]

@@ -126,6 +126,22 @@ fn listen(port: u16) -> SocketAddr {
     SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port)
 }
 
+/// One connection from the internet through the forward (tcp/8080 -> web:80), and one
+/// from web out to the internet (dmz -> external).
+fn forward_and_outbound(lab: &Lab) {
+    let uplink = SocketAddr::new(lab.t.uplink_ip().into(), 8080);
+    let out = probe::tcp(lab.t.domu(WEB), listen(80), lab.t.internet(), uplink, DEADLINE);
+    assert!(out.is_connected(), "forward: {out:?}");
+    let out = probe::tcp(
+        lab.t.internet(),
+        listen(443),
+        lab.t.domu(WEB),
+        SocketAddr::new(INTERNET_HOST.into(), 443),
+        DEADLINE,
+    );
+    assert!(out.is_connected(), "dmz -> external: {out:?}");
+}
+
 /// The hits of one verdict of one listed policy in `status --json`.
 fn policy_packets(v: &serde_json::Value, from: &str, to: &str, verdict: &str) -> u64 {
     v["policies"]
@@ -154,18 +170,7 @@ fn status_counts_a_forwards_traffic_and_a_policys_hits() {
     assert_eq!(before["forwards"][0]["connections"], 0, "{before:#}");
     assert_eq!(before["forwards"][0]["packets"], 0, "{before:#}");
 
-    // The internet connects to the forward; web reaches the internet.
-    let uplink = SocketAddr::new(lab.t.uplink_ip().into(), 8080);
-    let out = probe::tcp(lab.t.domu(WEB), listen(80), lab.t.internet(), uplink, DEADLINE);
-    assert!(out.is_connected(), "forward: {out:?}");
-    let out = probe::tcp(
-        lab.t.internet(),
-        listen(443),
-        lab.t.domu(WEB),
-        SocketAddr::new(INTERNET_HOST.into(), 443),
-        DEADLINE,
-    );
-    assert!(out.is_connected(), "dmz -> external: {out:?}");
+    forward_and_outbound(&lab);
 
     let v = lab.status_json();
     let fwd = &v["forwards"][0];
@@ -246,17 +251,7 @@ fn counts_carry_over_when_start_rewrites_the_tables() {
         return;
     }
     let lab = Lab::new("fwcarry");
-    let uplink = SocketAddr::new(lab.t.uplink_ip().into(), 8080);
-    let out = probe::tcp(lab.t.domu(WEB), listen(80), lab.t.internet(), uplink, DEADLINE);
-    assert!(out.is_connected(), "forward: {out:?}");
-    let out = probe::tcp(
-        lab.t.internet(),
-        listen(443),
-        lab.t.domu(WEB),
-        SocketAddr::new(INTERNET_HOST.into(), 443),
-        DEADLINE,
-    );
-    assert!(out.is_connected(), "dmz -> external: {out:?}");
+    forward_and_outbound(&lab);
     let before = lab.status_json();
     assert_eq!(before["forwards"][0]["connections"], 1, "{before:#}");
 

@@ -28,6 +28,24 @@ pub fn run(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("run brouter {args:?}: {e}"))
 }
 
+/// `brouter --sim SIM ARGS` with its state (memory, caches) next to SIM and no Xen
+/// environment; panics with brouter's complaint unless it succeeds.
+pub fn sim_ok(sim: &Path, args: &[&str]) -> Output {
+    let out = Command::new(brouter())
+        .arg("--sim")
+        .arg(sim)
+        .args(args)
+        .env(
+            "BROUTER_STATE_DIR",
+            sim.parent().expect("the sim file has a directory"),
+        )
+        .env_remove("XENBUS_PATH")
+        .output()
+        .unwrap_or_else(|e| panic!("run brouter {args:?}: {e}"));
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    out
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
