@@ -227,6 +227,11 @@ pub fn read_counters(target: &NetnsTarget) -> Result<FirewallCounters, BackendEr
 
 /// A failed nfnetlink read, for the admin: EPERM means brouter needs root.
 fn read_error(e: &std::io::Error, what: &str, target: &NetnsTarget) -> BackendError {
+    nfnl_error(e, &format!("read {what}"), target)
+}
+
+/// A failed nfnetlink exchange (`cannot <doing> in network namespace …`).
+fn nfnl_error(e: &std::io::Error, doing: &str, target: &NetnsTarget) -> BackendError {
     let kind = if e.raw_os_error() == Some(libc::EPERM) {
         ErrorKind::Permission
     } else {
@@ -234,7 +239,7 @@ fn read_error(e: &std::io::Error, what: &str, target: &NetnsTarget) -> BackendEr
     };
     BackendError::new(
         kind,
-        format!("cannot read {what} in network namespace {}: {e}", target.label()),
+        format!("cannot {doing} in network namespace {}: {e}", target.label()),
     )
 }
 
@@ -258,21 +263,16 @@ pub fn replace(target: &NetnsTarget, ruleset: &Ruleset) -> Result<(), BackendErr
     replace_with_bindings(target, ruleset, &[])
 }
 
-/// Replace brouter's tables and re-insert `bindings`, all in one transaction.
+/// Replace brouter's tables and re-insert `bindings`, all in one transaction (the
+/// counters carry over, as in [`BindingSocket::apply_firewall`]).
 pub fn replace_with_bindings(
     target: &NetnsTarget,
     ruleset: &Ruleset,
     bindings: &[Binding],
 ) -> Result<(), BackendError> {
-    let t = tables(ruleset);
-    batch::apply(
-        target,
-        batch::Mode::Replace,
-        Some(&t),
-        bindings,
-        false,
-        "brouter's firewall",
-    )
+    on_socket(target, |sock| {
+        sock.apply_firewall(target.label(), ruleset, bindings, false)
+    })
 }
 
 /// Create brouter's tables (with `bindings`) where neither exists yet; if one does after
@@ -282,16 +282,23 @@ pub fn create_with_bindings(
     ruleset: &Ruleset,
     bindings: &[Binding],
 ) -> Result<(), BackendError> {
-    let t = tables(ruleset);
-    batch::apply(
-        target,
-        batch::Mode::Create,
-        Some(&t),
-        bindings,
-        false,
-        "brouter's firewall",
-    )
-    .or_else(|_| replace_with_bindings(target, ruleset, bindings))
+    on_socket(target, |sock| {
+        sock.apply_firewall(target.label(), ruleset, bindings, true)
+    })
+}
+
+/// Run `f` on an nfnetlink socket opened inside `target` (the socket stays bound to that
+/// namespace whichever thread uses it): the same code path `NetlinkBackend` takes over
+/// the socket it keeps.
+fn on_socket<R>(
+    target: &NetnsTarget,
+    f: impl FnOnce(&BindingSocket) -> Result<R, BackendError>,
+) -> Result<R, BackendError> {
+    let sock = target
+        .run(BindingSocket::open_here)
+        .and_then(|r| r)
+        .map_err(|e| nfnl_error(&e, "open an nfnetlink socket", target))?;
+    f(&sock)
 }
 
 /// Validate `ruleset` with the kernel of `target` without applying it (the batch without
@@ -311,14 +318,7 @@ pub fn check(target: &NetnsTarget, ruleset: &Ruleset) -> Result<String, BackendE
 
 /// Delete brouter's tables if they exist; nothing else.
 pub fn delete(target: &NetnsTarget) -> Result<(), BackendError> {
-    batch::apply(
-        target,
-        batch::Mode::Delete,
-        None,
-        &[],
-        false,
-        "deleting brouter's firewall",
-    )
+    on_socket(target, |sock| sock.delete_firewall(target.label()))
 }
 
 /// Bind a vif (replacing the binding it had) by element updates in one transaction,

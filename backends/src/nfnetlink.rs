@@ -3,7 +3,9 @@
 //!
 //! Why one place: both build `nlmsghdr` + `nfgenmsg` requests by hand and split what the
 //! kernel answers into messages the same way; only the subsystem and the attributes
-//! differ. A socket talks to the network namespace of the thread that opened it.
+//! differ. A socket talks to the network namespace of the thread that opened it. The
+//! splitter ([`messages`]) is plain netlink framing: the raw link dump of `observe`
+//! (`netlink::link_dump`) uses it too.
 
 use std::cell::Cell;
 use std::io;
@@ -136,6 +138,8 @@ impl Socket {
 pub(crate) struct Message<'a> {
     /// `nlmsg_type`: `NLMSG_ERROR`, `NLMSG_DONE` or `(subsystem << 8) | command`.
     pub ty: u16,
+    /// `nlmsg_flags` (`NLM_F_MULTI`, `NLM_F_DUMP_INTR`, `NLM_F_ACK_TLVS`, …).
+    pub flags: u16,
     /// `nlmsg_seq`: the request this answers.
     pub seq: u32,
     /// Everything after `nlmsghdr` (for nfnetlink: `nfgenmsg`, then attributes).
@@ -152,6 +156,7 @@ pub(crate) fn messages(buf: &[u8]) -> impl Iterator<Item = io::Result<Message<'_
         }
         let len = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
         let ty = u16::from_ne_bytes(rest[4..6].try_into().expect("2 bytes"));
+        let flags = u16::from_ne_bytes(rest[6..8].try_into().expect("2 bytes"));
         let seq = u32::from_ne_bytes(rest[8..12].try_into().expect("4 bytes"));
         if len < NLMSG_HDRLEN || len > rest.len() {
             rest = &[];
@@ -162,7 +167,7 @@ pub(crate) fn messages(buf: &[u8]) -> impl Iterator<Item = io::Result<Message<'_
         }
         let body = &rest[NLMSG_HDRLEN..len];
         rest = &rest[align4(len).min(rest.len())..];
-        Some(Ok(Message { ty, seq, body }))
+        Some(Ok(Message { ty, flags, seq, body }))
     })
 }
 

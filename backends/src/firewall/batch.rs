@@ -755,7 +755,9 @@ pub(crate) fn send_on(
         .recv_nowait(&mut rbuf)
         .map_err(|e| io_err("reading the kernel's answers", e))?
     {
-        for (ty, flags, seq, body) in raw_messages(data) {
+        for msg in nfnetlink::messages(data) {
+            let nfnetlink::Message { ty, flags, seq, body } =
+                msg.map_err(|e| io_err("reading the kernel's answers", e))?;
             if ty != NLMSG_ERROR {
                 continue;
             }
@@ -793,23 +795,6 @@ pub(crate) fn send_on(
         });
     }
     Ok(())
-}
-
-/// `(type, flags, seq, body)` of each netlink message in `buf`.
-fn raw_messages(mut buf: &[u8]) -> Vec<(u16, u16, u32, &[u8])> {
-    let mut out = vec![];
-    while buf.len() >= 16 {
-        let len = u32::from_ne_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
-        if len < 16 || len > buf.len() {
-            break;
-        }
-        let ty = u16::from_ne_bytes([buf[4], buf[5]]);
-        let flags = u16::from_ne_bytes([buf[6], buf[7]]);
-        let seq = u32::from_ne_bytes(buf[8..12].try_into().expect("4 bytes"));
-        out.push((ty, flags, seq, &buf[16..len]));
-        buf = &buf[nfnetlink::align4(len).min(buf.len())..];
-    }
-    out
 }
 
 /// The `NLMSGERR_ATTR_MSG` of an error answer: after the errno and the echoed header

@@ -67,15 +67,9 @@ pub fn read_here() -> io::Result<Option<FirewallCounters>> {
     }
     let rules = rules(&sock)?;
     let mut elements = BTreeMap::new();
-    for proto in [Proto::Tcp, Proto::Udp] {
-        for shape in Shape::ALL {
-            for what in ["addr", "keep", "traffic"] {
-                let name = fwd_set(proto, shape, what);
-                debug_assert!(counts_elements(&name));
-                let elems = set_elements(&sock, &name)?;
-                elements.insert(name, elems);
-            }
-        }
+    for name in counted_sets() {
+        let elems = set_elements(&sock, &name)?;
+        elements.insert(name, elems);
     }
     Ok(Some(name_counters(&rules, &elements)))
 }
@@ -109,20 +103,28 @@ pub(super) fn carry_on(sock: &Socket) -> io::Result<super::batch::Carry> {
             carry.rules.insert(id, (hits.packets, hits.bytes));
         }
     }
-    for proto in [Proto::Tcp, Proto::Udp] {
-        for shape in Shape::ALL {
-            for what in ["addr", "keep", "traffic"] {
-                let name = fwd_set(proto, shape, what);
-                for e in set_elements(sock, &name)? {
-                    let counted = e.counter.filter(|h| h.packets != 0 || h.bytes != 0);
-                    if let (false, Some(h)) = (e.interval_end, counted) {
-                        carry.elements.insert((name.clone(), e.key), (h.packets, h.bytes));
-                    }
-                }
+    for name in counted_sets() {
+        for e in set_elements(sock, &name)? {
+            let counted = e.counter.filter(|h| h.packets != 0 || h.bytes != 0);
+            if let (false, Some(h)) = (e.interval_end, counted) {
+                carry.elements.insert((name.clone(), e.key), (h.packets, h.bytes));
             }
         }
     }
     Ok(carry)
+}
+
+/// The sets and maps of `inet brouter` whose elements count (see `render::counts_elements`).
+fn counted_sets() -> impl Iterator<Item = String> {
+    [Proto::Tcp, Proto::Udp].into_iter().flat_map(|proto| {
+        Shape::ALL.into_iter().flat_map(move |shape| {
+            ["addr", "keep", "traffic"].into_iter().map(move |what| {
+                let name = fwd_set(proto, shape, what);
+                debug_assert!(counts_elements(&name));
+                name
+            })
+        })
+    })
 }
 
 fn rules(sock: &Socket) -> io::Result<Vec<RuleFacts>> {

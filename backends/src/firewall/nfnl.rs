@@ -268,7 +268,9 @@ impl Socket {
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             for msg in messages(self.nl.recv(&mut buf)?) {
-                let nfnetlink::Message { ty, seq: mseq, body } = msg?;
+                let nfnetlink::Message {
+                    ty, seq: mseq, body, ..
+                } = msg?;
                 if mseq != seq {
                     continue;
                 }

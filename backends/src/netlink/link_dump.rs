@@ -107,32 +107,20 @@ impl DumpSocket {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = recv(&self.sock, &mut buf)?;
-            let mut rest = &buf[..n];
-            while rest.len() >= 16 {
-                let len = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-                let ty = u16::from_ne_bytes(rest[4..6].try_into().expect("2 bytes"));
-                let flags = u16::from_ne_bytes(rest[6..8].try_into().expect("2 bytes"));
-                let msg_seq = u32::from_ne_bytes(rest[8..12].try_into().expect("4 bytes"));
-                if len < 16 || len > rest.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "truncated netlink message",
-                    ));
-                }
-                let body = &rest[16..len];
-                rest = &rest[((len + 3) & !3).min(rest.len())..];
+            for msg in crate::nfnetlink::messages(&buf[..n]) {
+                let crate::nfnetlink::Message {
+                    ty,
+                    flags,
+                    seq: msg_seq,
+                    body,
+                } = msg?;
                 if msg_seq != seq {
                     continue;
                 }
                 interrupted |= flags & NLM_F_DUMP_INTR != 0;
                 match ty {
                     NLMSG_DONE => return Ok((!interrupted).then_some(out)),
-                    NLMSG_ERROR => {
-                        let code = body
-                            .get(0..4)
-                            .map_or(-libc::EIO, |b| i32::from_ne_bytes(b.try_into().expect("4 bytes")));
-                        return Err(io::Error::from_raw_os_error(-code));
-                    }
+                    NLMSG_ERROR => return Err(io::Error::from_raw_os_error(crate::nfnetlink::errno(body))),
                     _ => out.extend(parse(body)),
                 }
             }

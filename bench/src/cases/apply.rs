@@ -49,16 +49,10 @@ pub fn run(report: &mut Report, n: usize) {
         super::settle();
         let ns = super::dom0("bapply");
         start.push(ms(brouter(&ns, &["--config", &file, "start"], &[]).0));
-        // The way `start` rewrites the tables: over the socket its backend keeps in the
-        // namespace, carrying the counters over (a read of every counted element first).
-        let sock = ns
-            .run(firewall::BindingSocket::open_here)
-            .expect("an nfnetlink socket in the namespace");
+        // The way `start` rewrites the tables (the counters read to carry them over, the
+        // batch, and closing the socket, which waits for the kernel to free the old tables).
         let t = Instant::now();
-        sock.apply_firewall(ns.name(), &rs, &binds, false)
-            .expect("replace with 1,000 bindings");
-        // Closing waits for the kernel to free the old tables (as brouter's exit does).
-        drop(sock);
+        firewall::replace_with_bindings(&ns.target(), &rs, &binds).expect("replace with 1,000 bindings");
         replace.push(ms(t.elapsed()));
         let fresh = super::dom0("bapplyfl");
         let file = text.clone();

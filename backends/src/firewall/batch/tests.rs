@@ -401,9 +401,10 @@ fn big_element_lists_are_split_below_the_nested_attribute_limit() {
         .filter(|(_, w)| w.starts_with("elements of map"))
         .count();
     assert!(parts > 1, "{parts}");
-    for (ty, _, _, body) in raw_messages(tx.bytes()) {
-        if ty == (10 << 8) | 12 {
-            assert!(body.len() < 65_000);
+    for msg in crate::nfnetlink::messages(tx.bytes()) {
+        let msg = msg.unwrap();
+        if msg.ty == (10 << 8) | 12 {
+            assert!(msg.body.len() < 65_000);
         }
     }
 }
