@@ -1,0 +1,1 @@
+//! The lab: throwaway namespaces, veth "domUs" and traffic probes.

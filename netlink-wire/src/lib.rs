@@ -1,0 +1,1 @@
+//! One netlink message and attribute layer, shared by every netlink family brouter speaks.
