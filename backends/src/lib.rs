@@ -3,7 +3,6 @@
 pub mod conntrack;
 pub mod firewall;
 pub mod host_facts;
-pub mod lab;
 pub mod memory;
 pub mod netlink;
 pub mod netns;

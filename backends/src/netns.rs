@@ -4,12 +4,61 @@
 //! child process (`nft`) inherits the namespace of the thread that spawns it. So
 //! everything that must act inside `--netns NAME` runs on a throwaway OS thread that has
 //! entered the namespace with `setns(2)`; async code never switches namespaces itself.
+//!
+//! Namespaces are opened and entered through `netns-rs` ([`open`], [`enter`]), here and
+//! in the lab that creates them, so "how a namespace is entered" has one answer. Its own
+//! `NetNs::run` is not used: it switches the *calling* thread and back, which would move
+//! a runtime's worker thread between namespaces.
 
-use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 
-use nix::sched::{setns, CloneFlags};
+use netns_rs::{Env, NetNs};
+
+/// iproute2's `NETNS_RUN_DIR`, where named namespaces live.
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// The namespace environment of `ip netns`: names under [`NETNS_DIR`]. netns-rs's
+/// `DefaultEnv` says `/var/run/netns`, which is the same directory only where `/var/run`
+/// is a symlink to `/run`; brouter names `/run/netns` as iproute2 does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IpNetnsDir;
+
+impl Env for IpNetnsDir {
+    fn persist_dir(&self) -> PathBuf {
+        PathBuf::from(NETNS_DIR)
+    }
+}
+
+/// A named namespace opened for entering (its file stays open while this lives).
+pub type NamedNetns = NetNs<IpNetnsDir>;
+
+/// Open the namespace `/run/netns/NAME`; the error names it and keeps the kind
+/// (`NotFound` when it does not exist).
+pub fn open(name: &str) -> io::Result<NamedNetns> {
+    NetNs::get_from_env(name, IpNetnsDir).map_err(|e| to_io(name, e))
+}
+
+/// Make the calling thread enter `ns`. Call it only on a thread of your own that ends
+/// with the work it does there (see the module docs).
+pub fn enter(name: &str, ns: &NamedNetns) -> io::Result<()> {
+    ns.enter().map_err(|e| to_io(name, e))
+}
+
+/// A netns-rs error as an `io::Error` saying which namespace, with the errno's kind.
+pub fn to_io(name: &str, e: netns_rs::Error) -> io::Error {
+    use netns_rs::Error as E;
+    let kind = match &e {
+        E::CreateNsDirError(err) | E::CreateNsError(err) | E::OpenNsError(_, err) => err.kind(),
+        E::CloseNsError(n)
+        | E::MountError(_, n)
+        | E::UnmountError(_, n)
+        | E::UnshareError(n)
+        | E::SetnsError(n) => io::Error::from(*n).kind(),
+        E::JoinThreadError(_) => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, format!("network namespace {name}: {e}"))
+}
 
 /// Which network namespace brouter works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +74,7 @@ impl NetnsTarget {
     pub fn path(&self) -> Option<PathBuf> {
         match self {
             NetnsTarget::Current => None,
-            NetnsTarget::Named(n) => Some(PathBuf::from("/run/netns").join(n)),
+            NetnsTarget::Named(n) => Some(IpNetnsDir.persist_dir().join(n)),
         }
     }
 
@@ -44,21 +93,30 @@ impl NetnsTarget {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let file =
-            match self.path() {
-                None => None,
-                Some(p) => Some(File::open(&p).map_err(|e| {
-                    io::Error::new(e.kind(), format!("network namespace {}: {e}", p.display()))
-                })?),
-            };
+        let ns = match self {
+            NetnsTarget::Current => None,
+            NetnsTarget::Named(name) => Some((name.clone(), open(name)?)),
+        };
         let handle = std::thread::spawn(move || -> io::Result<R> {
-            if let Some(f) = file {
-                setns(f, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+            if let Some((name, ns)) = ns {
+                enter(&name, &ns)?;
             }
             Ok(f())
         });
         handle
             .join()
             .map_err(|_| io::Error::other("thread inside the network namespace panicked"))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_namespace_is_not_found_and_named() {
+        let e = open("brouter-no-such-namespace").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().contains("brouter-no-such-namespace"), "{e}");
     }
 }

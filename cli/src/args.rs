@@ -84,6 +84,7 @@ pub enum Command {
     /// The whole scenario on a throwaway Xen host made of network namespaces: start,
     /// vif hotplug, a connectivity table measured with real traffic, stop; then clean up
     /// (also on Ctrl-C). Needs root; touches nothing outside its own namespaces.
+    #[cfg(feature = "demo")]
     Demo,
 }
 

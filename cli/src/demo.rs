@@ -15,11 +15,11 @@ mod table;
 
 use std::path::PathBuf;
 
-use brouter_backends::lab::{is_root, sweep_stale};
 use brouter_backends::NetlinkBackend;
 use brouter_engine::firewall::ExplainContext;
 use brouter_engine::vif::{plan_vif_offline, plan_vif_online, VifRequest};
 use brouter_engine::{apply, compile, plan_start, plan_stop, NetBackend, Plan};
+use brouter_lab::{is_root, sweep_stale};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::exit::{Failure, FAILED, OK};

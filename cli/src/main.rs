@@ -3,6 +3,7 @@
 mod args;
 mod cache;
 mod check;
+#[cfg(feature = "demo")]
 mod demo;
 mod diagram;
 mod exit;
@@ -70,6 +71,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
     let open = || load::Backend::open(cli.sim.as_deref(), cli.netns.as_deref());
     match &cli.command {
         Command::Xen(x) => xen_install::xen(x, cli.json),
+        #[cfg(feature = "demo")]
         Command::Demo => demo::demo().await,
         Command::Completions { shell } => {
             manpage::completions(*shell, &mut std::io::stdout());

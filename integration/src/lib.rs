@@ -7,10 +7,8 @@ pub mod binary;
 pub mod netns;
 pub mod probe;
 pub mod snapshot;
-mod sockopt;
 pub mod state_dir;
 pub mod topology;
-mod udp_reply;
 
 pub use netns::{root_or_skip, Netns};
 pub use probe::{Flow, Outcome, Proto};

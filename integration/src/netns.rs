@@ -1,21 +1,25 @@
 //! Throwaway network namespaces for root tests, deleted on drop (also on panic).
 //!
-//! Names are unique per process and call (`brt-<tag>-<pid>-<n>`) so tests run in
-//! parallel; namespaces left behind by a killed test run are swept by the next one
-//! (their pid no longer exists). Test *setup* may use `ip`; brouter itself never does.
+//! Each is a lab namespace ([`LabNetns`]: created, entered and deleted the one way the
+//! lab and brouter do it) with test helpers on top. Names are unique per process and
+//! call (`brt-<tag>-<pid>-<n>`) so tests run in parallel; namespaces left behind by a
+//! killed test run are swept by the next one (their pid no longer exists). Test *setup*
+//! may use `ip -n`; brouter itself never does.
 
+use std::ops::Deref;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use brouter_backends::NetnsTarget;
+use brouter_lab::LabNetns;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 const PREFIX: &str = "brt-";
 
-/// A network namespace that exists for as long as this value does.
+/// A network namespace that exists for as long as this value does. It derefs to its
+/// [`LabNetns`] (and so to a lab `NsHandle`), so the lab's probes take it directly.
 #[derive(Debug)]
 pub struct Netns {
-    name: String,
+    ns: LabNetns,
 }
 
 impl Netns {
@@ -29,34 +33,24 @@ impl Netns {
             .take(12)
             .collect();
         let name = format!("{PREFIX}{tag}-{}-{n}", std::process::id());
-        run_ok(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Netns { name };
+        let ns = LabNetns::create(&name).unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+        let ns = Netns { ns };
         ns.ip(&["link", "set", "lo", "up"]);
         ns
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The namespace as brouter's backends address it (`--netns NAME`).
-    pub fn target(&self) -> NetnsTarget {
-        NetnsTarget::Named(self.name.clone())
-    }
-
     /// `ip -n NAME ARGS…`, panicking with ip's complaint on failure (test setup only).
     pub fn ip(&self, args: &[&str]) -> String {
-        let out = run_ok(Command::new("ip").arg("-n").arg(&self.name).args(args));
+        let out = run_ok(Command::new("ip").arg("-n").arg(self.ns.name()).args(args));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// `ip netns exec NAME PROG ARGS…`, returning the raw output (success or not).
+    /// `PROG ARGS…` inside this namespace (started from a thread inside it, as
+    /// `ip netns exec` would run it), returning the raw output (success or not).
     pub fn exec(&self, prog: &str, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name, prog])
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run ip netns exec {} {prog}: {e}", self.name))
+        self.ns
+            .output(prog, args)
+            .unwrap_or_else(|e| panic!("cannot run {prog} in {}: {e}", self.ns.name()))
     }
 
     /// Run `f` on a thread inside this namespace.
@@ -65,7 +59,7 @@ impl Netns {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.target().run(f).expect("enter test namespace")
+        self.ns.run(f).expect("enter test namespace")
     }
 
     /// Start `f` on a thread inside this namespace without waiting for it: a probe's
@@ -75,10 +69,9 @@ impl Netns {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let path = format!("/run/netns/{}", self.name);
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        let ns = self.ns.handle();
         std::thread::spawn(move || {
-            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("enter test namespace");
+            ns.enter_this_thread().expect("enter test namespace");
             f()
         })
     }
@@ -91,7 +84,7 @@ impl Netns {
             return;
         }
         let mut child = Command::new("ip")
-            .args(["-n", &self.name, "-batch", "-"])
+            .args(["-n", self.ns.name(), "-batch", "-"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -106,7 +99,7 @@ impl Netns {
         if !out.status.success() {
             panic!(
                 "ip -n {} -batch failed: {}\nbatch was:\n{}",
-                self.name,
+                self.ns.name(),
                 String::from_utf8_lossy(&out.stderr).trim(),
                 lines.join("\n")
             );
@@ -129,9 +122,11 @@ impl Netns {
     }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "delete", &self.name]).output();
+impl Deref for Netns {
+    type Target = LabNetns;
+
+    fn deref(&self) -> &LabNetns {
+        &self.ns
     }
 }
 
@@ -155,22 +150,7 @@ fn run_ok(cmd: &mut Command) -> Output {
 
 /// Delete `brt-*` namespaces whose creating process is gone (a killed test run).
 pub fn sweep_stale() {
-    let Ok(entries) = std::fs::read_dir("/run/netns") else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let pid = rest.split('-').rev().nth(1).and_then(|p| p.parse::<i32>().ok());
-        if let Some(pid) = pid {
-            let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
-            if !alive {
-                let _ = Command::new("ip").args(["netns", "delete", &name]).output();
-            }
-        }
-    }
+    brouter_lab::sweep_stale(PREFIX);
 }
 
 /// Whether a root test can run here. Without root it skips with a message — except

@@ -13,8 +13,8 @@
 //! dom0 before `start` and after `stop` can be compared exactly. Every namespace is a
 //! [`LabNetns`]: dropping a [`Lab`] (also on panic or Ctrl-C) removes them all.
 
-use brouter_backends::lab::links::{self, Conn};
-use brouter_backends::lab::{LabNetns, NsHandle};
+use brouter_lab::links::{self, Conn};
+use brouter_lab::{LabNetns, NsHandle};
 use ipnet::Ipv4Net;
 
 use super::config::{
@@ -135,13 +135,5 @@ impl Lab {
 /// Names under `/run/netns` that this process made and still exist (should be none after
 /// the lab is dropped).
 pub fn leftovers(pid: u32) -> Vec<String> {
-    let own = format!("{PREFIX}{pid}-");
-    std::fs::read_dir(brouter_backends::lab::netns::NETNS_DIR)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(&own))
-                .collect()
-        })
-        .unwrap_or_default()
+    brouter_lab::netns::names_with_prefix(&format!("{PREFIX}{pid}-"))
 }

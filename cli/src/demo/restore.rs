@@ -7,8 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use brouter_backends::lab::NsHandle;
 use brouter_engine::{NetBackend, Observed};
+use brouter_lab::NsHandle;
 use serde_json::Value;
 
 use crate::exit::Failure;

@@ -8,9 +8,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use brouter_backends::lab::{connect, Listener, NsHandle, Outcome};
 use brouter_engine::config::Action;
 use brouter_engine::firewall::{explain, Address, ExplainContext, Flow, Ruleset, StepKind, Trace};
+use brouter_lab::{connect, Listener, NsHandle, Reply};
 
 use super::config::{DB1, DOMUS, INTERNET_GW, INTERNET_HOST, UPLINK_ADDR, WEB1, WEB2};
 use super::lab::Lab;
@@ -109,7 +109,7 @@ fn rows() -> Vec<Row> {
 #[derive(Debug)]
 pub struct Measured {
     row: Row,
-    outcome: Outcome,
+    reply: Reply,
     trace: Option<Trace>,
 }
 
@@ -120,21 +120,21 @@ impl Measured {
         let Some(t) = &self.trace else {
             return false;
         };
-        match (&self.outcome, t.verdict) {
-            (Outcome::Connected { seen, arrived }, Action::Accept) => t.delivered.as_ref().is_some_and(|d| {
+        match (&self.reply, t.verdict) {
+            (Reply::Connected { seen, arrived }, Action::Accept) => t.delivered.as_ref().is_some_and(|d| {
                 d.source == Address::Ip(ip(seen))
                     && d.addr == Address::Ip(ip(arrived))
                     && d.port == Some(arrived.port())
             }),
-            (Outcome::TimedOut, Action::Drop) => true,
-            (Outcome::Refused | Outcome::Unreachable, Action::Reject) => true,
+            (Reply::TimedOut, Action::Drop) => true,
+            (Reply::Refused | Reply::Unreachable, Action::Reject) => true,
             _ => false,
         }
     }
 
     /// Whether the flow got through.
     pub fn allowed(&self) -> bool {
-        self.outcome.is_connected()
+        self.reply.is_connected()
     }
 }
 
@@ -160,7 +160,7 @@ pub async fn measure(lab: &Lab, ruleset: &Ruleset, ctx: &ExplainContext) -> Resu
         .iter()
         .map(|r| (r.client.ns(lab), SocketAddr::new(r.dst.into(), r.port)))
         .collect();
-    let outcomes = super::off_thread(move || {
+    let replies = super::off_thread(move || {
         std::thread::scope(|s| {
             let handles: Vec<_> = jobs
                 .iter()
@@ -170,7 +170,7 @@ pub async fn measure(lab: &Lab, ruleset: &Ruleset, ctx: &ExplainContext) -> Resu
                 .into_iter()
                 .map(|h| {
                     h.join()
-                        .unwrap_or_else(|_| Outcome::Failed("probe thread panicked".into()))
+                        .unwrap_or_else(|_| Reply::Failed("probe thread panicked".into()))
                 })
                 .collect::<Vec<_>>()
         })
@@ -179,13 +179,13 @@ pub async fn measure(lab: &Lab, ruleset: &Ruleset, ctx: &ExplainContext) -> Resu
     drop(listeners);
     Ok(rows
         .into_iter()
-        .zip(outcomes)
-        .map(|(row, outcome)| {
+        .zip(replies)
+        .map(|(row, reply)| {
             let (zone, src) = row.client.zone_and_source();
             let flow = Flow::tcp(zone, Address::Ip(row.dst), row.port).with_src(src);
             Measured {
                 row,
-                outcome,
+                reply,
                 trace: explain(ruleset, ctx, &flow).ok(),
             }
         })
@@ -232,8 +232,8 @@ pub fn print(results: &[Measured]) {
 
 /// The measured outcome in words: who saw which source, and where a forward delivered it.
 fn describe(m: &Measured) -> String {
-    match &m.outcome {
-        Outcome::Connected { seen, arrived } => {
+    match &m.reply {
+        Reply::Connected { seen, arrived } => {
             let server = m.row.server.name();
             let (_, src) = m.row.client.zone_and_source();
             let mut s = String::from("allowed: ");
@@ -246,10 +246,10 @@ fn describe(m: &Measured) -> String {
             }
             s
         }
-        Outcome::TimedOut => format!("blocked (no answer in {}s: dropped)", DEADLINE.as_secs()),
-        Outcome::Refused => "blocked (TCP reset: refused)".into(),
-        Outcome::Unreachable => "blocked (ICMP unreachable)".into(),
-        Outcome::Failed(e) => format!("probe failed: {e}"),
+        Reply::TimedOut => format!("blocked (no answer in {}s: dropped)", DEADLINE.as_secs()),
+        Reply::Refused => "blocked (TCP reset: refused)".into(),
+        Reply::Unreachable => "blocked (ICMP unreachable)".into(),
+        Reply::Failed(e) => format!("probe failed: {e}"),
     }
 }
 

@@ -5,17 +5,17 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use brouter_engine::BackendError;
+use brouter_backends::netlink::errors::{from_io, from_rtnl};
+use brouter_backends::netlink::links::index_of;
+use brouter_engine::backend::mac_octets;
+use brouter_engine::{BackendError, ErrorKind};
 use ipnet::Ipv4Net;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
-use super::netns::LabNetns;
-use crate::netlink::errors::{from_io, from_rtnl};
-use crate::netlink::links::{add_link, index_of, mac_bytes};
-use crate::netlink::routes::add_route_message;
+use crate::netns::LabNetns;
 
-pub use crate::netlink::links::{delete_link, set_up};
+pub use brouter_backends::netlink::links::{delete_link, set_up};
 
 /// An rtnetlink connection bound to one lab namespace; its task stops on drop.
 #[derive(Debug)]
@@ -65,13 +65,21 @@ pub async fn add_veth(
         .name(peer.to_string())
         .setns_by_fd(peer_ns.fd());
     if let Some(mac) = peer_mac {
-        peer_msg = peer_msg.address(mac_bytes(mac, &what)?);
+        let octets = mac_octets(mac).ok_or_else(|| {
+            BackendError::new(ErrorKind::Invalid, format!("{what}: {mac} is not a MAC address"))
+        })?;
+        peer_msg = peer_msg.address(octets);
     }
     let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(name.to_string())
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
-    add_link(handle, msg, &what).await
+    handle
+        .link()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(|e| from_rtnl(&what, e))
 }
 
 /// Add `addr` to `dev` the ordinary way (the kernel adds the prefix route).
@@ -93,5 +101,10 @@ pub async fn add_route_via(handle: &Handle, dst: Ipv4Net, gw: Ipv4Addr) -> Resul
         .destination_prefix(dst.addr(), dst.prefix_len())
         .gateway(gw)
         .build();
-    add_route_message(handle, msg, &what).await
+    handle
+        .route()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(|e| from_rtnl(&what, e))
 }

@@ -15,7 +15,7 @@ use socket2::Socket;
 
 /// Ask the kernel to report each datagram's destination address.
 pub fn enable_pktinfo(sock: &Socket) -> io::Result<()> {
-    crate::sockopt::enable(sock, libc::IPPROTO_IP, libc::IP_PKTINFO)
+    super::sockopt::enable(sock, libc::IPPROTO_IP, libc::IP_PKTINFO)
 }
 
 /// Receive one datagram: (length, sender, the address it was sent to).
