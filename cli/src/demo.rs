@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use brouter_backends::NetlinkBackend;
 use brouter_engine::firewall::ExplainContext;
 use brouter_engine::vif::{plan_vif_offline, plan_vif_online, VifRequest};
-use brouter_engine::{apply, compile, plan_start, plan_stop, NetBackend, Plan};
+use brouter_engine::{apply, compile, plan_start, plan_stop, Config, Desired, NetBackend, Plan};
 use brouter_lab::{is_root, sweep_stale};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -65,14 +65,9 @@ pub async fn demo() -> Result<u8, Failure> {
     Ok(INTERRUPTED)
 }
 
+/// The demo's story, step by step; its guards (lab, backend, memory) clean up however it ends.
 async fn run(pid: u32) -> Result<u8, Failure> {
-    let swept = sweep_stale(PREFIX);
-    if !swept.is_empty() {
-        println!(
-            "removed namespaces an earlier, killed demo left: {}",
-            swept.join(", ")
-        );
-    }
+    sweep_earlier_runs();
     let mut lab = Lab::build(pid).await?;
     println!(
         "lab: {} (192.0.2.1, a server on 198.51.100.1; a route to 10.99.0.0/24 only), \
@@ -80,13 +75,8 @@ async fn run(pid: u32) -> Result<u8, Failure> {
         lab.internet.name(),
         lab.dom0.name()
     );
-
     let config_file = TempFile::write(&format!("brouter-demo-{pid}.toml"), config::CONFIG)?;
-    let config = crate::load::load_config(Some(&config_file.0), &[])?;
-    println!("\nconfig ({}):", config_file.0.display());
-    for line in config::CONFIG.lines() {
-        println!("  | {line}");
-    }
+    let config = show_config(&config_file)?;
 
     let mut backend = NetlinkBackend::new(lab.dom0.target())
         .await
@@ -94,28 +84,77 @@ async fn run(pid: u32) -> Result<u8, Failure> {
     let _memory = brouter_memory_guard(&backend);
     let before = Snapshot::take(&mut backend, &lab.dom0.handle()).await?;
 
+    let desired = start(&mut backend, &lab, &config, &config_file).await?;
+    boot_domus(&mut lab, &mut backend, &config, pid).await?;
+    let results = connectivity(&lab, &mut backend, &desired).await?;
+    shut_down_domus(&lab, &mut backend).await?;
+    stop(&mut backend, &lab, &desired).await?;
+    let restored = dom0_restored(&mut backend, &lab, &before).await?;
+
+    drop(backend);
+    let deleted = delete_lab(lab, pid);
+    Ok(summary(&results, restored && deleted))
+}
+
+/// Remove the namespaces an earlier demo left when it was killed (SIGKILL cannot clean up).
+fn sweep_earlier_runs() {
+    let swept = sweep_stale(PREFIX);
+    if !swept.is_empty() {
+        println!(
+            "removed namespaces an earlier, killed demo left: {}",
+            swept.join(", ")
+        );
+    }
+}
+
+/// Load the demo's config from its file, as `--config FILE` does, and print it.
+fn show_config(file: &TempFile) -> Result<Config, Failure> {
+    let config = crate::load::load_config(Some(&file.0), &[])?;
+    println!("\nconfig ({}):", file.0.display());
+    for line in config::CONFIG.lines() {
+        println!("  | {line}");
+    }
+    Ok(config)
+}
+
+/// `brouter start` on dom0; returns what it was asked for (for `stop` and `explain`).
+async fn start(
+    backend: &mut NetlinkBackend,
+    lab: &Lab,
+    config: &Config,
+    file: &TempFile,
+) -> Result<Desired, Failure> {
     println!(
         "\n$ brouter --netns {} --config {} start",
         lab.dom0.name(),
-        config_file.0.display()
+        file.0.display()
     );
-    let desired = compile(&config);
-    let observed = observe(&mut backend).await?;
+    let desired = compile(config);
+    let observed = observe(backend).await?;
     let plan = plan_start(&desired, &observed).map_err(|e| Failure::op(e.to_string()))?;
-    run_plan(&mut backend, &plan).await?;
+    run_plan(backend, &plan).await?;
+    Ok(desired)
+}
 
+/// The domUs boot: each vif appears in dom0 and the hotplug hook runs `vif online`.
+async fn boot_domus(
+    lab: &mut Lab,
+    backend: &mut NetlinkBackend,
+    config: &Config,
+    pid: u32,
+) -> Result<(), Failure> {
     println!("\ndomUs boot: Xen hands dom0 one vif each (down, unattached) and runs the hotplug hook:");
     lab.boot_domus(pid).await?;
     for d in DOMUS {
-        let observed = observe(&mut backend).await?;
+        let observed = observe(backend).await?;
         let req = VifRequest {
             device: d.vif.into(),
             mac: Some(d.mac.into()),
             ..VifRequest::default()
         };
-        let vp = plan_vif_online(Some(&config), &observed, &req)
+        let vp = plan_vif_online(Some(config), &observed, &req)
             .map_err(|e| Failure::op(format!("vif online {}: {e}", d.vif)))?;
-        apply(&mut backend, &vp.plan)
+        apply(backend, &vp.plan)
             .await
             .map_err(|e| Failure::op(format!("vif online {}: {e}", d.vif)))?;
         let steps: Vec<String> = vp.plan.ops.iter().map(ToString::to_string).collect();
@@ -129,41 +168,59 @@ async fn run(pid: u32) -> Result<u8, Failure> {
             steps.join("; ")
         );
     }
+    Ok(())
+}
 
+/// Measure the connectivity table next to explain's predictions, and print it.
+async fn connectivity(
+    lab: &Lab,
+    backend: &mut NetlinkBackend,
+    desired: &Desired,
+) -> Result<Vec<table::Measured>, Failure> {
     println!("\nconnectivity, measured with real TCP connections between the namespaces:");
-    let observed = observe(&mut backend).await?;
+    let observed = observe(backend).await?;
     let ctx = ExplainContext {
         uplink_address: Some(UPLINK_ADDR),
         bindings: observed.bindings.clone(),
     };
     let ruleset = desired.firewall.clone().unwrap_or_default();
-    let results = table::measure(&lab, &ruleset, &ctx).await?;
+    let results = table::measure(lab, &ruleset, &ctx).await?;
     table::print(&results);
-    let disagreements: Vec<&table::Measured> = results.iter().filter(|m| !m.agrees()).collect();
-    for m in &disagreements {
+    for m in results.iter().filter(|m| !m.agrees()) {
         println!("  ✗ explain said: {}", table::explain_detail(m));
     }
+    Ok(results)
+}
 
+/// The domUs shut down: the hook runs `vif offline`, then Xen destroys each vif.
+async fn shut_down_domus(lab: &Lab, backend: &mut NetlinkBackend) -> Result<(), Failure> {
     println!("\ndomUs shut down: the hook runs `vif offline`, then Xen destroys each vif");
     for d in DOMUS {
-        let observed = observe(&mut backend).await?;
+        let observed = observe(backend).await?;
         let req = VifRequest {
             device: d.vif.into(),
             ..VifRequest::default()
         };
         let vp = plan_vif_offline(&observed, &req);
-        apply(&mut backend, &vp.plan)
+        apply(backend, &vp.plan)
             .await
             .map_err(|e| Failure::op(format!("vif offline {}: {e}", d.vif)))?;
         lab.destroy_vif(d.vif).await?;
     }
+    Ok(())
+}
 
+/// `brouter stop` on dom0.
+async fn stop(backend: &mut NetlinkBackend, lab: &Lab, desired: &Desired) -> Result<(), Failure> {
     println!("\n$ brouter --netns {} --config … stop", lab.dom0.name());
-    let observed = observe(&mut backend).await?;
+    let observed = observe(backend).await?;
     let plan = plan_stop(&desired.scope, &observed);
-    run_plan(&mut backend, &plan).await?;
+    run_plan(backend, &plan).await
+}
 
-    let after = Snapshot::take(&mut backend, &lab.dom0.handle()).await?;
+/// Compare dom0 after `stop` with dom0 before `start` and print the verdict.
+async fn dom0_restored(backend: &mut NetlinkBackend, lab: &Lab, before: &Snapshot) -> Result<bool, Failure> {
+    let after = Snapshot::take(backend, &lab.dom0.handle()).await?;
     let diff = before.diff(&after);
     let (links, addrs, routes) = before.size();
     if diff.is_empty() {
@@ -177,8 +234,11 @@ async fn run(pid: u32) -> Result<u8, Failure> {
             println!("  {l}");
         }
     }
+    Ok(diff.is_empty())
+}
 
-    drop(backend);
+/// Drop the lab and check its namespaces are gone; whether they all are.
+fn delete_lab(lab: Lab, pid: u32) -> bool {
     let names = lab.names();
     drop(lab);
     let left = lab::leftovers(pid);
@@ -187,17 +247,26 @@ async fn run(pid: u32) -> Result<u8, Failure> {
     } else {
         println!("could not delete {}", left.join(", "));
     }
+    left.is_empty()
+}
 
+/// Print the summary; the exit code (OK only if explain agreed on every flow and
+/// `clean`: dom0 restored and every namespace deleted).
+fn summary(results: &[table::Measured], clean: bool) -> u8 {
+    let disagreements = results.iter().filter(|m| !m.agrees()).count();
     let allowed = results.iter().filter(|m| m.allowed()).count();
     println!(
         "\nsummary: {allowed} of {} flows allowed, {} blocked; explain agreed on {} of {}",
         results.len(),
         results.len() - allowed,
-        results.len() - disagreements.len(),
+        results.len() - disagreements,
         results.len()
     );
-    let ok = diff.is_empty() && disagreements.is_empty() && left.is_empty();
-    Ok(if ok { OK } else { FAILED })
+    if clean && disagreements == 0 {
+        OK
+    } else {
+        FAILED
+    }
 }
 
 async fn observe(backend: &mut NetlinkBackend) -> Result<brouter_engine::Observed, Failure> {

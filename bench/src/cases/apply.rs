@@ -36,64 +36,117 @@ pub fn ruleset(size: Size) -> brouter_engine::firewall::Ruleset {
     brouter_engine::firewall::compile(&cfg)
 }
 
+/// Case 4: the full apply (timed), then the rule counts (static).
 pub fn run(report: &mut Report, n: usize) {
+    let applied = measure_full_apply(n);
+    report_full_apply(report, &applied);
+    report_rule_count(report);
+}
+
+/// The timings of the full apply, one sample per round each.
+#[derive(Default)]
+struct FullApply {
+    start: Samples,
+    replace: Samples,
+    floor: Samples,
+    json_nft: Samples,
+    kernel: Samples,
+}
+
+/// What every round applies: the config file, the ruleset (also as nft text) and the bindings.
+struct Inputs {
+    file: String,
+    rs: brouter_engine::firewall::Ruleset,
+    text: String,
+    binds: Vec<Binding>,
+}
+
+/// Run `n` rounds of the full apply, each after the kernel has settled.
+fn measure_full_apply(n: usize) -> FullApply {
     let file = configs::write(BIG);
-    let (mut start, mut replace, mut floor) = (Samples::default(), Samples::default(), Samples::default());
-    let (mut json_nft, mut kernel) = (Samples::default(), Samples::default());
     let rs = ruleset(BIG);
     let text = std::env::temp_dir().join(format!("brouter-bench-big-{}.nft", std::process::id()));
     std::fs::write(&text, firewall::render_text(&rs)).expect("write ruleset text");
     let text = text.display().to_string();
-    let binds = bindings(BIG);
+    let input = Inputs {
+        file,
+        rs,
+        text,
+        binds: bindings(BIG),
+    };
+    let mut applied = FullApply::default();
     for _ in 0..n {
         super::settle();
-        let ns = super::dom0("bapply");
-        start.push(ms(brouter(&ns, &["--config", &file, "start"], &[]).0));
-        // The way `start` rewrites the tables (the counters read to carry them over, the
-        // batch, and closing the socket, which waits for the kernel to free the old tables).
-        let t = Instant::now();
-        firewall::replace_with_bindings(&ns.target(), &rs, &binds).expect("replace with 1,000 bindings");
-        replace.push(ms(t.elapsed()));
-        let fresh = super::dom0("bapplyfl");
-        let file = text.clone();
-        let t = Instant::now();
-        let ok = fresh.run(move || {
-            std::process::Command::new("nft")
-                .args(["-f", &file])
-                .status()
-                .expect("nft")
-        });
-        floor.push(ms(t.elapsed()));
-        assert!(ok.success(), "nft -f of the big ruleset failed");
-        // In the same namespace once its tables are gone (a dropped namespace with 10,000
-        // elements per map is torn down in the background and would slow the next round).
-        let clear = |ns: &brouter_integration::Netns| {
-            for family in ["inet", "bridge"] {
-                assert!(ns
-                    .exec("nft", &["delete", "table", family, "brouter"])
-                    .status
-                    .success());
-            }
-        };
-        clear(&fresh);
-        // The path brouter took before: the same model as JSON through `nft -j -f`.
-        let t = Instant::now();
-        let json = firewall::replace_json(&rs, &binds);
-        let out = brouter_backends::firewall::exec::nft(&fresh.target(), &["-j", "-f", "-"], Some(json))
-            .expect("run nft");
-        json_nft.push(ms(t.elapsed()));
-        assert!(out.success, "nft -j -f of the big ruleset failed: {}", out.stderr);
-        clear(&fresh);
-        // The kernel's share: the encoded batch alone, sent in-process.
-        let tables = firewall::tables(&rs);
-        let tx =
-            firewall::batch::encode(firewall::batch::Mode::Create, Some(&tables), &binds).expect("encode");
-        let t = Instant::now();
-        fresh
-            .run(move || firewall::batch::send_here(&tx, false))
-            .expect("send the batch");
-        kernel.push(ms(t.elapsed()));
+        apply_round(&mut applied, &input);
     }
+    applied
+}
+
+/// One round: `start` and the replace in a dom0, then the baselines in a fresh namespace.
+fn apply_round(s: &mut FullApply, input: &Inputs) {
+    let Inputs {
+        file,
+        rs,
+        text,
+        binds,
+    } = input;
+    let ns = super::dom0("bapply");
+    s.start
+        .push(ms(brouter(&ns, &["--config", file, "start"], &[]).0));
+    // The way `start` rewrites the tables (the counters read to carry them over, the
+    // batch, and closing the socket, which waits for the kernel to free the old tables).
+    let t = Instant::now();
+    firewall::replace_with_bindings(&ns.target(), rs, binds).expect("replace with 1,000 bindings");
+    s.replace.push(ms(t.elapsed()));
+    let fresh = super::dom0("bapplyfl");
+    let file = text.clone();
+    let t = Instant::now();
+    let ok = fresh.run(move || {
+        std::process::Command::new("nft")
+            .args(["-f", &file])
+            .status()
+            .expect("nft")
+    });
+    s.floor.push(ms(t.elapsed()));
+    assert!(ok.success(), "nft -f of the big ruleset failed");
+    // In the same namespace once its tables are gone (a dropped namespace with 10,000
+    // elements per map is torn down in the background and would slow the next round).
+    let clear = |ns: &brouter_integration::Netns| {
+        for family in ["inet", "bridge"] {
+            assert!(ns
+                .exec("nft", &["delete", "table", family, "brouter"])
+                .status
+                .success());
+        }
+    };
+    clear(&fresh);
+    // The path brouter took before: the same model as JSON through `nft -j -f`.
+    let t = Instant::now();
+    let json = firewall::replace_json(rs, binds);
+    let out = brouter_backends::firewall::exec::nft(&fresh.target(), &["-j", "-f", "-"], Some(json))
+        .expect("run nft");
+    s.json_nft.push(ms(t.elapsed()));
+    assert!(out.success, "nft -j -f of the big ruleset failed: {}", out.stderr);
+    clear(&fresh);
+    // The kernel's share: the encoded batch alone, sent in-process.
+    let tables = firewall::tables(rs);
+    let tx = firewall::batch::encode(firewall::batch::Mode::Create, Some(&tables), binds).expect("encode");
+    let t = Instant::now();
+    fresh
+        .run(move || firewall::batch::send_here(&tx, false))
+        .expect("send the batch");
+    s.kernel.push(ms(t.elapsed()));
+}
+
+/// Table 4, the full-apply target and its data.
+fn report_full_apply(report: &mut Report, s: &FullApply) {
+    let FullApply {
+        start,
+        replace,
+        floor,
+        json_nft,
+        kernel,
+    } = s;
     let mut t = Table::new(
         "4. Full apply: 10,000 forwards + 1,000 bindings",
         &format!(
@@ -147,6 +200,14 @@ pub fn run(report: &mut Report, n: usize) {
         worst <= 200.0,
     );
 
+    report.data.insert(
+        "full_apply_ms".into(),
+        json!({"start_from_nothing": start.to_json(), "replace_with_1000_bindings": replace.to_json(), "nft_f_floor": floor.to_json(), "nft_json": json_nft.to_json(), "kernel_batch_only": kernel.to_json()}),
+    );
+}
+
+/// Table 4b and the rule-count target: brouter's rules do not grow with the forwards.
+fn report_rule_count(report: &mut Report) {
     let mut c = Table::new(
         "4b. nftables rule count",
         "Rules brouter installs (both tables) vs the linear-rules baseline (one DNAT and one accept rule \
@@ -176,10 +237,6 @@ pub fn run(report: &mut Report, n: usize) {
         ),
         "the same",
         same,
-    );
-    report.data.insert(
-        "full_apply_ms".into(),
-        json!({"start_from_nothing": start.to_json(), "replace_with_1000_bindings": replace.to_json(), "nft_f_floor": floor.to_json(), "nft_json": json_nft.to_json(), "kernel_batch_only": kernel.to_json()}),
     );
     report.data.insert(
         "rule_count".into(),

@@ -31,63 +31,113 @@ enum Rules {
     Linear,
 }
 
+/// Case 5: dom0 with brouter's config and one bound vif, throughput under every ruleset.
 pub fn run(report: &mut Report, rounds: usize) {
-    // The tested forward is the last one (worst case for linear rules), to host `h`.
-    let (port, h) = configs::forward(SIZE, SIZE.forwards - 1);
-    let (net, ip, mac) = configs::host(SIZE, h);
-    let gw = configs::gateway(net);
     super::settle();
-    let t = Topology::new("bdp")
-        .domu(DomU::new("dut", &format!("{ip}/24"), &gw.to_string()).mac(&mac))
-        .build();
-    let d0 = t.dom0();
-    let file = configs::write(SIZE);
-    brouter(d0, &["--config", &file, "start"], &[]);
-    brouter(
-        d0,
-        &[
-            "vif",
-            "online",
-            "type_if=vif",
-            "--vif",
-            t.vif(0),
-            "--bridge",
-            &configs::bridge(net),
-            "--mac",
-            &mac,
-        ],
-        &[],
+    let dut = Dut::set_up();
+    let res = measure(&dut, rounds);
+    report.tables.push(throughput_table(&dut, &res));
+    throughput_targets(report, &res);
+    let j = |s: &Samples| s.to_json();
+    report.data.insert(
+        "throughput_gbit_s".into(),
+        json!(res.iter().map(|(r, u, d)| json!({"ruleset": format!("{r:?}").to_lowercase(), "domu_to_internet": j(u), "internet_to_domu": j(d)})).collect::<Vec<_>>()),
     );
-    // 999 more bindings on made-up vifs; the real vif's own comes last in the linear rules.
-    let ours = firewall::read_bindings(&d0.target()).expect("bindings");
-    let mut all = super::apply::bindings(SIZE);
-    all.retain(|b| b.mac != mac);
-    all.extend(ours.iter().cloned());
-    let rs = super::apply::ruleset(SIZE);
-    let lin = std::env::temp_dir().join(format!("brouter-bench-linear-{}.nft", std::process::id()));
-    std::fs::write(&lin, linear::ruleset(SIZE, &all)).expect("write linear ruleset");
-    let lin = lin.display().to_string();
-    // Without NAT the internet needs a way back to the VM networks.
-    t.internet()
-        .ip(&["route", "add", "10.0.0.0/8", "via", &t.uplink_ip().to_string()]);
+}
 
-    let uplink = t.uplink_ip();
-    let nat = format!(
-        "table ip natfloor {{\n\
-         \tchain prerouting {{ type nat hook prerouting priority dstnat; tcp dport {port} dnat to {ip}:{SERVER_PORT}; }}\n\
-         \tchain postrouting {{ type nat hook postrouting priority srcnat; ip saddr 10.0.0.0/8 ip daddr != 10.0.0.0/8 masquerade; }}\n\
-         }}\n"
-    );
-    let nat_file = std::env::temp_dir().join(format!("brouter-bench-natfloor-{}.nft", std::process::id()));
-    std::fs::write(&nat_file, nat).expect("write NAT floor ruleset");
-    let nat_file = nat_file.display().to_string();
-    let lin = (lin, nat_file);
-    let mut res: Vec<(Rules, Samples, Samples)> = [Rules::Empty, Rules::Nat, Rules::Brouter, Rules::Linear]
+/// One ruleset's samples: domU → internet, internet → domU (Gbit/s).
+type Measured = (Rules, Samples, Samples);
+
+/// The device under test: dom0 started with [`SIZE`], the domU `dut` behind the last
+/// forward, and every ruleset ready to load.
+struct Dut {
+    t: Topology,
+    /// The tested forward's public port, and the domU's address it leads to.
+    port: u16,
+    ip: std::net::Ipv4Addr,
+    rs: brouter_engine::firewall::Ruleset,
+    /// brouter's bindings: the real vif's plus 999 on made-up vifs.
+    all: Vec<brouter_engine::firewall::Binding>,
+    /// The files of the linear baseline and of the minimal NAT ruleset.
+    files: (String, String),
+}
+
+impl Dut {
+    fn set_up() -> Dut {
+        // The tested forward is the last one (worst case for linear rules), to host `h`.
+        let (port, h) = configs::forward(SIZE, SIZE.forwards - 1);
+        let (net, ip, mac) = configs::host(SIZE, h);
+        let gw = configs::gateway(net);
+        let t = Topology::new("bdp")
+            .domu(DomU::new("dut", &format!("{ip}/24"), &gw.to_string()).mac(&mac))
+            .build();
+        let d0 = t.dom0();
+        let file = configs::write(SIZE);
+        brouter(d0, &["--config", &file, "start"], &[]);
+        brouter(
+            d0,
+            &[
+                "vif",
+                "online",
+                "type_if=vif",
+                "--vif",
+                t.vif(0),
+                "--bridge",
+                &configs::bridge(net),
+                "--mac",
+                &mac,
+            ],
+            &[],
+        );
+        // 999 more bindings on made-up vifs; the real vif's own comes last in the linear rules.
+        let ours = firewall::read_bindings(&d0.target()).expect("bindings");
+        let mut all = super::apply::bindings(SIZE);
+        all.retain(|b| b.mac != mac);
+        all.extend(ours.iter().cloned());
+        let rs = super::apply::ruleset(SIZE);
+        let lin = std::env::temp_dir().join(format!("brouter-bench-linear-{}.nft", std::process::id()));
+        std::fs::write(&lin, linear::ruleset(SIZE, &all)).expect("write linear ruleset");
+        let lin = lin.display().to_string();
+        // Without NAT the internet needs a way back to the VM networks.
+        t.internet()
+            .ip(&["route", "add", "10.0.0.0/8", "via", &t.uplink_ip().to_string()]);
+        let nat = format!(
+            "table ip natfloor {{\n\
+             \tchain prerouting {{ type nat hook prerouting priority dstnat; tcp dport {port} dnat to {ip}:{SERVER_PORT}; }}\n\
+             \tchain postrouting {{ type nat hook postrouting priority srcnat; ip saddr 10.0.0.0/8 ip daddr != 10.0.0.0/8 masquerade; }}\n\
+             }}\n"
+        );
+        let nat_file =
+            std::env::temp_dir().join(format!("brouter-bench-natfloor-{}.nft", std::process::id()));
+        std::fs::write(&nat_file, nat).expect("write NAT floor ruleset");
+        let nat_file = nat_file.display().to_string();
+        Dut {
+            t,
+            port,
+            ip,
+            rs,
+            all,
+            files: (lin, nat_file),
+        }
+    }
+}
+
+/// `rounds` rounds, each through every ruleset in turn; leaves brouter's ruleset loaded.
+fn measure(dut: &Dut, rounds: usize) -> Vec<Measured> {
+    let Dut {
+        t,
+        rs,
+        all,
+        files: lin,
+        ..
+    } = dut;
+    let (d0, uplink, port, ip) = (t.dom0(), t.uplink_ip(), dut.port, dut.ip);
+    let mut res: Vec<Measured> = [Rules::Empty, Rules::Nat, Rules::Brouter, Rules::Linear]
         .map(|r| (r, Samples::default(), Samples::default()))
         .into();
     for _ in 0..rounds {
         for (rules, up, down) in res.iter_mut() {
-            set_rules(d0, *rules, &rs, &all, &lin);
+            set_rules(d0, *rules, rs, all, lin);
             let out = SocketAddr::from((INTERNET_HOST, INTERNET_PORT));
             up.push(gbits(t.internet(), t.domu(0), out, INTERNET_PORT));
             let to = match rules {
@@ -98,8 +148,13 @@ pub fn run(report: &mut Report, rounds: usize) {
             down.push(gbits(t.domu(0), t.internet(), to, SERVER_PORT));
         }
     }
-    set_rules(d0, Rules::Brouter, &rs, &all, &lin);
+    set_rules(d0, Rules::Brouter, rs, all, lin);
+    res
+}
 
+/// Table 5: throughput per ruleset, and each relative to none.
+fn throughput_table(dut: &Dut, res: &[Measured]) -> Table {
+    let (port, ip) = (dut.port, dut.ip);
     let mut tb = Table::new(
         "5. Datapath: forwarded TCP throughput",
         &format!(
@@ -123,10 +178,7 @@ pub fn run(report: &mut Report, rounds: usize) {
     );
     // Ratios are per round (paired) and then the median: the rulesets alternate within a
     // round, so a slow phase of the machine hits both sides of a ratio alike.
-    let vs = |a: &(Rules, Samples, Samples), b: &(Rules, Samples, Samples)| {
-        (a.1.paired_ratio(&b.1), a.2.paired_ratio(&b.2))
-    };
-    for r in &res {
+    for r in res {
         let (up, down) = vs(r, &res[0]);
         tb.row(vec![
             format!("{:?}", r.0).to_lowercase(),
@@ -136,7 +188,16 @@ pub fn run(report: &mut Report, rounds: usize) {
             format!("{:.0} % / {:.0} %", 100.0 * up.median(), 100.0 * down.median()),
         ]);
     }
-    report.tables.push(tb);
+    tb
+}
+
+/// Per round (paired) ratios of `a`'s samples to `b`'s: up, down.
+fn vs(a: &Measured, b: &Measured) -> (Samples, Samples) {
+    (a.1.paired_ratio(&b.1), a.2.paired_ratio(&b.2))
+}
+
+/// The targets: brouter's ruleset vs none (with the minimal NAT as context) and vs linear.
+fn throughput_targets(report: &mut Report, res: &[Measured]) {
     let (n, b, l) = (&res[1], &res[2], &res[3]);
     let (b_up, b_down) = vs(b, &res[0]);
     let worst = b_up.median().min(b_down.median());
@@ -163,11 +224,6 @@ pub fn run(report: &mut Report, rounds: usize) {
         format!("{:.2}× up, {:.2}× down", l_up.median(), l_down.median()),
         "> 1× (higher)",
         l_up.median() > 1.0 && l_down.median() > 1.0,
-    );
-    let j = |s: &Samples| s.to_json();
-    report.data.insert(
-        "throughput_gbit_s".into(),
-        json!(res.iter().map(|(r, u, d)| json!({"ruleset": format!("{r:?}").to_lowercase(), "domu_to_internet": j(u), "internet_to_domu": j(d)})).collect::<Vec<_>>()),
     );
 }
 

@@ -61,6 +61,7 @@ fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// Case 3: latency at each level of attached vifs, then 64 concurrent `vif online`.
 pub fn run(report: &mut Report, samples: usize) {
     let ns = Netns::new("bvif");
     brouter(&ns, &["start", "bridgeip=10.98.96.1/22", "antispoof=yes"], &[]);
@@ -71,7 +72,38 @@ pub fn run(report: &mut Report, samples: usize) {
     );
     let mut vifs = Vifs { ns: &ns, next: 1 };
     let mut attached = 0;
-    let mut t = Table::new(
+    let mut t = latency_table();
+    let mut p50_online = vec![];
+    let mut data = vec![];
+    for level in LEVELS {
+        attach(&ns, &mut vifs, attached, level);
+        attached = level;
+        super::settle();
+        let l = Latency::sample(&ns, &mut vifs, samples);
+        let pq = |s: &Samples| format!("{:.2} / {:.2}", s.median(), s.quantile(0.99));
+        t.row(vec![
+            level.to_string(),
+            pq(&l.on),
+            pq(&l.off),
+            pq(&l.son),
+            pq(&l.soff),
+            samples.to_string(),
+        ]);
+        p50_online.push(l.on.median());
+        data.push(
+            json!({"attached": level, "online_ms": l.on.to_json(), "offline_ms": l.off.to_json(),
+            "shell_online_ms": l.son.to_json(), "shell_offline_ms": l.soff.to_json()}),
+        );
+    }
+    report.tables.push(t);
+    latency_targets(report, &p50_online);
+    concurrent(report, &ns, &mut vifs, attached);
+    report.data.insert("vif_latency".into(), json!(data));
+}
+
+/// Table 3's frame; a row per level of attached vifs follows.
+fn latency_table() -> Table {
+    Table::new(
         "3. `vif online` / `vif offline` latency",
         "Xen mode, two bridges with anti-spoofing (`start bridgeip=10.98.96.1/22 antispoof=yes`, and \
          `vifnum=1` for xenbr1): a Linux bridge takes at most 1,023 ports (the 1,024th attach fails with \
@@ -87,17 +119,29 @@ pub fn run(report: &mut Report, samples: usize) {
             "shell offline p50 / p99 ms",
             "N",
         ],
-    );
-    let mut p50_online = vec![];
-    let mut data = vec![];
-    for level in LEVELS {
-        let fill = vifs.make(level - attached);
-        for (k, v) in fill.iter().enumerate() {
-            let i = attached + k;
-            brouter(&ns, &refs(&online_args(v, i, BRIDGES[i % 2])), &[]);
-        }
-        attached = level;
-        super::settle();
+    )
+}
+
+/// Bring the attached vifs from `attached` up to `level` (alternating between the bridges).
+fn attach(ns: &Netns, vifs: &mut Vifs, attached: usize, level: usize) {
+    let fill = vifs.make(level - attached);
+    for (k, v) in fill.iter().enumerate() {
+        let i = attached + k;
+        brouter(ns, &refs(&online_args(v, i, BRIDGES[i % 2])), &[]);
+    }
+}
+
+/// One level's samples (ms): brouter online/offline, shell online/offline.
+struct Latency {
+    on: Samples,
+    off: Samples,
+    son: Samples,
+    soff: Samples,
+}
+
+impl Latency {
+    /// `samples` fresh vifs through brouter online and offline, as many through the shell.
+    fn sample(ns: &Netns, vifs: &mut Vifs, samples: usize) -> Latency {
         let (mut on, mut off, mut son, mut soff) = (
             Samples::default(),
             Samples::default(),
@@ -106,14 +150,11 @@ pub fn run(report: &mut Report, samples: usize) {
         );
         let sample = vifs.make(samples);
         for (k, v) in sample.iter().enumerate() {
-            on.push(ms(brouter(
-                &ns,
-                &refs(&online_args(v, 5000 + k, BRIDGES[0])),
-                &[],
-            )
-            .0));
+            on.push(ms(
+                brouter(ns, &refs(&online_args(v, 5000 + k, BRIDGES[0])), &[]).0
+            ));
             off.push(ms(brouter(
-                &ns,
+                ns,
                 &["vif", "offline", "type_if=vif", "--vif", v],
                 &[],
             )
@@ -124,22 +165,12 @@ pub fn run(report: &mut Report, samples: usize) {
             son.push(ms(shell::run(&shell::vif_online(ns.name(), &v, bridge))));
             soff.push(ms(shell::run(&shell::vif_offline(ns.name(), &v))));
         }
-        let pq = |s: &Samples| format!("{:.2} / {:.2}", s.median(), s.quantile(0.99));
-        t.row(vec![
-            level.to_string(),
-            pq(&on),
-            pq(&off),
-            pq(&son),
-            pq(&soff),
-            samples.to_string(),
-        ]);
-        p50_online.push(on.median());
-        data.push(
-            json!({"attached": level, "online_ms": on.to_json(), "offline_ms": off.to_json(),
-            "shell_online_ms": son.to_json(), "shell_offline_ms": soff.to_json()}),
-        );
+        Latency { on, off, son, soff }
     }
-    report.tables.push(t);
+}
+
+/// The online targets: p50 at 0 attached, and how it grows at 1,024.
+fn latency_targets(report: &mut Report, p50_online: &[f64]) {
     let (p0, p1024) = (p50_online[0], *p50_online.last().expect("levels"));
     report.target(
         "vif online p50 (at 0 attached)",
@@ -153,8 +184,6 @@ pub fn run(report: &mut Report, samples: usize) {
         "≤ 1.5×",
         p1024 <= 1.5 * p0,
     );
-    concurrent(report, &ns, &mut vifs, attached);
-    report.data.insert("vif_latency".into(), json!(data));
 }
 
 /// 64 `vif online` processes at once (they serialise on brouter's per-namespace lock).
