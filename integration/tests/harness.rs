@@ -145,6 +145,37 @@ fn namespaces_vanish_when_a_test_body_panics() {
 }
 
 #[test]
+fn a_taken_namespace_name_is_refused_and_the_namespace_left_alone() {
+    if !root_or_skip("a_taken_namespace_name_is_refused_and_the_namespace_left_alone") {
+        return;
+    }
+    let ns = Netns::new("taken");
+    ns.set_sysctl("net.ipv4.ip_forward", "1");
+    let err = brouter_lab::LabNetns::create(ns.name()).expect_err("the name is taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
+    assert!(listed_netns().contains(&ns.name().to_string()));
+    assert_eq!(ns.sysctl("net.ipv4.ip_forward"), "1", "still the same namespace");
+}
+
+#[test]
+fn names_a_dead_process_left_are_swept_and_live_ones_kept() {
+    if !root_or_skip("names_a_dead_process_left_are_swept_and_live_ones_kept") {
+        return;
+    }
+    let mut child = Command::new("true").spawn().expect("run true");
+    let dead = child.id();
+    child.wait().expect("reap true");
+    let live = Netns::new("live");
+    let stale = format!("brt-stale-{dead}-0");
+    // What a SIGKILLed test run leaves: a name nobody will drop. (Any test starting in
+    // parallel may sweep it first; either way it must be gone after a sweep.)
+    std::mem::forget(brouter_lab::LabNetns::create(&stale).expect("create the stale name"));
+    brouter_integration::netns::sweep_stale();
+    assert_gone(&[stale]);
+    assert!(listed_netns().contains(&live.name().to_string()));
+}
+
+#[test]
 fn a_build_that_fails_half_way_leaves_no_namespace() {
     if !root_or_skip("a_build_that_fails_half_way_leaves_no_namespace") {
         return;

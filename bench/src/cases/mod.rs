@@ -26,14 +26,15 @@ pub fn runs(default: usize) -> usize {
 
 /// Wait until the kernel has finished tearing down the namespaces dropped so far.
 ///
-/// `ip netns delete` returns at once; the kernel then unregisters every device of the
-/// namespace in a workqueue while holding the rtnl lock (~10 ms per bridge), and frees
-/// their nftables tables after an RCU grace period in a work item that is global: any
-/// process that closes an nfnetlink socket meanwhile (brouter, `nft`) waits for it,
-/// up to seconds after a table of 10,000 elements. So before timing anything, wait until
-/// an rtnl-locked no-op (`ip link set lo up` in a scratch namespace) and an nfnetlink
-/// read (open, ask, close) are both quick five times in a row, 100 ms apart (the teardown
-/// of a dropped namespace reaches nf_tables some time after `ip netns delete`; at most 60 s).
+/// Deleting a namespace (unmounting its name, as `ip netns delete` does) returns at
+/// once; the kernel then unregisters every device of the namespace in a workqueue while
+/// holding the rtnl lock (~10 ms per bridge), and frees their nftables tables after an
+/// RCU grace period in a work item that is global: any process that closes an nfnetlink
+/// socket meanwhile (brouter, `nft`) waits for it, up to seconds after a table of 10,000
+/// elements. So before timing anything, wait until an rtnl-locked no-op (`ip link set lo
+/// up` in a scratch namespace) and an nfnetlink read (open, ask, close) are both quick
+/// five times in a row, 100 ms apart (the teardown of a dropped namespace reaches
+/// nf_tables some time after its name is gone; at most 60 s).
 pub fn settle() {
     let scratch = Netns::new("bsettle");
     let target = scratch.target();
