@@ -15,27 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{PortRange, Proto};
 
 use crate::desired::Desired;
+pub use crate::desired::Scope;
 use crate::firewall::{bindings_to_keep, Binding, Ruleset};
 use crate::model::{link_up_memory_key, sysctl_memory_key, BridgeOptions, Observed, ALIAS_PREFIX};
-
-/// Which of brouter's objects a run may remove.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Everything brouter owns (a config file describes the whole host).
-    All,
-    /// Only these bridges and what brouter put on them (Xen mode: one bridge per call).
-    Bridges(Vec<String>),
-}
-
-impl Scope {
-    pub fn includes(&self, link: &str) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Bridges(b) => b.iter().any(|x| x == link),
-        }
-    }
-}
 
 /// One kernel operation. Each maps to exactly one [`crate::NetBackend`] call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
