@@ -217,9 +217,22 @@ pub enum PlanError {
 
 /// Plan `start`: converge `observed` to `desired`.
 pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+    refuse_foreign_bridge_names(desired, observed)?;
+    refuse_foreign_routes(desired, observed)?;
     let mut ops = Vec::new();
-    let wanted_bridges: BTreeSet<&str> = desired.bridges.iter().map(|b| b.name.as_str()).collect();
+    let stale = stale_bridges(desired, observed);
+    remove_stale_routes_and_bridges(&mut ops, desired, observed, &stale);
+    remember_notes(&mut ops, desired, observed);
+    set_sysctls(&mut ops, desired, observed);
+    create_and_raise_bridges(&mut ops, desired, observed);
+    let flushed = converge_addresses(&mut ops, desired, observed, &stale);
+    add_missing_routes(&mut ops, desired, observed, &flushed);
+    replace_firewall_if_changed(&mut ops, desired, observed)?;
+    Ok(Plan { ops })
+}
 
+/// A wanted bridge's name taken by a link that is not a bridge: brouter will not replace it.
+fn refuse_foreign_bridge_names(desired: &Desired, observed: &Observed) -> Result<(), PlanError> {
     for b in &desired.bridges {
         if let Some(l) = observed.link(&b.name) {
             if !l.is_bridge() {
@@ -230,6 +243,11 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             }
         }
     }
+    Ok(())
+}
+
+/// A wanted route whose destination a route brouter did not create sends elsewhere.
+fn refuse_foreign_routes(desired: &Desired, observed: &Observed) -> Result<(), PlanError> {
     for r in &desired.routes {
         let owned_here = observed
             .routes
@@ -252,9 +270,13 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             }
         }
     }
+    Ok(())
+}
 
-    // 1. What brouter owns in scope but no longer wants: old bridges, addresses, routes.
-    let stale: Vec<&str> = observed
+/// The bridges brouter owns in scope but no longer wants.
+fn stale_bridges<'o>(desired: &Desired, observed: &'o Observed) -> Vec<&'o str> {
+    let wanted_bridges: BTreeSet<&str> = desired.bridges.iter().map(|b| b.name.as_str()).collect();
+    observed
         .links
         .iter()
         .filter(|l| {
@@ -263,7 +285,17 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
                 && !wanted_bridges.contains(l.name.as_str())
         })
         .map(|l| l.name.as_str())
-        .collect();
+        .collect()
+}
+
+/// Step 1: what brouter owns in scope but no longer wants — its routes on kept links,
+/// then the stale bridges (which take their own addresses and routes with them).
+fn remove_stale_routes_and_bridges(
+    ops: &mut Vec<Op>,
+    desired: &Desired,
+    observed: &Observed,
+    stale: &[&str],
+) {
     for r in &observed.routes {
         let wanted = desired.routes.iter().any(|d| d.dst == r.dst && d.dev == r.dev);
         if r.owned() && desired.scope.includes(&r.dev) && !wanted && !stale.contains(&r.dev.as_str()) {
@@ -273,12 +305,13 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
-    for name in &stale {
-        remove_bridge(&mut ops, observed, name);
+    for name in stale {
+        remove_bridge(ops, observed, name);
     }
+}
 
-    // 2. Notes for later hooks (Xen mode's words), and sysctls, remembering what was
-    //    there before brouter first changed it.
+/// Step 2a: notes for later hooks (Xen mode's words), when memory differs.
+fn remember_notes(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
     for (key, value) in &desired.notes {
         if observed.memory.get(key) != Some(value) {
             ops.push(Op::Remember {
@@ -287,6 +320,10 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
+}
+
+/// Step 2b: sysctls, remembering what was there before brouter first changed it.
+fn set_sysctls(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
     for (key, value) in &desired.sysctls {
         let current = observed.sysctls.get(key);
         if current != Some(value) {
@@ -305,8 +342,11 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
+}
 
-    // 3. Bridges: create missing ones; bring all up (noting foreign ones we raised).
+/// Step 3: bridges — create missing ones; bring all up (noting foreign ones we raised,
+/// so `stop` puts them down again).
+fn create_and_raise_bridges(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
     for b in &desired.bridges {
         let up = match observed.link(&b.name) {
             None => {
@@ -335,41 +375,64 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
+}
 
-    // 4. Addresses (a foreign identical address already satisfies the wish). The kernel
-    //    flushes every route through a link whose last IPv4 address goes, and (with
-    //    promote_secondaries off, its default) deletes a primary's secondaries with it.
-    //    So an old address of brouter's in the *same* subnet as a new one goes first (or
-    //    the new one would be its secondary and vanish with it); other old addresses go
-    //    after the new ones exist. `flushed` notes links whose routes the plan drops.
-    let mut present: Vec<(String, Ipv4Net)> = observed
-        .addresses
-        .iter()
-        .map(|a| (a.link.clone(), a.addr))
-        .collect();
-    let mut flushed: BTreeSet<String> = BTreeSet::new();
-    let is_stale = |a: &crate::model::Address| {
-        a.owned
-            && desired.scope.includes(&a.link)
-            && !stale.contains(&a.link.as_str())
-            && !desired
-                .addresses
-                .iter()
-                .any(|d| d.link == a.link && d.addr == a.addr)
-    };
-    let mut deleted: Vec<usize> = Vec::new();
-    let mut delete = |ops: &mut Vec<Op>, present: &mut Vec<(String, Ipv4Net)>, link: &str, addr: Ipv4Net| {
+/// The addresses on each link as the plan goes, and the links whose last address the
+/// plan deletes (the kernel flushes their routes).
+struct AddressTrack {
+    present: Vec<(String, Ipv4Net)>,
+    flushed: BTreeSet<String>,
+}
+
+impl AddressTrack {
+    fn delete(&mut self, ops: &mut Vec<Op>, link: &str, addr: Ipv4Net) {
         ops.push(Op::DeleteAddress {
             link: link.to_string(),
             addr,
         });
-        present.retain(|(l, x)| !(l == link && *x == addr));
-        if !present.iter().any(|(l, _)| l == link) {
-            flushed.insert(link.to_string());
+        self.present.retain(|(l, x)| !(l == link && *x == addr));
+        if !self.present.iter().any(|(l, _)| l == link) {
+            self.flushed.insert(link.to_string());
         }
+    }
+}
+
+/// Whether `a` is an address brouter owns in scope, on a kept link, that is no longer
+/// wanted.
+fn is_stale_address(desired: &Desired, stale: &[&str], a: &crate::model::Address) -> bool {
+    a.owned
+        && desired.scope.includes(&a.link)
+        && !stale.contains(&a.link.as_str())
+        && !desired
+            .addresses
+            .iter()
+            .any(|d| d.link == a.link && d.addr == a.addr)
+}
+
+/// Step 4: addresses (a foreign identical address already satisfies the wish). The kernel
+/// flushes every route through a link whose last IPv4 address goes, and (with
+/// promote_secondaries off, its default) deletes a primary's secondaries with it. So an
+/// old address of brouter's in the *same* subnet as a new one goes first (or the new one
+/// would be its secondary and vanish with it); other old addresses go after the new ones
+/// exist. Returns the links whose routes the plan drops.
+fn converge_addresses(
+    ops: &mut Vec<Op>,
+    desired: &Desired,
+    observed: &Observed,
+    stale: &[&str],
+) -> BTreeSet<String> {
+    let mut track = AddressTrack {
+        present: observed
+            .addresses
+            .iter()
+            .map(|a| (a.link.clone(), a.addr))
+            .collect(),
+        flushed: BTreeSet::new(),
     };
+    let is_stale = |a: &crate::model::Address| is_stale_address(desired, stale, a);
+    let mut deleted: Vec<usize> = Vec::new();
     for a in &desired.addresses {
-        if present.iter().any(|(l, x)| *l == a.link && *x == a.addr) {
+        if track.present.iter().any(|(l, x)| *l == a.link && *x == a.addr) {
             continue;
         }
         for (k, old) in observed.addresses.iter().enumerate() {
@@ -378,7 +441,7 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
                 && old.addr.trunc() == a.addr.trunc()
                 && !deleted.contains(&k)
             {
-                delete(&mut ops, &mut present, &old.link, old.addr);
+                track.delete(ops, &old.link, old.addr);
                 deleted.push(k);
             }
         }
@@ -386,17 +449,20 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             link: a.link.clone(),
             addr: a.addr,
         });
-        present.push((a.link.clone(), a.addr));
+        track.present.push((a.link.clone(), a.addr));
     }
     for (k, old) in observed.addresses.iter().enumerate() {
         if is_stale(old) && !deleted.contains(&k) {
-            delete(&mut ops, &mut present, &old.link, old.addr);
+            track.delete(ops, &old.link, old.addr);
         }
     }
+    track.flushed
+}
 
-    // 5. Routes, after the bridge is up: the kernel refuses routes via a down link and
-    //    drops them when a link goes down; only the prefix routes of (foreign) addresses
-    //    come back by themselves when it goes up again.
+/// Step 5: routes, after the bridge is up: the kernel refuses routes via a down link and
+/// drops them when a link goes down; only the prefix routes of (foreign) addresses come
+/// back by themselves when it goes up again. Routes through `flushed` links are gone.
+fn add_missing_routes(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed, flushed: &BTreeSet<String>) {
     for r in &desired.routes {
         let present = if flushed.contains(r.dev.as_str()) {
             false
@@ -418,9 +484,15 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
+}
 
-    // 6. The firewall, as one replacement, only when it differs; the bindings of vifs
-    //    that are still attached go back in with it.
+/// Step 6: the firewall, as one replacement, only when it differs; the bindings of vifs
+/// that are still attached go back in with it. A summary cannot rewrite it.
+fn replace_firewall_if_changed(
+    ops: &mut Vec<Op>,
+    desired: &Desired,
+    observed: &Observed,
+) -> Result<(), PlanError> {
     let converged_fw = desired.firewall_fingerprint.is_some()
         && observed.firewall.as_deref() == desired.firewall_fingerprint.as_deref();
     match &desired.firewall {
@@ -443,8 +515,7 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
         }
         _ => {}
     }
-
-    Ok(Plan { ops })
+    Ok(())
 }
 
 /// After the tables change: UDP flows that reached the dom0 (or an old target) on a port
