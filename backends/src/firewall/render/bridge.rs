@@ -48,50 +48,26 @@ fn binding_sets(b: &mut Builder) {
 /// `antispoof`: what a bound vif sends is dropped unless its MAC, its IP and its ARP
 /// sender are the ones bound to it, and it is IPv4 or ARP.
 fn antispoof_chain(b: &mut Builder) {
-    let iif = || meta(MetaKey::Iifname);
-    b.rule(
-        "antispoof",
-        vec![
-            ne(concat(vec![iif(), payload("ether", "saddr")]), set_ref(MAC_BIND)),
-            drop(),
-        ],
-        Some("spoofed MAC".into()),
-    );
-    b.rule(
-        "antispoof",
-        vec![
+    let bound = |field: Expr, set: &str| ne(concat(vec![meta(MetaKey::Iifname), field]), set_ref(set));
+    let rules = [
+        (bound(payload("ether", "saddr"), MAC_BIND), "spoofed MAC"),
+        (
             ne(meta(MetaKey::Protocol), anon_set(vec![str("ip"), str("arp")])),
-            drop(),
-        ],
-        Some("only IPv4 and ARP".into()),
-    );
-    b.rule(
-        "antispoof",
-        vec![
-            ne(concat(vec![iif(), payload("ip", "saddr")]), set_ref(IP_BIND)),
-            drop(),
-        ],
-        Some("spoofed IP".into()),
-    );
-    b.rule(
-        "antispoof",
-        vec![
-            ne(concat(vec![iif(), payload("arp", "saddr ip")]), set_ref(IP_BIND)),
-            drop(),
-        ],
-        Some("spoofed ARP sender IP".into()),
-    );
-    b.rule(
-        "antispoof",
-        vec![
-            ne(
-                concat(vec![iif(), payload("arp", "saddr ether")]),
-                set_ref(MAC_BIND),
-            ),
-            drop(),
-        ],
-        Some("spoofed ARP sender MAC".into()),
-    );
+            "only IPv4 and ARP",
+        ),
+        (bound(payload("ip", "saddr"), IP_BIND), "spoofed IP"),
+        (
+            bound(payload("arp", "saddr ip"), IP_BIND),
+            "spoofed ARP sender IP",
+        ),
+        (
+            bound(payload("arp", "saddr ether"), MAC_BIND),
+            "spoofed ARP sender MAC",
+        ),
+    ];
+    for (mismatch, comment) in rules {
+        b.rule("antispoof", vec![mismatch, drop()], Some(comment.into()));
+    }
 }
 
 /// The set elements of one binding, per set (empty lists left out).

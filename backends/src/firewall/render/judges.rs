@@ -120,38 +120,37 @@ fn zone_dispatch_map(t: &Inet) -> Option<Stmt> {
 }
 
 /// With no named uplink, external is any interface that is not a bridge: one verdict map
-/// per direction, keyed by the bridge side.
+/// per direction (to external first), keyed by the bridge side.
 fn any_other_external_rules(b: &mut Builder, t: &Inet) {
     let rs = t.rs;
-    let to_ext: Vec<_> = rs
-        .networks
-        .iter()
-        .filter_map(|n| pair_verdict(rs, &n.name, ZONE_EXTERNAL).map(|v| (str(n.bridge.clone()), v)))
-        .collect();
-    if !to_ext.is_empty() {
-        b.rule(
-            "fwd_judge",
-            vec![
-                ne(meta(MetaKey::Oifname), set_ref(BRIDGES)),
-                vmap(meta(MetaKey::Iifname), anon_vmap(to_ext)),
-            ],
-            Some("external: any interface that is not a bridge".into()),
-        );
-    }
-    let from_ext: Vec<_> = rs
-        .networks
-        .iter()
-        .filter_map(|n| pair_verdict(rs, ZONE_EXTERNAL, &n.name).map(|v| (str(n.bridge.clone()), v)))
-        .collect();
-    if !from_ext.is_empty() {
-        b.rule(
-            "fwd_judge",
-            vec![
-                ne(meta(MetaKey::Iifname), set_ref(BRIDGES)),
-                vmap(meta(MetaKey::Oifname), anon_vmap(from_ext)),
-            ],
-            Some("external: any interface that is not a bridge".into()),
-        );
+    for to_external in [true, false] {
+        let (bridge_side, other_side) = if to_external {
+            (MetaKey::Iifname, MetaKey::Oifname)
+        } else {
+            (MetaKey::Oifname, MetaKey::Iifname)
+        };
+        let verdicts: Vec<_> = rs
+            .networks
+            .iter()
+            .filter_map(|n| {
+                let v = if to_external {
+                    pair_verdict(rs, &n.name, ZONE_EXTERNAL)
+                } else {
+                    pair_verdict(rs, ZONE_EXTERNAL, &n.name)
+                };
+                v.map(|v| (str(n.bridge.clone()), v))
+            })
+            .collect();
+        if !verdicts.is_empty() {
+            b.rule(
+                "fwd_judge",
+                vec![
+                    ne(meta(other_side), set_ref(BRIDGES)),
+                    vmap(meta(bridge_side), anon_vmap(verdicts)),
+                ],
+                Some("external: any interface that is not a bridge".into()),
+            );
+        }
     }
 }
 
