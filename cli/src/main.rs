@@ -66,9 +66,9 @@ fn verbose(level: u8) {
         .init();
 }
 
+/// Run the command `cli` names; its exit code.
 async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
     let config_path = cli.config.as_deref();
-    let open = || load::Backend::open(cli.sim.as_deref(), cli.netns.as_deref());
     match &cli.command {
         Command::Xen(x) => xen_install::xen(x, cli.json),
         #[cfg(feature = "demo")]
@@ -86,94 +86,52 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             check::check(&config, cli.json);
             Ok(exit::OK)
         }
-        Command::Start { words } | Command::Stop { words } | Command::Plan { words } => {
-            let mode = match &cli.command {
-                Command::Start { .. } => run::Mode::Start,
-                Command::Stop { .. } => run::Mode::Stop,
-                _ => run::Mode::DryRun,
-            };
-            let file = load::config_file(config_path, words)?;
-            // start and stop change the kernel: one at a time with hotplugs (dry runs
-            // don't). Taken after validation, so a bad config is exit 2 whoever runs it.
-            let take_lock = || match mode {
-                run::Mode::DryRun => Ok(None),
-                _ => lock::lock(&lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())).map(Some),
-            };
-            // A converged system, checked from the cached compile of this very file.
-            let mut held = None;
-            let mut backend = None;
-            if let Some(summary) = file
-                .as_ref()
-                .filter(|_| mode != run::Mode::Stop)
-                .and_then(cache::load)
-            {
-                held = take_lock()?;
-                let b = backend.insert(open().await?);
-                if run::converged(&summary, b, mode, cli.json).await? {
-                    return Ok(exit::OK);
-                }
-            }
-            let started = std::time::Instant::now();
-            let mut config = load::parse_config(file.as_ref(), words)?;
-            tracing::debug!(
-                "parsed and validated {} ({:.2} ms)",
-                config.origin,
-                started.elapsed().as_secs_f64() * 1000.0
-            );
-            if held.is_none() {
-                held = take_lock()?;
-            }
-            let _lock = held;
-            let mut backend = match backend {
-                Some(b) => b,
-                None => open().await?,
-            };
-            if file.is_none() && words.is_empty() {
-                // No file, no words: the bridges brouter started in Xen mode, if any.
-                if let Some(c) = run::remembered_xen_config(&mut backend).await {
-                    config = c;
-                }
-            }
-            run::run(&config, &mut backend, mode, cli.json, file.as_ref()).await?;
-            Ok(exit::OK)
-        }
-        Command::Vif(args) => {
-            let config = match config_path {
-                Some(_) => Some(load::load_config(config_path, &[])?),
-                None if std::path::Path::new(load::DEFAULT_CONFIG).exists() => {
-                    Some(load::load_config(None, &[])?)
-                }
-                None => None,
-            };
-            let mut backend = open().await?;
-            let lock = lock::path_for(cli.sim.as_deref(), cli.netns.as_deref());
-            vif::vif(args, config.as_ref(), &mut backend, &lock, cli.json).await
-        }
+        Command::Start { words } => run::command(cli, run::Mode::Start, words).await,
+        Command::Stop { words } => run::command(cli, run::Mode::Stop, words).await,
+        Command::Plan { words } => run::command(cli, run::Mode::DryRun, words).await,
+        Command::Vif(args) => vif_command(cli, args).await,
         Command::Explain(args) => {
             let config = load::load_config(config_path, &args.words)?;
             // The live system (uplink address, bindings, the other Xen bridges) refines the
             // answer when readable.
-            let mut backend = open().await.ok();
+            let mut backend = run::open(cli).await.ok();
             let config = run::host_config(config, &args.words, backend.as_mut()).await;
             explain::explain(&config, args, backend.as_mut(), cli.json).await
         }
-        Command::Diagram(args) => {
-            let config = load::load_config(config_path, &args.words)?;
-            let mut backend = match args.config_only {
-                true => None,
-                false => open()
-                    .await
-                    .map_err(|e| eprintln!("brouter: diagram: {}; drawing from the config alone", e.message))
-                    .ok(),
-            };
-            let config = run::host_config(config, &args.words, backend.as_mut()).await;
-            diagram::diagram(&config, args, backend.as_mut()).await
-        }
+        Command::Diagram(args) => diagram_command(cli, args).await,
         Command::Status { words } => {
             let config = load::load_config(config_path, words)?;
-            let mut backend = open().await?;
+            let mut backend = run::open(cli).await?;
             let config = run::host_config(config, words, Some(&mut backend)).await;
             status::status(&config, &mut backend, cli.json).await
         }
     }
+}
+
+/// `vif`: the configuration is optional (`--config`, else the default file if there is
+/// one): without it, the vif goes to the only bridge brouter made.
+async fn vif_command(cli: &Cli, args: &args::VifArgs) -> Result<u8, Failure> {
+    let config = match cli.config.as_deref() {
+        Some(path) => Some(load::load_config(Some(path), &[])?),
+        None if std::path::Path::new(load::DEFAULT_CONFIG).exists() => Some(load::load_config(None, &[])?),
+        None => None,
+    };
+    let mut backend = run::open(cli).await?;
+    let lock = lock::path_for(cli.sim.as_deref(), cli.netns.as_deref());
+    vif::vif(args, config.as_ref(), &mut backend, &lock, cli.json).await
+}
+
+/// `diagram`: from the live system when readable (unless `--config-only`), else from
+/// the configuration alone.
+async fn diagram_command(cli: &Cli, args: &diagram::DiagramArgs) -> Result<u8, Failure> {
+    let config = load::load_config(cli.config.as_deref(), &args.words)?;
+    let mut backend = match args.config_only {
+        true => None,
+        false => run::open(cli)
+            .await
+            .map_err(|e| eprintln!("brouter: diagram: {}; drawing from the config alone", e.message))
+            .ok(),
+    };
+    let config = run::host_config(config, &args.words, backend.as_mut()).await;
+    diagram::diagram(&config, args, backend.as_mut()).await
 }

@@ -2,8 +2,10 @@
 
 use brouter_engine::{apply, compile, plan_start, plan_stop, Config, Desired, Observed, Plan};
 
-use crate::exit::Failure;
-use crate::load::{Backend, ConfigFile};
+use crate::args::Cli;
+use crate::exit::{self, Failure};
+use crate::load::{self, Backend, ConfigFile};
+use crate::{cache, lock};
 
 /// What a command should do with the plan it computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +13,57 @@ pub enum Mode {
     Start,
     Stop,
     DryRun,
+}
+
+/// The backend the command line names: the simulator (`--sim`), a namespace
+/// (`--netns`), or the host.
+pub async fn open(cli: &Cli) -> Result<Backend, Failure> {
+    Backend::open(cli.sim.as_deref(), cli.netns.as_deref()).await
+}
+
+/// `start`, `stop` or `plan` (`mode`) from the command line: a converged system is
+/// answered from the cached compile of the file; otherwise the configuration (the file,
+/// the words, or the Xen bridges brouter remembers) is planned and run.
+pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Failure> {
+    let file = load::config_file(cli.config.as_deref(), words)?;
+    // A converged system, checked from the cached compile of this very file.
+    let mut held = None;
+    let mut backend = None;
+    if let Some(summary) = file.as_ref().filter(|_| mode != Mode::Stop).and_then(cache::load) {
+        held = take_lock(cli, mode)?;
+        let b = backend.insert(open(cli).await?);
+        if converged(&summary, b, mode, cli.json).await? {
+            return Ok(exit::OK);
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut config = load::parse_config(file.as_ref(), words)?;
+    tracing::debug!("parsed and validated {} ({:.2} ms)", config.origin, ms(started));
+    if held.is_none() {
+        held = take_lock(cli, mode)?;
+    }
+    let _lock = held;
+    let mut backend = match backend {
+        Some(b) => b,
+        None => open(cli).await?,
+    };
+    if file.is_none() && words.is_empty() {
+        // No file, no words: the bridges brouter started in Xen mode, if any.
+        if let Some(c) = remembered_xen_config(&mut backend).await {
+            config = c;
+        }
+    }
+    run(&config, &mut backend, mode, cli.json, file.as_ref()).await?;
+    Ok(exit::OK)
+}
+
+/// start and stop change the kernel: one at a time with hotplugs (dry runs don't).
+/// Taken after validation, so a bad config is exit 2 whoever runs it.
+fn take_lock(cli: &Cli, mode: Mode) -> Result<Option<lock::Lock>, Failure> {
+    match mode {
+        Mode::DryRun => Ok(None),
+        _ => lock::lock(&lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())).map(Some),
+    }
 }
 
 /// Whether `summary` (a cached compile) shows the system converged; if so, report it.

@@ -7,6 +7,8 @@ use serde_json::json;
 use crate::exit::{Failure, DRIFTED, OK};
 use crate::load::Backend;
 
+mod text;
+
 /// One network's state as found.
 #[derive(Debug, serde::Serialize)]
 struct NetworkStatus {
@@ -33,7 +35,38 @@ struct PortStatus {
     bound: Option<String>,
 }
 
+/// Everything `status` reports, gathered before it is printed (as JSON or text).
+#[derive(Debug)]
+struct Report {
+    converged: bool,
+    networks: Vec<NetworkStatus>,
+    forwards: Vec<ForwardStatus>,
+    policies: Vec<PolicyStatus>,
+    unlisted: Option<UnlistedStatus>,
+    warnings: Vec<String>,
+    ip_forward: String,
+    /// The fingerprint of brouter's tables, when they are there.
+    firewall: Option<String>,
+    /// The steps `start` would apply.
+    drift: Vec<String>,
+    /// Why `start` could not converge, if it could not.
+    conflict: Option<String>,
+}
+
+/// Report what exists, what is missing and what drifted; exit `DRIFTED` unless `start`
+/// has nothing to do.
 pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> Result<u8, Failure> {
+    let report = gather(config, backend).await?;
+    if json_out {
+        print_json(&report);
+    } else {
+        text::print(&report);
+    }
+    Ok(if report.converged { OK } else { DRIFTED })
+}
+
+/// Observe the kernel, plan `start` against it, and read the firewall's counters.
+async fn gather(config: &Config, backend: &mut Backend) -> Result<Report, Failure> {
     let obs = backend
         .get()
         .observe()
@@ -41,12 +74,12 @@ pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> R
         .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
     let desired = compile(&crate::run::with_other_xen_bridges(config, &obs));
     let plan = plan_start(&desired, &obs);
-    let nets: Vec<NetworkStatus> = config
+    let networks: Vec<NetworkStatus> = config
         .networks
         .iter()
         .map(|n| network_status(config, n, &obs))
         .collect();
-    let forwarding = obs.sysctls.get(IP_FORWARD).cloned().unwrap_or_else(|| "?".into());
+    let ip_forward = obs.sysctls.get(IP_FORWARD).cloned().unwrap_or_else(|| "?".into());
     let (drift, conflict): (Vec<String>, Option<String>) = match &plan {
         Ok(p) => (p.ops.iter().map(ToString::to_string).collect(), None),
         Err(e) => (Vec::new(), Some(e.to_string())),
@@ -59,31 +92,63 @@ pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> R
         Some(_) => backend.get().firewall_counters().await.unwrap_or_default(),
         None => FirewallCounters::default(),
     };
-    let forwards: Vec<ForwardStatus> = config
+    Ok(Report {
+        converged,
+        networks,
+        forwards: config
+            .forwards
+            .iter()
+            .map(|f| forward_status(f, &counters))
+            .collect(),
+        policies: config
+            .policies
+            .iter()
+            .map(|p| policy_status(p, &counters))
+            .collect(),
+        unlisted: unlisted_status(config, &counters),
+        warnings,
+        ip_forward,
+        firewall: obs.firewall,
+        drift,
+        conflict,
+    })
+}
+
+fn print_json(r: &Report) {
+    let v = json!({
+        "converged": r.converged,
+        "networks": r.networks,
+        "forwards": r.forwards,
+        "policies": r.policies,
+        "unlisted": r.unlisted,
+        "warnings": r.warnings,
+        "ip_forward": r.ip_forward,
+        "firewall": r.firewall,
+        "drift": r.drift,
+        "conflict": r.conflict,
+    });
+    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+}
+
+fn forward_status(f: &brouter_engine::config::Forward, counters: &FirewallCounters) -> ForwardStatus {
+    let to = f.host.clone().unwrap_or_else(|| f.addr.to_string());
+    let port = f.to_port.map(|p| format!(":{p}")).unwrap_or_default();
+    let hits = counters
         .forwards
         .iter()
-        .map(|f| {
-            let to = f.host.clone().unwrap_or_else(|| f.addr.to_string());
-            let port = f.to_port.map(|p| format!(":{p}")).unwrap_or_default();
-            let hits = counters
-                .forwards
-                .iter()
-                .find(|h| h.proto == f.proto && h.ports == f.ports);
-            ForwardStatus {
-                forward: format!("{}/{} -> {to} ({}){port}", f.proto, f.ports, f.addr),
-                connections: hits.map(|h| h.connections),
-                packets: hits.map(|h| h.traffic.packets),
-                bytes: hits.map(|h| h.traffic.bytes),
-            }
-        })
-        .collect();
-    let policies: Vec<PolicyStatus> = config
-        .policies
-        .iter()
-        .map(|p| policy_status(p, &counters))
-        .collect();
-    let have_counters = counters != FirewallCounters::default();
-    let unlisted = have_counters.then(|| UnlistedStatus {
+        .find(|h| h.proto == f.proto && h.ports == f.ports);
+    ForwardStatus {
+        forward: format!("{}/{} -> {to} ({}){port}", f.proto, f.ports, f.addr),
+        connections: hits.map(|h| h.connections),
+        packets: hits.map(|h| h.traffic.packets),
+        bytes: hits.map(|h| h.traffic.bytes),
+    }
+}
+
+/// The unlisted pairs' drops and their log lines, when there are counters.
+fn unlisted_status(config: &Config, counters: &FirewallCounters) -> Option<UnlistedStatus> {
+    let have_counters = *counters != FirewallCounters::default();
+    have_counters.then(|| UnlistedStatus {
         dropped: counters.unlisted,
         logged_lines: counters
             .logged
@@ -91,95 +156,7 @@ pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> R
             .filter(|l| !config.policies.iter().any(|p| p.from == l.from && p.to == l.to))
             .map(|l| l.lines)
             .sum(),
-    });
-    if json_out {
-        let v = json!({
-            "converged": converged,
-            "networks": nets,
-            "forwards": forwards,
-            "policies": policies,
-            "unlisted": unlisted,
-            "warnings": warnings,
-            "ip_forward": forwarding,
-            "firewall": obs.firewall,
-            "drift": drift,
-            "conflict": conflict,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-    } else {
-        for n in &nets {
-            println!("network {} (bridge {}):", n.network, n.bridge);
-            println!(
-                "  bridge   {}{}",
-                n.bridge_state,
-                if n.up { ", up" } else { ", down" }
-            );
-            println!("  address  {} {}", n.address, mark(n.address_present));
-            println!("  route    {} {}", n.route, mark(n.route_present));
-            if n.ports.is_empty() {
-                println!("  ports    none");
-            }
-            for p in &n.ports {
-                let host = p.host.as_ref().map(|h| format!(" host {h}")).unwrap_or_default();
-                let bound = p
-                    .bound
-                    .as_ref()
-                    .map(|b| format!(", bound to {b}"))
-                    .unwrap_or_default();
-                println!("  port     {}{host}{bound}", p.vif);
-            }
-        }
-        for f in &forwards {
-            match (f.connections, f.packets, f.bytes) {
-                (Some(c), Some(p), Some(b)) => println!(
-                    "forward  {}: {c} connection{}, {p} packet{}, {}",
-                    f.forward,
-                    plural(c),
-                    plural(p),
-                    size(b)
-                ),
-                _ => println!("forward  {}", f.forward),
-            }
-        }
-        for p in &policies {
-            println!("policy   {}{}", p.policy, p.hits_text());
-        }
-        if let Some(u) = &unlisted {
-            let logged = if u.logged_lines > 0 {
-                format!("; {} line{} logged", u.logged_lines, plural(u.logged_lines))
-            } else {
-                String::new()
-            };
-            println!(
-                "unlisted zone pairs: {} packet{} dropped ({}){logged}",
-                u.dropped.packets,
-                plural(u.dropped.packets),
-                size(u.dropped.bytes)
-            );
-        }
-        println!("ip_forward {forwarding}");
-        println!(
-            "firewall {}",
-            match &obs.firewall {
-                Some(fp) => format!("tables inet/bridge brouter present (ruleset {fp})"),
-                None => "brouter's tables are not there".into(),
-            }
-        );
-        for w in &warnings {
-            println!("WARNING: {w}");
-        }
-        if let Some(c) = &conflict {
-            println!("conflict: {c}");
-        } else if converged {
-            println!("converged: start has nothing to do");
-        } else {
-            println!("drifted: start would apply {} step(s):", drift.len());
-            for d in &drift {
-                println!("  - {d}");
-            }
-        }
-    }
-    Ok(if converged { OK } else { DRIFTED })
+    })
 }
 
 /// A forward and, while brouter's tables are there, what went through it.
@@ -222,32 +199,6 @@ struct UnlistedStatus {
     logged_lines: u64,
 }
 
-impl PolicyStatus {
-    fn hits_text(&self) -> String {
-        if self.hits.is_empty() {
-            return String::new();
-        }
-        let hits: Vec<String> = self
-            .hits
-            .iter()
-            .map(|h| {
-                format!(
-                    "{} {} packet{} ({})",
-                    h.verdict,
-                    h.packets,
-                    plural(h.packets),
-                    size(h.bytes)
-                )
-            })
-            .collect();
-        let logged = self
-            .logged_lines
-            .map(|l| format!("; {l} line{} logged", plural(l)))
-            .unwrap_or_default();
-        format!(": {}{logged}", hits.join(", "))
-    }
-}
-
 fn policy_status(p: &brouter_engine::config::Policy, counters: &FirewallCounters) -> PolicyStatus {
     let services: Vec<String> = p.services.iter().map(ToString::to_string).collect();
     let mut what = p.action.to_string();
@@ -280,37 +231,6 @@ fn policy_status(p: &brouter_engine::config::Policy, counters: &FirewallCounters
         to: p.to.clone(),
         hits,
         logged_lines: (!logged.is_empty()).then(|| logged.iter().sum()),
-    }
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-/// Bytes for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
-fn size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-fn mark(present: bool) -> &'static str {
-    if present {
-        "(present)"
-    } else {
-        "(MISSING)"
     }
 }
 

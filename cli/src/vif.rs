@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use brouter_engine::vif::{plan_vif_offline, plan_vif_online, vif_links, VifAction, VifRequest};
+use brouter_engine::vif::{plan_vif_offline, plan_vif_online, vif_links, VifAction, VifPlan, VifRequest};
 use brouter_engine::{apply, Config};
 use serde_json::json;
 
@@ -23,6 +23,8 @@ enum TypeIf {
     Tap,
 }
 
+/// The hook: read the request from the words, the environment and xenstore, plan and
+/// apply it under the lock, tell xl how it went (online), and report.
 pub async fn vif(
     args: &VifArgs,
     config: Option<&Config>,
@@ -30,8 +32,40 @@ pub async fn vif(
     lock_path: &std::path::Path,
     json_out: bool,
 ) -> Result<u8, Failure> {
+    let type_if = type_if(&args.words)?;
+    let online = matches!(args.action, VifCommand::Online | VifCommand::Add);
+    // vif-bridge acts on online/offline for PV vifs and on add/remove for taps only.
+    let relevant = match type_if {
+        TypeIf::Vif => matches!(args.action, VifCommand::Online | VifCommand::Offline),
+        TypeIf::Tap => matches!(args.action, VifCommand::Add | VifCommand::Remove),
+    };
+    if !relevant {
+        return Ok(OK);
+    }
+    let xs = Xenstore::from_env();
+    let req = request(args, type_if, &xs)?;
+
+    // Held for observe → plan → apply only: everything before (process start, config,
+    // the netlink connection) runs in parallel when many domUs boot at once.
+    let outcome = {
+        let _lock = crate::lock::lock(lock_path)?;
+        reload_sim(backend)?;
+        run(config, backend, &req, online).await
+    };
+    match (&outcome, online) {
+        (Ok(_), true) => xs.write(&[("hotplug-status", "connected")]),
+        (Err(f), true) => xs.write(&[("hotplug-error", f.message.as_str()), ("hotplug-status", "error")]),
+        _ => {}
+    }
+    print_outcome(&outcome?, online, json_out);
+    Ok(OK)
+}
+
+/// The device type the `type_if=` words name (default `vif`); any other word is a
+/// usage error.
+fn type_if(words: &[String]) -> Result<TypeIf, Failure> {
     let mut type_if = TypeIf::Vif;
-    for w in &args.words {
+    for w in words {
         match w.split_once('=') {
             Some(("type_if", "vif")) => type_if = TypeIf::Vif,
             Some(("type_if", "tap")) => type_if = TypeIf::Tap,
@@ -47,16 +81,11 @@ pub async fn vif(
             }
         }
     }
-    let online = matches!(args.action, VifCommand::Online | VifCommand::Add);
-    // vif-bridge acts on online/offline for PV vifs and on add/remove for taps only.
-    let relevant = match type_if {
-        TypeIf::Vif => matches!(args.action, VifCommand::Online | VifCommand::Offline),
-        TypeIf::Tap => matches!(args.action, VifCommand::Add | VifCommand::Remove),
-    };
-    if !relevant {
-        return Ok(OK);
-    }
-    let xs = Xenstore::from_env();
+    Ok(type_if)
+}
+
+/// What Xen says about the vif: the flags first, then the environment, then xenstore.
+fn request(args: &VifArgs, type_if: TypeIf, xs: &Xenstore) -> Result<VifRequest, Failure> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let device = args
         .vif
@@ -77,16 +106,9 @@ pub async fn vif(
         .or_else(|| env("ip"))
         .or_else(|| xs.read("ip"))
         .unwrap_or_default();
-    let mut ips = Vec::new();
-    for w in ips_text.split_whitespace() {
-        let ip = w.split('/').next().unwrap_or(w);
-        ips.push(
-            ip.parse::<Ipv4Addr>()
-                .map_err(|_| Failure::usage(format!("ip: {w:?} is not an IPv4 address")))?,
-        );
-    }
-    let req = VifRequest {
-        device: device.clone(),
+    let ips = parse_ips(&ips_text)?;
+    Ok(VifRequest {
+        device,
         rename_to: if type_if == TypeIf::Vif {
             xs.read("vifname")
         } else {
@@ -100,21 +122,24 @@ pub async fn vif(
         mac: args.mac.clone().or_else(|| xs.read("mac")),
         ips,
         mtu: xs.read("mtu").and_then(|m| m.parse().ok()),
-    };
+    })
+}
 
-    // Held for observe → plan → apply only: everything before (process start, config,
-    // the netlink connection) runs in parallel when many domUs boot at once.
-    let outcome = {
-        let _lock = crate::lock::lock(lock_path)?;
-        reload_sim(backend)?;
-        run(config, backend, &req, online).await
-    };
-    match (&outcome, online) {
-        (Ok(_), true) => xs.write(&[("hotplug-status", "connected")]),
-        (Err(f), true) => xs.write(&[("hotplug-error", f.message.as_str()), ("hotplug-status", "error")]),
-        _ => {}
+/// The domU's addresses from `$ip` / xenstore `ip`: space-separated, prefixes dropped.
+fn parse_ips(text: &str) -> Result<Vec<Ipv4Addr>, Failure> {
+    let mut ips = Vec::new();
+    for w in text.split_whitespace() {
+        let ip = w.split('/').next().unwrap_or(w);
+        ips.push(
+            ip.parse::<Ipv4Addr>()
+                .map_err(|_| Failure::usage(format!("ip: {w:?} is not an IPv4 address")))?,
+        );
     }
-    let plan = outcome?;
+    Ok(ips)
+}
+
+/// The plan as JSON, or one line saying where the vif went.
+fn print_outcome(plan: &VifPlan, online: bool, json_out: bool) {
     if json_out {
         println!("{}", serde_json::to_string_pretty(&json!(plan)).expect("json"));
     } else if let Some(b) = &plan.bridge {
@@ -128,7 +153,6 @@ pub async fn vif(
                 .unwrap_or_default()
         );
     }
-    Ok(OK)
 }
 
 async fn run(
@@ -136,7 +160,7 @@ async fn run(
     backend: &mut Backend,
     req: &VifRequest,
     online: bool,
-) -> Result<brouter_engine::vif::VifPlan, Failure> {
+) -> Result<VifPlan, Failure> {
     // Only the links the plan looks at, when they can be named: the cost then does not
     // grow with the number of vifs on the host.
     let action = if online {

@@ -8,7 +8,25 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, Mode};
 use crate::firewall::Ruleset;
 use crate::model::{BridgeOptions, IP_FORWARD};
-use crate::plan::Scope;
+
+/// Which of brouter's objects a run may remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Everything brouter owns (a config file describes the whole host).
+    All,
+    /// Only these bridges and what brouter put on them (Xen mode: one bridge per call).
+    Bridges(Vec<String>),
+}
+
+impl Scope {
+    pub fn includes(&self, link: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Bridges(b) => b.iter().any(|x| x == link),
+        }
+    }
+}
 
 /// A bridge brouter wants, and the network it belongs to (its ownership mark).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod backend;
+mod binding;
 pub mod config;
 pub mod desired;
 pub mod diagram;

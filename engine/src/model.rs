@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::firewall::Binding;
+use crate::binding::Binding;
 
 /// The `ifalias` prefix that marks a bridge brouter created: `brouter:<network>`.
 pub const ALIAS_PREFIX: &str = "brouter:";

@@ -5,201 +5,20 @@
 //! plan interrupted after any step and planned again converges to the same state.
 
 use std::collections::BTreeSet;
-use std::fmt;
-
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{PortRange, Proto};
+use crate::config::Proto;
 
 use crate::desired::Desired;
-use crate::firewall::{bindings_to_keep, Binding, Ruleset};
-use crate::model::{link_up_memory_key, sysctl_memory_key, BridgeOptions, Observed, ALIAS_PREFIX};
+pub use crate::desired::Scope;
 
-/// Which of brouter's objects a run may remove.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Everything brouter owns (a config file describes the whole host).
-    All,
-    /// Only these bridges and what brouter put on them (Xen mode: one bridge per call).
-    Bridges(Vec<String>),
-}
-
-impl Scope {
-    pub fn includes(&self, link: &str) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Bridges(b) => b.iter().any(|x| x == link),
-        }
-    }
-}
-
-/// One kernel operation. Each maps to exactly one [`crate::NetBackend`] call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Op {
-    CreateBridge {
-        name: String,
-        network: String,
-        options: BridgeOptions,
-    },
-    DeleteLink {
-        name: String,
-    },
-    SetMaster {
-        link: String,
-        master: Option<String>,
-    },
-    SetUp {
-        link: String,
-        up: bool,
-    },
-    AddAddress {
-        link: String,
-        addr: Ipv4Net,
-    },
-    DeleteAddress {
-        link: String,
-        addr: Ipv4Net,
-    },
-    AddRoute {
-        dst: Ipv4Net,
-        dev: String,
-    },
-    DeleteRoute {
-        dst: Ipv4Net,
-        dev: String,
-    },
-    SetSysctl {
-        key: String,
-        value: String,
-    },
-    Remember {
-        key: String,
-        value: String,
-    },
-    Forget {
-        key: String,
-    },
-    ReplaceFirewall {
-        fingerprint: String,
-        ruleset: Box<Ruleset>,
-        /// The anti-spoofing bindings of attached vifs, re-inserted with the tables.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        bindings: Vec<Binding>,
-    },
-    DeleteFirewall,
-    RenameLink {
-        link: String,
-        new_name: String,
-    },
-    SetMac {
-        link: String,
-        mac: String,
-    },
-    SetMtu {
-        link: String,
-        mtu: u32,
-    },
-    /// Bind a vif to its MAC and addresses (anti-spoofing), as one set-element update.
-    AddBinding {
-        binding: Binding,
-    },
-    RemoveBinding {
-        vif: String,
-    },
-    /// Forget the connection-tracking entries of `proto` flows to one of the dom0
-    /// addresses `to` on a port in `ports`, except those already translated to the
-    /// forward's target `addr` (`to_port`, or the same port). The kernel NATs a flow once,
-    /// on its first packet: a UDP flow that reached the dom0 before its forward existed
-    /// (a game or VoIP client that keeps sending) would never be forwarded otherwise.
-    FlushConntrack {
-        proto: Proto,
-        ports: PortRange,
-        to: Vec<Ipv4Addr>,
-        addr: Ipv4Addr,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        to_port: Option<u16>,
-    },
-}
-
-impl Op {
-    /// Whether this op writes to the kernel (as opposed to brouter's own memory).
-    pub fn is_kernel_write(&self) -> bool {
-        !matches!(self, Op::Remember { .. } | Op::Forget { .. })
-    }
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Op::CreateBridge {
-                name,
-                network,
-                options,
-            } => write!(
-                f,
-                "create bridge {name} for network {network} (stp {}, forward delay {}s)",
-                if options.stp { "on" } else { "off" },
-                options.forward_delay
-            ),
-            Op::DeleteLink { name } => write!(f, "delete bridge {name}"),
-            Op::SetMaster {
-                link,
-                master: Some(m),
-            } => write!(f, "attach {link} to {m}"),
-            Op::SetMaster { link, master: None } => write!(f, "detach {link} from its bridge"),
-            Op::SetUp { link, up } => write!(f, "set {link} {}", if *up { "up" } else { "down" }),
-            Op::AddAddress { link, addr } => write!(f, "add address {addr} to {link}"),
-            Op::DeleteAddress { link, addr } => write!(f, "delete address {addr} from {link}"),
-            Op::AddRoute { dst, dev } => write!(f, "add route {dst} dev {dev}"),
-            Op::DeleteRoute { dst, dev } => write!(f, "delete route {dst} dev {dev}"),
-            Op::SetSysctl { key, value } => write!(f, "set sysctl {key} = {value}"),
-            Op::Remember { key, value } => write!(f, "remember {key} = {value} (to restore on stop)"),
-            Op::Forget { key } => write!(f, "forget {key}"),
-            Op::ReplaceFirewall { fingerprint, bindings, .. } if !bindings.is_empty() => write!(
-                f,
-                "replace firewall tables inet/bridge brouter (ruleset {fingerprint}), keeping {} vif binding(s)",
-                bindings.len()
-            ),
-            Op::ReplaceFirewall { fingerprint, .. } => {
-                write!(
-                    f,
-                    "replace firewall tables inet/bridge brouter (ruleset {fingerprint})"
-                )
-            }
-            Op::DeleteFirewall => write!(f, "delete firewall tables inet/bridge brouter"),
-            Op::RenameLink { link, new_name } => write!(f, "rename {link} to {new_name}"),
-            Op::SetMac { link, mac } => write!(f, "set {link} address {mac}"),
-            Op::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
-            Op::AddBinding { binding } => {
-                let addrs: Vec<String> = binding.addrs.iter().map(ToString::to_string).collect();
-                write!(
-                    f,
-                    "bind {} to mac {} and {}",
-                    binding.vif,
-                    binding.mac,
-                    if addrs.is_empty() { "no address".to_string() } else { addrs.join(", ") }
-                )
-            }
-            Op::RemoveBinding { vif } => write!(f, "unbind {vif}"),
-            Op::FlushConntrack {
-                proto,
-                ports,
-                addr,
-                to_port,
-                ..
-            } => write!(
-                f,
-                "forget tracked {proto} flows to the dom0 on port {ports} not yet forwarded to {addr}{}",
-                to_port.map(|p| format!(":{p}")).unwrap_or_default()
-            ),
-        }
-    }
-}
+mod op;
+use crate::firewall::{bindings_to_keep, Ruleset};
+use crate::model::{link_up_memory_key, sysctl_memory_key, Observed, ALIAS_PREFIX};
+pub use op::Op;
 
 /// An ordered list of operations. Empty means converged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,9 +54,22 @@ pub enum PlanError {
 
 /// Plan `start`: converge `observed` to `desired`.
 pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+    refuse_foreign_bridge_names(desired, observed)?;
+    refuse_foreign_routes(desired, observed)?;
     let mut ops = Vec::new();
-    let wanted_bridges: BTreeSet<&str> = desired.bridges.iter().map(|b| b.name.as_str()).collect();
+    let stale = stale_bridges(desired, observed);
+    remove_stale_routes_and_bridges(&mut ops, desired, observed, &stale);
+    remember_notes(&mut ops, desired, observed);
+    set_sysctls(&mut ops, desired, observed);
+    create_and_raise_bridges(&mut ops, desired, observed);
+    let flushed = converge_addresses(&mut ops, desired, observed, &stale);
+    add_missing_routes(&mut ops, desired, observed, &flushed);
+    replace_firewall_if_changed(&mut ops, desired, observed)?;
+    Ok(Plan { ops })
+}
 
+/// A wanted bridge's name taken by a link that is not a bridge: brouter will not replace it.
+fn refuse_foreign_bridge_names(desired: &Desired, observed: &Observed) -> Result<(), PlanError> {
     for b in &desired.bridges {
         if let Some(l) = observed.link(&b.name) {
             if !l.is_bridge() {
@@ -248,6 +80,11 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             }
         }
     }
+    Ok(())
+}
+
+/// A wanted route whose destination a route brouter did not create sends elsewhere.
+fn refuse_foreign_routes(desired: &Desired, observed: &Observed) -> Result<(), PlanError> {
     for r in &desired.routes {
         let owned_here = observed
             .routes
@@ -270,9 +107,13 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             }
         }
     }
+    Ok(())
+}
 
-    // 1. What brouter owns in scope but no longer wants: old bridges, addresses, routes.
-    let stale: Vec<&str> = observed
+/// The bridges brouter owns in scope but no longer wants.
+fn stale_bridges<'o>(desired: &Desired, observed: &'o Observed) -> Vec<&'o str> {
+    let wanted_bridges: BTreeSet<&str> = desired.bridges.iter().map(|b| b.name.as_str()).collect();
+    observed
         .links
         .iter()
         .filter(|l| {
@@ -281,7 +122,17 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
                 && !wanted_bridges.contains(l.name.as_str())
         })
         .map(|l| l.name.as_str())
-        .collect();
+        .collect()
+}
+
+/// Step 1: what brouter owns in scope but no longer wants — its routes on kept links,
+/// then the stale bridges (which take their own addresses and routes with them).
+fn remove_stale_routes_and_bridges(
+    ops: &mut Vec<Op>,
+    desired: &Desired,
+    observed: &Observed,
+    stale: &[&str],
+) {
     for r in &observed.routes {
         let wanted = desired.routes.iter().any(|d| d.dst == r.dst && d.dev == r.dev);
         if r.owned() && desired.scope.includes(&r.dev) && !wanted && !stale.contains(&r.dev.as_str()) {
@@ -291,12 +142,13 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
-    for name in &stale {
-        remove_bridge(&mut ops, observed, name);
+    for name in stale {
+        remove_bridge(ops, observed, name);
     }
+}
 
-    // 2. Notes for later hooks (Xen mode's words), and sysctls, remembering what was
-    //    there before brouter first changed it.
+/// Step 2a: notes for later hooks (Xen mode's words), when memory differs.
+fn remember_notes(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
     for (key, value) in &desired.notes {
         if observed.memory.get(key) != Some(value) {
             ops.push(Op::Remember {
@@ -305,6 +157,10 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
+}
+
+/// Step 2b: sysctls, remembering what was there before brouter first changed it.
+fn set_sysctls(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
     for (key, value) in &desired.sysctls {
         let current = observed.sysctls.get(key);
         if current != Some(value) {
@@ -323,8 +179,11 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
+}
 
-    // 3. Bridges: create missing ones; bring all up (noting foreign ones we raised).
+/// Step 3: bridges — create missing ones; bring all up (noting foreign ones we raised,
+/// so `stop` puts them down again).
+fn create_and_raise_bridges(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
     for b in &desired.bridges {
         let up = match observed.link(&b.name) {
             None => {
@@ -353,41 +212,64 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
+}
 
-    // 4. Addresses (a foreign identical address already satisfies the wish). The kernel
-    //    flushes every route through a link whose last IPv4 address goes, and (with
-    //    promote_secondaries off, its default) deletes a primary's secondaries with it.
-    //    So an old address of brouter's in the *same* subnet as a new one goes first (or
-    //    the new one would be its secondary and vanish with it); other old addresses go
-    //    after the new ones exist. `flushed` notes links whose routes the plan drops.
-    let mut present: Vec<(String, Ipv4Net)> = observed
-        .addresses
-        .iter()
-        .map(|a| (a.link.clone(), a.addr))
-        .collect();
-    let mut flushed: BTreeSet<String> = BTreeSet::new();
-    let is_stale = |a: &crate::model::Address| {
-        a.owned
-            && desired.scope.includes(&a.link)
-            && !stale.contains(&a.link.as_str())
-            && !desired
-                .addresses
-                .iter()
-                .any(|d| d.link == a.link && d.addr == a.addr)
-    };
-    let mut deleted: Vec<usize> = Vec::new();
-    let mut delete = |ops: &mut Vec<Op>, present: &mut Vec<(String, Ipv4Net)>, link: &str, addr: Ipv4Net| {
+/// The addresses on each link as the plan goes, and the links whose last address the
+/// plan deletes (the kernel flushes their routes).
+struct AddressTrack {
+    present: Vec<(String, Ipv4Net)>,
+    flushed: BTreeSet<String>,
+}
+
+impl AddressTrack {
+    fn delete(&mut self, ops: &mut Vec<Op>, link: &str, addr: Ipv4Net) {
         ops.push(Op::DeleteAddress {
             link: link.to_string(),
             addr,
         });
-        present.retain(|(l, x)| !(l == link && *x == addr));
-        if !present.iter().any(|(l, _)| l == link) {
-            flushed.insert(link.to_string());
+        self.present.retain(|(l, x)| !(l == link && *x == addr));
+        if !self.present.iter().any(|(l, _)| l == link) {
+            self.flushed.insert(link.to_string());
         }
+    }
+}
+
+/// Whether `a` is an address brouter owns in scope, on a kept link, that is no longer
+/// wanted.
+fn is_stale_address(desired: &Desired, stale: &[&str], a: &crate::model::Address) -> bool {
+    a.owned
+        && desired.scope.includes(&a.link)
+        && !stale.contains(&a.link.as_str())
+        && !desired
+            .addresses
+            .iter()
+            .any(|d| d.link == a.link && d.addr == a.addr)
+}
+
+/// Step 4: addresses (a foreign identical address already satisfies the wish). The kernel
+/// flushes every route through a link whose last IPv4 address goes, and (with
+/// promote_secondaries off, its default) deletes a primary's secondaries with it. So an
+/// old address of brouter's in the *same* subnet as a new one goes first (or the new one
+/// would be its secondary and vanish with it); other old addresses go after the new ones
+/// exist. Returns the links whose routes the plan drops.
+fn converge_addresses(
+    ops: &mut Vec<Op>,
+    desired: &Desired,
+    observed: &Observed,
+    stale: &[&str],
+) -> BTreeSet<String> {
+    let mut track = AddressTrack {
+        present: observed
+            .addresses
+            .iter()
+            .map(|a| (a.link.clone(), a.addr))
+            .collect(),
+        flushed: BTreeSet::new(),
     };
+    let is_stale = |a: &crate::model::Address| is_stale_address(desired, stale, a);
+    let mut deleted: Vec<usize> = Vec::new();
     for a in &desired.addresses {
-        if present.iter().any(|(l, x)| *l == a.link && *x == a.addr) {
+        if track.present.iter().any(|(l, x)| *l == a.link && *x == a.addr) {
             continue;
         }
         for (k, old) in observed.addresses.iter().enumerate() {
@@ -396,7 +278,7 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
                 && old.addr.trunc() == a.addr.trunc()
                 && !deleted.contains(&k)
             {
-                delete(&mut ops, &mut present, &old.link, old.addr);
+                track.delete(ops, &old.link, old.addr);
                 deleted.push(k);
             }
         }
@@ -404,17 +286,20 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             link: a.link.clone(),
             addr: a.addr,
         });
-        present.push((a.link.clone(), a.addr));
+        track.present.push((a.link.clone(), a.addr));
     }
     for (k, old) in observed.addresses.iter().enumerate() {
         if is_stale(old) && !deleted.contains(&k) {
-            delete(&mut ops, &mut present, &old.link, old.addr);
+            track.delete(ops, &old.link, old.addr);
         }
     }
+    track.flushed
+}
 
-    // 5. Routes, after the bridge is up: the kernel refuses routes via a down link and
-    //    drops them when a link goes down; only the prefix routes of (foreign) addresses
-    //    come back by themselves when it goes up again.
+/// Step 5: routes, after the bridge is up: the kernel refuses routes via a down link and
+/// drops them when a link goes down; only the prefix routes of (foreign) addresses come
+/// back by themselves when it goes up again. Routes through `flushed` links are gone.
+fn add_missing_routes(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed, flushed: &BTreeSet<String>) {
     for r in &desired.routes {
         let present = if flushed.contains(r.dev.as_str()) {
             false
@@ -436,9 +321,15 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
             });
         }
     }
+}
 
-    // 6. The firewall, as one replacement, only when it differs; the bindings of vifs
-    //    that are still attached go back in with it.
+/// Step 6: the firewall, as one replacement, only when it differs; the bindings of vifs
+/// that are still attached go back in with it. A summary cannot rewrite it.
+fn replace_firewall_if_changed(
+    ops: &mut Vec<Op>,
+    desired: &Desired,
+    observed: &Observed,
+) -> Result<(), PlanError> {
     let converged_fw = desired.firewall_fingerprint.is_some()
         && observed.firewall.as_deref() == desired.firewall_fingerprint.as_deref();
     match &desired.firewall {
@@ -461,8 +352,7 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
         }
         _ => {}
     }
-
-    Ok(Plan { ops })
+    Ok(())
 }
 
 /// After the tables change: UDP flows that reached the dom0 (or an old target) on a port

@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::firewall::Binding;
 use crate::model::Observed;
 use crate::plan::{Op, Plan};
 
@@ -136,30 +137,68 @@ pub fn plan_vif_online(
         .link(&req.device)
         .ok_or_else(|| VifError::NoDevice(req.device.clone()))?;
     let mut ops = Vec::new();
-    let mut name = req.device.clone();
-    let mut up = link.up;
-    if let Some(to) = req.rename_to.as_ref().filter(|to| **to != req.device) {
-        if observed.link(to).is_some() {
-            return Err(VifError::NameTaken {
-                from: req.device.clone(),
-                to: to.clone(),
-            });
-        }
-        if up {
-            ops.push(Op::SetUp {
-                link: name.clone(),
-                up: false,
-            });
-            up = false;
-        }
-        ops.push(Op::RenameLink {
-            link: name.clone(),
-            new_name: to.clone(),
-        });
-        name = to.clone();
-    }
-
+    let (name, up) = rename(&mut ops, observed, req, link.up)?;
     let host = find_host(config, req, &name);
+    let (bridge, br) = target_bridge(config, observed, req, host)?;
+    prepare_and_attach(&mut ops, observed, req, link, &name, br, &bridge);
+    // Anti-spoofing: bind before the port comes up, so the first frame is judged.
+    if let Some(b) = antispoof_binding(config, req, host, &bridge, &name)? {
+        if !observed.bindings.contains(&b) {
+            ops.push(Op::AddBinding { binding: b });
+        }
+    }
+    if !up {
+        ops.push(Op::SetUp {
+            link: name.clone(),
+            up: true,
+        });
+    }
+    Ok(VifPlan {
+        device: name,
+        bridge: Some(bridge),
+        host: host.map(|h| h.name.clone()),
+        plan: Plan { ops },
+    })
+}
+
+/// Rename the device to its `vifname` (taking it down first: the kernel renames only a
+/// down link), unless the name is taken. Its name afterwards, and whether it is up.
+fn rename(
+    ops: &mut Vec<Op>,
+    observed: &Observed,
+    req: &VifRequest,
+    up: bool,
+) -> Result<(String, bool), VifError> {
+    let Some(to) = req.rename_to.as_ref().filter(|to| **to != req.device) else {
+        return Ok((req.device.clone(), up));
+    };
+    if observed.link(to).is_some() {
+        return Err(VifError::NameTaken {
+            from: req.device.clone(),
+            to: to.clone(),
+        });
+    }
+    if up {
+        ops.push(Op::SetUp {
+            link: req.device.clone(),
+            up: false,
+        });
+    }
+    ops.push(Op::RenameLink {
+        link: req.device.clone(),
+        new_name: to.clone(),
+    });
+    Ok((to.clone(), false))
+}
+
+/// The bridge the vif goes to ([`named_bridge`], else the first bridge in the kernel,
+/// brouter's own first), which must exist and be a bridge.
+fn target_bridge<'o>(
+    config: Option<&Config>,
+    observed: &'o Observed,
+    req: &VifRequest,
+    host: Option<&crate::config::Host>,
+) -> Result<(String, &'o crate::Link), VifError> {
     let bridge = match named_bridge(config, req, host)? {
         Some(b) => b,
         None => {
@@ -177,69 +216,81 @@ pub fn plan_vif_online(
     if !br.is_bridge() {
         return Err(VifError::NotABridge(bridge));
     }
+    Ok((bridge, br))
+}
 
+/// What vif-bridge does before the port comes up: the dom0 MAC [`VIF_MAC`], the MTU
+/// (xenstore's, else the bridge's), no addresses, attached to `bridge`.
+fn prepare_and_attach(
+    ops: &mut Vec<Op>,
+    observed: &Observed,
+    req: &VifRequest,
+    link: &crate::Link,
+    name: &str,
+    br: &crate::Link,
+    bridge: &str,
+) {
     if link.mac.as_deref() != Some(VIF_MAC) {
         ops.push(Op::SetMac {
-            link: name.clone(),
+            link: name.to_string(),
             mac: VIF_MAC.into(),
         });
     }
     let mtu = req.mtu.or(br.mtu);
     if let Some(mtu) = mtu.filter(|m| link.mtu != Some(*m)) {
         ops.push(Op::SetMtu {
-            link: name.clone(),
+            link: name.to_string(),
             mtu,
         });
     }
     for a in observed.addresses.iter().filter(|a| a.link == req.device) {
         ops.push(Op::DeleteAddress {
-            link: name.clone(),
+            link: name.to_string(),
             addr: a.addr,
         });
     }
-    if link.master.as_deref() != Some(bridge.as_str()) {
+    if link.master.as_deref() != Some(bridge) {
         ops.push(Op::SetMaster {
-            link: name.clone(),
-            master: Some(bridge.clone()),
+            link: name.to_string(),
+            master: Some(bridge.to_string()),
         });
     }
-    // Anti-spoofing: bind before the port comes up, so the first frame is judged.
-    if let Some(c) = config {
-        let rs = crate::firewall::compile(c);
-        if let Some(net) = rs.network_by_bridge(&bridge).filter(|n| n.antispoof) {
-            let mac = req
-                .mac
-                .clone()
-                .or_else(|| host.and_then(|h| h.mac.clone()))
-                .ok_or_else(|| VifError::NoMac {
-                    network: net.name.clone(),
-                    vif: name.clone(),
-                })?;
-            if let Some(mut b) = crate::firewall::binding_for(&rs, &bridge, &name, &mac) {
-                if b.addrs.is_empty() {
-                    b.addrs = req.ips.clone();
-                }
-                // As backends read bindings back, so an unchanged one compares equal.
-                b.addrs.sort();
-                b.addrs.dedup();
-                if !observed.bindings.contains(&b) {
-                    ops.push(Op::AddBinding { binding: b });
-                }
-            }
-        }
+}
+
+/// The anti-spoofing binding of the vif when `bridge`'s network does anti-spoofing: the
+/// domU's MAC (xenstore's, else the host's; required) and the host's addresses (else the
+/// ones Xen gave), sorted as backends read them back so an unchanged one compares equal.
+fn antispoof_binding(
+    config: Option<&Config>,
+    req: &VifRequest,
+    host: Option<&crate::config::Host>,
+    bridge: &str,
+    name: &str,
+) -> Result<Option<Binding>, VifError> {
+    let Some(c) = config else {
+        return Ok(None);
+    };
+    let rs = crate::firewall::compile(c);
+    let Some(net) = rs.network_by_bridge(bridge).filter(|n| n.antispoof) else {
+        return Ok(None);
+    };
+    let mac = req
+        .mac
+        .clone()
+        .or_else(|| host.and_then(|h| h.mac.clone()))
+        .ok_or_else(|| VifError::NoMac {
+            network: net.name.clone(),
+            vif: name.to_string(),
+        })?;
+    let Some(mut b) = crate::firewall::binding_for(&rs, bridge, name, &mac) else {
+        return Ok(None);
+    };
+    if b.addrs.is_empty() {
+        b.addrs = req.ips.clone();
     }
-    if !up {
-        ops.push(Op::SetUp {
-            link: name.clone(),
-            up: true,
-        });
-    }
-    Ok(VifPlan {
-        device: name,
-        bridge: Some(bridge),
-        host: host.map(|h| h.name.clone()),
-        plan: Plan { ops },
-    })
+    b.addrs.sort();
+    b.addrs.dedup();
+    Ok(Some(b))
 }
 
 /// Plan `vif offline`: detach from the bridge and take it down. Xen destroys the device

@@ -14,6 +14,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
@@ -84,12 +85,49 @@ pub fn arp(
 ) -> Outcome {
     let token = token();
     let end = Instant::now() + deadline;
-    // The listener stops by itself at the deadline (a packet socket cannot be shut down
-    // to wake it), polling with a short receive timeout.
+    let (listen_thread, ready_rx, seen_rx) = listen(listener, listen_if, token, end);
+    match ready_rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let _ = listen_thread.join();
+            return Outcome::Failed(e);
+        }
+        Err(_) => return Outcome::Failed("ARP listener died before listening".into()),
+    }
+    let (sender, stop_tx, sent_rx) = resend(client, client_if, req.frame(&token), end);
+    let outcome = match sent_rx.recv() {
+        Ok(Err(e)) => Outcome::Failed(e),
+        Err(_) => Outcome::Failed("ARP sender died".into()),
+        Ok(Ok(())) => match seen_rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            Ok(ip) => Outcome::Connected {
+                peer_seen: SocketAddr::new(ip.into(), 0),
+            },
+            Err(_) => Outcome::TimedOut,
+        },
+    };
+    drop(stop_tx);
+    let _ = sender.join();
+    let _ = listen_thread.join();
+    outcome
+}
+
+/// The listener on `iface` of `ns`: it says once whether it listens, then sends the ARP
+/// sender address of the first frame carrying `token`. It stops by itself at `end` (a
+/// packet socket cannot be shut down to wake it), polling with a short receive timeout.
+fn listen(
+    ns: &Netns,
+    iface: &str,
+    token: [u8; 16],
+    end: Instant,
+) -> (
+    JoinHandle<()>,
+    mpsc::Receiver<Result<(), String>>,
+    mpsc::Receiver<Ipv4Addr>,
+) {
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let (seen_tx, seen_rx) = mpsc::channel::<Ipv4Addr>();
-    let iface = listen_if.to_string();
-    let listen_thread = listener.spawn(move || {
+    let iface = iface.to_string();
+    let thread = ns.spawn(move || {
         let listening =
             packet_socket(&iface).and_then(|s| SockRef::from(&s).set_read_timeout(Some(POLL)).map(|()| s));
         let sock = match listening {
@@ -114,22 +152,26 @@ pub fn arp(
             }
         }
     });
-    match ready_rx.recv() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            let _ = listen_thread.join();
-            return Outcome::Failed(e);
-        }
-        Err(_) => return Outcome::Failed("ARP listener died before listening".into()),
-    }
+    (thread, ready_rx, seen_rx)
+}
 
-    // The sender resends until it is told to stop (the sender side of `stop` dropped)
-    // or the deadline passes.
-    let frame = req.frame(&token);
-    let client_if = client_if.to_string();
+/// The sender on `iface` of `ns`: it says whether its first send worked, and resends
+/// `frame` every [`RESEND`] until it is told to stop (the returned sender dropped) or
+/// `end` passes.
+fn resend(
+    ns: &Netns,
+    iface: &str,
+    frame: [u8; FRAME_LEN],
+    end: Instant,
+) -> (
+    JoinHandle<()>,
+    mpsc::Sender<()>,
+    mpsc::Receiver<Result<(), String>>,
+) {
+    let client_if = iface.to_string();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let (sent_tx, sent_rx) = mpsc::channel::<Result<(), String>>();
-    let sender = client.spawn(move || {
+    let thread = ns.spawn(move || {
         let sock = match packet_socket(&client_if) {
             Ok(s) => s,
             Err(e) => {
@@ -157,20 +199,7 @@ pub fn arp(
             }
         }
     });
-    let outcome = match sent_rx.recv() {
-        Ok(Err(e)) => Outcome::Failed(e),
-        Err(_) => Outcome::Failed("ARP sender died".into()),
-        Ok(Ok(())) => match seen_rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
-            Ok(ip) => Outcome::Connected {
-                peer_seen: SocketAddr::new(ip.into(), 0),
-            },
-            Err(_) => Outcome::TimedOut,
-        },
-    };
-    drop(stop_tx);
-    let _ = sender.join();
-    let _ = listen_thread.join();
-    outcome
+    (thread, stop_tx, sent_rx)
 }
 
 /// How often the listener looks at the clock.

@@ -427,6 +427,16 @@ impl Draft {
 
     /// Inject exactly one catalogue mistake.
     fn mutate(&mut self, name: &str, c: &mut Choices) {
+        let done = self.mutate_file(name, c)
+            || self.mutate_network(name, c)
+            || self.mutate_host(name, c)
+            || self.mutate_forward(name, c)
+            || self.mutate_policy(name, c);
+        assert!(done, "unknown mutation {name}");
+    }
+
+    /// Mistakes in the file itself, its top-level keys and the uplink; whether `name` is one of them.
+    fn mutate_file(&mut self, name: &str, c: &mut Choices) -> bool {
         let net0 = self.nets[0].section;
         let a0 = self.nets[0].address;
         match name {
@@ -434,14 +444,29 @@ impl Draft {
             "unknown_top_level_key" => self.top.push(("netwrok".into(), q("dmz"))),
             "unknown_network_key" => self.set(net0, "adress", q(&a0.to_string())),
             "wrong_type_bool" => self.set(net0, "masquerade", q("yes")),
-            "bridge_name_bad" => {
-                let bad = c.pick(&["xenbr-dmz-public0", "br/0", "br 0", "br0:1", ""]);
-                self.set(net0, "bridge", q(bad));
-            }
             "uplink_name_bad" => {
                 let up = self.ensure_uplink();
                 let bad = c.pick(&["enp0s31f6-uplink", "eth/0", "eth 0", "eth0:1", ""]);
                 self.set(up, "interface", q(bad));
+            }
+            "uplink_is_bridge" => {
+                let up = self.ensure_uplink();
+                let b = self.nets[0].bridge.clone();
+                self.set(up, "interface", q(&b));
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Mistakes in a network: its bridge, address, name, or two that clash; whether `name` is one of them.
+    fn mutate_network(&mut self, name: &str, c: &mut Choices) -> bool {
+        let net0 = self.nets[0].section;
+        let a0 = self.nets[0].address;
+        match name {
+            "bridge_name_bad" => {
+                let bad = c.pick(&["xenbr-dmz-public0", "br/0", "br 0", "br0:1", ""]);
+                self.set(net0, "bridge", q(bad));
             }
             "address_without_prefix" => self.set(net0, "address", q(&a0.addr().to_string())),
             "address_is_network" => self.set(net0, "address", q(&a0.trunc().to_string())),
@@ -476,6 +501,14 @@ impl Draft {
                 self.set(net0, "name", q(z));
             }
             "network_missing_address" => self.remove(net0, "address"),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Mistakes in a host: its name, MAC, addresses, network, or two that clash; whether `name` is one of them.
+    fn mutate_host(&mut self, name: &str, c: &mut Choices) -> bool {
+        match name {
             "duplicate_host_name" => {
                 let (a, b) = self.ensure_two_hosts(c);
                 let (s, n) = (self.hosts[b].section, self.hosts[a].name.clone());
@@ -522,6 +555,15 @@ impl Draft {
                 self.set(net, "antispoof", "true".into());
                 self.remove(s, "mac");
             }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Mistakes in a forward: its target, ports or protocol; whether `name` is one of them.
+    fn mutate_forward(&mut self, name: &str, c: &mut Choices) -> bool {
+        let a0 = self.nets[0].address;
+        match name {
             "forward_unknown_host" => {
                 let f = self.ensure_forward(c);
                 self.set(f, "to", q("nosuchhost"));
@@ -555,6 +597,14 @@ impl Draft {
                 let f = self.ensure_forward(c);
                 self.set(f, "proto", q("icmp"));
             }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Mistakes in a policy: its zones, action or services, or a duplicate pair; whether `name` is one of them.
+    fn mutate_policy(&mut self, name: &str, c: &mut Choices) -> bool {
+        match name {
             "policy_unknown_zone" => {
                 let p = self.ensure_policy();
                 let field = c.pick(&["from", "to"]);
@@ -588,13 +638,9 @@ impl Draft {
                     fields: copy,
                 });
             }
-            "uplink_is_bridge" => {
-                let up = self.ensure_uplink();
-                let b = self.nets[0].bridge.clone();
-                self.set(up, "interface", q(&b));
-            }
-            other => unreachable!("unknown mutation {other}"),
+            _ => return false,
         }
+        true
     }
 
     fn render(&self) -> String {

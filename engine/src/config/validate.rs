@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::{
-    check_interface_name, check_zone_name, did_you_mean, Config, ConfigError, ConfigErrors, Mode, Sources,
-    ZONE_DOM0, ZONE_EXTERNAL,
+    check_interface_name, check_zone_name, did_you_mean, Config, ConfigError, ConfigErrors, Host, Mode,
+    Network, Sources, ZONE_DOM0, ZONE_EXTERNAL,
 };
 
 /// The shortest prefix a network may have: anything wider would pull routes for a large
@@ -87,54 +87,16 @@ fn uplink(config: &Config, r: &mut Report) {
     }
 }
 
+/// Every network: its name (in a file), bridge, STP delay, address and subnet, each
+/// unique where it must be; then no two networks overlap.
 fn networks(config: &Config, r: &mut Report) {
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut bridges: HashMap<&str, usize> = HashMap::new();
     for (i, n) in config.networks.iter().enumerate() {
-        let k_name = net_key(config, i, "name");
         if config.mode == Mode::File {
-            if let Err(p) = check_zone_name(&n.name) {
-                r.err(
-                    &k_name,
-                    p,
-                    "a network name is also its zone's name: use an identifier such as \"dmz\"",
-                );
-            } else if n.name == ZONE_EXTERNAL || n.name == ZONE_DOM0 {
-                r.err(
-                    &k_name,
-                    format!(
-                        "is a built-in zone ({} is the uplink, {} the host itself)",
-                        ZONE_EXTERNAL, ZONE_DOM0
-                    ),
-                    "choose another name for the network, e.g. \"dmz\"",
-                );
-            } else if let Some(j) = names.insert(&n.name, i) {
-                r.err(
-                    &k_name,
-                    format!("is also the name of network[{j}]"),
-                    "give every network its own name",
-                );
-            }
+            network_name(config, i, n, &mut names, r);
         }
-
-        let k_bridge = net_key(config, i, "bridge");
-        if let Err(p) = check_interface_name(&n.bridge) {
-            r.err(
-                &k_bridge,
-                p,
-                "a bridge name is 1-15 bytes without '/', ':' or spaces, e.g. \"xenbr0\"",
-            );
-        } else if let Some(j) = bridges.insert(&n.bridge, i) {
-            r.err(
-                &k_bridge,
-                format!(
-                    "is also the bridge of network[{j}] ({:?})",
-                    config.networks[j].name
-                ),
-                format!("give every network its own bridge, e.g. \"xenbr{i}\""),
-            );
-        }
-
+        network_bridge(config, i, n, &mut bridges, r);
         if n.stp && !(2..=30).contains(&n.forward_delay) {
             r.err(
                 &net_key(config, i, "forward_delay"),
@@ -142,33 +104,103 @@ fn networks(config: &Config, r: &mut Report) {
                 "use forward_delay = 15 (the kernel's default) or turn stp off",
             );
         }
-
         let address_ok = bridge_address(config, i, n.address, r);
-        let k_subnet = net_key(config, i, "subnet");
-        if n.subnet != n.subnet.trunc() {
-            r.err(
-                &k_subnet,
-                format!(
-                    "has host bits set, so it is not a network address ({} is)",
-                    n.subnet.trunc()
-                ),
-                format!("write the network address, {}", n.subnet.trunc()),
-            );
-        } else if address_ok && !n.subnet.contains(&n.address.addr()) {
-            let bridgeip = net_key(config, i, "address");
-            r.err(
-                &k_subnet,
-                format!(
-                    "does not contain the bridge address {} ({bridgeip})",
-                    n.address.addr()
-                ),
-                format!(
-                    "use the bridge's own network, {}, or leave {k_subnet} out to derive it",
-                    n.address.trunc()
-                ),
-            );
-        }
+        network_subnet(config, i, n, address_ok, r);
     }
+    overlapping_networks(config, r);
+}
+
+/// A file's network name is an identifier, not a built-in zone, and unique (`names`:
+/// the networks seen so far).
+fn network_name<'c>(
+    config: &Config,
+    i: usize,
+    n: &'c Network,
+    names: &mut HashMap<&'c str, usize>,
+    r: &mut Report,
+) {
+    let k_name = net_key(config, i, "name");
+    if let Err(p) = check_zone_name(&n.name) {
+        r.err(
+            &k_name,
+            p,
+            "a network name is also its zone's name: use an identifier such as \"dmz\"",
+        );
+    } else if n.name == ZONE_EXTERNAL || n.name == ZONE_DOM0 {
+        r.err(
+            &k_name,
+            format!(
+                "is a built-in zone ({} is the uplink, {} the host itself)",
+                ZONE_EXTERNAL, ZONE_DOM0
+            ),
+            "choose another name for the network, e.g. \"dmz\"",
+        );
+    } else if let Some(j) = names.insert(&n.name, i) {
+        r.err(
+            &k_name,
+            format!("is also the name of network[{j}]"),
+            "give every network its own name",
+        );
+    }
+}
+
+/// A bridge name is a valid interface name, and each network has its own.
+fn network_bridge<'c>(
+    config: &Config,
+    i: usize,
+    n: &'c Network,
+    bridges: &mut HashMap<&'c str, usize>,
+    r: &mut Report,
+) {
+    let k_bridge = net_key(config, i, "bridge");
+    if let Err(p) = check_interface_name(&n.bridge) {
+        r.err(
+            &k_bridge,
+            p,
+            "a bridge name is 1-15 bytes without '/', ':' or spaces, e.g. \"xenbr0\"",
+        );
+    } else if let Some(j) = bridges.insert(&n.bridge, i) {
+        r.err(
+            &k_bridge,
+            format!(
+                "is also the bridge of network[{j}] ({:?})",
+                config.networks[j].name
+            ),
+            format!("give every network its own bridge, e.g. \"xenbr{i}\""),
+        );
+    }
+}
+
+/// The subnet is a network address, and (when the address is valid) contains it.
+fn network_subnet(config: &Config, i: usize, n: &Network, address_ok: bool, r: &mut Report) {
+    let k_subnet = net_key(config, i, "subnet");
+    if n.subnet != n.subnet.trunc() {
+        r.err(
+            &k_subnet,
+            format!(
+                "has host bits set, so it is not a network address ({} is)",
+                n.subnet.trunc()
+            ),
+            format!("write the network address, {}", n.subnet.trunc()),
+        );
+    } else if address_ok && !n.subnet.contains(&n.address.addr()) {
+        let bridgeip = net_key(config, i, "address");
+        r.err(
+            &k_subnet,
+            format!(
+                "does not contain the bridge address {} ({bridgeip})",
+                n.address.addr()
+            ),
+            format!(
+                "use the bridge's own network, {}, or leave {k_subnet} out to derive it",
+                n.address.trunc()
+            ),
+        );
+    }
+}
+
+/// No two networks' ranges overlap (reported on the later one).
+fn overlapping_networks(config: &Config, r: &mut Report) {
     for (i, n) in config.networks.iter().enumerate() {
         for (j, m) in config.networks.iter().enumerate().take(i) {
             if n.subnet.contains(&m.subnet.network()) || m.subnet.contains(&n.subnet.network()) {
@@ -245,17 +277,25 @@ fn bridge_address(config: &Config, i: usize, a: Ipv4Net, r: &mut Report) -> bool
     false
 }
 
+/// What the hosts seen so far use, each with the index of the host that does: names,
+/// MACs, addresses and vifs must be unique.
+#[derive(Default)]
+struct HostsSeen<'c> {
+    names: HashMap<&'c str, usize>,
+    macs: HashMap<&'c str, usize>,
+    addrs: BTreeMap<Ipv4Addr, usize>,
+    vifs: HashMap<&'c str, usize>,
+}
+
+/// Every host: its name, network, MAC, vif and addresses.
 fn hosts(config: &Config, r: &mut Report) {
     let net_names: Vec<&str> = config.networks.iter().map(|n| n.name.as_str()).collect();
-    let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut macs: HashMap<&str, usize> = HashMap::new();
-    let mut addrs: BTreeMap<Ipv4Addr, usize> = BTreeMap::new();
-    let mut vifs: HashMap<&str, usize> = HashMap::new();
+    let mut seen = HostsSeen::default();
     for (i, h) in config.hosts.iter().enumerate() {
         let k = |f: &str| format!("host[{i}].{f}");
         if let Err(p) = check_zone_name(&h.name) {
             r.err(&k("name"), p, "a host name is an identifier such as \"web1\"");
-        } else if let Some(j) = names.insert(&h.name, i) {
+        } else if let Some(j) = seen.names.insert(&h.name, i) {
             r.err(
                 &k("name"),
                 format!("is also the name of host[{j}]"),
@@ -275,77 +315,113 @@ fn hosts(config: &Config, r: &mut Report) {
                 hint,
             );
         }
-        if let Some(mac) = &h.mac {
-            if let Some(j) = macs.insert(mac, i) {
-                r.err(
-                    &k("mac"),
-                    format!("is also the MAC of host[{j}] ({:?})", config.hosts[j].name),
-                    "give every VM interface its own MAC",
-                );
-            }
-        } else if let Some(n) = net.filter(|n| n.antispoof) {
-            let mut e = r.src.missing(
-                &k("mac"),
-                &format!("host[{i}]"),
-                format!("network {:?} has antispoof = true, which binds each host to its MAC: add mac = \"aa:cc:…\"", n.name),
-            );
-            e.problem = format!("is missing for host {:?}", h.name);
-            r.errors.push(e);
-        }
-        if let Some(vif) = &h.vif {
-            if let Err(p) = check_interface_name(vif) {
-                r.err(&k("vif"), p, "use the dom0 interface name, e.g. \"vif3.0\"");
-            } else if let Some(j) = vifs.insert(vif, i) {
-                r.err(
-                    &k("vif"),
-                    format!("is also the vif of host[{j}]"),
-                    "each vif belongs to one host",
-                );
-            }
-        }
+        host_mac(config, i, h, net, &mut seen, r);
+        host_vif(i, h, &mut seen, r);
         for (ai, a) in h.addresses.iter().enumerate() {
-            let ka = format!("host[{i}].addresses[{ai}]");
-            if let Some(n) = net {
-                if !n.subnet.contains(a) {
-                    r.err(
-                        &ka,
-                        format!("is outside network {:?} ({})", n.name, n.subnet),
-                        format!("use an address in {}", n.subnet),
-                    );
-                    continue;
-                }
-                if *a == n.address.addr() {
-                    r.err(
-                        &ka,
-                        format!(
-                            "is the bridge address of network {:?}, which belongs to the dom0",
-                            n.name
-                        ),
-                        format!("give the host another address in {}", n.subnet),
-                    );
-                    continue;
-                }
-                if *a == n.subnet.network() || *a == n.subnet.broadcast() {
-                    r.err(
-                        &ka,
-                        format!("is the network or broadcast address of {}", n.subnet),
-                        format!("use a host address in {}", n.subnet),
-                    );
-                    continue;
-                }
-            }
-            match addrs.insert(*a, i) {
-                Some(j) if j == i => {
-                    r.err(&ka, "is listed twice for this host", "list each address once");
-                }
-                Some(j) => r.err(
-                    &ka,
-                    format!("is also an address of host[{j}] ({:?})", config.hosts[j].name),
-                    "give every host its own addresses",
-                ),
-                None => {}
-            }
+            host_address(config, (i, ai), *a, net, &mut seen, r);
         }
+    }
+}
+
+/// A host's MAC is unique; a host of an anti-spoofing network must have one.
+fn host_mac<'c>(
+    config: &Config,
+    i: usize,
+    h: &'c Host,
+    net: Option<&Network>,
+    seen: &mut HostsSeen<'c>,
+    r: &mut Report,
+) {
+    if let Some(mac) = &h.mac {
+        if let Some(j) = seen.macs.insert(mac, i) {
+            r.err(
+                &format!("host[{i}].mac"),
+                format!("is also the MAC of host[{j}] ({:?})", config.hosts[j].name),
+                "give every VM interface its own MAC",
+            );
+        }
+    } else if let Some(n) = net.filter(|n| n.antispoof) {
+        let mut e = r.src.missing(
+            &format!("host[{i}].mac"),
+            &format!("host[{i}]"),
+            format!(
+                "network {:?} has antispoof = true, which binds each host to its MAC: add mac = \"aa:cc:…\"",
+                n.name
+            ),
+        );
+        e.problem = format!("is missing for host {:?}", h.name);
+        r.errors.push(e);
+    }
+}
+
+/// A host's vif is a valid interface name and belongs to no other host.
+fn host_vif<'c>(i: usize, h: &'c Host, seen: &mut HostsSeen<'c>, r: &mut Report) {
+    let Some(vif) = &h.vif else { return };
+    if let Err(p) = check_interface_name(vif) {
+        r.err(
+            &format!("host[{i}].vif"),
+            p,
+            "use the dom0 interface name, e.g. \"vif3.0\"",
+        );
+    } else if let Some(j) = seen.vifs.insert(vif, i) {
+        r.err(
+            &format!("host[{i}].vif"),
+            format!("is also the vif of host[{j}]"),
+            "each vif belongs to one host",
+        );
+    }
+}
+
+/// Address `ai` of host `i`: a host address of its network (not the bridge's), listed
+/// once and by no other host.
+fn host_address(
+    config: &Config,
+    (i, ai): (usize, usize),
+    a: Ipv4Addr,
+    net: Option<&Network>,
+    seen: &mut HostsSeen,
+    r: &mut Report,
+) {
+    let ka = format!("host[{i}].addresses[{ai}]");
+    if let Some(n) = net {
+        if !n.subnet.contains(&a) {
+            r.err(
+                &ka,
+                format!("is outside network {:?} ({})", n.name, n.subnet),
+                format!("use an address in {}", n.subnet),
+            );
+            return;
+        }
+        if a == n.address.addr() {
+            r.err(
+                &ka,
+                format!(
+                    "is the bridge address of network {:?}, which belongs to the dom0",
+                    n.name
+                ),
+                format!("give the host another address in {}", n.subnet),
+            );
+            return;
+        }
+        if a == n.subnet.network() || a == n.subnet.broadcast() {
+            r.err(
+                &ka,
+                format!("is the network or broadcast address of {}", n.subnet),
+                format!("use a host address in {}", n.subnet),
+            );
+            return;
+        }
+    }
+    match seen.addrs.insert(a, i) {
+        Some(j) if j == i => {
+            r.err(&ka, "is listed twice for this host", "list each address once");
+        }
+        Some(j) => r.err(
+            &ka,
+            format!("is also an address of host[{j}] ({:?})", config.hosts[j].name),
+            "give every host its own addresses",
+        ),
+        None => {}
     }
 }
 

@@ -19,69 +19,132 @@ const ORIGIN: &str = "command line";
 
 /// Build the one-network configuration the seed script would have set up.
 pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors> {
-    let mut src = Sources::new(ORIGIN);
-    let mut errors = Vec::new();
-    let mut vars: BTreeMap<String, String> = BTreeMap::new();
-    for w in words {
-        let w = w.as_ref();
-        let Some((k, v)) = w.split_once('=') else {
-            errors.push(ConfigError {
-                origin: ORIGIN.into(),
-                line: None,
-                key: w.to_string(),
-                value: None,
-                problem: "is not a VAR=VAL word".into(),
-                hint: format!(
-                    "write e.g. bridgeip=10.98.98.1/24 (known: {})",
-                    XEN_KEYS.join(", ")
-                ),
-            });
-            continue;
-        };
-        let v = v.trim_matches(|c| c == '"' || c == '\'').to_string();
-        src.record(k, None, format!("{v:?}"));
-        if !XEN_KEYS.contains(&k) {
-            let hint = match did_you_mean(k, XEN_KEYS) {
-                Some(s) => format!("did you mean `{s}`? (known: {})", XEN_KEYS.join(", ")),
-                None => format!("known: {}", XEN_KEYS.join(", ")),
-            };
-            errors.push(ConfigError {
-                origin: ORIGIN.into(),
-                line: None,
-                key: k.to_string(),
-                value: None,
-                problem: "is not a known variable".into(),
-                hint,
-            });
-            continue;
-        }
-        vars.insert(k.to_string(), v);
+    let mut w = Words::read(words);
+    let bridgeip_text = w.record_defaults();
+    let vifnum = w.vifnum();
+    let antispoof = w.antispoof();
+    let mask_len = w.netmask();
+    let address = w.bridge_address(&bridgeip_text, mask_len);
+    let subnet = w.subnet(address);
+    if !w.errors.is_empty() {
+        return Err(ConfigErrors(w.errors));
     }
-    let bridgeip_text = vars
-        .get("bridgeip")
+    let (Some(vifnum), Some(antispoof), Some(address), Some(subnet)) = (vifnum, antispoof, address, subnet)
+    else {
+        unreachable!("every missing value pushed an error");
+    };
+    let bridge = w
+        .vars
+        .get("bridge")
         .cloned()
-        .unwrap_or_else(|| "10.6.7.1/24".into());
-    if !vars.contains_key("bridgeip") {
-        src.record("bridgeip", None, format!("{bridgeip_text:?}"));
+        .unwrap_or_else(|| format!("xenbr{vifnum}"));
+    let name = network_name(&bridge);
+    // The network is named after its bridge; a built-in zone name would make its
+    // policies (network -> external, network -> dom0) meaningless.
+    if name == ZONE_EXTERNAL || name == ZONE_DOM0 {
+        let problem = format!("would name the network {name:?}, which is a built-in zone");
+        let hint = "name the bridge something else, e.g. bridge=xenbr0";
+        return Err(w.src.error("bridge", problem, hint).into());
     }
-    if !vars.contains_key("bridge") {
-        let default_bridge = format!("xenbr{}", vars.get("vifnum").map(String::as_str).unwrap_or("0"));
-        src.record("bridge", None, format!("{default_bridge:?}"));
-    }
-    let mut bad = |key: &str, (problem, hint): values::Problem| errors.push(src.error(key, problem, hint));
+    let network = Network {
+        name,
+        bridge,
+        address,
+        subnet,
+        masquerade: true,
+        antispoof,
+        stp: false,
+        forward_delay: 0,
+    };
+    let config = seed_config(network);
+    validate(&config, &w.src)?;
+    Ok(config)
+}
 
-    let vifnum = match vars.get("vifnum") {
-        None => Some(0u32),
+/// The words read so far: their values by name, where each came from (for error
+/// messages), and the problems found.
+struct Words {
+    vars: BTreeMap<String, String>,
+    src: Sources<'static>,
+    errors: Vec<ConfigError>,
+}
+
+impl Words {
+    /// Split each `VAR=VAL` word (quotes around the value dropped); a word that is not
+    /// one, or names an unknown variable, is an error.
+    fn read<S: AsRef<str>>(words: &[S]) -> Words {
+        let mut w = Words {
+            vars: BTreeMap::new(),
+            src: Sources::new(ORIGIN),
+            errors: Vec::new(),
+        };
+        for word in words {
+            let word = word.as_ref();
+            let Some((k, v)) = word.split_once('=') else {
+                w.errors.push(ConfigError {
+                    origin: ORIGIN.into(),
+                    line: None,
+                    key: word.to_string(),
+                    value: None,
+                    problem: "is not a VAR=VAL word".into(),
+                    hint: format!(
+                        "write e.g. bridgeip=10.98.98.1/24 (known: {})",
+                        XEN_KEYS.join(", ")
+                    ),
+                });
+                continue;
+            };
+            let v = v.trim_matches(|c| c == '"' || c == '\'').to_string();
+            w.src.record(k, None, format!("{v:?}"));
+            if !XEN_KEYS.contains(&k) {
+                w.errors.push(unknown_variable(k));
+                continue;
+            }
+            w.vars.insert(k.to_string(), v);
+        }
+        w
+    }
+
+    /// Record the seed script's defaults for `bridgeip` and `bridge` (so errors about them
+    /// show the value used); the text of `bridgeip`.
+    fn record_defaults(&mut self) -> String {
+        let bridgeip_text = self
+            .vars
+            .get("bridgeip")
+            .cloned()
+            .unwrap_or_else(|| "10.6.7.1/24".into());
+        if !self.vars.contains_key("bridgeip") {
+            self.src.record("bridgeip", None, format!("{bridgeip_text:?}"));
+        }
+        if !self.vars.contains_key("bridge") {
+            let default_bridge = format!(
+                "xenbr{}",
+                self.vars.get("vifnum").map(String::as_str).unwrap_or("0")
+            );
+            self.src.record("bridge", None, format!("{default_bridge:?}"));
+        }
+        bridgeip_text
+    }
+
+    fn bad(&mut self, key: &str, (problem, hint): values::Problem) {
+        self.errors.push(self.src.error(key, problem, hint));
+    }
+
+    /// `vifnum` (default 0): the number in the default bridge name `xenbr<vifnum>`.
+    fn vifnum(&mut self) -> Option<u32> {
+        let Some(v) = self.vars.get("vifnum") else {
+            return Some(0);
+        };
         // Only the default bridge name uses vifnum; u32 keeps `xenbr<vifnum>` within 15 bytes.
-        Some(v) => match v.parse::<u64>() {
+        match v.parse::<u64>() {
             Ok(n) if n <= u64::from(u32::MAX) => Some(n as u32),
             Ok(n) => {
-                let problem = if vars.contains_key("bridge") {
+                let problem = if self.vars.contains_key("bridge") {
                     "is too large".to_string()
                 } else {
                     format!("would name the bridge xenbr{n}, longer than the 15 bytes Linux allows")
                 };
-                bad(
+                self.bad(
                     "vifnum",
                     (
                         problem,
@@ -92,88 +155,109 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
             }
             Err(_) => {
                 let hint = "vifnum is the bridge's number: write e.g. vifnum=0 for xenbr0";
-                bad("vifnum", ("is not a number".into(), hint.into()));
+                self.bad("vifnum", ("is not a number".into(), hint.into()));
                 None
             }
-        },
-    };
-    let antispoof = match vars.get("antispoof").map(String::as_str) {
-        None | Some("no") => Some(false),
-        Some("yes") => Some(true),
-        Some(_) => {
-            bad(
-                "antispoof",
-                (
-                    "must be yes or no".into(),
-                    "write antispoof=yes or antispoof=no".into(),
-                ),
-            );
-            None
         }
-    };
-    let mask_len = match vars.get("netmask") {
-        None => None,
-        Some(m) => match values::parse_netmask(m) {
+    }
+
+    /// `antispoof`: yes or no (default no).
+    fn antispoof(&mut self) -> Option<bool> {
+        match self.vars.get("antispoof").map(String::as_str) {
+            None | Some("no") => Some(false),
+            Some("yes") => Some(true),
+            Some(_) => {
+                self.bad(
+                    "antispoof",
+                    (
+                        "must be yes or no".into(),
+                        "write antispoof=yes or antispoof=no".into(),
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `netmask`'s prefix length, when given.
+    fn netmask(&mut self) -> Option<u8> {
+        let m = self.vars.get("netmask")?;
+        match values::parse_netmask(m) {
             Ok(l) => Some(l),
             Err(p) => {
-                bad("netmask", p);
-                None
-            }
-        },
-    };
-    let address = if bridgeip_text.contains('/') {
-        match values::parse_cidr(&bridgeip_text) {
-            Ok(a) => {
-                if let Some(l) = mask_len {
-                    if l != a.prefix_len() {
-                        let mask = ipnet::Ipv4Net::new(a.addr(), a.prefix_len()).map(|n| n.netmask());
-                        let problem = format!("is a /{l}, but bridgeip {a} says /{}", a.prefix_len());
-                        let hint = match mask {
-                            Ok(m) => format!("leave netmask out, or write netmask={m} to match bridgeip"),
-                            Err(_) => "leave netmask out".into(),
-                        };
-                        bad("netmask", (problem, hint));
-                    }
-                }
-                Some(a)
-            }
-            Err(p) => {
-                bad("bridgeip", p);
+                self.bad("netmask", p);
                 None
             }
         }
-    } else {
-        match values::parse_ipv4(&bridgeip_text) {
-            Ok(ip) => ipnet::Ipv4Net::new(ip, mask_len.unwrap_or(24)).ok(),
-            Err(p) => {
-                bad("bridgeip", p);
-                None
-            }
-        }
-    };
-    let subnet = match (vars.get("brnet"), address) {
-        (Some(b), _) => match values::parse_cidr(b) {
-            Ok(n) => Some(n),
-            Err(p) => {
-                bad("brnet", p);
-                None
-            }
-        },
-        (None, Some(a)) => Some(a.trunc()),
-        (None, None) => None,
-    };
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
     }
-    let (Some(vifnum), Some(antispoof), Some(address), Some(subnet)) = (vifnum, antispoof, address, subnet)
-    else {
-        unreachable!("every missing value pushed an error");
+
+    /// The bridge's address: `bridgeip` as a CIDR (whose length `netmask`, if given, must
+    /// repeat), or a bare address with `netmask`'s length (default /24).
+    fn bridge_address(&mut self, bridgeip_text: &str, mask_len: Option<u8>) -> Option<ipnet::Ipv4Net> {
+        if !bridgeip_text.contains('/') {
+            return match values::parse_ipv4(bridgeip_text) {
+                Ok(ip) => ipnet::Ipv4Net::new(ip, mask_len.unwrap_or(24)).ok(),
+                Err(p) => {
+                    self.bad("bridgeip", p);
+                    None
+                }
+            };
+        }
+        let a = match values::parse_cidr(bridgeip_text) {
+            Ok(a) => a,
+            Err(p) => {
+                self.bad("bridgeip", p);
+                return None;
+            }
+        };
+        if let Some(l) = mask_len.filter(|l| *l != a.prefix_len()) {
+            let mask = ipnet::Ipv4Net::new(a.addr(), a.prefix_len()).map(|n| n.netmask());
+            let problem = format!("is a /{l}, but bridgeip {a} says /{}", a.prefix_len());
+            let hint = match mask {
+                Ok(m) => format!("leave netmask out, or write netmask={m} to match bridgeip"),
+                Err(_) => "leave netmask out".into(),
+            };
+            self.bad("netmask", (problem, hint));
+        }
+        Some(a)
+    }
+
+    /// The network's subnet: `brnet`, else the bridge address's own.
+    fn subnet(&mut self, address: Option<ipnet::Ipv4Net>) -> Option<ipnet::Ipv4Net> {
+        match (self.vars.get("brnet"), address) {
+            (Some(b), _) => match values::parse_cidr(b) {
+                Ok(n) => Some(n),
+                Err(p) => {
+                    self.bad("brnet", p);
+                    None
+                }
+            },
+            (None, Some(a)) => Some(a.trunc()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The error of a word naming a variable the network-script does not know.
+fn unknown_variable(k: &str) -> ConfigError {
+    let hint = match did_you_mean(k, XEN_KEYS) {
+        Some(s) => format!("did you mean `{s}`? (known: {})", XEN_KEYS.join(", ")),
+        None => format!("known: {}", XEN_KEYS.join(", ")),
     };
-    let bridge = vars
-        .get("bridge")
-        .cloned()
-        .unwrap_or_else(|| format!("xenbr{vifnum}"));
-    let name: String = bridge
+    ConfigError {
+        origin: ORIGIN.into(),
+        line: None,
+        key: k.to_string(),
+        value: None,
+        problem: "is not a known variable".into(),
+        hint,
+    }
+}
+
+/// The network's name: its bridge's, with anything but letters, digits, `-` and `_`
+/// replaced by `_`.
+fn network_name(bridge: &str) -> String {
+    bridge
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -182,28 +266,18 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
                 '_'
             }
         })
-        .collect();
-    // The network is named after its bridge; a built-in zone name would make its
-    // policies (network -> external, network -> dom0) meaningless.
-    if name == ZONE_EXTERNAL || name == ZONE_DOM0 {
-        let problem = format!("would name the network {name:?}, which is a built-in zone");
-        let hint = "name the bridge something else, e.g. bridge=xenbr0";
-        return Err(src.error("bridge", problem, hint).into());
-    }
-    let config = Config {
+        .collect()
+}
+
+/// The seed script's setup around one network: masqueraded, and free to reach the
+/// outside and the dom0.
+fn seed_config(network: Network) -> Config {
+    let name = network.name.clone();
+    Config {
         origin: ORIGIN.into(),
         mode: Mode::Xen,
         uplink: None,
-        networks: vec![Network {
-            name: name.clone(),
-            bridge,
-            address,
-            subnet,
-            masquerade: true,
-            antispoof,
-            stp: false,
-            forward_delay: 0,
-        }],
+        networks: vec![network],
         hosts: vec![],
         forwards: vec![],
         policies: vec![
@@ -223,9 +297,7 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
             },
         ],
         log: super::LogSettings::default(),
-    };
-    validate(&config, &src)?;
-    Ok(config)
+    }
 }
 
 /// The network-script words brouter remembered for each Xen-mode bridge it started

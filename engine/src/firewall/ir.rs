@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+pub use crate::binding::Binding;
 pub use crate::config::{Action, LogSettings, PortRange, Proto, Service};
 use crate::config::{ZONE_DOM0, ZONE_EXTERNAL};
 
@@ -106,18 +107,6 @@ pub struct DeclaredHost {
     /// Required on anti-spoofing networks (validation checks it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
-    pub addrs: Vec<Ipv4Addr>,
-}
-
-/// A live anti-spoofing binding: the vif Xen attached, and the only MAC and IPv4
-/// addresses it may use as source (Ethernet, IP and ARP sender). A bound vif whose
-/// `addrs` is empty may send no IP and no ARP at all. Vifs without a binding are not
-/// guarded: the hotplug hook binds every vif it attaches to an anti-spoofing network.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Binding {
-    pub vif: String,
-    /// Lower-case `aa:bb:cc:dd:ee:ff`.
-    pub mac: String,
     pub addrs: Vec<Ipv4Addr>,
 }
 

@@ -1,0 +1,227 @@
+//! The filter chains of `inet brouter`: the base chains' dispatch to the judges,
+//! `fwd_dnat` (forwarded connections, counted and accepted), and the three judges, which
+//! drop invalid traffic and send new connections by zone pair to the pair chains.
+
+use brouter_engine::config::{Proto, ZONE_DOM0, ZONE_EXTERNAL};
+use brouter_engine::firewall::External;
+use nftables::expr::MetaKey;
+
+use super::builder::Builder;
+use super::inet::{Inet, BRIDGES, FWD_DNAT, IN_IFACES, OUT_IFACES};
+use super::pairs::pair_verdict;
+use super::{traffic_set, Shape, UNLISTED};
+use crate::firewall::expr::*;
+
+/// The rules of the `forward`, `input` and `output` base chains: only traffic that
+/// touches a brouter bridge (or the judged uplink) goes to a judge; `fp` (the
+/// fingerprint comment) rides on the first bridge rule.
+pub(super) fn judge_dispatch(b: &mut Builder, fp: String) {
+    // Established traffic first, before any interface lookup: it is most of the packets,
+    // and accepting it is what the base chain's policy would do anyway for traffic that is
+    // not brouter's. DNAT'd connections go to `fwd_dnat`, which counts them per forward
+    // (a foreign DNAT is counted only if it shares a forward's port, which brouter's own
+    // DNAT of that port would already contest) and accepts: a forward implies its accept.
+    b.rule(
+        "forward",
+        vec![is_in(ct("status"), str("dnat")), goto(FWD_DNAT)],
+        Some("a forward implies its accept".into()),
+    );
+    b.rule(
+        "forward",
+        vec![ct_state(&["established", "related"]), accept()],
+        None,
+    );
+    b.rule(
+        "forward",
+        vec![eq(meta(MetaKey::Iifname), set_ref(BRIDGES)), goto("fwd_judge")],
+        Some(fp),
+    );
+    b.rule(
+        "forward",
+        vec![eq(meta(MetaKey::Oifname), set_ref(BRIDGES)), goto("fwd_judge")],
+        None,
+    );
+    b.rule(
+        "input",
+        vec![eq(meta(MetaKey::Iifname), set_ref(IN_IFACES)), goto("in_judge")],
+        None,
+    );
+    b.rule(
+        "output",
+        vec![eq(meta(MetaKey::Oifname), set_ref(OUT_IFACES)), goto("out_judge")],
+        None,
+    );
+}
+
+/// `fwd_dnat`: the forwarded (DNAT'd) connections' traffic, in both directions, counted
+/// per forward by the port the client connected to, and accepted in the same rule.
+pub(super) fn fwd_dnat_chain(b: &mut Builder) {
+    for proto in [Proto::Tcp, Proto::Udp] {
+        for shape in Shape::ALL {
+            b.rule(
+                FWD_DNAT,
+                vec![
+                    eq(meta(MetaKey::L4proto), str(proto.to_string())),
+                    eq(ct_original("proto-dst"), set_ref(&traffic_set(proto, shape))),
+                    accept(),
+                ],
+                Some(match shape {
+                    Shape::Port => format!("count {proto} forwards' traffic"),
+                    Shape::Range => format!("count {proto} range forwards' traffic"),
+                }),
+            );
+        }
+    }
+    b.rule(FWD_DNAT, vec![accept()], Some("DNAT'd by another table".into()));
+}
+
+/// `fwd_judge`: new (or invalid) traffic that touches a bridge. Invalid drops; the zone
+/// pair is found from the named interfaces, or (no named uplink) from "any interface that
+/// is not a bridge"; what matches no listed pair drops, counted.
+pub(super) fn fwd_judge_chain(b: &mut Builder, t: &Inet) {
+    b.rule("fwd_judge", vec![ct_state(&["invalid"]), drop()], None);
+    if let Some(dispatch) = zone_dispatch_map(t) {
+        b.rule("fwd_judge", vec![dispatch], None);
+    }
+    if matches!(t.rs.external, External::AnyOther) {
+        any_other_external_rules(b, t);
+    }
+    b.rule("fwd_judge", vec![counter(), drop()], Some(UNLISTED.into()));
+}
+
+/// The verdict map on `iifname . oifname` over the named interfaces (the bridges, and
+/// the uplink when there is one) for every pair that touches a bridge; `None` when no
+/// pair has a verdict.
+fn zone_dispatch_map(t: &Inet) -> Option<Stmt> {
+    let rs = t.rs;
+    let named: Vec<(&str, &str)> = rs
+        .networks
+        .iter()
+        .map(|n| (n.bridge.as_str(), n.name.as_str()))
+        .chain(t.uplink.map(|u| (u, ZONE_EXTERNAL)))
+        .collect();
+    let mut pairs = vec![];
+    for (i_if, i_zone) in &named {
+        for (o_if, o_zone) in &named {
+            let touches_bridge = rs.network(i_zone).is_some() || rs.network(o_zone).is_some();
+            if !touches_bridge {
+                continue;
+            }
+            if let Some(v) = pair_verdict(rs, i_zone, o_zone) {
+                pairs.push((concat(vec![str(*i_if), str(*o_if)]), v));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return None;
+    }
+    let key = concat(vec![meta(MetaKey::Iifname), meta(MetaKey::Oifname)]);
+    Some(vmap(key, anon_vmap(pairs)))
+}
+
+/// With no named uplink, external is any interface that is not a bridge: one verdict map
+/// per direction (to external first), keyed by the bridge side.
+fn any_other_external_rules(b: &mut Builder, t: &Inet) {
+    let rs = t.rs;
+    for to_external in [true, false] {
+        let (bridge_side, other_side) = if to_external {
+            (MetaKey::Iifname, MetaKey::Oifname)
+        } else {
+            (MetaKey::Oifname, MetaKey::Iifname)
+        };
+        let verdicts: Vec<_> = rs
+            .networks
+            .iter()
+            .filter_map(|n| {
+                let v = if to_external {
+                    pair_verdict(rs, &n.name, ZONE_EXTERNAL)
+                } else {
+                    pair_verdict(rs, ZONE_EXTERNAL, &n.name)
+                };
+                v.map(|v| (str(n.bridge.clone()), v))
+            })
+            .collect();
+        if !verdicts.is_empty() {
+            b.rule(
+                "fwd_judge",
+                vec![
+                    ne(meta(other_side), set_ref(BRIDGES)),
+                    vmap(meta(bridge_side), anon_vmap(verdicts)),
+                ],
+                Some("external: any interface that is not a bridge".into()),
+            );
+        }
+    }
+}
+
+/// The verdicts of the pairs between the dom0 and each network (and the judged uplink):
+/// `into_dom0` for `<zone>->dom0` keyed by input interface, else `dom0-><zone>` keyed by
+/// output interface.
+fn dom0_verdicts(t: &Inet, into_dom0: bool) -> Vec<(Expr, Stmt)> {
+    let rs = t.rs;
+    let mut v = vec![];
+    for n in &rs.networks {
+        let (f, to) = if into_dom0 {
+            (n.name.as_str(), ZONE_DOM0)
+        } else {
+            (ZONE_DOM0, n.name.as_str())
+        };
+        if let Some(verdict) = pair_verdict(rs, f, to) {
+            v.push((str(n.bridge.clone()), verdict));
+        }
+    }
+    let host = if into_dom0 { t.host_in } else { t.host_out };
+    if let Some(u) = host {
+        let (f, to) = if into_dom0 {
+            (ZONE_EXTERNAL, ZONE_DOM0)
+        } else {
+            (ZONE_DOM0, ZONE_EXTERNAL)
+        };
+        if let Some(verdict) = pair_verdict(rs, f, to) {
+            v.push((str(u), verdict));
+        }
+    }
+    v
+}
+
+/// `in_judge`: traffic to the dom0 itself. Established accepts, invalid drops, new
+/// connections by input interface.
+pub(super) fn in_judge_chain(b: &mut Builder, t: &Inet) {
+    b.rule(
+        "in_judge",
+        vec![ct_state(&["established", "related"]), accept()],
+        None,
+    );
+    b.rule("in_judge", vec![ct_state(&["invalid"]), drop()], None);
+    let ins = dom0_verdicts(t, true);
+    if !ins.is_empty() {
+        b.rule(
+            "in_judge",
+            vec![vmap(meta(MetaKey::Iifname), anon_vmap(ins))],
+            None,
+        );
+    }
+    b.rule("in_judge", vec![counter(), drop()], Some(UNLISTED.into()));
+}
+
+/// `out_judge`: traffic from the dom0 itself. Its replies and ICMP errors pass, new
+/// connections by output interface.
+pub(super) fn out_judge_chain(b: &mut Builder, t: &Inet) {
+    b.rule(
+        "out_judge",
+        vec![
+            ct_state(&["established", "related", "invalid", "untracked"]),
+            accept(),
+        ],
+        Some("the host's replies and its ICMP errors".into()),
+    );
+    let outs = dom0_verdicts(t, false);
+    if !outs.is_empty() {
+        b.rule(
+            "out_judge",
+            vec![vmap(meta(MetaKey::Oifname), anon_vmap(outs))],
+            None,
+        );
+    }
+    b.rule("out_judge", vec![counter(), drop()], Some(UNLISTED.into()));
+}

@@ -1,0 +1,80 @@
+//! The NAT chains of `inet brouter`: `prerouting` DNATs the forwards through their
+//! port-keyed maps, `postrouting` masquerades hairpin traffic and the masquerading
+//! networks' traffic to the outside.
+
+use brouter_engine::config::Proto;
+use nftables::expr::MetaKey;
+use nftables::stmt::{Statement, NAT};
+
+use super::builder::Builder;
+use super::inet::{Inet, BRIDGES, BRIDGE_ADDRS, MASQ_SOURCES, NET_SUBNETS};
+use super::{fwd_set, Shape};
+use crate::firewall::expr::*;
+
+/// `prerouting`'s two rules for `proto`'s forwards of `shape`: traffic to a local address
+/// (not a bridge's own) on a forwarded port is DNAT'd through the `addr` and `port` maps
+/// (port translated) or the `keep` map (port kept). Two maps, not one, because nft 1.0.6
+/// breaks maps whose data is a concatenation.
+pub(super) fn dnat_chain(b: &mut Builder, proto: Proto, shape: Shape) {
+    let local = || {
+        vec![
+            eq(fib_daddr_type(), str("local")),
+            ne(payload("ip", "daddr"), set_ref(BRIDGE_ADDRS)),
+        ]
+    };
+    let p = if proto == Proto::Tcp { "tcp" } else { "udp" };
+    let lookup = |what: &str| Some(map_lookup(payload(p, "dport"), &fwd_set(proto, shape, what)));
+    let kind = match shape {
+        Shape::Port => format!("{proto} forwards"),
+        Shape::Range => format!("{proto} range forwards"),
+    };
+    let mut translated = local();
+    translated.push(Statement::DNAT(Some(NAT {
+        addr: lookup("addr"),
+        family: Some(nftables::stmt::NATFamily::IP),
+        port: lookup("port"),
+        flags: None,
+    })));
+    b.rule(
+        "prerouting",
+        translated,
+        Some(format!("{kind} with port translation")),
+    );
+    let mut kept = local();
+    kept.push(Statement::DNAT(Some(NAT {
+        addr: lookup("keep"),
+        family: Some(nftables::stmt::NATFamily::IP),
+        port: None,
+        flags: None,
+    })));
+    b.rule("prerouting", kept, Some(format!("{kind} keeping the port")));
+}
+
+/// `postrouting`: hairpin traffic (a network reaching a forward on its own bridge) is
+/// masqueraded so replies come back through the dom0; the masquerading networks'
+/// traffic is masqueraded on its way out (through the uplink, or any non-bridge).
+pub(super) fn masquerade_chain(b: &mut Builder, t: &Inet) {
+    b.rule(
+        "postrouting",
+        vec![
+            is_in(ct("status"), str("dnat")),
+            eq(payload("ip", "saddr"), set_ref(NET_SUBNETS)),
+            eq(meta(MetaKey::Oifname), set_ref(BRIDGES)),
+            Statement::Masquerade(None),
+        ],
+        Some("hairpin: replies must come back through the dom0".into()),
+    );
+    let out_external = match t.uplink {
+        Some(u) => eq(meta(MetaKey::Oifname), str(u)),
+        None => ne(meta(MetaKey::Oifname), set_ref(BRIDGES)),
+    };
+    b.rule(
+        "postrouting",
+        vec![
+            out_external,
+            eq(payload("ip", "saddr"), set_ref(MASQ_SOURCES)),
+            Statement::Masquerade(None),
+        ],
+        Some("masquerade to the outside".into()),
+    );
+}

@@ -1,0 +1,145 @@
+//! `status` for people: one line per fact, the drift last.
+
+use super::{NetworkStatus, PolicyStatus, Report};
+
+/// Print the report as text.
+pub(super) fn print(r: &Report) {
+    for n in &r.networks {
+        print_network(n);
+    }
+    print_counters(r);
+    println!("ip_forward {}", r.ip_forward);
+    println!(
+        "firewall {}",
+        match &r.firewall {
+            Some(fp) => format!("tables inet/bridge brouter present (ruleset {fp})"),
+            None => "brouter's tables are not there".into(),
+        }
+    );
+    for w in &r.warnings {
+        println!("WARNING: {w}");
+    }
+    if let Some(c) = &r.conflict {
+        println!("conflict: {c}");
+    } else if r.converged {
+        println!("converged: start has nothing to do");
+    } else {
+        println!("drifted: start would apply {} step(s):", r.drift.len());
+        for d in &r.drift {
+            println!("  - {d}");
+        }
+    }
+}
+
+/// A network's bridge, address, route and ports.
+fn print_network(n: &NetworkStatus) {
+    println!("network {} (bridge {}):", n.network, n.bridge);
+    println!(
+        "  bridge   {}{}",
+        n.bridge_state,
+        if n.up { ", up" } else { ", down" }
+    );
+    println!("  address  {} {}", n.address, mark(n.address_present));
+    println!("  route    {} {}", n.route, mark(n.route_present));
+    if n.ports.is_empty() {
+        println!("  ports    none");
+    }
+    for p in &n.ports {
+        let host = p.host.as_ref().map(|h| format!(" host {h}")).unwrap_or_default();
+        let bound = p
+            .bound
+            .as_ref()
+            .map(|b| format!(", bound to {b}"))
+            .unwrap_or_default();
+        println!("  port     {}{host}{bound}", p.vif);
+    }
+}
+
+/// The forwards, policies and unlisted pairs, with what their counters saw.
+fn print_counters(r: &Report) {
+    for f in &r.forwards {
+        match (f.connections, f.packets, f.bytes) {
+            (Some(c), Some(p), Some(b)) => println!(
+                "forward  {}: {c} connection{}, {p} packet{}, {}",
+                f.forward,
+                plural(c),
+                plural(p),
+                size(b)
+            ),
+            _ => println!("forward  {}", f.forward),
+        }
+    }
+    for p in &r.policies {
+        println!("policy   {}{}", p.policy, p.hits_text());
+    }
+    if let Some(u) = &r.unlisted {
+        let logged = if u.logged_lines > 0 {
+            format!("; {} line{} logged", u.logged_lines, plural(u.logged_lines))
+        } else {
+            String::new()
+        };
+        println!(
+            "unlisted zone pairs: {} packet{} dropped ({}){logged}",
+            u.dropped.packets,
+            plural(u.dropped.packets),
+            size(u.dropped.bytes)
+        );
+    }
+}
+
+impl PolicyStatus {
+    fn hits_text(&self) -> String {
+        if self.hits.is_empty() {
+            return String::new();
+        }
+        let hits: Vec<String> = self
+            .hits
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} {} packet{} ({})",
+                    h.verdict,
+                    h.packets,
+                    plural(h.packets),
+                    size(h.bytes)
+                )
+            })
+            .collect();
+        let logged = self
+            .logged_lines
+            .map(|l| format!("; {l} line{} logged", plural(l)))
+            .unwrap_or_default();
+        format!(": {}{logged}", hits.join(", "))
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Bytes for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+fn mark(present: bool) -> &'static str {
+    if present {
+        "(present)"
+    } else {
+        "(MISSING)"
+    }
+}

@@ -1,0 +1,176 @@
+//! The planner's vocabulary: one kernel (or memory) operation per [`Op`], each one
+//! backend call, and how it reads in a plan.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{PortRange, Proto};
+use crate::firewall::{Binding, Ruleset};
+use crate::model::BridgeOptions;
+
+/// One kernel operation. Each maps to exactly one [`crate::NetBackend`] call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    CreateBridge {
+        name: String,
+        network: String,
+        options: BridgeOptions,
+    },
+    DeleteLink {
+        name: String,
+    },
+    SetMaster {
+        link: String,
+        master: Option<String>,
+    },
+    SetUp {
+        link: String,
+        up: bool,
+    },
+    AddAddress {
+        link: String,
+        addr: Ipv4Net,
+    },
+    DeleteAddress {
+        link: String,
+        addr: Ipv4Net,
+    },
+    AddRoute {
+        dst: Ipv4Net,
+        dev: String,
+    },
+    DeleteRoute {
+        dst: Ipv4Net,
+        dev: String,
+    },
+    SetSysctl {
+        key: String,
+        value: String,
+    },
+    Remember {
+        key: String,
+        value: String,
+    },
+    Forget {
+        key: String,
+    },
+    ReplaceFirewall {
+        fingerprint: String,
+        ruleset: Box<Ruleset>,
+        /// The anti-spoofing bindings of attached vifs, re-inserted with the tables.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bindings: Vec<Binding>,
+    },
+    DeleteFirewall,
+    RenameLink {
+        link: String,
+        new_name: String,
+    },
+    SetMac {
+        link: String,
+        mac: String,
+    },
+    SetMtu {
+        link: String,
+        mtu: u32,
+    },
+    /// Bind a vif to its MAC and addresses (anti-spoofing), as one set-element update.
+    AddBinding {
+        binding: Binding,
+    },
+    RemoveBinding {
+        vif: String,
+    },
+    /// Forget the connection-tracking entries of `proto` flows to one of the dom0
+    /// addresses `to` on a port in `ports`, except those already translated to the
+    /// forward's target `addr` (`to_port`, or the same port). The kernel NATs a flow once,
+    /// on its first packet: a UDP flow that reached the dom0 before its forward existed
+    /// (a game or VoIP client that keeps sending) would never be forwarded otherwise.
+    FlushConntrack {
+        proto: Proto,
+        ports: PortRange,
+        to: Vec<Ipv4Addr>,
+        addr: Ipv4Addr,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_port: Option<u16>,
+    },
+}
+
+impl Op {
+    /// Whether this op writes to the kernel (as opposed to brouter's own memory).
+    pub fn is_kernel_write(&self) -> bool {
+        !matches!(self, Op::Remember { .. } | Op::Forget { .. })
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::CreateBridge {
+                name,
+                network,
+                options,
+            } => write!(
+                f,
+                "create bridge {name} for network {network} (stp {}, forward delay {}s)",
+                if options.stp { "on" } else { "off" },
+                options.forward_delay
+            ),
+            Op::DeleteLink { name } => write!(f, "delete bridge {name}"),
+            Op::SetMaster {
+                link,
+                master: Some(m),
+            } => write!(f, "attach {link} to {m}"),
+            Op::SetMaster { link, master: None } => write!(f, "detach {link} from its bridge"),
+            Op::SetUp { link, up } => write!(f, "set {link} {}", if *up { "up" } else { "down" }),
+            Op::AddAddress { link, addr } => write!(f, "add address {addr} to {link}"),
+            Op::DeleteAddress { link, addr } => write!(f, "delete address {addr} from {link}"),
+            Op::AddRoute { dst, dev } => write!(f, "add route {dst} dev {dev}"),
+            Op::DeleteRoute { dst, dev } => write!(f, "delete route {dst} dev {dev}"),
+            Op::SetSysctl { key, value } => write!(f, "set sysctl {key} = {value}"),
+            Op::Remember { key, value } => write!(f, "remember {key} = {value} (to restore on stop)"),
+            Op::Forget { key } => write!(f, "forget {key}"),
+            Op::ReplaceFirewall { fingerprint, bindings, .. } if !bindings.is_empty() => write!(
+                f,
+                "replace firewall tables inet/bridge brouter (ruleset {fingerprint}), keeping {} vif binding(s)",
+                bindings.len()
+            ),
+            Op::ReplaceFirewall { fingerprint, .. } => {
+                write!(
+                    f,
+                    "replace firewall tables inet/bridge brouter (ruleset {fingerprint})"
+                )
+            }
+            Op::DeleteFirewall => write!(f, "delete firewall tables inet/bridge brouter"),
+            Op::RenameLink { link, new_name } => write!(f, "rename {link} to {new_name}"),
+            Op::SetMac { link, mac } => write!(f, "set {link} address {mac}"),
+            Op::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
+            Op::AddBinding { binding } => {
+                let addrs: Vec<String> = binding.addrs.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "bind {} to mac {} and {}",
+                    binding.vif,
+                    binding.mac,
+                    if addrs.is_empty() { "no address".to_string() } else { addrs.join(", ") }
+                )
+            }
+            Op::RemoveBinding { vif } => write!(f, "unbind {vif}"),
+            Op::FlushConntrack {
+                proto,
+                ports,
+                addr,
+                to_port,
+                ..
+            } => write!(
+                f,
+                "forget tracked {proto} flows to the dom0 on port {ports} not yet forwarded to {addr}{}",
+                to_port.map(|p| format!(":{p}")).unwrap_or_default()
+            ),
+        }
+    }
+}
