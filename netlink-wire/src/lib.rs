@@ -17,8 +17,8 @@ mod writer;
 pub use attr::{attrs, be16, be32, be64, find, ne32, text};
 pub use message::{align4, errno, ext_ack_message, messages, Ack, Message};
 pub use netlink_packet_core::{
-    NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE,
-    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST, NLA_F_NESTED,
+    NLA_F_NESTED, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED,
+    NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
 };
 pub use netlink_sys::protocols::{NETLINK_NETFILTER, NETLINK_ROUTE};
 pub use socket::Socket;

@@ -38,10 +38,7 @@ impl Socket {
 
     /// The sequence number for the next request.
     pub fn next_seq(&self) -> u32 {
-        self.seq
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(1)
-            .max(1)
+        self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1)
     }
 
     /// Send `buf` (one or more encoded messages) to the kernel.
