@@ -6,10 +6,10 @@
 //! to the dom0 after the forward is added — the new DNAT rule never sees it. Deleting the
 //! entry makes the next datagram a new flow, which the current rules translate.
 //!
-//! The messages are built by hand (a dump of the IPv4 table, then one delete per entry by
-//! its original tuple): the few attributes involved do not justify another crate, and the
-//! `conntrack` tool is not on every dom0. Everything runs on a thread inside the target
-//! namespace, because a netlink socket talks to the namespace it was created in.
+//! The messages (a dump of the IPv4 table, then one delete per entry by its original
+//! tuple) are written and read with `netlink-wire`, the one netlink layer (the `conntrack`
+//! tool is not on every dom0). Everything runs on a thread inside the target namespace,
+//! because a netlink socket talks to the namespace it was created in.
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -17,10 +17,8 @@ use std::net::Ipv4Addr;
 use brouter_engine::config::{PortRange, Proto};
 use brouter_engine::{BackendError, ErrorKind};
 
-use crate::nfnetlink::{
-    self, align4 as align, errno, messages, NLA_F_NESTED, NLA_TYPE_MASK, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK,
-    NLM_F_DUMP, NLM_F_REQUEST,
-};
+use netlink_wire::{attrs, be16, Writer, NETLINK_NETFILTER, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+
 use crate::NetnsTarget;
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
@@ -112,99 +110,55 @@ pub fn forget(target: &NetnsTarget, stale: &Stale) -> Result<usize, BackendError
         .map_err(what)
 }
 
-/// A ctnetlink conversation over the shared `NETLINK_NETFILTER` socket.
+/// A ctnetlink conversation over a `NETLINK_NETFILTER` socket.
 struct Socket {
-    nl: nfnetlink::Socket,
+    nl: netlink_wire::Socket,
 }
 
 impl Socket {
     fn open() -> io::Result<Socket> {
         Ok(Socket {
-            nl: nfnetlink::Socket::open()?,
+            nl: netlink_wire::Socket::open(NETLINK_NETFILTER)?,
         })
     }
 
-    fn send(&self, msg_type: u16, flags: u16, attrs: &[u8]) -> io::Result<u32> {
+    /// A request: `nlmsghdr`, `nfgenmsg` (IPv4, version 0, resource id 0), attributes
+    /// written by `attrs`.
+    fn request(&self, msg_type: u16, flags: u16, attrs: impl FnOnce(&mut Writer)) -> (Vec<u8>, u32) {
         let seq = self.nl.next_seq();
-        // nfgenmsg: family, version 0, resource id 0.
-        let nfgen = [libc::AF_INET as u8, 0, 0, 0];
+        let mut w = Writer::with_capacity(128);
         let ty = (NFNL_SUBSYS_CTNETLINK << 8) | msg_type;
-        self.nl
-            .send(&nfnetlink::encode(ty, NLM_F_REQUEST | flags, seq, nfgen, attrs))?;
-        Ok(seq)
-    }
-
-    /// Receive netlink messages until `done` says so; each is (type, payload after nlmsghdr).
-    fn recv_until(&self, seq: u32, mut on_msg: impl FnMut(u16, &[u8]) -> io::Result<bool>) -> io::Result<()> {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            for msg in messages(self.nl.recv(&mut buf)?) {
-                let msg = msg?;
-                if msg.seq == seq && on_msg(msg.ty, msg.body)? {
-                    return Ok(());
-                }
-            }
-        }
+        let m = w.begin_msg(ty, NLM_F_REQUEST | flags, seq, &[libc::AF_INET as u8, 0, 0, 0]);
+        attrs(&mut w);
+        w.end_msg(m);
+        (w.into_bytes(), seq)
     }
 
     /// Every IPv4 conntrack entry.
     fn dump(&self) -> io::Result<Vec<Entry>> {
-        let seq = self.send(IPCTNL_MSG_CT_GET, NLM_F_DUMP, &[])?;
+        let (msg, seq) = self.request(IPCTNL_MSG_CT_GET, NLM_F_DUMP, |_| {});
         let mut out = vec![];
-        self.recv_until(seq, |ty, payload| match ty {
-            NLMSG_DONE => Ok(true),
-            NLMSG_ERROR => match errno(payload) {
-                0 => Ok(true),
-                e => Err(io::Error::from_raw_os_error(e)),
-            },
-            _ => {
-                if let Some(e) = payload.get(4..).and_then(parse_entry) {
-                    out.push(e);
-                }
-                Ok(false)
-            }
+        self.nl.request(&msg, seq, |m| {
+            out.extend(m.body.get(4..).and_then(parse_entry));
+            Ok(false)
         })?;
         Ok(out)
     }
 
     /// Delete one entry by its original tuple; `false` if it was already gone.
     fn delete(&self, e: &Entry) -> io::Result<bool> {
-        let mut attrs = tuple_attr(CTA_TUPLE_ORIG, &e.orig);
-        if let Some(z) = e.zone {
-            put_attr(&mut attrs, CTA_ZONE, &z.to_be_bytes());
-        }
-        let seq = self.send(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, &attrs)?;
-        let mut result = Ok(true);
-        self.recv_until(seq, |ty, payload| {
-            if ty == NLMSG_ERROR {
-                result = match errno(payload) {
-                    0 => Ok(true),
-                    libc::ENOENT => Ok(false),
-                    e => Err(io::Error::from_raw_os_error(e)),
-                };
-                return Ok(true);
+        let (msg, seq) = self.request(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, |w| {
+            write_tuple(w, CTA_TUPLE_ORIG, &e.orig);
+            if let Some(z) = e.zone {
+                w.put_be16(CTA_ZONE, z);
             }
-            Ok(false)
-        })?;
-        result
+        });
+        match self.nl.request(&msg, seq, |_| Ok(false)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
-}
-
-/// Iterate over the attributes of a buffer: (type without flags, value).
-fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if buf.len() < 4 {
-            return None;
-        }
-        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
-        let ty = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > buf.len() {
-            return None;
-        }
-        let value = &buf[4..len];
-        buf = &buf[align(len).min(buf.len())..];
-        Some((ty, value))
-    })
 }
 
 fn parse_entry(buf: &[u8]) -> Option<Entry> {
@@ -213,7 +167,7 @@ fn parse_entry(buf: &[u8]) -> Option<Entry> {
         match ty {
             CTA_TUPLE_ORIG => orig = parse_tuple(v),
             CTA_TUPLE_REPLY => reply = parse_tuple(v),
-            CTA_ZONE if v.len() >= 2 => zone = Some(u16::from_be_bytes([v[0], v[1]])).filter(|z| *z != 0),
+            CTA_ZONE if v.len() >= 2 => zone = Some(be16(v)).filter(|z| *z != 0),
             _ => {}
         }
     }
@@ -226,36 +180,17 @@ fn parse_entry(buf: &[u8]) -> Option<Entry> {
 
 fn parse_tuple(buf: &[u8]) -> Option<Tuple> {
     let (mut src, mut dst, mut proto, mut sport, mut dport) = (None, None, None, 0, 0);
-    let ip = |v: &[u8]| (v.len() == 4).then(|| Ipv4Addr::new(v[0], v[1], v[2], v[3]));
-    let port = |v: &[u8]| {
-        if v.len() >= 2 {
-            u16::from_be_bytes([v[0], v[1]])
-        } else {
-            0
-        }
-    };
+    let ip = |v: &[u8]| <[u8; 4]>::try_from(v).ok().map(Ipv4Addr::from);
     for (ty, v) in attrs(buf) {
-        match ty {
-            CTA_TUPLE_IP => {
-                for (t, a) in attrs(v) {
-                    match t {
-                        CTA_IP_V4_SRC => src = ip(a),
-                        CTA_IP_V4_DST => dst = ip(a),
-                        _ => {}
-                    }
-                }
+        for (t, a) in attrs(v) {
+            match (ty, t) {
+                (CTA_TUPLE_IP, CTA_IP_V4_SRC) => src = ip(a),
+                (CTA_TUPLE_IP, CTA_IP_V4_DST) => dst = ip(a),
+                (CTA_TUPLE_PROTO, CTA_PROTO_NUM) => proto = a.first().copied(),
+                (CTA_TUPLE_PROTO, CTA_PROTO_SRC_PORT) => sport = be16(a),
+                (CTA_TUPLE_PROTO, CTA_PROTO_DST_PORT) => dport = be16(a),
+                _ => {}
             }
-            CTA_TUPLE_PROTO => {
-                for (t, a) in attrs(v) {
-                    match t {
-                        CTA_PROTO_NUM => proto = a.first().copied(),
-                        CTA_PROTO_SRC_PORT => sport = port(a),
-                        CTA_PROTO_DST_PORT => dport = port(a),
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
         }
     }
     Some(Tuple {
@@ -267,32 +202,19 @@ fn parse_tuple(buf: &[u8]) -> Option<Tuple> {
     })
 }
 
-fn put_attr(buf: &mut Vec<u8>, ty: u16, value: &[u8]) {
-    let len = 4 + value.len();
-    buf.extend_from_slice(&(len as u16).to_ne_bytes());
-    buf.extend_from_slice(&ty.to_ne_bytes());
-    buf.extend_from_slice(value);
-    buf.resize(align(buf.len()), 0);
-}
-
-fn nested(buf: &mut Vec<u8>, ty: u16, inner: &[u8]) {
-    put_attr(buf, ty | NLA_F_NESTED, inner);
-}
-
-fn tuple_attr(ty: u16, t: &Tuple) -> Vec<u8> {
-    let mut ip = vec![];
-    put_attr(&mut ip, CTA_IP_V4_SRC, &t.src.octets());
-    put_attr(&mut ip, CTA_IP_V4_DST, &t.dst.octets());
-    let mut proto = vec![];
-    put_attr(&mut proto, CTA_PROTO_NUM, &[t.proto]);
-    put_attr(&mut proto, CTA_PROTO_SRC_PORT, &t.sport.to_be_bytes());
-    put_attr(&mut proto, CTA_PROTO_DST_PORT, &t.dport.to_be_bytes());
-    let mut inner = vec![];
-    nested(&mut inner, CTA_TUPLE_IP, &ip);
-    nested(&mut inner, CTA_TUPLE_PROTO, &proto);
-    let mut out = vec![];
-    nested(&mut out, ty, &inner);
-    out
+/// A tuple as a nested attribute of type `ty` (`CTA_TUPLE_ORIG`).
+fn write_tuple(w: &mut Writer, ty: u16, t: &Tuple) {
+    let outer = w.nest(ty);
+    let ip = w.nest(CTA_TUPLE_IP);
+    w.put(CTA_IP_V4_SRC, &t.src.octets());
+    w.put(CTA_IP_V4_DST, &t.dst.octets());
+    w.end(ip);
+    let proto = w.nest(CTA_TUPLE_PROTO);
+    w.put(CTA_PROTO_NUM, &[t.proto]);
+    w.put_be16(CTA_PROTO_SRC_PORT, t.sport);
+    w.put_be16(CTA_PROTO_DST_PORT, t.dport);
+    w.end(proto);
+    w.end(outer);
 }
 
 #[cfg(test)]
@@ -358,8 +280,9 @@ mod tests {
     #[test]
     fn a_tuple_survives_encoding_and_parsing() {
         let e = entry([192, 0, 2, 2], 5060, [10, 2, 0, 10], 5060);
-        let bytes = tuple_attr(CTA_TUPLE_ORIG, &e.orig);
-        let (ty, v) = attrs(&bytes).next().unwrap();
+        let mut w = Writer::default();
+        write_tuple(&mut w, CTA_TUPLE_ORIG, &e.orig);
+        let (ty, v) = attrs(w.as_bytes()).next().unwrap();
         assert_eq!(ty, CTA_TUPLE_ORIG);
         assert_eq!(parse_tuple(v), Some(e.orig));
     }

@@ -7,7 +7,6 @@ pub mod lab;
 pub mod memory;
 pub mod netlink;
 pub mod netns;
-mod nfnetlink;
 pub mod sysctl;
 
 pub use netlink::NetlinkBackend;

@@ -262,3 +262,14 @@ fn create_asks_for_an_exclusive_table() {
     );
     assert_eq!(tx.check_bytes().len() + 20, tx.len());
 }
+
+#[test]
+fn an_element_nests_its_key_in_its_list_entry() {
+    let mut w = netlink_wire::Writer::default();
+    Elem::key(b"ab".to_vec()).write(&mut w, 1);
+    // list elem (len 16, nested) > key (len 12, nested) > value (len 6 + 2 padding)
+    assert_eq!(
+        w.as_bytes(),
+        [16, 0, 1, 0x80, 12, 0, 1, 0x80, 6, 0, 1, 0, b'a', b'b', 0, 0]
+    );
+}
