@@ -88,15 +88,15 @@ fn expr_counter(expr: &[u8]) -> Option<(u64, u64)> {
     (name == "counter").then(|| counter(data))
 }
 
+/// One interval of an interval set: `(first, last)` (big-endian bytes) and its data.
+pub type Interval = ((Vec<u8>, Vec<u8>), Option<ElemData>);
+
 /// The elements of an interval set for `ranges` (`((first, last), data)`, big-endian
 /// bytes), as nft 1.0.6 sends them: sorted; per interval a start element and an end
 /// element at last+1; an end element at zero first when the first interval does not
 /// start there; no end element (but the "open" user-data flag on the start) for an
 /// interval that reaches the type's maximum. Overlaps are refused, naming `set`.
-pub fn intervals(
-    mut ranges: Vec<((Vec<u8>, Vec<u8>), Option<ElemData>)>,
-    set: &str,
-) -> Result<Vec<Elem>, String> {
+pub fn intervals(mut ranges: Vec<Interval>, set: &str) -> Result<Vec<Elem>, String> {
     ranges.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
     let mut out = Vec::with_capacity(ranges.len() * 2 + 1);
     if let Some(((lo, _), _)) = ranges.first() {

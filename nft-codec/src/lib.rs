@@ -22,7 +22,7 @@ pub mod udata;
 mod wire;
 
 pub use batch::{Batch, Mode, Transaction, NEST_LIMIT};
-pub use elem::intervals;
+pub use elem::{intervals, Interval};
 pub use expr::Expr;
 pub use model::{
     BaseChain, Chain, Elem, ElemData, Family, Rule, Set, SetRef, SetType, Table, Verdict, NFT_DATA_VERDICT,

@@ -123,7 +123,7 @@ fn every_expression_survives_encoding_and_decoding() {
     b.new_rule(&r, "rule 1".into());
     let tx = b.finish();
     let [(cmd, body)] = bodies(&tx).try_into().unwrap();
-    assert_eq!(cmd, batch::NFT_MSG_NEWRULE as u16);
+    assert_eq!(cmd, batch::NFT_MSG_NEWRULE);
     let back = decode::rule(&body).unwrap();
     assert_eq!(back, r);
     assert_eq!(back.comment(), Some("a comment"));
@@ -206,7 +206,7 @@ fn elements_survive_encoding_and_decoding_and_big_lists_are_split() {
     assert!(tx.describe(3).ends_with("(part 2)"));
     let mut back = vec![];
     for (cmd, body) in &parts {
-        assert_eq!(*cmd, batch::NFT_MSG_NEWSETELEM as u16);
+        assert_eq!(*cmd, batch::NFT_MSG_NEWSETELEM);
         assert!(body.len() < 65_000);
         let (name, e) = decode::elements(body).unwrap();
         assert_eq!(name, "m");

@@ -48,7 +48,8 @@ impl DataType {
         })
     }
 
-    /// The value's length in bytes.
+    /// The value's length in bytes (never 0: no `is_empty`).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> usize {
         match self {
             DataType::Ifname => IFNAMSIZ,

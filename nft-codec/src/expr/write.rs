@@ -115,10 +115,9 @@ impl Expr {
     /// The data of a statement-like expression (counter, limit, log, reject, nat, masq).
     fn write_statement(&self, w: &mut Writer) {
         match self {
-            Expr::Counter { packets, bytes } => {
-                if *packets != 0 || *bytes != 0 {
-                    put_counter(w, *packets, *bytes);
-                }
+            // A fresh counter is written without counts, as nft writes it.
+            Expr::Counter { packets, bytes } if *packets != 0 || *bytes != 0 => {
+                put_counter(w, *packets, *bytes);
             }
             Expr::Limit {
                 rate,
@@ -132,11 +131,7 @@ impl Expr {
                 w.put_be32(4, NFT_LIMIT_PKTS);
                 w.put_be32(5, *flags);
             }
-            Expr::Log { prefix } => {
-                if let Some(p) = prefix {
-                    w.put_str(2, p);
-                }
-            }
+            Expr::Log { prefix: Some(p) } => w.put_str(2, p),
             Expr::Reject { ty, code } => {
                 w.put_be32(1, *ty);
                 w.put(2, &[*code]);
