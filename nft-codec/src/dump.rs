@@ -47,58 +47,36 @@ pub fn table_exists(sock: &Socket, family: Family, name: &str) -> io::Result<boo
     }
 }
 
-/// Every rule of a table, in chain order, with its expressions.
-pub fn rules(sock: &Socket, family: Family, table: &str) -> io::Result<Vec<Rule>> {
-    let (msg, seq) = request(
-        sock,
-        NFT_MSG_GETRULE,
-        NLM_F_DUMP,
-        family,
-        &[(ATTR_TABLE, table)],
-        |_| {},
-    );
+/// Dump `cmd`'s objects of a table, each answer decoded by `decode`.
+fn dump_table<T>(
+    sock: &Socket,
+    cmd: u16,
+    family: Family,
+    table: &str,
+    decode: impl Fn(&[u8]) -> Option<T>,
+) -> io::Result<Vec<T>> {
+    let (msg, seq) = request(sock, cmd, NLM_F_DUMP, family, &[(ATTR_TABLE, table)], |_| {});
     let mut out = vec![];
     sock.request(&msg, seq, |m| {
-        out.extend(crate::decode::rule(m.body));
+        out.extend(decode(m.body));
         Ok(false)
     })?;
     Ok(out)
+}
+
+/// Every rule of a table, in chain order, with its expressions.
+pub fn rules(sock: &Socket, family: Family, table: &str) -> io::Result<Vec<Rule>> {
+    dump_table(sock, NFT_MSG_GETRULE, family, table, crate::decode::rule)
 }
 
 /// Every chain of a table.
 pub fn chains(sock: &Socket, family: Family, table: &str) -> io::Result<Vec<Chain>> {
-    let (msg, seq) = request(
-        sock,
-        NFT_MSG_GETCHAIN,
-        NLM_F_DUMP,
-        family,
-        &[(ATTR_TABLE, table)],
-        |_| {},
-    );
-    let mut out = vec![];
-    sock.request(&msg, seq, |m| {
-        out.extend(crate::decode::chain(m.body));
-        Ok(false)
-    })?;
-    Ok(out)
+    dump_table(sock, NFT_MSG_GETCHAIN, family, table, crate::decode::chain)
 }
 
 /// Every set of a table.
 pub fn sets(sock: &Socket, family: Family, table: &str) -> io::Result<Vec<Set>> {
-    let (msg, seq) = request(
-        sock,
-        NFT_MSG_GETSET,
-        NLM_F_DUMP,
-        family,
-        &[(ATTR_TABLE, table)],
-        |_| {},
-    );
-    let mut out = vec![];
-    sock.request(&msg, seq, |m| {
-        out.extend(crate::decode::set(m.body));
-        Ok(false)
-    })?;
-    Ok(out)
+    dump_table(sock, NFT_MSG_GETSET, family, table, crate::decode::set)
 }
 
 /// Every element of a set (the kernel can only list a set whole).

@@ -46,9 +46,9 @@ fn a_cmp_expression_is_laid_out_as_nft_sends_it() {
     );
 }
 
-#[test]
-fn every_expression_survives_encoding_and_decoding() {
-    let exprs = vec![
+/// One of each expression the codec models.
+fn all_exprs() -> Vec<Expr> {
+    vec![
         Expr::Meta { key: 16, dreg: 1 },
         Expr::Cmp {
             sreg: 1,
@@ -117,9 +117,13 @@ fn every_expression_survives_encoding_and_decoding() {
             flags: 2,
         },
         Expr::Masq,
-    ];
+    ]
+}
+
+#[test]
+fn every_expression_survives_encoding_and_decoding() {
     let mut b = Batch::new();
-    let r = rule(exprs);
+    let r = rule(all_exprs());
     b.new_rule(&r, "rule 1".into());
     let tx = b.finish();
     let [(cmd, body)] = bodies(&tx).try_into().unwrap();
@@ -216,27 +220,14 @@ fn elements_survive_encoding_and_decoding_and_big_lists_are_split() {
 }
 
 #[test]
-fn intervals_are_sent_as_nft_sends_them() {
-    // nft 1.0.6, `elements = { 80, 81, 83-85, 65535 }`: a leading end at zero, an end
-    // at last+1 after each interval (adjacent ones too), none after the maximum.
+fn intervals_from_zero_need_no_leading_end_and_overlaps_are_refused() {
+    // (The layout nft 1.0.6 sends is pinned end to end in brouter's `firewall::lower`.)
     let p = |v: u16| v.to_be_bytes().to_vec();
     let r = |a, b| ((p(a), p(b)), None);
-    let e = intervals(vec![r(81, 81), r(80, 80), r(83, 85), r(65535, 65535)], "s").unwrap();
-    let keys: Vec<(String, bool, bool)> = e.iter().map(|e| (hex(&e.key), e.end, e.open)).collect();
-    let k = |s: &str, end, open| (s.to_string(), end, open);
-    assert_eq!(
-        keys,
-        vec![
-            k("0000", true, false),
-            k("0050", false, false),
-            k("0051", true, false),
-            k("0051", false, false),
-            k("0052", true, false),
-            k("0053", false, false),
-            k("0056", true, false),
-            k("ffff", false, true),
-        ]
-    );
+    let e = intervals(vec![r(10, 20), r(0, 5)], "s").unwrap();
+    let keys: Vec<(String, bool)> = e.iter().map(|e| (hex(&e.key), e.end)).collect();
+    let want = [("0000", false), ("0006", true), ("000a", false), ("0015", true)];
+    assert_eq!(keys, want.map(|(k, end)| (k.to_string(), end)));
     let overlap = intervals(vec![r(80, 90), r(85, 85)], "s").unwrap_err();
     assert!(overlap.contains("overlapping intervals in set s"), "{overlap}");
 }

@@ -227,18 +227,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn concatenated_keys_take_aligned_slots() {
+    fn a_concatenation_is_typed_six_bits_a_part_and_joined_in_slots() {
         let key = Key {
-            parts: vec![DataType::Ifname, DataType::Ether],
+            parts: vec![DataType::Ifname, DataType::Ipv4],
         };
-        assert_eq!(key.type_id().unwrap(), 0xa49);
-        assert_eq!(key.len(), 24);
-        let mut name = b"vif1.0".to_vec();
-        name.resize(16, 0);
-        let v = key.join([name.clone(), vec![0xaa, 0xcc, 0, 0, 1, 1]]);
-        let mut want = name;
-        want.extend([0xaa, 0xcc, 0, 0, 1, 1, 0, 0]);
-        assert_eq!(v, want);
+        assert_eq!(
+            (key.type_id().unwrap(), key.len(), key.byteorder()),
+            (0xa47, 20, 0)
+        );
+        assert_eq!(key.join([vec![1], vec![2, 3]]), [1, 0, 0, 0, 2, 3, 0, 0]);
+        assert!(DataType::CtState.type_id().is_err());
     }
 
     #[test]

@@ -153,6 +153,7 @@ fn dnat_through_two_maps_uses_two_registers_and_one_dependency() {
             })),
         ],
     );
+    let cmp = |data: Vec<u8>| Expr::Cmp { sreg: 1, op: 0, data };
     let tcp_dport = |dreg| Expr::Payload {
         base: 2,
         offset: 2,
@@ -174,17 +175,9 @@ fn dnat_through_two_maps_uses_two_registers_and_one_dependency() {
                 result: 3,
                 dreg: 1
             },
-            Expr::Cmp {
-                sreg: 1,
-                op: 0,
-                data: 2u32.to_ne_bytes().to_vec()
-            },
+            cmp(2u32.to_ne_bytes().to_vec()),
             Expr::Meta { key: 15, dreg: 1 },
-            Expr::Cmp {
-                sreg: 1,
-                op: 0,
-                data: vec![2]
-            },
+            cmp(vec![2]),
             Expr::Payload {
                 base: 1,
                 offset: 16,
@@ -199,11 +192,7 @@ fn dnat_through_two_maps_uses_two_registers_and_one_dependency() {
                 inv: true
             },
             Expr::Meta { key: 16, dreg: 1 },
-            Expr::Cmp {
-                sreg: 1,
-                op: 0,
-                data: vec![6]
-            },
+            cmp(vec![6]),
             tcp_dport(1),
             lookup("tcp_fwd_addr", 7, 1),
             tcp_dport(2),
