@@ -26,6 +26,7 @@ impl Writer {
 
     /// Start a message: `nlmsghdr` (length patched by [`Writer::end_msg`]) then the
     /// family's fixed header `header` (`nfgenmsg`, `ifinfomsg`, …). Returns its offset.
+    #[inline]
     pub fn begin_msg(&mut self, ty: u16, flags: u16, seq: u32, header: &[u8]) -> usize {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(&0u32.to_ne_bytes());
@@ -39,12 +40,14 @@ impl Writer {
     }
 
     /// Close the message started at `start`.
+    #[inline]
     pub fn end_msg(&mut self, start: usize) {
         let len = (self.bytes.len() - start) as u32;
         self.bytes[start..start + 4].copy_from_slice(&len.to_ne_bytes());
     }
 
     /// An attribute of raw bytes.
+    #[inline]
     pub fn put(&mut self, ty: u16, data: &[u8]) {
         self.bytes
             .extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
@@ -54,26 +57,31 @@ impl Writer {
     }
 
     /// A big-endian `u16` attribute (ports, zones).
+    #[inline]
     pub fn put_be16(&mut self, ty: u16, v: u16) {
         self.put(ty, &v.to_be_bytes());
     }
 
     /// A big-endian `u32` attribute (nf_tables wants its numbers so).
+    #[inline]
     pub fn put_be32(&mut self, ty: u16, v: u32) {
         self.put(ty, &v.to_be_bytes());
     }
 
     /// A big-endian `u64` attribute (counters, rates).
+    #[inline]
     pub fn put_be64(&mut self, ty: u16, v: u64) {
         self.put(ty, &v.to_be_bytes());
     }
 
     /// A host-order `u32` attribute (rtnetlink numbers).
+    #[inline]
     pub fn put_ne32(&mut self, ty: u16, v: u32) {
         self.put(ty, &v.to_ne_bytes());
     }
 
     /// A NUL-terminated string attribute.
+    #[inline]
     pub fn put_str(&mut self, ty: u16, s: &str) {
         self.bytes
             .extend_from_slice(&((5 + s.len()) as u16).to_ne_bytes());
@@ -84,6 +92,7 @@ impl Writer {
     }
 
     /// Open a nested attribute; close it with [`Writer::end`].
+    #[inline]
     pub fn nest(&mut self, ty: u16) -> usize {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(&[0, 0]);
@@ -92,6 +101,7 @@ impl Writer {
     }
 
     /// Close the nest opened at `start` (its length is a `u16`: keep nests under 64 KiB).
+    #[inline]
     pub fn end(&mut self, start: usize) {
         let len = self.bytes.len() - start;
         debug_assert!(len <= u16::MAX as usize, "nested attribute over 64 KiB");
@@ -99,23 +109,29 @@ impl Writer {
     }
 
     /// The bytes written so far.
+    #[inline]
     pub fn len(&self) -> usize {
         self.bytes.len()
     }
 
     /// Whether nothing is written yet.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
 
+    /// The messages written so far, to send.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
 
+    /// The buffer, handed over without a copy.
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
     }
 
+    #[inline]
     fn pad(&mut self) {
         let len = align4(self.bytes.len());
         self.bytes.resize(len, 0);

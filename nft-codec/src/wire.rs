@@ -15,6 +15,7 @@ pub const NFTA_COUNTER_BYTES: u16 = 1;
 pub const NFTA_COUNTER_PACKETS: u16 = 2;
 
 /// A nest holding one `NFTA_DATA_VALUE` (cmp data, set keys, bitwise masks).
+#[inline]
 pub fn put_value(w: &mut Writer, ty: u16, value: &[u8]) {
     let n = w.nest(ty);
     w.put(NFTA_DATA_VALUE, value);
@@ -27,6 +28,7 @@ pub fn value(data: &[u8]) -> Option<&[u8]> {
 }
 
 /// `NFTA_DATA_VERDICT` (inside an `NFTA_*_DATA` nest).
+#[inline]
 pub fn put_verdict(w: &mut Writer, v: &Verdict) {
     let n = w.nest(NFTA_DATA_VERDICT);
     w.put_be32(NFTA_VERDICT_CODE, v.code() as u32);
@@ -45,6 +47,7 @@ pub fn verdict(data: &[u8]) -> Option<Verdict> {
 }
 
 /// A `counter` expression's data.
+#[inline]
 pub fn put_counter(w: &mut Writer, packets: u64, bytes: u64) {
     w.put_be64(NFTA_COUNTER_BYTES, bytes);
     w.put_be64(NFTA_COUNTER_PACKETS, packets);
