@@ -7,34 +7,32 @@
 //! entry makes the next datagram a new flow, which the current rules translate.
 //!
 //! The messages (a dump of the IPv4 table, then one delete per entry by its original
-//! tuple) are written and read with `netlink-wire`, the one netlink layer (the `conntrack`
-//! tool is not on every dom0). Everything runs on a thread inside the target namespace,
+//! tuple) are `netlink-packet-netfilter`'s typed ctnetlink messages, sent and answered
+//! over `netlink-wire`'s socket (the `conntrack` tool is not on every dom0); the zone,
+//! which that crate does not type, is a plain attribute. Everything runs on a thread inside the target namespace,
 //! because a netlink socket talks to the namespace it was created in.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use brouter_engine::config::{PortRange, Proto};
 use brouter_engine::{BackendError, ErrorKind};
 
-use netlink_wire::{attrs, be16, Writer, NETLINK_NETFILTER, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use netlink_packet_core::{
+    DefaultNla, Emitable, NetlinkDeserializable, NetlinkHeader, NetlinkSerializable, Nla,
+};
+use netlink_packet_netfilter::conntrack::{
+    ConntrackAttribute as Cta, ConntrackMessage, IPTuple, ProtoTuple, Protocol, Tuple as Part,
+};
+use netlink_packet_netfilter::{
+    NetfilterHeader, NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily,
+};
+use netlink_wire::{Writer, NETLINK_NETFILTER, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 
 use crate::NetnsTarget;
 
-const NFNL_SUBSYS_CTNETLINK: u16 = 1;
-const IPCTNL_MSG_CT_GET: u16 = 1;
-const IPCTNL_MSG_CT_DELETE: u16 = 2;
-
-const CTA_TUPLE_ORIG: u16 = 1;
-const CTA_TUPLE_REPLY: u16 = 2;
+/// `CTA_ZONE`: not typed by netlink-packet-netfilter 0.4.
 const CTA_ZONE: u16 = 18;
-const CTA_TUPLE_IP: u16 = 1;
-const CTA_TUPLE_PROTO: u16 = 2;
-const CTA_IP_V4_SRC: u16 = 1;
-const CTA_IP_V4_DST: u16 = 2;
-const CTA_PROTO_NUM: u16 = 1;
-const CTA_PROTO_SRC_PORT: u16 = 2;
-const CTA_PROTO_DST_PORT: u16 = 3;
 
 /// One direction of a connection: addresses, protocol, ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,24 +120,33 @@ impl Socket {
         })
     }
 
-    /// A request: `nlmsghdr`, `nfgenmsg` (IPv4, version 0, resource id 0), attributes
-    /// written by `attrs`.
-    fn request(&self, msg_type: u16, flags: u16, attrs: impl FnOnce(&mut Writer)) -> (Vec<u8>, u32) {
+    /// A request: `nlmsghdr`, then the ctnetlink message for IPv4 (`nfgenmsg` version 0,
+    /// resource id 0) and its attributes.
+    fn request(&self, msg: ConntrackMessage, flags: u16) -> (Vec<u8>, u32) {
         let seq = self.nl.next_seq();
-        let mut w = Writer::with_capacity(128);
-        let ty = (NFNL_SUBSYS_CTNETLINK << 8) | msg_type;
-        let m = w.begin_msg(ty, NLM_F_REQUEST | flags, seq, &[libc::AF_INET as u8, 0, 0, 0]);
-        attrs(&mut w);
+        let nf = NetfilterMessage::new(NetfilterHeader::new(NetfilterProtoFamily::IPv4, 0, 0), msg);
+        let mut body = vec![0; Emitable::buffer_len(&nf)];
+        nf.emit(&mut body);
+        let mut w = Writer::with_capacity(16 + body.len());
+        let m = w.begin_msg(nf.message_type(), NLM_F_REQUEST | flags, seq, &body);
         w.end_msg(m);
         (w.into_bytes(), seq)
     }
 
     /// Every IPv4 conntrack entry.
     fn dump(&self) -> io::Result<Vec<Entry>> {
-        let (msg, seq) = self.request(IPCTNL_MSG_CT_GET, NLM_F_DUMP, |_| {});
+        let (msg, seq) = self.request(ConntrackMessage::Get(vec![]), NLM_F_DUMP);
         let mut out = vec![];
         self.nl.request(&msg, seq, |m| {
-            out.extend(m.body.get(4..).and_then(parse_entry));
+            let mut header = NetlinkHeader::default();
+            header.message_type = m.ty;
+            if let Ok(NetfilterMessage {
+                inner: NetfilterMessageInner::Conntrack(ConntrackMessage::New(attrs)),
+                ..
+            }) = NetfilterMessage::deserialize(&header, m.body)
+            {
+                out.extend(entry_of(&attrs));
+            }
             Ok(false)
         })?;
         Ok(out)
@@ -147,12 +154,11 @@ impl Socket {
 
     /// Delete one entry by its original tuple; `false` if it was already gone.
     fn delete(&self, e: &Entry) -> io::Result<bool> {
-        let (msg, seq) = self.request(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, |w| {
-            write_tuple(w, CTA_TUPLE_ORIG, &e.orig);
-            if let Some(z) = e.zone {
-                w.put_be16(CTA_ZONE, z);
-            }
-        });
+        let mut attrs = vec![Cta::CtaTupleOrig(tuple_parts(&e.orig))];
+        if let Some(z) = e.zone {
+            attrs.push(Cta::Other(DefaultNla::new(CTA_ZONE, z.to_be_bytes().to_vec())));
+        }
+        let (msg, seq) = self.request(ConntrackMessage::Delete(attrs), NLM_F_ACK);
         match self.nl.request(&msg, seq, |_| Ok(false)) {
             Ok(()) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
@@ -161,13 +167,18 @@ impl Socket {
     }
 }
 
-fn parse_entry(buf: &[u8]) -> Option<Entry> {
+/// An entry from a dump answer's attributes (`None` without both tuples).
+fn entry_of(attrs: &[Cta]) -> Option<Entry> {
     let (mut orig, mut reply, mut zone) = (None, None, None);
-    for (ty, v) in attrs(buf) {
-        match ty {
-            CTA_TUPLE_ORIG => orig = parse_tuple(v),
-            CTA_TUPLE_REPLY => reply = parse_tuple(v),
-            CTA_ZONE if v.len() >= 2 => zone = Some(be16(v)).filter(|z| *z != 0),
+    for a in attrs {
+        match a {
+            Cta::CtaTupleOrig(parts) => orig = tuple(parts),
+            Cta::CtaTupleReply(parts) => reply = tuple(parts),
+            Cta::Other(nla) if nla.kind() == CTA_ZONE && nla.value_len() >= 2 => {
+                let mut v = vec![0; nla.value_len()];
+                nla.emit_value(&mut v);
+                zone = Some(u16::from_be_bytes([v[0], v[1]])).filter(|z| *z != 0);
+            }
             _ => {}
         }
     }
@@ -178,19 +189,30 @@ fn parse_entry(buf: &[u8]) -> Option<Entry> {
     })
 }
 
-fn parse_tuple(buf: &[u8]) -> Option<Tuple> {
+fn tuple(parts: &[Part]) -> Option<Tuple> {
     let (mut src, mut dst, mut proto, mut sport, mut dport) = (None, None, None, 0, 0);
-    let ip = |v: &[u8]| <[u8; 4]>::try_from(v).ok().map(Ipv4Addr::from);
-    for (ty, v) in attrs(buf) {
-        for (t, a) in attrs(v) {
-            match (ty, t) {
-                (CTA_TUPLE_IP, CTA_IP_V4_SRC) => src = ip(a),
-                (CTA_TUPLE_IP, CTA_IP_V4_DST) => dst = ip(a),
-                (CTA_TUPLE_PROTO, CTA_PROTO_NUM) => proto = a.first().copied(),
-                (CTA_TUPLE_PROTO, CTA_PROTO_SRC_PORT) => sport = be16(a),
-                (CTA_TUPLE_PROTO, CTA_PROTO_DST_PORT) => dport = be16(a),
-                _ => {}
+    for part in parts {
+        match part {
+            Part::Ip(ips) => {
+                for ip in ips {
+                    match ip {
+                        IPTuple::SourceAddress(IpAddr::V4(a)) => src = Some(*a),
+                        IPTuple::DestinationAddress(IpAddr::V4(a)) => dst = Some(*a),
+                        _ => {}
+                    }
+                }
             }
+            Part::Proto(ps) => {
+                for p in ps {
+                    match p {
+                        ProtoTuple::Protocol(p) => proto = Some(u8::from(*p)),
+                        ProtoTuple::SourcePort(port) => sport = *port,
+                        ProtoTuple::DestinationPort(port) => dport = *port,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
         }
     }
     Some(Tuple {
@@ -202,19 +224,19 @@ fn parse_tuple(buf: &[u8]) -> Option<Tuple> {
     })
 }
 
-/// A tuple as a nested attribute of type `ty` (`CTA_TUPLE_ORIG`).
-fn write_tuple(w: &mut Writer, ty: u16, t: &Tuple) {
-    let outer = w.nest(ty);
-    let ip = w.nest(CTA_TUPLE_IP);
-    w.put(CTA_IP_V4_SRC, &t.src.octets());
-    w.put(CTA_IP_V4_DST, &t.dst.octets());
-    w.end(ip);
-    let proto = w.nest(CTA_TUPLE_PROTO);
-    w.put(CTA_PROTO_NUM, &[t.proto]);
-    w.put_be16(CTA_PROTO_SRC_PORT, t.sport);
-    w.put_be16(CTA_PROTO_DST_PORT, t.dport);
-    w.end(proto);
-    w.end(outer);
+/// A tuple as ctnetlink's nested parts.
+fn tuple_parts(t: &Tuple) -> Vec<Part> {
+    vec![
+        Part::Ip(vec![
+            IPTuple::SourceAddress(IpAddr::V4(t.src)),
+            IPTuple::DestinationAddress(IpAddr::V4(t.dst)),
+        ]),
+        Part::Proto(vec![
+            ProtoTuple::Protocol(Protocol::from(t.proto)),
+            ProtoTuple::SourcePort(t.sport),
+            ProtoTuple::DestinationPort(t.dport),
+        ]),
+    ]
 }
 
 #[cfg(test)]
@@ -280,10 +302,26 @@ mod tests {
     #[test]
     fn a_tuple_survives_encoding_and_parsing() {
         let e = entry([192, 0, 2, 2], 5060, [10, 2, 0, 10], 5060);
-        let mut w = Writer::default();
-        write_tuple(&mut w, CTA_TUPLE_ORIG, &e.orig);
-        let (ty, v) = attrs(w.as_bytes()).next().unwrap();
-        assert_eq!(ty, CTA_TUPLE_ORIG);
-        assert_eq!(parse_tuple(v), Some(e.orig));
+        // As the kernel answers a dump: both tuples and the zone, through the bytes.
+        let mut e = e;
+        e.zone = Some(7);
+        let attrs = vec![
+            Cta::CtaTupleOrig(tuple_parts(&e.orig)),
+            Cta::CtaTupleReply(tuple_parts(&e.reply)),
+            Cta::Other(DefaultNla::new(CTA_ZONE, 7u16.to_be_bytes().to_vec())),
+        ];
+        let nf = NetfilterMessage::new(
+            NetfilterHeader::new(NetfilterProtoFamily::IPv4, 0, 0),
+            ConntrackMessage::New(attrs),
+        );
+        let mut body = vec![0; Emitable::buffer_len(&nf)];
+        nf.emit(&mut body);
+        let mut header = NetlinkHeader::default();
+        header.message_type = nf.message_type();
+        let back = NetfilterMessage::deserialize(&header, &body).unwrap();
+        let NetfilterMessageInner::Conntrack(ConntrackMessage::New(attrs)) = back.inner else {
+            panic!("not a conntrack entry: {back:?}");
+        };
+        assert_eq!(entry_of(&attrs), Some(e));
     }
 }
