@@ -6,37 +6,33 @@
 //! to the dom0 after the forward is added — the new DNAT rule never sees it. Deleting the
 //! entry makes the next datagram a new flow, which the current rules translate.
 //!
-//! The messages are built by hand (a dump of the IPv4 table, then one delete per entry by
-//! its original tuple): the few attributes involved do not justify another crate, and the
-//! `conntrack` tool is not on every dom0. Everything runs on a thread inside the target
-//! namespace, because a netlink socket talks to the namespace it was created in.
+//! The messages (a dump of the IPv4 table, then one delete per entry by its original
+//! tuple) are `netlink-packet-netfilter`'s typed ctnetlink messages, sent and answered
+//! over `netlink-wire`'s socket (the `conntrack` tool is not on every dom0); the zone,
+//! which that crate does not type, is a plain attribute. Everything runs on a thread inside the target namespace,
+//! because a netlink socket talks to the namespace it was created in.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use brouter_engine::config::{PortRange, Proto};
 use brouter_engine::{BackendError, ErrorKind};
 
-use crate::nfnetlink::{
-    self, align4 as align, errno, messages, NLA_F_NESTED, NLA_TYPE_MASK, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK,
-    NLM_F_DUMP, NLM_F_REQUEST,
+use netlink_packet_core::{
+    DefaultNla, Emitable, NetlinkDeserializable, NetlinkHeader, NetlinkSerializable, Nla,
 };
+use netlink_packet_netfilter::conntrack::{
+    ConntrackAttribute as Cta, ConntrackMessage, IPTuple, ProtoTuple, Protocol, Tuple as Part,
+};
+use netlink_packet_netfilter::{
+    NetfilterHeader, NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily,
+};
+use netlink_wire::{Writer, NETLINK_NETFILTER, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+
 use crate::NetnsTarget;
 
-const NFNL_SUBSYS_CTNETLINK: u16 = 1;
-const IPCTNL_MSG_CT_GET: u16 = 1;
-const IPCTNL_MSG_CT_DELETE: u16 = 2;
-
-const CTA_TUPLE_ORIG: u16 = 1;
-const CTA_TUPLE_REPLY: u16 = 2;
+/// `CTA_ZONE`: not typed by netlink-packet-netfilter 0.4.
 const CTA_ZONE: u16 = 18;
-const CTA_TUPLE_IP: u16 = 1;
-const CTA_TUPLE_PROTO: u16 = 2;
-const CTA_IP_V4_SRC: u16 = 1;
-const CTA_IP_V4_DST: u16 = 2;
-const CTA_PROTO_NUM: u16 = 1;
-const CTA_PROTO_SRC_PORT: u16 = 2;
-const CTA_PROTO_DST_PORT: u16 = 3;
 
 /// One direction of a connection: addresses, protocol, ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,108 +108,77 @@ pub fn forget(target: &NetnsTarget, stale: &Stale) -> Result<usize, BackendError
         .map_err(what)
 }
 
-/// A ctnetlink conversation over the shared `NETLINK_NETFILTER` socket.
+/// A ctnetlink conversation over a `NETLINK_NETFILTER` socket.
 struct Socket {
-    nl: nfnetlink::Socket,
+    nl: netlink_wire::Socket,
 }
 
 impl Socket {
     fn open() -> io::Result<Socket> {
         Ok(Socket {
-            nl: nfnetlink::Socket::open()?,
+            nl: netlink_wire::Socket::open(NETLINK_NETFILTER)?,
         })
     }
 
-    fn send(&self, msg_type: u16, flags: u16, attrs: &[u8]) -> io::Result<u32> {
+    /// A request: `nlmsghdr`, then the ctnetlink message for IPv4 (`nfgenmsg` version 0,
+    /// resource id 0) and its attributes.
+    fn request(&self, msg: ConntrackMessage, flags: u16) -> (Vec<u8>, u32) {
         let seq = self.nl.next_seq();
-        // nfgenmsg: family, version 0, resource id 0.
-        let nfgen = [libc::AF_INET as u8, 0, 0, 0];
-        let ty = (NFNL_SUBSYS_CTNETLINK << 8) | msg_type;
-        self.nl
-            .send(&nfnetlink::encode(ty, NLM_F_REQUEST | flags, seq, nfgen, attrs))?;
-        Ok(seq)
-    }
-
-    /// Receive netlink messages until `done` says so; each is (type, payload after nlmsghdr).
-    fn recv_until(&self, seq: u32, mut on_msg: impl FnMut(u16, &[u8]) -> io::Result<bool>) -> io::Result<()> {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            for msg in messages(self.nl.recv(&mut buf)?) {
-                let msg = msg?;
-                if msg.seq == seq && on_msg(msg.ty, msg.body)? {
-                    return Ok(());
-                }
-            }
-        }
+        let nf = NetfilterMessage::new(NetfilterHeader::new(NetfilterProtoFamily::IPv4, 0, 0), msg);
+        let mut body = vec![0; Emitable::buffer_len(&nf)];
+        nf.emit(&mut body);
+        let mut w = Writer::with_capacity(16 + body.len());
+        let m = w.begin_msg(nf.message_type(), NLM_F_REQUEST | flags, seq, &body);
+        w.end_msg(m);
+        (w.into_bytes(), seq)
     }
 
     /// Every IPv4 conntrack entry.
     fn dump(&self) -> io::Result<Vec<Entry>> {
-        let seq = self.send(IPCTNL_MSG_CT_GET, NLM_F_DUMP, &[])?;
+        let (msg, seq) = self.request(ConntrackMessage::Get(vec![]), NLM_F_DUMP);
         let mut out = vec![];
-        self.recv_until(seq, |ty, payload| match ty {
-            NLMSG_DONE => Ok(true),
-            NLMSG_ERROR => match errno(payload) {
-                0 => Ok(true),
-                e => Err(io::Error::from_raw_os_error(e)),
-            },
-            _ => {
-                if let Some(e) = payload.get(4..).and_then(parse_entry) {
-                    out.push(e);
-                }
-                Ok(false)
+        self.nl.request(&msg, seq, |m| {
+            let mut header = NetlinkHeader::default();
+            header.message_type = m.ty;
+            if let Ok(NetfilterMessage {
+                inner: NetfilterMessageInner::Conntrack(ConntrackMessage::New(attrs)),
+                ..
+            }) = NetfilterMessage::deserialize(&header, m.body)
+            {
+                out.extend(entry_of(&attrs));
             }
+            Ok(false)
         })?;
         Ok(out)
     }
 
     /// Delete one entry by its original tuple; `false` if it was already gone.
     fn delete(&self, e: &Entry) -> io::Result<bool> {
-        let mut attrs = tuple_attr(CTA_TUPLE_ORIG, &e.orig);
+        let mut attrs = vec![Cta::CtaTupleOrig(tuple_parts(&e.orig))];
         if let Some(z) = e.zone {
-            put_attr(&mut attrs, CTA_ZONE, &z.to_be_bytes());
+            attrs.push(Cta::Other(DefaultNla::new(CTA_ZONE, z.to_be_bytes().to_vec())));
         }
-        let seq = self.send(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, &attrs)?;
-        let mut result = Ok(true);
-        self.recv_until(seq, |ty, payload| {
-            if ty == NLMSG_ERROR {
-                result = match errno(payload) {
-                    0 => Ok(true),
-                    libc::ENOENT => Ok(false),
-                    e => Err(io::Error::from_raw_os_error(e)),
-                };
-                return Ok(true);
-            }
-            Ok(false)
-        })?;
-        result
+        let (msg, seq) = self.request(ConntrackMessage::Delete(attrs), NLM_F_ACK);
+        match self.nl.request(&msg, seq, |_| Ok(false)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
-/// Iterate over the attributes of a buffer: (type without flags, value).
-fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if buf.len() < 4 {
-            return None;
-        }
-        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
-        let ty = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > buf.len() {
-            return None;
-        }
-        let value = &buf[4..len];
-        buf = &buf[align(len).min(buf.len())..];
-        Some((ty, value))
-    })
-}
-
-fn parse_entry(buf: &[u8]) -> Option<Entry> {
+/// An entry from a dump answer's attributes (`None` without both tuples).
+fn entry_of(attrs: &[Cta]) -> Option<Entry> {
     let (mut orig, mut reply, mut zone) = (None, None, None);
-    for (ty, v) in attrs(buf) {
-        match ty {
-            CTA_TUPLE_ORIG => orig = parse_tuple(v),
-            CTA_TUPLE_REPLY => reply = parse_tuple(v),
-            CTA_ZONE if v.len() >= 2 => zone = Some(u16::from_be_bytes([v[0], v[1]])).filter(|z| *z != 0),
+    for a in attrs {
+        match a {
+            Cta::CtaTupleOrig(parts) => orig = tuple(parts),
+            Cta::CtaTupleReply(parts) => reply = tuple(parts),
+            Cta::Other(nla) if nla.kind() == CTA_ZONE && nla.value_len() >= 2 => {
+                let mut v = vec![0; nla.value_len()];
+                nla.emit_value(&mut v);
+                zone = Some(u16::from_be_bytes([v[0], v[1]])).filter(|z| *z != 0);
+            }
             _ => {}
         }
     }
@@ -224,33 +189,25 @@ fn parse_entry(buf: &[u8]) -> Option<Entry> {
     })
 }
 
-fn parse_tuple(buf: &[u8]) -> Option<Tuple> {
+fn tuple(parts: &[Part]) -> Option<Tuple> {
     let (mut src, mut dst, mut proto, mut sport, mut dport) = (None, None, None, 0, 0);
-    let ip = |v: &[u8]| (v.len() == 4).then(|| Ipv4Addr::new(v[0], v[1], v[2], v[3]));
-    let port = |v: &[u8]| {
-        if v.len() >= 2 {
-            u16::from_be_bytes([v[0], v[1]])
-        } else {
-            0
-        }
-    };
-    for (ty, v) in attrs(buf) {
-        match ty {
-            CTA_TUPLE_IP => {
-                for (t, a) in attrs(v) {
-                    match t {
-                        CTA_IP_V4_SRC => src = ip(a),
-                        CTA_IP_V4_DST => dst = ip(a),
+    for part in parts {
+        match part {
+            Part::Ip(ips) => {
+                for ip in ips {
+                    match ip {
+                        IPTuple::SourceAddress(IpAddr::V4(a)) => src = Some(*a),
+                        IPTuple::DestinationAddress(IpAddr::V4(a)) => dst = Some(*a),
                         _ => {}
                     }
                 }
             }
-            CTA_TUPLE_PROTO => {
-                for (t, a) in attrs(v) {
-                    match t {
-                        CTA_PROTO_NUM => proto = a.first().copied(),
-                        CTA_PROTO_SRC_PORT => sport = port(a),
-                        CTA_PROTO_DST_PORT => dport = port(a),
+            Part::Proto(ps) => {
+                for p in ps {
+                    match p {
+                        ProtoTuple::Protocol(p) => proto = Some(u8::from(*p)),
+                        ProtoTuple::SourcePort(port) => sport = *port,
+                        ProtoTuple::DestinationPort(port) => dport = *port,
                         _ => {}
                     }
                 }
@@ -267,32 +224,19 @@ fn parse_tuple(buf: &[u8]) -> Option<Tuple> {
     })
 }
 
-fn put_attr(buf: &mut Vec<u8>, ty: u16, value: &[u8]) {
-    let len = 4 + value.len();
-    buf.extend_from_slice(&(len as u16).to_ne_bytes());
-    buf.extend_from_slice(&ty.to_ne_bytes());
-    buf.extend_from_slice(value);
-    buf.resize(align(buf.len()), 0);
-}
-
-fn nested(buf: &mut Vec<u8>, ty: u16, inner: &[u8]) {
-    put_attr(buf, ty | NLA_F_NESTED, inner);
-}
-
-fn tuple_attr(ty: u16, t: &Tuple) -> Vec<u8> {
-    let mut ip = vec![];
-    put_attr(&mut ip, CTA_IP_V4_SRC, &t.src.octets());
-    put_attr(&mut ip, CTA_IP_V4_DST, &t.dst.octets());
-    let mut proto = vec![];
-    put_attr(&mut proto, CTA_PROTO_NUM, &[t.proto]);
-    put_attr(&mut proto, CTA_PROTO_SRC_PORT, &t.sport.to_be_bytes());
-    put_attr(&mut proto, CTA_PROTO_DST_PORT, &t.dport.to_be_bytes());
-    let mut inner = vec![];
-    nested(&mut inner, CTA_TUPLE_IP, &ip);
-    nested(&mut inner, CTA_TUPLE_PROTO, &proto);
-    let mut out = vec![];
-    nested(&mut out, ty, &inner);
-    out
+/// A tuple as ctnetlink's nested parts.
+fn tuple_parts(t: &Tuple) -> Vec<Part> {
+    vec![
+        Part::Ip(vec![
+            IPTuple::SourceAddress(IpAddr::V4(t.src)),
+            IPTuple::DestinationAddress(IpAddr::V4(t.dst)),
+        ]),
+        Part::Proto(vec![
+            ProtoTuple::Protocol(Protocol::from(t.proto)),
+            ProtoTuple::SourcePort(t.sport),
+            ProtoTuple::DestinationPort(t.dport),
+        ]),
+    ]
 }
 
 #[cfg(test)]
@@ -358,9 +302,26 @@ mod tests {
     #[test]
     fn a_tuple_survives_encoding_and_parsing() {
         let e = entry([192, 0, 2, 2], 5060, [10, 2, 0, 10], 5060);
-        let bytes = tuple_attr(CTA_TUPLE_ORIG, &e.orig);
-        let (ty, v) = attrs(&bytes).next().unwrap();
-        assert_eq!(ty, CTA_TUPLE_ORIG);
-        assert_eq!(parse_tuple(v), Some(e.orig));
+        // As the kernel answers a dump: both tuples and the zone, through the bytes.
+        let mut e = e;
+        e.zone = Some(7);
+        let attrs = vec![
+            Cta::CtaTupleOrig(tuple_parts(&e.orig)),
+            Cta::CtaTupleReply(tuple_parts(&e.reply)),
+            Cta::Other(DefaultNla::new(CTA_ZONE, 7u16.to_be_bytes().to_vec())),
+        ];
+        let nf = NetfilterMessage::new(
+            NetfilterHeader::new(NetfilterProtoFamily::IPv4, 0, 0),
+            ConntrackMessage::New(attrs),
+        );
+        let mut body = vec![0; Emitable::buffer_len(&nf)];
+        nf.emit(&mut body);
+        let mut header = NetlinkHeader::default();
+        header.message_type = nf.message_type();
+        let back = NetfilterMessage::deserialize(&header, &body).unwrap();
+        let NetfilterMessageInner::Conntrack(ConntrackMessage::New(attrs)) = back.inner else {
+            panic!("not a conntrack entry: {back:?}");
+        };
+        assert_eq!(entry_of(&attrs), Some(e));
     }
 }

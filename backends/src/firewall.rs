@@ -14,6 +14,7 @@ pub mod bindings;
 mod counters;
 pub mod exec;
 mod expr;
+mod lower;
 mod nfnl;
 mod readback;
 pub mod render;

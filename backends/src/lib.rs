@@ -6,7 +6,6 @@ pub mod host_facts;
 pub mod memory;
 pub mod netlink;
 pub mod netns;
-mod nfnetlink;
 pub mod sysctl;
 
 pub use netlink::NetlinkBackend;

@@ -22,14 +22,12 @@ use brouter_engine::backend::mac_octets;
 use brouter_engine::firewall::Binding;
 use brouter_engine::{BackendError, ErrorKind};
 
-use super::nfnl::{
-    attr, cstr, Request, Socket, ATTR_TABLE, NFPROTO_BRIDGE, NFTA_DATA_VALUE, NFTA_LIST_ELEM,
-    NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFT_MSG_DELSETELEM,
-    NFT_MSG_GETSETELEM, NFT_MSG_NEWSETELEM, NLA_F_NESTED, NLM_F_CREATE,
-};
-use super::render::{IP_BIND, MAC_BIND, PORTS, TABLE};
+use netlink_wire::Socket;
+use nft_codec::types::IFNAMSIZ;
+use nft_codec::{dump, Batch, Elem, Family, SetRef};
 
-const IFNAMSIZ: usize = 16;
+use super::nfnl::set_keys;
+use super::render::{IP_BIND, MAC_BIND, PORTS, TABLE};
 
 /// An nfnetlink socket bound to one namespace (the one of the thread that opened it; it
 /// stays there whichever thread uses it), for binding and unbinding vifs. Behind a mutex
@@ -56,7 +54,7 @@ impl BindingSocket {
     /// Open a socket in the namespace of the calling thread.
     pub fn open_here() -> io::Result<BindingSocket> {
         Ok(BindingSocket {
-            sock: Mutex::new(Socket::open()?),
+            sock: Mutex::new(nft_codec::open()?),
         })
     }
 
@@ -78,11 +76,11 @@ impl BindingSocket {
             .find(&binding.vif)
             .map_err(|e| read_error(&binding.vif, &e))?;
         let old_keys = old.map(|f| f.keys).unwrap_or_default();
-        let mut msgs = Vec::new();
+        let mut batch = Batch::new();
         let stale: Vec<_> = old_keys.into_iter().filter(|k| !wanted.contains(k)).collect();
-        push_elements(&mut msgs, NFT_MSG_DELSETELEM, 0, &stale);
-        push_elements(&mut msgs, NFT_MSG_NEWSETELEM, NLM_F_CREATE, &wanted);
-        self.socket().transact(&msgs).map_err(|e| write_error(&what, &e))
+        push_elements(&mut batch, true, &stale);
+        push_elements(&mut batch, false, &wanted);
+        transact(&self.socket(), batch).map_err(|e| write_error(&what, &e))
     }
 
     /// Remove `vif`'s binding; nothing to do if it has none (or the tables are gone).
@@ -90,11 +88,9 @@ impl BindingSocket {
         let Some(old) = self.find(vif).map_err(|e| read_error(vif, &e))? else {
             return Ok(());
         };
-        let mut msgs = Vec::new();
-        push_elements(&mut msgs, NFT_MSG_DELSETELEM, 0, &old.keys);
-        self.socket()
-            .transact(&msgs)
-            .map_err(|e| write_error(&format!("unbinding {vif}"), &e))
+        let mut batch = Batch::new();
+        push_elements(&mut batch, true, &old.keys);
+        transact(&self.socket(), batch).map_err(|e| write_error(&format!("unbinding {vif}"), &e))
     }
 
     /// The fingerprint of brouter's tables and (if asked) every binding, as
@@ -121,7 +117,7 @@ impl BindingSocket {
         let sock = self.socket();
         let apply = |mode, carry| {
             super::batch::apply_on(
-                sock.raw(),
+                &sock,
                 label,
                 mode,
                 Some(&tables),
@@ -145,7 +141,7 @@ impl BindingSocket {
     pub fn delete_firewall(&self, label: &str) -> Result<(), BackendError> {
         let sock = self.socket();
         super::batch::apply_on(
-            sock.raw(),
+            &sock,
             label,
             super::batch::Mode::Delete,
             None,
@@ -165,17 +161,10 @@ impl BindingSocket {
         let Ok(name) = ifname_key(vif) else {
             return Ok(None); // no such interface name can be bound
         };
-        let get = [
-            (ATTR_TABLE, cstr(TABLE)),
-            (NFTA_SET_ELEM_LIST_SET, cstr(PORTS)),
-            (NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED, elements(&[&name])),
-        ];
         let sock = self.socket();
-        match sock.exchange(NFT_MSG_GETSETELEM, 0, NFPROTO_BRIDGE, &get) {
-            Ok(_) => {}
-            // No table, no set or no element: not bound.
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-            Err(e) => return Err(e),
+        // No table, no set or no element: not bound.
+        if !dump::has_element(&sock, Family::Bridge, TABLE, PORTS, &name)? {
+            return Ok(None);
         }
         let mut found = Found {
             binding: Binding {
@@ -185,7 +174,7 @@ impl BindingSocket {
             },
             keys: vec![(PORTS, name.to_vec())],
         };
-        for key in sock.set_keys(MAC_BIND)? {
+        for key in set_keys(&sock, MAC_BIND)? {
             if key.len() >= IFNAMSIZ + 6 && key[..IFNAMSIZ] == name {
                 let mac: Vec<String> = key[IFNAMSIZ..IFNAMSIZ + 6]
                     .iter()
@@ -195,7 +184,7 @@ impl BindingSocket {
                 found.keys.push((MAC_BIND, key));
             }
         }
-        for key in sock.set_keys(IP_BIND)? {
+        for key in set_keys(&sock, IP_BIND)? {
             if key.len() >= IFNAMSIZ + 4 && key[..IFNAMSIZ] == name {
                 let o = &key[IFNAMSIZ..IFNAMSIZ + 4];
                 found.binding.addrs.push(Ipv4Addr::new(o[0], o[1], o[2], o[3]));
@@ -243,39 +232,37 @@ fn ifname_key(vif: &str) -> Result<[u8; IFNAMSIZ], String> {
     Ok(key)
 }
 
-/// `NFTA_SET_ELEM_LIST_ELEMENTS`' content: one list element per key.
-fn elements(keys: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for key in keys {
-        let value = attr(NFTA_DATA_VALUE, key);
-        let elem_key = attr(NFTA_SET_ELEM_KEY | NLA_F_NESTED, &value);
-        out.extend(attr(NFTA_LIST_ELEM | NLA_F_NESTED, &elem_key));
-    }
-    out
-}
-
-/// One element message per set that has keys in `keys` (in the order the sets appear).
-fn push_elements(msgs: &mut Vec<Request>, cmd: u16, flags: u16, keys: &[(&'static str, Vec<u8>)]) {
+/// One element message per set that has keys in `keys` (in the order the sets appear):
+/// additions, or deletions (`delete`).
+fn push_elements(batch: &mut Batch, delete: bool, keys: &[(&'static str, Vec<u8>)]) {
     for set in [PORTS, MAC_BIND, IP_BIND] {
-        let of_set: Vec<&[u8]> = keys
+        let of_set: Vec<Elem> = keys
             .iter()
             .filter(|(s, _)| *s == set)
-            .map(|(_, k)| k.as_slice())
+            .map(|(_, k)| Elem::key(k.clone()))
             .collect();
         if of_set.is_empty() {
             continue;
         }
-        msgs.push(Request {
-            cmd,
-            flags,
-            family: NFPROTO_BRIDGE,
-            attrs: vec![
-                (ATTR_TABLE, cstr(TABLE)),
-                (NFTA_SET_ELEM_LIST_SET, cstr(set)),
-                (NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED, elements(&of_set)),
-            ],
-        });
+        let set_ref = SetRef {
+            family: Family::Bridge,
+            table: TABLE,
+            name: set,
+            id: None,
+        };
+        let what = format!("elements of set {set} of table bridge {TABLE}");
+        if delete {
+            batch.del_elements(set_ref, &of_set, &what);
+        } else {
+            batch.new_elements(set_ref, &of_set, &what);
+        }
     }
+}
+
+/// Run `batch` as one transaction: all of it or, if the kernel refuses one command,
+/// nothing; the refusal comes back as the `io::Error` of its errno.
+fn transact(sock: &Socket, batch: Batch) -> io::Result<()> {
+    nft_codec::send(sock, &batch.finish(), false).map_err(|e| io::Error::from_raw_os_error(e.errno))
 }
 
 fn describe(b: &Binding) -> String {
@@ -342,15 +329,5 @@ mod tests {
         b = web1();
         b.vif = "a-name-far-too-long".into();
         assert!(keys_of(&b).unwrap_err().contains("not an interface name"));
-    }
-
-    #[test]
-    fn elements_nest_key_in_list_element() {
-        let e = elements(&[b"ab"]);
-        // list elem (len 16, nested) > key (len 12, nested) > value (len 6 + 2 padding)
-        assert_eq!(
-            e,
-            vec![16, 0, 1, 0x80, 12, 0, 1, 0x80, 6, 0, 1, 0, b'a', b'b', 0, 0]
-        );
     }
 }

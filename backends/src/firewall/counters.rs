@@ -8,35 +8,17 @@
 //! from the chain names (`pair.<from>.<to>[.reject]`, `log.<from>.<to>`), the rules'
 //! verdicts and log prefixes, and the judge drops' comment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 
 use brouter_engine::config::{Action, PortRange, Proto};
 use brouter_engine::{FirewallCounters, ForwardHits, Hits, LogHits, PolicyHits};
 
-use super::nfnl::{
-    self, comment, cstr, parse_attrs, Socket, ATTR_TABLE, NFTA_DATA_VALUE, NFTA_LIST_ELEM,
-    NFTA_RULE_USERDATA, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET,
-    NFT_MSG_GETRULE, NFT_MSG_GETSETELEM, NLM_F_DUMP,
-};
-use super::render::{counts_elements, fwd_set, traffic_set, Shape, TABLE, UNLISTED};
+use netlink_wire::Socket;
+use nft_codec::{dump, Expr, Family, Verdict};
 
-const NFTA_RULE_CHAIN: u16 = 2;
-const NFTA_RULE_EXPRESSIONS: u16 = 4;
-const NFTA_EXPR_NAME: u16 = 1;
-const NFTA_EXPR_DATA: u16 = 2;
-const NFTA_COUNTER_BYTES: u16 = 1;
-const NFTA_COUNTER_PACKETS: u16 = 2;
-const NFTA_IMMEDIATE_DATA: u16 = 2;
-const NFTA_DATA_VERDICT: u16 = 2;
-const NFTA_VERDICT_CODE: u16 = 1;
-const NFTA_LOG_PREFIX: u16 = 2;
-const NFTA_SET_ELEM_FLAGS: u16 = 3;
-const NFTA_SET_ELEM_EXPR: u16 = 7;
-const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
-const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
-const NF_DROP: i32 = 0;
-const NF_ACCEPT: i32 = 1;
+use super::nfnl::table_exists;
+use super::render::{counts_elements, fwd_set, traffic_set, Shape, TABLE, UNLISTED};
 
 /// What one rule of `inet brouter` says about itself, as far as counting goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,8 +43,8 @@ pub struct ElemFacts {
 /// Read and name the counters in the namespace of the calling thread; `None` when
 /// brouter's `inet` table does not exist.
 pub fn read_here() -> io::Result<Option<FirewallCounters>> {
-    let sock = Socket::open()?;
-    if !sock.table_exists(nfnl::NFPROTO_INET)? {
+    let sock = nft_codec::open()?;
+    if !table_exists(&sock, Family::Inet)? {
         return Ok(None);
     }
     let rules = rules(&sock)?;
@@ -78,10 +60,10 @@ pub fn read_here() -> io::Result<Option<FirewallCounters>> {
 /// from (see [`super::batch::Carry`]); empty if `inet brouter` does not exist.
 pub(super) fn carry_on(sock: &Socket) -> io::Result<super::batch::Carry> {
     let mut carry = super::batch::Carry::default();
-    if !sock.table_exists(nfnl::NFPROTO_INET)? {
+    if !table_exists(sock, Family::Inet)? {
         return Ok(carry);
     }
-    let mut seen: std::collections::HashMap<super::batch::RuleId, usize> = Default::default();
+    let mut seen: HashMap<super::batch::RuleId, usize> = HashMap::new();
     for r in rules(sock)? {
         let Some(hits) = r.counter else { continue };
         let mut id = super::batch::RuleId {
@@ -127,147 +109,55 @@ fn counted_sets() -> impl Iterator<Item = String> {
     })
 }
 
+/// What each rule of `inet brouter` says about itself.
 fn rules(sock: &Socket) -> io::Result<Vec<RuleFacts>> {
-    let attrs = [(ATTR_TABLE, cstr(TABLE))];
-    let mut out = Vec::new();
-    for msg in sock.exchange(NFT_MSG_GETRULE, NLM_F_DUMP, nfnl::NFPROTO_INET, &attrs)? {
-        let mut r = RuleFacts::default();
-        for (ty, data) in parse_attrs(&msg) {
-            match ty {
-                NFTA_RULE_CHAIN => r.chain = text(data),
-                NFTA_RULE_USERDATA => r.comment = comment(data).map(String::from),
-                NFTA_RULE_EXPRESSIONS => expressions(data, &mut r),
-                _ => {}
-            }
-        }
-        out.push(r);
-    }
-    Ok(out)
+    Ok(dump::rules(sock, Family::Inet, TABLE)?
+        .iter()
+        .map(rule_facts)
+        .collect())
 }
 
-/// The counter, verdict and log prefix among a rule's expressions.
-fn expressions(list: &[u8], r: &mut RuleFacts) {
-    for (ty, expr) in parse_attrs(list) {
-        if ty != NFTA_LIST_ELEM {
-            continue;
-        }
-        let (name, data) = name_and_data(expr);
-        match name.as_str() {
-            "counter" => r.counter = Some(counter(data)),
-            "reject" => r.verdict = Some(Action::Reject),
-            "log" => r.log_prefix = attr(data, NFTA_LOG_PREFIX).map(text),
-            "immediate" => {
-                let code = attr(data, NFTA_IMMEDIATE_DATA)
-                    .and_then(|d| attr(d, NFTA_DATA_VERDICT))
-                    .and_then(|v| attr(v, NFTA_VERDICT_CODE))
-                    .and_then(|c| c.get(..4))
-                    .map(|c| i32::from_be_bytes(c.try_into().expect("4 bytes")));
-                r.verdict = match code {
-                    Some(NF_ACCEPT) => Some(Action::Accept),
-                    Some(NF_DROP) => Some(Action::Drop),
-                    _ => r.verdict,
-                };
+/// The chain, comment, counter, verdict and log prefix of a rule.
+fn rule_facts(rule: &nft_codec::Rule) -> RuleFacts {
+    let mut r = RuleFacts {
+        chain: rule.chain.clone(),
+        comment: rule.comment().map(String::from),
+        ..RuleFacts::default()
+    };
+    for e in &rule.exprs {
+        match e {
+            Expr::Counter { packets, bytes } => {
+                r.counter = Some(Hits {
+                    packets: *packets,
+                    bytes: *bytes,
+                })
             }
+            Expr::Reject { .. } => r.verdict = Some(Action::Reject),
+            Expr::Log { prefix } => r.log_prefix = prefix.clone(),
+            Expr::Immediate(Verdict::Accept) => r.verdict = Some(Action::Accept),
+            Expr::Immediate(Verdict::Drop) => r.verdict = Some(Action::Drop),
             _ => {}
         }
     }
+    r
 }
 
+/// The elements of one counted set of `inet brouter` (none if the set does not exist).
 fn set_elements(sock: &Socket, set: &str) -> io::Result<Vec<ElemFacts>> {
-    let attrs = [(ATTR_TABLE, cstr(TABLE)), (NFTA_SET_ELEM_LIST_SET, cstr(set))];
-    let mut out = Vec::new();
-    let msgs = match sock.exchange(NFT_MSG_GETSETELEM, NLM_F_DUMP, nfnl::NFPROTO_INET, &attrs) {
-        Ok(m) => m,
+    let elems = match dump::elements(sock, Family::Inet, TABLE, set) {
+        Ok(e) => e,
         // Tables written before brouter counted forwards lack the traffic sets.
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(out),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(vec![]),
         Err(e) => return Err(e),
     };
-    for msg in msgs {
-        for (ty, list) in parse_attrs(&msg) {
-            if ty != NFTA_SET_ELEM_LIST_ELEMENTS {
-                continue;
-            }
-            for (ty, elem) in parse_attrs(list) {
-                if ty == NFTA_LIST_ELEM {
-                    out.push(element(elem));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn element(elem: &[u8]) -> ElemFacts {
-    let mut e = ElemFacts::default();
-    for (ty, data) in parse_attrs(elem) {
-        match ty {
-            NFTA_SET_ELEM_KEY => e.key = attr(data, NFTA_DATA_VALUE).unwrap_or_default().to_vec(),
-            NFTA_SET_ELEM_FLAGS => e.interval_end = be32(data) & NFT_SET_ELEM_INTERVAL_END != 0,
-            NFTA_SET_ELEM_EXPR => e.counter = expr_counter(data).or(e.counter),
-            NFTA_SET_ELEM_EXPRESSIONS => {
-                for (ty, x) in parse_attrs(data) {
-                    if ty == NFTA_LIST_ELEM {
-                        e.counter = expr_counter(x).or(e.counter);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    e
-}
-
-/// The counts of a `counter` expression (`None` for any other expression).
-fn expr_counter(expr: &[u8]) -> Option<Hits> {
-    let (name, data) = name_and_data(expr);
-    (name == "counter").then(|| counter(data))
-}
-
-fn name_and_data(expr: &[u8]) -> (String, &[u8]) {
-    let attrs = parse_attrs(expr);
-    let name = attrs
-        .iter()
-        .find(|(t, _)| *t == NFTA_EXPR_NAME)
-        .map(|(_, d)| text(d))
-        .unwrap_or_default();
-    let data = attrs
-        .iter()
-        .find(|(t, _)| *t == NFTA_EXPR_DATA)
-        .map(|(_, d)| *d)
-        .unwrap_or_default();
-    (name, data)
-}
-
-fn counter(data: &[u8]) -> Hits {
-    let get = |t| attr(data, t).map(be64).unwrap_or(0);
-    Hits {
-        packets: get(NFTA_COUNTER_PACKETS),
-        bytes: get(NFTA_COUNTER_BYTES),
-    }
-}
-
-fn attr(buf: &[u8], ty: u16) -> Option<&[u8]> {
-    parse_attrs(buf)
+    Ok(elems
         .into_iter()
-        .find(|(t, _)| *t == ty)
-        .map(|(_, d)| d)
-}
-
-fn text(data: &[u8]) -> String {
-    let s = data.split(|b| *b == 0).next().unwrap_or_default();
-    String::from_utf8_lossy(s).into_owned()
-}
-
-fn be32(d: &[u8]) -> u32 {
-    d.get(..4)
-        .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
-        .unwrap_or(0)
-}
-
-fn be64(d: &[u8]) -> u64 {
-    d.get(..8)
-        .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
-        .unwrap_or(0)
+        .map(|e| ElemFacts {
+            key: e.key,
+            interval_end: e.end,
+            counter: e.counter.map(|(packets, bytes)| Hits { packets, bytes }),
+        })
+        .collect())
 }
 
 fn port(key: &[u8]) -> Option<u16> {
@@ -278,6 +168,16 @@ fn port(key: &[u8]) -> Option<u16> {
 /// the pair and log chains, unlisted drops from the judges' final rules.
 pub fn name_counters(rules: &[RuleFacts], elements: &BTreeMap<String, Vec<ElemFacts>>) -> FirewallCounters {
     let mut c = FirewallCounters::default();
+    name_rules(rules, &mut c);
+    for proto in [Proto::Tcp, Proto::Udp] {
+        c.forwards.extend(forwards(proto, elements));
+    }
+    c.forwards.sort_by_key(|f| (f.proto, f.ports));
+    c
+}
+
+/// Policy hits, log lines and unlisted drops from the counted rules.
+fn name_rules(rules: &[RuleFacts], c: &mut FirewallCounters) {
     let mut policies: BTreeMap<(String, String, String), PolicyHits> = BTreeMap::new();
     let mut logged: BTreeMap<(String, String, String), LogHits> = BTreeMap::new();
     for r in rules {
@@ -324,55 +224,54 @@ pub fn name_counters(rules: &[RuleFacts], elements: &BTreeMap<String, Vec<ElemFa
     }
     c.policies = policies.into_values().collect();
     c.logged = logged.into_values().collect();
-    for proto in [Proto::Tcp, Proto::Udp] {
-        let empty = Vec::new();
-        let get = |name: String| elements.get(&name).unwrap_or(&empty);
-        let mut connections: BTreeMap<u16, u64> = BTreeMap::new();
-        for shape in Shape::ALL {
-            for name in [fwd_set(proto, shape, "addr"), fwd_set(proto, shape, "keep")] {
-                for e in get(name).iter().filter(|e| !e.interval_end) {
-                    if let (Some(p), Some(h)) = (port(&e.key), e.counter) {
-                        *connections.entry(p).or_default() += h.packets;
-                    }
+}
+
+/// The forwards of `proto`: traffic from the `_fwd_traffic` sets, connections from the
+/// DNAT maps' element counters (by first port).
+fn forwards(proto: Proto, elements: &BTreeMap<String, Vec<ElemFacts>>) -> Vec<ForwardHits> {
+    let empty = Vec::new();
+    let get = |name: String| elements.get(&name).unwrap_or(&empty);
+    let mut connections: BTreeMap<u16, u64> = BTreeMap::new();
+    for shape in Shape::ALL {
+        for name in [fwd_set(proto, shape, "addr"), fwd_set(proto, shape, "keep")] {
+            for e in get(name).iter().filter(|e| !e.interval_end) {
+                if let (Some(p), Some(h)) = (port(&e.key), e.counter) {
+                    *connections.entry(p).or_default() += h.packets;
                 }
             }
         }
-        // Single ports: one element each.
-        for e in get(traffic_set(proto, Shape::Port)).iter() {
-            let Some(p) = port(&e.key) else { continue };
-            c.forwards.push(ForwardHits {
-                proto,
-                ports: PortRange { first: p, last: p },
-                connections: connections.get(&p).copied().unwrap_or(0),
-                traffic: e.counter.unwrap_or_default(),
-            });
-        }
-        // Ranges: an interval's start element, and its end one past the last port.
-        let traffic = get(traffic_set(proto, Shape::Range));
-        let mut ends: Vec<u32> = traffic
-            .iter()
-            .filter(|e| e.interval_end)
-            .filter_map(|e| port(&e.key).map(u32::from))
-            .collect();
-        ends.sort_unstable();
-        for e in traffic.iter().filter(|e| !e.interval_end) {
-            let Some(first) = port(&e.key) else { continue };
-            // A range up to 65535 has no end element.
-            let last = ends
-                .iter()
-                .find(|&&end| end > u32::from(first))
-                .map(|end| (end - 1) as u16)
-                .unwrap_or(u16::MAX);
-            c.forwards.push(ForwardHits {
-                proto,
-                ports: PortRange { first, last },
-                connections: connections.get(&first).copied().unwrap_or(0),
-                traffic: e.counter.unwrap_or_default(),
-            });
-        }
     }
-    c.forwards.sort_by_key(|f| (f.proto, f.ports));
-    c
+    let forward = |first: u16, last: u16, e: &ElemFacts| ForwardHits {
+        proto,
+        ports: PortRange { first, last },
+        connections: connections.get(&first).copied().unwrap_or(0),
+        traffic: e.counter.unwrap_or_default(),
+    };
+    let mut out = vec![];
+    // Single ports: one element each.
+    for e in get(traffic_set(proto, Shape::Port)).iter() {
+        let Some(p) = port(&e.key) else { continue };
+        out.push(forward(p, p, e));
+    }
+    // Ranges: an interval's start element, and its end one past the last port.
+    let traffic = get(traffic_set(proto, Shape::Range));
+    let mut ends: Vec<u32> = traffic
+        .iter()
+        .filter(|e| e.interval_end)
+        .filter_map(|e| port(&e.key).map(u32::from))
+        .collect();
+    ends.sort_unstable();
+    for e in traffic.iter().filter(|e| !e.interval_end) {
+        let Some(first) = port(&e.key) else { continue };
+        // A range up to 65535 has no end element.
+        let last = ends
+            .iter()
+            .find(|&&end| end > u32::from(first))
+            .map(|end| (end - 1) as u16)
+            .unwrap_or(u16::MAX);
+        out.push(forward(first, last, e));
+    }
+    out
 }
 
 #[cfg(test)]

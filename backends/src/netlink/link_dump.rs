@@ -11,21 +11,16 @@
 use std::io;
 
 use brouter_engine::BridgeOptions;
-use netlink_packet_core::{NlaBuffer, NlasIterator};
 use netlink_packet_route::link::{
-    LinkAttribute, LinkFlags, LinkHeader, LinkInfo, LinkLayerType, LinkMessage,
+    BridgeStpState, InfoBridge, LinkAttribute, LinkFlags, LinkHeader, LinkInfo, LinkLayerType, LinkMessage,
 };
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use netlink_wire::{
+    attrs, ne32 as u32_of, Socket, Writer, NETLINK_ROUTE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+};
 
 use super::links::CENTISECONDS_PER_SECOND;
 
 const RTM_GETLINK: u16 = 18;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-/// The dump changed while it was read: read it again.
-const NLM_F_DUMP_INTR: u16 = 0x10;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
@@ -61,25 +56,15 @@ pub struct LinkFacts {
 
 /// A netlink route socket inside one namespace (the one of the thread that opened it),
 /// for the link dump only.
+#[derive(Debug)]
 pub struct DumpSocket {
     sock: Socket,
-    seq: std::sync::atomic::AtomicU32,
-}
-
-impl std::fmt::Debug for DumpSocket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DumpSocket")
-    }
 }
 
 impl DumpSocket {
     pub fn open_here() -> io::Result<DumpSocket> {
-        let mut sock = Socket::new(NETLINK_ROUTE)?;
-        sock.bind_auto()?;
-        sock.connect(&SocketAddr::new(0, 0))?;
         Ok(DumpSocket {
-            sock,
-            seq: std::sync::atomic::AtomicU32::new(0),
+            sock: Socket::open(NETLINK_ROUTE)?,
         })
     }
 
@@ -96,61 +81,25 @@ impl DumpSocket {
 
     /// One dump; `None` if the kernel flagged it as interrupted.
     fn dump_once(&self) -> io::Result<Option<Vec<LinkFacts>>> {
-        let seq = self
-            .seq
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .wrapping_add(1)
-            .max(1);
-        self.sock.send(&request(seq), 0)?;
+        let seq = self.sock.next_seq();
         let mut out = Vec::new();
         let mut interrupted = false;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = recv(&self.sock, &mut buf)?;
-            for msg in crate::nfnetlink::messages(&buf[..n]) {
-                let crate::nfnetlink::Message {
-                    ty,
-                    flags,
-                    seq: msg_seq,
-                    body,
-                } = msg?;
-                if msg_seq != seq {
-                    continue;
-                }
-                interrupted |= flags & NLM_F_DUMP_INTR != 0;
-                match ty {
-                    NLMSG_DONE => return Ok((!interrupted).then_some(out)),
-                    NLMSG_ERROR => return Err(io::Error::from_raw_os_error(crate::nfnetlink::errno(body))),
-                    _ => out.extend(parse(body)),
-                }
-            }
-        }
+        self.sock.request(&request(seq), seq, |msg| {
+            interrupted |= msg.flags & NLM_F_DUMP_INTR != 0;
+            out.extend(parse(msg.body));
+            Ok(false)
+        })?;
+        Ok((!interrupted).then_some(out))
     }
 }
 
 /// `RTM_GETLINK` dump request: `nlmsghdr`, `ifinfomsg` (AF_UNSPEC), `IFLA_EXT_MASK`.
 fn request(seq: u32) -> Vec<u8> {
-    let mut req = Vec::with_capacity(40);
-    req.extend_from_slice(&40u32.to_ne_bytes());
-    req.extend_from_slice(&RTM_GETLINK.to_ne_bytes());
-    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req.extend_from_slice(&seq.to_ne_bytes());
-    req.extend_from_slice(&0u32.to_ne_bytes());
-    req.extend_from_slice(&[0u8; 16]);
-    req.extend_from_slice(&8u16.to_ne_bytes());
-    req.extend_from_slice(&IFLA_EXT_MASK.to_ne_bytes());
-    req.extend_from_slice(&RTEXT_FILTER_SKIP_STATS.to_ne_bytes());
-    req
-}
-
-fn recv(sock: &Socket, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match sock.recv(&mut &mut buf[..], 0) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    let mut w = Writer::with_capacity(40);
+    let m = w.begin_msg(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, &[0u8; 16]);
+    w.put_ne32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+    w.end_msg(m);
+    w.into_bytes()
 }
 
 /// The facts of one `RTM_NEWLINK` body (`ifinfomsg` + attributes); `None` if malformed or
@@ -165,11 +114,11 @@ fn parse(body: &[u8]) -> Option<LinkFacts> {
     };
     for (kind, v) in attrs(body.get(16..)?) {
         match kind {
-            IFLA_IFNAME => f.name = text(v),
+            IFLA_IFNAME => f.name = netlink_wire::text(v),
             IFLA_ADDRESS if !v.is_empty() => f.mac = Some(format_mac(v)),
             IFLA_MTU => f.mtu = u32_of(v),
             IFLA_GROUP => f.group = u32_of(v).unwrap_or(0),
-            IFLA_IFALIAS => f.alias = Some(text(v)).filter(|s| !s.is_empty()),
+            IFLA_IFALIAS => f.alias = Some(netlink_wire::text(v)).filter(|s| !s.is_empty()),
             IFLA_MASTER => f.master = u32_of(v).unwrap_or(0),
             IFLA_LINKINFO => link_info(v, &mut f),
             _ => {}
@@ -182,7 +131,7 @@ fn link_info(data: &[u8], f: &mut LinkFacts) {
     let mut bridge_data = None;
     for (kind, v) in attrs(data) {
         match kind {
-            IFLA_INFO_KIND => f.kind = Some(text(v)),
+            IFLA_INFO_KIND => f.kind = Some(netlink_wire::text(v)),
             IFLA_INFO_DATA => bridge_data = Some(v),
             _ => {}
         }
@@ -202,26 +151,6 @@ fn link_info(data: &[u8], f: &mut LinkFacts) {
         }
     }
     f.bridge = Some(opts);
-}
-
-/// The well-formed attributes of `data` as (kind, value) (stops at the first malformed one).
-fn attrs(data: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    NlasIterator::new(data)
-        .map_while(Result::ok)
-        .map(|nla: NlaBuffer<&[u8]>| {
-            let kind = nla.kind();
-            let len = nla.value_length();
-            (kind, &nla.into_inner()[4..4 + len])
-        })
-}
-
-fn text(v: &[u8]) -> String {
-    let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-    String::from_utf8_lossy(&v[..end]).into_owned()
-}
-
-fn u32_of(v: &[u8]) -> Option<u32> {
-    Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?))
 }
 
 /// `aa:bb:cc:dd:ee:ff`, lower case, as the engine and `ip link` write it.
@@ -254,7 +183,7 @@ pub fn facts_of(m: &LinkMessage) -> Option<LinkFacts> {
                     match info {
                         LinkInfo::Kind(k) => f.kind = Some(k.to_string()),
                         LinkInfo::Data(netlink_packet_route::link::InfoData::Bridge(opts)) => {
-                            f.bridge = Some(super::observe::bridge_options(opts))
+                            f.bridge = Some(bridge_options(opts))
                         }
                         _ => {}
                     }
@@ -267,6 +196,22 @@ pub fn facts_of(m: &LinkMessage) -> Option<LinkFacts> {
         f.bridge = Some(BridgeOptions::default());
     }
     (!f.name.is_empty()).then_some(f)
+}
+
+/// The bridge settings brouter manages, from rtnetlink's decoded `IFLA_INFO_DATA`; the
+/// kernel reports the delay in centiseconds.
+fn bridge_options(opts: &[InfoBridge]) -> BridgeOptions {
+    let mut out = BridgeOptions::default();
+    for o in opts {
+        match o {
+            InfoBridge::StpState(s) => out.stp = *s != BridgeStpState::Disabled,
+            InfoBridge::ForwardDelay(cs) => {
+                out.forward_delay = (cs + CENTISECONDS_PER_SECOND / 2) / CENTISECONDS_PER_SECOND
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]

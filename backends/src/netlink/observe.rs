@@ -15,7 +15,7 @@ use brouter_engine::{
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{BridgeStpState, InfoBridge, LinkAttribute, LinkExtentMask, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -24,7 +24,7 @@ use rtnetlink::{Handle, RouteMessageBuilder};
 
 use super::errors::{from_io, from_rtnl};
 use super::link_dump::{facts_of, DumpSocket, LinkFacts};
-use super::links::{CENTISECONDS_PER_SECOND, OWNER_GROUP};
+use super::links::OWNER_GROUP;
 
 /// Links, addresses and routes as the kernel has them now.
 pub struct Dumped {
@@ -281,21 +281,6 @@ fn to_link(f: &LinkFacts, names: &HashMap<u32, String>) -> Link {
         mac: f.mac.clone(),
         mtu: f.mtu,
     }
-}
-
-/// The bridge settings brouter manages; the kernel reports the delay in centiseconds.
-pub(super) fn bridge_options(opts: &[InfoBridge]) -> BridgeOptions {
-    let mut out = BridgeOptions::default();
-    for o in opts {
-        match o {
-            InfoBridge::StpState(s) => out.stp = *s != BridgeStpState::Disabled,
-            InfoBridge::ForwardDelay(cs) => {
-                out.forward_delay = (cs + CENTISECONDS_PER_SECOND / 2) / CENTISECONDS_PER_SECOND
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 fn to_address(m: &AddressMessage, names: &HashMap<u32, String>) -> Option<Address> {

@@ -7,9 +7,13 @@ use std::collections::HashMap;
 use nftables::expr::MetaKey;
 use nftables::stmt::{Statement, NAT};
 
-use super::expr::{compile, KExpr, Sets};
-use super::set::{Data, Key, Kind};
+use nft_codec::types::{DataType as Kind, Key};
+use nft_codec::Expr;
+
+use super::expr::{compile, Sets};
+use super::set::Data;
 use super::*;
+use crate::firewall::batch::encode;
 use crate::firewall::expr::*;
 
 /// Named sets as the renderer declares them (ids by name), numbering anonymous ones from 40.
@@ -49,7 +53,7 @@ fn sets() -> Fake {
     )
 }
 
-fn exprs(family: Family, stmts: Vec<Statement<'static>>) -> Vec<KExpr> {
+fn exprs(family: Family, stmts: Vec<Statement<'static>>) -> Vec<Expr> {
     compile(family, "brouter", &stmts, &mut sets()).unwrap().exprs
 }
 
@@ -64,23 +68,23 @@ fn ct_state_is_a_bit_test() {
     assert_eq!(
         e,
         vec![
-            KExpr::Ct {
+            Expr::Ct {
                 key: 0,
                 dreg: 1,
                 dir: None
             },
-            KExpr::Bitwise {
+            Expr::Bitwise {
                 sreg: 1,
                 dreg: 1,
                 mask: 6u32.to_ne_bytes().to_vec(),
                 xor: vec![0; 4]
             },
-            KExpr::Cmp {
+            Expr::Cmp {
                 sreg: 1,
                 op: 1,
                 data: vec![0; 4]
             },
-            KExpr::Immediate(Verdict::Accept),
+            Expr::Immediate(Verdict::Accept),
         ]
     );
 }
@@ -103,27 +107,27 @@ fn a_concatenation_follows_its_dependency_and_fills_consecutive_registers() {
     assert_eq!(
         e,
         vec![
-            KExpr::Meta { key: 1, dreg: 1 },
-            KExpr::Cmp {
+            Expr::Meta { key: 1, dreg: 1 },
+            Expr::Cmp {
                 sreg: 1,
                 op: 0,
                 data: vec![8, 0]
             },
-            KExpr::Meta { key: 6, dreg: 1 },
-            KExpr::Payload {
+            Expr::Meta { key: 6, dreg: 1 },
+            Expr::Payload {
                 base: 1,
                 offset: 12,
                 len: 4,
                 dreg: 2
             },
-            KExpr::Lookup {
+            Expr::Lookup {
                 sreg: 1,
                 dreg: None,
                 set: "ip_bind".into(),
-                id: 17,
+                id: Some(17),
                 inv: true
             },
-            KExpr::Immediate(Verdict::Drop),
+            Expr::Immediate(Verdict::Drop),
         ]
     );
 }
@@ -149,62 +153,51 @@ fn dnat_through_two_maps_uses_two_registers_and_one_dependency() {
             })),
         ],
     );
-    let tcp_dport = |dreg| KExpr::Payload {
+    let cmp = |data: Vec<u8>| Expr::Cmp { sreg: 1, op: 0, data };
+    let tcp_dport = |dreg| Expr::Payload {
         base: 2,
         offset: 2,
         len: 2,
         dreg,
     };
-    let lookup = |set: &str, id, r| KExpr::Lookup {
+    let lookup = |set: &str, id, r| Expr::Lookup {
         sreg: r,
         dreg: Some(r),
         set: set.into(),
-        id,
+        id: Some(id),
         inv: false,
     };
     assert_eq!(
         e,
         vec![
-            KExpr::Fib {
+            Expr::Fib {
                 flags: 2,
                 result: 3,
                 dreg: 1
             },
-            KExpr::Cmp {
-                sreg: 1,
-                op: 0,
-                data: 2u32.to_ne_bytes().to_vec()
-            },
-            KExpr::Meta { key: 15, dreg: 1 },
-            KExpr::Cmp {
-                sreg: 1,
-                op: 0,
-                data: vec![2]
-            },
-            KExpr::Payload {
+            cmp(2u32.to_ne_bytes().to_vec()),
+            Expr::Meta { key: 15, dreg: 1 },
+            cmp(vec![2]),
+            Expr::Payload {
                 base: 1,
                 offset: 16,
                 len: 4,
                 dreg: 1
             },
-            KExpr::Lookup {
+            Expr::Lookup {
                 sreg: 1,
                 dreg: None,
                 set: "bridge_addrs".into(),
-                id: 4,
+                id: Some(4),
                 inv: true
             },
-            KExpr::Meta { key: 16, dreg: 1 },
-            KExpr::Cmp {
-                sreg: 1,
-                op: 0,
-                data: vec![6]
-            },
+            Expr::Meta { key: 16, dreg: 1 },
+            cmp(vec![6]),
             tcp_dport(1),
             lookup("tcp_fwd_addr", 7, 1),
             tcp_dport(2),
             lookup("tcp_fwd_port", 8, 2),
-            KExpr::Nat {
+            Expr::Nat {
                 ty: 1,
                 family: 2,
                 addr: Some(1),
@@ -242,7 +235,7 @@ fn a_port_set_becomes_an_anonymous_set_and_one_port_a_comparison() {
         elems.iter().map(|e| hex(&e.key)).collect::<Vec<_>>(),
         ["0050", "01bb"]
     );
-    assert!(matches!(c.exprs[3], KExpr::Lookup { ref set, id: 41, .. } if set == "__set%d"));
+    assert!(matches!(c.exprs[3], Expr::Lookup { ref set, id: Some(41), .. } if set == "__set%d"));
 
     let one = exprs(
         Family::Inet,
@@ -250,7 +243,7 @@ fn a_port_set_becomes_an_anonymous_set_and_one_port_a_comparison() {
     );
     assert_eq!(
         one[3],
-        KExpr::Cmp {
+        Expr::Cmp {
             sreg: 1,
             op: 0,
             data: vec![0, 53]
@@ -288,33 +281,16 @@ fn a_verdict_map_on_a_concatenation_carries_nfts_typeof() {
     assert_eq!(
         c.exprs,
         vec![
-            KExpr::Meta { key: 6, dreg: 1 },
-            KExpr::Meta { key: 7, dreg: 2 },
-            KExpr::Lookup {
+            Expr::Meta { key: 6, dreg: 1 },
+            Expr::Meta { key: 7, dreg: 2 },
+            Expr::Lookup {
                 sreg: 1,
                 dreg: Some(0),
                 set: "__map%d".into(),
-                id: 41,
+                id: Some(41),
                 inv: false
             },
         ]
-    );
-}
-
-#[test]
-fn a_cmp_expression_is_laid_out_as_nft_sends_it() {
-    // meta l4proto icmp: `cmp` { sreg 1, op eq, data { value 01 } }
-    let mut buf = wire::Buf::new(1);
-    KExpr::Cmp {
-        sreg: 1,
-        op: 0,
-        data: vec![1],
-    }
-    .write(&mut buf);
-    // elem (44) { name "cmp" } { data (32) { sreg 1 } { op 0 } { data (12) { value (5) 01 } } }
-    assert_eq!(
-        hex(&buf.bytes),
-        "2c00018008000100636d700020000280080001000000000108000200000000000c0003800500010001000000"
     );
 }
 
@@ -338,7 +314,7 @@ fn a_whole_ruleset_encodes_with_its_comments_and_counted_maps() {
     let rs = brouter_engine::firewall::compile(&cfg);
     let t = crate::firewall::tables(&rs);
     let tx = encode(Mode::Replace, Some(&t), &[b2()]).unwrap();
-    let what: Vec<&str> = tx.buf.what.iter().map(|(_, w)| w.as_str()).collect();
+    let what: Vec<&str> = tx.descriptions().collect();
     assert_eq!(
         &what[..3],
         [
@@ -364,9 +340,9 @@ fn a_whole_ruleset_encodes_with_its_comments_and_counted_maps() {
     }
 
     let create = encode(Mode::Create, Some(&t), &[]).unwrap();
-    assert_eq!(create.buf.what[0].1, "table inet brouter");
+    assert_eq!(create.descriptions().next(), Some("table inet brouter"));
     let flags = u16::from_ne_bytes(create.bytes()[20 + 6..20 + 8].try_into().unwrap());
-    assert_eq!(flags & wire::NLM_F_EXCL, wire::NLM_F_EXCL);
+    assert_eq!(flags & netlink_wire::NLM_F_EXCL, netlink_wire::NLM_F_EXCL);
 }
 
 #[test]
@@ -395,13 +371,11 @@ fn big_element_lists_are_split_below_the_nested_attribute_limit() {
     };
     let tx = encode(Mode::Replace, Some(&t), &[]).unwrap();
     let parts = tx
-        .buf
-        .what
-        .iter()
-        .filter(|(_, w)| w.starts_with("elements of map"))
+        .descriptions()
+        .filter(|w| w.starts_with("elements of map"))
         .count();
     assert!(parts > 1, "{parts}");
-    for msg in crate::nfnetlink::messages(tx.bytes()) {
+    for msg in netlink_wire::messages(tx.bytes()) {
         let msg = msg.unwrap();
         if msg.ty == (10 << 8) | 12 {
             assert!(msg.body.len() < 65_000);
