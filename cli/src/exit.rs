@@ -33,3 +33,14 @@ impl Failure {
 pub fn code(c: u8) -> ExitCode {
     ExitCode::from(c)
 }
+
+/// Behave like a Unix tool when the reader of stdout/stderr goes away (`brouter check |
+/// head -1`): end quietly, killed by SIGPIPE, instead of Rust's default of ignoring the
+/// signal and panicking on the failed write (exit 101 and a backtrace hint).
+pub fn quiet_on_closed_pipe() {
+    // SAFETY: resetting a signal's disposition to the default has no preconditions; no
+    // handler of ours is replaced.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -33,6 +33,9 @@ fn main() -> ExitCode {
             return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
+    if !changes_the_system(&cli.command) {
+        exit::quiet_on_closed_pipe();
+    }
     verbose(cli.verbose);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -41,9 +44,22 @@ fn main() -> ExitCode {
     match rt.block_on(dispatch(&cli)) {
         Ok(code) => exit::code(code),
         Err(f) => {
+            exit::quiet_on_closed_pipe();
             eprintln!("brouter: {}", f.message);
             exit::code(f.code)
         }
+    }
+}
+
+/// Whether `command` changes the kernel or the files of the host: those keep SIGPIPE
+/// ignored until their change is done (a reader that goes away must not cut a firewall
+/// rewrite in half); they switch to a Unix tool's behaviour when they report.
+fn changes_the_system(command: &Command) -> bool {
+    match command {
+        Command::Start { .. } | Command::Stop { .. } | Command::Vif(_) | Command::Xen(_) => true,
+        #[cfg(feature = "demo")]
+        Command::Demo => true,
+        _ => false,
     }
 }
 

@@ -203,6 +203,8 @@ async fn restart_other_xen_bridges(config: &Config, backend: &mut Backend) -> Re
 }
 
 fn report(plan: &Plan, mode: Mode, json_out: bool) {
+    // The change is done: from here a closed pipe only ends the report.
+    exit::quiet_on_closed_pipe();
     let verb = match mode {
         Mode::Start => "started",
         Mode::Stop => "stopped",

@@ -140,6 +140,7 @@ fn parse_ips(text: &str) -> Result<Vec<Ipv4Addr>, Failure> {
 
 /// The plan as JSON, or one line saying where the vif went.
 fn print_outcome(plan: &VifPlan, online: bool, json_out: bool) {
+    crate::exit::quiet_on_closed_pipe();
     if json_out {
         println!("{}", serde_json::to_string_pretty(&json!(plan)).expect("json"));
     } else if let Some(b) = &plan.bridge {
