@@ -42,12 +42,14 @@ pub enum Command {
         #[arg(value_name = "VAR=VAL")]
         words: Vec<String>,
     },
-    /// Remove everything brouter owns; safe to repeat.
+    /// Remove everything brouter owns; safe to repeat. With an invalid or missing config,
+    /// removes everything carrying brouter's ownership marks, and says so.
     Stop {
         #[arg(value_name = "VAR=VAL")]
         words: Vec<String>,
     },
-    /// What exists, what is missing, what drifted (exit 0 converged, 3 drifted).
+    /// What exists, what is missing, what drifted (exit 0 converged, 3 drifted), against
+    /// which config, and every brouter-owned object seen.
     Status {
         #[arg(value_name = "VAR=VAL")]
         words: Vec<String>,

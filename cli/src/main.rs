@@ -12,6 +12,7 @@ mod kernel;
 mod load;
 mod lock;
 mod manpage;
+mod marks;
 mod run;
 mod status;
 mod vif;
@@ -118,8 +119,10 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Status { words } => {
             let config = load::load_config(config_path, words)?;
             let mut backend = run::open(cli).await?;
+            let asked = config.clone();
             let config = run::host_config(config, words, Some(&mut backend)).await;
-            status::status(&config, &mut backend, cli.json).await
+            let basis = status::Basis::of(&asked, &config, words);
+            status::status(&config, &basis, &mut backend, cli.json).await
         }
     }
 }

@@ -25,7 +25,10 @@ pub async fn open(cli: &Cli) -> Result<Backend, Failure> {
 /// answered from the cached compile of the file; otherwise the configuration (the file,
 /// the words, or the Xen bridges brouter remembers) is planned and run.
 pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Failure> {
-    let file = load::config_file(cli.config.as_deref(), words)?;
+    let file = match load::config_file(cli.config.as_deref(), words) {
+        Err(why) if mode == Mode::Stop => return crate::marks::stop(cli, &why).await,
+        other => other?,
+    };
     // A converged system, checked from the cached compile of this very file.
     let mut held = None;
     let mut backend = None;
@@ -37,7 +40,10 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
         }
     }
     let started = std::time::Instant::now();
-    let mut config = load::parse_config(file.as_ref(), words)?;
+    let mut config = match load::parse_config(file.as_ref(), words) {
+        Err(why) if mode == Mode::Stop => return crate::marks::stop(cli, &why).await,
+        other => other?,
+    };
     tracing::debug!("parsed and validated {} ({:.2} ms)", config.origin, ms(started));
     if held.is_none() {
         held = take_lock(cli, mode)?;
@@ -59,7 +65,7 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
 
 /// start and stop change the kernel: one at a time with hotplugs (dry runs don't).
 /// Taken after validation, so a bad config is exit 2 whoever runs it.
-fn take_lock(cli: &Cli, mode: Mode) -> Result<Option<lock::Lock>, Failure> {
+pub fn take_lock(cli: &Cli, mode: Mode) -> Result<Option<lock::Lock>, Failure> {
     match mode {
         Mode::DryRun => Ok(None),
         _ => lock::lock(&lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())).map(Some),
@@ -134,21 +140,29 @@ pub async fn run(
         }
     };
     tracing::debug!("planned {} step(s)", plan.len());
-    if mode != Mode::DryRun && !plan.is_empty() {
-        let result = apply(backend.get(), &plan).await;
-        backend.finish()?;
-        if let Err(e) = result {
-            return Err(Failure::op(format!(
-                "{e}\n{} of {} steps were applied; run the command again once the cause is fixed",
-                e.step, e.total
-            )));
-        }
+    if mode != Mode::DryRun {
+        execute(&plan, backend).await?;
     }
     if mode == Mode::Stop && config.mode == XenMode {
         restart_other_xen_bridges(config, backend).await?;
     }
     report(&plan, mode, json_out);
     Ok(())
+}
+
+/// Apply `plan` (nothing when it is empty) and keep the simulator's state.
+pub async fn execute(plan: &Plan, backend: &mut Backend) -> Result<(), Failure> {
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let result = apply(backend.get(), plan).await;
+    backend.finish()?;
+    result.map_err(|e| {
+        Failure::op(format!(
+            "{e}\n{} of {} steps were applied; run the command again once the cause is fixed",
+            e.step, e.total
+        ))
+    })
 }
 
 use brouter_engine::config::Mode::Xen as XenMode;
@@ -202,7 +216,7 @@ async fn restart_other_xen_bridges(config: &Config, backend: &mut Backend) -> Re
     result.map_err(|e| Failure::op(format!("re-applying the other Xen bridges' firewall: {e}")))
 }
 
-fn report(plan: &Plan, mode: Mode, json_out: bool) {
+pub fn report(plan: &Plan, mode: Mode, json_out: bool) {
     // The change is done: from here a closed pipe only ends the report.
     exit::quiet_on_closed_pipe();
     let verb = match mode {

@@ -35,9 +35,66 @@ struct PortStatus {
     bound: Option<String>,
 }
 
+/// What `status` compared the system against, and which of its bridges it was asked
+/// about.
+#[derive(Debug)]
+pub struct Basis {
+    /// For people and scripts: the config file, the words, the remembered Xen bridges or
+    /// the seed defaults.
+    pub compared_with: String,
+    /// Xen words name one bridge: the others brouter started are in the configuration
+    /// (the firewall is one ruleset) and listed, but their drift is not what was asked
+    /// about and does not make this one "not converged".
+    pub others: Vec<String>,
+}
+
+impl Basis {
+    /// `asked` is the configuration the command line named (file or words), `config` the
+    /// one compared against (with the other Xen bridges, or the remembered ones).
+    pub fn of(asked: &Config, config: &Config, words: &[String]) -> Basis {
+        use brouter_engine::config::Mode;
+        let bridges = |c: &Config| c.networks.iter().map(|n| n.bridge.clone()).collect::<Vec<_>>();
+        if asked.mode != Mode::Xen {
+            return Basis {
+                compared_with: format!("config file {}", asked.origin),
+                others: Vec::new(),
+            };
+        }
+        if !words.is_empty() {
+            let mine = bridges(asked);
+            return Basis {
+                compared_with: format!("network-script words {}", words.join(" ")),
+                others: bridges(config)
+                    .into_iter()
+                    .filter(|b| !mine.contains(b))
+                    .collect(),
+            };
+        }
+        let compared_with = if config == asked {
+            format!(
+                "the seed defaults (no {}, no VAR=VAL words, no Xen bridge brouter remembers \
+                 starting; pass --config FILE)",
+                crate::load::DEFAULT_CONFIG
+            )
+        } else {
+            format!(
+                "the Xen bridges brouter remembers starting ({})",
+                bridges(config).join(", ")
+            )
+        };
+        Basis {
+            compared_with,
+            others: Vec::new(),
+        }
+    }
+}
+
 /// Everything `status` reports, gathered before it is printed (as JSON or text).
 #[derive(Debug)]
 struct Report {
+    compared_with: String,
+    /// Every object carrying brouter's marks, from any network.
+    owned: Vec<crate::marks::Owned>,
     converged: bool,
     networks: Vec<NetworkStatus>,
     forwards: Vec<ForwardStatus>,
@@ -55,8 +112,13 @@ struct Report {
 
 /// Report what exists, what is missing and what drifted; exit `DRIFTED` unless `start`
 /// has nothing to do.
-pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> Result<u8, Failure> {
-    let report = gather(config, backend).await?;
+pub async fn status(
+    config: &Config,
+    basis: &Basis,
+    backend: &mut Backend,
+    json_out: bool,
+) -> Result<u8, Failure> {
+    let report = gather(config, basis, backend).await?;
     if json_out {
         print_json(&report);
     } else {
@@ -66,7 +128,7 @@ pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> R
 }
 
 /// Observe the kernel, plan `start` against it, and read the firewall's counters.
-async fn gather(config: &Config, backend: &mut Backend) -> Result<Report, Failure> {
+async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result<Report, Failure> {
     let obs = backend
         .get()
         .observe()
@@ -81,7 +143,14 @@ async fn gather(config: &Config, backend: &mut Backend) -> Result<Report, Failur
         .collect();
     let ip_forward = obs.sysctls.get(IP_FORWARD).cloned().unwrap_or_else(|| "?".into());
     let (drift, conflict): (Vec<String>, Option<String>) = match &plan {
-        Ok(p) => (p.ops.iter().map(ToString::to_string).collect(), None),
+        Ok(p) => (
+            p.ops
+                .iter()
+                .filter(|op| !about_another_bridge(op, &basis.others))
+                .map(ToString::to_string)
+                .collect(),
+            None,
+        ),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let converged = drift.is_empty() && conflict.is_none();
@@ -93,6 +162,8 @@ async fn gather(config: &Config, backend: &mut Backend) -> Result<Report, Failur
         None => FirewallCounters::default(),
     };
     Ok(Report {
+        compared_with: basis.compared_with.clone(),
+        owned: crate::marks::owned(config, &obs),
         converged,
         networks,
         forwards: config
@@ -116,6 +187,8 @@ async fn gather(config: &Config, backend: &mut Backend) -> Result<Report, Failur
 
 fn print_json(r: &Report) {
     let v = json!({
+        "compared_with": r.compared_with,
+        "owned": r.owned,
         "converged": r.converged,
         "networks": r.networks,
         "forwards": r.forwards,
@@ -128,6 +201,16 @@ fn print_json(r: &Report) {
         "conflict": r.conflict,
     });
     println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+}
+
+/// Whether `op` changes one of `others` (or a vif it enslaves to one): drift of a Xen
+/// bridge `status` was not asked about.
+fn about_another_bridge(op: &brouter_engine::Op, others: &[String]) -> bool {
+    let other = |l: &str| others.iter().any(|o| o == l);
+    match op {
+        brouter_engine::Op::SetMaster { master: Some(m), .. } if other(m) => true,
+        _ => op.link().is_some_and(other),
+    }
 }
 
 fn forward_status(f: &brouter_engine::config::Forward, counters: &FirewallCounters) -> ForwardStatus {

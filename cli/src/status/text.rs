@@ -4,6 +4,18 @@ use super::{NetworkStatus, PolicyStatus, Report};
 
 /// Print the report as text.
 pub(super) fn print(r: &Report) {
+    println!("compared against {}", r.compared_with);
+    for o in r.owned.iter().filter(|o| !o.in_config) {
+        println!(
+            "not in this config: {} {}{} (owned by brouter)",
+            o.kind,
+            o.name,
+            o.network
+                .as_ref()
+                .map(|n| format!(" of network {n}"))
+                .unwrap_or_default()
+        );
+    }
     for n in &r.networks {
         print_network(n);
     }
