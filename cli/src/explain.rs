@@ -20,16 +20,18 @@ pub async fn explain(
     let ruleset = firewall::compile(config);
     // What the live system adds: the uplink's address and the vifs' bindings.
     let mut ctx = ExplainContext::default();
+    let mut uplink_problem = None;
     if let Some(b) = backend {
         if let Ok(obs) = b.get().observe().await {
             if let Some(up) = ruleset.uplink() {
                 ctx.uplink_address = obs.addresses.iter().find(|a| a.link == up).map(|a| a.addr.addr());
             }
+            uplink_problem = brouter_engine::health::uplink_problem(ruleset.uplink(), &obs);
             ctx.bindings = obs.bindings;
         }
     }
-    let trace =
-        firewall::explain(&ruleset, &ctx, &flow).map_err(|e| Failure::usage(format!("explain: {e}")))?;
+    let trace = firewall::explain_live(&ruleset, &ctx, &flow, uplink_problem.as_deref())
+        .map_err(|e| Failure::usage(format!("explain: {e}")))?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&trace).expect("json"));
     } else {

@@ -27,7 +27,7 @@ pub async fn stop(cli: &Cli, why: &Failure) -> Result<u8, Failure> {
         .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
     let plan = plan_stop(&Scope::All, &observed);
     run::execute(&plan, &mut backend).await?;
-    run::report(&plan, Mode::Stop, cli.json);
+    run::report(&plan, Mode::Stop, cli.json, &[]);
     Ok(exit::OK)
 }
 

@@ -91,7 +91,8 @@ pub async fn converged(
     );
     match plan_start(summary, &observed) {
         Ok(plan) if plan.is_empty() => {
-            report(&plan, mode, json_out);
+            let warnings = uplink_warnings(summary.uplink.as_deref(), &observed, mode);
+            report(&plan, mode, json_out, &warnings);
             Ok(true)
         }
         _ => Ok(false),
@@ -140,14 +141,31 @@ pub async fn run(
         }
     };
     tracing::debug!("planned {} step(s)", plan.len());
+    let uplink = config.uplink.as_ref().map(|u| u.interface.as_str());
+    let warnings = uplink_warnings(uplink, &observed, mode);
     if mode != Mode::DryRun {
         execute(&plan, backend).await?;
     }
     if mode == Mode::Stop && config.mode == XenMode {
         restart_other_xen_bridges(config, backend).await?;
     }
-    report(&plan, mode, json_out);
+    report(&plan, mode, json_out, &warnings);
     Ok(())
+}
+
+/// What `start` and `plan` warn about (on stderr, and in `warnings` under `--json`): an
+/// uplink that is missing or down (a stop does not need one).
+fn uplink_warnings(uplink: Option<&str>, observed: &Observed, mode: Mode) -> Vec<String> {
+    if mode == Mode::Stop {
+        return Vec::new();
+    }
+    let warnings: Vec<String> = brouter_engine::health::uplink_problem(uplink, observed)
+        .into_iter()
+        .collect();
+    for w in &warnings {
+        eprintln!("brouter: warning: {w}");
+    }
+    warnings
 }
 
 /// Apply `plan` (nothing when it is empty) and keep the simulator's state.
@@ -216,7 +234,7 @@ async fn restart_other_xen_bridges(config: &Config, backend: &mut Backend) -> Re
     result.map_err(|e| Failure::op(format!("re-applying the other Xen bridges' firewall: {e}")))
 }
 
-pub fn report(plan: &Plan, mode: Mode, json_out: bool) {
+pub fn report(plan: &Plan, mode: Mode, json_out: bool, warnings: &[String]) {
     // The change is done: from here a closed pipe only ends the report.
     exit::quiet_on_closed_pipe();
     let verb = match mode {
@@ -233,8 +251,10 @@ pub fn report(plan: &Plan, mode: Mode, json_out: bool) {
             changed: bool,
             ops: &'p [brouter_engine::Op],
             steps: Vec<String>,
+            warnings: &'p [String],
         }
         let answer = Answer {
+            warnings,
             command: verb,
             changed: mode != Mode::DryRun && !plan.is_empty(),
             ops: &plan.ops,

@@ -9,6 +9,15 @@ use crate::load::Backend;
 
 mod text;
 
+/// The uplink as found: missing or down, nothing arrives from `external`.
+#[derive(Debug, serde::Serialize)]
+struct UplinkStatus {
+    interface: String,
+    present: bool,
+    up: bool,
+    addresses: Vec<String>,
+}
+
 /// One network's state as found.
 #[derive(Debug, serde::Serialize)]
 struct NetworkStatus {
@@ -95,6 +104,9 @@ struct Report {
     compared_with: String,
     /// Every object carrying brouter's marks, from any network.
     owned: Vec<crate::marks::Owned>,
+    /// The configured uplink (the `external` zone) as found; none in Xen mode.
+    uplink: Option<UplinkStatus>,
+    /// Also false while the uplink is missing or down.
     converged: bool,
     networks: Vec<NetworkStatus>,
     forwards: Vec<ForwardStatus>,
@@ -155,7 +167,22 @@ async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result
     };
     let converged = drift.is_empty() && conflict.is_none();
     let facts = backend.get().host_facts().await.unwrap_or_default();
-    let warnings = brouter_engine::health::warnings(&obs, &facts);
+    let uplink_name = config.uplink.as_ref().map(|u| u.interface.as_str());
+    let uplink_problem = brouter_engine::health::uplink_problem(uplink_name, &obs);
+    let converged = converged && uplink_problem.is_none();
+    let mut warnings = brouter_engine::health::warnings(&obs, &facts);
+    warnings.extend(uplink_problem);
+    let uplink = uplink_name.map(|name| UplinkStatus {
+        interface: name.to_string(),
+        present: obs.link(name).is_some(),
+        up: obs.link(name).is_some_and(|l| l.up),
+        addresses: obs
+            .addresses
+            .iter()
+            .filter(|a| a.link == name)
+            .map(|a| a.addr.to_string())
+            .collect(),
+    });
     // Counters only mean something while brouter's tables are there.
     let counters = match obs.firewall {
         Some(_) => backend.get().firewall_counters().await.unwrap_or_default(),
@@ -164,6 +191,7 @@ async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result
     Ok(Report {
         compared_with: basis.compared_with.clone(),
         owned: crate::marks::owned(config, &obs),
+        uplink,
         converged,
         networks,
         forwards: config
@@ -189,6 +217,7 @@ fn print_json(r: &Report) {
     let v = json!({
         "compared_with": r.compared_with,
         "owned": r.owned,
+        "uplink": r.uplink,
         "converged": r.converged,
         "networks": r.networks,
         "forwards": r.forwards,

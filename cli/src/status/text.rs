@@ -16,6 +16,14 @@ pub(super) fn print(r: &Report) {
                 .unwrap_or_default()
         );
     }
+    if let Some(u) = &r.uplink {
+        let state = match (u.present, u.up) {
+            (false, _) => "MISSING".to_string(),
+            (true, false) => "down".to_string(),
+            (true, true) => format!("up {}", u.addresses.join(" ")),
+        };
+        println!("uplink {} {}", u.interface, state.trim_end());
+    }
     for n in &r.networks {
         print_network(n);
     }
@@ -35,6 +43,8 @@ pub(super) fn print(r: &Report) {
         println!("conflict: {c}");
     } else if r.converged {
         println!("converged: start has nothing to do");
+    } else if r.drift.is_empty() {
+        println!("not converged: start has nothing to do, but the uplink is unusable (see the warning)");
     } else {
         println!("drifted: start would apply {} step(s):", r.drift.len());
         for d in &r.drift {
