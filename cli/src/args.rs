@@ -100,10 +100,12 @@ pub struct VifArgs {
     /// The vif device (default: $vif, or $INTERFACE for type_if=tap).
     #[arg(long)]
     pub vif: Option<String>,
-    /// The bridge to attach to (default: $bridge, xenstore, the config, the only bridge).
+    /// The bridge to attach to (default: $bridge, xenstore, the network of the [[host]] with
+    /// this MAC, the only network; with several to choose from, refused naming them).
     #[arg(long)]
     pub bridge: Option<String>,
-    /// The domU's MAC, to find its host in the config (default: xenstore `mac`).
+    /// The domU's MAC, to find its host in the config (default: xenstore `mac`). On an
+    /// anti-spoofing network a [[host]] of that network must declare it.
     #[arg(long)]
     pub mac: Option<String>,
     /// The domU's addresses, space-separated (default: $ip, xenstore `ip`).

@@ -128,7 +128,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
 }
 
 /// `vif`: the configuration is optional (`--config`, else the default file if there is
-/// one): without it, the vif goes to the only bridge brouter made.
+/// one): without it, the vif goes to the only bridge brouter made (several: refused).
 async fn vif_command(cli: &Cli, args: &args::VifArgs) -> Result<u8, Failure> {
     let config = match cli.config.as_deref() {
         Some(path) => Some(load::load_config(Some(path), &[])?),
