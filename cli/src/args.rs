@@ -22,7 +22,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "STATE.json")]
     pub sim: Option<PathBuf>,
 
-    /// Machine-readable JSON output.
+    /// Machine-readable JSON on stdout, errors included (docs/json.md).
     #[arg(long, global = true)]
     pub json: bool,
 

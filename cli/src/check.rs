@@ -14,7 +14,7 @@ pub fn check(config: &Config, json_out: bool) {
             "nft": render_text(&ruleset),
             "rule_count": rule_count(&ruleset),
         });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        crate::json::print(v);
         return;
     }
     println!("# {}: valid", config.origin);

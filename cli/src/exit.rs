@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use brouter_engine::{ConfigError, ConfigErrors};
+
 pub const OK: u8 = 0;
 pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
@@ -13,6 +15,10 @@ pub const DRIFTED: u8 = 3;
 pub struct Failure {
     pub code: u8,
     pub message: String,
+    /// What kind of failure, for `--json` (docs/json.md): `usage`, `config` or `failed`.
+    pub kind: &'static str,
+    /// The configuration's problems, one per key, when it was invalid.
+    pub config: Vec<ConfigError>,
 }
 
 impl Failure {
@@ -20,13 +26,58 @@ impl Failure {
         Failure {
             code: USAGE,
             message: message.into(),
+            kind: "usage",
+            config: Vec::new(),
         }
     }
     pub fn op(message: impl Into<String>) -> Self {
         Failure {
             code: FAILED,
             message: message.into(),
+            kind: "failed",
+            config: Vec::new(),
         }
+    }
+    /// An invalid configuration (exit 2), keeping each problem's file, key and value.
+    pub fn config(errors: ConfigErrors) -> Self {
+        Failure {
+            code: USAGE,
+            message: errors.to_string(),
+            kind: "config",
+            config: errors.0,
+        }
+    }
+
+    /// The `--json` form (docs/json.md): `{"version": 1, "error": {...}}`, the first
+    /// configuration problem's `file`, `line`, `key`, `value`, `problem` and `hint` at the
+    /// top of `error`, every problem in `errors`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let problem = |e: &ConfigError| {
+            serde_json::json!({
+                "file": e.origin,
+                "line": e.line,
+                "key": e.key,
+                "value": e.value,
+                "problem": e.problem,
+                "hint": e.hint,
+            })
+        };
+        let mut error = serde_json::json!({
+            "kind": self.kind,
+            "message": self.message,
+            "exit_code": self.code,
+            "file": null,
+            "line": null,
+            "key": null,
+            "value": null,
+        });
+        if let Some(first) = self.config.first() {
+            if let (Some(e), serde_json::Value::Object(p)) = (error.as_object_mut(), problem(first)) {
+                e.extend(p);
+            }
+            error["errors"] = self.config.iter().map(problem).collect();
+        }
+        crate::json::versioned(serde_json::json!({ "error": error }))
     }
 }
 

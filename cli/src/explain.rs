@@ -33,7 +33,7 @@ pub async fn explain(
     let trace = firewall::explain_live(&ruleset, &ctx, &flow, uplink_problem.as_deref())
         .map_err(|e| Failure::usage(format!("explain: {e}")))?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&trace).expect("json"));
+        crate::json::print_ser(&trace);
     } else {
         println!("{}", trace.to_string().trim_end());
     }

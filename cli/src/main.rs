@@ -8,6 +8,7 @@ mod demo;
 mod diagram;
 mod exit;
 mod explain;
+mod json;
 mod kernel;
 mod load;
 mod lock;
@@ -30,6 +31,13 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            // `--json` holds for a command line clap refused too (not for --help).
+            if e.use_stderr() && std::env::args().any(|a| a == "--json") {
+                let message = e.render().to_string();
+                let f = Failure::usage(message.trim_end().trim_start_matches("error: "));
+                json::print(f.to_json());
+                return exit::code(exit::USAGE);
+            }
             let _ = e.print();
             return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
@@ -46,7 +54,11 @@ fn main() -> ExitCode {
         Ok(code) => exit::code(code),
         Err(f) => {
             exit::quiet_on_closed_pipe();
-            eprintln!("brouter: {}", f.message);
+            if cli.json {
+                json::print(f.to_json());
+            } else {
+                eprintln!("brouter: {}", f.message);
+            }
             exit::code(f.code)
         }
     }
@@ -152,5 +164,5 @@ async fn diagram_command(cli: &Cli, args: &diagram::DiagramArgs) -> Result<u8, F
             .ok(),
     };
     let config = run::host_config(config, &args.words, backend.as_mut()).await;
-    diagram::diagram(&config, args, backend.as_mut()).await
+    diagram::diagram(&config, args, backend.as_mut(), cli.json).await
 }

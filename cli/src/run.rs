@@ -247,6 +247,7 @@ pub fn report(plan: &Plan, mode: Mode, json_out: bool, warnings: &[String]) {
         // 10,000-forward firewall would double the peak memory of `start --json`.
         #[derive(serde::Serialize)]
         struct Answer<'p> {
+            version: u64,
             command: &'p str,
             changed: bool,
             ops: &'p [brouter_engine::Op],
@@ -254,6 +255,7 @@ pub fn report(plan: &Plan, mode: Mode, json_out: bool, warnings: &[String]) {
             warnings: &'p [String],
         }
         let answer = Answer {
+            version: crate::json::VERSION,
             warnings,
             command: verb,
             changed: mode != Mode::DryRun && !plan.is_empty(),

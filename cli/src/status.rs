@@ -229,7 +229,7 @@ fn print_json(r: &Report) {
         "drift": r.drift,
         "conflict": r.conflict,
     });
-    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    crate::json::print(v);
 }
 
 /// Whether `op` changes one of `others` (or a vif it enslaves to one): drift of a Xen

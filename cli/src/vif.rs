@@ -9,7 +9,6 @@ use std::net::Ipv4Addr;
 
 use brouter_engine::vif::{plan_vif_offline, plan_vif_online, vif_links, VifAction, VifPlan, VifRequest};
 use brouter_engine::{apply, Config};
-use serde_json::json;
 
 use crate::args::{VifArgs, VifCommand};
 use crate::exit::{Failure, OK};
@@ -165,7 +164,7 @@ fn parse_ips(text: &str) -> Result<Vec<Ipv4Addr>, Failure> {
 fn print_outcome(plan: &VifPlan, online: bool, json_out: bool) {
     crate::exit::quiet_on_closed_pipe();
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!(plan)).expect("json"));
+        crate::json::print_ser(plan);
     } else if let Some(b) = &plan.bridge {
         let what = if online { "attached to" } else { "detached from" };
         println!(
