@@ -6,9 +6,14 @@ use brouter_engine::{compile, Config};
 pub fn check(config: &Config, json_out: bool) {
     let desired = compile(config);
     let ruleset = desired.firewall.clone().unwrap_or_default();
+    let warnings = brouter_engine::config::risks(config);
+    for w in &warnings {
+        eprintln!("brouter: warning: {w}");
+    }
     if json_out {
         let v = serde_json::json!({
             "valid": true,
+            "warnings": warnings,
             "origin": config.origin,
             "desired": desired,
             "nft": render_text(&ruleset),

@@ -22,16 +22,15 @@ mod xenstore;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use args::{Cli, Command};
 use exit::Failure;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(c) => c,
         Err(e) => {
             // `--json` holds for a command line clap refused too (not for --help).
+            exit::quiet_on_closed_pipe();
             if e.use_stderr() && std::env::args().any(|a| a == "--json") {
                 let message = e.render().to_string();
                 let f = Failure::usage(message.trim_end().trim_start_matches("error: "));
@@ -62,6 +61,40 @@ fn main() -> ExitCode {
             exit::code(f.code)
         }
     }
+}
+
+/// The global options, which `brouter --help` explains once.
+const GLOBAL_OPTIONS: [&str; 5] = ["config", "netns", "sim", "json", "verbose"];
+
+/// The command line, parsed with help texts that do not repeat the global options in
+/// every subcommand's `--help` (each points to `brouter --help` instead). Completions
+/// and the man page use the plain definitions, where the globals stay visible.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    // clap gives a global option to every subcommand that has none of that name: give
+    // each one a hidden copy first (same id, same meaning), so its help leaves it out.
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| GLOBAL_OPTIONS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sub| quiet_globals(sub, &hidden));
+    }
+    Cli::from_arg_matches(&cmd.try_get_matches()?)
+}
+
+/// `sub` (and its own subcommands) with the global options `hidden` from its help.
+fn quiet_globals(mut sub: clap::Command, hidden: &[clap::Arg]) -> clap::Command {
+    let inner: Vec<String> = sub.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    for name in inner {
+        sub = sub.mut_subcommand(name, |s| quiet_globals(s, hidden));
+    }
+    sub.args(hidden.iter().cloned()).after_help(
+        "The global options (config file, namespace, simulator, JSON, verbosity): see `brouter --help`.",
+    )
 }
 
 /// Whether `command` changes the kernel or the files of the host: those keep SIGPIPE

@@ -31,6 +31,20 @@ const HOST_KEYS: &[&str] = &["name", "network", "mac", "addresses", "vif"];
 const FORWARD_KEYS: &[&str] = &["proto", "port", "to"];
 const POLICY_KEYS: &[&str] = &["from", "to", "action", "services", "log"];
 
+/// Every key the parser accepts, by section (`""` is the top level; `log`, `uplink`,
+/// `network`, `host`, `forward`, `policy`): the tables unknown keys are checked against.
+/// Public so docs/config.md can be tested against the parser itself — a key it accepts
+/// but the reference does not list fails that test.
+pub const KEYS: &[(&str, &[&str])] = &[
+    ("", TOP_KEYS),
+    ("log", LOG_KEYS),
+    ("uplink", UPLINK_KEYS),
+    ("network", NETWORK_KEYS),
+    ("host", HOST_KEYS),
+    ("forward", FORWARD_KEYS),
+    ("policy", POLICY_KEYS),
+];
+
 /// The bridge forward delay (seconds) with STP on, when the file gives none: the kernel's
 /// own default. With STP off the default is 0, so ports forward at once.
 pub const STP_FORWARD_DELAY: u32 = 15;
