@@ -127,10 +127,11 @@ pub struct ExplainArgs {
     /// Source zone (external, dom0, a network) or source address.
     #[arg(long)]
     pub from: String,
-    /// Destination address[:port]; `uplink` means the dom0's external address.
+    /// Destination address[:port], a [[host]] name[:port], or `uplink` (the dom0's
+    /// external address).
     #[arg(long)]
     pub to: String,
-    /// tcp, udp, icmp (or arp, for anti-spoofing).
+    /// tcp, udp, icmp (or arp, for anti-spoofing); either case.
     #[arg(long, default_value = "tcp")]
     pub proto: String,
     /// The declared host sending it (anti-spoofing as if its vif were online).

@@ -15,7 +15,8 @@ pub const DRIFTED: u8 = 3;
 pub struct Failure {
     pub code: u8,
     pub message: String,
-    /// What kind of failure, for `--json` (docs/json.md): `usage`, `config` or `failed`.
+    /// What kind of failure, for `--json` (docs/json.md): `usage`, `config`, `failed` or
+    /// `needs_root`.
     pub kind: &'static str,
     /// The configuration's problems, one per key, when it was invalid.
     pub config: Vec<ConfigError>,
@@ -45,6 +46,29 @@ impl Failure {
             message: errors.to_string(),
             kind: "config",
             config: errors.0,
+        }
+    }
+
+    /// A failure of a non-root run that the kernel refused for lack of privilege says so
+    /// plainly ("Permission denied" on a lock file reads like a bug), with the way to try
+    /// brouter without root. Anything else is returned as it is.
+    pub fn for_user(self) -> Failure {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let refused = ["Permission denied", "Operation not permitted", "EPERM", "EACCES"]
+            .iter()
+            .any(|m| self.message.contains(m));
+        if root || !refused || self.code != FAILED {
+            return self;
+        }
+        Failure {
+            message: format!(
+                "needs root (CAP_NET_ADMIN) to read and change the network: {}; run it \
+                 as root, or try it without root against the simulator: brouter --sim STATE.json …",
+                self.message
+            ),
+            kind: "needs_root",
+            ..self
         }
     }
 

@@ -16,7 +16,7 @@ pub async fn explain(
     backend: Option<&mut Backend>,
     json_out: bool,
 ) -> Result<u8, Failure> {
-    let flow = flow_of(args)?;
+    let flow = flow_of(args, config)?;
     let ruleset = firewall::compile(config);
     // What the live system adds: the uplink's address and the vifs' bindings.
     let mut ctx = ExplainContext::default();
@@ -40,7 +40,7 @@ pub async fn explain(
     Ok(crate::exit::OK)
 }
 
-fn flow_of(args: &ExplainArgs) -> Result<Flow, Failure> {
+fn flow_of(args: &ExplainArgs, config: &Config) -> Result<Flow, Failure> {
     let (to, port) = match args.to.rsplit_once(':') {
         Some((a, p)) => {
             let port = p
@@ -50,17 +50,23 @@ fn flow_of(args: &ExplainArgs) -> Result<Flow, Failure> {
         }
         None => (args.to.clone(), None),
     };
-    let to: Address = to
-        .parse()
-        .map_err(|e: String| Failure::usage(format!("--to: {e}")))?;
-    let proto = match args.proto.as_str() {
+    let to = host_address(config, &to).unwrap_or(to);
+    let to: Address = to.parse().map_err(|e: String| {
+        let hosts: Vec<&str> = config.hosts.iter().map(|h| h.name.as_str()).collect();
+        match hosts.is_empty() {
+            true => Failure::usage(format!("--to: {e}")),
+            false => Failure::usage(format!("--to: {e}, nor a [[host]] ({})", hosts.join(", "))),
+        }
+    })?;
+    let proto = match args.proto.to_ascii_lowercase().as_str() {
         "tcp" => FlowProto::Tcp,
         "udp" => FlowProto::Udp,
         "icmp" => FlowProto::Icmp,
         "arp" => FlowProto::Arp,
-        other => {
+        _ => {
             return Err(Failure::usage(format!(
-                "--proto {other}: use tcp, udp, icmp or arp"
+                "--proto {}: use tcp, udp, icmp or arp",
+                args.proto
             )))
         }
     };
@@ -88,4 +94,10 @@ fn flow_of(args: &ExplainArgs) -> Result<Flow, Failure> {
         flow = flow.with_mac(m);
     }
     Ok(flow)
+}
+
+/// `--to web1`: a declared host's first address (what a forward to it reaches).
+fn host_address(config: &Config, name: &str) -> Option<String> {
+    let h = config.hosts.iter().find(|h| h.name == name)?;
+    h.addresses.first().map(ToString::to_string)
 }

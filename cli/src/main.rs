@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         Ok(code) => exit::code(code),
         Err(f) => {
             exit::quiet_on_closed_pipe();
+            let f = f.for_user();
             if cli.json {
                 json::print(f.to_json());
             } else {
