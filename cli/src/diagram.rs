@@ -89,7 +89,7 @@ fn topology(d: &Diagram) -> serde_json::Value {
         .map(|n| {
             serde_json::json!({
                 "id": n.id,
-                "kind": node_kind(n.kind),
+                "kind": kind_class(n.kind),
                 "lines": n.lines,
                 "group": n.group,
             })
@@ -114,21 +114,6 @@ fn topology(d: &Diagram) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({ "title": d.title, "nodes": nodes, "edges": edges })
-}
-
-/// A node kind's name in `diagram --json`, spelled out so a variant rename in the
-/// engine cannot change it.
-fn node_kind(k: NodeKind) -> &'static str {
-    match k {
-        NodeKind::Internet => "internet",
-        NodeKind::Uplink => "uplink",
-        NodeKind::Dom0 => "dom0",
-        NodeKind::Brouter => "brouter",
-        NodeKind::Host => "host",
-        NodeKind::Vif => "vif",
-        NodeKind::Address => "address",
-        NodeKind::Zone => "zone",
-    }
 }
 
 const FONT: usize = 13;

@@ -6,21 +6,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::{brouter, sim_ok, stderr, stdout, workspace};
-
-/// `brouter --sim SIM ARGS`, whatever its exit status.
-fn sim(sim: &Path, args: &[&str]) -> Output {
-    Command::new(brouter())
-        .arg("--sim")
-        .arg(sim)
-        .args(args)
-        .env("BROUTER_STATE_DIR", sim.parent().unwrap())
-        .env_remove("XENBUS_PATH")
-        .output()
-        .unwrap()
-}
+use common::{sim_ok, sim_run, stderr, stdout, workspace};
 
 /// A started isp.toml in a fresh simulator; the state file and a copy of the config.
 fn started(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -36,7 +23,7 @@ fn stop_with_an_invalid_config_removes_everything_brouter_owns_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (state, config) = started(dir.path());
     std::fs::write(&config, "[[network]]\nname = \"dmz\"\nbridge = 7\n").unwrap();
-    let out = sim(&state, &["--config", config.to_str().unwrap(), "stop"]);
+    let out = sim_run(&state, &["--config", config.to_str().unwrap(), "stop"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("ownership marks"), "{}", stderr(&out));
     assert!(stdout(&out).contains("applied"), "{}", stdout(&out));
@@ -53,14 +40,14 @@ fn stop_with_a_missing_config_file_removes_everything_brouter_owns() {
     let dir = tempfile::tempdir().unwrap();
     let (state, config) = started(dir.path());
     std::fs::remove_file(&config).unwrap();
-    let out = sim(&state, &["--config", config.to_str().unwrap(), "stop"]);
+    let out = sim_run(&state, &["--config", config.to_str().unwrap(), "stop"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("cannot read the config file"),
         "{}",
         stderr(&out)
     );
-    let status = sim(&state, &["--json", "status"]);
+    let status = sim_run(&state, &["--json", "status"]);
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(v["owned"], serde_json::json!([]), "{v}");
 }
@@ -69,7 +56,7 @@ fn stop_with_a_missing_config_file_removes_everything_brouter_owns() {
 fn status_without_config_lists_every_owned_object_and_what_it_compared_against() {
     let dir = tempfile::tempdir().unwrap();
     let (state, _) = started(dir.path());
-    let out = sim(&state, &["status"]);
+    let out = sim_run(&state, &["status"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("compared against the seed defaults"), "{text}");
@@ -79,7 +66,7 @@ fn status_without_config_lists_every_owned_object_and_what_it_compared_against()
             "{text}"
         );
     }
-    let json = sim(&state, &["--json", "status"]);
+    let json = sim_run(&state, &["--json", "status"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let owned = v["owned"].as_array().unwrap();
     assert!(
@@ -107,11 +94,11 @@ fn status_of_one_xen_bridge_reports_no_drift_of_another() {
     kernel["links"]["xenbr0"]["up"] = false.into();
     std::fs::write(&state, kernel.to_string()).unwrap();
 
-    let one = sim(&state, &["status", "vifnum=1", "bridgeip=203.0.113.1/24"]);
+    let one = sim_run(&state, &["status", "vifnum=1", "bridgeip=203.0.113.1/24"]);
     assert_eq!(one.status.code(), Some(0), "{}", stdout(&one));
     assert!(!stdout(&one).contains("set xenbr0 up"), "{}", stdout(&one));
     assert!(stdout(&one).contains("converged"), "{}", stdout(&one));
-    let all = sim(&state, &["status"]);
+    let all = sim_run(&state, &["status"]);
     assert_eq!(all.status.code(), Some(3), "{}", stdout(&all));
     assert!(stdout(&all).contains("set xenbr0 up"), "{}", stdout(&all));
 }
