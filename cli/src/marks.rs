@@ -8,26 +8,32 @@ use brouter_engine::{plan_stop, Config, Observed, Scope};
 
 use crate::args::Cli;
 use crate::exit::{self, Failure};
+use crate::load::Backend;
 use crate::run::{self, Mode};
 
 /// `stop` without a usable configuration (`why` says what was wrong with it): remove
 /// everything that carries brouter's marks, say so on stderr, exit 0.
 pub async fn stop(cli: &Cli, why: &Failure) -> Result<u8, Failure> {
-    eprintln!(
-        "brouter: stop: {}\nbrouter: stop: the configuration is unusable; stopping everything \
-         brouter owns here, found by its ownership marks",
-        why.message
-    );
     let _lock = run::take_lock(cli, Mode::Stop)?;
     let mut backend = run::open(cli).await?;
+    stop_locked(&mut backend, why, cli.json).await
+}
+
+/// [`stop`] for a caller that already holds the lock and the backend.
+pub async fn stop_locked(backend: &mut Backend, why: &Failure, json_out: bool) -> Result<u8, Failure> {
+    eprintln!(
+        "brouter: stop: {}\nbrouter: stop: stopping everything brouter owns here, found by its \
+         ownership marks",
+        why.message
+    );
     let observed = backend
         .get()
         .observe()
         .await
         .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
     let plan = plan_stop(&Scope::All, &observed);
-    run::execute(&plan, &mut backend).await?;
-    run::report(&plan, Mode::Stop, cli.json, &[]);
+    run::execute(&plan, backend).await?;
+    run::report(&plan, Mode::Stop, json_out, &[]);
     Ok(exit::OK)
 }
 

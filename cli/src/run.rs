@@ -55,8 +55,19 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
     };
     if file.is_none() && words.is_empty() {
         // No file, no words: the bridges brouter started in Xen mode, if any.
-        if let Some(c) = remembered_xen_config(&mut backend).await {
-            config = c;
+        match remembered_xen_config(&mut backend).await {
+            Some(c) => config = c,
+            // The config is gone (or never was): a stop must still remove what brouter
+            // started from it, which only the marks tell.
+            None if mode == Mode::Stop => {
+                let why = Failure::usage(format!(
+                    "no config file ({}), no VAR=VAL words and no Xen bridge brouter remembers \
+                     starting",
+                    load::DEFAULT_CONFIG
+                ));
+                return crate::marks::stop_locked(&mut backend, &why, cli.json).await;
+            }
+            None => {}
         }
     }
     run(&config, &mut backend, mode, cli.json, file.as_ref()).await?;

@@ -102,3 +102,17 @@ fn status_of_one_xen_bridge_reports_no_drift_of_another() {
     assert_eq!(all.status.code(), Some(3), "{}", stdout(&all));
     assert!(stdout(&all).contains("set xenbr0 up"), "{}", stdout(&all));
 }
+
+#[test]
+fn stop_without_any_config_removes_what_a_config_start_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _) = started(dir.path());
+    // No --config, no words, no default file: the config is gone.
+    let out = sim_run(&state, &["stop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ownership marks"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("delete bridge br-dmz"), "{}", stdout(&out));
+    let v: serde_json::Value =
+        serde_json::from_slice(&sim_run(&state, &["--json", "status"]).stdout).unwrap();
+    assert_eq!(v["owned"], serde_json::json!([]), "{v}");
+}
