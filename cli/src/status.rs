@@ -23,8 +23,12 @@ struct UplinkStatus {
 struct NetworkStatus {
     network: String,
     bridge: String,
-    /// "missing", "created by brouter" or "adopted (existed before brouter)".
+    /// "missing", "created by brouter" or "adopted (existed before brouter)" (for
+    /// people; scripts read `bridge_present` and `bridge_owned`).
     bridge_state: String,
+    bridge_present: bool,
+    /// Whether brouter created the bridge (its ownership mark), so `stop` deletes it.
+    bridge_owned: bool,
     up: bool,
     address: String,
     address_present: bool,
@@ -251,6 +255,11 @@ fn forward_status(f: &brouter_engine::config::Forward, counters: &FirewallCounte
         .find(|h| h.proto == f.proto && h.ports == f.ports);
     ForwardStatus {
         forward: format!("{}/{} -> {to} ({}){port}", f.proto, f.ports, f.addr),
+        proto: f.proto,
+        ports: f.ports.to_string(),
+        host: f.host.clone(),
+        addr: f.addr.to_string(),
+        to_port: f.to_port,
         connections: hits.map(|h| h.connections),
         packets: hits.map(|h| h.traffic.packets),
         bytes: hits.map(|h| h.traffic.bytes),
@@ -274,7 +283,16 @@ fn unlisted_status(config: &Config, counters: &FirewallCounters) -> Option<Unlis
 /// A forward and, while brouter's tables are there, what went through it.
 #[derive(Debug, serde::Serialize)]
 struct ForwardStatus {
+    /// The forward for people; scripts read the fields after it.
     forward: String,
+    proto: brouter_engine::config::Proto,
+    /// External port(s): `"80"` or `"8000-8009"`.
+    ports: String,
+    /// The `[[host]]` it names, if any.
+    host: Option<String>,
+    /// The VM address and port it goes to (`to_port` null: the same port).
+    addr: String,
+    to_port: Option<u16>,
     /// Connections DNAT'd since the tables were last written.
     #[serde(skip_serializing_if = "Option::is_none")]
     connections: Option<u64>,
@@ -288,9 +306,14 @@ struct ForwardStatus {
 /// A listed policy and what its rules decided (new connections, per verdict).
 #[derive(Debug, serde::Serialize)]
 struct PolicyStatus {
+    /// The policy for people; scripts read the fields after it.
     policy: String,
     from: String,
     to: String,
+    action: Action,
+    /// `tcp/80`, `udp/53`, `icmp`; empty: all services.
+    services: Vec<String>,
+    log: bool,
     hits: Vec<VerdictHits>,
     /// Lines written to the kernel log (`journalctl -k | grep 'brouter drop'`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -341,6 +364,9 @@ fn policy_status(p: &brouter_engine::config::Policy, counters: &FirewallCounters
         policy: format!("{} -> {} ({what})", p.from, p.to),
         from: p.from.clone(),
         to: p.to.clone(),
+        action: p.action,
+        services: services.clone(),
+        log: p.log,
         hits,
         logged_lines: (!logged.is_empty()).then(|| logged.iter().sum()),
     }
@@ -357,6 +383,8 @@ fn network_status(config: &Config, n: &brouter_engine::config::Network, obs: &Ob
         network: n.name.clone(),
         bridge: n.bridge.clone(),
         bridge_state,
+        bridge_present: link.is_some(),
+        bridge_owned: link.is_some_and(|l| l.owner().is_some()),
         up: link.is_some_and(|l| l.up),
         address: n.address.to_string(),
         address_present: obs

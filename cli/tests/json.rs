@@ -259,3 +259,32 @@ fn every_error_is_one_json_object_with_its_exit_code() {
     assert_eq!(e["value"], "7");
     assert_eq!(e["line"], 3);
 }
+
+#[test]
+fn status_json_has_data_beside_its_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("state.json");
+    let isp = workspace().join("fixtures/isp.toml");
+    let base = ["--sim", sim.to_str().unwrap(), "--config", isp.to_str().unwrap()];
+    assert!(run_in(dir.path(), &[&base[..], &["start"]].concat())
+        .status
+        .success());
+    let out = run_in(dir.path(), &[&base[..], &["--json", "status"]].concat());
+    let v = parsed(&[], &out);
+    let dmz = &v["networks"][0];
+    assert_eq!(
+        (dmz["bridge_present"].clone(), dmz["bridge_owned"].clone()),
+        (true.into(), true.into()),
+        "{dmz}"
+    );
+    let f = &v["forwards"][0];
+    assert_eq!(
+        (f["proto"].as_str(), f["ports"].as_str(), f["host"].as_str()),
+        (Some("tcp"), Some("80"), Some("web1")),
+        "{f}"
+    );
+    let p = &v["policies"][0];
+    assert_eq!(p["action"], "accept", "{p}");
+    assert!(p["services"].is_array(), "{p}");
+    assert_eq!(v["uplink"]["interface"], "eth0", "{v:?}");
+}
