@@ -92,8 +92,9 @@ fn syntax_hint(line: Option<&str>) -> String {
     if let Some((v, b)) = value.and_then(|v| bool_like(v).map(|b| (v, b))) {
         return format!("TOML's booleans are lower-case and unquoted: write {b}, not {v}");
     }
-    "fix the syntax; every key is in docs/config.md, and /usr/share/doc/brouter/examples/brouter.toml \
-     (dist/brouter.toml in the source) shows the format"
+    "fix the syntax; /usr/share/doc/brouter/config.md lists every key and \
+     /usr/share/doc/brouter/examples/brouter.toml shows the format (docs/config.md and \
+     dist/brouter.toml in the source)"
         .into()
 }
 
