@@ -46,6 +46,17 @@ package:
     cargo deb -p brouter --no-build
     dpkg-deb -c "$(ls -t target/debian/brouter_*.deb | head -n 1)"
 
+# Install without the Debian package (root): the release binary, brouter(8) and the shell
+# completions, generated like the package's, under PREFIX. `man brouter` then works.
+install prefix="/usr/local":
+    cargo build --release --locked -p brouter
+    dist/gen-assets target/release/brouter target/release/assets
+    install -Dm755 target/release/brouter {{prefix}}/sbin/brouter
+    install -Dm644 target/release/assets/brouter.8.gz {{prefix}}/share/man/man8/brouter.8.gz
+    install -Dm644 target/release/assets/brouter.bash {{prefix}}/share/bash-completion/completions/brouter
+    install -Dm644 target/release/assets/_brouter {{prefix}}/share/zsh/site-functions/_brouter
+    install -Dm644 target/release/assets/brouter.fish {{prefix}}/share/fish/vendor_completions.d/brouter.fish
+
 # Benchmarks in throwaway namespaces (root): writes bench/RESULTS.md and bench/results.json.
 bench:
     cargo build --release -p brouter -p brouter-bench

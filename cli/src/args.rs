@@ -22,7 +22,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "STATE.json")]
     pub sim: Option<PathBuf>,
 
-    /// Machine-readable JSON output.
+    /// Machine-readable JSON on stdout, errors included (docs/json.md).
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -42,12 +42,14 @@ pub enum Command {
         #[arg(value_name = "VAR=VAL")]
         words: Vec<String>,
     },
-    /// Remove everything brouter owns; safe to repeat.
+    /// Remove everything brouter owns; safe to repeat. With an invalid or missing config,
+    /// removes everything carrying brouter's ownership marks, and says so.
     Stop {
         #[arg(value_name = "VAR=VAL")]
         words: Vec<String>,
     },
-    /// What exists, what is missing, what drifted (exit 0 converged, 3 drifted).
+    /// What exists, what is missing, what drifted (exit 0 converged, 3 drifted), against
+    /// which config, and every brouter-owned object seen.
     Status {
         #[arg(value_name = "VAR=VAL")]
         words: Vec<String>,
@@ -98,10 +100,12 @@ pub struct VifArgs {
     /// The vif device (default: $vif, or $INTERFACE for type_if=tap).
     #[arg(long)]
     pub vif: Option<String>,
-    /// The bridge to attach to (default: $bridge, xenstore, the config, the only bridge).
+    /// The bridge to attach to (default: $bridge, xenstore, the network of the [[host]] with
+    /// this MAC, the only network; with several to choose from, refused naming them).
     #[arg(long)]
     pub bridge: Option<String>,
-    /// The domU's MAC, to find its host in the config (default: xenstore `mac`).
+    /// The domU's MAC, to find its host in the config (default: xenstore `mac`). On an
+    /// anti-spoofing network a [[host]] of that network must declare it.
     #[arg(long)]
     pub mac: Option<String>,
     /// The domU's addresses, space-separated (default: $ip, xenstore `ip`).
@@ -123,10 +127,11 @@ pub struct ExplainArgs {
     /// Source zone (external, dom0, a network) or source address.
     #[arg(long)]
     pub from: String,
-    /// Destination address[:port]; `uplink` means the dom0's external address.
+    /// Destination address[:port], a [[host]] name[:port], or `uplink` (the dom0's
+    /// external address).
     #[arg(long)]
     pub to: String,
-    /// tcp, udp, icmp (or arp, for anti-spoofing).
+    /// tcp, udp, icmp (or arp, for anti-spoofing); either case.
     #[arg(long, default_value = "tcp")]
     pub proto: String,
     /// The declared host sending it (anti-spoofing as if its vif were online).

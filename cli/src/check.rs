@@ -6,15 +6,20 @@ use brouter_engine::{compile, Config};
 pub fn check(config: &Config, json_out: bool) {
     let desired = compile(config);
     let ruleset = desired.firewall.clone().unwrap_or_default();
+    let warnings = brouter_engine::config::risks(config);
+    for w in &warnings {
+        eprintln!("brouter: warning: {w}");
+    }
     if json_out {
         let v = serde_json::json!({
             "valid": true,
+            "warnings": warnings,
             "origin": config.origin,
             "desired": desired,
             "nft": render_text(&ruleset),
             "rule_count": rule_count(&ruleset),
         });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        crate::json::print(v);
         return;
     }
     println!("# {}: valid", config.origin);

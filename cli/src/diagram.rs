@@ -48,6 +48,7 @@ pub async fn diagram(
     config: &Config,
     args: &DiagramArgs,
     backend: Option<&mut Backend>,
+    json_out: bool,
 ) -> Result<u8, Failure> {
     let observed: Option<Observed> = match backend {
         Some(b) => match b.get().observe().await {
@@ -62,6 +63,10 @@ pub async fn diagram(
         None => None,
     };
     let d = diagram::diagram(config, observed.as_ref());
+    if json_out {
+        crate::json::print(topology(&d));
+        return Ok(OK);
+    }
     let text = match args.format {
         Format::Svg => svg(&d),
         Format::Dot => diagram::to_dot(&d),
@@ -72,6 +77,43 @@ pub async fn diagram(
         None => print!("{text}"),
     }
     Ok(OK)
+}
+
+/// `diagram --json`: the topology itself (docs/json.md), not a picture: `nodes` with
+/// `id`, `kind`, `lines`, `group`; `edges` with `from`, `to`, `kind` (`wire`, `forward`,
+/// `policy`), `action` (policies) and `label`.
+fn topology(d: &Diagram) -> serde_json::Value {
+    let nodes: Vec<serde_json::Value> = d
+        .nodes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "id": n.id,
+                "kind": kind_class(n.kind),
+                "lines": n.lines,
+                "group": n.group,
+            })
+        })
+        .collect();
+    let edges: Vec<serde_json::Value> = d
+        .edges
+        .iter()
+        .map(|e| {
+            let (kind, action) = match e.kind {
+                EdgeKind::Wire => ("wire", None),
+                EdgeKind::Forward => ("forward", None),
+                EdgeKind::Policy(a) => ("policy", Some(a.to_string())),
+            };
+            serde_json::json!({
+                "from": e.from,
+                "to": e.to,
+                "kind": kind,
+                "action": action,
+                "label": e.label,
+            })
+        })
+        .collect();
+    serde_json::json!({ "title": d.title, "nodes": nodes, "edges": edges })
 }
 
 const FONT: usize = 13;

@@ -16,29 +16,31 @@ pub async fn explain(
     backend: Option<&mut Backend>,
     json_out: bool,
 ) -> Result<u8, Failure> {
-    let flow = flow_of(args)?;
+    let flow = flow_of(args, config)?;
     let ruleset = firewall::compile(config);
     // What the live system adds: the uplink's address and the vifs' bindings.
     let mut ctx = ExplainContext::default();
+    let mut uplink_problem = None;
     if let Some(b) = backend {
         if let Ok(obs) = b.get().observe().await {
             if let Some(up) = ruleset.uplink() {
                 ctx.uplink_address = obs.addresses.iter().find(|a| a.link == up).map(|a| a.addr.addr());
             }
+            uplink_problem = brouter_engine::health::uplink_problem(ruleset.uplink(), &obs);
             ctx.bindings = obs.bindings;
         }
     }
-    let trace =
-        firewall::explain(&ruleset, &ctx, &flow).map_err(|e| Failure::usage(format!("explain: {e}")))?;
+    let trace = firewall::explain_live(&ruleset, &ctx, &flow, uplink_problem.as_deref())
+        .map_err(|e| Failure::usage(format!("explain: {e}")))?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&trace).expect("json"));
+        crate::json::print_ser(&trace);
     } else {
         println!("{}", trace.to_string().trim_end());
     }
     Ok(crate::exit::OK)
 }
 
-fn flow_of(args: &ExplainArgs) -> Result<Flow, Failure> {
+fn flow_of(args: &ExplainArgs, config: &Config) -> Result<Flow, Failure> {
     let (to, port) = match args.to.rsplit_once(':') {
         Some((a, p)) => {
             let port = p
@@ -48,17 +50,23 @@ fn flow_of(args: &ExplainArgs) -> Result<Flow, Failure> {
         }
         None => (args.to.clone(), None),
     };
-    let to: Address = to
-        .parse()
-        .map_err(|e: String| Failure::usage(format!("--to: {e}")))?;
-    let proto = match args.proto.as_str() {
+    let to = host_address(config, &to).unwrap_or(to);
+    let to: Address = to.parse().map_err(|e: String| {
+        let hosts: Vec<&str> = config.hosts.iter().map(|h| h.name.as_str()).collect();
+        match hosts.is_empty() {
+            true => Failure::usage(format!("--to: {e}")),
+            false => Failure::usage(format!("--to: {e}, nor a [[host]] ({})", hosts.join(", "))),
+        }
+    })?;
+    let proto = match args.proto.to_ascii_lowercase().as_str() {
         "tcp" => FlowProto::Tcp,
         "udp" => FlowProto::Udp,
         "icmp" => FlowProto::Icmp,
         "arp" => FlowProto::Arp,
-        other => {
+        _ => {
             return Err(Failure::usage(format!(
-                "--proto {other}: use tcp, udp, icmp or arp"
+                "--proto {}: use tcp, udp, icmp or arp",
+                args.proto
             )))
         }
     };
@@ -86,4 +94,10 @@ fn flow_of(args: &ExplainArgs) -> Result<Flow, Failure> {
         flow = flow.with_mac(m);
     }
     Ok(flow)
+}
+
+/// `--to web1`: a declared host's first address (what a forward to it reaches).
+fn host_address(config: &Config, name: &str) -> Option<String> {
+    let h = config.hosts.iter().find(|h| h.name == name)?;
+    h.addresses.first().map(ToString::to_string)
 }

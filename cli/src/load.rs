@@ -40,9 +40,8 @@ pub fn config_file(explicit: Option<&Path>, words: &[String]) -> Result<Option<C
 /// Parse and validate: the file, or else the Xen words.
 pub fn parse_config(file: Option<&ConfigFile>, words: &[String]) -> Result<Config, Failure> {
     match file {
-        Some(f) => config::from_toml(&f.text, &f.path.display().to_string())
-            .map_err(|e| Failure::usage(e.to_string())),
-        None => config::from_xen_words(words).map_err(|e| Failure::usage(e.to_string())),
+        Some(f) => config::from_toml(&f.text, &f.path.display().to_string()).map_err(Failure::config),
+        None => config::from_xen_words(words).map_err(Failure::config),
     }
 }
 

@@ -8,10 +8,12 @@ mod demo;
 mod diagram;
 mod exit;
 mod explain;
+mod json;
 mod kernel;
 mod load;
 mod lock;
 mod manpage;
+mod marks;
 mod run;
 mod status;
 mod vif;
@@ -20,19 +22,28 @@ mod xenstore;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use args::{Cli, Command};
 use exit::Failure;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(c) => c,
         Err(e) => {
+            // `--json` holds for a command line clap refused too (not for --help).
+            exit::quiet_on_closed_pipe();
+            if e.use_stderr() && std::env::args().any(|a| a == "--json") {
+                let message = e.render().to_string();
+                let f = Failure::usage(message.trim_end().trim_start_matches("error: "));
+                json::print(f.to_json());
+                return exit::code(exit::USAGE);
+            }
             let _ = e.print();
             return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
+    if !changes_the_system(&cli.command) {
+        exit::quiet_on_closed_pipe();
+    }
     verbose(cli.verbose);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -41,9 +52,61 @@ fn main() -> ExitCode {
     match rt.block_on(dispatch(&cli)) {
         Ok(code) => exit::code(code),
         Err(f) => {
-            eprintln!("brouter: {}", f.message);
+            exit::quiet_on_closed_pipe();
+            let f = f.for_user();
+            if cli.json {
+                json::print(f.to_json());
+            } else {
+                eprintln!("brouter: {}", f.message);
+            }
             exit::code(f.code)
         }
+    }
+}
+
+/// The global options, which `brouter --help` explains once.
+const GLOBAL_OPTIONS: [&str; 5] = ["config", "netns", "sim", "json", "verbose"];
+
+/// The command line, parsed with help texts that do not repeat the global options in
+/// every subcommand's `--help` (each points to `brouter --help` instead). Completions
+/// and the man page use the plain definitions, where the globals stay visible.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    // clap gives a global option to every subcommand that has none of that name: give
+    // each one a hidden copy first (same id, same meaning), so its help leaves it out.
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| GLOBAL_OPTIONS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sub| quiet_globals(sub, &hidden));
+    }
+    Cli::from_arg_matches(&cmd.try_get_matches()?)
+}
+
+/// `sub` (and its own subcommands) with the global options `hidden` from its help.
+fn quiet_globals(mut sub: clap::Command, hidden: &[clap::Arg]) -> clap::Command {
+    let inner: Vec<String> = sub.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    for name in inner {
+        sub = sub.mut_subcommand(name, |s| quiet_globals(s, hidden));
+    }
+    sub.args(hidden.iter().cloned()).after_help(
+        "The global options (config file, namespace, simulator, JSON, verbosity): see `brouter --help`.",
+    )
+}
+
+/// Whether `command` changes the kernel or the files of the host: those keep SIGPIPE
+/// ignored until their change is done (a reader that goes away must not cut a firewall
+/// rewrite in half); they switch to a Unix tool's behaviour when they report.
+fn changes_the_system(command: &Command) -> bool {
+    match command {
+        Command::Start { .. } | Command::Stop { .. } | Command::Vif(_) | Command::Xen(_) => true,
+        #[cfg(feature = "demo")]
+        Command::Demo => true,
+        _ => false,
     }
 }
 
@@ -102,14 +165,16 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Status { words } => {
             let config = load::load_config(config_path, words)?;
             let mut backend = run::open(cli).await?;
+            let asked = config.clone();
             let config = run::host_config(config, words, Some(&mut backend)).await;
-            status::status(&config, &mut backend, cli.json).await
+            let basis = status::Basis::of(&asked, &config, words);
+            status::status(&config, &basis, &mut backend, cli.json).await
         }
     }
 }
 
 /// `vif`: the configuration is optional (`--config`, else the default file if there is
-/// one): without it, the vif goes to the only bridge brouter made.
+/// one): without it, the vif goes to the only bridge brouter made (several: refused).
 async fn vif_command(cli: &Cli, args: &args::VifArgs) -> Result<u8, Failure> {
     let config = match cli.config.as_deref() {
         Some(path) => Some(load::load_config(Some(path), &[])?),
@@ -133,5 +198,5 @@ async fn diagram_command(cli: &Cli, args: &diagram::DiagramArgs) -> Result<u8, F
             .ok(),
     };
     let config = run::host_config(config, &args.words, backend.as_mut()).await;
-    diagram::diagram(&config, args, backend.as_mut()).await
+    diagram::diagram(&config, args, backend.as_mut(), cli.json).await
 }

@@ -171,6 +171,14 @@ fn extra_sections(roff: &mut Roff) {
                  An example is in /usr/share/doc/brouter/examples/brouter.toml.",
             ),
             (
+                "/usr/share/doc/brouter/config.md",
+                "Every configuration key, its meaning and its default.",
+            ),
+            (
+                "/usr/share/doc/brouter/json.md",
+                "The --json output of every command and of errors (\"version\": 1).",
+            ),
+            (
                 "/etc/xen/scripts/vif-brouter",
                 "The vif hook written by brouter xen install; name it in a vif spec \
                  (script=vif-brouter) or in xl.conf (vif.default.script=\"vif-brouter\").",

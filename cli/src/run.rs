@@ -25,7 +25,10 @@ pub async fn open(cli: &Cli) -> Result<Backend, Failure> {
 /// answered from the cached compile of the file; otherwise the configuration (the file,
 /// the words, or the Xen bridges brouter remembers) is planned and run.
 pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Failure> {
-    let file = load::config_file(cli.config.as_deref(), words)?;
+    let file = match load::config_file(cli.config.as_deref(), words) {
+        Err(why) if mode == Mode::Stop => return crate::marks::stop(cli, &why).await,
+        other => other?,
+    };
     // A converged system, checked from the cached compile of this very file.
     let mut held = None;
     let mut backend = None;
@@ -37,7 +40,10 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
         }
     }
     let started = std::time::Instant::now();
-    let mut config = load::parse_config(file.as_ref(), words)?;
+    let mut config = match load::parse_config(file.as_ref(), words) {
+        Err(why) if mode == Mode::Stop => return crate::marks::stop(cli, &why).await,
+        other => other?,
+    };
     tracing::debug!("parsed and validated {} ({:.2} ms)", config.origin, ms(started));
     if held.is_none() {
         held = take_lock(cli, mode)?;
@@ -49,8 +55,19 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
     };
     if file.is_none() && words.is_empty() {
         // No file, no words: the bridges brouter started in Xen mode, if any.
-        if let Some(c) = remembered_xen_config(&mut backend).await {
-            config = c;
+        match remembered_xen_config(&mut backend).await {
+            Some(c) => config = c,
+            // The config is gone (or never was): a stop must still remove what brouter
+            // started from it, which only the marks tell.
+            None if mode == Mode::Stop => {
+                let why = Failure::usage(format!(
+                    "no config file ({}), no VAR=VAL words and no Xen bridge brouter remembers \
+                     starting",
+                    load::DEFAULT_CONFIG
+                ));
+                return crate::marks::stop_locked(&mut backend, &why, cli.json).await;
+            }
+            None => {}
         }
     }
     run(&config, &mut backend, mode, cli.json, file.as_ref()).await?;
@@ -59,7 +76,7 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
 
 /// start and stop change the kernel: one at a time with hotplugs (dry runs don't).
 /// Taken after validation, so a bad config is exit 2 whoever runs it.
-fn take_lock(cli: &Cli, mode: Mode) -> Result<Option<lock::Lock>, Failure> {
+pub fn take_lock(cli: &Cli, mode: Mode) -> Result<Option<lock::Lock>, Failure> {
     match mode {
         Mode::DryRun => Ok(None),
         _ => lock::lock(&lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())).map(Some),
@@ -85,7 +102,8 @@ pub async fn converged(
     );
     match plan_start(summary, &observed) {
         Ok(plan) if plan.is_empty() => {
-            report(&plan, mode, json_out);
+            let warnings = uplink_warnings(summary.uplink.as_deref(), &observed, mode);
+            report(&plan, mode, json_out, &warnings);
             Ok(true)
         }
         _ => Ok(false),
@@ -134,21 +152,46 @@ pub async fn run(
         }
     };
     tracing::debug!("planned {} step(s)", plan.len());
-    if mode != Mode::DryRun && !plan.is_empty() {
-        let result = apply(backend.get(), &plan).await;
-        backend.finish()?;
-        if let Err(e) = result {
-            return Err(Failure::op(format!(
-                "{e}\n{} of {} steps were applied; run the command again once the cause is fixed",
-                e.step, e.total
-            )));
-        }
+    let uplink = config.uplink.as_ref().map(|u| u.interface.as_str());
+    let warnings = uplink_warnings(uplink, &observed, mode);
+    if mode != Mode::DryRun {
+        execute(&plan, backend).await?;
     }
     if mode == Mode::Stop && config.mode == XenMode {
         restart_other_xen_bridges(config, backend).await?;
     }
-    report(&plan, mode, json_out);
+    report(&plan, mode, json_out, &warnings);
     Ok(())
+}
+
+/// What `start` and `plan` warn about (on stderr, and in `warnings` under `--json`): an
+/// uplink that is missing or down (a stop does not need one).
+fn uplink_warnings(uplink: Option<&str>, observed: &Observed, mode: Mode) -> Vec<String> {
+    if mode == Mode::Stop {
+        return Vec::new();
+    }
+    let warnings: Vec<String> = brouter_engine::health::uplink_problem(uplink, observed)
+        .into_iter()
+        .collect();
+    for w in &warnings {
+        eprintln!("brouter: warning: {w}");
+    }
+    warnings
+}
+
+/// Apply `plan` (nothing when it is empty) and keep the simulator's state.
+pub async fn execute(plan: &Plan, backend: &mut Backend) -> Result<(), Failure> {
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let result = apply(backend.get(), plan).await;
+    backend.finish()?;
+    result.map_err(|e| {
+        Failure::op(format!(
+            "{e}\n{} of {} steps were applied; run the command again once the cause is fixed",
+            e.step, e.total
+        ))
+    })
 }
 
 use brouter_engine::config::Mode::Xen as XenMode;
@@ -202,7 +245,9 @@ async fn restart_other_xen_bridges(config: &Config, backend: &mut Backend) -> Re
     result.map_err(|e| Failure::op(format!("re-applying the other Xen bridges' firewall: {e}")))
 }
 
-fn report(plan: &Plan, mode: Mode, json_out: bool) {
+pub fn report(plan: &Plan, mode: Mode, json_out: bool, warnings: &[String]) {
+    // The change is done: from here a closed pipe only ends the report.
+    exit::quiet_on_closed_pipe();
     let verb = match mode {
         Mode::Start => "started",
         Mode::Stop => "stopped",
@@ -213,12 +258,16 @@ fn report(plan: &Plan, mode: Mode, json_out: bool) {
         // 10,000-forward firewall would double the peak memory of `start --json`.
         #[derive(serde::Serialize)]
         struct Answer<'p> {
+            version: u64,
             command: &'p str,
             changed: bool,
             ops: &'p [brouter_engine::Op],
             steps: Vec<String>,
+            warnings: &'p [String],
         }
         let answer = Answer {
+            version: crate::json::VERSION,
+            warnings,
             command: verb,
             changed: mode != Mode::DryRun && !plan.is_empty(),
             ops: &plan.ops,

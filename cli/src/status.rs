@@ -9,13 +9,26 @@ use crate::load::Backend;
 
 mod text;
 
+/// The uplink as found: missing or down, nothing arrives from `external`.
+#[derive(Debug, serde::Serialize)]
+struct UplinkStatus {
+    interface: String,
+    present: bool,
+    up: bool,
+    addresses: Vec<String>,
+}
+
 /// One network's state as found.
 #[derive(Debug, serde::Serialize)]
 struct NetworkStatus {
     network: String,
     bridge: String,
-    /// "missing", "created by brouter" or "adopted (existed before brouter)".
+    /// "missing", "created by brouter" or "adopted (existed before brouter)" (for
+    /// people; scripts read `bridge_present` and `bridge_owned`).
     bridge_state: String,
+    bridge_present: bool,
+    /// Whether brouter created the bridge (its ownership mark), so `stop` deletes it.
+    bridge_owned: bool,
     up: bool,
     address: String,
     address_present: bool,
@@ -35,9 +48,69 @@ struct PortStatus {
     bound: Option<String>,
 }
 
+/// What `status` compared the system against, and which of its bridges it was asked
+/// about.
+#[derive(Debug)]
+pub struct Basis {
+    /// For people and scripts: the config file, the words, the remembered Xen bridges or
+    /// the seed defaults.
+    pub compared_with: String,
+    /// Xen words name one bridge: the others brouter started are in the configuration
+    /// (the firewall is one ruleset) and listed, but their drift is not what was asked
+    /// about and does not make this one "not converged".
+    pub others: Vec<String>,
+}
+
+impl Basis {
+    /// `asked` is the configuration the command line named (file or words), `config` the
+    /// one compared against (with the other Xen bridges, or the remembered ones).
+    pub fn of(asked: &Config, config: &Config, words: &[String]) -> Basis {
+        use brouter_engine::config::Mode;
+        let bridges = |c: &Config| c.networks.iter().map(|n| n.bridge.clone()).collect::<Vec<_>>();
+        if asked.mode != Mode::Xen {
+            return Basis {
+                compared_with: format!("config file {}", asked.origin),
+                others: Vec::new(),
+            };
+        }
+        if !words.is_empty() {
+            let mine = bridges(asked);
+            return Basis {
+                compared_with: format!("network-script words {}", words.join(" ")),
+                others: bridges(config)
+                    .into_iter()
+                    .filter(|b| !mine.contains(b))
+                    .collect(),
+            };
+        }
+        let compared_with = if config == asked {
+            format!(
+                "the seed defaults (no {}, no VAR=VAL words, no Xen bridge brouter remembers \
+                 starting; pass --config FILE)",
+                crate::load::DEFAULT_CONFIG
+            )
+        } else {
+            format!(
+                "the Xen bridges brouter remembers starting ({})",
+                bridges(config).join(", ")
+            )
+        };
+        Basis {
+            compared_with,
+            others: Vec::new(),
+        }
+    }
+}
+
 /// Everything `status` reports, gathered before it is printed (as JSON or text).
 #[derive(Debug)]
 struct Report {
+    compared_with: String,
+    /// Every object carrying brouter's marks, from any network.
+    owned: Vec<crate::marks::Owned>,
+    /// The configured uplink (the `external` zone) as found; none in Xen mode.
+    uplink: Option<UplinkStatus>,
+    /// Also false while the uplink is missing or down.
     converged: bool,
     networks: Vec<NetworkStatus>,
     forwards: Vec<ForwardStatus>,
@@ -55,8 +128,13 @@ struct Report {
 
 /// Report what exists, what is missing and what drifted; exit `DRIFTED` unless `start`
 /// has nothing to do.
-pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> Result<u8, Failure> {
-    let report = gather(config, backend).await?;
+pub async fn status(
+    config: &Config,
+    basis: &Basis,
+    backend: &mut Backend,
+    json_out: bool,
+) -> Result<u8, Failure> {
+    let report = gather(config, basis, backend).await?;
     if json_out {
         print_json(&report);
     } else {
@@ -66,7 +144,7 @@ pub async fn status(config: &Config, backend: &mut Backend, json_out: bool) -> R
 }
 
 /// Observe the kernel, plan `start` against it, and read the firewall's counters.
-async fn gather(config: &Config, backend: &mut Backend) -> Result<Report, Failure> {
+async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result<Report, Failure> {
     let obs = backend
         .get()
         .observe()
@@ -81,18 +159,43 @@ async fn gather(config: &Config, backend: &mut Backend) -> Result<Report, Failur
         .collect();
     let ip_forward = obs.sysctls.get(IP_FORWARD).cloned().unwrap_or_else(|| "?".into());
     let (drift, conflict): (Vec<String>, Option<String>) = match &plan {
-        Ok(p) => (p.ops.iter().map(ToString::to_string).collect(), None),
+        Ok(p) => (
+            p.ops
+                .iter()
+                .filter(|op| !about_another_bridge(op, &basis.others))
+                .map(ToString::to_string)
+                .collect(),
+            None,
+        ),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let converged = drift.is_empty() && conflict.is_none();
     let facts = backend.get().host_facts().await.unwrap_or_default();
-    let warnings = brouter_engine::health::warnings(&obs, &facts);
+    let uplink_name = config.uplink.as_ref().map(|u| u.interface.as_str());
+    let uplink_problem = brouter_engine::health::uplink_problem(uplink_name, &obs);
+    let converged = converged && uplink_problem.is_none();
+    let mut warnings = brouter_engine::health::warnings(&obs, &facts);
+    warnings.extend(uplink_problem);
+    let uplink = uplink_name.map(|name| UplinkStatus {
+        interface: name.to_string(),
+        present: obs.link(name).is_some(),
+        up: obs.link(name).is_some_and(|l| l.up),
+        addresses: obs
+            .addresses
+            .iter()
+            .filter(|a| a.link == name)
+            .map(|a| a.addr.to_string())
+            .collect(),
+    });
     // Counters only mean something while brouter's tables are there.
     let counters = match obs.firewall {
         Some(_) => backend.get().firewall_counters().await.unwrap_or_default(),
         None => FirewallCounters::default(),
     };
     Ok(Report {
+        compared_with: basis.compared_with.clone(),
+        owned: crate::marks::owned(config, &obs),
+        uplink,
         converged,
         networks,
         forwards: config
@@ -116,6 +219,9 @@ async fn gather(config: &Config, backend: &mut Backend) -> Result<Report, Failur
 
 fn print_json(r: &Report) {
     let v = json!({
+        "compared_with": r.compared_with,
+        "owned": r.owned,
+        "uplink": r.uplink,
         "converged": r.converged,
         "networks": r.networks,
         "forwards": r.forwards,
@@ -127,7 +233,17 @@ fn print_json(r: &Report) {
         "drift": r.drift,
         "conflict": r.conflict,
     });
-    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    crate::json::print(v);
+}
+
+/// Whether `op` changes one of `others` (or a vif it enslaves to one): drift of a Xen
+/// bridge `status` was not asked about.
+fn about_another_bridge(op: &brouter_engine::Op, others: &[String]) -> bool {
+    let other = |l: &str| others.iter().any(|o| o == l);
+    match op {
+        brouter_engine::Op::SetMaster { master: Some(m), .. } if other(m) => true,
+        _ => op.link().is_some_and(other),
+    }
 }
 
 fn forward_status(f: &brouter_engine::config::Forward, counters: &FirewallCounters) -> ForwardStatus {
@@ -139,6 +255,11 @@ fn forward_status(f: &brouter_engine::config::Forward, counters: &FirewallCounte
         .find(|h| h.proto == f.proto && h.ports == f.ports);
     ForwardStatus {
         forward: format!("{}/{} -> {to} ({}){port}", f.proto, f.ports, f.addr),
+        proto: f.proto,
+        ports: f.ports.to_string(),
+        host: f.host.clone(),
+        addr: f.addr.to_string(),
+        to_port: f.to_port,
         connections: hits.map(|h| h.connections),
         packets: hits.map(|h| h.traffic.packets),
         bytes: hits.map(|h| h.traffic.bytes),
@@ -162,7 +283,16 @@ fn unlisted_status(config: &Config, counters: &FirewallCounters) -> Option<Unlis
 /// A forward and, while brouter's tables are there, what went through it.
 #[derive(Debug, serde::Serialize)]
 struct ForwardStatus {
+    /// The forward for people; scripts read the fields after it.
     forward: String,
+    proto: brouter_engine::config::Proto,
+    /// External port(s): `"80"` or `"8000-8009"`.
+    ports: String,
+    /// The `[[host]]` it names, if any.
+    host: Option<String>,
+    /// The VM address and port it goes to (`to_port` null: the same port).
+    addr: String,
+    to_port: Option<u16>,
     /// Connections DNAT'd since the tables were last written.
     #[serde(skip_serializing_if = "Option::is_none")]
     connections: Option<u64>,
@@ -176,9 +306,14 @@ struct ForwardStatus {
 /// A listed policy and what its rules decided (new connections, per verdict).
 #[derive(Debug, serde::Serialize)]
 struct PolicyStatus {
+    /// The policy for people; scripts read the fields after it.
     policy: String,
     from: String,
     to: String,
+    action: Action,
+    /// `tcp/80`, `udp/53`, `icmp`; empty: all services.
+    services: Vec<String>,
+    log: bool,
     hits: Vec<VerdictHits>,
     /// Lines written to the kernel log (`journalctl -k | grep 'brouter drop'`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,6 +364,9 @@ fn policy_status(p: &brouter_engine::config::Policy, counters: &FirewallCounters
         policy: format!("{} -> {} ({what})", p.from, p.to),
         from: p.from.clone(),
         to: p.to.clone(),
+        action: p.action,
+        services: services.clone(),
+        log: p.log,
         hits,
         logged_lines: (!logged.is_empty()).then(|| logged.iter().sum()),
     }
@@ -245,6 +383,8 @@ fn network_status(config: &Config, n: &brouter_engine::config::Network, obs: &Ob
         network: n.name.clone(),
         bridge: n.bridge.clone(),
         bridge_state,
+        bridge_present: link.is_some(),
+        bridge_owned: link.is_some_and(|l| l.owner().is_some()),
         up: link.is_some_and(|l| l.up),
         address: n.address.to_string(),
         address_present: obs

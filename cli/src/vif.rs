@@ -9,7 +9,6 @@ use std::net::Ipv4Addr;
 
 use brouter_engine::vif::{plan_vif_offline, plan_vif_online, vif_links, VifAction, VifPlan, VifRequest};
 use brouter_engine::{apply, Config};
-use serde_json::json;
 
 use crate::args::{VifArgs, VifCommand};
 use crate::exit::{Failure, OK};
@@ -43,14 +42,17 @@ pub async fn vif(
         return Ok(OK);
     }
     let xs = Xenstore::from_env();
-    let req = request(args, type_if, &xs)?;
-
-    // Held for observe → plan → apply only: everything before (process start, config,
-    // the netlink connection) runs in parallel when many domUs boot at once.
-    let outcome = {
-        let _lock = crate::lock::lock(lock_path)?;
-        reload_sim(backend)?;
-        run(config, backend, &req, online).await
+    // Every input is read and checked before anything changes: a bad MAC is refused
+    // (exit 2), not found half-way through the apply.
+    let outcome = match request(args, type_if, &xs) {
+        Err(f) => Err(f),
+        Ok(req) => {
+            // Held for observe → plan → apply only: everything before (process start,
+            // config, the netlink connection) runs in parallel when many domUs boot at once.
+            let _lock = crate::lock::lock(lock_path)?;
+            reload_sim(backend)?;
+            run(config, backend, &req, online).await
+        }
     };
     match (&outcome, online) {
         (Ok(_), true) => xs.write(&[("hotplug-status", "connected")]),
@@ -119,10 +121,30 @@ fn request(args: &VifArgs, type_if: TypeIf, xs: &Xenstore) -> Result<VifRequest,
             .clone()
             .or_else(|| env("bridge"))
             .or_else(|| xs.read("bridge")),
-        mac: args.mac.clone().or_else(|| xs.read("mac")),
+        mac: args
+            .mac
+            .clone()
+            .or_else(|| xs.read("mac"))
+            .map(|m| parse_mac(&m))
+            .transpose()?,
         ips,
         mtu: xs.read("mtu").and_then(|m| m.parse().ok()),
     })
+}
+
+/// The domU's MAC, `aa:bb:cc:dd:ee:ff` (either case), lower-cased as the config keeps it.
+fn parse_mac(text: &str) -> Result<String, Failure> {
+    let octets: Vec<&str> = text.trim().split(':').collect();
+    let ok = octets.len() == 6
+        && octets
+            .iter()
+            .all(|o| o.len() == 2 && u8::from_str_radix(o, 16).is_ok());
+    if !ok {
+        return Err(Failure::usage(format!(
+            "mac: {text:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"
+        )));
+    }
+    Ok(text.trim().to_ascii_lowercase())
 }
 
 /// The domU's addresses from `$ip` / xenstore `ip`: space-separated, prefixes dropped.
@@ -140,8 +162,9 @@ fn parse_ips(text: &str) -> Result<Vec<Ipv4Addr>, Failure> {
 
 /// The plan as JSON, or one line saying where the vif went.
 fn print_outcome(plan: &VifPlan, online: bool, json_out: bool) {
+    crate::exit::quiet_on_closed_pipe();
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!(plan)).expect("json"));
+        crate::json::print_ser(plan);
     } else if let Some(b) = &plan.bridge {
         let what = if online { "attached to" } else { "detached from" };
         println!(
@@ -180,7 +203,10 @@ async fn run(
     };
     let config = config.or(xen_config.as_ref());
     let plan = if online {
-        plan_vif_online(config, &obs, req).map_err(|e| Failure::op(e.to_string()))?
+        plan_vif_online(config, &obs, req).map_err(|e| match e.is_refusal() {
+            true => Failure::usage(e.to_string()),
+            false => Failure::op(e.to_string()),
+        })?
     } else {
         plan_vif_offline(&obs, req)
     };

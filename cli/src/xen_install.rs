@@ -80,7 +80,7 @@ fn install(dir: &Path, json_out: bool) -> Result<u8, Failure> {
     if json_out {
         let v =
             json!({ "hook": path, "changed": changed, "brouter": exe, "xl_cfg": xl_cfg, "xl_conf": xl_conf });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        crate::json::print(v);
         return Ok(OK);
     }
     let what = if changed { "installed" } else { "already installed" };
@@ -103,10 +103,7 @@ fn uninstall(dir: &Path, json_out: bool) -> Result<u8, Failure> {
         }
     };
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "hook": path, "changed": removed })).expect("json")
-        );
+        crate::json::print(json!({ "hook": path, "changed": removed }));
     } else if removed {
         println!("removed {}", path.display());
         println!("domUs whose vif spec says script=vif-brouter will not start until it is back.");

@@ -74,6 +74,10 @@ pub struct Desired {
     /// which xl calls without them, knows the network (anti-spoofing, addresses).
     #[serde(default)]
     pub notes: Vec<(String, String)>,
+    /// The configured uplink interface (none in Xen mode): kept in the summary so a
+    /// converged `start` answered from the cache still warns when it is missing or down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink: Option<String>,
 }
 
 impl Desired {
@@ -90,6 +94,7 @@ impl Desired {
             firewall: None,
             firewall_fingerprint: self.firewall_fingerprint.clone(),
             notes: self.notes.clone(),
+            uplink: self.uplink.clone(),
         }
     }
 }
@@ -135,6 +140,7 @@ pub fn compile(config: &Config) -> Desired {
         .collect();
     let ruleset = crate::firewall::compile(config);
     Desired {
+        uplink: config.uplink.as_ref().map(|u| u.interface.clone()),
         scope,
         bridges,
         addresses,

@@ -45,6 +45,27 @@ pub fn warnings(observed: &Observed, facts: &HostFacts) -> Vec<String> {
     w
 }
 
+/// Why nothing can arrive from (or leave to) the `external` zone on this host: the
+/// configured `uplink` interface is missing or administratively down. Part of the state
+/// brouter reports — `plan` and `start` warn, `status` is not converged, `explain` says
+/// a flow from external cannot arrive — because a typo (`eth9`) or an unplugged NIC
+/// otherwise goes unnoticed until a customer calls. `None` without an uplink (Xen mode:
+/// any non-bridge interface is external).
+pub fn uplink_problem(uplink: Option<&str>, observed: &Observed) -> Option<String> {
+    let name = uplink?;
+    match observed.link(name) {
+        None => Some(format!(
+            "the uplink {name} does not exist: nothing arrives from or leaves to the external \
+             zone (check [uplink] interface)"
+        )),
+        Some(l) if !l.up => Some(format!(
+            "the uplink {name} is down: nothing arrives from or leaves to the external zone \
+             (ip link set {name} up)"
+        )),
+        Some(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +86,19 @@ mod tests {
         o.sysctls.insert(IP_FORWARD.into(), forward.into());
         o.firewall = firewall.then(|| "x".into());
         o
+    }
+
+    #[test]
+    fn a_missing_or_down_uplink_is_named() {
+        let mut o = started("1", true);
+        assert!(uplink_problem(None, &o).is_none(), "no uplink configured");
+        let missing = uplink_problem(Some("eth9"), &o).unwrap();
+        assert!(missing.contains("eth9 does not exist"), "{missing}");
+        o.links[0].up = false;
+        let down = uplink_problem(Some("xenbr0"), &o).unwrap();
+        assert!(down.contains("xenbr0 is down"), "{down}");
+        o.links[0].up = true;
+        assert!(uplink_problem(Some("xenbr0"), &o).is_none());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! MAC `fe:ff:ff:ff:ff:ff` (the domU owns the real one), addresses flushed, MTU from
 //! xenstore or the bridge, attach, up — and resolves the bridge the way brouter's users
 //! expect: `$bridge`, else xenstore, else the configured host with that MAC or vif name,
-//! else the only network, else the first bridge brouter made.
+//! else the only network, else the only bridge brouter made; never a guess among several.
 
 use std::net::Ipv4Addr;
 
@@ -69,6 +69,29 @@ pub enum VifError {
     NameTaken { from: String, to: String },
     #[error("network {network} does anti-spoofing, which needs the domU's MAC for {vif}: xl puts it in xenstore (`mac`); pass --mac without Xen")]
     NoMac { network: String, vif: String },
+    #[error("no bridge named for {vif} and {} to choose from ({}): set bridge= in the vif spec (or pass --bridge)", if .choices.is_empty() { "none" } else { "several" }, if .choices.is_empty() { "run `brouter start` first".to_string() } else { .choices.join(", ") })]
+    WhichBridge { vif: String, choices: Vec<String> },
+    #[error("MAC {mac} is not declared for network {network}, which does anti-spoofing: add a [[host]] with network = \"{network}\" and mac = \"{mac}\" (and its addresses) to the config, then run `brouter start`")]
+    UnknownMac { network: String, mac: String },
+    #[error("MAC {mac} is declared by [[host]] {host} for network {declared}, not {network}: attach it to {declared}'s bridge {declared_bridge}, or change that [[host]]'s network to \"{network}\"")]
+    MisplacedMac {
+        mac: String,
+        host: String,
+        declared: String,
+        declared_bridge: String,
+        network: String,
+    },
+}
+
+impl VifError {
+    /// Whether the request itself is wrong (exit 2: the config or the vif spec must
+    /// change) rather than the system not being ready (exit 1).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            VifError::WhichBridge { .. } | VifError::UnknownMac { .. } | VifError::MisplacedMac { .. }
+        )
+    }
 }
 
 /// The links a hotplug plan looks at, when they can be named before looking at the
@@ -76,7 +99,7 @@ pub enum VifError {
 /// then observe just those ([`crate::NetBackend::observe_links`]) and plan from that, at
 /// a cost that does not grow with the number of vifs. `None` when the plan must see
 /// every link: online with no `$bridge`, no matching host and not exactly one network,
-/// where the bridge is the first one found in the kernel.
+/// where the bridge is the only one brouter made (or refused if it made several).
 pub fn vif_links(config: Option<&Config>, req: &VifRequest, action: VifAction) -> Option<Vec<String>> {
     let mut names = vec![req.device.clone()];
     if let Some(to) = req.rename_to.as_ref().filter(|to| **to != req.device) {
@@ -191,8 +214,10 @@ fn rename(
     Ok((to.clone(), false))
 }
 
-/// The bridge the vif goes to ([`named_bridge`], else the first bridge in the kernel,
-/// brouter's own first), which must exist and be a bridge.
+/// The bridge the vif goes to ([`named_bridge`], else the only bridge brouter made —
+/// or, when it made none, the only bridge there is), which must exist and be a bridge.
+/// With several to choose from it refuses, naming them: guessing put VMs in the wrong
+/// zone.
 fn target_bridge<'o>(
     config: Option<&Config>,
     observed: &'o Observed,
@@ -202,12 +227,29 @@ fn target_bridge<'o>(
     let bridge = match named_bridge(config, req, host)? {
         Some(b) => b,
         None => {
-            let mut bridges: Vec<&crate::Link> = observed.links.iter().filter(|l| l.is_bridge()).collect();
-            bridges.sort_by_key(|l| (l.owner().is_none(), l.name.clone()));
-            bridges
-                .first()
-                .map(|l| l.name.clone())
-                .ok_or(VifError::NoBridgeAtAll)?
+            if let Some(c) = config.filter(|c| c.networks.len() > 1) {
+                return Err(VifError::WhichBridge {
+                    vif: req.device.clone(),
+                    choices: c.networks.iter().map(|n| n.bridge.clone()).collect(),
+                });
+            }
+            let bridges: Vec<&crate::Link> = observed.links.iter().filter(|l| l.is_bridge()).collect();
+            let owned: Vec<&crate::Link> = bridges.iter().copied().filter(|l| l.owner().is_some()).collect();
+            let mut choices: Vec<String> = match owned.is_empty() {
+                true => bridges.iter().map(|l| l.name.clone()).collect(),
+                false => owned.iter().map(|l| l.name.clone()).collect(),
+            };
+            choices.sort();
+            match choices.len() {
+                0 => return Err(VifError::NoBridgeAtAll),
+                1 => choices.remove(0),
+                _ => {
+                    return Err(VifError::WhichBridge {
+                        vif: req.device.clone(),
+                        choices,
+                    })
+                }
+            }
         }
     };
     let br = observed
@@ -282,6 +324,12 @@ fn antispoof_binding(
             network: net.name.clone(),
             vif: name.to_string(),
         })?;
+    // A config file declares its hosts: a MAC it does not know (or knows on another
+    // network) would be bound to no address at all. Xen mode has no [[host]]: there the
+    // addresses Xen gives are the declaration.
+    if c.mode == crate::config::Mode::File {
+        check_declared(c, &net.name, &mac)?;
+    }
     let Some(mut b) = crate::firewall::binding_for(&rs, bridge, name, &mac) else {
         return Ok(None);
     };
@@ -291,6 +339,36 @@ fn antispoof_binding(
     b.addrs.sort();
     b.addrs.dedup();
     Ok(Some(b))
+}
+
+/// Refuse `mac` on antispoof network `network` unless a `[[host]]` of that network
+/// declares it, naming the entry that would fix it.
+fn check_declared(c: &Config, network: &str, mac: &str) -> Result<(), VifError> {
+    let mac = mac.to_ascii_lowercase();
+    let declared: Vec<&crate::config::Host> = c
+        .hosts
+        .iter()
+        .filter(|h| h.mac.as_deref() == Some(mac.as_str()))
+        .collect();
+    if declared.iter().any(|h| h.network == network) {
+        return Ok(());
+    }
+    match declared.first() {
+        None => Err(VifError::UnknownMac {
+            network: network.to_string(),
+            mac,
+        }),
+        Some(h) => Err(VifError::MisplacedMac {
+            mac,
+            host: h.name.clone(),
+            declared: h.network.clone(),
+            declared_bridge: c
+                .network(&h.network)
+                .map(|n| n.bridge.clone())
+                .unwrap_or_default(),
+            network: network.to_string(),
+        }),
+    }
 }
 
 /// Plan `vif offline`: detach from the bridge and take it down. Xen destroys the device

@@ -16,9 +16,18 @@ fn block<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// Two networks, `data` with anti-spoofing; its hosts: db1 and the 40 busy vifs' domUs
+/// (an antispoof network refuses a MAC no `[[host]]` declares).
 fn config() -> Config {
-    from_toml(
-        r#"
+    let busy: String = (0..40)
+        .map(|i| {
+            format!(
+                "[[host]]\nname = \"busy{i}\"\nnetwork = \"data\"\nmac = \"aa:cc:00:00:01:{i:02x}\"\naddresses = [\"10.99.0.{}\"]\n",
+                100 + i
+            )
+        })
+        .collect();
+    let text = r#"
 [[network]]
 name = "dmz"
 bridge = "xenbr0"
@@ -33,10 +42,8 @@ name = "db1"
 network = "data"
 mac = "aa:cc:00:00:00:09"
 addresses = ["10.99.0.9"]
-"#,
-        "t.toml",
-    )
-    .unwrap()
+"#;
+    from_toml(&format!("{text}{busy}"), "t.toml").unwrap()
 }
 
 /// Started from `config()`, with 40 other vifs attached and bound on xenbr1, a fresh

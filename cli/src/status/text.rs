@@ -4,6 +4,26 @@ use super::{NetworkStatus, PolicyStatus, Report};
 
 /// Print the report as text.
 pub(super) fn print(r: &Report) {
+    println!("compared against {}", r.compared_with);
+    for o in r.owned.iter().filter(|o| !o.in_config) {
+        println!(
+            "not in this config: {} {}{} (owned by brouter)",
+            o.kind,
+            o.name,
+            o.network
+                .as_ref()
+                .map(|n| format!(" of network {n}"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(u) = &r.uplink {
+        let state = match (u.present, u.up) {
+            (false, _) => "MISSING".to_string(),
+            (true, false) => "down".to_string(),
+            (true, true) => format!("up {}", u.addresses.join(" ")),
+        };
+        println!("uplink {} {}", u.interface, state.trim_end());
+    }
     for n in &r.networks {
         print_network(n);
     }
@@ -23,6 +43,8 @@ pub(super) fn print(r: &Report) {
         println!("conflict: {c}");
     } else if r.converged {
         println!("converged: start has nothing to do");
+    } else if r.drift.is_empty() {
+        println!("not converged: start has nothing to do, but the uplink is unusable (see the warning)");
     } else {
         println!("drifted: start would apply {} step(s):", r.drift.len());
         for d in &r.drift {

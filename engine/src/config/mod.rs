@@ -7,6 +7,7 @@
 pub mod arbitrary;
 mod error;
 mod names;
+mod risks;
 mod sources;
 mod toml_file;
 mod validate;
@@ -20,8 +21,9 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{did_you_mean, ConfigError, ConfigErrors};
 pub use names::{check_interface_name, check_zone_name};
+pub use risks::risks;
 pub use sources::{Located, Sources};
-pub use toml_file::from_toml;
+pub use toml_file::{from_toml, KEYS as TOML_KEYS};
 pub use validate::validate;
 pub use xen::{from_xen_words, remembered_xen_words, with_other_xen_networks, xen_words, XEN_KEYS};
 

@@ -31,21 +31,38 @@ const HOST_KEYS: &[&str] = &["name", "network", "mac", "addresses", "vif"];
 const FORWARD_KEYS: &[&str] = &["proto", "port", "to"];
 const POLICY_KEYS: &[&str] = &["from", "to", "action", "services", "log"];
 
+/// Every key the parser accepts, by section (`""` is the top level; `log`, `uplink`,
+/// `network`, `host`, `forward`, `policy`): the tables unknown keys are checked against.
+/// Public so docs/config.md can be tested against the parser itself — a key it accepts
+/// but the reference does not list fails that test.
+pub const KEYS: &[(&str, &[&str])] = &[
+    ("", TOP_KEYS),
+    ("log", LOG_KEYS),
+    ("uplink", UPLINK_KEYS),
+    ("network", NETWORK_KEYS),
+    ("host", HOST_KEYS),
+    ("forward", FORWARD_KEYS),
+    ("policy", POLICY_KEYS),
+];
+
 /// The bridge forward delay (seconds) with STP on, when the file gives none: the kernel's
 /// own default. With STP off the default is 0, so ports forward at once.
 pub const STP_FORWARD_DELAY: u32 = 15;
 
 /// Parse and validate a TOML configuration. `origin` is the file name used in messages.
 pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
-    let doc = ImDocument::parse(text).map_err(|e| ConfigError {
-        origin: origin.to_string(),
-        line: e
+    let doc = ImDocument::parse(text).map_err(|e| {
+        let line = e
             .span()
-            .map(|s| sources::line_at(&sources::line_starts(text), text, s.start)),
-        key: "(syntax)".into(),
-        value: None,
-        problem: format!("is not valid TOML: {}", one_line(e.message())),
-        hint: "fix the syntax; fixtures/seed.toml shows the format".into(),
+            .map(|s| sources::line_at(&sources::line_starts(text), text, s.start));
+        ConfigError {
+            origin: origin.to_string(),
+            line,
+            key: "(syntax)".into(),
+            value: None,
+            problem: format!("is not valid TOML: {}", one_line(e.message())),
+            hint: syntax_hint(line.and_then(|l| text.lines().nth(l - 1))),
+        }
     })?;
     let mut p = Parser {
         src: Sources::for_toml(origin, TomlDoc::new(doc.as_table(), text)),
@@ -58,6 +75,27 @@ pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
     }
     validate(&config, &p.src)?;
     Ok(config)
+}
+
+/// What to do about a syntax error on `line`: TOML's booleans are lower-case (`True`,
+/// `yes` are what people coming from Python or the seed's words write); otherwise the
+/// reference and the example the package installs (paths that exist on a dom0).
+fn syntax_hint(line: Option<&str>) -> String {
+    let value = line.and_then(|l| l.split_once('=')).map(|(_, v)| v.trim());
+    let bool_like = |v: &str| -> Option<&'static str> {
+        match v.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" => Some("true"),
+            "false" | "no" | "off" => Some("false"),
+            _ => None,
+        }
+    };
+    if let Some((v, b)) = value.and_then(|v| bool_like(v).map(|b| (v, b))) {
+        return format!("TOML's booleans are lower-case and unquoted: write {b}, not {v}");
+    }
+    "fix the syntax; /usr/share/doc/brouter/config.md lists every key and \
+     /usr/share/doc/brouter/examples/brouter.toml shows the format (docs/config.md and \
+     dist/brouter.toml in the source)"
+        .into()
 }
 
 /// toml_edit's messages may span lines; a config error is one line.

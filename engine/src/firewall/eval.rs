@@ -60,6 +60,18 @@ struct Walk<'r> {
 
 /// Walk `flow` through `rs` like the kernel would, with what `ctx` knows of the live system.
 pub fn explain(rs: &Ruleset, ctx: &ExplainContext, flow: &Flow) -> Result<Trace, ExplainError> {
+    explain_live(rs, ctx, flow, None)
+}
+
+/// [`explain`] on a live system whose uplink may be unusable (`uplink_problem`, from
+/// [`crate::health::uplink_problem`]): a flow from `external` then cannot arrive at all,
+/// whatever the firewall would say — predicting ACCEPT for it would be a lie.
+pub fn explain_live(
+    rs: &Ruleset,
+    ctx: &ExplainContext,
+    flow: &Flow,
+    uplink_problem: Option<&str>,
+) -> Result<Trace, ExplainError> {
     let mut w = Walk {
         rs,
         ctx,
@@ -68,6 +80,13 @@ pub fn explain(rs: &Ruleset, ctx: &ExplainContext, flow: &Flow) -> Result<Trace,
     };
     let to = w.concrete(flow.to);
     let s = w.sender()?;
+    if let (ZONE_EXTERNAL, Some(why)) = (s.zone.as_str(), uplink_problem) {
+        w.step(
+            StepKind::Enter,
+            format!("from zone external: cannot arrive: {why}"),
+        );
+        return Ok(w.finish(Action::Drop, None));
+    }
     w.enter(&s);
     if !w.antispoof(&s) {
         return Ok(w.finish(Action::Drop, None));

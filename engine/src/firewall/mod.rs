@@ -12,7 +12,7 @@ mod ir;
 mod trace;
 
 pub use compile::{binding_for, bindings_to_keep, compile};
-pub use eval::{explain, ExplainError, EXTERNAL_EXAMPLE};
+pub use eval::{explain, explain_live, ExplainError, EXTERNAL_EXAMPLE};
 pub use flow::{Address, ExplainContext, Flow};
 pub use ir::{
     log_prefix, service_matches, Binding, DeclaredHost, External, FlowProto, NetZone, PairDecision,

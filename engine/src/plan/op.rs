@@ -105,6 +105,31 @@ impl Op {
     pub fn is_kernel_write(&self) -> bool {
         !matches!(self, Op::Remember { .. } | Op::Forget { .. })
     }
+
+    /// The one link this op is about, if it is about one (a bridge, a vif, the device of
+    /// a route; a `xen:`/`link-up:` note names its bridge). Host-wide ops (the firewall,
+    /// a sysctl, conntrack) name none: `status vifnum=1` counts the drift of the bridge it
+    /// was asked about plus these, never that of another Xen bridge.
+    pub fn link(&self) -> Option<&str> {
+        match self {
+            Op::CreateBridge { name, .. } | Op::DeleteLink { name } => Some(name),
+            Op::SetMaster { link, .. }
+            | Op::SetUp { link, .. }
+            | Op::AddAddress { link, .. }
+            | Op::DeleteAddress { link, .. }
+            | Op::RenameLink { link, .. }
+            | Op::SetMac { link, .. }
+            | Op::SetMtu { link, .. } => Some(link),
+            Op::AddRoute { dev, .. } | Op::DeleteRoute { dev, .. } => Some(dev),
+            Op::AddBinding { binding } => Some(&binding.vif),
+            Op::RemoveBinding { vif } => Some(vif),
+            Op::Remember { key, .. } | Op::Forget { key } => key.split_once(':').map(|(_, l)| l),
+            Op::SetSysctl { .. }
+            | Op::ReplaceFirewall { .. }
+            | Op::DeleteFirewall
+            | Op::FlushConntrack { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for Op {

@@ -1,0 +1,150 @@
+//! `vif online` checks all its input before anything changes, and does not guess: a bad
+//! MAC is exit 2 with nothing applied; without a bridge it needs exactly one network; an
+//! antispoof network refuses a MAC no `[[host]]` of it declares, naming the entry that
+//! would fix it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{brouter, sim_ok, stderr, workspace};
+
+fn isp() -> String {
+    workspace().join("fixtures/isp.toml").display().to_string()
+}
+
+/// `brouter --sim STATE vif online --vif VIF ARGS` as xl would run it, without Xen.
+fn online(state: &Path, config: Option<&str>, vif: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(brouter());
+    cmd.arg("--sim").arg(state);
+    if let Some(c) = config {
+        cmd.args(["--config", c]);
+    }
+    cmd.args(["vif", "online", "--vif", vif])
+        .args(args)
+        .env("BROUTER_STATE_DIR", state.parent().unwrap())
+        .env_remove("XENBUS_PATH")
+        .env_remove("bridge")
+        .env_remove("vif")
+        .env_remove("ip");
+    cmd.output().unwrap()
+}
+
+/// A fresh domU end `vif` (down, unattached) in the simulator's kernel.
+fn add_vif(state: &Path, vif: &str) {
+    let mut k: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    k["links"][vif] = serde_json::json!({"name": vif, "kind": "veth", "up": false, "mtu": 1500});
+    std::fs::write(state, k.to_string()).unwrap();
+}
+
+fn started_isp(dir: &Path) -> std::path::PathBuf {
+    let state = dir.join("state.json");
+    sim_ok(&state, &["--config", &isp(), "start"]);
+    add_vif(&state, "vif7.0");
+    state
+}
+
+/// Refused with exit 2, the message containing every one of `words`, nothing changed.
+fn refused(state: &Path, out: &Output, before: &str, words: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for w in words {
+        assert!(err.contains(w), "{w:?} not in: {err}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(state).unwrap(),
+        before,
+        "something was applied"
+    );
+}
+
+#[test]
+fn a_bad_mac_is_refused_before_anything_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = started_isp(dir.path());
+    let before = std::fs::read_to_string(&state).unwrap();
+    let out = online(
+        &state,
+        Some(&isp()),
+        "vif7.0",
+        &["--bridge", "br-dmz", "--mac", "aa:cc:00:00:01"],
+    );
+    refused(&state, &out, &before, &["not a MAC address"]);
+}
+
+#[test]
+fn without_a_bridge_several_networks_are_a_question_not_a_guess() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = started_isp(dir.path());
+    let before = std::fs::read_to_string(&state).unwrap();
+    let out = online(&state, Some(&isp()), "vif7.0", &[]);
+    refused(
+        &state,
+        &out,
+        &before,
+        &["br-dmz", "br-hosting", "br-data", "bridge="],
+    );
+    // A declared MAC names its network: no question then.
+    let out = online(&state, Some(&isp()), "vif7.0", &["--mac", "AA:CC:00:00:02:01"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        common::stdout(&out).contains("attached to br-hosting"),
+        "{}",
+        common::stdout(&out)
+    );
+}
+
+#[test]
+fn without_a_config_several_xen_bridges_are_a_question_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    sim_ok(&state, &["start", "vifnum=0", "bridgeip=198.51.100.1/24"]);
+    sim_ok(&state, &["start", "vifnum=1", "bridgeip=203.0.113.1/24"]);
+    add_vif(&state, "vif7.0");
+    let before = std::fs::read_to_string(&state).unwrap();
+    let out = online(&state, None, "vif7.0", &[]);
+    refused(&state, &out, &before, &["xenbr0", "xenbr1"]);
+    let out = online(&state, None, "vif7.0", &["--bridge", "xenbr1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn an_antispoof_network_refuses_an_unknown_or_misplaced_mac() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = started_isp(dir.path());
+    let before = std::fs::read_to_string(&state).unwrap();
+    let unknown = online(
+        &state,
+        Some(&isp()),
+        "vif7.0",
+        &["--bridge", "br-dmz", "--mac", "aa:cc:00:00:09:09"],
+    );
+    refused(
+        &state,
+        &unknown,
+        &before,
+        &["[[host]]", "network = \"dmz\"", "mac = \"aa:cc:00:00:09:09\""],
+    );
+    // app1's MAC belongs to hosting.
+    let misplaced = online(
+        &state,
+        Some(&isp()),
+        "vif7.0",
+        &["--bridge", "br-dmz", "--mac", "aa:cc:00:00:02:01"],
+    );
+    refused(
+        &state,
+        &misplaced,
+        &before,
+        &["[[host]] app1", "hosting", "br-hosting"],
+    );
+    // web1's MAC on dmz is what the config says.
+    let ok = online(
+        &state,
+        Some(&isp()),
+        "vif7.0",
+        &["--bridge", "br-dmz", "--mac", "aa:cc:00:00:01:01"],
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+}
