@@ -1,6 +1,6 @@
 //! The typed tables → nft's own syntax, for `brouter check` and the snapshot tests.
 //!
-//! brouter applies JSON (the typed model); this printer only shows it to people, in the
+//! brouter applies the typed model as one nf_tables batch; this printer only shows it to people, in the
 //! syntax `nft list ruleset` uses, and covers exactly the subset the renderer produces.
 //! Anything outside it is printed as its JSON so nothing is silently hidden.
 
