@@ -12,6 +12,7 @@
 pub mod batch;
 pub mod bindings;
 mod counters;
+pub mod drift;
 pub mod exec;
 mod expr;
 mod lower;

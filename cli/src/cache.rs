@@ -21,6 +21,10 @@ use crate::load::ConfigFile;
 struct Entry {
     key: String,
     desired: Desired,
+    /// The digest of the tables this compile installs (see `readback`): without it the
+    /// fingerprint alone proves nothing.
+    #[serde(default)]
+    firewall_digest: Option<u64>,
 }
 
 fn dir() -> PathBuf {
@@ -59,18 +63,21 @@ fn key(file: &ConfigFile) -> String {
     )
 }
 
-/// The summary compiled from exactly this file by this binary, if kept.
-pub fn load(file: &ConfigFile) -> Option<Desired> {
+/// The summary compiled from exactly this file by this binary, if kept, and the digest
+/// of the tables it installs.
+pub fn load(file: &ConfigFile) -> Option<(Desired, Option<u64>)> {
     let text = std::fs::read_to_string(path_for(file)).ok()?;
     let entry: Entry = serde_json::from_str(&text).ok()?;
-    (entry.key == key(file)).then_some(entry.desired)
+    (entry.key == key(file)).then_some((entry.desired, entry.firewall_digest))
 }
 
-/// Keep the summary of `desired`, compiled from `file` (best effort, atomic).
-pub fn store(file: &ConfigFile, desired: &Desired) {
+/// Keep the summary of `desired`, compiled from `file`, with the digest of the tables it
+/// installs (best effort, atomic).
+pub fn store(file: &ConfigFile, desired: &Desired, firewall_digest: Option<u64>) {
     let entry = Entry {
         key: key(file),
         desired: desired.summary(),
+        firewall_digest,
     };
     let path = path_for(file);
     let _ = write_atomic(&path, &serde_json::to_string(&entry).unwrap_or_default());

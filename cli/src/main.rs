@@ -14,6 +14,7 @@ mod load;
 mod lock;
 mod manpage;
 mod marks;
+mod readback;
 mod run;
 mod status;
 mod vif;

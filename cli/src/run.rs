@@ -32,10 +32,10 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
     // A converged system, checked from the cached compile of this very file.
     let mut held = None;
     let mut backend = None;
-    if let Some(summary) = file.as_ref().filter(|_| mode != Mode::Stop).and_then(cache::load) {
+    if let Some((summary, digest)) = file.as_ref().filter(|_| mode != Mode::Stop).and_then(cache::load) {
         held = take_lock(cli, mode)?;
         let b = backend.insert(open(cli).await?);
-        if converged(&summary, b, mode, cli.json).await? {
+        if converged(&summary, digest, b, mode, cli.json).await? {
             return Ok(exit::OK);
         }
     }
@@ -88,6 +88,7 @@ pub fn take_lock(cli: &Cli, mode: Mode) -> Result<Option<lock::Lock>, Failure> {
 /// [`run`] with the freshly compiled configuration.
 pub async fn converged(
     summary: &Desired,
+    firewall_digest: Option<u64>,
     backend: &mut Backend,
     mode: Mode,
     json_out: bool,
@@ -102,6 +103,10 @@ pub async fn converged(
     );
     match plan_start(summary, &observed) {
         Ok(plan) if plan.is_empty() => {
+            // The fingerprint matched; only the read-back's digest proves the contents do.
+            if !crate::readback::digest_proves_converged(backend.get(), &observed, firewall_digest).await {
+                return Ok(false);
+            }
             let warnings = uplink_warnings(summary.uplink.as_deref(), &observed, mode);
             report(&plan, mode, json_out, &warnings);
             Ok(true)
@@ -118,7 +123,7 @@ pub async fn run(
     file: Option<&ConfigFile>,
 ) -> Result<(), Failure> {
     let started = std::time::Instant::now();
-    let observed = backend
+    let mut observed = backend
         .get()
         .observe()
         .await
@@ -137,9 +142,19 @@ pub async fn run(
         _ => compile(&with_other_xen_bridges(config, &observed)),
     };
     tracing::debug!("compiled the configuration ({:.2} ms)", ms(started));
+    if mode != Mode::Stop {
+        let started = std::time::Instant::now();
+        crate::readback::firewall(backend.get(), &desired, &mut observed).await;
+        tracing::debug!(
+            "read brouter's tables back: {} difference(s) ({:.2} ms)",
+            observed.firewall_drift.len(),
+            ms(started)
+        );
+    }
     if let (Some(f), true) = (file, mode != Mode::Stop) {
         let started = std::time::Instant::now();
-        crate::cache::store(f, &desired);
+        let digest = crate::readback::expected_digest(backend.get(), &desired).await;
+        crate::cache::store(f, &desired, digest);
         tracing::debug!(
             "kept the compiled configuration for the next start ({:.2} ms)",
             ms(started)

@@ -120,6 +120,8 @@ struct Report {
     ip_forward: String,
     /// The fingerprint of brouter's tables, when they are there.
     firewall: Option<String>,
+    /// What the read-back found changed inside brouter's tables, one line each.
+    firewall_drift: Vec<String>,
     /// The steps `start` would apply.
     drift: Vec<String>,
     /// Why `start` could not converge, if it could not.
@@ -145,12 +147,13 @@ pub async fn status(
 
 /// Observe the kernel, plan `start` against it, and read the firewall's counters.
 async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result<Report, Failure> {
-    let obs = backend
+    let mut obs = backend
         .get()
         .observe()
         .await
         .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
     let desired = compile(&crate::run::with_other_xen_bridges(config, &obs));
+    crate::readback::firewall(backend.get(), &desired, &mut obs).await;
     let plan = plan_start(&desired, &obs);
     let networks: Vec<NetworkStatus> = config
         .networks
@@ -169,7 +172,7 @@ async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result
         ),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
-    let converged = drift.is_empty() && conflict.is_none();
+    let converged = drift.is_empty() && conflict.is_none() && obs.firewall_drift.is_empty();
     let facts = backend.get().host_facts().await.unwrap_or_default();
     let uplink_name = config.uplink.as_ref().map(|u| u.interface.as_str());
     let uplink_problem = brouter_engine::health::uplink_problem(uplink_name, &obs);
@@ -211,6 +214,7 @@ async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result
         unlisted: unlisted_status(config, &counters),
         warnings,
         ip_forward,
+        firewall_drift: obs.firewall_drift.clone(),
         firewall: obs.firewall,
         drift,
         conflict,
@@ -230,6 +234,7 @@ fn print_json(r: &Report) {
         "warnings": r.warnings,
         "ip_forward": r.ip_forward,
         "firewall": r.firewall,
+        "firewall_drift": r.firewall_drift,
         "drift": r.drift,
         "conflict": r.conflict,
     });

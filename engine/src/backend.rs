@@ -62,6 +62,24 @@ pub trait NetBackend: Send {
     /// Delete brouter's firewall tables; nothing else.
     async fn delete_firewall(&mut self) -> BackendResult<()>;
 
+    /// Read brouter's tables back and name every difference from what it installs for
+    /// `ruleset` (chains, rules, sets, map elements; not the anti-spoofing bindings' elements,
+    /// which the engine compares with the bindings it remembers), one line each. A backend
+    /// that cannot read its tables back reports none.
+    async fn firewall_drift(&mut self, ruleset: &Ruleset) -> BackendResult<Vec<String>> {
+        let _ = ruleset;
+        Ok(vec![])
+    }
+
+    /// A digest of brouter's tables — as they are (`None`), or as `ruleset` installs them —
+    /// leaving out the bindings' elements: equal digests prove the tables hold what brouter
+    /// installed, so a converged `start` can trust the fingerprint without the ruleset in
+    /// hand. `None` when the backend cannot tell (then nothing is proven).
+    async fn firewall_digest(&mut self, ruleset: Option<&Ruleset>) -> BackendResult<Option<u64>> {
+        let _ = ruleset;
+        Ok(None)
+    }
+
     /// Foreign facts for `status`'s warnings (other firewalls, br_netfilter). Backends
     /// that cannot know report nothing.
     async fn host_facts(&mut self) -> BackendResult<HostFacts> {

@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod backend;
 mod binding;
+pub mod binding_memory;
 pub mod config;
 pub mod desired;
 pub mod diagram;

@@ -133,6 +133,13 @@ pub struct Observed {
     pub memory: BTreeMap<String, String>,
     /// The fingerprint of brouter's firewall tables, if they exist.
     pub firewall: Option<FirewallFingerprint>,
+    /// What the read-back of brouter's tables found changed inside them (a rule added or
+    /// deleted, a set flushed, a map element edited), one line per difference. Empty when
+    /// the read-back proved nothing differs, or was not made (see
+    /// [`crate::NetBackend::firewall_drift`]); the planner rewrites the tables unless it
+    /// is empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub firewall_drift: Vec<String>,
     /// The live anti-spoofing bindings in brouter's tables (one per bound vif).
     #[serde(default)]
     pub bindings: Vec<Binding>,
@@ -163,6 +170,7 @@ impl Observed {
         self.routes.clear();
         self.sysctls.clear();
         self.firewall = None;
+        self.firewall_drift.clear();
         self
     }
 

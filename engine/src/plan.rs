@@ -16,7 +16,8 @@ use crate::desired::Desired;
 pub use crate::desired::Scope;
 
 mod op;
-use crate::firewall::{bindings_to_keep, Ruleset};
+use crate::binding_memory::{bindings_to_restore, remember_binding, restore_lost_bindings};
+use crate::firewall::Ruleset;
 use crate::model::{link_up_memory_key, sysctl_memory_key, Observed, ALIAS_PREFIX};
 pub use op::Op;
 
@@ -330,27 +331,38 @@ fn replace_firewall_if_changed(
     desired: &Desired,
     observed: &Observed,
 ) -> Result<(), PlanError> {
+    // A fingerprint skips work only when the read-back found nothing changed inside.
     let converged_fw = desired.firewall_fingerprint.is_some()
-        && observed.firewall.as_deref() == desired.firewall_fingerprint.as_deref();
+        && observed.firewall.as_deref() == desired.firewall_fingerprint.as_deref()
+        && observed.firewall_drift.is_empty();
     match &desired.firewall {
         Some(fw) if !converged_fw => {
             let fp = desired
                 .firewall_fingerprint
                 .clone()
                 .unwrap_or_else(|| fw.fingerprint());
-            if observed.firewall.as_deref() != Some(fp.as_str()) {
+            if observed.firewall.as_deref() != Some(fp.as_str()) || !observed.firewall_drift.is_empty() {
+                let bindings = bindings_to_restore(fw, observed);
+                for b in &bindings {
+                    remember_binding(ops, observed, b);
+                }
                 ops.push(Op::ReplaceFirewall {
                     fingerprint: fp,
                     ruleset: Box::new(fw.clone()),
-                    bindings: bindings_to_keep(fw, observed),
+                    bindings,
                 });
                 ops.extend(stale_udp_flows(fw, observed));
+                return Ok(());
             }
         }
         None if desired.firewall_fingerprint.is_some() && !converged_fw => {
             return Err(PlanError::NeedsRuleset);
         }
         _ => {}
+    }
+    // The tables stay: bindings the kernel lost go back, one element update each.
+    if observed.firewall.is_some() {
+        restore_lost_bindings(ops, observed);
     }
     Ok(())
 }

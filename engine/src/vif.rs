@@ -167,8 +167,9 @@ pub fn plan_vif_online(
     // Anti-spoofing: bind before the port comes up, so the first frame is judged.
     if let Some(b) = antispoof_binding(config, req, host, &bridge, &name)? {
         if !observed.bindings.contains(&b) {
-            ops.push(Op::AddBinding { binding: b });
+            ops.push(Op::AddBinding { binding: b.clone() });
         }
+        crate::binding_memory::remember_binding(&mut ops, observed, &b);
     }
     if !up {
         ops.push(Op::SetUp {
@@ -385,6 +386,7 @@ pub fn plan_vif_offline(observed: &Observed, req: &VifRequest) -> VifPlan {
     if observed.bindings.iter().any(|b| b.vif == name) {
         ops.push(Op::RemoveBinding { vif: name.clone() });
     }
+    crate::binding_memory::forget_binding(&mut ops, observed, &name);
     if let Some(l) = link {
         if l.master.is_some() {
             ops.push(Op::SetMaster {

@@ -12,11 +12,13 @@
 
 mod batch;
 pub mod decode;
+pub mod diff;
 pub mod dump;
 mod elem;
 pub mod expr;
 mod model;
 mod send;
+pub mod snapshot;
 pub mod types;
 pub mod udata;
 mod wire;
@@ -27,7 +29,9 @@ pub use expr::Expr;
 pub use model::{
     BaseChain, Chain, Elem, ElemData, Family, Rule, Set, SetRef, SetType, Table, Verdict, NFT_DATA_VERDICT,
 };
+pub use diff::{diff, Difference};
 pub use send::{open, send, ApplyError};
+pub use snapshot::TableContents;
 
 /// `NFT_SET_*` flags.
 pub const NFT_SET_ANONYMOUS: u32 = 0x1;

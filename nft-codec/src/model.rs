@@ -56,7 +56,7 @@ impl Family {
 }
 
 /// A table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Table {
     pub family: Family,
     pub name: String,
@@ -65,7 +65,7 @@ pub struct Table {
 }
 
 /// A chain; a base chain has a hook.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Chain {
     pub family: Family,
     pub table: String,
@@ -74,7 +74,7 @@ pub struct Chain {
 }
 
 /// What makes a chain a base chain: where packets enter it and what it does by default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BaseChain {
     /// `filter`, `nat` or `route`.
     pub ty: String,
@@ -86,7 +86,7 @@ pub struct BaseChain {
 }
 
 /// A rule: register-level expressions, and nftnl user data (its comment).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rule {
     pub family: Family,
     pub table: String,
@@ -106,7 +106,7 @@ impl Rule {
 }
 
 /// A verdict: of a rule (`immediate`), a verdict map element, or a chain's policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Verdict {
     Accept,
     Drop,
@@ -156,7 +156,7 @@ impl Verdict {
 
 /// A set's key or a map's data: nft's datatype id (concatenations: 6 bits per part) and
 /// the length in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SetType {
     pub type_id: u32,
     pub len: u32,
@@ -166,7 +166,7 @@ pub struct SetType {
 pub const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
 
 /// A set or map (a map has `data` and `NFT_SET_MAP` in its flags).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Set {
     pub family: Family,
     pub table: String,
@@ -210,7 +210,7 @@ impl Set {
 }
 
 /// One element as the kernel keeps it (intervals: a start element and an end element).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Elem {
     /// The key's bytes as the kernel keeps them (see [`crate::types`]).
     pub key: Vec<u8>,
@@ -246,7 +246,7 @@ impl Elem {
 }
 
 /// One element's data: a map value or a verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ElemData {
     Value(Vec<u8>),
     Verdict(Verdict),

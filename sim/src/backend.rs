@@ -119,6 +119,23 @@ impl NetBackend for SimBackend {
         Ok(self.kernel.observe())
     }
 
+    async fn firewall_drift(&mut self, ruleset: &Ruleset) -> BackendResult<Vec<String>> {
+        let _ = ruleset;
+        Ok(self.kernel.firewall_edited.iter().cloned().collect())
+    }
+
+    async fn firewall_digest(&mut self, ruleset: Option<&Ruleset>) -> BackendResult<Option<u64>> {
+        let digest = |r: &Ruleset| brouter_engine::firewall::digest64(r.fingerprint().as_bytes());
+        Ok(match ruleset {
+            Some(r) => Some(digest(r)),
+            None => self
+                .kernel
+                .firewall
+                .as_ref()
+                .map(|r| digest(r) ^ u64::from(self.kernel.firewall_edited.is_some())),
+        })
+    }
+
     async fn create_bridge(
         &mut self,
         name: &str,

@@ -51,6 +51,10 @@ pub struct Kernel {
     /// Anti-spoofing bindings: elements of sets inside brouter's tables, by vif.
     #[serde(default)]
     pub bindings: BTreeMap<String, Binding>,
+    /// Somebody edited brouter's tables behind its back (a rule inserted, a map flushed):
+    /// what a read-back would name. Rewriting or deleting the tables ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall_edited: Option<String>,
 }
 
 impl Default for Kernel {
@@ -66,6 +70,7 @@ impl Default for Kernel {
             promote_secondaries: false,
             mtu_set_by_user: BTreeSet::new(),
             bindings: BTreeMap::new(),
+            firewall_edited: None,
         };
         k.add_link("lo", LinkKind::Other("loopback".into()), true);
         k
@@ -188,6 +193,7 @@ impl Kernel {
             memory: self.memory.clone(),
             firewall: self.firewall.as_ref().map(Ruleset::fingerprint),
             bindings: self.bindings.values().cloned().collect(),
+            firewall_drift: vec![],
         }
         .normalized()
     }
@@ -497,11 +503,21 @@ impl Kernel {
     pub fn replace_firewall(&mut self, ruleset: &Ruleset) {
         self.firewall = Some(ruleset.clone());
         self.bindings.clear();
+        self.firewall_edited = None;
     }
 
     pub fn delete_firewall(&mut self) {
         self.firewall = None;
         self.bindings.clear();
+        self.firewall_edited = None;
+    }
+
+    /// Edit brouter's tables as an admin or another tool would (`what` is how a read-back
+    /// names the change); nothing happens without the tables. The fingerprint stays.
+    pub fn drift_firewall(&mut self, what: &str) {
+        if self.firewall.is_some() {
+            self.firewall_edited = Some(what.to_string());
+        }
     }
 
     /// Bindings are set elements: without brouter's tables there is no set to add to.

@@ -151,6 +151,11 @@ impl BindingSocket {
         )
     }
 
+    /// Run `f` on this socket (one exchange at a time): the drift read-back uses it.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Socket) -> R) -> R {
+        f(&self.socket())
+    }
+
     fn socket(&self) -> std::sync::MutexGuard<'_, Socket> {
         // A panic mid-exchange leaves nothing half-done on the socket worth refusing for.
         self.sock.lock().unwrap_or_else(|p| p.into_inner())

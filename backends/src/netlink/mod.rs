@@ -208,6 +208,7 @@ impl NetBackend for NetlinkBackend {
             memory,
             firewall,
             bindings,
+            firewall_drift: vec![],
         })
     }
 
@@ -227,7 +228,22 @@ impl NetBackend for NetlinkBackend {
             memory,
             firewall: None,
             bindings,
+            firewall_drift: vec![],
         })
+    }
+
+    async fn firewall_drift(&mut self, ruleset: &Ruleset) -> BackendResult<Vec<String>> {
+        let expected = firewall::drift::expected(ruleset, &[])?;
+        let read = firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?;
+        Ok(firewall::drift::differences(&expected, &read))
+    }
+
+    async fn firewall_digest(&mut self, ruleset: Option<&Ruleset>) -> BackendResult<Option<u64>> {
+        let tables = match ruleset {
+            Some(r) => firewall::drift::expected(r, &[])?.map(Some),
+            None => firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?,
+        };
+        Ok(Some(firewall::drift::digest(&tables)))
     }
 
     async fn host_facts(&mut self) -> BackendResult<brouter_engine::HostFacts> {

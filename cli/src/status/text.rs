@@ -36,6 +36,9 @@ pub(super) fn print(r: &Report) {
             None => "brouter's tables are not there".into(),
         }
     );
+    for d in &r.firewall_drift {
+        println!("firewall drift: {d}");
+    }
     for w in &r.warnings {
         println!("WARNING: {w}");
     }

@@ -1,0 +1,233 @@
+//! One table's contents as comparable data: what a [`crate::Transaction`] would install,
+//! or what a dump of the kernel finds, in the same normalised form.
+//!
+//! Why: "is the table still what I installed?" must be answered element by element, and
+//! the two sides speak differently. A batch names anonymous sets `__set%d` and refers to
+//! them by id; the kernel numbers them (`__set3`) and answers by name. The kernel counts
+//! (counters), numbers rules (handles) and reports ids a batch never set. A snapshot drops
+//! all of that: counters read as zero, handles and ids are gone, and a rule's lookup of an
+//! anonymous set names the set by its contents, so the same rule reads the same from
+//! either side.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use netlink_wire::{be32, find, messages, Socket};
+
+use crate::batch::*;
+use crate::expr::Expr;
+use crate::model::{Chain, Elem, Family, Rule, Set};
+use crate::{dump, Transaction, NFT_SET_ANONYMOUS};
+
+/// The contents of one table, normalised (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TableContents {
+    /// Chains by name.
+    pub chains: BTreeMap<String, Chain>,
+    /// The rules of each chain, in order.
+    pub rules: BTreeMap<String, Vec<Rule>>,
+    /// Named sets and maps by name (anonymous ones live inside the rules that use them).
+    pub sets: BTreeMap<String, Set>,
+    /// The elements of each named set, sorted by key.
+    pub elements: BTreeMap<String, Vec<Elem>>,
+}
+
+impl TableContents {
+    /// A digest of everything but the elements of the sets `skip_elements` names: equal
+    /// contents, equal digests (within one build of this crate). A cheap "did anything
+    /// change" between a read-back and what was installed, without keeping either.
+    pub fn digest(&self, skip_elements: &dyn Fn(&str) -> bool) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.chains.hash(&mut h);
+        self.rules.hash(&mut h);
+        self.sets.hash(&mut h);
+        for (name, elems) in &self.elements {
+            if !skip_elements(name) {
+                name.hash(&mut h);
+                elems.hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+}
+
+/// A set as the snapshot keeps it: no id, no size hint of the batch.
+fn norm_set(mut s: Set) -> Set {
+    s.id = None;
+    s.size = None;
+    s
+}
+
+/// An element without its counts.
+fn norm_elem(mut e: Elem) -> Elem {
+    e.counter = None;
+    e
+}
+
+/// A rule without its handle and counts; lookups of anonymous sets name their contents.
+fn norm_rule(mut r: Rule, anon: &dyn Fn(&str, Option<u32>) -> Option<String>) -> Rule {
+    r.handle = None;
+    for e in &mut r.exprs {
+        match e {
+            Expr::Counter { packets, bytes } => {
+                *packets = 0;
+                *bytes = 0;
+            }
+            // The kernel adds NF_NAT_RANGE_MAP_IPS / _PROTO_SPECIFIED for the registers given.
+            Expr::Nat { addr, proto, flags, .. } => {
+                *flags |= addr.is_some() as u32 | ((proto.is_some() as u32) << 1);
+            }
+            Expr::Lookup { set, id, .. } => {
+                if let Some(contents) = anon(set, *id) {
+                    *set = contents;
+                }
+                *id = None;
+            }
+            _ => {}
+        }
+    }
+    r
+}
+
+/// How an anonymous set reads inside a rule: its flags and its sorted elements.
+fn describe_anonymous(s: &Set, elems: &[Elem]) -> String {
+    let mut keys: Vec<String> = elems
+        .iter()
+        .map(|e| {
+            let mut k = hex(&e.key);
+            if e.end {
+                k.push_str("(end)");
+            }
+            if let Some(d) = &e.data {
+                k.push_str(&format!("->{d:?}"));
+            }
+            k
+        })
+        .collect();
+    keys.sort();
+    format!("{{flags {:#x}: {}}}", s.flags & !NFT_SET_ANONYMOUS, keys.join(", "))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The raw pieces of a table before normalisation.
+#[derive(Default)]
+struct Raw {
+    chains: Vec<Chain>,
+    rules: Vec<Rule>,
+    /// Sets with the id a batch gave them (`None` from a dump).
+    sets: Vec<Set>,
+    /// Elements by (set name, set id).
+    elements: Vec<((String, Option<u32>), Vec<Elem>)>,
+}
+
+impl Raw {
+    fn finish(self) -> TableContents {
+        let elems_of = |name: &str, id: Option<u32>| -> Vec<Elem> {
+            self.elements
+                .iter()
+                .filter(|((n, i), _)| n == name && (id.is_none() || i.is_none() || *i == id))
+                .flat_map(|(_, e)| e.iter().cloned())
+                .collect()
+        };
+        let mut anon: BTreeMap<(String, Option<u32>), String> = BTreeMap::new();
+        let mut out = TableContents::default();
+        for s in &self.sets {
+            if s.flags & NFT_SET_ANONYMOUS != 0 {
+                let desc = describe_anonymous(s, &elems_of(&s.name, s.id));
+                anon.insert((s.name.clone(), s.id), desc);
+            } else {
+                let mut elems: Vec<Elem> = elems_of(&s.name, None).into_iter().map(norm_elem).collect();
+                elems.sort_by(|a, b| (&a.key, a.end).cmp(&(&b.key, b.end)));
+                out.elements.insert(s.name.clone(), elems);
+                out.sets.insert(s.name.clone(), norm_set(s.clone()));
+            }
+        }
+        let lookup = |name: &str, id: Option<u32>| -> Option<String> {
+            if !name.starts_with("__") {
+                return None;
+            }
+            anon.get(&(name.to_string(), id))
+                .or_else(|| anon.iter().find(|((n, _), _)| n == name).map(|(_, d)| d))
+                .cloned()
+        };
+        for c in self.chains {
+            out.rules.entry(c.name.clone()).or_default();
+            out.chains.insert(c.name.clone(), c);
+        }
+        for r in self.rules {
+            let r = norm_rule(r, &lookup);
+            out.rules.entry(r.chain.clone()).or_default().push(r);
+        }
+        out
+    }
+}
+
+/// What `tx` leaves in table `name` of `family`, if the transaction writes it: its
+/// commands replayed in order (a table deletion empties what came before).
+pub fn of_transaction(tx: &Transaction, family: Family, name: &str) -> Option<TableContents> {
+    let mut raw: Option<Raw> = None;
+    for m in messages(tx.bytes()).flatten() {
+        if m.ty >> 8 != NFNL_SUBSYS_NFTABLES || m.body.len() < 4 || Family::of(m.body[0]) != family {
+            continue;
+        }
+        let attrs = &m.body[4..];
+        if find(attrs, ATTR_TABLE).map(netlink_wire::text).as_deref() != Some(name) {
+            continue;
+        }
+        match m.ty & 0xff {
+            NFT_MSG_NEWTABLE => {
+                raw.get_or_insert_with(Raw::default);
+            }
+            NFT_MSG_DELTABLE => raw = None,
+            NFT_MSG_NEWCHAIN => raw.get_or_insert_with(Raw::default).chains.extend(crate::decode::chain(m.body)),
+            NFT_MSG_NEWRULE => raw.get_or_insert_with(Raw::default).rules.extend(crate::decode::rule(m.body)),
+            NFT_MSG_NEWSET => raw.get_or_insert_with(Raw::default).sets.extend(crate::decode::set(m.body)),
+            NFT_MSG_NEWSETELEM => {
+                if let Some((set, elems)) = crate::decode::elements(m.body) {
+                    let id = find(attrs, NFTA_SET_ELEM_LIST_SET_ID).map(be32);
+                    raw.get_or_insert_with(Raw::default).elements.push(((set, id), elems));
+                }
+            }
+            _ => {}
+        }
+    }
+    raw.map(Raw::finish)
+}
+
+/// Read table `name` of `family` from the kernel: `None` if it does not exist. Sets whose
+/// elements `skip_elements` says not to read come back empty (their definitions are read).
+pub fn read(
+    sock: &Socket,
+    family: Family,
+    name: &str,
+    skip_elements: &dyn Fn(&str) -> bool,
+) -> io::Result<Option<TableContents>> {
+    let chains = match dump::chains(sock, family, name) {
+        Ok(c) => c,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if chains.is_empty() && !dump::table_exists(sock, family, name)? {
+        return Ok(None);
+    }
+    let sets = dump::sets(sock, family, name)?;
+    let mut elements = Vec::with_capacity(sets.len());
+    for s in &sets {
+        if s.flags & NFT_SET_ANONYMOUS == 0 && skip_elements(&s.name) {
+            continue;
+        }
+        elements.push(((s.name.clone(), None), dump::elements(sock, family, name, &s.name)?));
+    }
+    let raw = Raw {
+        chains,
+        rules: dump::rules(sock, family, name)?,
+        sets,
+        elements,
+    };
+    Ok(Some(raw.finish()))
+}
