@@ -17,7 +17,10 @@ pub async fn firewall(backend: &mut dyn NetBackend, desired: &Desired, observed:
     let Some(rs) = &desired.firewall else {
         return;
     };
-    let fp = desired.firewall_fingerprint.clone().unwrap_or_else(|| rs.fingerprint());
+    let fp = desired
+        .firewall_fingerprint
+        .clone()
+        .unwrap_or_else(|| rs.fingerprint());
     if observed.firewall.as_deref() != Some(fp.as_str()) {
         return;
     }

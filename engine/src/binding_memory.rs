@@ -67,7 +67,10 @@ pub fn bindings_to_restore(ruleset: &Ruleset, observed: &Observed) -> Vec<Bindin
         if out.iter().any(|b| b.vif == r.vif) || !attached(observed, &r.vif) {
             continue;
         }
-        let bridge = observed.link(&r.vif).and_then(|l| l.master.clone()).unwrap_or_default();
+        let bridge = observed
+            .link(&r.vif)
+            .and_then(|l| l.master.clone())
+            .unwrap_or_default();
         match binding_for(ruleset, &bridge, &r.vif, &r.mac) {
             Some(b) => out.push(b),
             None if ruleset.network_by_bridge(&bridge).is_none() => out.push(r),
@@ -118,7 +121,9 @@ mod tests {
         });
         let mut ops = vec![];
         remember_binding(&mut ops, &o, &web());
-        let Op::Remember { key, value } = &ops[0] else { panic!("{ops:?}") };
+        let Op::Remember { key, value } = &ops[0] else {
+            panic!("{ops:?}")
+        };
         o.memory.insert(key.clone(), value.clone());
         o
     }
@@ -143,6 +148,11 @@ mod tests {
         restore_lost_bindings(&mut ops, &o);
         assert!(ops.is_empty());
         forget_binding(&mut ops, &o, "vif1.0");
-        assert_eq!(ops, vec![Op::Forget { key: "binding:vif1.0".into() }]);
+        assert_eq!(
+            ops,
+            vec![Op::Forget {
+                key: "binding:vif1.0".into()
+            }]
+        );
     }
 }

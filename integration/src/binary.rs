@@ -50,7 +50,7 @@ fn is_stale(bin: &Path) -> bool {
         return true;
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    ["cli", "engine", "backends", "sim"]
+    ["cli", "engine", "backends", "sim", "nft-codec", "netlink-wire"]
         .iter()
         .any(|c| newer_than(&root.join(c), built))
 }

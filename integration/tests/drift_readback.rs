@@ -8,10 +8,7 @@ use brouter_engine::firewall::Binding;
 use brouter_integration::{root_or_skip, Netns};
 
 fn read(ns: &Netns) -> [Option<drift::TableContents>; 2] {
-    ns.target()
-        .run(|| drift::read_here(true))
-        .unwrap()
-        .unwrap()
+    ns.target().run(|| drift::read_here(true)).unwrap().unwrap()
 }
 
 #[test]
@@ -40,4 +37,3 @@ fn freshly_installed_tables_read_back_with_no_difference() {
         assert_eq!(drift::digest(&live), drift::digest(&wanted), "{fixture}");
     }
 }
-

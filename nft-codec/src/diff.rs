@@ -20,17 +20,35 @@ pub enum Difference {
     /// Same name, another type, hook, priority or policy.
     ChainChanged(String),
     /// A wanted rule not found at (or around) position `index` (0-based) of `chain`.
-    RuleMissing { chain: String, index: usize, rule: Rule },
+    RuleMissing {
+        chain: String,
+        index: usize,
+        rule: Rule,
+    },
     /// A rule nobody wanted, at position `index` of `chain` as found.
-    RuleExtra { chain: String, index: usize, rule: Rule },
+    RuleExtra {
+        chain: String,
+        index: usize,
+        rule: Rule,
+    },
     SetMissing(String),
     SetExtra(String),
     /// Same name, another key type, data type or flags.
     SetChanged(String),
-    ElemMissing { set: String, elem: Elem },
-    ElemExtra { set: String, elem: Elem },
+    ElemMissing {
+        set: String,
+        elem: Elem,
+    },
+    ElemExtra {
+        set: String,
+        elem: Elem,
+    },
     /// Same key, other data.
-    ElemChanged { set: String, want: Elem, have: Elem },
+    ElemChanged {
+        set: String,
+        want: Elem,
+        have: Elem,
+    },
 }
 
 impl Difference {
@@ -47,7 +65,11 @@ impl Difference {
 
 /// Every difference between `want` and `have`; `compare_elements` says which sets'
 /// elements to compare (the others' definitions are still compared).
-pub fn diff(want: &TableContents, have: &TableContents, compare_elements: &dyn Fn(&str) -> bool) -> Vec<Difference> {
+pub fn diff(
+    want: &TableContents,
+    have: &TableContents,
+    compare_elements: &dyn Fn(&str) -> bool,
+) -> Vec<Difference> {
     let mut out = vec![];
     for (name, c) in &want.chains {
         match have.chains.get(name) {
@@ -72,7 +94,10 @@ pub fn diff(want: &TableContents, have: &TableContents, compare_elements: &dyn F
                 out.push(Difference::SetMissing(name.clone()));
                 continue;
             }
-            Some(h) if (h.flags, h.key, h.data, &h.udata, h.counter) != (s.flags, s.key, s.data, &s.udata, s.counter) => {
+            Some(h)
+                if (h.flags, h.key, h.data, &h.udata, h.counter)
+                    != (s.flags, s.key, s.data, &s.udata, s.counter) =>
+            {
                 out.push(Difference::SetChanged(name.clone()));
                 continue;
             }
@@ -226,10 +251,20 @@ impl fmt::Display for Difference {
             Difference::ChainExtra(c) => write!(f, "chain {c} was added"),
             Difference::ChainChanged(c) => write!(f, "chain {c} has another hook, priority or policy"),
             Difference::RuleMissing { chain, index, rule } => {
-                write!(f, "chain {chain}: rule {} ({}) is missing", index + 1, describe_rule(rule))
+                write!(
+                    f,
+                    "chain {chain}: rule {} ({}) is missing",
+                    index + 1,
+                    describe_rule(rule)
+                )
             }
             Difference::RuleExtra { chain, index, rule } => {
-                write!(f, "chain {chain}: rule {} ({}) was added", index + 1, describe_rule(rule))
+                write!(
+                    f,
+                    "chain {chain}: rule {} ({}) was added",
+                    index + 1,
+                    describe_rule(rule)
+                )
             }
             Difference::SetMissing(s) => write!(f, "set {s} is missing"),
             Difference::SetExtra(s) => write!(f, "set {s} was added"),
@@ -277,7 +312,10 @@ mod tests {
                 base: None,
             },
         );
-        t.rules.insert("c".into(), vec![rule("c", Verdict::Drop), rule("c", Verdict::Return)]);
+        t.rules.insert(
+            "c".into(),
+            vec![rule("c", Verdict::Drop), rule("c", Verdict::Return)],
+        );
         t.sets.insert(
             "s".into(),
             Set {
@@ -293,7 +331,8 @@ mod tests {
                 counter: false,
             },
         );
-        t.elements.insert("s".into(), vec![Elem::key(vec![1]), Elem::key(vec![2])]);
+        t.elements
+            .insert("s".into(), vec![Elem::key(vec![1]), Elem::key(vec![2])]);
         t
     }
 
@@ -305,7 +344,10 @@ mod tests {
     #[test]
     fn an_inserted_top_rule_is_named_as_added_at_position_one() {
         let mut have = table();
-        have.rules.get_mut("c").unwrap().insert(0, rule("c", Verdict::Accept));
+        have.rules
+            .get_mut("c")
+            .unwrap()
+            .insert(0, rule("c", Verdict::Accept));
         let d = diff(&table(), &have, &|_| true);
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].to_string(), "chain c: rule 1 (accept) was added");
@@ -314,13 +356,17 @@ mod tests {
     #[test]
     fn flushed_changed_and_added_elements_are_each_named() {
         let mut have = table();
-        have.elements.insert("s".into(), vec![Elem::key(vec![2]), Elem::key(vec![3])]);
+        have.elements
+            .insert("s".into(), vec![Elem::key(vec![2]), Elem::key(vec![3])]);
         let d = diff(&table(), &have, &|_| true);
         assert_eq!(
             d.iter().map(ToString::to_string).collect::<Vec<_>>(),
             ["set s: element 01 is missing", "set s: element 03 was added"]
         );
-        assert!(diff(&table(), &have, &|s| s != "s").is_empty(), "elements not compared");
+        assert!(
+            diff(&table(), &have, &|s| s != "s").is_empty(),
+            "elements not compared"
+        );
         let mut changed = table();
         changed.elements.get_mut("s").unwrap()[0].data = Some(ElemData::Value(vec![9]));
         let d = diff(&table(), &changed, &|_| true);

@@ -24,12 +24,12 @@ pub mod udata;
 mod wire;
 
 pub use batch::{Batch, Mode, Transaction, NEST_LIMIT};
+pub use diff::{diff, Difference};
 pub use elem::{intervals, Interval};
 pub use expr::Expr;
 pub use model::{
     BaseChain, Chain, Elem, ElemData, Family, Rule, Set, SetRef, SetType, Table, Verdict, NFT_DATA_VERDICT,
 };
-pub use diff::{diff, Difference};
 pub use send::{open, send, ApplyError};
 pub use snapshot::TableContents;
 

@@ -75,7 +75,9 @@ fn norm_rule(mut r: Rule, anon: &dyn Fn(&str, Option<u32>) -> Option<String>) ->
                 *bytes = 0;
             }
             // The kernel adds NF_NAT_RANGE_MAP_IPS / _PROTO_SPECIFIED for the registers given.
-            Expr::Nat { addr, proto, flags, .. } => {
+            Expr::Nat {
+                addr, proto, flags, ..
+            } => {
                 *flags |= addr.is_some() as u32 | ((proto.is_some() as u32) << 1);
             }
             Expr::Lookup { set, id, .. } => {
@@ -106,13 +108,20 @@ fn describe_anonymous(s: &Set, elems: &[Elem]) -> String {
         })
         .collect();
     keys.sort();
-    format!("{{flags {:#x}: {}}}", s.flags & !NFT_SET_ANONYMOUS, keys.join(", "))
+    format!(
+        "{{flags {:#x}: {}}}",
+        s.flags & !NFT_SET_ANONYMOUS,
+        keys.join(", ")
+    )
 }
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A set by name and (within a batch) id.
+type SetKey = (String, Option<u32>);
 
 /// The raw pieces of a table before normalisation.
 #[derive(Default)]
@@ -122,7 +131,7 @@ struct Raw {
     /// Sets with the id a batch gave them (`None` from a dump).
     sets: Vec<Set>,
     /// Elements by (set name, set id).
-    elements: Vec<((String, Option<u32>), Vec<Elem>)>,
+    elements: Vec<(SetKey, Vec<Elem>)>,
 }
 
 impl Raw {
@@ -134,7 +143,7 @@ impl Raw {
                 .flat_map(|(_, e)| e.iter().cloned())
                 .collect()
         };
-        let mut anon: BTreeMap<(String, Option<u32>), String> = BTreeMap::new();
+        let mut anon: BTreeMap<SetKey, String> = BTreeMap::new();
         let mut out = TableContents::default();
         for s in &self.sets {
             if s.flags & NFT_SET_ANONYMOUS != 0 {
@@ -184,13 +193,24 @@ pub fn of_transaction(tx: &Transaction, family: Family, name: &str) -> Option<Ta
                 raw.get_or_insert_with(Raw::default);
             }
             NFT_MSG_DELTABLE => raw = None,
-            NFT_MSG_NEWCHAIN => raw.get_or_insert_with(Raw::default).chains.extend(crate::decode::chain(m.body)),
-            NFT_MSG_NEWRULE => raw.get_or_insert_with(Raw::default).rules.extend(crate::decode::rule(m.body)),
-            NFT_MSG_NEWSET => raw.get_or_insert_with(Raw::default).sets.extend(crate::decode::set(m.body)),
+            NFT_MSG_NEWCHAIN => raw
+                .get_or_insert_with(Raw::default)
+                .chains
+                .extend(crate::decode::chain(m.body)),
+            NFT_MSG_NEWRULE => raw
+                .get_or_insert_with(Raw::default)
+                .rules
+                .extend(crate::decode::rule(m.body)),
+            NFT_MSG_NEWSET => raw
+                .get_or_insert_with(Raw::default)
+                .sets
+                .extend(crate::decode::set(m.body)),
             NFT_MSG_NEWSETELEM => {
                 if let Some((set, elems)) = crate::decode::elements(m.body) {
                     let id = find(attrs, NFTA_SET_ELEM_LIST_SET_ID).map(be32);
-                    raw.get_or_insert_with(Raw::default).elements.push(((set, id), elems));
+                    raw.get_or_insert_with(Raw::default)
+                        .elements
+                        .push(((set, id), elems));
                 }
             }
             _ => {}
@@ -221,7 +241,10 @@ pub fn read(
         if s.flags & NFT_SET_ANONYMOUS == 0 && skip_elements(&s.name) {
             continue;
         }
-        elements.push(((s.name.clone(), None), dump::elements(sock, family, name, &s.name)?));
+        elements.push((
+            (s.name.clone(), None),
+            dump::elements(sock, family, name, &s.name)?,
+        ));
     }
     let raw = Raw {
         chains,

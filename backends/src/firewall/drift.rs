@@ -132,7 +132,10 @@ fn name(d: &Difference) -> String {
             format!("its MAC {}", mac.join(":"))
         }
         s if s == IP_BIND && rest.len() >= 4 => {
-            format!("its address {}", Ipv4Addr::new(rest[0], rest[1], rest[2], rest[3]))
+            format!(
+                "its address {}",
+                Ipv4Addr::new(rest[0], rest[1], rest[2], rest[3])
+            )
         }
         _ => "the vif itself".to_string(),
     };

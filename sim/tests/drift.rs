@@ -1,0 +1,107 @@
+//! Drift inside brouter's own objects, on the simulator: an edited table and a lost
+//! binding are not converged, `start` repairs them, and the spoofed packet is dropped again.
+
+use std::net::Ipv4Addr;
+
+use brouter_engine::config::from_xen_words;
+use brouter_engine::firewall::Flow;
+use brouter_engine::vif::{plan_vif_online, VifRequest};
+use brouter_engine::{apply, compile, plan_start, Config, LinkKind, NetBackend, Observed, Op};
+use brouter_sim::{Kernel, SimBackend};
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn antispoof() -> Config {
+    from_xen_words(&["bridgeip=10.98.98.1/24", "antispoof=yes"]).unwrap()
+}
+
+/// What `start` observes: the kernel plus the read-back of its tables.
+fn observe(sim: &mut SimBackend, c: &Config) -> Observed {
+    let mut o = sim.kernel.observe();
+    let rs = compile(c).firewall.unwrap();
+    o.firewall_drift = block(sim.firewall_drift(&rs)).unwrap();
+    o
+}
+
+fn start(sim: &mut SimBackend, c: &Config) -> Vec<Op> {
+    let o = observe(sim, c);
+    let plan = plan_start(&compile(c), &o).unwrap();
+    block(apply(sim, &plan)).unwrap();
+    plan.ops
+}
+
+fn started_with_a_bound_vif() -> (SimBackend, Config) {
+    let c = antispoof();
+    let mut sim = SimBackend::new(Kernel::typical_host());
+    start(&mut sim, &c);
+    sim.kernel.add_link("vif1.0", LinkKind::Veth, false);
+    let req = VifRequest {
+        device: "vif1.0".into(),
+        mac: Some("aa:cc:00:00:00:01".into()),
+        ..Default::default()
+    };
+    let plan = plan_vif_online(Some(&c), &sim.kernel.observe(), &req).unwrap();
+    block(apply(&mut sim, &plan.plan)).unwrap();
+    (sim, c)
+}
+
+#[test]
+fn an_edited_table_is_not_converged_and_start_rewrites_it() {
+    let (mut sim, c) = started_with_a_bound_vif();
+    assert!(start(&mut sim, &c).is_empty(), "converged");
+    sim.kernel
+        .drift_firewall("table inet brouter: chain forward: rule 1 (accept) was added");
+    let o = observe(&mut sim, &c);
+    assert_eq!(o.firewall_drift.len(), 1);
+    assert_eq!(
+        o.firewall,
+        compile(&c).firewall_fingerprint,
+        "the fingerprint alone says converged"
+    );
+    let ops = start(&mut sim, &c);
+    assert!(
+        matches!(&ops[..], [Op::ReplaceFirewall { bindings, .. }] if bindings.len() == 1),
+        "{ops:?}"
+    );
+    assert!(start(&mut sim, &c).is_empty(), "repaired");
+    assert!(
+        sim.kernel.bindings.contains_key("vif1.0"),
+        "the binding survived the rewrite"
+    );
+}
+
+#[test]
+fn a_flushed_binding_set_is_bound_again_and_spoofing_is_dropped_again() {
+    let (mut sim, c) = started_with_a_bound_vif();
+    let spoof = Flow::tcp("xenbr0", Ipv4Addr::new(198, 51, 100, 1), 80)
+        .with_src("10.98.98.66".parse().unwrap())
+        .with_vif("vif1.0");
+    assert!(!sim.kernel.send(&spoof).delivered(), "bound: spoof dropped");
+    sim.kernel.bindings.clear(); // nft flush set bridge brouter …
+    assert!(sim.kernel.send(&spoof).delivered(), "unbound: the spoof passes");
+    let ops = start(&mut sim, &c);
+    assert!(
+        matches!(&ops[..], [Op::AddBinding { binding }] if binding.vif == "vif1.0"),
+        "{ops:?}"
+    );
+    assert!(!sim.kernel.send(&spoof).delivered(), "bound again: spoof dropped");
+    assert!(start(&mut sim, &c).is_empty());
+}
+
+#[test]
+fn after_the_tables_vanish_start_restores_every_remembered_binding() {
+    let (mut sim, c) = started_with_a_bound_vif();
+    sim.kernel.delete_firewall(); // nft flush ruleset
+    let ops = start(&mut sim, &c);
+    assert!(
+        ops.iter().any(|o| matches!(o, Op::ReplaceFirewall { bindings, .. } if bindings.iter().any(|b| b.vif == "vif1.0"))),
+        "{ops:?}"
+    );
+    assert!(sim.kernel.bindings.contains_key("vif1.0"));
+    assert!(start(&mut sim, &c).is_empty());
+}
