@@ -108,6 +108,22 @@ pub trait NetBackend: Send {
         Err(unsupported("set_mtu"))
     }
 
+    /// Set a link's `ifalias` (brouter's mark on a bridge it made).
+    async fn set_alias(&mut self, link: &str, alias: &str) -> BackendResult<()> {
+        let _ = (link, alias);
+        Err(unsupported("set_alias"))
+    }
+    /// Turn a bridge's spanning tree on or off (nothing else in the same message).
+    async fn set_stp(&mut self, link: &str, stp: bool) -> BackendResult<()> {
+        let _ = (link, stp);
+        Err(unsupported("set_stp"))
+    }
+    /// Set a bridge's forward delay in seconds (nothing else in the same message).
+    async fn set_forward_delay(&mut self, link: &str, seconds: u32) -> BackendResult<()> {
+        let _ = (link, seconds);
+        Err(unsupported("set_forward_delay"))
+    }
+
     /// Replace brouter's firewall tables and re-insert the anti-spoofing bindings of the
     /// vifs that are still attached, so a re-`start` does not unbind running VMs. A
     /// backend that can should do both in one transaction; this default does them in turn.

@@ -15,6 +15,7 @@ use crate::config::Proto;
 use crate::desired::Desired;
 pub use crate::desired::Scope;
 
+mod bridge_attrs;
 mod op;
 use crate::binding_memory::{bindings_to_restore, remember_binding, restore_lost_bindings};
 use crate::firewall::Ruleset;
@@ -63,6 +64,7 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     remember_notes(&mut ops, desired, observed);
     set_sysctls(&mut ops, desired, observed);
     create_and_raise_bridges(&mut ops, desired, observed);
+    bridge_attrs::repair(&mut ops, desired, observed);
     let flushed = converge_addresses(&mut ops, desired, observed, &stale);
     add_missing_routes(&mut ops, desired, observed, &flushed);
     replace_firewall_if_changed(&mut ops, desired, observed)?;

@@ -213,6 +213,18 @@ impl DriftLab {
         );
     }
 
+    /// `ip -d -j link show xenbr0`, the bridge's one object.
+    pub fn bridge(&self) -> serde_json::Value {
+        let text = self.t.dom0().ip(&["-d", "-j", "link", "show", "xenbr0"]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        v[0].clone()
+    }
+
+    /// `ip ARGS…` in the dom0 namespace.
+    pub fn ip(&self, args: &[&str]) {
+        self.t.dom0().ip(args);
+    }
+
     pub fn dom0(&self) -> &Netns {
         self.t.dom0()
     }

@@ -242,6 +242,18 @@ impl NetBackend for SimBackend {
         self.step(|k| k.set_mtu(link, mtu), true)
     }
 
+    async fn set_alias(&mut self, link: &str, alias: &str) -> BackendResult<()> {
+        self.step(|k| k.set_alias(link, alias), true)
+    }
+
+    async fn set_stp(&mut self, link: &str, stp: bool) -> BackendResult<()> {
+        self.step(|k| k.set_stp(link, stp), true)
+    }
+
+    async fn set_forward_delay(&mut self, link: &str, seconds: u32) -> BackendResult<()> {
+        self.step(|k| k.set_forward_delay(link, seconds), true)
+    }
+
     async fn delete_firewall(&mut self) -> BackendResult<()> {
         self.step(
             |k| {

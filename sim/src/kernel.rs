@@ -55,6 +55,10 @@ pub struct Kernel {
     /// what a read-back would name. Rewriting or deleting the tables ends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall_edited: Option<String>,
+    /// Bridges created in brouter's link group (the kernel backend's second mark): one
+    /// whose alias is gone still reads as brouter's (`brouter:`, network unknown).
+    #[serde(default)]
+    pub owner_group: BTreeSet<String>,
 }
 
 impl Default for Kernel {
@@ -71,6 +75,7 @@ impl Default for Kernel {
             mtu_set_by_user: BTreeSet::new(),
             bindings: BTreeMap::new(),
             firewall_edited: None,
+            owner_group: BTreeSet::new(),
         };
         k.add_link("lo", LinkKind::Other("loopback".into()), true);
         k
@@ -178,7 +183,17 @@ impl Kernel {
 
     pub fn observe(&self) -> Observed {
         Observed {
-            links: self.links.values().cloned().collect(),
+            links: self
+                .links
+                .values()
+                .cloned()
+                .map(|mut l| {
+                    if l.alias.is_none() && self.owner_group.contains(&l.name) {
+                        l.alias = Some(ALIAS_PREFIX.to_string());
+                    }
+                    l
+                })
+                .collect(),
             addresses: self
                 .addresses
                 .iter()
@@ -214,6 +229,7 @@ impl Kernel {
                 .forward_delay
                 .clamp(STP_MIN_FORWARD_DELAY, STP_MAX_FORWARD_DELAY);
         }
+        self.owner_group.insert(name.to_string());
         self.links.insert(
             name.to_string(),
             Link {
@@ -235,6 +251,7 @@ impl Kernel {
             return Err(err(ErrorKind::NoDevice, format!("cannot find device \"{name}\"")));
         };
         self.mtu_set_by_user.remove(name);
+        self.owner_group.remove(name);
         for l in self.links.values_mut() {
             if l.master.as_deref() == Some(name) {
                 l.master = None;
@@ -476,6 +493,47 @@ impl Kernel {
             ));
         }
         l.mac = Some(mac.to_ascii_lowercase());
+        Ok(())
+    }
+
+    /// Set a link's `ifalias` (an empty one removes it, as the kernel does).
+    pub fn set_alias(&mut self, link: &str, alias: &str) -> Result<(), BackendError> {
+        let l = self.link_mut(link)?;
+        l.alias = (!alias.is_empty()).then(|| alias.to_string());
+        Ok(())
+    }
+
+    /// The options of bridge `link`, for a change (EOPNOTSUPP on anything else).
+    fn bridge_mut(&mut self, link: &str) -> Result<&mut BridgeOptions, BackendError> {
+        let l = self.link_mut(link)?;
+        l.bridge
+            .as_mut()
+            .ok_or_else(|| err(ErrorKind::Unsupported, format!("{link} is not a bridge")))
+    }
+
+    /// Turn STP on or off; on pulls the forward delay into STP's range (br_stp_start).
+    pub fn set_stp(&mut self, link: &str, stp: bool) -> Result<(), BackendError> {
+        let o = self.bridge_mut(link)?;
+        o.stp = stp;
+        if stp {
+            o.forward_delay = o
+                .forward_delay
+                .clamp(STP_MIN_FORWARD_DELAY, STP_MAX_FORWARD_DELAY);
+        }
+        Ok(())
+    }
+
+    /// Set the forward delay: out of STP's range while STP is on is ERANGE
+    /// (br_set_forward_delay), which is why STP off and delay 0 cannot share a message.
+    pub fn set_forward_delay(&mut self, link: &str, seconds: u32) -> Result<(), BackendError> {
+        let o = self.bridge_mut(link)?;
+        if o.stp && !(STP_MIN_FORWARD_DELAY..=STP_MAX_FORWARD_DELAY).contains(&seconds) {
+            return Err(err(
+                ErrorKind::Invalid,
+                format!("forward delay {seconds}s is out of range while STP is on (ERANGE)"),
+            ));
+        }
+        o.forward_delay = seconds;
         Ok(())
     }
 

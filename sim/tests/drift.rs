@@ -105,3 +105,36 @@ fn after_the_tables_vanish_start_restores_every_remembered_binding() {
     assert!(sim.kernel.bindings.contains_key("vif1.0"));
     assert!(start(&mut sim, &c).is_empty());
 }
+
+#[test]
+fn a_bridges_stp_delay_alias_and_mtu_are_put_back() {
+    let (mut sim, c) = started_with_a_bound_vif();
+    sim.kernel.set_stp("xenbr0", true).unwrap(); // the delay is pulled up to 2 s
+    sim.kernel.set_alias("xenbr0", "").unwrap();
+    sim.kernel.set_mtu("xenbr0", 1400).unwrap();
+    let ops = start(&mut sim, &c);
+    assert_eq!(
+        ops.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "mark xenbr0 as brouter's again (alias brouter:xenbr0)",
+            "set xenbr0 stp off",
+            "set xenbr0 forward delay 0s",
+            "set xenbr0 mtu 1500",
+        ]
+    );
+    assert!(start(&mut sim, &c).is_empty(), "repaired");
+}
+
+#[test]
+fn a_foreign_bridge_keeps_its_attributes() {
+    let c = antispoof();
+    let mut k = Kernel::typical_host();
+    k.add_link("xenbr0", LinkKind::Bridge, true);
+    let mut sim = SimBackend::new(k);
+    start(&mut sim, &c);
+    sim.kernel.set_mtu("xenbr0", 1400).unwrap();
+    assert!(
+        start(&mut sim, &c).is_empty(),
+        "not brouter's bridge: not touched"
+    );
+}

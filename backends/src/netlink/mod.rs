@@ -7,6 +7,7 @@
 //! (FIELD-NOTES), so every request acts there while the async code never calls `setns`.
 
 pub mod addresses;
+pub mod bridge_attrs;
 pub mod errors;
 mod link_dump;
 pub mod links;
@@ -372,5 +373,17 @@ impl NetBackend for NetlinkBackend {
 
     async fn set_mtu(&mut self, link: &str, mtu: u32) -> BackendResult<()> {
         links::set_mtu(&self.handle, link, mtu).await
+    }
+
+    async fn set_alias(&mut self, link: &str, alias: &str) -> BackendResult<()> {
+        bridge_attrs::set_alias(&self.handle, link, alias).await
+    }
+
+    async fn set_stp(&mut self, link: &str, stp: bool) -> BackendResult<()> {
+        bridge_attrs::set_stp(&self.handle, link, stp).await
+    }
+
+    async fn set_forward_delay(&mut self, link: &str, seconds: u32) -> BackendResult<()> {
+        bridge_attrs::set_forward_delay(&self.handle, link, seconds).await
     }
 }

@@ -78,6 +78,22 @@ pub enum Op {
         link: String,
         mtu: u32,
     },
+    /// Mark a bridge brouter made with its `ifalias` (`brouter:<network>`) again.
+    SetAlias {
+        link: String,
+        alias: String,
+    },
+    /// Turn a bridge's spanning tree on or off. A message of its own: the kernel refuses
+    /// (ERANGE) STP off and forward delay 0 in one message, so the planner orders the two.
+    SetStp {
+        link: String,
+        stp: bool,
+    },
+    /// Set a bridge's forward delay (seconds).
+    SetForwardDelay {
+        link: String,
+        seconds: u32,
+    },
     /// Bind a vif to its MAC and addresses (anti-spoofing), as one set-element update.
     AddBinding {
         binding: Binding,
@@ -119,7 +135,10 @@ impl Op {
             | Op::DeleteAddress { link, .. }
             | Op::RenameLink { link, .. }
             | Op::SetMac { link, .. }
-            | Op::SetMtu { link, .. } => Some(link),
+            | Op::SetMtu { link, .. }
+            | Op::SetAlias { link, .. }
+            | Op::SetStp { link, .. }
+            | Op::SetForwardDelay { link, .. } => Some(link),
             Op::AddRoute { dev, .. } | Op::DeleteRoute { dev, .. } => Some(dev),
             Op::AddBinding { binding } => Some(&binding.vif),
             Op::RemoveBinding { vif } => Some(vif),
@@ -174,6 +193,9 @@ impl fmt::Display for Op {
             Op::RenameLink { link, new_name } => write!(f, "rename {link} to {new_name}"),
             Op::SetMac { link, mac } => write!(f, "set {link} address {mac}"),
             Op::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
+            Op::SetAlias { link, alias } => write!(f, "mark {link} as brouter's again (alias {alias})"),
+            Op::SetStp { link, stp } => write!(f, "set {link} stp {}", if *stp { "on" } else { "off" }),
+            Op::SetForwardDelay { link, seconds } => write!(f, "set {link} forward delay {seconds}s"),
             Op::AddBinding { binding } => {
                 let addrs: Vec<String> = binding.addrs.iter().map(ToString::to_string).collect();
                 write!(
