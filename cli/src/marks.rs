@@ -66,7 +66,7 @@ pub fn owned(config: &Config, observed: &Observed) -> Vec<Owned> {
             })
         })
         .collect();
-    if observed.firewall.is_some() {
+    if observed.firewall.is_some() && observed.foreign_tables.is_empty() {
         all.push(Owned {
             kind: "firewall",
             name: "inet/bridge brouter".into(),

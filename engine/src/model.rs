@@ -140,6 +140,10 @@ pub struct Observed {
     /// is empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub firewall_drift: Vec<String>,
+    /// Tables with brouter's names (`inet brouter`, `bridge brouter`) that do not carry its
+    /// mark (the fingerprint comment): somebody else's, never replaced or deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_tables: Vec<String>,
     /// The live anti-spoofing bindings in brouter's tables (one per bound vif).
     #[serde(default)]
     pub bindings: Vec<Binding>,
@@ -171,6 +175,7 @@ impl Observed {
         self.sysctls.clear();
         self.firewall = None;
         self.firewall_drift.clear();
+        self.foreign_tables.clear();
         self
     }
 

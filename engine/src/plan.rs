@@ -48,6 +48,8 @@ pub enum PlanError {
         dev: String,
         existing_dev: String,
     },
+    #[error("table {table} exists but is not brouter's (it carries no `brouter ruleset` mark); brouter will not replace it — rename or delete that table (nft delete table {table}) and run start again")]
+    ForeignTable { table: String },
     /// Planned from a [`Desired::summary`], but the firewall tables must be rewritten:
     /// plan again with the whole [`Desired`].
     #[error("the firewall must be rewritten, which needs the whole compiled configuration")]
@@ -58,6 +60,9 @@ pub enum PlanError {
 pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     refuse_foreign_bridge_names(desired, observed)?;
     refuse_foreign_routes(desired, observed)?;
+    if let Some(table) = observed.foreign_tables.first() {
+        return Err(PlanError::ForeignTable { table: table.clone() });
+    }
     let mut ops = Vec::new();
     let stale = stale_bridges(desired, observed);
     remove_stale_routes_and_bridges(&mut ops, desired, observed, &stale);
@@ -412,7 +417,7 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
     let remaining_elsewhere = owned_bridges.iter().any(|b| !scope.includes(b));
 
     // Firewall first: DNAT'd packets must not leak to the default route while links go.
-    if observed.firewall.is_some() && !remaining_elsewhere {
+    if observed.firewall.is_some() && !remaining_elsewhere && observed.foreign_tables.is_empty() {
         ops.push(Op::DeleteFirewall);
     }
     for r in &observed.routes {

@@ -209,6 +209,7 @@ impl Kernel {
             firewall: self.firewall.as_ref().map(Ruleset::fingerprint),
             bindings: self.bindings.values().cloned().collect(),
             firewall_drift: vec![],
+            foreign_tables: vec![],
         }
         .normalized()
     }

@@ -138,3 +138,18 @@ fn a_foreign_bridge_keeps_its_attributes() {
         "not brouter's bridge: not touched"
     );
 }
+
+#[test]
+fn a_foreign_table_with_brouters_name_is_refused_by_start_and_kept_by_stop() {
+    let (sim, c) = started_with_a_bound_vif();
+    let mut o = sim.kernel.observe();
+    o.foreign_tables = vec!["inet brouter".into()];
+    let e = plan_start(&compile(&c), &o).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("table inet brouter exists but is not brouter's"),
+        "{e}"
+    );
+    let stop = brouter_engine::plan_stop(&compile(&c).scope, &o);
+    assert!(!stop.ops.contains(&Op::DeleteFirewall), "{stop:?}");
+}

@@ -83,6 +83,38 @@ pub fn read_tables(
     })
 }
 
+/// The fingerprint, the bindings and the foreign tables of brouter's names, read over
+/// `socket` (or from a thread in `target`): what `observe` reports of the firewall. A table
+/// named like brouter's without its fingerprint comment is somebody else's.
+pub fn read_state(
+    socket: Option<&super::BindingSocket>,
+    target: &crate::NetnsTarget,
+) -> Result<(Option<String>, Vec<Binding>, Vec<String>), BackendError> {
+    let state = match socket {
+        Some(s) => s.with(|sock| super::nfnl::read_on(sock, true)),
+        None => target.run(|| super::nfnl::read_here(true)).and_then(|r| r),
+    }
+    .map_err(|e| {
+        BackendError::new(
+            if e.raw_os_error() == Some(libc::EPERM) {
+                ErrorKind::Permission
+            } else {
+                ErrorKind::Other
+            },
+            format!(
+                "cannot read brouter's nftables tables in network namespace {}: {e}",
+                target.label()
+            ),
+        )
+    })?;
+    let foreign = [("inet", &state.inet), ("bridge", &state.bridge)]
+        .iter()
+        .filter(|(_, s)| matches!(s, Some(None)))
+        .map(|(f, _)| format!("{f} {TABLE}"))
+        .collect();
+    Ok((super::agree(state.inet, state.bridge), state.bindings, foreign))
+}
+
 /// A digest of both tables without the binding sets' elements (compared on their own,
 /// against the bindings expected): equal digests, same contents.
 pub fn digest(tables: &[Option<TableContents>; 2]) -> u64 {

@@ -50,7 +50,7 @@ pub(super) fn read_on(sock: &Socket, with_bindings: bool) -> io::Result<TableSta
             *slot = Some(fingerprint(sock, family)?);
         }
     }
-    if with_bindings && state.bridge.is_some() {
+    if with_bindings && matches!(state.bridge, Some(Some(_))) {
         state.bindings = bindings(sock)?;
     }
     Ok(state)

@@ -196,10 +196,8 @@ impl NetBackend for NetlinkBackend {
             sysctls.insert(key.to_string(), self.sysctls.read(key)?);
         }
         // One trip for the fingerprint and the bindings (nfnetlink, not `nft list`).
-        let (firewall, bindings) = match &self.bindings {
-            Ok(socket) => socket.read_state(true)?,
-            Err(_) => self.firewall(|t| firewall::read_state(t, true)).await?,
-        };
+        let (firewall, bindings, foreign_tables) =
+            firewall::drift::read_state(self.bindings.as_ref().ok(), &self.target)?;
         self.tables_absent = firewall.is_none();
         Ok(Observed {
             links: dumped.links,
@@ -210,6 +208,7 @@ impl NetBackend for NetlinkBackend {
             firewall,
             bindings,
             firewall_drift: vec![],
+            foreign_tables,
         })
     }
 
@@ -230,6 +229,7 @@ impl NetBackend for NetlinkBackend {
             firewall: None,
             bindings,
             firewall_drift: vec![],
+            foreign_tables: vec![],
         })
     }
 
