@@ -83,13 +83,17 @@ pub fn read_tables(
     })
 }
 
+/// What `observe` reports of the firewall: the fingerprint, the bindings, and the tables
+/// named like brouter's that are not its.
+pub type FirewallState = (Option<String>, Vec<Binding>, Vec<String>);
+
 /// The fingerprint, the bindings and the foreign tables of brouter's names, read over
 /// `socket` (or from a thread in `target`): what `observe` reports of the firewall. A table
 /// named like brouter's without its fingerprint comment is somebody else's.
 pub fn read_state(
     socket: Option<&super::BindingSocket>,
     target: &crate::NetnsTarget,
-) -> Result<(Option<String>, Vec<Binding>, Vec<String>), BackendError> {
+) -> Result<FirewallState, BackendError> {
     let state = match socket {
         Some(s) => s.with(|sock| super::nfnl::read_on(sock, true)),
         None => target.run(|| super::nfnl::read_here(true)).and_then(|r| r),
