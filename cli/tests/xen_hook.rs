@@ -155,7 +155,13 @@ fn hook_driven_like_xl_attaches_reports_and_detaches() {
     let calls = xs.calls();
     assert!(calls.contains("xenstore-read backend/vif/7/0/bridge"), "{calls}");
     assert!(
-        calls.contains("xenstore-write backend/vif/7/0/hotplug-status connected"),
+        calls.contains("backend/vif/7/0/hotplug-status connected"),
         "{calls}"
     );
+    assert_eq!(
+        xs.get("/local/domain/7/device/vif/0/mtu").as_deref(),
+        Some("1400"),
+        "the frontend's MTU key"
+    );
+    assert_eq!(String::from_utf8_lossy(&online.stdout), "", "stdout must stay empty");
 }
