@@ -23,7 +23,7 @@ impl Xenstore {
     /// The values of those of `keys` that exist under the backend directory. A key that
     /// is absent is simply not in the map; a store that cannot be read is an error.
     pub fn read_keys(&self, keys: &[&str]) -> Result<BTreeMap<String, String>, String> {
-        let listed = run("xenstore-list", &[self.path.clone()])?;
+        let listed = run("xenstore-list", std::slice::from_ref(&self.path))?;
         let present: Vec<&str> = keys
             .iter()
             .copied()

@@ -121,7 +121,10 @@ fn packaged_xen_hook_runs_usr_sbin_brouter() {
     let hook = std::fs::read_to_string(generated.path().join("xen-hook")).unwrap();
     assert!(hook.starts_with("#!/bin/sh\n"), "{hook}");
     assert!(hook.contains("brouter='/usr/sbin/brouter'"), "{hook}");
-    assert!(hook.lines().any(|l| l.starts_with("# managed by brouter")), "{hook}");
+    assert!(
+        hook.lines().any(|l| l.starts_with("# managed by brouter")),
+        "{hook}"
+    );
     let installed = tempfile::tempdir().unwrap();
     let exe = installed.path().join("brouter");
     std::fs::copy(brouter(), &exe).unwrap();

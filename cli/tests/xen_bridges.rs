@@ -89,7 +89,13 @@ fn network_script_words_brouter_does_not_use_are_ignored_with_a_warning() {
     let state = dir.path().join("state.json");
     let out = common::sim_ok(
         &state,
-        &["start", "netdev=eth0", "bridgeip=10.98.98.1/24", "dhcp=yes", "brigdeip=10.1.1.1/24"],
+        &[
+            "start",
+            "netdev=eth0",
+            "bridgeip=10.98.98.1/24",
+            "dhcp=yes",
+            "brigdeip=10.1.1.1/24",
+        ],
     );
     let err = common::stderr(&out);
     assert!(err.contains("netdev=eth0: not used by brouter, ignored"), "{err}");

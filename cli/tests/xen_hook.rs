@@ -163,5 +163,9 @@ fn hook_driven_like_xl_attaches_reports_and_detaches() {
         Some("1400"),
         "the frontend's MTU key"
     );
-    assert_eq!(String::from_utf8_lossy(&online.stdout), "", "stdout must stay empty");
+    assert_eq!(
+        String::from_utf8_lossy(&online.stdout),
+        "",
+        "stdout must stay empty"
+    );
 }

@@ -172,14 +172,25 @@ fn hook_dispatches_hotplug_actions_to_vif_and_the_rest_to_the_network_script() {
     std::fs::write(&fake, "#!/bin/sh\necho \"$*\"\n").unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let text = std::fs::read_to_string(&hook).unwrap();
-    std::fs::write(&hook, text.replace(&brouter().display().to_string(), fake.to_str().unwrap())).unwrap();
+    std::fs::write(
+        &hook,
+        text.replace(&brouter().display().to_string(), fake.to_str().unwrap()),
+    )
+    .unwrap();
     for (argv, runs) in [
         (&["online", "type_if=vif"][..], "vif online type_if=vif"),
         (&["remove", "type_if=tap"][..], "vif remove type_if=tap"),
-        (&["start", "bridgeip=10.98.98.1/24", "netdev=eth0"][..], "start bridgeip=10.98.98.1/24 netdev=eth0"),
+        (
+            &["start", "bridgeip=10.98.98.1/24", "netdev=eth0"][..],
+            "start bridgeip=10.98.98.1/24 netdev=eth0",
+        ),
         (&["stop"][..], "stop"),
     ] {
-        let out = Command::new(&hook).args(argv).stdin(Stdio::null()).output().unwrap();
+        let out = Command::new(&hook)
+            .args(argv)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(stdout(&out).trim(), runs);
     }
