@@ -72,7 +72,7 @@ pub enum Command {
     /// Draw the topology (uplink, dom0, brouters, hosts, forwards, zone policies) as SVG or
     /// Graphviz DOT, from the config plus the live state when it can be read.
     Diagram(crate::diagram::DiagramArgs),
-    /// Install or remove brouter's vif hook (`vif-brouter`) in the Xen scripts directory.
+    /// Install or remove brouter's vif hook (`brouter`, `vif-brouter`) in the Xen scripts directory.
     #[command(subcommand)]
     Xen(crate::xen_install::XenCommand),
     /// Print the shell completion script for SHELL to stdout.
@@ -100,15 +100,16 @@ pub struct VifArgs {
     /// The vif device (default: $vif, or $INTERFACE for type_if=tap).
     #[arg(long)]
     pub vif: Option<String>,
-    /// The bridge to attach to (default: $bridge, xenstore, the network of the [[host]] with
-    /// this MAC, the only network; with several to choose from, refused naming them).
+    /// The bridge to attach to (default: xenstore `bridge`, else $bridge; xl's default
+    /// xenbr0 when no network uses it, or nothing: the network of the [[host]] with this
+    /// MAC, else the only network; with several to choose from, refused naming them).
     #[arg(long)]
     pub bridge: Option<String>,
     /// The domU's MAC, to find its host in the config (default: xenstore `mac`). On an
     /// anti-spoofing network a [[host]] of that network must declare it.
     #[arg(long)]
     pub mac: Option<String>,
-    /// The domU's addresses, space-separated (default: $ip, xenstore `ip`).
+    /// The domU's addresses or prefixes, space-separated (default: xenstore `ip`, else $ip).
     #[arg(long)]
     pub ip: Option<String>,
 }

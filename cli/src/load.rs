@@ -41,7 +41,14 @@ pub fn config_file(explicit: Option<&Path>, words: &[String]) -> Result<Option<C
 pub fn parse_config(file: Option<&ConfigFile>, words: &[String]) -> Result<Config, Failure> {
     match file {
         Some(f) => config::from_toml(&f.text, &f.path.display().to_string()).map_err(Failure::config),
-        None => config::from_xen_words(words).map_err(Failure::config),
+        None => {
+            // Xen's scripts take any VAR=VAL word; brouter ignores the ones it does not
+            // use, but says so (a typo would otherwise fall back to a default silently).
+            for w in config::ignored_xen_words(words) {
+                eprintln!("brouter: warning: {w}");
+            }
+            config::from_xen_words(words).map_err(Failure::config)
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod demo;
 mod diagram;
 mod exit;
 mod explain;
+mod hotplug;
 mod json;
 mod kernel;
 mod load;
@@ -177,14 +178,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
 /// `vif`: the configuration is optional (`--config`, else the default file if there is
 /// one): without it, the vif goes to the only bridge brouter made (several: refused).
 async fn vif_command(cli: &Cli, args: &args::VifArgs) -> Result<u8, Failure> {
-    let config = match cli.config.as_deref() {
-        Some(path) => Some(load::load_config(Some(path), &[])?),
-        None if std::path::Path::new(load::DEFAULT_CONFIG).exists() => Some(load::load_config(None, &[])?),
-        None => None,
-    };
-    let mut backend = run::open(cli).await?;
-    let lock = lock::path_for(cli.sim.as_deref(), cli.netns.as_deref());
-    vif::vif(args, config.as_ref(), &mut backend, &lock, cli.json).await
+    vif::command(cli, args).await
 }
 
 /// `diagram`: from the live system when readable (unless `--config-only`), else from

@@ -179,9 +179,10 @@ fn extra_sections(roff: &mut Roff) {
                 "The --json output of every command and of errors (\"version\": 1).",
             ),
             (
-                "/etc/xen/scripts/vif-brouter",
-                "The vif hook written by brouter xen install; name it in a vif spec \
-                 (script=vif-brouter) or in xl.conf (vif.default.script=\"vif-brouter\").",
+                "/etc/xen/scripts/brouter",
+                "The vif hook (also as vif-brouter), shipped by the package or written by \
+                 brouter xen install; name it in a vif spec (script=brouter) or in xl.conf \
+                 (vif.default.script=\"brouter\"). xend's network-script may name it too.",
             ),
             (
                 "/run/brouter/",

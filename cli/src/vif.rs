@@ -5,130 +5,172 @@
 //! Success writes `hotplug-status connected`; failure writes `hotplug-error` and
 //! `hotplug-status error` and exits 1, which makes xl fail the device add.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use brouter_engine::vif::{plan_vif_offline, plan_vif_online, vif_links, VifAction, VifPlan, VifRequest};
 use brouter_engine::{apply, Config};
 
-use crate::args::{VifArgs, VifCommand};
-use crate::exit::{Failure, OK};
+use crate::args::{Cli, VifArgs, VifCommand};
+use crate::exit::{Failure, FAILED, OK};
+use crate::hotplug::{self, Hotplug, TypeIf};
 use crate::load::Backend;
-use crate::xenstore::Xenstore;
 
-/// Which device type a hotplug call is about (`type_if=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TypeIf {
-    Vif,
-    Tap,
-}
-
-/// The hook: read the request from the words, the environment and xenstore, plan and
-/// apply it under the lock, tell xl how it went (online), and report.
-pub async fn vif(
-    args: &VifArgs,
-    config: Option<&Config>,
-    backend: &mut Backend,
-    lock_path: &std::path::Path,
-    json_out: bool,
-) -> Result<u8, Failure> {
-    let type_if = type_if(&args.words)?;
+/// `brouter vif …`: everything, config loading included, runs inside the hook's
+/// reporting, so xl hears of every failure through `hotplug-error`.
+pub async fn command(cli: &Cli, args: &VifArgs) -> Result<u8, Failure> {
+    let (hp, words_ok) = Hotplug::from_env(&args.words);
     let online = matches!(args.action, VifCommand::Online | VifCommand::Add);
     // vif-bridge acts on online/offline for PV vifs and on add/remove for taps only.
-    let relevant = match type_if {
+    let relevant = match hp.type_if {
         TypeIf::Vif => matches!(args.action, VifCommand::Online | VifCommand::Offline),
         TypeIf::Tap => matches!(args.action, VifCommand::Add | VifCommand::Remove),
     };
-    if !relevant {
+    if words_ok.is_ok() && !relevant {
         return Ok(OK);
     }
-    let xs = Xenstore::from_env();
-    // Every input is read and checked before anything changes: a bad MAC is refused
-    // (exit 2), not found half-way through the apply.
-    let outcome = match request(args, type_if, &xs) {
+    let outcome = match words_ok {
         Err(f) => Err(f),
-        Ok(req) => {
-            // Held for observe → plan → apply only: everything before (process start,
-            // config, the netlink connection) runs in parallel when many domUs boot at once.
-            let _lock = crate::lock::lock(lock_path)?;
-            reload_sim(backend)?;
-            run(config, backend, &req, online).await
-        }
+        Ok(()) => attempt(cli, args, &hp, online).await,
     };
-    match (&outcome, online) {
-        (Ok(_), true) => xs.write(&[("hotplug-status", "connected")]),
-        (Err(f), true) => xs.write(&[("hotplug-error", f.message.as_str()), ("hotplug-status", "error")]),
-        _ => {}
-    }
-    print_outcome(&outcome?, online, json_out);
-    Ok(OK)
+    report(&hp, args, online, cli.json, outcome)
 }
 
-/// The device type the `type_if=` words name (default `vif`); any other word is a
-/// usage error.
-fn type_if(words: &[String]) -> Result<TypeIf, Failure> {
-    let mut type_if = TypeIf::Vif;
-    for w in words {
-        match w.split_once('=') {
-            Some(("type_if", "vif")) => type_if = TypeIf::Vif,
-            Some(("type_if", "tap")) => type_if = TypeIf::Tap,
-            Some(("type_if", other)) => {
-                return Err(Failure::usage(format!(
-                    "type_if={other}: use type_if=vif or type_if=tap"
-                )))
+/// Load the config, read the request, plan and apply it.
+async fn attempt(cli: &Cli, args: &VifArgs, hp: &Hotplug, online: bool) -> Result<VifPlan, Failure> {
+    // Every input is read and checked before anything changes: a bad MAC is refused,
+    // not found half-way through the apply.
+    let keys = hp.read()?;
+    let req = request(args, hp, &keys)?;
+    let config = match cli.config.as_deref() {
+        Some(path) => Some(crate::load::load_config(Some(path), &[])?),
+        None if std::path::Path::new(crate::load::DEFAULT_CONFIG).exists() => {
+            Some(crate::load::load_config(None, &[])?)
+        }
+        None => None,
+    };
+    let mut backend = crate::run::open(cli).await?;
+    let lock_path = crate::lock::path_for(cli.sim.as_deref(), cli.netns.as_deref());
+    // Held for observe → plan → apply only: everything before (process start, config,
+    // the netlink connection) runs in parallel when many domUs boot at once.
+    let _lock = crate::lock::lock(&lock_path)?;
+    reload_sim(&mut backend)?;
+    run(config.as_ref(), &mut backend, &req, online).await
+}
+
+/// Tell xl how it went and say it. As Xen's hook (a backend path known): every failure
+/// writes `hotplug-error` and `hotplug-status error` and exits 1; `online` of a PV vif
+/// writes the frontend's `mtu` and `hotplug-status connected` (one `xenstore-write`,
+/// which must succeed); stdout stays empty, messages go to stderr (failures only) and
+/// syslog. Run by hand (no backend path): the plan's line on stdout, the usual codes.
+fn report(
+    hp: &Hotplug,
+    args: &VifArgs,
+    online: bool,
+    json_out: bool,
+    outcome: Result<VifPlan, Failure>,
+) -> Result<u8, Failure> {
+    let Some(xs) = &hp.xs else {
+        let plan = outcome?;
+        print_outcome(&plan, online, json_out);
+        return Ok(OK);
+    };
+    let device = args.vif.as_deref().or(hp.device.as_deref());
+    let outcome = outcome.and_then(|plan| {
+        let mut pairs = Vec::new();
+        if online && hp.type_if == TypeIf::Vif {
+            if let (Some(key), Some(mtu)) = (hp.frontend_mtu_key(), plan.mtu) {
+                pairs.push((key, mtu.to_string()));
             }
-            _ => {
-                return Err(Failure::usage(format!(
-                    "{w}: vif accepts only type_if=vif|tap words"
-                )))
+            pairs.push(("hotplug-status".to_string(), "connected".to_string()));
+        }
+        if !pairs.is_empty() {
+            xs.write(&pairs)
+                .map_err(|e| Failure::op(format!("cannot tell xl the vif is connected: {e}")))?;
+        }
+        Ok(plan)
+    });
+    match outcome {
+        Ok(plan) => {
+            let what = if online { "attached to" } else { "detached from" };
+            let bridge = plan.bridge.as_deref().unwrap_or("no bridge");
+            hotplug::syslog(false, &format!("{}: {what} {bridge}", hp.who(Some(&plan.device))));
+            if json_out {
+                crate::json::print_ser(&plan);
             }
+            Ok(OK)
+        }
+        Err(f) => {
+            let who = hp.who(device);
+            // The message names the vif (xl shows it among all of a domain's devices).
+            let message = match device {
+                Some(d) if !f.message.starts_with(d) => format!("{d}: {}", f.message),
+                _ => f.message.clone(),
+            };
+            let pairs = [
+                ("hotplug-error".to_string(), message.clone()),
+                ("hotplug-status".to_string(), "error".to_string()),
+            ];
+            let written = xs.write(&pairs);
+            hotplug::syslog(true, &format!("{who}: {}", f.message));
+            let message = match written {
+                Ok(()) => message,
+                Err(e) => format!("{message} (and xl was not told: {e})"),
+            };
+            Err(Failure {
+                code: FAILED,
+                message,
+                ..f
+            })
         }
     }
-    Ok(type_if)
 }
 
-/// What Xen says about the vif: the flags first, then the environment, then xenstore.
-fn request(args: &VifArgs, type_if: TypeIf, xs: &Xenstore) -> Result<VifRequest, Failure> {
+/// What Xen says about the vif: the flags first (a run by hand), then xenstore, then
+/// the environment (vif-common.sh: `ip=$(xenstore_read_default "$XENBUS_PATH/ip" "$ip")`).
+fn request(args: &VifArgs, hp: &Hotplug, keys: &BTreeMap<String, String>) -> Result<VifRequest, Failure> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let device = args
-        .vif
-        .clone()
-        .or_else(|| {
-            env(if type_if == TypeIf::Tap {
-                "INTERFACE"
-            } else {
-                "vif"
-            })
-        })
-        .ok_or_else(|| {
-            Failure::usage("no vif named: set $vif (or $INTERFACE for type_if=tap) or pass --vif")
-        })?;
+    let xs = |k: &str| keys.get(k).filter(|v| !v.is_empty()).cloned();
+    let device = args.vif.clone().or_else(|| hp.device.clone()).ok_or_else(|| {
+        Failure::usage("no vif named: set $vif (or $INTERFACE for type_if=tap) or pass --vif")
+    })?;
     let ips_text = args
         .ip
         .clone()
+        .or_else(|| xs("ip"))
         .or_else(|| env("ip"))
-        .or_else(|| xs.read("ip"))
         .unwrap_or_default();
-    let ips = parse_ips(&ips_text)?;
+    let (ips, prefixes) = parse_ips(&ips_text)?;
+    let mtu = match xs("mtu") {
+        None => None,
+        Some(m) => Some(m.parse::<u32>().ok().filter(|m| *m >= 68).ok_or_else(|| {
+            Failure::usage(format!(
+                "mtu={m} (xenstore) is not an MTU: a number of bytes, at least 68"
+            ))
+        })?),
+    };
+    let rename_to = xs("vifname").map(|n| match hp.type_if {
+        TypeIf::Vif => n,
+        // vif-common.sh: the emulated NIC of a renamed vif is `<vifname>-emu`.
+        TypeIf::Tap => format!("{n}-emu"),
+    });
     Ok(VifRequest {
         device,
-        rename_to: if type_if == TypeIf::Vif {
-            xs.read("vifname")
-        } else {
-            None
-        },
+        rename_to,
         bridge: args
             .bridge
             .clone()
-            .or_else(|| env("bridge"))
-            .or_else(|| xs.read("bridge")),
+            .or_else(|| xs("bridge"))
+            .or_else(|| env("bridge")),
         mac: args
             .mac
             .clone()
-            .or_else(|| xs.read("mac"))
+            .or_else(|| xs("mac"))
             .map(|m| parse_mac(&m))
             .transpose()?,
         ips,
-        mtu: xs.read("mtu").and_then(|m| m.parse().ok()),
+        prefixes,
+        mtu,
     })
 }
 
@@ -141,23 +183,35 @@ fn parse_mac(text: &str) -> Result<String, Failure> {
             .all(|o| o.len() == 2 && u8::from_str_radix(o, 16).is_ok());
     if !ok {
         return Err(Failure::usage(format!(
-            "mac: {text:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"
+            "mac={text}: not a MAC address (write it as aa:bb:cc:dd:ee:ff)"
         )));
     }
     Ok(text.trim().to_ascii_lowercase())
 }
 
-/// The domU's addresses from `$ip` / xenstore `ip`: space-separated, prefixes dropped.
-fn parse_ips(text: &str) -> Result<Vec<Ipv4Addr>, Failure> {
+/// Xen's `ip`: space-separated addresses or prefixes of either family. IPv4 host
+/// addresses (bare or /32) are bound by anti-spoofing; the rest are kept as prefixes.
+fn parse_ips(text: &str) -> Result<(Vec<Ipv4Addr>, Vec<ipnet::IpNet>), Failure> {
     let mut ips = Vec::new();
+    let mut prefixes = Vec::new();
     for w in text.split_whitespace() {
-        let ip = w.split('/').next().unwrap_or(w);
-        ips.push(
-            ip.parse::<Ipv4Addr>()
-                .map_err(|_| Failure::usage(format!("ip: {w:?} is not an IPv4 address")))?,
-        );
+        let net = match w.parse::<ipnet::IpNet>() {
+            Ok(n) => n,
+            Err(_) => match w.parse::<std::net::IpAddr>() {
+                Ok(a) => ipnet::IpNet::from(a),
+                Err(_) => {
+                    return Err(Failure::usage(format!(
+                        "ip={w}: not an IPv4/IPv6 address or prefix (Xen's ip= is e.g. \"10.98.98.7 10.98.98.16/28 2001:db8::7\")"
+                    )))
+                }
+            },
+        };
+        match net {
+            ipnet::IpNet::V4(n) if n.prefix_len() == 32 => ips.push(n.addr()),
+            other => prefixes.push(other),
+        }
     }
-    Ok(ips)
+    Ok((ips, prefixes))
 }
 
 /// The plan as JSON, or one line saying where the vif went.
@@ -204,8 +258,8 @@ async fn run(
     let config = config.or(xen_config.as_ref());
     let plan = if online {
         plan_vif_online(config, &obs, req).map_err(|e| match e.is_refusal() {
-            true => Failure::usage(e.to_string()),
-            false => Failure::op(e.to_string()),
+            true => Failure::usage(format!("{}: {e}", req.device)),
+            false => Failure::op(format!("{}: {e}", req.device)),
         })?
     } else {
         plan_vif_offline(&obs, req)

@@ -1,9 +1,11 @@
 //! `brouter xen install|uninstall`: put brouter's vif hook where xl looks for it.
 //!
 //! xl runs the `script=` of each vif spec, a relative name resolving in `/etc/xen/scripts`
-//! (FIELD-NOTES, "How Xen calls brouter"). The hook is a two-line sh wrapper around
-//! `brouter vif` (template: `dist/vif-brouter`), marked so that brouter only ever
-//! overwrites or removes a file it wrote itself: the scripts directory belongs to Xen.
+//! (FIELD-NOTES, "How Xen calls brouter"). The hook is a short sh wrapper around
+//! `brouter vif` (and `brouter start|stop` for xend's network-script; template:
+//! `dist/vif-brouter`), installed as `brouter` (`script=brouter`) and `vif-brouter` (the
+//! older name), marked so that brouter only ever overwrites or removes a file it wrote
+//! itself: the scripts directory belongs to Xen. The package ships the same files.
 
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
@@ -14,8 +16,9 @@ use serde_json::json;
 
 use crate::exit::{Failure, OK};
 
-/// The hook's file name, as vif specs name it (`script=vif-brouter`).
-pub const HOOK_NAME: &str = "vif-brouter";
+/// The hook's file names, as vif specs name it: `script=brouter` (first, what the docs
+/// show) and `script=vif-brouter` (the name older setups use).
+pub const HOOK_NAMES: [&str; 2] = ["brouter", "vif-brouter"];
 /// Where xl resolves a relative `script=`.
 pub const DEFAULT_DIR: &str = "/etc/xen/scripts";
 /// The line that says brouter wrote a file; nothing without it is touched.
@@ -24,8 +27,9 @@ const TEMPLATE: &str = include_str!("../../dist/vif-brouter");
 
 #[derive(Debug, Subcommand)]
 pub enum XenCommand {
-    /// Write the vif hook `vif-brouter` into the Xen scripts directory and print the
-    /// xl.cfg / xl.conf lines that use it. Never overwrites a file brouter did not write.
+    /// Write the vif hook (`brouter`, and `vif-brouter` for older specs) into the Xen
+    /// scripts directory and print the xl.cfg / xl.conf lines that use it. Never
+    /// overwrites a file brouter did not write.
     Install {
         /// The Xen hotplug scripts directory.
         #[arg(long, value_name = "DIR", default_value = DEFAULT_DIR)]
@@ -62,21 +66,27 @@ pub fn hook_text(exe: &Path) -> String {
 
 fn install(dir: &Path, json_out: bool) -> Result<u8, Failure> {
     check_dir(dir)?;
-    let path = dir.join(HOOK_NAME);
     // The hook runs exactly the brouter that installed it: xl's PATH is not ours to rely on.
     let exe =
         std::env::current_exe().map_err(|e| Failure::op(format!("cannot find brouter's own binary: {e}")))?;
     let text = hook_text(&exe);
-    let changed = match existing(&path)? {
-        Existing::Foreign => return Err(foreign(&path, "overwrite")),
-        Existing::Ours(old) if old == text && is_executable(&path) => false,
-        Existing::Ours(_) | Existing::Nothing => {
-            write_executable(dir, &path, &text)?;
-            true
+    // Every name is checked before any is written: a foreign file stops the whole install.
+    let mut todo = Vec::new();
+    for name in HOOK_NAMES {
+        let path = dir.join(name);
+        match existing(&path)? {
+            Existing::Foreign => return Err(foreign(&path, "overwrite")),
+            Existing::Ours(old) if old == text && is_executable(&path) => {}
+            Existing::Ours(_) | Existing::Nothing => todo.push((name, path)),
         }
-    };
-    let xl_cfg = "vif = ['mac=00:16:3e:xx:xx:xx,bridge=xenbr0,script=vif-brouter']";
-    let xl_conf = "vif.default.script=\"vif-brouter\"";
+    }
+    let changed = !todo.is_empty();
+    for (name, path) in &todo {
+        write_executable(dir, name, path, &text)?;
+    }
+    let path = dir.join(HOOK_NAMES[0]);
+    let xl_cfg = "vif = ['mac=00:16:3e:xx:xx:xx,bridge=xenbr0,script=brouter']";
+    let xl_conf = "vif.default.script=\"brouter\"";
     if json_out {
         let v =
             json!({ "hook": path, "changed": changed, "brouter": exe, "xl_cfg": xl_cfg, "xl_conf": xl_conf });
@@ -84,7 +94,12 @@ fn install(dir: &Path, json_out: bool) -> Result<u8, Failure> {
         return Ok(OK);
     }
     let what = if changed { "installed" } else { "already installed" };
-    println!("{what}: {} (runs {} vif)", path.display(), exe.display());
+    println!(
+        "{what}: {} and {} (runs {} vif)",
+        path.display(),
+        HOOK_NAMES[1],
+        exe.display()
+    );
     println!("Use it for a domU's vif in its xl.cfg (mac= the host's `mac`, bridge= one of brouter's):");
     println!("  {xl_cfg}");
     println!("or for every vif without a script=, in /etc/xen/xl.conf:");
@@ -93,20 +108,27 @@ fn install(dir: &Path, json_out: bool) -> Result<u8, Failure> {
 }
 
 fn uninstall(dir: &Path, json_out: bool) -> Result<u8, Failure> {
-    let path = dir.join(HOOK_NAME);
-    let removed = match existing(&path)? {
-        Existing::Foreign => return Err(foreign(&path, "remove")),
-        Existing::Nothing => false,
-        Existing::Ours(_) => {
-            std::fs::remove_file(&path).map_err(|e| Failure::op(format!("{}: {e}", path.display())))?;
-            true
+    let mut ours = Vec::new();
+    for name in HOOK_NAMES {
+        let path = dir.join(name);
+        match existing(&path)? {
+            Existing::Foreign => return Err(foreign(&path, "remove")),
+            Existing::Nothing => {}
+            Existing::Ours(_) => ours.push(path),
         }
-    };
+    }
+    for p in &ours {
+        std::fs::remove_file(p).map_err(|e| Failure::op(format!("{}: {e}", p.display())))?;
+    }
+    let removed = !ours.is_empty();
+    let path = dir.join(HOOK_NAMES[0]);
     if json_out {
         crate::json::print(json!({ "hook": path, "changed": removed }));
     } else if removed {
-        println!("removed {}", path.display());
-        println!("domUs whose vif spec says script=vif-brouter will not start until it is back.");
+        for p in &ours {
+            println!("removed {}", p.display());
+        }
+        println!("domUs whose vif spec says script=brouter will not start until it is back.");
     } else {
         println!("nothing to do: {} is not installed", path.display());
     }
@@ -153,8 +175,8 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// Write via a temporary file and a rename, so xl never runs a half-written hook.
-fn write_executable(dir: &Path, path: &Path, text: &str) -> Result<(), Failure> {
-    let tmp = dir.join(format!(".{HOOK_NAME}.tmp-{}", std::process::id()));
+fn write_executable(dir: &Path, name: &str, path: &Path, text: &str) -> Result<(), Failure> {
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let fail = |e: std::io::Error| Failure::op(format!("{}: {e}", tmp.display()));
     std::fs::write(&tmp, text).map_err(fail)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(fail)?;

@@ -80,3 +80,27 @@ fn status_and_explain_with_one_bridges_words_see_every_xen_bridge_of_the_host() 
     assert!(trace.contains("from zone xenbr1"), "{trace}");
     assert!(trace.contains("no policy for xenbr1 → xenbr0: drop"), "{trace}");
 }
+
+/// xend runs `(network-script 'brouter netdev=eth0 bridgeip=…')` as `brouter start …`:
+/// words brouter does not use are accepted, as Xen's scripts accept them, with a warning.
+#[test]
+fn network_script_words_brouter_does_not_use_are_ignored_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let out = common::sim_ok(
+        &state,
+        &[
+            "start",
+            "netdev=eth0",
+            "bridgeip=10.98.98.1/24",
+            "dhcp=yes",
+            "brigdeip=10.1.1.1/24",
+        ],
+    );
+    let err = common::stderr(&out);
+    assert!(err.contains("netdev=eth0: not used by brouter, ignored"), "{err}");
+    assert!(err.contains("dhcp=yes: not used by brouter"), "{err}");
+    assert!(err.contains("did you mean `bridgeip`?"), "{err}");
+    let kernel = std::fs::read_to_string(&state).unwrap();
+    assert!(kernel.contains("10.98.98.1"), "{kernel}");
+}

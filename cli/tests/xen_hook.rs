@@ -1,4 +1,4 @@
-//! The installed vif hook, driven exactly as xl drives it on a dom0: `vif-brouter online
+//! The installed vif hook, driven exactly as xl drives it on a dom0: `brouter online
 //! type_if=vif` run inside the dom0 namespace, with xl's environment, stdin from /dev/null,
 //! and xenstore answered by a fake `xenstore-read`/`xenstore-write` on PATH.
 
@@ -64,7 +64,7 @@ fn seed_xenstore(xs: &FakeXenstore, domid: u32, mac: &str, bridge: &str) {
     let base = format!("backend/vif/{domid}/0");
     xs.set(&format!("{base}/mac"), mac);
     xs.set(&format!("{base}/bridge"), bridge);
-    xs.set(&format!("{base}/script"), "vif-brouter");
+    xs.set(&format!("{base}/script"), "brouter");
     xs.set(&format!("{base}/handle"), "0");
 }
 
@@ -82,7 +82,7 @@ fn hook_driven_like_xl_attaches_reports_and_detaches() {
         .output()
         .unwrap();
     assert!(installed.status.success(), "{}", stderr(&installed));
-    let hook = scripts.join("vif-brouter");
+    let hook = scripts.join("brouter");
     let xs = FakeXenstore::new(&tmp.path().join("xs"));
 
     let dom0 = Netns::new("xenhook");
@@ -155,7 +155,17 @@ fn hook_driven_like_xl_attaches_reports_and_detaches() {
     let calls = xs.calls();
     assert!(calls.contains("xenstore-read backend/vif/7/0/bridge"), "{calls}");
     assert!(
-        calls.contains("xenstore-write backend/vif/7/0/hotplug-status connected"),
+        calls.contains("backend/vif/7/0/hotplug-status connected"),
         "{calls}"
+    );
+    assert_eq!(
+        xs.get("/local/domain/7/device/vif/0/mtu").as_deref(),
+        Some("1400"),
+        "the frontend's MTU key"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&online.stdout),
+        "",
+        "stdout must stay empty"
     );
 }

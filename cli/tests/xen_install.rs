@@ -38,10 +38,11 @@ fn install_writes_an_executable_hook_and_prints_the_xl_lines() {
     assert_eq!(mode & 0o777, 0o755);
     let said = stdout(&out);
     assert!(said.contains("vif = ['mac="), "{said}");
-    assert!(said.contains(",bridge=xenbr0,script=vif-brouter']"), "{said}");
-    assert!(said.contains("vif.default.script=\"vif-brouter\""), "{said}");
-    // Nothing else (no temporary file) is left in Xen's directory.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    assert!(said.contains(",bridge=xenbr0,script=brouter']"), "{said}");
+    assert!(said.contains("vif.default.script=\"brouter\""), "{said}");
+    // The same hook under both names, nothing else (no temporary file) in Xen's directory.
+    assert_eq!(std::fs::read_to_string(dir.path().join("brouter")).unwrap(), text);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
 
 #[test]
@@ -115,6 +116,7 @@ fn uninstall_removes_only_its_own_hook() {
     let out = uninstall(dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!hook.exists());
+    assert!(!dir.path().join("brouter").exists());
     let again = uninstall(dir.path());
     assert!(again.status.success());
     assert!(stdout(&again).starts_with("nothing to do"), "{}", stdout(&again));
@@ -155,4 +157,41 @@ fn hook_reports_a_missing_brouter_binary_through_xenstore() {
         error.contains("is missing") && error.contains("brouter xen install"),
         "{error}"
     );
+}
+
+/// One hook, both of Xen's callers: xl's `online|offline|add|remove` go to `brouter vif`,
+/// xend's network-script `start|stop|status VAR=VAL…` to `brouter start|stop|status`.
+#[test]
+fn hook_dispatches_hotplug_actions_to_vif_and_the_rest_to_the_network_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = dir.path().join("scripts");
+    std::fs::create_dir(&scripts).unwrap();
+    assert!(install(&scripts).status.success());
+    let hook = scripts.join("brouter");
+    let fake = dir.path().join("fake-brouter");
+    std::fs::write(&fake, "#!/bin/sh\necho \"$*\"\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = std::fs::read_to_string(&hook).unwrap();
+    std::fs::write(
+        &hook,
+        text.replace(&brouter().display().to_string(), fake.to_str().unwrap()),
+    )
+    .unwrap();
+    for (argv, runs) in [
+        (&["online", "type_if=vif"][..], "vif online type_if=vif"),
+        (&["remove", "type_if=tap"][..], "vif remove type_if=tap"),
+        (
+            &["start", "bridgeip=10.98.98.1/24", "netdev=eth0"][..],
+            "start bridgeip=10.98.98.1/24 netdev=eth0",
+        ),
+        (&["stop"][..], "stop"),
+    ] {
+        let out = Command::new(&hook)
+            .args(argv)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), runs);
+    }
 }

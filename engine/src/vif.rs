@@ -15,6 +15,8 @@ use crate::firewall::Binding;
 use crate::model::Observed;
 use crate::plan::{Op, Plan};
 
+mod checks;
+
 /// The MAC vif-bridge gives the dom0 end of a vif, so the bridge never takes the domU's.
 pub const VIF_MAC: &str = "fe:ff:ff:ff:ff:ff";
 
@@ -38,8 +40,13 @@ pub struct VifRequest {
     pub bridge: Option<String>,
     /// The domU's MAC (xenstore `mac`).
     pub mac: Option<String>,
-    /// The domU's addresses (`$ip` or xenstore `ip`), for anti-spoofing.
+    /// The domU's IPv4 host addresses (xenstore `ip`, else `$ip`), for anti-spoofing.
     pub ips: Vec<Ipv4Addr>,
+    /// The other entries of xenstore `ip`: IPv4 prefixes wider than one address, and
+    /// IPv6 addresses or prefixes. Xen's `ip` means networks, not just addresses; they
+    /// are checked against the network (IPv4) but not bound (see docs/xen.md).
+    #[serde(default)]
+    pub prefixes: Vec<ipnet::IpNet>,
     /// xenstore `mtu`.
     pub mtu: Option<u32>,
 }
@@ -52,6 +59,10 @@ pub struct VifPlan {
     pub bridge: Option<String>,
     /// The configured host this vif belongs to, if one matched.
     pub host: Option<String>,
+    /// The MTU the vif runs at (xenstore's, else the bridge's): vif-bridge tells the
+    /// domU through its frontend's `mtu` key, and so does the hook.
+    #[serde(default)]
+    pub mtu: Option<u32>,
     pub plan: Plan,
 }
 
@@ -59,7 +70,7 @@ pub struct VifPlan {
 pub enum VifError {
     #[error("vif {0} does not exist (Xen names it in $vif, or $INTERFACE for emulated NICs)")]
     NoDevice(String),
-    #[error("bridge {0} does not exist: run `brouter start` before starting domUs (a boot unit should)")]
+    #[error("bridge={0} does not exist: run `brouter start` before starting domUs (a boot unit should), or name one of brouter's bridges in the vif spec")]
     NoBridge(String),
     #[error("{0} is not a bridge; set bridge= in the vif spec to one of brouter's bridges")]
     NotABridge(String),
@@ -71,9 +82,9 @@ pub enum VifError {
     NoMac { network: String, vif: String },
     #[error("no bridge named for {vif} and {} to choose from ({}): set bridge= in the vif spec (or pass --bridge)", if .choices.is_empty() { "none" } else { "several" }, if .choices.is_empty() { "run `brouter start` first".to_string() } else { .choices.join(", ") })]
     WhichBridge { vif: String, choices: Vec<String> },
-    #[error("MAC {mac} is not declared for network {network}, which does anti-spoofing: add a [[host]] with network = \"{network}\" and mac = \"{mac}\" (and its addresses) to the config, then run `brouter start`")]
+    #[error("mac={mac} is not declared for network {network}, which does anti-spoofing: add a [[host]] with network = \"{network}\" and mac = \"{mac}\" (and its addresses) to the config, then run `brouter start`")]
     UnknownMac { network: String, mac: String },
-    #[error("MAC {mac} is declared by [[host]] {host} for network {declared}, not {network}: attach it to {declared}'s bridge {declared_bridge}, or change that [[host]]'s network to \"{network}\"")]
+    #[error("mac={mac} is declared by [[host]] {host} for network {declared}, not {network}: attach it to {declared}'s bridge {declared_bridge}, or change that [[host]]'s network to \"{network}\"")]
     MisplacedMac {
         mac: String,
         host: String,
@@ -81,6 +92,17 @@ pub enum VifError {
         declared_bridge: String,
         network: String,
     },
+    #[error("ip={value} is outside network {network} ({subnet}) that bridge {bridge} carries: give the domU an address in {subnet} (the ip= of the vif spec), or put the vif on the bridge of the network {value} belongs to")]
+    IpOutsideNetwork {
+        value: String,
+        network: String,
+        subnet: String,
+        bridge: String,
+    },
+    #[error("vif={vif} is the uplink (uplink.interface = \"{vif}\"), not a domU's vif: a vif spec names the domU's backend device (vifname=), never the uplink")]
+    IsUplink { vif: String },
+    #[error("bridge=xenbr0 is xl's default and no network uses it, and {why}: name the bridge in the vif spec (bridge=…), or declare the MAC in a [[host]]")]
+    DefaultBridge { why: String },
 }
 
 impl VifError {
@@ -89,7 +111,12 @@ impl VifError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            VifError::WhichBridge { .. } | VifError::UnknownMac { .. } | VifError::MisplacedMac { .. }
+            VifError::WhichBridge { .. }
+                | VifError::UnknownMac { .. }
+                | VifError::MisplacedMac { .. }
+                | VifError::IpOutsideNetwork { .. }
+                | VifError::IsUplink { .. }
+                | VifError::DefaultBridge { .. }
         )
     }
 }
@@ -138,6 +165,9 @@ fn named_bridge(
     req: &VifRequest,
     host: Option<&crate::config::Host>,
 ) -> Result<Option<String>, VifError> {
+    if let Some(network) = checks::default_bridge_network(config, req, host)? {
+        return Ok(Some(network));
+    }
     match (&req.bridge, host, config) {
         (Some(b), _, _) => Ok(Some(b.clone())),
         (None, Some(h), Some(c)) => c
@@ -156,6 +186,7 @@ pub fn plan_vif_online(
     observed: &Observed,
     req: &VifRequest,
 ) -> Result<VifPlan, VifError> {
+    checks::not_the_uplink(config, req)?;
     let link = observed
         .link(&req.device)
         .ok_or_else(|| VifError::NoDevice(req.device.clone()))?;
@@ -163,6 +194,8 @@ pub fn plan_vif_online(
     let (name, up) = rename(&mut ops, observed, req, link.up)?;
     let host = find_host(config, req, &name);
     let (bridge, br) = target_bridge(config, observed, req, host)?;
+    checks::ips_inside_network(config, req, &bridge)?;
+    let mtu = req.mtu.or(br.mtu);
     prepare_and_attach(&mut ops, observed, req, link, &name, br, &bridge);
     // Anti-spoofing: bind before the port comes up, so the first frame is judged.
     if let Some(b) = antispoof_binding(config, req, host, &bridge, &name)? {
@@ -181,6 +214,7 @@ pub fn plan_vif_online(
         device: name,
         bridge: Some(bridge),
         host: host.map(|h| h.name.clone()),
+        mtu,
         plan: Plan { ops },
     })
 }
@@ -253,9 +287,13 @@ fn target_bridge<'o>(
             }
         }
     };
-    let br = observed
-        .link(&bridge)
-        .ok_or_else(|| VifError::NoBridge(bridge.clone()))?;
+    let br = observed.link(&bridge).ok_or_else(|| {
+        if checks::is_default_bridge(config, req) {
+            checks::default_bridge_missing(req)
+        } else {
+            VifError::NoBridge(bridge.clone())
+        }
+    })?;
     if !br.is_bridge() {
         return Err(VifError::NotABridge(bridge));
     }
@@ -405,6 +443,7 @@ pub fn plan_vif_offline(observed: &Observed, req: &VifRequest) -> VifPlan {
         device: name,
         bridge: link.and_then(|l| l.master.clone()),
         host: None,
+        mtu: None,
         plan: Plan { ops },
     }
 }

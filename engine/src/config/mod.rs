@@ -25,7 +25,10 @@ pub use risks::risks;
 pub use sources::{Located, Sources};
 pub use toml_file::{from_toml, KEYS as TOML_KEYS};
 pub use validate::validate;
-pub use xen::{from_xen_words, remembered_xen_words, with_other_xen_networks, xen_words, XEN_KEYS};
+pub use xen::{
+    from_xen_words, from_xen_words_warn, ignored_xen_words, remembered_xen_words, with_other_xen_networks,
+    xen_words, XEN_KEYS,
+};
 
 /// Built-in zone: the uplink (or, without one, anything that is not a brouter bridge).
 pub const ZONE_EXTERNAL: &str = "external";

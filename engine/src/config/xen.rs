@@ -17,8 +17,21 @@ pub const XEN_KEYS: &[&str] = &["bridgeip", "brnet", "vifnum", "bridge", "netmas
 
 const ORIGIN: &str = "command line";
 
-/// Build the one-network configuration the seed script would have set up.
+/// Build the one-network configuration the seed script would have set up. Words naming
+/// a variable brouter does not use are ignored, as Xen's scripts ignore them; see
+/// [`from_xen_words_warn`] for the warnings about them.
 pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors> {
+    from_xen_words_warn(words).map(|(c, _)| c)
+}
+
+/// Words the network-script does not use: `(word, warning)`, to be shown to the admin
+/// (a typo such as `brigdeip=` would otherwise silently fall back to a default).
+pub fn ignored_xen_words<S: AsRef<str>>(words: &[S]) -> Vec<String> {
+    Words::read(words).warnings
+}
+
+/// [`from_xen_words`] and the warnings about the words it ignored.
+pub fn from_xen_words_warn<S: AsRef<str>>(words: &[S]) -> Result<(Config, Vec<String>), ConfigErrors> {
     let mut w = Words::read(words);
     let bridgeip_text = w.record_defaults();
     let vifnum = w.vifnum();
@@ -58,7 +71,7 @@ pub fn from_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Config, ConfigErrors
     };
     let config = seed_config(network);
     validate(&config, &w.src)?;
-    Ok(config)
+    Ok((config, w.warnings))
 }
 
 /// The words read so far: their values by name, where each came from (for error
@@ -67,6 +80,8 @@ struct Words {
     vars: BTreeMap<String, String>,
     src: Sources<'static>,
     errors: Vec<ConfigError>,
+    /// One line per ignored word.
+    warnings: Vec<String>,
 }
 
 impl Words {
@@ -77,6 +92,7 @@ impl Words {
             vars: BTreeMap::new(),
             src: Sources::new(ORIGIN),
             errors: Vec::new(),
+            warnings: Vec::new(),
         };
         for word in words {
             let word = word.as_ref();
@@ -97,7 +113,7 @@ impl Words {
             let v = v.trim_matches(|c| c == '"' || c == '\'').to_string();
             w.src.record(k, None, format!("{v:?}"));
             if !XEN_KEYS.contains(&k) {
-                w.errors.push(unknown_variable(k));
+                w.warnings.push(ignored_variable(k, &v));
                 continue;
             }
             w.vars.insert(k.to_string(), v);
@@ -238,20 +254,14 @@ impl Words {
     }
 }
 
-/// The error of a word naming a variable the network-script does not know.
-fn unknown_variable(k: &str) -> ConfigError {
+/// The warning for a word naming a variable the network-script does not use: Xen's
+/// scripts take any `VAR=VAL` (`netdev=`, `dhcp=`, …), so brouter ignores it too.
+fn ignored_variable(k: &str, v: &str) -> String {
     let hint = match did_you_mean(k, XEN_KEYS) {
-        Some(s) => format!("did you mean `{s}`? (known: {})", XEN_KEYS.join(", ")),
-        None => format!("known: {}", XEN_KEYS.join(", ")),
+        Some(s) => format!("did you mean `{s}`? (used: {})", XEN_KEYS.join(", ")),
+        None => format!("used: {}", XEN_KEYS.join(", ")),
     };
-    ConfigError {
-        origin: ORIGIN.into(),
-        line: None,
-        key: k.to_string(),
-        value: None,
-        problem: "is not a known variable".into(),
-        hint,
-    }
+    format!("{ORIGIN}: {k}={v}: not used by brouter, ignored as Xen's scripts ignore it; {hint}")
 }
 
 /// The network's name: its bridge's, with anything but letters, digits, `-` and `_`
@@ -376,6 +386,18 @@ mod tests {
         let c = from_xen_words(&["bridgeip=\"10.98.98.1/24\"", "brnet=\"10.98.98.0/24\""]).unwrap();
         assert_eq!(c.networks[0].address.to_string(), "10.98.98.1/24");
         assert_eq!(c.networks[0].subnet.to_string(), "10.98.98.0/24");
+    }
+
+    #[test]
+    fn words_brouter_does_not_use_are_ignored_with_a_warning() {
+        let (c, warnings) =
+            from_xen_words_warn(&["netdev=eth0", "bridgeip=10.98.98.1/24", "dhcp=yes", "brigdeip=1"])
+                .unwrap();
+        assert_eq!(c.networks[0].address.to_string(), "10.98.98.1/24");
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].starts_with("command line: netdev=eth0: not used by brouter, ignored"));
+        assert!(warnings[2].contains("did you mean `bridgeip`?"), "{warnings:?}");
+        assert_eq!(ignored_xen_words(&["bridge=xenbr1", "netdev=eth0"]).len(), 1);
     }
 
     #[test]
