@@ -182,7 +182,7 @@ async fn vif_command(cli: &Cli, args: &args::VifArgs) -> Result<u8, Failure> {
         None => None,
     };
     let mut backend = run::open(cli).await?;
-    let lock = lock::path_for(cli.sim.as_deref(), cli.netns.as_deref());
+    let lock = lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())?;
     vif::vif(args, config.as_ref(), &mut backend, &lock, cli.json).await
 }
 

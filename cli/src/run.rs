@@ -79,7 +79,7 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
 pub fn take_lock(cli: &Cli, mode: Mode) -> Result<Option<lock::Lock>, Failure> {
     match mode {
         Mode::DryRun => Ok(None),
-        _ => lock::lock(&lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())).map(Some),
+        _ => lock::lock(&lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())?).map(Some),
     }
 }
 
