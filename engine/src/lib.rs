@@ -18,6 +18,7 @@ pub mod health;
 pub mod model;
 pub mod plan;
 pub mod vif;
+pub mod vif_refuse;
 
 pub use apply::{apply, ApplyError};
 pub use backend::NetBackend;

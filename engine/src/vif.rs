@@ -81,6 +81,9 @@ pub enum VifError {
         declared_bridge: String,
         network: String,
     },
+    /// The interface is not a domU's, or would clash with one already bound.
+    #[error(transparent)]
+    Refused(#[from] crate::vif_refuse::Refusal),
 }
 
 impl VifError {
@@ -89,7 +92,10 @@ impl VifError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            VifError::WhichBridge { .. } | VifError::UnknownMac { .. } | VifError::MisplacedMac { .. }
+            VifError::WhichBridge { .. }
+                | VifError::UnknownMac { .. }
+                | VifError::MisplacedMac { .. }
+                | VifError::Refused(_)
         )
     }
 }
@@ -163,6 +169,7 @@ pub fn plan_vif_online(
     let (name, up) = rename(&mut ops, observed, req, link.up)?;
     let host = find_host(config, req, &name);
     let (bridge, br) = target_bridge(config, observed, req, host)?;
+    crate::vif_refuse::check(config, observed, link, &bridge, req.mac.as_deref())?;
     prepare_and_attach(&mut ops, observed, req, link, &name, br, &bridge);
     // Anti-spoofing: bind before the port comes up, so the first frame is judged.
     if let Some(b) = antispoof_binding(config, req, host, &bridge, &name)? {
