@@ -16,6 +16,7 @@ use crate::desired::Desired;
 pub use crate::desired::Scope;
 
 mod op;
+pub mod resume;
 use crate::firewall::{bindings_to_keep, Ruleset};
 use crate::model::{link_up_memory_key, sysctl_memory_key, Observed, ALIAS_PREFIX};
 pub use op::Op;
@@ -332,6 +333,7 @@ fn replace_firewall_if_changed(
 ) -> Result<(), PlanError> {
     let converged_fw = desired.firewall_fingerprint.is_some()
         && observed.firewall.as_deref() == desired.firewall_fingerprint.as_deref();
+    let pending = resume::flush_pending(observed);
     match &desired.firewall {
         Some(fw) if !converged_fw => {
             let fp = desired
@@ -339,20 +341,37 @@ fn replace_firewall_if_changed(
                 .clone()
                 .unwrap_or_else(|| fw.fingerprint());
             if observed.firewall.as_deref() != Some(fp.as_str()) {
+                let at = ops.len();
                 ops.push(Op::ReplaceFirewall {
                     fingerprint: fp,
                     ruleset: Box::new(fw.clone()),
                     bindings: bindings_to_keep(fw, observed),
                 });
                 ops.extend(stale_udp_flows(fw, observed));
+                resume::guard_flushes(ops, at, observed);
+            } else if pending {
+                redo_flushes(ops, fw, observed);
             }
         }
-        None if desired.firewall_fingerprint.is_some() && !converged_fw => {
+        Some(fw) if pending => redo_flushes(ops, fw, observed),
+        None if desired.firewall_fingerprint.is_some() && (!converged_fw || pending) => {
             return Err(PlanError::NeedsRuleset);
         }
+        None if pending => ops.push(Op::Forget {
+            key: resume::FLUSH_PENDING.into(),
+        }),
         _ => {}
     }
     Ok(())
+}
+
+/// The flushes of a firewall rewrite a kill interrupted (see [`resume`]), then forget
+/// that they were pending.
+fn redo_flushes(ops: &mut Vec<Op>, fw: &Ruleset, observed: &Observed) {
+    ops.extend(stale_udp_flows(fw, observed));
+    ops.push(Op::Forget {
+        key: resume::FLUSH_PENDING.into(),
+    });
 }
 
 /// After the tables change: UDP flows that reached the dom0 (or an old target) on a port
@@ -436,6 +455,10 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
                 });
             }
             ops.push(Op::Forget { key: key.clone() });
+        } else if key == resume::FLUSH_PENDING {
+            if !remaining_elsewhere {
+                ops.push(Op::Forget { key: key.clone() });
+            }
         } else if let Some(sysctl) = key.strip_prefix("sysctl:") {
             if remaining_elsewhere {
                 continue;
