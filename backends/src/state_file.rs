@@ -15,11 +15,7 @@ use std::path::{Path, PathBuf};
 /// The temporary file `path` is written through by this process.
 fn tmp_path(path: &Path) -> PathBuf {
     let name = path.file_name().unwrap_or(OsStr::new("state"));
-    path.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ))
+    path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()))
 }
 
 /// Write `bytes` to `path` atomically and durably (see the module docs), creating its
@@ -90,7 +86,11 @@ mod tests {
         write(&path, b"one").unwrap();
         write(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(names, ["memory.json"]);
         let _ = fs::remove_dir_all(dir);
     }
@@ -108,7 +108,10 @@ mod tests {
         sweep(&dir);
         assert!(!dead.exists(), "a dead writer's leftover is removed");
         assert!(live.exists(), "a live writer's file is kept");
-        assert!(other.exists(), "files of other shapes are not brouter's to remove");
+        assert!(
+            other.exists(),
+            "files of other shapes are not brouter's to remove"
+        );
         let _ = fs::remove_dir_all(dir);
     }
 

@@ -16,6 +16,7 @@ mod manpage;
 mod marks;
 mod run;
 mod status;
+mod test_abort;
 mod vif;
 mod xen_install;
 mod xenstore;

@@ -184,6 +184,14 @@ pub async fn execute(plan: &Plan, backend: &mut Backend) -> Result<(), Failure> 
     if plan.is_empty() {
         return Ok(());
     }
+    if let Some(n) = crate::test_abort::after_ops() {
+        let head = Plan {
+            ops: plan.ops.iter().take(n).cloned().collect(),
+        };
+        let _ = apply(backend.get(), &head).await;
+        let _ = backend.finish();
+        crate::test_abort::die();
+    }
     let result = apply(backend.get(), plan).await;
     backend.finish()?;
     result.map_err(|e| {

@@ -29,7 +29,10 @@ fn flushes(plan: &brouter_engine::Plan) -> usize {
 fn a_kill_after_any_step_of_start_leaves_the_flush_to_the_next_start() {
     let desired = isp();
     let whole = plan_start(&desired, &Kernel::typical_host().observe()).unwrap();
-    assert!(flushes(&whole) > 0, "isp.toml forwards UDP: a first start flushes");
+    assert!(
+        flushes(&whole) > 0,
+        "isp.toml forwards UDP: a first start flushes"
+    );
     let remember = whole
         .ops
         .iter()
@@ -40,7 +43,10 @@ fn a_kill_after_any_step_of_start_leaves_the_flush_to_the_next_start() {
         .iter()
         .position(|o| matches!(o, Op::ReplaceFirewall { .. }))
         .unwrap();
-    assert!(remember < replace, "remembered before the tables change: {whole:#?}");
+    assert!(
+        remember < replace,
+        "remembered before the tables change: {whole:#?}"
+    );
     assert!(
         matches!(whole.ops.last(), Some(Op::Forget { key }) if key == FLUSH_PENDING),
         "forgotten after the last flush"
@@ -56,7 +62,10 @@ fn a_kill_after_any_step_of_start_leaves_the_flush_to_the_next_start() {
         let pending = after_kill.memory.contains_key(FLUSH_PENDING);
         let rerun = plan_start(&desired, &after_kill).unwrap();
         if pending {
-            assert!(flushes(&rerun) > 0, "kill at {k}: the pending flush is redone: {rerun:#?}");
+            assert!(
+                flushes(&rerun) > 0,
+                "kill at {k}: the pending flush is redone: {rerun:#?}"
+            );
             redone += 1;
         }
         if tables_written && !pending {
@@ -65,7 +74,10 @@ fn a_kill_after_any_step_of_start_leaves_the_flush_to_the_next_start() {
         block(apply(&mut sim, &rerun)).unwrap();
         let converged = sim.kernel.observe();
         assert!(!converged.memory.contains_key(FLUSH_PENDING), "kill at {k}");
-        assert!(plan_start(&desired, &converged).unwrap().is_empty(), "kill at {k}");
+        assert!(
+            plan_start(&desired, &converged).unwrap().is_empty(),
+            "kill at {k}"
+        );
         // stop forgets a pending flush with the tables.
         let mut left = converged.clone();
         left.memory.insert(FLUSH_PENDING.into(), "1".into());
