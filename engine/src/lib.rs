@@ -17,6 +17,7 @@ pub mod firewall;
 pub mod health;
 pub mod model;
 pub mod plan;
+pub mod sysctl_side;
 pub mod vif;
 pub mod vif_refuse;
 

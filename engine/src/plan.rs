@@ -18,7 +18,7 @@ pub use crate::desired::Scope;
 mod op;
 pub mod resume;
 use crate::firewall::{bindings_to_keep, Ruleset};
-use crate::model::{link_up_memory_key, sysctl_memory_key, Observed, ALIAS_PREFIX};
+use crate::model::{link_up_memory_key, sysctl_memory_key, Observed, ALIAS_PREFIX, IP_FORWARD};
 pub use op::Op;
 
 /// An ordered list of operations. Empty means converged.
@@ -173,6 +173,10 @@ fn set_sysctls(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
                         value: cur.clone(),
                     });
                 }
+            }
+            // Also when ip_forward is remembered already: a kill may have come between.
+            if key == IP_FORWARD {
+                crate::sysctl_side::remember(ops, observed);
             }
             ops.push(Op::SetSysctl {
                 key: key.clone(),
@@ -459,18 +463,11 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
             if !remaining_elsewhere {
                 ops.push(Op::Forget { key: key.clone() });
             }
-        } else if let Some(sysctl) = key.strip_prefix("sysctl:") {
-            if remaining_elsewhere {
-                continue;
-            }
-            if observed.sysctls.get(sysctl) != Some(value) {
-                ops.push(Op::SetSysctl {
-                    key: sysctl.to_string(),
-                    value: value.clone(),
-                });
-            }
-            ops.push(Op::Forget { key: key.clone() });
         }
+    }
+    // Sysctls last, ip_forward first among them (it rewrites the others).
+    if !remaining_elsewhere {
+        crate::sysctl_side::restore(&mut ops, observed);
     }
     Plan { ops }
 }
