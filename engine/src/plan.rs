@@ -459,10 +459,8 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
                 });
             }
             ops.push(Op::Forget { key: key.clone() });
-        } else if key == resume::FLUSH_PENDING {
-            if !remaining_elsewhere {
-                ops.push(Op::Forget { key: key.clone() });
-            }
+        } else if key == resume::FLUSH_PENDING && !remaining_elsewhere {
+            ops.push(Op::Forget { key: key.clone() });
         }
     }
     // Sysctls last, ip_forward first among them (it rewrites the others).
