@@ -74,29 +74,34 @@ impl Sysctls {
     /// The values of those of `keys` that exist (an interface's key disappears with the
     /// interface), opening the files not open yet in one trip into the namespace.
     pub fn read_present(&mut self, keys: &BTreeSet<String>) -> BTreeMap<String, String> {
-        let missing: Vec<String> = keys
-            .iter()
-            .filter(|k| !self.files.contains_key(*k))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            let opened = self.target.run(move || {
-                missing
-                    .into_iter()
-                    .filter_map(|k| open_entry(&k, false).ok().map(|e| (k, e)))
-                    .collect::<Vec<_>>()
-            });
-            for (k, e) in opened.unwrap_or_default() {
-                self.files.insert(k, e);
+        let mut values = BTreeMap::new();
+        let mut reopen = Vec::new();
+        for k in keys {
+            // A file opened earlier may belong to an interface deleted (and maybe made
+            // again) since: a failed read is retried on a freshly opened file.
+            match self.files.contains_key(k).then(|| self.read(k)) {
+                Some(Ok(v)) => {
+                    values.insert(k.clone(), v);
+                }
+                _ => {
+                    self.files.remove(k);
+                    reopen.push(k.clone());
+                }
             }
         }
-        let mut values = BTreeMap::new();
-        for k in keys {
-            if !self.files.contains_key(k) {
-                continue;
-            }
-            if let Ok(v) = self.read(k) {
-                values.insert(k.clone(), v);
+        if reopen.is_empty() {
+            return values;
+        }
+        let opened = self.target.run(move || {
+            reopen
+                .into_iter()
+                .filter_map(|k| open_entry(&k, false).ok().map(|e| (k, e)))
+                .collect::<Vec<_>>()
+        });
+        for (k, e) in opened.unwrap_or_default() {
+            self.files.insert(k.clone(), e);
+            if let Ok(v) = self.read(&k) {
+                values.insert(k, v);
             }
         }
         values
@@ -104,6 +109,15 @@ impl Sysctls {
 
     /// Write `value` to `key` in the target namespace.
     pub fn write(&mut self, key: &str, value: &str) -> Result<(), BackendError> {
+        if self.write_once(key, value).is_ok() {
+            return Ok(());
+        }
+        // The file may belong to an interface that was deleted and made again: reopen.
+        self.files.remove(key);
+        self.write_once(key, value)
+    }
+
+    fn write_once(&mut self, key: &str, value: &str) -> Result<(), BackendError> {
         let entry = self.entry(key, true)?;
         let line = format!("{value}\n");
         entry
