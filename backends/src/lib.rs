@@ -6,6 +6,7 @@ pub mod host_facts;
 pub mod memory;
 pub mod netlink;
 pub mod netns;
+pub mod state_file;
 pub mod sysctl;
 
 pub use netlink::NetlinkBackend;

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use brouter_engine::BackendError;
@@ -48,6 +48,10 @@ impl Memory {
 
     /// Everything remembered; empty if nothing was ever written.
     pub fn load(&self) -> Result<BTreeMap<String, String>, BackendError> {
+        // A write a kill interrupted leaves a temporary file: the next command removes it.
+        if let Some(dir) = self.path.parent() {
+            crate::state_file::sweep(dir);
+        }
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
@@ -83,11 +87,10 @@ impl Memory {
             .map_err(|e| from_io(&format!("write brouter's memory {}", self.path.display()), &e))
     }
 
-    /// Write via a temporary file and `rename`, so a crash of brouter leaves the old or the
-    /// new file, never half of one. An empty memory removes the file (and its directory, if
-    /// empty). No `fsync`: the memory describes kernel state that a power loss or a kernel
-    /// crash erases too, and the page cache outlives any crash of brouter itself; syncing
-    /// cost a disk flush per `start` where `/run` is not a tmpfs.
+    /// Write atomically and durably ([`crate::state_file::write`]: temporary file,
+    /// `fsync`, `rename`), so a kill of brouter leaves the old or the new file, never half
+    /// of one, and no temporary file survives the next command. An empty memory removes the
+    /// file (and its directory, if empty).
     fn store(&self, map: &BTreeMap<String, String>) -> io::Result<()> {
         let dir = self.path.parent().expect("memory path has a directory");
         if map.is_empty() {
@@ -96,17 +99,13 @@ impl Memory {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
+            crate::state_file::sweep(dir);
             let _ = fs::remove_dir(dir);
             return Ok(());
         }
-        fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(".memory.json.{}.tmp", std::process::id()));
-        let mut f = fs::File::create(&tmp)?;
-        let text = serde_json::to_string_pretty(map).map_err(io::Error::other)?;
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        drop(f);
-        fs::rename(&tmp, &self.path)
+        let mut text = serde_json::to_string_pretty(map).map_err(io::Error::other)?;
+        text.push('\n');
+        crate::state_file::write(&self.path, text.as_bytes())
     }
 }
 

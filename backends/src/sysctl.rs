@@ -6,7 +6,7 @@
 //! `observe()` costs one `pread`, not a thread and a `setns`. (`/sys/class/net` would show
 //! the root namespace: never used here, see FIELD-NOTES.)
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -24,10 +24,9 @@ pub const MANAGED: &[&str] = &[IP_FORWARD];
 /// escape `/proc/sys` (a key comes from brouter's own plan, but a typo must not write
 /// some other file).
 pub fn proc_path(key: &str) -> Result<PathBuf, BackendError> {
-    let parts: Vec<&str> = key.split('.').collect();
-    let bad = parts
-        .iter()
-        .any(|p| p.is_empty() || p.contains('/') || *p == "..");
+    // sysctl(8) writes a dot inside one component (an interface `vif1.0`) as `/`.
+    let parts: Vec<String> = key.split('.').map(|p| p.replace('/', ".")).collect();
+    let bad = parts.iter().any(|p| p.is_empty() || p.starts_with('.'));
     if bad {
         return Err(BackendError::new(
             ErrorKind::Invalid,
@@ -72,8 +71,53 @@ impl Sysctls {
         Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
     }
 
+    /// The values of those of `keys` that exist (an interface's key disappears with the
+    /// interface), opening the files not open yet in one trip into the namespace.
+    pub fn read_present(&mut self, keys: &BTreeSet<String>) -> BTreeMap<String, String> {
+        let mut values = BTreeMap::new();
+        let mut reopen = Vec::new();
+        for k in keys {
+            // A file opened earlier may belong to an interface deleted (and maybe made
+            // again) since: a failed read is retried on a freshly opened file.
+            match self.files.contains_key(k).then(|| self.read(k)) {
+                Some(Ok(v)) => {
+                    values.insert(k.clone(), v);
+                }
+                _ => {
+                    self.files.remove(k);
+                    reopen.push(k.clone());
+                }
+            }
+        }
+        if reopen.is_empty() {
+            return values;
+        }
+        let opened = self.target.run(move || {
+            reopen
+                .into_iter()
+                .filter_map(|k| open_entry(&k, false).ok().map(|e| (k, e)))
+                .collect::<Vec<_>>()
+        });
+        for (k, e) in opened.unwrap_or_default() {
+            self.files.insert(k.clone(), e);
+            if let Ok(v) = self.read(&k) {
+                values.insert(k, v);
+            }
+        }
+        values
+    }
+
     /// Write `value` to `key` in the target namespace.
     pub fn write(&mut self, key: &str, value: &str) -> Result<(), BackendError> {
+        if self.write_once(key, value).is_ok() {
+            return Ok(());
+        }
+        // The file may belong to an interface that was deleted and made again: reopen.
+        self.files.remove(key);
+        self.write_once(key, value)
+    }
+
+    fn write_once(&mut self, key: &str, value: &str) -> Result<(), BackendError> {
         let entry = self.entry(key, true)?;
         let line = format!("{value}\n");
         entry
@@ -146,11 +190,23 @@ mod tests {
             proc_path("net.ipv4.ip_forward").unwrap(),
             PathBuf::from("/proc/sys/net/ipv4/ip_forward")
         );
+        assert_eq!(
+            proc_path("net.ipv4.conf.vif1/0.forwarding").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv4/conf/vif1.0/forwarding")
+        );
     }
 
     #[test]
     fn keys_that_escape_proc_sys_are_refused() {
-        for key in ["net..ipv4", "net.ipv4/../../etc", "", "..", "net.ipv4."] {
+        for key in [
+            "net..ipv4",
+            "net.ipv4/../../etc",
+            "",
+            "..",
+            "net.ipv4.",
+            "net./",
+            "net.ipv4./x",
+        ] {
             assert_eq!(proc_path(key).unwrap_err().kind, ErrorKind::Invalid, "{key}");
         }
     }

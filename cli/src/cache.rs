@@ -84,8 +84,5 @@ pub fn store(file: &ConfigFile, desired: &Desired, firewall_digest: Option<u64>)
 }
 
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(path.parent().expect("cache dir"))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(tmp, path)
+    brouter_backends::state_file::write(path, text.as_bytes())
 }

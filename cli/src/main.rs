@@ -18,6 +18,7 @@ mod marks;
 mod readback;
 mod run;
 mod status;
+mod test_abort;
 mod vif;
 mod xen_install;
 mod xenstore;

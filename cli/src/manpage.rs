@@ -186,7 +186,8 @@ fn extra_sections(roff: &mut Roff) {
             ),
             (
                 "/run/brouter/",
-                "What brouter must restore on stop (sysctls), and hotplug locks.",
+                "What brouter must restore on stop (sysctls), and the lock of each network namespace \
+                 (lock-ns-<dev>-<inode>, removed by the command that held it).",
             ),
             (
                 "brouter.service",
@@ -204,6 +205,11 @@ fn extra_sections(roff: &mut Roff) {
                 "Set by xl for the vif hook: the device, and its xenstore directory.",
             ),
             ("BROUTER_STATE_DIR", "Replaces /run/brouter (tests)."),
+            (
+                "BROUTER_LOCK_TIMEOUT",
+                "Seconds a command waits for another one changing the same network namespace \
+                 (default 30, under Xen's 40 s hotplug timeout).",
+            ),
         ],
     );
     roff.control("SH", ["SEE ALSO"]);

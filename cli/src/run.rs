@@ -79,7 +79,7 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
 pub fn take_lock(cli: &Cli, mode: Mode) -> Result<Option<lock::Lock>, Failure> {
     match mode {
         Mode::DryRun => Ok(None),
-        _ => lock::lock(&lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())).map(Some),
+        _ => lock::lock(&lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())?).map(Some),
     }
 }
 
@@ -198,6 +198,14 @@ fn uplink_warnings(uplink: Option<&str>, observed: &Observed, mode: Mode) -> Vec
 pub async fn execute(plan: &Plan, backend: &mut Backend) -> Result<(), Failure> {
     if plan.is_empty() {
         return Ok(());
+    }
+    if let Some(n) = crate::test_abort::after_ops() {
+        let head = Plan {
+            ops: plan.ops.iter().take(n).cloned().collect(),
+        };
+        let _ = apply(backend.get(), &head).await;
+        let _ = backend.finish();
+        crate::test_abort::die();
     }
     let result = apply(backend.get(), plan).await;
     backend.finish()?;

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::exit::{Failure, DRIFTED, OK};
 use crate::load::Backend;
 
+mod ports;
 mod text;
 
 /// The uplink as found: missing or down, nothing arrives from `external`.
@@ -126,6 +127,8 @@ struct Report {
     drift: Vec<String>,
     /// Why `start` could not converge, if it could not.
     conflict: Option<String>,
+    /// Unbound / duplicate-MAC ports of anti-spoofing bridges, ports of foreign bridges.
+    ports_at_risk: Vec<ports::PortAtRisk>,
 }
 
 /// Report what exists, what is missing and what drifted; exit `DRIFTED` unless `start`
@@ -176,7 +179,8 @@ async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result
     let facts = backend.get().host_facts().await.unwrap_or_default();
     let uplink_name = config.uplink.as_ref().map(|u| u.interface.as_str());
     let uplink_problem = brouter_engine::health::uplink_problem(uplink_name, &obs);
-    let converged = converged && uplink_problem.is_none();
+    let ports_at_risk = ports::at_risk(config, &obs);
+    let converged = converged && uplink_problem.is_none() && !ports_at_risk.iter().any(|p| p.exposes());
     let mut warnings = brouter_engine::health::warnings(&obs, &facts);
     warnings.extend(uplink_problem);
     let uplink = uplink_name.map(|name| UplinkStatus {
@@ -218,6 +222,7 @@ async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result
         firewall: obs.firewall,
         drift,
         conflict,
+        ports_at_risk,
     })
 }
 
@@ -237,6 +242,7 @@ fn print_json(r: &Report) {
         "firewall_drift": r.firewall_drift,
         "drift": r.drift,
         "conflict": r.conflict,
+        "ports_at_risk": r.ports_at_risk,
     });
     crate::json::print(v);
 }

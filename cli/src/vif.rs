@@ -50,7 +50,7 @@ async fn attempt(cli: &Cli, args: &VifArgs, hp: &Hotplug, online: bool) -> Resul
         None => None,
     };
     let mut backend = crate::run::open(cli).await?;
-    let lock_path = crate::lock::path_for(cli.sim.as_deref(), cli.netns.as_deref());
+    let lock_path = crate::lock::path_for(cli.sim.as_deref(), cli.netns.as_deref())?;
     // Held for observe → plan → apply only: everything before (process start, config,
     // the netlink connection) runs in parallel when many domUs boot at once.
     let _lock = crate::lock::lock(&lock_path)?;

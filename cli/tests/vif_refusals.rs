@@ -148,3 +148,96 @@ fn an_antispoof_network_refuses_an_unknown_or_misplaced_mac() {
     );
     assert!(ok.status.success(), "{}", stderr(&ok));
 }
+
+/// Edit the simulator's kernel (a link, an address) as a foreign script would.
+fn edit(state: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut k: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    f(&mut k);
+    std::fs::write(state, k.to_string()).unwrap();
+}
+
+#[test]
+fn host_interfaces_bridges_and_foreign_ports_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = started_isp(dir.path());
+    edit(&state, |k| {
+        k["links"]["eth0"] = serde_json::json!({"name": "eth0", "kind": "veth", "up": true, "mtu": 1500});
+        k["links"]["docker0"] =
+            serde_json::json!({"name": "docker0", "kind": "bridge", "up": true, "mtu": 1500});
+        k["links"]["vif8.0"] = serde_json::json!({"name": "vif8.0", "kind": "veth", "up": true, "mtu": 1500, "master": "docker0"});
+        k["links"]["vif9.0"] =
+            serde_json::json!({"name": "vif9.0", "kind": "veth", "up": false, "mtu": 1500});
+        let addrs = k["addresses"].as_array_mut().unwrap();
+        addrs.push(serde_json::json!({"link": "eth0", "addr": "192.0.2.2/24", "owned": false, "noprefixroute": false}));
+        addrs.push(serde_json::json!({"link": "vif9.0", "addr": "10.200.0.1/24", "owned": false, "noprefixroute": false}));
+    });
+    let before = std::fs::read_to_string(&state).unwrap();
+    let web1 = ["--bridge", "br-dmz", "--mac", "aa:cc:00:00:01:01"];
+    for (vif, words) in [
+        ("eth0", &["uplink", "[uplink] interface"][..]),
+        ("br-hosting", &["brouter's bridge for network hosting"][..]),
+        ("docker0", &["is a bridge"][..]),
+        (
+            "vif8.0",
+            &["port of docker0", "not one of this configuration's"][..],
+        ),
+        ("vif9.0", &["carries the address 10.200.0.1/24"][..]),
+    ] {
+        let out = online(&state, Some(&isp()), vif, &web1);
+        refused(&state, &out, &before, words);
+    }
+}
+
+#[test]
+fn status_names_an_unbound_port_on_an_antispoof_bridge_and_is_not_converged() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = started_isp(dir.path());
+    let status = |json: bool| {
+        let mut args = vec!["--config".to_string(), isp()];
+        if json {
+            args.push("--json".into());
+        }
+        args.push("status".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::sim_run(&state, &args)
+    };
+    assert_eq!(
+        status(false).status.code(),
+        Some(0),
+        "{}",
+        common::stdout(&status(false))
+    );
+    // A foreign script enslaves a vif without `vif online`: nothing fences it.
+    edit(&state, |k| {
+        k["links"]["vif7.0"]["master"] = serde_json::json!("br-dmz");
+        k["links"]["vif7.0"]["up"] = serde_json::json!(true);
+    });
+    let text = status(false);
+    assert_eq!(text.status.code(), Some(3), "{}", common::stdout(&text));
+    let said = common::stdout(&text);
+    assert!(
+        said.contains("EXPOSED: port vif7.0 of anti-spoofing bridge br-dmz has no binding"),
+        "{said}"
+    );
+    assert!(said.contains("not converged"), "{said}");
+    let json: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
+    assert_eq!(json["converged"], false);
+    assert_eq!(
+        json["ports_at_risk"],
+        serde_json::json!([{"port": "vif7.0", "bridge": "br-dmz", "problem": "unbound"}])
+    );
+    // Bound by the hook: fenced, converged again.
+    let ok = online(
+        &state,
+        Some(&isp()),
+        "vif7.0",
+        &["--bridge", "br-dmz", "--mac", "aa:cc:00:00:01:01"],
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(
+        status(false).status.code(),
+        Some(0),
+        "{}",
+        common::stdout(&status(false))
+    );
+}

@@ -18,7 +18,9 @@ pub mod firewall;
 pub mod health;
 pub mod model;
 pub mod plan;
+pub mod sysctl_side;
 pub mod vif;
+pub mod vif_refuse;
 
 pub use apply::{apply, ApplyError};
 pub use backend::NetBackend;

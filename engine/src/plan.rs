@@ -17,9 +17,10 @@ pub use crate::desired::Scope;
 
 mod bridge_attrs;
 mod op;
+pub mod resume;
 use crate::binding_memory::{bindings_to_restore, remember_binding, restore_lost_bindings};
 use crate::firewall::Ruleset;
-use crate::model::{link_up_memory_key, sysctl_memory_key, Observed, ALIAS_PREFIX};
+use crate::model::{link_up_memory_key, sysctl_memory_key, Observed, ALIAS_PREFIX, IP_FORWARD};
 pub use op::Op;
 
 /// An ordered list of operations. Empty means converged.
@@ -180,6 +181,10 @@ fn set_sysctls(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
                         value: cur.clone(),
                     });
                 }
+            }
+            // Also when ip_forward is remembered already: a kill may have come between.
+            if key == IP_FORWARD {
+                crate::sysctl_side::remember(ops, observed);
             }
             ops.push(Op::SetSysctl {
                 key: key.clone(),
@@ -342,6 +347,7 @@ fn replace_firewall_if_changed(
     let converged_fw = desired.firewall_fingerprint.is_some()
         && observed.firewall.as_deref() == desired.firewall_fingerprint.as_deref()
         && observed.firewall_drift.is_empty();
+    let pending = resume::flush_pending(observed);
     match &desired.firewall {
         Some(fw) if !converged_fw => {
             let fp = desired
@@ -353,18 +359,26 @@ fn replace_firewall_if_changed(
                 for b in &bindings {
                     remember_binding(ops, observed, b);
                 }
+                let at = ops.len();
                 ops.push(Op::ReplaceFirewall {
                     fingerprint: fp,
                     ruleset: Box::new(fw.clone()),
                     bindings,
                 });
                 ops.extend(stale_udp_flows(fw, observed));
+                resume::guard_flushes(ops, at, observed);
                 return Ok(());
+            } else if pending {
+                redo_flushes(ops, fw, observed);
             }
         }
-        None if desired.firewall_fingerprint.is_some() && !converged_fw => {
+        Some(fw) if pending => redo_flushes(ops, fw, observed),
+        None if desired.firewall_fingerprint.is_some() && (!converged_fw || pending) => {
             return Err(PlanError::NeedsRuleset);
         }
+        None if pending => ops.push(Op::Forget {
+            key: resume::FLUSH_PENDING.into(),
+        }),
         _ => {}
     }
     // The tables stay: bindings the kernel lost go back, one element update each.
@@ -372,6 +386,15 @@ fn replace_firewall_if_changed(
         restore_lost_bindings(ops, observed);
     }
     Ok(())
+}
+
+/// The flushes of a firewall rewrite a kill interrupted (see [`resume`]), then forget
+/// that they were pending.
+fn redo_flushes(ops: &mut Vec<Op>, fw: &Ruleset, observed: &Observed) {
+    ops.extend(stale_udp_flows(fw, observed));
+    ops.push(Op::Forget {
+        key: resume::FLUSH_PENDING.into(),
+    });
 }
 
 /// After the tables change: UDP flows that reached the dom0 (or an old target) on a port
@@ -455,18 +478,13 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
                 });
             }
             ops.push(Op::Forget { key: key.clone() });
-        } else if let Some(sysctl) = key.strip_prefix("sysctl:") {
-            if remaining_elsewhere {
-                continue;
-            }
-            if observed.sysctls.get(sysctl) != Some(value) {
-                ops.push(Op::SetSysctl {
-                    key: sysctl.to_string(),
-                    value: value.clone(),
-                });
-            }
+        } else if key == resume::FLUSH_PENDING && !remaining_elsewhere {
             ops.push(Op::Forget { key: key.clone() });
         }
+    }
+    // Sysctls last, ip_forward first among them (it rewrites the others).
+    if !remaining_elsewhere {
+        crate::sysctl_side::restore(&mut ops, observed);
     }
     Plan { ops }
 }

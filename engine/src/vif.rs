@@ -103,6 +103,9 @@ pub enum VifError {
     IsUplink { vif: String },
     #[error("bridge=xenbr0 is xl's default and no network uses it, and {why}: name the bridge in the vif spec (bridge=…), or declare the MAC in a [[host]]")]
     DefaultBridge { why: String },
+    /// The interface is not a domU's, or would clash with one already bound.
+    #[error(transparent)]
+    Refused(#[from] crate::vif_refuse::Refusal),
 }
 
 impl VifError {
@@ -117,6 +120,7 @@ impl VifError {
                 | VifError::IpOutsideNetwork { .. }
                 | VifError::IsUplink { .. }
                 | VifError::DefaultBridge { .. }
+                | VifError::Refused(_)
         )
     }
 }
@@ -196,6 +200,7 @@ pub fn plan_vif_online(
     let (bridge, br) = target_bridge(config, observed, req, host)?;
     checks::ips_inside_network(config, req, &bridge)?;
     let mtu = req.mtu.or(br.mtu);
+    crate::vif_refuse::check(config, observed, link, &bridge, req.mac.as_deref())?;
     prepare_and_attach(&mut ops, observed, req, link, &name, br, &bridge);
     // Anti-spoofing: bind before the port comes up, so the first frame is judged.
     if let Some(b) = antispoof_binding(config, req, host, &bridge, &name)? {

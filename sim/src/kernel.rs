@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use brouter_engine::backend::mac_octets;
 use brouter_engine::firewall::{Binding, Ruleset};
+use brouter_engine::sysctl_side::{
+    after_forward_change, link_of_key, reported_keys, ACCEPT_REDIRECTS_ALL, FORWARDING_DEFAULT,
+};
 use brouter_engine::{
     Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, Observed, Route, ALIAS_PREFIX,
     IP_FORWARD, OWNER_PROTO, PROTO_KERNEL,
@@ -59,6 +62,10 @@ pub struct Kernel {
     /// whose alias is gone still reads as brouter's (`brouter:`, network unknown).
     #[serde(default)]
     pub owner_group: BTreeSet<String>,
+    /// `net.ipv4.conf.<link>.forwarding` of the links whose value is not simply
+    /// `conf.default.forwarding` (written by hand since the last `ip_forward` change).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub link_forwarding: BTreeMap<String, String>,
 }
 
 impl Default for Kernel {
@@ -76,6 +83,7 @@ impl Default for Kernel {
             bindings: BTreeMap::new(),
             firewall_edited: None,
             owner_group: BTreeSet::new(),
+            link_forwarding: BTreeMap::new(),
         };
         k.add_link("lo", LinkKind::Other("loopback".into()), true);
         k
@@ -204,7 +212,7 @@ impl Kernel {
                 })
                 .collect(),
             routes: self.routes.clone(),
-            sysctls: self.sysctls.clone(),
+            sysctls: self.reported_sysctls(),
             memory: self.memory.clone(),
             firewall: self.firewall.as_ref().map(Ruleset::fingerprint),
             bindings: self.bindings.values().cloned().collect(),
@@ -253,6 +261,7 @@ impl Kernel {
         };
         self.mtu_set_by_user.remove(name);
         self.owner_group.remove(name);
+        self.link_forwarding.remove(name);
         for l in self.links.values_mut() {
             if l.master.as_deref() == Some(name) {
                 l.master = None;
@@ -476,6 +485,9 @@ impl Kernel {
         if self.mtu_set_by_user.remove(link) {
             self.mtu_set_by_user.insert(new_name.to_string());
         }
+        if let Some(v) = self.link_forwarding.remove(link) {
+            self.link_forwarding.insert(new_name.to_string(), v);
+        }
         Ok(())
     }
 
@@ -596,14 +608,95 @@ impl Kernel {
         Ok(())
     }
 
+    /// Write a sysctl as the kernel does, side effects included: changing `ip_forward`
+    /// runs `inet_forward_change` (`conf.all.accept_redirects` = its opposite,
+    /// `conf.default.forwarding` and every link's `forwarding` = it; see
+    /// `brouter_engine::sysctl_side`).
     pub fn set_sysctl(&mut self, key: &str, value: &str) -> Result<(), BackendError> {
-        match self.sysctls.get_mut(key) {
-            Some(v) => {
-                *v = value.to_string();
-                Ok(())
+        if let Some(link) = link_of_key(key) {
+            if !self.links.contains_key(&link) {
+                return Err(err(ErrorKind::Other, format!("no sysctl {key}")));
             }
-            None => Err(err(ErrorKind::Other, format!("no sysctl {key}"))),
+            self.link_forwarding.insert(link, value.to_string());
+            return Ok(());
         }
+        if key == FORWARDING_DEFAULT {
+            // Links keep the value they have: only links created later take the new one.
+            let old = self.sysctl(FORWARDING_DEFAULT).unwrap_or_default();
+            for name in self.links.keys() {
+                self.link_forwarding
+                    .entry(name.clone())
+                    .or_insert_with(|| old.clone());
+            }
+        }
+        if key == ACCEPT_REDIRECTS_ALL || key == FORWARDING_DEFAULT {
+            self.sysctls.insert(key.to_string(), value.to_string());
+            return Ok(());
+        }
+        let changed = match self.sysctls.get_mut(key) {
+            Some(v) => {
+                let changed = v != value;
+                *v = value.to_string();
+                changed
+            }
+            None => return Err(err(ErrorKind::Other, format!("no sysctl {key}"))),
+        };
+        if key == IP_FORWARD && changed {
+            for k in [ACCEPT_REDIRECTS_ALL, FORWARDING_DEFAULT] {
+                let v = after_forward_change(k, value).expect("a side effect");
+                self.sysctls.insert(k.to_string(), v);
+            }
+            self.link_forwarding.clear();
+        }
+        Ok(())
+    }
+
+    /// The current value of a sysctl the sim knows (the kernel's defaults for the side
+    /// effects of `ip_forward` until they are written).
+    pub fn sysctl(&self, key: &str) -> Option<String> {
+        if let Some(link) = link_of_key(key) {
+            self.links.get(&link)?;
+            return self
+                .link_forwarding
+                .get(&link)
+                .cloned()
+                .or_else(|| self.sysctl(FORWARDING_DEFAULT));
+        }
+        let default = match key {
+            ACCEPT_REDIRECTS_ALL => Some("1"),
+            FORWARDING_DEFAULT => Some("0"),
+            _ => None,
+        };
+        self.sysctls
+            .get(key)
+            .cloned()
+            .or_else(|| default.map(String::from))
+    }
+
+    /// What a backend reports, by the same rule as the kernel backend: the sysctls set
+    /// here (`ip_forward`), the ones brouter remembered, and while forwarding is off the
+    /// keys turning it on would change (`sysctl_side::reported_keys`).
+    fn reported_sysctls(&self) -> BTreeMap<String, String> {
+        let mut keys: Vec<String> = self
+            .sysctls
+            .keys()
+            .filter(|k| *k != ACCEPT_REDIRECTS_ALL && *k != FORWARDING_DEFAULT)
+            .cloned()
+            .collect();
+        keys.extend(
+            self.memory
+                .keys()
+                .filter_map(|k| k.strip_prefix("sysctl:"))
+                .map(String::from),
+        );
+        let forward = self.sysctl(IP_FORWARD);
+        keys.extend(reported_keys(
+            forward.as_deref(),
+            self.links.keys().map(String::as_str),
+        ));
+        keys.into_iter()
+            .filter_map(|k| self.sysctl(&k).map(|v| (k, v)))
+            .collect()
     }
 }
 

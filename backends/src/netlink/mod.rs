@@ -191,10 +191,22 @@ impl NetBackend for NetlinkBackend {
         // The managed sysctls, plus any other one brouter remembered (so `stop` sees it).
         let mut sysctls = BTreeMap::new();
         let remembered = memory.keys().filter_map(|k| k.strip_prefix("sysctl:"));
-        let keys: BTreeSet<&str> = MANAGED.iter().copied().chain(remembered).collect();
-        for key in keys {
+        for key in MANAGED {
             sysctls.insert(key.to_string(), self.sysctls.read(key)?);
         }
+        // While forwarding is off, what turning it on would change (so `start` can
+        // remember it for `stop`); and whatever brouter remembered. Either may name an
+        // interface that is gone by now: such a key is simply not reported.
+        let side = brouter_engine::sysctl_side::reported_keys(
+            sysctls.get(brouter_engine::IP_FORWARD).map(String::as_str),
+            dumped.links.iter().map(|l| l.name.as_str()),
+        );
+        let others: BTreeSet<String> = remembered
+            .map(String::from)
+            .chain(side)
+            .filter(|k| !MANAGED.contains(&k.as_str()))
+            .collect();
+        sysctls.extend(self.sysctls.read_present(&others));
         // One trip for the fingerprint and the bindings (nfnetlink, not `nft list`).
         let (firewall, bindings, foreign_tables) =
             firewall::drift::read_state(self.bindings.as_ref().ok(), &self.target)?;

@@ -39,6 +39,9 @@ pub(super) fn print(r: &Report) {
     for d in &r.firewall_drift {
         println!("firewall drift: {d}");
     }
+    for p in &r.ports_at_risk {
+        println!("{}", p.line());
+    }
     for w in &r.warnings {
         println!("WARNING: {w}");
     }
@@ -46,6 +49,8 @@ pub(super) fn print(r: &Report) {
         println!("conflict: {c}");
     } else if r.converged {
         println!("converged: start has nothing to do");
+    } else if r.drift.is_empty() && r.ports_at_risk.iter().any(|p| p.exposes()) {
+        println!("not converged: start has nothing to do, but a VM port is exposed (see EXPOSED above)");
     } else if r.drift.is_empty() {
         println!("not converged: start has nothing to do, but the uplink is unusable (see the warning)");
     } else {

@@ -90,6 +90,16 @@ fn uplink(config: &Config, r: &mut Report) {
 /// Every network: its name (in a file), bridge, STP delay, address and subnet, each
 /// unique where it must be; then no two networks overlap.
 fn networks(config: &Config, r: &mut Report) {
+    if config.networks.is_empty() {
+        // An empty or truncated file would otherwise be a valid "no networks": `start`
+        // would then remove every bridge brouter made (a running xenbr0 and its VMs' links).
+        r.err(
+            "network",
+            "is missing: the configuration defines no [[network]] (an empty or truncated file?)",
+            "add a [[network]] with name, bridge and address, e.g. name = \"dmz\", bridge = \"xenbr0\", \
+             address = \"10.98.98.1/24\"; to remove everything brouter made, run `brouter stop`",
+        );
+    }
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut bridges: HashMap<&str, usize> = HashMap::new();
     for (i, n) in config.networks.iter().enumerate() {

@@ -1,0 +1,297 @@
+//! What `vif online` must refuse to touch, decided before any change (exit 2 with the
+//! reason), and the ports `status` must point out on an anti-spoofing bridge.
+//!
+//! `vif online` renames, re-MACs, flushes and enslaves the interface it is given: given the
+//! uplink it would wipe the host's address and cut it off; given a bridge, it would nest
+//! bridges; given an interface another bridge holds, it would silently move it into a
+//! different zone. A second vif with a MAC already bound on the same network would share
+//! that identity (its traffic judged as the first domU's). So each of these is refused,
+//! naming what the interface is and what would be right.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::model::{Link, Observed};
+
+/// Why `vif online` will not touch an interface.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum Refusal {
+    #[error("{vif} is the uplink ([uplink] interface = \"{vif}\"), not a domU's interface: attaching it would flush its addresses and cut the host off; check $vif / --vif")]
+    Uplink { vif: String },
+    #[error("{vif} is brouter's bridge for network {network}, not a domU's interface: check $vif / --vif")]
+    OwnBridge { vif: String, network: String },
+    #[error("{vif} is a bridge, not a domU's interface: check $vif / --vif")]
+    Bridge { vif: String },
+    #[error("{vif} carries the address {addr}: a vif Xen just created has none, so this looks like one of the host's interfaces; refusing to flush it (check $vif / --vif, or remove the address first)")]
+    HasAddress { vif: String, addr: String },
+    #[error("{vif} is a port of {master}, a bridge that is not one of this configuration's: refusing to move it into {bridge} (detach it from {master} first if it really belongs there)")]
+    ForeignBridge {
+        vif: String,
+        master: String,
+        bridge: String,
+    },
+    #[error("MAC {mac} is already bound to {other} on {bridge}: two vifs with one MAC on one network would share one identity; give this domU its own MAC (xl: vif = ['mac=…'])")]
+    DuplicateMac {
+        mac: String,
+        other: String,
+        bridge: String,
+    },
+}
+
+/// Addresses `vif online` flushes as vif-bridge does (IPv4 link-local, which a freshly
+/// created interface may have picked up); any other one marks a host interface.
+fn flushable(addr: &ipnet::Ipv4Net) -> bool {
+    addr.addr().is_link_local()
+}
+
+/// Whether `name` is a bridge of `config` or carries brouter's mark.
+fn ours(config: Option<&Config>, observed: &Observed, name: &str) -> bool {
+    config.is_some_and(|c| c.networks.iter().any(|n| n.bridge == name))
+        || observed.link(name).is_some_and(|l| l.owner().is_some())
+}
+
+/// Refuse `link` (about to be attached to `bridge` with the domU's `mac`) when it is not
+/// a domU's interface or would clash with one already bound. `observed` may be narrow
+/// (the links [`crate::vif::vif_links`] names): a duplicate MAC is then found among the
+/// bindings and links it holds.
+pub fn check(
+    config: Option<&Config>,
+    observed: &Observed,
+    link: &Link,
+    bridge: &str,
+    mac: Option<&str>,
+) -> Result<(), Refusal> {
+    let vif = link.name.clone();
+    if config
+        .and_then(|c| c.uplink.as_ref())
+        .is_some_and(|u| u.interface == link.name)
+    {
+        return Err(Refusal::Uplink { vif });
+    }
+    if link.is_bridge() {
+        return Err(match link.owner() {
+            Some(network) => Refusal::OwnBridge {
+                vif,
+                network: network.to_string(),
+            },
+            None => Refusal::Bridge { vif },
+        });
+    }
+    if let Some(a) = observed
+        .addresses
+        .iter()
+        .find(|a| a.link == link.name && !flushable(&a.addr))
+    {
+        return Err(Refusal::HasAddress {
+            vif,
+            addr: a.addr.to_string(),
+        });
+    }
+    if let Some(master) = link.master.as_deref() {
+        if master != bridge && !ours(config, observed, master) {
+            return Err(Refusal::ForeignBridge {
+                vif,
+                master: master.to_string(),
+                bridge: bridge.to_string(),
+            });
+        }
+    }
+    if let Some(mac) = mac.map(str::to_ascii_lowercase) {
+        if let Some(other) = duplicate(observed, &link.name, bridge, &mac) {
+            return Err(Refusal::DuplicateMac {
+                mac,
+                other,
+                bridge: bridge.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Another port of `bridge` bound to `mac`, if any.
+fn duplicate(observed: &Observed, vif: &str, bridge: &str, mac: &str) -> Option<String> {
+    observed
+        .bindings
+        .iter()
+        .filter(|b| b.vif != vif && b.mac.eq_ignore_ascii_case(mac))
+        .find(|b| {
+            observed
+                .link(&b.vif)
+                .is_some_and(|l| l.master.as_deref() == Some(bridge))
+        })
+        .map(|b| b.vif.clone())
+}
+
+/// One port of an anti-spoofing bridge that `status` must point out: it passes traffic
+/// no binding vouches for, or shares a MAC, or sits on a bridge brouter does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuspectPort {
+    /// The port (a vif, or whatever was enslaved).
+    pub port: String,
+    /// Its bridge.
+    pub bridge: String,
+    /// `unbound` (no binding: nothing vouches for what it sends), `duplicate_mac` (its
+    /// bound MAC is bound to another port of the same bridge too).
+    pub problem: String,
+    /// The MAC concerned (duplicate_mac).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
+/// The unbound and duplicate-MAC ports of the anti-spoofing bridges named in
+/// `antispoof_bridges`, sorted by bridge and port. An unbound port there means a VM (or a
+/// foreign script's interface) is not fenced: `status` is then not converged.
+pub fn suspect_ports(observed: &Observed, antispoof_bridges: &[&str]) -> Vec<SuspectPort> {
+    let mut out = Vec::new();
+    for bridge in antispoof_bridges {
+        for port in observed.ports_of(bridge) {
+            match observed.bindings.iter().find(|b| b.vif == port.name) {
+                None => out.push(SuspectPort {
+                    port: port.name.clone(),
+                    bridge: bridge.to_string(),
+                    problem: "unbound".into(),
+                    mac: None,
+                }),
+                Some(b) => {
+                    if duplicate(observed, &port.name, bridge, &b.mac).is_some() {
+                        out.push(SuspectPort {
+                            port: port.name.clone(),
+                            bridge: bridge.to_string(),
+                            problem: "duplicate_mac".into(),
+                            mac: Some(b.mac.clone()),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.bridge, &a.port).cmp(&(&b.bridge, &b.port)));
+    out
+}
+
+/// The bridges that are not of `config` and carry no brouter mark, with their ports: the
+/// "foreign ports" `status` lists, so an admin sees a vif that went to a bridge brouter
+/// does not manage.
+pub fn foreign_ports(config: &Config, observed: &Observed) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = observed
+        .links
+        .iter()
+        .filter_map(|l| {
+            let master = l.master.as_deref()?;
+            let m = observed.link(master)?;
+            (m.is_bridge() && !ours(Some(config), observed, master))
+                .then(|| (master.to_string(), l.name.clone()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::firewall::Binding;
+    use crate::model::{Address, LinkKind};
+
+    fn link(name: &str, kind: LinkKind, master: Option<&str>, alias: Option<&str>) -> Link {
+        Link {
+            name: name.into(),
+            kind,
+            master: master.map(String::from),
+            alias: alias.map(String::from),
+            up: true,
+            bridge: None,
+            mac: None,
+            mtu: None,
+        }
+    }
+
+    fn world() -> Observed {
+        Observed {
+            links: vec![
+                link("xenbr0", LinkKind::Bridge, None, Some("brouter:lan")),
+                link("docker0", LinkKind::Bridge, None, None),
+                link("eth0", LinkKind::Veth, None, None),
+                link("vif1.0", LinkKind::Veth, Some("xenbr0"), None),
+                link("vif2.0", LinkKind::Veth, None, None),
+                link("vif3.0", LinkKind::Veth, Some("docker0"), None),
+                link("vif4.0", LinkKind::Veth, Some("xenbr0"), None),
+            ],
+            addresses: vec![
+                Address {
+                    link: "eth0".into(),
+                    addr: "192.0.2.2/24".parse().unwrap(),
+                    owned: false,
+                },
+                Address {
+                    link: "vif2.0".into(),
+                    addr: "169.254.3.3/16".parse().unwrap(),
+                    owned: false,
+                },
+            ],
+            bindings: vec![Binding {
+                vif: "vif1.0".into(),
+                mac: "aa:cc:00:00:00:01".into(),
+                addrs: vec![],
+            }],
+            ..Observed::default()
+        }
+    }
+
+    fn refusal(name: &str, mac: Option<&str>) -> Result<(), Refusal> {
+        let o = world();
+        let config = crate::config::from_toml(
+            "[uplink]\ninterface = \"eth0\"\n[[network]]\nname = \"lan\"\nbridge = \"xenbr0\"\naddress = \"10.1.0.1/24\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        check(Some(&config), &o, o.link(name).unwrap(), "xenbr0", mac)
+    }
+
+    #[test]
+    fn host_interfaces_and_bridges_are_refused_with_the_reason() {
+        assert!(matches!(refusal("eth0", None), Err(Refusal::Uplink { .. })));
+        assert!(matches!(refusal("xenbr0", None), Err(Refusal::OwnBridge { .. })));
+        assert!(matches!(refusal("docker0", None), Err(Refusal::Bridge { .. })));
+        let e = refusal("vif3.0", None).unwrap_err();
+        assert!(matches!(e, Refusal::ForeignBridge { .. }));
+        assert!(e.to_string().contains("docker0"), "{e}");
+    }
+
+    #[test]
+    fn a_fresh_vif_with_a_link_local_address_is_accepted() {
+        assert_eq!(refusal("vif2.0", Some("aa:cc:00:00:00:02")), Ok(()));
+    }
+
+    #[test]
+    fn a_mac_bound_to_another_port_of_the_bridge_is_refused() {
+        let e = refusal("vif2.0", Some("AA:CC:00:00:00:01")).unwrap_err();
+        assert!(e.to_string().contains("vif1.0"), "{e}");
+        // Rebinding the same vif is not a duplicate.
+        assert_eq!(refusal("vif1.0", Some("aa:cc:00:00:00:01")), Ok(()));
+    }
+
+    #[test]
+    fn status_points_at_unbound_duplicate_and_foreign_ports() {
+        let mut o = world();
+        o.bindings.push(Binding {
+            vif: "vif4.0".into(),
+            mac: "aa:cc:00:00:00:01".into(),
+            addrs: vec![],
+        });
+        let s = suspect_ports(&o, &["xenbr0"]);
+        let problems: Vec<(&str, &str)> = s.iter().map(|p| (p.port.as_str(), p.problem.as_str())).collect();
+        assert_eq!(
+            problems,
+            [("vif1.0", "duplicate_mac"), ("vif4.0", "duplicate_mac")]
+        );
+        o.bindings.clear();
+        let s = suspect_ports(&o, &["xenbr0"]);
+        assert!(s.iter().all(|p| p.problem == "unbound") && s.len() == 2);
+        let config = crate::config::from_xen_words(&["bridgeip=10.1.0.1/24"]).unwrap();
+        assert_eq!(
+            foreign_ports(&config, &o),
+            [("docker0".to_string(), "vif3.0".to_string())]
+        );
+    }
+}
