@@ -165,11 +165,10 @@ fn host_interfaces_bridges_and_foreign_ports_are_refused_with_the_reason() {
         k["links"]["docker0"] =
             serde_json::json!({"name": "docker0", "kind": "bridge", "up": true, "mtu": 1500});
         k["links"]["vif8.0"] = serde_json::json!({"name": "vif8.0", "kind": "veth", "up": true, "mtu": 1500, "master": "docker0"});
-        k["links"]["vif9.0"] =
-            serde_json::json!({"name": "vif9.0", "kind": "veth", "up": false, "mtu": 1500});
+        k["links"]["eth1"] = serde_json::json!({"name": "eth1", "kind": "veth", "up": false, "mtu": 1500});
         let addrs = k["addresses"].as_array_mut().unwrap();
         addrs.push(serde_json::json!({"link": "eth0", "addr": "192.0.2.2/24", "owned": false, "noprefixroute": false}));
-        addrs.push(serde_json::json!({"link": "vif9.0", "addr": "10.200.0.1/24", "owned": false, "noprefixroute": false}));
+        addrs.push(serde_json::json!({"link": "eth1", "addr": "10.200.0.1/24", "owned": false, "noprefixroute": false}));
     });
     let before = std::fs::read_to_string(&state).unwrap();
     let web1 = ["--bridge", "br-dmz", "--mac", "aa:cc:00:00:01:01"];
@@ -181,7 +180,7 @@ fn host_interfaces_bridges_and_foreign_ports_are_refused_with_the_reason() {
             "vif8.0",
             &["port of docker0", "not one of this configuration's"][..],
         ),
-        ("vif9.0", &["carries the address 10.200.0.1/24"][..]),
+        ("eth1", &["carries the address 10.200.0.1/24"][..]),
     ] {
         let out = online(&state, Some(&isp()), vif, &web1);
         refused(&state, &out, &before, words);

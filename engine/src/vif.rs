@@ -99,7 +99,7 @@ pub enum VifError {
         subnet: String,
         bridge: String,
     },
-    #[error("vif={vif} is the uplink (uplink.interface = \"{vif}\"), not a domU's vif: a vif spec names the domU's backend device (vifname=), never the uplink")]
+    #[error("vif={vif} is the uplink ([uplink] interface = \"{vif}\"), not a domU's vif: attaching it would flush its addresses and cut the host off; a vif spec names the domU's backend device (vifname=), never the uplink")]
     IsUplink { vif: String },
     #[error("bridge=xenbr0 is xl's default and no network uses it, and {why}: name the bridge in the vif spec (bridge=…), or declare the MAC in a [[host]]")]
     DefaultBridge { why: String },

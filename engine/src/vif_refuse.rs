@@ -38,10 +38,23 @@ pub enum Refusal {
     },
 }
 
-/// Addresses `vif online` flushes as vif-bridge does (IPv4 link-local, which a freshly
-/// created interface may have picked up); any other one marks a host interface.
-fn flushable(addr: &ipnet::Ipv4Net) -> bool {
-    addr.addr().is_link_local()
+/// Addresses `vif online` flushes as vif-bridge does: any on a device Xen names
+/// (`vif<domid>.<devid>`, its `-emu` twin: whatever sits there is stale, and vif-bridge
+/// flushes it too), IPv4 link-local on any other (a freshly created interface may have
+/// picked one up). Any other address marks one of the host's interfaces.
+fn flushable(link: &str, addr: &ipnet::Ipv4Net) -> bool {
+    xen_backend_name(link) || addr.addr().is_link_local()
+}
+
+/// Whether `name` is a backend device name Xen gives (`vif3.0`, `vif3.0-emu`).
+fn xen_backend_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("vif") else {
+        return false;
+    };
+    let rest = rest.strip_suffix("-emu").unwrap_or(rest);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    rest.split_once('.')
+        .is_some_and(|(domid, devid)| digits(domid) && digits(devid))
 }
 
 /// Whether `name` is a bridge of `config` or carries brouter's mark.
@@ -80,7 +93,7 @@ pub fn check(
     if let Some(a) = observed
         .addresses
         .iter()
-        .find(|a| a.link == link.name && !flushable(&a.addr))
+        .find(|a| a.link == link.name && !flushable(&a.link, &a.addr))
     {
         return Err(Refusal::HasAddress {
             vif,
