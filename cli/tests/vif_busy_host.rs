@@ -96,10 +96,7 @@ fn vif_online_and_offline_work_with_two_hundred_other_vifs_attached() {
         .find(|b| b.vif == new)
         .expect("the new vif is bound");
     assert_eq!(ours.mac, "aa:cc:00:00:09:09");
-    assert_eq!(
-        ours.addrs,
-        vec!["10.98.98.9".parse::<std::net::Ipv4Addr>().unwrap()]
-    );
+    assert_eq!(ours.addrs, vec!["10.98.98.9/32".parse::<ipnet::IpNet>().unwrap()]);
     assert_eq!(ports_up(&ns).len(), OTHERS + 1);
 
     let said = run(&ns, state, &["vif", "offline", "type_if=vif", "--vif", &new]);

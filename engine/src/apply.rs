@@ -65,6 +65,7 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
         Op::RenameLink { link, new_name } => backend.rename_link(link, new_name).await,
         Op::SetMac { link, mac } => backend.set_mac(link, mac).await,
         Op::SetMtu { link, mtu } => backend.set_mtu(link, *mtu).await,
+        Op::FlushIpv6 { link } => backend.flush_ipv6(link).await,
         Op::SetAlias { link, alias } => backend.set_alias(link, alias).await,
         Op::SetStp { link, stp } => backend.set_stp(link, *stp).await,
         Op::SetForwardDelay { link, seconds } => backend.set_forward_delay(link, *seconds).await,

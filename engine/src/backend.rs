@@ -107,6 +107,11 @@ pub trait NetBackend: Send {
         let _ = (link, mtu);
         Err(unsupported("set_mtu"))
     }
+    /// Delete every IPv6 address of a link (vif-bridge flushes both families).
+    async fn flush_ipv6(&mut self, link: &str) -> BackendResult<()> {
+        let _ = link;
+        Err(unsupported("flush_ipv6"))
+    }
 
     /// Set a link's `ifalias` (brouter's mark on a bridge it made).
     async fn set_alias(&mut self, link: &str, alias: &str) -> BackendResult<()> {

@@ -10,7 +10,7 @@
 //! remembered binding of every vif still attached, and `status` names one that is missing
 //! or edited.
 
-use crate::firewall::{binding_for, bindings_to_keep, Binding, Ruleset};
+use crate::firewall::{bindings_to_keep, refreshed, Binding, Ruleset};
 use crate::model::Observed;
 use crate::plan::Op;
 
@@ -71,7 +71,7 @@ pub fn bindings_to_restore(ruleset: &Ruleset, observed: &Observed) -> Vec<Bindin
             .link(&r.vif)
             .and_then(|l| l.master.clone())
             .unwrap_or_default();
-        match binding_for(ruleset, &bridge, &r.vif, &r.mac) {
+        match refreshed(ruleset, &bridge, &r) {
             Some(b) => out.push(b),
             None if ruleset.network_by_bridge(&bridge).is_none() => out.push(r),
             None => {} // the network no longer does anti-spoofing

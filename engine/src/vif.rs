@@ -43,8 +43,8 @@ pub struct VifRequest {
     /// The domU's IPv4 host addresses (xenstore `ip`, else `$ip`), for anti-spoofing.
     pub ips: Vec<Ipv4Addr>,
     /// The other entries of xenstore `ip`: IPv4 prefixes wider than one address, and
-    /// IPv6 addresses or prefixes. Xen's `ip` means networks, not just addresses; they
-    /// are checked against the network (IPv4) but not bound (see docs/xen.md).
+    /// IPv6 addresses or prefixes. Xen's `ip` means networks, not just addresses: IPv4
+    /// ones are checked against the network; all are bound like `ips`.
     #[serde(default)]
     pub prefixes: Vec<ipnet::IpNet>,
     /// xenstore `mtu`.
@@ -64,6 +64,10 @@ pub struct VifPlan {
     #[serde(default)]
     pub mtu: Option<u32>,
     pub plan: Plan,
+    /// What the admin should know though nothing failed (the hook prints each on
+    /// stderr): e.g. a vif bound to its MAC alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -203,7 +207,8 @@ pub fn plan_vif_online(
     crate::vif_refuse::check(config, observed, link, &bridge, req.mac.as_deref())?;
     prepare_and_attach(&mut ops, observed, req, link, &name, br, &bridge);
     // Anti-spoofing: bind before the port comes up, so the first frame is judged.
-    if let Some(b) = antispoof_binding(config, req, host, &bridge, &name)? {
+    let mut warnings = Vec::new();
+    if let Some(b) = antispoof_binding(config, req, host, &bridge, &name, &mut warnings)? {
         if !observed.bindings.contains(&b) {
             ops.push(Op::AddBinding { binding: b.clone() });
         }
@@ -221,6 +226,7 @@ pub fn plan_vif_online(
         host: host.map(|h| h.name.clone()),
         mtu,
         plan: Plan { ops },
+        warnings,
     })
 }
 
@@ -335,6 +341,13 @@ fn prepare_and_attach(
             addr: a.addr,
         });
     }
+    // IPv6 too, as vif-bridge's `ip address flush` does, when the vif joins the bridge
+    // (a re-run on an attached vif leaves the link-local address the kernel gave it).
+    if link.master.as_deref() != Some(bridge) {
+        ops.push(Op::FlushIpv6 {
+            link: name.to_string(),
+        });
+    }
     if link.master.as_deref() != Some(bridge) {
         ops.push(Op::SetMaster {
             link: name.to_string(),
@@ -343,15 +356,23 @@ fn prepare_and_attach(
     }
 }
 
-/// The anti-spoofing binding of the vif when `bridge`'s network does anti-spoofing: the
-/// domU's MAC (xenstore's, else the host's; required) and the host's addresses (else the
-/// ones Xen gave), sorted as backends read them back so an unchanged one compares equal.
+/// The anti-spoofing binding of the vif when `bridge`'s network does anti-spoofing, with
+/// Xen's meaning of `ip`: the domU's MAC (xenstore's, else the host's; required) and
+/// * the addresses of the `[[host]]` of this network that declares the MAC, if any;
+/// * else what `ip=` gives: addresses and prefixes of both families;
+/// * else, for a MAC no `[[host]]` declares, the MAC alone: any address from it passes
+///   (as Xen's vif-bridge allows everything without `ip`), with a warning.
+///
+/// A network whose `[[host]]`s declare MACs is a closed list: a MAC none of them declares
+/// is refused, as is one declared for another network ([`check_declared`]).
+/// Sorted as backends read them back, so an unchanged one compares equal.
 fn antispoof_binding(
     config: Option<&Config>,
     req: &VifRequest,
     host: Option<&crate::config::Host>,
     bridge: &str,
     name: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<Binding>, VifError> {
     let Some(c) = config else {
         return Ok(None);
@@ -368,25 +389,33 @@ fn antispoof_binding(
             network: net.name.clone(),
             vif: name.to_string(),
         })?;
-    // A config file declares its hosts: a MAC it does not know (or knows on another
-    // network) would be bound to no address at all. Xen mode has no [[host]]: there the
-    // addresses Xen gives are the declaration.
-    if c.mode == crate::config::Mode::File {
-        check_declared(c, &net.name, &mac)?;
-    }
+    check_declared(c, &net.name, &mac)?;
     let Some(mut b) = crate::firewall::binding_for(&rs, bridge, name, &mac) else {
         return Ok(None);
     };
     if b.addrs.is_empty() {
-        b.addrs = req.ips.clone();
+        b.addrs = req
+            .ips
+            .iter()
+            .map(|a| ipnet::IpNet::from(std::net::IpAddr::V4(*a)))
+            .chain(req.prefixes.iter().copied())
+            .collect();
     }
-    b.addrs.sort();
-    b.addrs.dedup();
+    if b.addrs.is_empty() && !crate::firewall::declares(&rs, bridge, &mac) {
+        b.addrs = Binding::any();
+        warnings.push(format!(
+            "{name}: mac={} is declared by no [[host]] and Xen gave no ip=: bound to its MAC alone, so any address from it passes (as with Xen's vif-bridge); set ip= in the vif spec or declare a [[host]] to bind its addresses",
+            b.mac
+        ));
+    }
+    Binding::normalise(&mut b.addrs);
     Ok(Some(b))
 }
 
-/// Refuse `mac` on antispoof network `network` unless a `[[host]]` of that network
-/// declares it, naming the entry that would fix it.
+/// Refuse `mac` on antispoof network `network` when a `[[host]]` declares it for another
+/// network, or when the network's `[[host]]`s declare MACs and none is `mac`; name the
+/// entry that would fix it. A network no `[[host]]` declares a MAC for (always so in Xen
+/// mode) takes any MAC, with Xen's meaning of `ip`.
 fn check_declared(c: &Config, network: &str, mac: &str) -> Result<(), VifError> {
     let mac = mac.to_ascii_lowercase();
     let declared: Vec<&crate::config::Host> = c
@@ -397,7 +426,9 @@ fn check_declared(c: &Config, network: &str, mac: &str) -> Result<(), VifError> 
     if declared.iter().any(|h| h.network == network) {
         return Ok(());
     }
+    let closed = c.hosts.iter().any(|h| h.network == network && h.mac.is_some());
     match declared.first() {
+        None if !closed => Ok(()),
         None => Err(VifError::UnknownMac {
             network: network.to_string(),
             mac,
@@ -450,5 +481,6 @@ pub fn plan_vif_offline(observed: &Observed, req: &VifRequest) -> VifPlan {
         host: None,
         mtu: None,
         plan: Plan { ops },
+        warnings: vec![],
     }
 }

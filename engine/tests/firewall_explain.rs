@@ -18,6 +18,11 @@ fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
+/// A bound entry (an address or a prefix).
+fn net(s: &str) -> ipnet::IpNet {
+    brouter_engine::firewall::parse_entry(s).unwrap()
+}
+
 fn isp_config() -> Config {
     from_toml(include_str!("../../fixtures/isp.toml"), "fixtures/isp.toml").expect("isp.toml validates")
 }
@@ -344,7 +349,7 @@ fn live_bindings_decide_for_a_named_vif() {
     let b = Binding {
         vif: "vif3.0".into(),
         mac: "aa:cc:00:00:01:01".into(),
-        addrs: vec![ip("10.1.0.10")],
+        addrs: vec![net("10.1.0.10")],
     };
     let c = ExplainContext {
         uplink_address: Some(UPLINK),
@@ -443,7 +448,7 @@ fn the_seed_setup_masquerades_and_keeps_the_outside_out() {
 fn a_vif_is_bound_only_on_an_antispoof_network() {
     let rs = isp();
     let b = binding_for(&rs, "br-dmz", "vif4.0", "AA:CC:00:00:01:02").unwrap();
-    assert_eq!(b.addrs, vec![ip("10.1.0.11"), ip("10.1.0.12")]);
+    assert_eq!(b.addrs, vec![net("10.1.0.11"), net("10.1.0.12")]);
     assert_eq!(b.mac, "aa:cc:00:00:01:02");
     let stranger = binding_for(&rs, "br-dmz", "vif5.0", "aa:cc:00:00:09:09").unwrap();
     assert!(stranger.addrs.is_empty(), "an undeclared MAC gets no address");
@@ -477,12 +482,12 @@ fn start_keeps_the_bindings_of_attached_vifs() {
             Binding {
                 vif: "vif1.0".into(),
                 mac: "aa:cc:00:00:01:01".into(),
-                addrs: vec![ip("10.1.0.200")],
+                addrs: vec![net("10.1.0.200")],
             },
             Binding {
                 vif: "vif2.0".into(),
                 mac: "aa:cc:00:00:01:02".into(),
-                addrs: vec![ip("10.1.0.11")],
+                addrs: vec![net("10.1.0.11")],
             },
         ],
         ..Observed::default()
@@ -494,7 +499,7 @@ fn start_keeps_the_bindings_of_attached_vifs() {
         vec![Binding {
             vif: "vif1.0".into(),
             mac: "aa:cc:00:00:01:01".into(),
-            addrs: vec![ip("10.1.0.10")]
+            addrs: vec![net("10.1.0.10")]
         }]
     );
     let plan = plan_start(&desired, &observed).unwrap();

@@ -298,7 +298,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     let other_mac = Binding {
         vif: vif.clone(),
         mac: "aa:cc:00:00:01:99".into(),
-        addrs: vec![src],
+        addrs: vec![std::net::IpAddr::V4(src).into()],
     };
     firewall::add_binding(&d0, &other_mac).unwrap();
     let ctx = ExplainContext {
@@ -314,7 +314,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     let honest = Binding {
         vif: vif.clone(),
         mac: "aa:cc:00:00:01:01".into(),
-        addrs: vec![src],
+        addrs: vec![std::net::IpAddr::V4(src).into()],
     };
     firewall::add_binding(&d0, &honest).unwrap();
     let ctx = ExplainContext {

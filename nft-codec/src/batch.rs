@@ -51,6 +51,8 @@ pub(crate) const NFTA_SET_DATA_TYPE: u16 = 6;
 pub(crate) const NFTA_SET_DATA_LEN: u16 = 7;
 pub(crate) const NFTA_SET_DESC: u16 = 9;
 pub(crate) const NFTA_SET_DESC_SIZE: u16 = 1;
+pub(crate) const NFTA_SET_DESC_CONCAT: u16 = 2;
+pub(crate) const NFTA_SET_FIELD_LEN: u16 = 1;
 pub(crate) const NFTA_SET_ID: u16 = 10;
 pub(crate) const NFTA_SET_USERDATA: u16 = 13;
 pub(crate) const NFTA_SET_EXPR: u16 = 17;
@@ -220,9 +222,20 @@ impl Batch {
         if let Some(id) = s.id {
             self.w.put_be32(NFTA_SET_ID, id);
         }
-        if let Some(size) = s.size {
+        if s.size.is_some() || !s.fields.is_empty() {
             let d = self.w.nest(NFTA_SET_DESC);
-            self.w.put_be32(NFTA_SET_DESC_SIZE, size);
+            if let Some(size) = s.size {
+                self.w.put_be32(NFTA_SET_DESC_SIZE, size);
+            }
+            if !s.fields.is_empty() {
+                let c = self.w.nest(NFTA_SET_DESC_CONCAT);
+                for len in &s.fields {
+                    let f = self.w.nest(crate::wire::NFTA_LIST_ELEM);
+                    self.w.put_be32(NFTA_SET_FIELD_LEN, *len);
+                    self.w.end(f);
+                }
+                self.w.end(c);
+            }
             self.w.end(d);
         }
         self.w.put(NFTA_SET_USERDATA, &s.udata);

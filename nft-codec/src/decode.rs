@@ -88,6 +88,14 @@ pub fn set(body: &[u8]) -> Option<Set> {
         size: find(a, NFTA_SET_DESC)
             .and_then(|d| find(d, NFTA_SET_DESC_SIZE))
             .map(be32),
+        fields: find(a, NFTA_SET_DESC)
+            .and_then(|d| find(d, crate::batch::NFTA_SET_DESC_CONCAT))
+            .map(|c| {
+                netlink_wire::attrs(c)
+                    .filter_map(|(_, f)| find(f, crate::batch::NFTA_SET_FIELD_LEN).map(be32))
+                    .collect()
+            })
+            .unwrap_or_default(),
         udata: find(a, NFTA_SET_USERDATA).unwrap_or_default().to_vec(),
         counter,
     })

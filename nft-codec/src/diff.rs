@@ -327,6 +327,7 @@ mod tests {
                 key: SetType { type_id: 7, len: 4 },
                 data: None,
                 size: None,
+                fields: vec![],
                 udata: vec![],
                 counter: false,
             },

@@ -13,6 +13,7 @@ const NFTA_SET_ELEM_DATA: u16 = 2;
 const NFTA_SET_ELEM_FLAGS: u16 = 3;
 const NFTA_SET_ELEM_USERDATA: u16 = 6;
 const NFTA_SET_ELEM_EXPR: u16 = 7;
+const NFTA_SET_ELEM_KEY_END: u16 = 10;
 const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
 const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
 
@@ -24,6 +25,9 @@ impl Elem {
             w.put_be32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
         }
         put_value(w, NFTA_SET_ELEM_KEY, &self.key);
+        if let Some(end) = &self.key_end {
+            put_value(w, NFTA_SET_ELEM_KEY_END, end);
+        }
         match &self.data {
             Some(ElemData::Value(v)) => put_value(w, NFTA_SET_ELEM_DATA, v),
             Some(ElemData::Verdict(v)) => {
@@ -55,6 +59,7 @@ impl Elem {
         for (ty, data) in attrs(elem) {
             match ty {
                 NFTA_SET_ELEM_KEY => e.key = value(data).unwrap_or_default().to_vec(),
+                NFTA_SET_ELEM_KEY_END => e.key_end = value(data).map(<[u8]>::to_vec),
                 NFTA_SET_ELEM_DATA => {
                     e.data = match value(data) {
                         Some(v) => Some(ElemData::Value(v.to_vec())),

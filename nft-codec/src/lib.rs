@@ -29,6 +29,7 @@ pub use elem::{intervals, Interval};
 pub use expr::Expr;
 pub use model::{
     BaseChain, Chain, Elem, ElemData, Family, Rule, Set, SetRef, SetType, Table, Verdict, NFT_DATA_VERDICT,
+    NFT_SET_CONCAT,
 };
 pub use send::{open, send, ApplyError};
 pub use snapshot::TableContents;

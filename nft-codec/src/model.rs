@@ -165,6 +165,9 @@ pub struct SetType {
 /// `NFT_DATA_VERDICT`: the data type of a verdict map.
 pub const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
 
+/// `NFT_SET_CONCAT`: nft's flag on a concatenated interval set.
+pub const NFT_SET_CONCAT: u32 = 0x80;
+
 /// A set or map (a map has `data` and `NFT_SET_MAP` in its flags).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Set {
@@ -181,6 +184,10 @@ pub struct Set {
     pub data: Option<SetType>,
     /// `NFTA_SET_DESC_SIZE` (nft sends it for anonymous sets: the number of elements).
     pub size: Option<u32>,
+    /// `NFTA_SET_DESC_CONCAT`: the length of each part of a concatenated key, which nft
+    /// sends for a concatenated interval set (the kernel then keeps it in a pipapo set and
+    /// its elements carry `key_end`); empty for every other set.
+    pub fields: Vec<u32>,
     /// nftnl user data: byte orders and typeof, for `nft list`.
     pub udata: Vec<u8>,
     /// A set-level `counter`: each element gets its own counter.
@@ -214,6 +221,9 @@ impl Set {
 pub struct Elem {
     /// The key's bytes as the kernel keeps them (see [`crate::types`]).
     pub key: Vec<u8>,
+    /// `NFTA_SET_ELEM_KEY_END`: the last key of the range, in a concatenated interval
+    /// set (equal to `key` for a single value).
+    pub key_end: Option<Vec<u8>>,
     pub data: Option<ElemData>,
     /// `NFT_SET_ELEM_INTERVAL_END`.
     pub end: bool,
@@ -229,6 +239,7 @@ impl Elem {
     pub fn key(key: Vec<u8>) -> Elem {
         Elem {
             key,
+            key_end: None,
             data: None,
             end: false,
             open: false,

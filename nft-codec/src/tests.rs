@@ -166,6 +166,7 @@ fn tables_chains_and_sets_survive_encoding_and_decoding() {
             len: 0,
         }),
         size: Some(2),
+        fields: vec![],
         udata: vec![0, 4, 0, 0, 0, 0],
         counter: true,
     };

@@ -19,6 +19,7 @@ pub const IFNAMSIZ: usize = 16;
 pub enum DataType {
     Ifname,
     Ipv4,
+    Ipv6,
     Ether,
     InetService,
     InetProto,
@@ -39,6 +40,7 @@ impl DataType {
     pub fn type_id(self) -> Result<u32, String> {
         Ok(match self {
             DataType::Ipv4 => 7,
+            DataType::Ipv6 => 8,
             DataType::Ether => 9,
             DataType::Ethertype => 10,
             DataType::InetProto => 12,
@@ -52,7 +54,7 @@ impl DataType {
     #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> usize {
         match self {
-            DataType::Ifname => IFNAMSIZ,
+            DataType::Ifname | DataType::Ipv6 => IFNAMSIZ,
             DataType::Ipv4 | DataType::CtState | DataType::CtStatus | DataType::FibAddrType => 4,
             DataType::Ether => 6,
             DataType::InetService | DataType::Ethertype => 2,
@@ -130,7 +132,8 @@ pub fn ethertype(s: &str) -> Option<u16> {
         "ip" => 0x0800,
         "arp" => 0x0806,
         "ip6" => 0x86dd,
-        "vlan" => 0x8100,
+        "vlan" | "8021q" => 0x8100,
+        "8021ad" => 0x88a8,
         _ => return None,
     })
 }

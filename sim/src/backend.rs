@@ -242,6 +242,11 @@ impl NetBackend for SimBackend {
         self.step(|k| k.set_mtu(link, mtu), true)
     }
 
+    async fn flush_ipv6(&mut self, link: &str) -> BackendResult<()> {
+        // The simulated kernel keeps no IPv6 addresses: only the link must exist.
+        self.step(|k| k.flush_ipv6(link), true)
+    }
+
     async fn set_alias(&mut self, link: &str, alias: &str) -> BackendResult<()> {
         self.step(|k| k.set_alias(link, alias), true)
     }

@@ -550,6 +550,12 @@ impl Kernel {
         Ok(())
     }
 
+    /// `ip -6 address flush`: the simulated kernel keeps no IPv6 addresses, so only a
+    /// missing link fails (ENODEV, as the kernel's index lookup does).
+    pub fn flush_ipv6(&mut self, link: &str) -> Result<(), BackendError> {
+        self.link_mut(link).map(|_| ())
+    }
+
     pub fn set_mtu(&mut self, link: &str, mtu: u32) -> Result<(), BackendError> {
         let l = self.link_mut(link)?;
         if !(68..=65535).contains(&mtu) {

@@ -133,10 +133,7 @@ fn a_renamed_host_vif_is_planned_the_same_from_its_own_links() {
     );
     block(apply(&mut sim, &plan.plan)).unwrap();
     let bound = &sim.kernel.bindings["db1-eth0"];
-    assert_eq!(
-        bound.addrs,
-        vec!["10.99.0.9".parse::<std::net::Ipv4Addr>().unwrap()]
-    );
+    assert_eq!(bound.addrs, vec!["10.99.0.9/32".parse::<ipnet::IpNet>().unwrap()]);
     assert_eq!(sim.kernel.bindings.len(), 41, "the other vifs stay bound");
 }
 

@@ -15,7 +15,9 @@
 //! `ipv4_addr` 4 bytes in network order).
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use std::sync::Mutex;
 
 use brouter_engine::backend::mac_octets;
@@ -26,8 +28,8 @@ use netlink_wire::Socket;
 use nft_codec::types::IFNAMSIZ;
 use nft_codec::{dump, Batch, Elem, Family, SetRef};
 
-use super::nfnl::set_keys;
-use super::render::{IP_BIND, MAC_BIND, PORTS, TABLE};
+use super::nfnl::{set_elems, set_keys};
+use super::render::{IP6_BIND, IP_BIND, MAC_BIND, PORTS, TABLE};
 
 /// An nfnetlink socket bound to one namespace (the one of the thread that opened it; it
 /// stays there whichever thread uses it), for binding and unbinding vifs. Behind a mutex
@@ -47,8 +49,12 @@ impl std::fmt::Debug for BindingSocket {
 /// exactly those can be deleted.
 struct Found {
     binding: Binding,
-    keys: Vec<(&'static str, Vec<u8>)>,
+    keys: Vec<RawKey>,
 }
+
+/// One element as the kernel keeps it: its set, its key and (in the address sets,
+/// which are concatenated interval sets) its last key.
+type RawKey = (&'static str, Vec<u8>, Option<Vec<u8>>);
 
 impl BindingSocket {
     /// Open a socket in the namespace of the calling thread.
@@ -177,7 +183,7 @@ impl BindingSocket {
                 mac: String::new(),
                 addrs: vec![],
             },
-            keys: vec![(PORTS, name.to_vec())],
+            keys: vec![(PORTS, name.to_vec(), None)],
         };
         for key in set_keys(&sock, MAC_BIND)? {
             if key.len() >= IFNAMSIZ + 6 && key[..IFNAMSIZ] == name {
@@ -186,14 +192,17 @@ impl BindingSocket {
                     .map(|b| format!("{b:02x}"))
                     .collect();
                 found.binding.mac = mac.join(":");
-                found.keys.push((MAC_BIND, key));
+                found.keys.push((MAC_BIND, key, None));
             }
         }
-        for key in set_keys(&sock, IP_BIND)? {
-            if key.len() >= IFNAMSIZ + 4 && key[..IFNAMSIZ] == name {
-                let o = &key[IFNAMSIZ..IFNAMSIZ + 4];
-                found.binding.addrs.push(Ipv4Addr::new(o[0], o[1], o[2], o[3]));
-                found.keys.push((IP_BIND, key));
+        for set in [IP_BIND, IP6_BIND] {
+            for (key, end) in set_elems(&sock, set)? {
+                if key.len() > IFNAMSIZ && key[..IFNAMSIZ] == name {
+                    if let Some(a) = addr_of_key(&key, end.as_deref()) {
+                        found.binding.addrs.push(a);
+                    }
+                    found.keys.push((set, key, end));
+                }
             }
         }
         found.binding.addrs.sort();
@@ -202,9 +211,9 @@ impl BindingSocket {
 }
 
 /// The raw keys of `b`'s elements, per set (as [`super::render::binding_elements`] adds them).
-fn keys_of(b: &Binding) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
+fn keys_of(b: &Binding) -> Result<Vec<RawKey>, String> {
     let name = ifname_key(&b.vif)?;
-    let mut keys = vec![(PORTS, name.to_vec())];
+    let mut keys = vec![(PORTS, name.to_vec(), None)];
     if !b.mac.is_empty() {
         let mac = mac_octets(&b.mac).ok_or_else(|| {
             format!(
@@ -215,15 +224,47 @@ fn keys_of(b: &Binding) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
         let mut key = name.to_vec();
         key.extend_from_slice(&mac);
         key.extend_from_slice(&[0, 0]);
-        keys.push((MAC_BIND, key));
+        keys.push((MAC_BIND, key, None));
     }
     for a in &b.addrs {
-        let mut key = name.to_vec();
-        key.extend_from_slice(&a.octets());
-        keys.push((IP_BIND, key));
+        let (set, lo, hi) = match a.trunc() {
+            IpNet::V4(n) => (
+                IP_BIND,
+                n.network().octets().to_vec(),
+                n.broadcast().octets().to_vec(),
+            ),
+            IpNet::V6(n) => (
+                IP6_BIND,
+                n.network().octets().to_vec(),
+                n.broadcast().octets().to_vec(),
+            ),
+        };
+        let (mut key, mut end) = (name.to_vec(), name.to_vec());
+        key.extend_from_slice(&lo);
+        end.extend_from_slice(&hi);
+        keys.push((set, key, Some(end)));
     }
     keys.dedup();
     Ok(keys)
+}
+
+/// The address or prefix an `ifname . ipv4_addr` / `ifname . ipv6_addr` interval element
+/// covers (`key` its first key, `end` its last): a prefix when the two differ only in
+/// trailing bits (all brouter writes), else the first address.
+pub(super) fn addr_of_key(key: &[u8], end: Option<&[u8]>) -> Option<IpNet> {
+    let lo = key.get(IFNAMSIZ..)?;
+    let hi = end.and_then(|e| e.get(IFNAMSIZ..)).unwrap_or(lo);
+    let addr = match lo.len() {
+        4 => IpAddr::from(<[u8; 4]>::try_from(lo).ok()?),
+        16 => IpAddr::from(<[u8; 16]>::try_from(lo).ok()?),
+        _ => return None,
+    };
+    let bits = lo.len() * 8;
+    let bit = |v: &[u8], i: usize| v[i / 8] & (0x80 >> (i % 8)) != 0;
+    let len = (0..bits).find(|&i| bit(lo, i) != bit(hi, i)).unwrap_or(bits);
+    let prefix = (len..bits).all(|i| !bit(lo, i) && bit(hi, i));
+    let len = if prefix { len } else { bits };
+    IpNet::new(addr, len as u8).ok()
 }
 
 /// An interface name as an `ifname` key: its bytes, NUL-padded to 16.
@@ -239,12 +280,15 @@ fn ifname_key(vif: &str) -> Result<[u8; IFNAMSIZ], String> {
 
 /// One element message per set that has keys in `keys` (in the order the sets appear):
 /// additions, or deletions (`delete`).
-fn push_elements(batch: &mut Batch, delete: bool, keys: &[(&'static str, Vec<u8>)]) {
-    for set in [PORTS, MAC_BIND, IP_BIND] {
+fn push_elements(batch: &mut Batch, delete: bool, keys: &[RawKey]) {
+    for set in [PORTS, MAC_BIND, IP_BIND, IP6_BIND] {
         let of_set: Vec<Elem> = keys
             .iter()
-            .filter(|(s, _)| *s == set)
-            .map(|(_, k)| Elem::key(k.clone()))
+            .filter(|(s, _, _)| *s == set)
+            .map(|(_, k, end)| Elem {
+                key_end: end.clone(),
+                ..Elem::key(k.clone())
+            })
             .collect();
         if of_set.is_empty() {
             continue;
@@ -271,13 +315,7 @@ fn transact(sock: &Socket, batch: Batch) -> io::Result<()> {
 }
 
 fn describe(b: &Binding) -> String {
-    let addrs: Vec<String> = b.addrs.iter().map(|a| a.to_string()).collect();
-    format!(
-        "binding {} to MAC {} and addresses [{}]",
-        b.vif,
-        b.mac,
-        addrs.join(", ")
-    )
+    format!("binding {} to MAC {} and {}", b.vif, b.mac, b.describe_addrs())
 }
 
 fn kind_of(e: &io::Error) -> ErrorKind {
@@ -310,7 +348,7 @@ mod tests {
         Binding {
             vif: "vif1.0".into(),
             mac: "aa:cc:00:00:01:01".into(),
-            addrs: vec!["10.1.0.10".parse().unwrap()],
+            addrs: vec!["10.1.0.10/32".parse().unwrap(), "fd00::/64".parse().unwrap()],
         }
     }
 
@@ -323,7 +361,25 @@ mod tests {
         mac.extend_from_slice(&[0xaa, 0xcc, 0, 0, 1, 1, 0, 0]);
         let mut ip = name.clone();
         ip.extend_from_slice(&[10, 1, 0, 10]);
-        assert_eq!(keys, vec![(PORTS, name), (MAC_BIND, mac), (IP_BIND, ip)]);
+        let (mut ip6, mut ip6_end) = (name.clone(), name.clone());
+        ip6.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        ip6_end.extend_from_slice(&[
+            0xfd, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ]);
+        assert_eq!(
+            keys,
+            vec![
+                (PORTS, name, None),
+                (MAC_BIND, mac, None),
+                (IP_BIND, ip.clone(), Some(ip.clone())),
+                (IP6_BIND, ip6.clone(), Some(ip6_end.clone()))
+            ]
+        );
+        assert_eq!(addr_of_key(&ip, Some(&ip)), Some("10.1.0.10/32".parse().unwrap()));
+        assert_eq!(
+            addr_of_key(&ip6, Some(&ip6_end)),
+            Some("fd00::/64".parse().unwrap())
+        );
     }
 
     #[test]

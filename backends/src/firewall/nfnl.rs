@@ -14,14 +14,13 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::Ipv4Addr;
 
 use brouter_engine::firewall::Binding;
 use netlink_wire::Socket;
 use nft_codec::types::IFNAMSIZ;
 use nft_codec::{dump, Family};
 
-use super::render::{FINGERPRINT_PREFIX, IP_BIND, MAC_BIND, PORTS, TABLE};
+use super::render::{FINGERPRINT_PREFIX, IP6_BIND, IP_BIND, MAC_BIND, PORTS, TABLE};
 
 /// What brouter's tables hold, as far as `observe` cares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,12 +83,11 @@ fn bindings(sock: &Socket) -> io::Result<Vec<Binding>> {
             slot(&mut by_vif, ifname(&key)).mac = mac.join(":");
         }
     }
-    for key in set_keys(sock, IP_BIND)? {
-        if key.len() >= IFNAMSIZ + 4 {
-            let o = &key[IFNAMSIZ..IFNAMSIZ + 4];
-            slot(&mut by_vif, ifname(&key))
-                .addrs
-                .push(Ipv4Addr::new(o[0], o[1], o[2], o[3]));
+    for set in [IP_BIND, IP6_BIND] {
+        for (key, end) in set_elems(sock, set)? {
+            if let Some(a) = super::bindings::addr_of_key(&key, end.as_deref()) {
+                slot(&mut by_vif, ifname(&key)).addrs.push(a);
+            }
         }
     }
     Ok(by_vif
@@ -107,6 +105,15 @@ pub(super) fn set_keys(sock: &Socket, set: &str) -> io::Result<Vec<Vec<u8>>> {
         .into_iter()
         .filter(|e| !e.key.is_empty())
         .map(|e| e.key)
+        .collect())
+}
+
+/// The raw keys and last keys (interval sets) of one set of `bridge brouter`.
+pub(super) fn set_elems(sock: &Socket, set: &str) -> io::Result<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+    Ok(dump::elements(sock, Family::Bridge, TABLE, set)?
+        .into_iter()
+        .filter(|e| !e.key.is_empty())
+        .map(|e| (e.key, e.key_end))
         .collect())
 }
 

@@ -4,12 +4,11 @@
 //! with concatenated types (FIELD-NOTES), and brouter's binding sets have them.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 
 use brouter_engine::firewall::Binding;
 use serde_json::Value;
 
-use super::render::{FINGERPRINT_PREFIX, IP_BIND, MAC_BIND, PORTS};
+use super::render::{FINGERPRINT_PREFIX, IP6_BIND, IP_BIND, MAC_BIND, PORTS};
 
 fn objects(json: &str) -> Vec<Value> {
     serde_json::from_str::<Value>(json)
@@ -51,6 +50,23 @@ fn pair(v: &Value) -> Option<(String, String)> {
     ))
 }
 
+/// A `vif . address` or `vif . prefix` element of an address set.
+fn addr_pair(v: &Value) -> Option<(String, ipnet::IpNet)> {
+    let parts = v.get("concat")?.as_array()?;
+    let vif = parts.first()?.as_str()?.to_string();
+    let a = parts.get(1)?;
+    let net = match a.as_str() {
+        Some(s) => brouter_engine::firewall::parse_entry(s)?,
+        None => {
+            let p = a.get("prefix")?;
+            format!("{}/{}", p.get("addr")?.as_str()?, p.get("len")?.as_u64()?)
+                .parse()
+                .ok()?
+        }
+    };
+    Some((vif, net))
+}
+
 /// The bindings held by the listed `bridge brouter` table, sorted by vif.
 pub fn bindings(json: &str) -> Vec<Binding> {
     let objs = objects(json);
@@ -77,8 +93,8 @@ pub fn bindings(json: &str) -> Vec<Binding> {
             })
             .mac = mac;
     }
-    for (vif, addr) in set_elems(&objs, IP_BIND).iter().filter_map(pair) {
-        if let Ok(a) = addr.parse::<Ipv4Addr>() {
+    for set in [IP_BIND, IP6_BIND] {
+        for (vif, addr) in set_elems(&objs, set).iter().filter_map(addr_pair) {
             by_vif
                 .entry(vif.clone())
                 .or_insert_with(|| Binding {
@@ -87,7 +103,7 @@ pub fn bindings(json: &str) -> Vec<Binding> {
                     addrs: vec![],
                 })
                 .addrs
-                .push(a);
+                .push(addr);
         }
     }
     by_vif
@@ -128,8 +144,8 @@ mod tests {
         assert_eq!(
             b[1].addrs,
             vec![
-                "10.1.0.11".parse::<Ipv4Addr>().unwrap(),
-                "10.1.0.12".parse().unwrap()
+                "10.1.0.11/32".parse::<ipnet::IpNet>().unwrap(),
+                "10.1.0.12/32".parse().unwrap()
             ]
         );
     }

@@ -60,6 +60,7 @@ pub const FINGERPRINT_PREFIX: &str = "brouter ruleset ";
 pub const PORTS: &str = "ports";
 pub const MAC_BIND: &str = "mac_bind";
 pub const IP_BIND: &str = "ip_bind";
+pub const IP6_BIND: &str = "ip6_bind";
 
 /// Whether a named set or map of `inet brouter` keeps a counter per element: the DNAT
 /// maps that name a forward's target (`<proto>_fwd_addr`, `<proto>_fwd_keep`: connections)

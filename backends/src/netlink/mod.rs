@@ -387,6 +387,10 @@ impl NetBackend for NetlinkBackend {
         links::set_mtu(&self.handle, link, mtu).await
     }
 
+    async fn flush_ipv6(&mut self, link: &str) -> BackendResult<()> {
+        addresses::flush_ipv6(&self.handle, self.route_fd, link).await
+    }
+
     async fn set_alias(&mut self, link: &str, alias: &str) -> BackendResult<()> {
         bridge_attrs::set_alias(&self.handle, link, alias).await
     }

@@ -199,10 +199,10 @@ async fn main_table_routes(handle: &Handle, route_fd: RawFd) -> Result<Vec<Route
 }
 
 /// Strict checking switched on for a netlink socket while this lives.
-struct StrictCheck(RawFd);
+pub(super) struct StrictCheck(RawFd);
 
 impl StrictCheck {
-    fn on(fd: RawFd) -> std::io::Result<StrictCheck> {
+    pub(super) fn on(fd: RawFd) -> std::io::Result<StrictCheck> {
         set_strict(fd, true)?;
         Ok(StrictCheck(fd))
     }

@@ -24,7 +24,7 @@ pub fn bindings(size: Size) -> Vec<Binding> {
             Binding {
                 vif: format!("vifx{h}.0"),
                 mac,
-                addrs: vec![ip],
+                addrs: vec![std::net::IpAddr::V4(ip).into()],
             }
         })
         .collect()

@@ -72,7 +72,7 @@ pub fn compile(config: &Config) -> Ruleset {
 /// The binding a vif gets when it comes online on `bridge` with `mac` (from xenstore):
 /// `None` when the bridge's network does not do anti-spoofing (the vif is not guarded);
 /// the declared host's addresses when its MAC is declared; no address at all otherwise
-/// (an undeclared VM on an anti-spoofing network may not send IP or ARP).
+/// (the caller adds what Xen gave an undeclared MAC, see `vif::antispoof_binding`).
 pub fn binding_for(ruleset: &Ruleset, bridge: &str, vif: &str, mac: &str) -> Option<Binding> {
     let net = ruleset.network_by_bridge(bridge)?;
     if !net.antispoof {
@@ -83,13 +83,41 @@ pub fn binding_for(ruleset: &Ruleset, bridge: &str, vif: &str, mac: &str) -> Opt
         .hosts
         .iter()
         .find(|h| h.network == net.name && h.mac.as_deref() == Some(mac.as_str()))
-        .map(|h| h.addrs.clone())
+        .map(|h| {
+            h.addrs
+                .iter()
+                .map(|a| ipnet::IpNet::from(std::net::IpAddr::V4(*a)))
+                .collect()
+        })
         .unwrap_or_default();
     Some(Binding {
         vif: vif.to_string(),
         mac,
         addrs,
     })
+}
+
+/// Whether a `[[host]]` of `bridge`'s network declares `mac`: its binding then follows
+/// the declaration; an undeclared MAC keeps what Xen gave it (`ip=`, or any address).
+pub fn declares(ruleset: &Ruleset, bridge: &str, mac: &str) -> bool {
+    let Some(net) = ruleset.network_by_bridge(bridge) else {
+        return false;
+    };
+    ruleset
+        .hosts
+        .iter()
+        .any(|h| h.network == net.name && h.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+}
+
+/// `b` refreshed for `start` on `bridge`: a declared MAC gets its host's addresses, an
+/// undeclared one keeps the addresses it was bound to; `None` when the network no longer
+/// does anti-spoofing.
+pub fn refreshed(ruleset: &Ruleset, bridge: &str, b: &Binding) -> Option<Binding> {
+    let mut fresh = binding_for(ruleset, bridge, &b.vif, &b.mac)?;
+    if !declares(ruleset, bridge, &b.mac) {
+        fresh.addrs = b.addrs.clone();
+    }
+    Some(fresh)
 }
 
 /// The bindings `start` must keep when it replaces the tables: those observed on vifs
@@ -103,7 +131,7 @@ pub fn bindings_to_keep(ruleset: &Ruleset, observed: &crate::model::Observed) ->
         .filter_map(|b| {
             let link = observed.link(&b.vif)?;
             match link.master.as_deref() {
-                Some(bridge) => binding_for(ruleset, bridge, &b.vif, &b.mac),
+                Some(bridge) => refreshed(ruleset, bridge, b),
                 // Detached but still there (e.g. mid-hotplug): keep it as it was.
                 None => Some(b.clone()),
             }

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-pub use crate::binding::Binding;
+pub use crate::binding::{parse_entry, show as show_entry, Binding};
 pub use crate::config::{Action, LogSettings, PortRange, Proto, Service};
 use crate::config::{ZONE_DOM0, ZONE_EXTERNAL};
 

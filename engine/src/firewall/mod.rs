@@ -11,12 +11,12 @@ mod flow;
 mod ir;
 mod trace;
 
-pub use compile::{binding_for, bindings_to_keep, compile};
+pub use compile::{binding_for, bindings_to_keep, compile, declares, refreshed};
 pub use eval::{explain, explain_live, ExplainError, EXTERNAL_EXAMPLE};
 pub use flow::{Address, ExplainContext, Flow};
 pub use ir::{
-    log_prefix, service_matches, Binding, DeclaredHost, External, FlowProto, NetZone, PairDecision,
-    PairPolicy, PortForward, Ruleset,
+    log_prefix, parse_entry, service_matches, show_entry, Binding, DeclaredHost, External, FlowProto,
+    NetZone, PairDecision, PairPolicy, PortForward, Ruleset,
 };
 pub use trace::{Delivery, Step, StepKind, Trace};
 

@@ -78,6 +78,12 @@ pub enum Op {
         link: String,
         mtu: u32,
     },
+    /// Delete every IPv6 address of a link (the kernel's link-local one included), as
+    /// vif-bridge's `ip address flush` does. One op, not one per address: brouter's model
+    /// reads IPv4 addresses only, and a vif netback made carries none of its own.
+    FlushIpv6 {
+        link: String,
+    },
     /// Mark a bridge brouter made with its `ifalias` (`brouter:<network>`) again.
     SetAlias {
         link: String,
@@ -136,6 +142,7 @@ impl Op {
             | Op::RenameLink { link, .. }
             | Op::SetMac { link, .. }
             | Op::SetMtu { link, .. }
+            | Op::FlushIpv6 { link }
             | Op::SetAlias { link, .. }
             | Op::SetStp { link, .. }
             | Op::SetForwardDelay { link, .. } => Some(link),
@@ -193,6 +200,7 @@ impl fmt::Display for Op {
             Op::RenameLink { link, new_name } => write!(f, "rename {link} to {new_name}"),
             Op::SetMac { link, mac } => write!(f, "set {link} address {mac}"),
             Op::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
+            Op::FlushIpv6 { link } => write!(f, "flush IPv6 addresses of {link}"),
             Op::SetAlias { link, alias } => write!(f, "mark {link} as brouter's again (alias {alias})"),
             Op::SetStp { link, stp } => write!(f, "set {link} stp {}", if *stp { "on" } else { "off" }),
             Op::SetForwardDelay { link, seconds } => write!(f, "set {link} forward delay {seconds}s"),

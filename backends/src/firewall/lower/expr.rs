@@ -204,6 +204,9 @@ impl Compiler<'_> {
             (Dep::L4(p), Family::Inet) => (Expr::Meta { key: 16, dreg: r }, vec![p]),
             (Dep::Ipv4, Family::Inet) => (Expr::Meta { key: 15, dreg: r }, vec![2]),
             (Dep::Ipv4, Family::Bridge) => (Expr::Meta { key: 1, dreg: r }, vec![0x08, 0x00]),
+            (Dep::Ipv6, Family::Inet) => (Expr::Meta { key: 15, dreg: r }, vec![10]),
+            (Dep::Ipv6, Family::Bridge) => (Expr::Meta { key: 1, dreg: r }, vec![0x86, 0xdd]),
+            (Dep::L4(p), Family::Bridge) => (Expr::Meta { key: 16, dreg: r }, vec![p]),
             (Dep::Arp, Family::Bridge) => (
                 Expr::Payload {
                     base: NFT_PAYLOAD_LL_HEADER,
@@ -274,6 +277,23 @@ impl Compiler<'_> {
                         inv,
                     });
                 }
+                self.release(r);
+            }
+            Expression::Named(NamedExpression::Prefix(p)) => {
+                // `ip6 saddr fe80::/10`: the field masked to the prefix, compared with it.
+                let [f] = fields.as_slice() else {
+                    return Err(format!("a concatenation compared with {p:?}"));
+                };
+                let (lo, hi) = super::value::interval(&Key { parts: vec![f.kind] }, &m.right)?;
+                let mask: Vec<u8> = lo.iter().zip(&hi).map(|(l, h)| !(l ^ h)).collect();
+                let r = self.load(&fields)?;
+                self.push(Expr::Bitwise {
+                    sreg: reg(r),
+                    dreg: reg(r),
+                    xor: vec![0; mask.len()],
+                    mask,
+                });
+                self.cmp(r, inv, lo);
                 self.release(r);
             }
             right => {

@@ -33,6 +33,7 @@ pub(super) enum Load {
 pub(super) enum Dep {
     L4(u8),
     Ipv4,
+    Ipv6,
     Arp,
 }
 
@@ -125,6 +126,11 @@ fn payload(family: Family, p: &PayloadField<'_>) -> Result<Field, String> {
         ("udp", _) => l4(17, 6),
         ("ip", "saddr") => Ok(pay(net, 12, Kind::Ipv4, Some(Dep::Ipv4), None)),
         ("ip", "daddr") => Ok(pay(net, 16, Kind::Ipv4, Some(Dep::Ipv4), None)),
+        ("ip6", "saddr") => Ok(pay(net, 8, Kind::Ipv6, Some(Dep::Ipv6), None)),
+        ("ip6", "daddr") => Ok(pay(net, 24, Kind::Ipv6, Some(Dep::Ipv6), None)),
+        ("ether", "type") if family == Family::Bridge => {
+            Ok(pay(NFT_PAYLOAD_LL_HEADER, 12, Kind::Ethertype, None, None))
+        }
         ("ether", "saddr") if family == Family::Bridge => {
             Ok(pay(NFT_PAYLOAD_LL_HEADER, 6, Kind::Ether, None, None))
         }

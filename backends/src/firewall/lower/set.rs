@@ -2,7 +2,9 @@
 //! the `nftables` crate's expressions (intervals laid out by [`nft_codec::intervals`]).
 
 use nft_codec::types::{DataType, Key};
-use nft_codec::{Elem, ElemData, Family, Set, SetRef, SetType, NFT_DATA_VERDICT, NFT_SET_INTERVAL};
+use nft_codec::{
+    Elem, ElemData, Family, Set, SetRef, SetType, NFT_DATA_VERDICT, NFT_SET_CONCAT, NFT_SET_INTERVAL,
+};
 use nftables::expr::Expression;
 
 use super::value::{interval, key_value};
@@ -59,6 +61,14 @@ impl SetDef {
         self.flags & NFT_SET_INTERVAL != 0
     }
 
+    /// `NFTA_SET_DESC_CONCAT`: each key part's length, for a concatenated interval set.
+    pub fn fields(&self) -> Vec<u32> {
+        match self.interval() && self.key.concat() {
+            true => self.key.parts.iter().map(|k| k.len() as u32).collect(),
+            false => vec![],
+        }
+    }
+
     /// The codec's set (a key or data type nft cannot key a set by is refused).
     pub fn to_set(&self) -> Result<Set, String> {
         Ok(Set {
@@ -66,10 +76,14 @@ impl SetDef {
             table: self.table.clone(),
             name: self.name.clone(),
             id: Some(self.id),
-            flags: self.flags,
+            flags: match self.fields().is_empty() {
+                true => self.flags,
+                false => self.flags | NFT_SET_CONCAT,
+            },
             key: self.key.set_type()?,
             data: self.data.as_ref().map(Data::set_type).transpose()?,
             size: self.size,
+            fields: self.fields(),
             udata: self.udata.clone(),
             counter: self.counter,
         })
@@ -94,6 +108,20 @@ impl SetDef {
                     Ok(Elem {
                         data: d.clone(),
                         ..Elem::key(key_value(&self.key, k)?)
+                    })
+                })
+                .collect();
+        }
+        if self.key.concat() {
+            // As nft sends a concatenated interval set's elements: first and last key.
+            return items
+                .iter()
+                .map(|(k, d)| {
+                    let (lo, hi) = interval(&self.key, k)?;
+                    Ok(Elem {
+                        data: d.clone(),
+                        key_end: Some(hi),
+                        ..Elem::key(lo)
                     })
                 })
                 .collect();

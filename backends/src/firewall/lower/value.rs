@@ -1,7 +1,7 @@
 //! The `nftables` crate's values (set types, element and comparison expressions) as nft's
 //! datatypes and bytes ([`nft_codec::types`]).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use brouter_engine::backend::mac_octets;
 use nft_codec::types::{ethertype, fib_addr_type, inet_proto, DataType, Key, IFNAMSIZ};
@@ -13,6 +13,7 @@ pub(super) fn kind_of(t: &SetType) -> Result<DataType, String> {
     Ok(match t {
         SetType::Ifname => DataType::Ifname,
         SetType::Ipv4Addr => DataType::Ipv4,
+        SetType::Ipv6Addr => DataType::Ipv6,
         SetType::EtherAddr => DataType::Ether,
         SetType::InetService => DataType::InetService,
         SetType::InetProto => DataType::InetProto,
@@ -36,6 +37,9 @@ pub(super) fn value(kind: DataType, e: &Expression<'_>) -> Result<Vec<u8>, Strin
         (DataType::Ifname, Expression::String(s)) => ifname(s),
         (DataType::Ipv4, Expression::String(s)) => {
             Ok(s.parse::<Ipv4Addr>().map_err(|_| bad())?.octets().to_vec())
+        }
+        (DataType::Ipv6, Expression::String(s)) => {
+            Ok(s.parse::<Ipv6Addr>().map_err(|_| bad())?.octets().to_vec())
         }
         (DataType::Ether, Expression::String(s)) => mac_octets(s).ok_or_else(bad),
         (DataType::InetService, Expression::Number(n)) => {
@@ -113,7 +117,21 @@ pub(super) fn key_value(key: &Key, e: &Expression<'_>) -> Result<Vec<u8>, String
 /// The interval an element covers: a value, a range or a prefix.
 pub(super) fn interval(key: &Key, e: &Expression<'_>) -> Result<(Vec<u8>, Vec<u8>), String> {
     if key.concat() {
-        return Err("interval sets with a concatenated key".into());
+        // A concatenated interval set (pipapo): each part a value, a range or a prefix;
+        // the element is sent as its first and last key.
+        let Expression::Named(NamedExpression::Concat(items)) = e else {
+            return Err(format!("{e:?} does not fit a key of {:?}", key.parts));
+        };
+        if items.len() != key.parts.len() {
+            return Err(format!("{e:?} does not fit a key of {:?}", key.parts));
+        }
+        let (mut lo, mut hi) = (vec![], vec![]);
+        for (k, item) in key.parts.iter().zip(items) {
+            let (l, h) = interval(&Key { parts: vec![*k] }, item)?;
+            lo.push(l);
+            hi.push(h);
+        }
+        return Ok((key.join(lo), key.join(hi)));
     }
     match e {
         Expression::Range(r) => Ok((key_value(key, &r.range[0])?, key_value(key, &r.range[1])?)),

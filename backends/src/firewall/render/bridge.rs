@@ -1,19 +1,23 @@
 //! `bridge brouter`: the anti-spoofing table. Bound vifs (`ports`) are checked against
-//! `mac_bind` and `ip_bind` (Ethernet source, IP source, ARP sender); the sets are filled
-//! per vif ([`binding_elements`]), so the rules never change with the vifs.
+//! `mac_bind`, `ip_bind` and `ip6_bind` (Ethernet source, IPv4 and IPv6 source, ARP
+//! sender); the sets are filled per vif ([`binding_elements`]), so the rules never change
+//! with the vifs. The address sets are concatenated interval sets (`ifname . ipv4_addr`,
+//! `ifname . ipv6_addr`): a binding holds host addresses and prefixes of both families,
+//! `0.0.0.0/0` and `::/0` for a vif bound to its MAC alone.
 
 use std::borrow::Cow;
 
 use brouter_engine::firewall::Binding;
+use ipnet::IpNet;
 use nftables::expr::MetaKey;
 use nftables::schema::{Element, NfListObject, SetType, SetTypeValue};
 use nftables::types::{NfChainType, NfFamily, NfHook};
 
 use super::builder::{single, Builder};
-use super::{FINGERPRINT_PREFIX, IP_BIND, MAC_BIND, PORTS, TABLE};
+use super::{FINGERPRINT_PREFIX, IP6_BIND, IP_BIND, MAC_BIND, PORTS, TABLE};
 use crate::firewall::expr::*;
 
-/// The whole bridge table: its three sets (empty), `prerouting` and `antispoof`.
+/// The whole bridge table: its four sets (empty), `prerouting` and `antispoof`.
 pub(super) fn bridge(fingerprint: &str) -> Vec<NfListObject<'static>> {
     let mut b = Builder::new(NfFamily::Bridge);
     binding_sets(&mut b);
@@ -28,7 +32,7 @@ pub(super) fn bridge(fingerprint: &str) -> Vec<NfListObject<'static>> {
     b.objects
 }
 
-/// `ports`, `mac_bind` and `ip_bind`, declared empty (vifs fill them).
+/// `ports`, `mac_bind`, `ip_bind` and `ip6_bind`, declared empty (vifs fill them).
 fn binding_sets(b: &mut Builder) {
     b.set(PORTS, single(SetType::Ifname), false, vec![]);
     b.set(
@@ -37,37 +41,101 @@ fn binding_sets(b: &mut Builder) {
         false,
         vec![],
     );
-    b.set(
-        IP_BIND,
-        SetTypeValue::Concatenated(Cow::Owned(vec![SetType::Ifname, SetType::Ipv4Addr])),
-        false,
-        vec![],
-    );
+    for (name, family) in [(IP_BIND, SetType::Ipv4Addr), (IP6_BIND, SetType::Ipv6Addr)] {
+        b.set(
+            name,
+            SetTypeValue::Concatenated(Cow::Owned(vec![SetType::Ifname, family])),
+            true,
+            vec![],
+        );
+    }
 }
 
-/// `antispoof`: what a bound vif sends is dropped unless its MAC, its IP and its ARP
-/// sender are the ones bound to it, and it is IPv4 or ARP.
+/// `antispoof`: what a bound vif sends is dropped unless it is untagged IPv4, IPv6 or
+/// ARP from the bound MAC with a bound source (ARP: sender MAC and IP). From the bound
+/// MAC, whatever is bound: a DHCP client's broadcast from `0.0.0.0` to port 67, an ARP
+/// probe (sender `0.0.0.0`), IPv6 from a link-local source, and ICMPv6 from `::`
+/// (duplicate address detection, router solicitation) pass.
 fn antispoof_chain(b: &mut Builder) {
     let bound = |field: Expr, set: &str| ne(concat(vec![meta(MetaKey::Iifname), field]), set_ref(set));
-    let rules = [
-        (bound(payload("ether", "saddr"), MAC_BIND), "spoofed MAC"),
-        (
-            ne(meta(MetaKey::Protocol), anon_set(vec![str("ip"), str("arp")])),
-            "only IPv4 and ARP",
-        ),
-        (bound(payload("ip", "saddr"), IP_BIND), "spoofed IP"),
-        (
+    let drops = |b: &mut Builder, rules: Vec<(Stmt, &str)>| {
+        for (mismatch, comment) in rules {
+            b.rule("antispoof", vec![mismatch, drop()], Some(comment.into()));
+        }
+    };
+    let accepts = |b: &mut Builder, matches: Vec<Stmt>, comment: &str| {
+        let mut r = matches;
+        r.push(accept());
+        b.rule("antispoof", r, Some(comment.into()));
+    };
+    drops(
+        b,
+        vec![
+            (
+                eq(
+                    payload("ether", "type"),
+                    anon_set(vec![str("8021q"), str("8021ad")]),
+                ),
+                "tagged frame",
+            ),
+            (bound(payload("ether", "saddr"), MAC_BIND), "spoofed MAC"),
+            (
+                ne(
+                    meta(MetaKey::Protocol),
+                    anon_set(vec![str("ip"), str("arp"), str("ip6")]),
+                ),
+                "only IPv4, IPv6 and ARP",
+            ),
+        ],
+    );
+    accepts(
+        b,
+        vec![
+            eq(payload("ip", "saddr"), str("0.0.0.0")),
+            eq(payload("ip", "daddr"), str("255.255.255.255")),
+            eq(payload("udp", "dport"), num(67)),
+        ],
+        "DHCP client",
+    );
+    drops(
+        b,
+        vec![
+            (bound(payload("ip", "saddr"), IP_BIND), "spoofed IP"),
+            (
+                bound(payload("arp", "saddr ether"), MAC_BIND),
+                "spoofed ARP sender MAC",
+            ),
+        ],
+    );
+    accepts(
+        b,
+        vec![eq(payload("arp", "saddr ip"), str("0.0.0.0"))],
+        "ARP probe",
+    );
+    drops(
+        b,
+        vec![(
             bound(payload("arp", "saddr ip"), IP_BIND),
             "spoofed ARP sender IP",
-        ),
-        (
-            bound(payload("arp", "saddr ether"), MAC_BIND),
-            "spoofed ARP sender MAC",
-        ),
-    ];
-    for (mismatch, comment) in rules {
-        b.rule("antispoof", vec![mismatch, drop()], Some(comment.into()));
-    }
+        )],
+    );
+    accepts(
+        b,
+        vec![eq(payload("ip6", "saddr"), prefix("fe80::".into(), 10))],
+        "IPv6 link-local",
+    );
+    accepts(
+        b,
+        vec![
+            eq(payload("ip6", "saddr"), str("::")),
+            eq(meta(MetaKey::L4proto), str("ipv6-icmp")),
+        ],
+        "ICMPv6 from ::",
+    );
+    drops(
+        b,
+        vec![(bound(payload("ip6", "saddr"), IP6_BIND), "spoofed IPv6")],
+    );
 }
 
 /// The set elements of one binding, per set (empty lists left out).
@@ -85,13 +153,25 @@ pub fn binding_elements(bd: &Binding) -> Vec<Element<'static>> {
             vec![concat(vec![str(bd.vif.clone()), str(bd.mac.clone())])],
         ));
     }
-    if !bd.addrs.is_empty() {
-        let ips = bd
+    for (set, v6) in [(IP_BIND, false), (IP6_BIND, true)] {
+        let nets: Vec<Expr> = bd
             .addrs
             .iter()
-            .map(|a| concat(vec![str(bd.vif.clone()), str(a.to_string())]))
+            .filter(|a| matches!(a, IpNet::V6(_)) == v6)
+            .map(|a| concat(vec![str(bd.vif.clone()), addr_elem(a)]))
             .collect();
-        out.push(el(IP_BIND, ips));
+        if !nets.is_empty() {
+            out.push(el(set, nets));
+        }
     }
     out
+}
+
+/// A bound entry as an element part: a host address bare, a prefix as a prefix.
+fn addr_elem(a: &IpNet) -> Expr {
+    if a.prefix_len() == a.max_prefix_len() {
+        str(a.addr().to_string())
+    } else {
+        prefix(a.network().to_string(), a.prefix_len())
+    }
 }

@@ -1,7 +1,13 @@
 //! Step "anti-spoof": the bridge-family check of a bound vif — the Ethernet source must
-//! be the binding's MAC and the IP source (or ARP sender) one of its addresses.
+//! be the binding's MAC and the IP source (or ARP sender) one of its addresses or inside
+//! one of its prefixes; a DHCP client's discover (`0.0.0.0` → `255.255.255.255:67`) and an
+//! ARP probe (sender `0.0.0.0`) from the bound MAC pass whatever is bound. A port without
+//! a binding is not guarded (`bridge brouter` cannot tell which bridge a port belongs to
+//! on kernels without `meta ibrname`, see docs/xen.md).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
 
 use super::sender::Sender;
 use super::Walk;
@@ -44,7 +50,21 @@ impl Walk<'_> {
             );
             return false;
         }
-        if !b.addrs.contains(&src) {
+        if dhcp_client(flow, src) {
+            self.step(
+                StepKind::AntiSpoof,
+                format!("a DHCP client's discover from {mac} ({why}): DHCP always passes"),
+            );
+            return true;
+        }
+        if flow.proto == FlowProto::Arp && src.is_unspecified() {
+            self.step(
+                StepKind::AntiSpoof,
+                format!("an ARP probe (sender 0.0.0.0) from {mac} ({why}): probes always pass"),
+            );
+            return true;
+        }
+        if !b.allows(src.into()) {
             let what = if flow.proto == FlowProto::Arp {
                 "ARP sender"
             } else {
@@ -53,8 +73,7 @@ impl Walk<'_> {
             let bound = if b.addrs.is_empty() {
                 "allows no address".to_string()
             } else {
-                let list = b.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-                format!("allows only {}", list.join(", "))
+                format!("allows only {}", b.describe_addrs())
             };
             self.step(
                 StepKind::AntiSpoof,
@@ -65,6 +84,16 @@ impl Walk<'_> {
         self.step(StepKind::AntiSpoof, format!("{src} from {mac} matches {why}"));
         true
     }
+}
+
+/// Whether the flow is a DHCP client's discover or request before it has an address:
+/// UDP from `0.0.0.0` to `255.255.255.255` port 67 (from port 68, which a flow does not
+/// name).
+fn dhcp_client(flow: &Flow, src: Ipv4Addr) -> bool {
+    flow.proto == FlowProto::Udp
+        && src.is_unspecified()
+        && flow.to == Address::Ip(Ipv4Addr::BROADCAST)
+        && flow.port == Some(67)
 }
 
 /// The binding the bridge checks for this flow, and how it was found (for the trace).
@@ -80,7 +109,7 @@ fn binding_of(
     let declared = |h: &DeclaredHost| Binding {
         vif: format!("vif of {}", h.name),
         mac: h.mac.clone().unwrap_or_default(),
-        addrs: h.addrs.clone(),
+        addrs: h.addrs.iter().map(|a| IpNet::from(IpAddr::V4(*a))).collect(),
     };
     if let Some(v) = &flow.vif {
         return match live {
@@ -95,12 +124,22 @@ fn binding_of(
         if let Some(b) = rs.host_by_mac(m).filter(|h| h.network == n.name) {
             return (Some(declared(b)), format!("host {}'s binding", b.name));
         }
+        // A network whose [[host]]s declare no MAC is Xen's: `vif online` binds an
+        // undeclared MAC without `ip=` to any address (one with `ip=` is a `--vif` question).
+        let open = !rs.hosts.iter().any(|h| h.network == n.name && h.mac.is_some());
         let b = Binding {
             vif: "an undeclared vif".into(),
             mac: m.to_ascii_lowercase(),
-            addrs: vec![],
+            addrs: if open { Binding::any() } else { vec![] },
         };
-        return (Some(b), format!("the binding of an undeclared MAC on {}", n.name));
+        let why = match open {
+            true => format!(
+                "the MAC-only binding of an undeclared MAC on {} (no ip= given)",
+                n.name
+            ),
+            false => format!("the binding of an undeclared MAC on {}", n.name),
+        };
+        return (Some(b), why);
     }
     if let Some(h) = rs
         .hosts

@@ -73,7 +73,7 @@ impl<'r> Walk<'r> {
             Ok(z.clone())
         } else if let Some(h) = host {
             Ok(h.network.clone())
-        } else if let Some(src) = flow.src.or_else(|| live.and_then(|b| b.addrs.first().copied())) {
+        } else if let Some(src) = flow.src.or_else(|| live.and_then(Binding::first_v4)) {
             let a = Address::Ip(src);
             if self.is_uplink(a) || self.bridge_address_of(a).is_some() {
                 Ok(ZONE_DOM0.to_string())
@@ -120,8 +120,8 @@ impl<'r> Walk<'r> {
 /// A plausible source for a flow from network `n` that named none: the live binding's
 /// or a declared host's address, else the first address after the bridge's.
 fn representative(rs: &Ruleset, n: &NetZone, live: Option<&Binding>, mac: Option<&str>) -> Ipv4Addr {
-    if let Some(a) = live.and_then(|b| b.addrs.first()) {
-        return *a;
+    if let Some(a) = live.and_then(Binding::first_v4) {
+        return a;
     }
     let by_mac = mac
         .and_then(|m| rs.host_by_mac(m))
