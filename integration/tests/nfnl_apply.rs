@@ -90,7 +90,12 @@ fn bindings(n: usize) -> Vec<Binding> {
         .map(|i| Binding {
             vif: format!("vif{i}.0"),
             mac: format!("aa:cc:00:01:{:02x}:{:02x}", i / 256, i % 256),
-            addrs: vec![format!("10.100.{}.{}", i / 200, 10 + i % 200).parse().unwrap()],
+            // A host address, an IPv4 prefix and an IPv6 prefix (Xen's `ip` holds all three).
+            addrs: vec![
+                format!("10.100.{}.{}/32", i / 200, 10 + i % 200).parse().unwrap(),
+                format!("10.200.{}.{}/30", i / 64, (i % 64) * 4).parse().unwrap(),
+                format!("fd00:{i:x}::/64").parse().unwrap(),
+            ],
         })
         .collect()
 }

@@ -391,6 +391,10 @@ fn b2() -> Binding {
     Binding {
         vif: "vif1.0".into(),
         mac: "aa:cc:00:00:01:01".into(),
-        addrs: vec!["10.98.98.10".parse().unwrap()],
+        addrs: vec![
+            "10.98.98.10/32".parse().unwrap(),
+            "10.98.98.16/28".parse().unwrap(),
+            "fd00::/64".parse().unwrap(),
+        ],
     }
 }

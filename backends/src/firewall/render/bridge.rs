@@ -72,11 +72,12 @@ fn antispoof_chain(b: &mut Builder) {
         b,
         vec![
             (
-                eq(
-                    payload("ether", "type"),
-                    anon_set(vec![str("8021q"), str("8021ad")]),
-                ),
-                "tagged frame",
+                eq(payload("ether", "type"), str("8021q")),
+                "tagged frame (802.1Q)",
+            ),
+            (
+                eq(payload("ether", "type"), str("8021ad")),
+                "tagged frame (802.1ad)",
             ),
             (bound(payload("ether", "saddr"), MAC_BIND), "spoofed MAC"),
             (
@@ -128,7 +129,7 @@ fn antispoof_chain(b: &mut Builder) {
         b,
         vec![
             eq(payload("ip6", "saddr"), str("::")),
-            eq(meta(MetaKey::L4proto), str("ipv6-icmp")),
+            eq(meta(MetaKey::L4proto), str("icmpv6")),
         ],
         "ICMPv6 from ::",
     );
