@@ -103,7 +103,7 @@ mod tests {
         Binding {
             vif: "vif1.0".into(),
             mac: "aa:cc:00:00:00:01".into(),
-            addrs: vec!["10.98.98.10".parse().unwrap()],
+            addrs: vec!["10.98.98.10/32".parse().unwrap()],
         }
     }
 

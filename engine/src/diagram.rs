@@ -701,7 +701,7 @@ log = true
         obs.bindings.push(Binding {
             vif: "vif3.0".into(),
             mac: "aa:cc:00:00:01:01".into(),
-            addrs: vec!["10.1.0.10".parse().unwrap()],
+            addrs: vec!["10.1.0.10/32".parse().unwrap()],
         });
         let d = diagram(&config(), Some(&obs));
         assert_eq!(

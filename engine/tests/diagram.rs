@@ -69,7 +69,7 @@ fn isp_topology_with_live_state_as_dot() {
     obs.bindings.push(Binding {
         vif: "vif3.0".into(),
         mac: "aa:cc:00:00:01:01".into(),
-        addrs: vec!["10.1.0.10".parse().unwrap()],
+        addrs: vec!["10.1.0.10/32".parse().unwrap()],
     });
     insta::assert_snapshot!("isp_live", to_dot(&diagram(&fixture("isp.toml"), Some(&obs))));
 }

@@ -26,7 +26,7 @@ fn freshly_installed_tables_read_back_with_no_difference() {
         let bindings = vec![Binding {
             vif: "vif1.0".into(),
             mac: "aa:cc:00:00:01:01".into(),
-            addrs: vec!["10.98.98.10".parse().unwrap()],
+            addrs: vec!["10.98.98.10/32".parse().unwrap()],
         }];
         firewall::replace_with_bindings(&t, &rs, &bindings).unwrap();
         let expected = drift::expected(&rs, &bindings).unwrap();

@@ -283,7 +283,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     let other_ip = Binding {
         vif: vif.clone(),
         mac: "aa:cc:00:00:01:01".into(),
-        addrs: vec!["10.1.0.50".parse().unwrap()],
+        addrs: vec!["10.1.0.50/32".parse().unwrap()],
     };
     firewall::add_binding(&d0, &other_ip).unwrap();
     let ctx = ExplainContext {

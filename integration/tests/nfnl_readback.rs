@@ -22,7 +22,7 @@ fn nfnetlink_readback_agrees_with_nft_listing() {
         Binding {
             vif: "vif1.0".into(),
             mac: "aa:cc:00:00:01:01".into(),
-            addrs: vec!["10.98.98.10".parse().unwrap(), "10.98.98.11".parse().unwrap()],
+            addrs: vec!["10.98.98.10/32".parse().unwrap(), "10.98.98.11".parse().unwrap()],
         },
         Binding {
             vif: "vif23.1-emu".into(),

@@ -43,6 +43,8 @@ fn started_with_a_bound_vif() -> (SimBackend, Config) {
     let req = VifRequest {
         device: "vif1.0".into(),
         mac: Some("aa:cc:00:00:00:01".into()),
+        // Xen's `ip`: without it the vif would be bound to its MAC alone.
+        ips: vec!["10.98.98.10".parse().unwrap()],
         ..Default::default()
     };
     let plan = plan_vif_online(Some(&c), &sim.kernel.observe(), &req).unwrap();
