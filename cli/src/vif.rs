@@ -70,6 +70,16 @@ fn report(
     json_out: bool,
     outcome: Result<VifPlan, Failure>,
 ) -> Result<u8, Failure> {
+    // Warnings (e.g. a vif bound to its MAC alone) on stderr, never stdout: xl copies the
+    // hook's stdout onto its own stderr for every VM start.
+    if let Ok(plan) = &outcome {
+        for w in &plan.warnings {
+            eprintln!("brouter: warning: {w}");
+            if hp.xs.is_some() {
+                hotplug::syslog(false, &format!("{}: warning: {w}", hp.who(Some(&plan.device))));
+            }
+        }
+    }
     let Some(xs) = &hp.xs else {
         let plan = outcome?;
         print_outcome(&plan, online, json_out);

@@ -16,6 +16,8 @@ use crate::model::Observed;
 use crate::plan::{Op, Plan};
 
 mod checks;
+#[cfg(test)]
+mod tests;
 
 /// The MAC vif-bridge gives the dom0 end of a vif, so the bridge never takes the domU's.
 pub const VIF_MAC: &str = "fe:ff:ff:ff:ff:ff";
