@@ -35,7 +35,7 @@ fn web1(addrs: &[&str]) -> Binding {
     Binding {
         vif: "vif1.0".into(),
         mac: "aa:cc:00:00:01:01".into(),
-        addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+        addrs: addrs.iter().map(|a| brouter_engine::firewall::parse_entry(a).unwrap()).collect(),
     }
 }
 
@@ -153,7 +153,7 @@ fn bindings_are_added_replaced_and_removed_by_element() {
     let web2 = Binding {
         vif: "vif2.0".into(),
         mac: "aa:cc:00:00:01:02".into(),
-        addrs: vec!["10.1.0.11/32".parse().unwrap(), "10.1.0.12".parse().unwrap()],
+        addrs: vec!["10.1.0.11/32".parse().unwrap(), "10.1.0.12/32".parse().unwrap()],
     };
     let stranger = Binding {
         vif: "vif3.0".into(),
