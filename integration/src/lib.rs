@@ -6,6 +6,7 @@ pub mod arp;
 pub mod binary;
 pub mod drift_lab;
 pub mod fake_xenstore;
+pub mod frames;
 pub mod netns;
 pub mod probe;
 pub mod snapshot;

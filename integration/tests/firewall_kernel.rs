@@ -35,7 +35,10 @@ fn web1(addrs: &[&str]) -> Binding {
     Binding {
         vif: "vif1.0".into(),
         mac: "aa:cc:00:00:01:01".into(),
-        addrs: addrs.iter().map(|a| brouter_engine::firewall::parse_entry(a).unwrap()).collect(),
+        addrs: addrs
+            .iter()
+            .map(|a| brouter_engine::firewall::parse_entry(a).unwrap())
+            .collect(),
     }
 }
 

@@ -23,10 +23,16 @@ fn nfnetlink_readback_agrees_with_nft_listing() {
             vif: "vif1.0".into(),
             mac: "aa:cc:00:00:01:01".into(),
             // Xen's `ip`: addresses and prefixes of both families.
-            addrs: ["10.98.98.10", "10.98.98.11", "10.98.98.16/28", "2001:db8::7", "fd00::/64"]
-                .iter()
-                .map(|a| brouter_engine::firewall::parse_entry(a).unwrap())
-                .collect(),
+            addrs: [
+                "10.98.98.10",
+                "10.98.98.11",
+                "10.98.98.16/28",
+                "2001:db8::7",
+                "fd00::/64",
+            ]
+            .iter()
+            .map(|a| brouter_engine::firewall::parse_entry(a).unwrap())
+            .collect(),
         },
         Binding {
             vif: "vif23.1-emu".into(),

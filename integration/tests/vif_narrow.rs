@@ -38,7 +38,10 @@ fn binding(vif: &str, mac: &str, addrs: &[&str]) -> Binding {
     Binding {
         vif: vif.into(),
         mac: mac.into(),
-        addrs: addrs.iter().map(|a| brouter_engine::firewall::parse_entry(a).unwrap()).collect(),
+        addrs: addrs
+            .iter()
+            .map(|a| brouter_engine::firewall::parse_entry(a).unwrap())
+            .collect(),
     }
 }
 

@@ -142,9 +142,15 @@ mac = "aa:cc:00:00:02:01"
 addresses = ["10.2.0.10"]"#,
     );
     let stranger = plan_vif_online(Some(&c), &host(), &req("aa:cc:00:00:09:09", &["10.1.0.7"]));
-    assert!(matches!(stranger, Err(VifError::UnknownMac { .. })), "{stranger:?}");
+    assert!(
+        matches!(stranger, Err(VifError::UnknownMac { .. })),
+        "{stranger:?}"
+    );
     let misplaced = plan_vif_online(Some(&c), &host(), &req("aa:cc:00:00:02:01", &[]));
-    assert!(matches!(misplaced, Err(VifError::MisplacedMac { .. })), "{misplaced:?}");
+    assert!(
+        matches!(misplaced, Err(VifError::MisplacedMac { .. })),
+        "{misplaced:?}"
+    );
 }
 
 #[test]
@@ -166,7 +172,9 @@ fn ipv6_is_flushed_before_the_vif_joins_its_bridge_and_not_again() {
     let c = config("");
     let r = req("aa:cc:00:00:09:09", &["10.1.0.7"]);
     let ops = plan_vif_online(Some(&c), &host(), &r).unwrap().plan.ops;
-    let flush = ops.iter().position(|o| matches!(o, Op::FlushIpv6 { link } if link == "vif3.0"));
+    let flush = ops
+        .iter()
+        .position(|o| matches!(o, Op::FlushIpv6 { link } if link == "vif3.0"));
     let attach = ops.iter().position(|o| matches!(o, Op::SetMaster { .. }));
     let up = ops.iter().position(|o| matches!(o, Op::SetUp { up: true, .. }));
     assert!(flush.is_some() && flush < attach && attach < up, "{ops:?}");
@@ -174,5 +182,8 @@ fn ipv6_is_flushed_before_the_vif_joins_its_bridge_and_not_again() {
     let mut attached = host();
     attached.links[2] = link("vif3.0", LinkKind::Other("vif".into()), Some("br-dmz"), true);
     let again = plan_vif_online(Some(&c), &attached, &r).unwrap().plan.ops;
-    assert!(!again.iter().any(|o| matches!(o, Op::FlushIpv6 { .. })), "{again:?}");
+    assert!(
+        !again.iter().any(|o| matches!(o, Op::FlushIpv6 { .. })),
+        "{again:?}"
+    );
 }
