@@ -632,3 +632,54 @@ fn log_drops_by_default_logs_unlisted_pairs_and_the_rest_of_a_service_list() {
     // A zone to itself is accepted, so nothing to log.
     assert_eq!(rs.log_prefix("dmz", "dmz", Action::Drop), None);
 }
+
+#[test]
+fn a_bound_prefix_a_mac_only_binding_and_a_dhcp_discover_are_judged_as_the_bridge_does() {
+    let rs = isp();
+    let c = ExplainContext {
+        uplink_address: Some(UPLINK),
+        bindings: vec![
+            Binding {
+                vif: "vif3.0".into(),
+                mac: "aa:cc:00:00:01:01".into(),
+                addrs: vec![net("10.1.0.16/28"), net("fd00::/64")],
+            },
+            Binding {
+                vif: "vif4.0".into(),
+                mac: "aa:cc:00:00:09:09".into(),
+                addrs: Binding::any(),
+            },
+        ],
+    };
+    let from = |vif: &str, src: &str| Flow::tcp("dmz", OUTSIDE, 80).with_vif(vif).with_src(ip(src));
+    assert_eq!(explain(&rs, &c, &from("vif3.0", "10.1.0.20")).unwrap().verdict, Action::Accept);
+    let t = explain(&rs, &c, &from("vif3.0", "10.1.0.50")).unwrap();
+    assert_eq!(t.verdict, Action::Drop);
+    assert!(t.to_string().contains("10.1.0.16/28"), "{t}");
+    // Bound to its MAC alone: any address passes, another MAC does not.
+    assert_eq!(explain(&rs, &c, &from("vif4.0", "10.1.0.99")).unwrap().verdict, Action::Accept);
+    let other_mac = from("vif4.0", "10.1.0.99").with_mac("aa:cc:00:00:09:0a");
+    assert_eq!(explain(&rs, &c, &other_mac).unwrap().verdict, Action::Drop);
+    // A DHCP discover from the bound MAC passes the bridge whatever is bound.
+    let discover = Flow {
+        from: Some("dmz".into()),
+        src: Some(Ipv4Addr::UNSPECIFIED),
+        host: None,
+        vif: Some("vif3.0".into()),
+        src_mac: None,
+        to: Address::Ip(Ipv4Addr::BROADCAST),
+        port: Some(67),
+        proto: FlowProto::Udp,
+    };
+    let t = explain(&rs, &c, &discover).unwrap();
+    let antispoof: Vec<String> = t
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::AntiSpoof)
+        .map(|s| s.detail.clone())
+        .collect();
+    assert!(
+        antispoof.len() == 1 && antispoof[0].contains("DHCP always passes"),
+        "{t}"
+    );
+}
