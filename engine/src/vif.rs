@@ -207,14 +207,21 @@ pub fn plan_vif_online(
     checks::ips_inside_network(config, req, &bridge)?;
     let mtu = req.mtu.or(br.mtu);
     crate::vif_refuse::check(config, observed, link, &bridge, req.mac.as_deref())?;
-    prepare_and_attach(&mut ops, observed, req, link, &name, br, &bridge);
-    // Anti-spoofing: bind before the port comes up, so the first frame is judged.
+    prepare(&mut ops, observed, req, link, &name, br, &bridge);
+    // Anti-spoofing: bind before the vif joins the bridge (and so before it comes up), so
+    // its first frame is judged even when it was up already.
     let mut warnings = Vec::new();
     if let Some(b) = antispoof_binding(config, req, host, &bridge, &name, &mut warnings)? {
         if !observed.bindings.contains(&b) {
             ops.push(Op::AddBinding { binding: b.clone() });
         }
         crate::binding_memory::remember_binding(&mut ops, observed, &b);
+    }
+    if link.master.as_deref() != Some(bridge.as_str()) {
+        ops.push(Op::SetMaster {
+            link: name.clone(),
+            master: Some(bridge.clone()),
+        });
     }
     if !up {
         ops.push(Op::SetUp {
@@ -313,9 +320,9 @@ fn target_bridge<'o>(
     Ok((bridge, br))
 }
 
-/// What vif-bridge does before the port comes up: the dom0 MAC [`VIF_MAC`], the MTU
-/// (xenstore's, else the bridge's), no addresses, attached to `bridge`.
-fn prepare_and_attach(
+/// What vif-bridge does before the vif joins `bridge`: the dom0 MAC [`VIF_MAC`], the MTU
+/// (xenstore's, else the bridge's), no addresses.
+fn prepare(
     ops: &mut Vec<Op>,
     observed: &Observed,
     req: &VifRequest,
@@ -348,12 +355,6 @@ fn prepare_and_attach(
     if link.master.as_deref() != Some(bridge) {
         ops.push(Op::FlushIpv6 {
             link: name.to_string(),
-        });
-    }
-    if link.master.as_deref() != Some(bridge) {
-        ops.push(Op::SetMaster {
-            link: name.to_string(),
-            master: Some(bridge.to_string()),
         });
     }
 }

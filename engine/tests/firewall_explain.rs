@@ -652,12 +652,18 @@ fn a_bound_prefix_a_mac_only_binding_and_a_dhcp_discover_are_judged_as_the_bridg
         ],
     };
     let from = |vif: &str, src: &str| Flow::tcp("dmz", OUTSIDE, 80).with_vif(vif).with_src(ip(src));
-    assert_eq!(explain(&rs, &c, &from("vif3.0", "10.1.0.20")).unwrap().verdict, Action::Accept);
+    assert_eq!(
+        explain(&rs, &c, &from("vif3.0", "10.1.0.20")).unwrap().verdict,
+        Action::Accept
+    );
     let t = explain(&rs, &c, &from("vif3.0", "10.1.0.50")).unwrap();
     assert_eq!(t.verdict, Action::Drop);
     assert!(t.to_string().contains("10.1.0.16/28"), "{t}");
     // Bound to its MAC alone: any address passes, another MAC does not.
-    assert_eq!(explain(&rs, &c, &from("vif4.0", "10.1.0.99")).unwrap().verdict, Action::Accept);
+    assert_eq!(
+        explain(&rs, &c, &from("vif4.0", "10.1.0.99")).unwrap().verdict,
+        Action::Accept
+    );
     let other_mac = from("vif4.0", "10.1.0.99").with_mac("aa:cc:00:00:09:0a");
     assert_eq!(explain(&rs, &c, &other_mac).unwrap().verdict, Action::Drop);
     // A DHCP discover from the bound MAC passes the bridge whatever is bound.

@@ -168,16 +168,20 @@ addresses = ["10.2.0.10"]"#,
 }
 
 #[test]
-fn ipv6_is_flushed_before_the_vif_joins_its_bridge_and_not_again() {
+fn ipv6_is_flushed_and_the_vif_bound_before_it_joins_its_bridge_and_not_again() {
     let c = config("");
     let r = req("aa:cc:00:00:09:09", &["10.1.0.7"]);
     let ops = plan_vif_online(Some(&c), &host(), &r).unwrap().plan.ops;
     let flush = ops
         .iter()
         .position(|o| matches!(o, Op::FlushIpv6 { link } if link == "vif3.0"));
+    let bind = ops.iter().position(|o| matches!(o, Op::AddBinding { .. }));
     let attach = ops.iter().position(|o| matches!(o, Op::SetMaster { .. }));
     let up = ops.iter().position(|o| matches!(o, Op::SetUp { up: true, .. }));
-    assert!(flush.is_some() && flush < attach && attach < up, "{ops:?}");
+    assert!(
+        flush.is_some() && flush < bind && bind < attach && attach < up,
+        "{ops:?}"
+    );
 
     let mut attached = host();
     attached.links[2] = link("vif3.0", LinkKind::Other("vif".into()), Some("br-dmz"), true);
