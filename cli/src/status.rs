@@ -417,16 +417,11 @@ fn network_status(config: &Config, n: &brouter_engine::config::Network, obs: &Ob
                     })
                     .map(|h| h.name.clone());
                 let bound = binding.map(|b| {
-                    let addrs: Vec<String> = b.addrs.iter().map(ToString::to_string).collect();
-                    format!(
-                        "{} {}",
-                        b.mac,
-                        if addrs.is_empty() {
-                            "(no address)".into()
-                        } else {
-                            addrs.join(" ")
-                        }
-                    )
+                    let addrs = match b.addrs.is_empty() {
+                        true => "(no address)".to_string(),
+                        false => b.describe_addrs().replace(", ", " "),
+                    };
+                    format!("{} {addrs}", b.mac)
                 });
                 PortStatus {
                     vif: l.name.clone(),

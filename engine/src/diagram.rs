@@ -402,9 +402,8 @@ fn add_unclaimed_ports(d: &mut Diagram, config: &Config, n: &Network, obs: &Obse
         match obs.bindings.iter().find(|b| b.vif == port.name) {
             Some(b) => {
                 lines.push(format!("bound {}", b.mac));
-                let addrs: Vec<String> = b.addrs.iter().map(ToString::to_string).collect();
-                if !addrs.is_empty() {
-                    lines.push(addrs.join(" "));
+                if !b.addrs.is_empty() {
+                    lines.push(b.describe_addrs().replace(", ", " "));
                 }
             }
             None if n.antispoof => lines.push("(no binding: not guarded)".into()),

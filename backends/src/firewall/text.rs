@@ -203,10 +203,14 @@ const BARE: &[&str] = &[
     "icmp",
     "tcp",
     "udp",
+    "ip6",
+    "icmpv6",
+    "8021q",
+    "8021ad",
 ];
 
 fn string(s: &str) -> String {
-    let is_ip = s.parse::<std::net::Ipv4Addr>().is_ok();
+    let is_ip = s.parse::<std::net::IpAddr>().is_ok();
     let is_mac =
         s.len() == 17 && s.split(':').count() == 6 && s.split(':').all(|p| u8::from_str_radix(p, 16).is_ok());
     if s.starts_with('@') || is_ip || is_mac || BARE.contains(&s) {

@@ -204,16 +204,13 @@ impl fmt::Display for Op {
             Op::SetAlias { link, alias } => write!(f, "mark {link} as brouter's again (alias {alias})"),
             Op::SetStp { link, stp } => write!(f, "set {link} stp {}", if *stp { "on" } else { "off" }),
             Op::SetForwardDelay { link, seconds } => write!(f, "set {link} forward delay {seconds}s"),
-            Op::AddBinding { binding } => {
-                let addrs: Vec<String> = binding.addrs.iter().map(ToString::to_string).collect();
-                write!(
-                    f,
-                    "bind {} to mac {} and {}",
-                    binding.vif,
-                    binding.mac,
-                    if addrs.is_empty() { "no address".to_string() } else { addrs.join(", ") }
-                )
-            }
+            Op::AddBinding { binding } => write!(
+                f,
+                "bind {} to mac {} and {}",
+                binding.vif,
+                binding.mac,
+                binding.describe_addrs()
+            ),
             Op::RemoveBinding { vif } => write!(f, "unbind {vif}"),
             Op::FlushConntrack {
                 proto,
