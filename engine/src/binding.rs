@@ -75,7 +75,7 @@ impl Binding {
         if self.addrs.is_empty() {
             return "no address".into();
         }
-        self.addrs.iter().map(|a| show(a)).collect::<Vec<_>>().join(", ")
+        self.addrs.iter().map(show).collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -108,8 +108,11 @@ pub(super) fn set_keys(sock: &Socket, set: &str) -> io::Result<Vec<Vec<u8>>> {
         .collect())
 }
 
+/// An element's key and, in an interval set, its last key.
+pub(super) type KeyAndEnd = (Vec<u8>, Option<Vec<u8>>);
+
 /// The raw keys and last keys (interval sets) of one set of `bridge brouter`.
-pub(super) fn set_elems(sock: &Socket, set: &str) -> io::Result<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+pub(super) fn set_elems(sock: &Socket, set: &str) -> io::Result<Vec<KeyAndEnd>> {
     Ok(dump::elements(sock, Family::Bridge, TABLE, set)?
         .into_iter()
         .filter(|e| !e.key.is_empty())
