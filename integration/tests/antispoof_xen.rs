@@ -240,3 +240,42 @@ fn vif_online_flushes_ipv6_addresses_as_vif_bridge_does() {
     let left = d0.ip(&["-6", "addr", "show", "dev", &vif]);
     assert!(!left.contains("2001:db8::99"), "flushed: {left}");
 }
+
+#[test]
+fn a_port_enslaved_by_hand_to_an_antispoof_bridge_reaches_no_vm_and_hears_none() {
+    if !root_or_skip("a_port_enslaved_by_hand_to_an_antispoof_bridge_reaches_no_vm_and_hears_none") {
+        return;
+    }
+    let lab = Lab::new("as-unbound");
+    lab.online(A, Some("10.98.98.16/28"));
+    lab.online(LISTENER, Some("10.98.98.30"));
+    // B's vif joins the bridge without `vif online`: nothing binds it.
+    let vif_b = lab.t.vif(B).to_string();
+    let d0 = lab.t.dom0();
+    d0.ip(&["link", "set", &vif_b, "master", "xenbr0"]);
+    d0.ip(&["link", "set", &vif_b, "up"]);
+    lab.assert_passes(A, "a bound vif's frame (control)", udp_from(MAC_A, "10.98.98.20"));
+    lab.assert_dropped(
+        B,
+        "a frame from the unbound port to a bound vif",
+        udp_from(MAC_B, "10.98.98.40"),
+    );
+    let heard = arrives(
+        lab.t.domu(B),
+        "eth0",
+        lab.t.domu(A),
+        "eth0",
+        udp_from(MAC_A, "10.98.98.20"),
+        DROP_DEADLINE,
+    )
+    .unwrap();
+    assert!(!heard, "a bound vif's broadcast must not reach the unbound port");
+    let out = lab.brouter(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = json["ports_at_risk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["port"] == vif_b.as_str() && p["problem"] == "unbound");
+    assert!(listed, "status lists {vif_b} as unbound: {json}");
+}

@@ -4,6 +4,12 @@
 //! with the vifs. The address sets are concatenated interval sets (`ifname . ipv4_addr`,
 //! `ifname . ipv6_addr`): a binding holds host addresses and prefixes of both families,
 //! `0.0.0.0/0` and `::/0` for a vif bound to its MAC alone.
+//!
+//! `forward` fences a port nobody bound off from the bound vifs, both ways, from its first
+//! frame: a bridge-family rule cannot name a port's bridge on kernels without
+//! `CONFIG_NFT_BRIDGE_META` (no `meta ibrname`), but a frame forwarded between a bound vif
+//! and another port stays inside one bridge, and only an anti-spoofing bridge has bound
+//! vifs — so that other port is an unbound port of an anti-spoofing bridge.
 
 use std::borrow::Cow;
 
@@ -17,19 +23,42 @@ use super::builder::{single, Builder};
 use super::{FINGERPRINT_PREFIX, IP6_BIND, IP_BIND, MAC_BIND, PORTS, TABLE};
 use crate::firewall::expr::*;
 
-/// The whole bridge table: its four sets (empty), `prerouting` and `antispoof`.
+/// The whole bridge table: its four sets (empty), `prerouting`, `antispoof` and
+/// `forward`.
 pub(super) fn bridge(fingerprint: &str) -> Vec<NfListObject<'static>> {
     let mut b = Builder::new(NfFamily::Bridge);
     binding_sets(&mut b);
     b.base_chain("prerouting", NfChainType::Filter, NfHook::Prerouting, -200);
     b.chain("antispoof");
+    b.base_chain("forward", NfChainType::Filter, NfHook::Forward, -200);
     b.rule(
         "prerouting",
         vec![eq(meta(MetaKey::Iifname), set_ref(PORTS)), goto("antispoof")],
         Some(format!("{FINGERPRINT_PREFIX}{fingerprint}")),
     );
     antispoof_chain(&mut b);
+    fence_unbound(&mut b);
     b.objects
+}
+
+/// `forward`: no frame between a bound vif and a port that is not bound, either way (see
+/// the module doc): a port enslaved by hand to an anti-spoofing bridge reaches no VM and
+/// hears none. Frames between two ports that are not bound (other bridges) pass.
+fn fence_unbound(b: &mut Builder) {
+    let port = |key: MetaKey, bound: bool| match bound {
+        true => eq(meta(key), set_ref(PORTS)),
+        false => ne(meta(key), set_ref(PORTS)),
+    };
+    for (from, to, comment) in [
+        (false, true, "unbound port to a bound vif"),
+        (true, false, "bound vif to an unbound port"),
+    ] {
+        b.rule(
+            "forward",
+            vec![port(MetaKey::Iifname, from), port(MetaKey::Oifname, to), drop()],
+            Some(comment.into()),
+        );
+    }
 }
 
 /// `ports`, `mac_bind`, `ip_bind` and `ip6_bind`, declared empty (vifs fill them).
