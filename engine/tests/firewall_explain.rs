@@ -371,6 +371,41 @@ fn live_bindings_decide_for_a_named_vif() {
 }
 
 #[test]
+fn an_unbound_vif_reaches_no_vm_of_its_antispoof_network_as_bridge_forward_drops_it() {
+    let rs = isp();
+    let c = ExplainContext {
+        uplink_address: Some(UPLINK),
+        bindings: vec![Binding {
+            vif: "vif3.0".into(),
+            mac: "aa:cc:00:00:01:01".into(),
+            addrs: vec![net("10.1.0.10")],
+        }],
+    };
+    let to_vm = |vif: &str, src: &str, proto: FlowProto| Flow {
+        from: Some("dmz".into()),
+        src: Some(ip(src)),
+        host: None,
+        vif: Some(vif.into()),
+        src_mac: None,
+        to: Address::Ip(ip("10.1.0.11")),
+        port: Some(22),
+        proto,
+    };
+    for proto in [FlowProto::Tcp, FlowProto::Arp] {
+        let t = explain(&rs, &c, &to_vm("vif9.0", "10.1.0.50", proto)).unwrap();
+        assert_eq!(t.verdict, Action::Drop, "{t}");
+        assert!(t.to_string().contains("forward chain"), "{t}");
+    }
+    // The bound vif's same flow is switched; the unbound one's to the outside is not fenced.
+    let bound = explain(&rs, &c, &to_vm("vif3.0", "10.1.0.10", FlowProto::Tcp)).unwrap();
+    assert!(!bound.to_string().contains("forward chain"), "{bound}");
+    let out = Flow::tcp("dmz", OUTSIDE, 80)
+        .with_vif("vif9.0")
+        .with_src(ip("10.1.0.50"));
+    assert_eq!(explain(&rs, &c, &out).unwrap().verdict, Action::Accept);
+}
+
+#[test]
 fn an_undeclared_vm_on_an_antispoof_network_may_not_send_ip() {
     let rs = isp();
     let t = explain(

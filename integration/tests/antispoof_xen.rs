@@ -270,6 +270,28 @@ fn a_port_enslaved_by_hand_to_an_antispoof_bridge_reaches_no_vm_and_hears_none()
     )
     .unwrap();
     assert!(!heard, "a bound vif's broadcast must not reach the unbound port");
+    // explain, asked about the live system, agrees with the kernel both ways.
+    let explain = |vif: &str, src: &str| {
+        let out = lab.brouter(&[
+            "explain",
+            "--from",
+            src,
+            "--to",
+            "10.98.98.30:5001",
+            "--proto",
+            "udp",
+            "--vif",
+            vif,
+        ]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let fenced = explain(&vif_b, "10.98.98.40");
+    assert!(
+        fenced.contains("forward chain") && fenced.contains("DROP"),
+        "{fenced}"
+    );
+    let bound = explain(lab.t.vif(A), "10.98.98.20");
+    assert!(bound.contains("ACCEPT"), "{bound}");
     let out = lab.brouter(&["status", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let listed = json["ports_at_risk"]

@@ -1,5 +1,5 @@
 //! The ports `status` must point out: on an anti-spoofing bridge, a port with no binding
-//! (it may send anything: a VM is not fenced) or one sharing its bound MAC with another
+//! (kept from the bound vifs, but it may send anything to the dom0) or one sharing its bound MAC with another
 //! port; anywhere, a port of a bridge that is neither this configuration's nor brouter's.
 //! An unbound or duplicate-MAC port makes the system not converged: the admin at 3 a.m.
 //! must see an exposed VM. The decisions are the engine's (`vif_refuse`).
@@ -28,7 +28,8 @@ impl PortAtRisk {
     pub fn line(&self) -> String {
         match self.problem.as_str() {
             "unbound" => format!(
-                "EXPOSED: port {} of anti-spoofing bridge {} has no binding and may send anything: \
+                "EXPOSED: port {} of anti-spoofing bridge {} has no binding: kept from the bound \
+                 vifs, but it may send anything to the dom0 (and through it): \
                  run `brouter vif online` for it or detach it",
                 self.port, self.bridge
             ),

@@ -2,8 +2,9 @@
 //! be the binding's MAC and the IP source (or ARP sender) one of its addresses or inside
 //! one of its prefixes; a DHCP client's discover (`0.0.0.0` → `255.255.255.255:67`) and an
 //! ARP probe (sender `0.0.0.0`) from the bound MAC pass whatever is bound. A port without
-//! a binding is not guarded (`bridge brouter` cannot tell which bridge a port belongs to
-//! on kernels without `meta ibrname`, see docs/xen.md).
+//! a binding is not checked by the `antispoof` chain (`bridge brouter` cannot tell which
+//! bridge a port belongs to on kernels without `meta ibrname`, see docs/xen.md), but its
+//! `forward` chain keeps it from every bound vif: [`Walk::fenced_from_vms`].
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -33,6 +34,28 @@ impl Walk<'_> {
             }
             Some(b) => self.matches_binding(&b, &why, src),
         }
+    }
+
+    /// Whether `bridge brouter`'s `forward` chain drops the flow: sent through a vif with
+    /// no binding on an anti-spoofing network to another VM of that network (every VM
+    /// there is bound by `vif online`). To the dom0 (or routed beyond it) it is not fenced.
+    pub(super) fn fenced_from_vms(&mut self, s: &Sender, to: Address) -> bool {
+        let (Some(n), Some(v), Address::Ip(dst)) = (s.net, &self.flow.vif, to) else {
+            return false;
+        };
+        let unbound = n.antispoof && !self.ctx.bindings.iter().any(|b| &b.vif == v);
+        if !unbound || !n.subnet.contains(&dst) || dst == n.address.addr() {
+            return false;
+        }
+        self.step(
+            StepKind::AntiSpoof,
+            format!(
+                "{dst} is a VM on {}'s bridge {} and {v} has no binding: bridge brouter's \
+                 forward chain keeps an unbound port from every bound vif: dropped",
+                n.name, n.bridge
+            ),
+        );
+        true
     }
 
     /// Whether the flow's MAC and source match binding `b` (found as `why` says); a
@@ -114,7 +137,10 @@ fn binding_of(
     if let Some(v) = &flow.vif {
         return match live {
             Some(b) => (Some(b.clone()), format!("the binding of {v}")),
-            None => (None, format!("{v} has no binding: not guarded")),
+            None => (
+                None,
+                format!("{v} has no binding: its source is not checked (not guarded)"),
+            ),
         };
     }
     if let Some(h) = host {
