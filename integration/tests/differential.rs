@@ -460,3 +460,95 @@ fn a_mac_can_change_while_the_link_is_up() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The kernel's limits brouter can hit, held against the sim's (sim/src/limits.rs).
+
+/// A 16-byte name is refused with ENAMETOOLONG by both (the backend checks before asking:
+/// the kernel's own answer is ERANGE, "Attribute failed policy validation", shown by
+/// `the_kernel_itself_refuses_a_sixteen_byte_name` below); 15 bytes is fine. Renaming a
+/// link that is *up* works on this kernel (Linux ≥ 6.2; older ones answer EBUSY, which
+/// the sim models only with `KernelQuirks::rename_up_is_busy`).
+#[test]
+fn names_longer_than_fifteen_bytes_are_refused_and_an_up_link_renames() {
+    run_fixed(
+        "names_longer_than_fifteen_bytes_are_refused_and_an_up_link_renames",
+        OFF,
+        &[
+            create("br-0123456789ab", false, 0),
+            create("br-0123456789abc", false, 0),
+            rename("vif1.0", "vif-0123456789abc"),
+            rename("nope0", "vif-0123456789abc"),
+            up("vif1.0", true),
+            rename("vif1.0", "vif-0123456789a"),
+            rename("eth0", "uplink0"),
+        ],
+    );
+}
+
+/// The limit is the kernel's, not only the backend's: `ip` hands a 16-byte name to the
+/// kernel, which refuses it; 15 bytes it takes.
+#[test]
+fn the_kernel_itself_refuses_a_sixteen_byte_name() {
+    if !root_or_skip("the_kernel_itself_refuses_a_sixteen_byte_name") {
+        return;
+    }
+    let ns = brouter_integration::Netns::new("ifname");
+    let add = |name: &str| {
+        std::process::Command::new("ip")
+            .args(["-n", ns.name(), "link", "add", name, "type", "bridge"])
+            .output()
+            .unwrap()
+    };
+    assert!(add("br-0123456789ab").status.success(), "15 bytes");
+    let long = add("br-0123456789abc");
+    assert!(!long.status.success(), "16 bytes accepted");
+    assert!(ns.ip(&["-o", "link", "show"]).lines().all(|l| !l.contains("br-0123456789abc")));
+}
+
+/// A bridge takes 1,023 ports (BR_MAX_PORTS, port number 0 reserved); the next attach is
+/// EXFULL on the kernel and in the sim, and the refused port is left without a master.
+/// (≈ 2 s on the kernel: 1,024 veth pairs built with one `ip -batch`, torn down with the
+/// namespace.)
+#[test]
+fn a_bridge_takes_1023_ports_and_refuses_the_next_with_exfull() {
+    use brouter_engine::{ErrorKind, LinkKind, NetBackend};
+    if !root_or_skip("a_bridge_takes_1023_ports_and_refuses_the_next_with_exfull") {
+        return;
+    }
+    let t0 = std::time::Instant::now();
+    let ns = brouter_integration::Netns::new("exfull");
+    let mut batch = vec!["link add br0 type bridge".to_string()];
+    for i in 1..=1024 {
+        batch.push(format!("link add p{i} type veth peer name q{i}"));
+    }
+    for i in 1..=1023 {
+        batch.push(format!("link set p{i} master br0"));
+    }
+    ns.ip_batch(&batch);
+    let mut sim = brouter_sim::Kernel::default();
+    sim.add_link("br0", LinkKind::Bridge, false);
+    for i in 1..=1024 {
+        sim.add_link(&format!("p{i}"), LinkKind::Veth, false);
+    }
+    for i in 1..=1023 {
+        sim.set_master(&format!("p{i}"), Some("br0")).unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let on_kernel = rt.block_on(async {
+        let mut k = brouter_backends::NetlinkBackend::new(ns.target()).await.unwrap();
+        let r = k.set_master("p1024", Some("br0")).await;
+        let port = k.observe().await.unwrap().link("p1024").unwrap().master.clone();
+        (r.map_err(|e| e.kind), port)
+    });
+    let on_sim = (
+        sim.set_master("p1024", Some("br0")).map_err(|e| e.kind),
+        sim.links["p1024"].master.clone(),
+    );
+    assert_eq!(on_kernel, (Err(ErrorKind::Full), None));
+    assert_eq!(on_sim, on_kernel);
+    println!("1,024 ports on the kernel: {:.1?}", t0.elapsed());
+}

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod datapath;
 pub mod kernel;
+pub mod limits;
 
 pub use backend::{Fault, SimBackend};
 pub use datapath::SimOutcome;
