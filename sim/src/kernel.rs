@@ -20,6 +20,7 @@ use brouter_engine::{
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use crate::drift::DriftState;
 use crate::limits::KernelQuirks;
 
 /// An address as the kernel keeps it: whether it brings a prefix route is a flag of its own.
@@ -68,6 +69,9 @@ pub struct Kernel {
     /// `conf.default.forwarding` (written by hand since the last `ip_forward` change).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub link_forwarding: BTreeMap<String, String>,
+    /// Edits somebody made inside brouter's tables (see [`crate::drift`]).
+    #[serde(default, skip_serializing_if = "DriftState::is_empty")]
+    pub drift: DriftState,
     /// Where kernels differ, which one this is (see [`crate::limits`]).
     #[serde(default)]
     pub quirks: KernelQuirks,
@@ -89,6 +93,7 @@ impl Default for Kernel {
             firewall_edited: None,
             owner_group: BTreeSet::new(),
             link_forwarding: BTreeMap::new(),
+            drift: DriftState::default(),
             quirks: KernelQuirks::default(),
         };
         k.add_link("lo", LinkKind::Other("loopback".into()), true);
@@ -220,7 +225,7 @@ impl Kernel {
             routes: self.routes.clone(),
             sysctls: self.reported_sysctls(),
             memory: self.memory.clone(),
-            firewall: self.firewall.as_ref().map(Ruleset::fingerprint),
+            firewall: self.observed_fingerprint(),
             bindings: self.bindings.values().cloned().collect(),
             firewall_drift: vec![],
             foreign_tables: vec![],
@@ -585,12 +590,14 @@ impl Kernel {
         self.firewall = Some(ruleset.clone());
         self.bindings.clear();
         self.firewall_edited = None;
+        self.drift = DriftState::default();
     }
 
     pub fn delete_firewall(&mut self) {
         self.firewall = None;
         self.bindings.clear();
         self.firewall_edited = None;
+        self.drift = DriftState::default();
     }
 
     /// Edit brouter's tables as an admin or another tool would (`what` is how a read-back
