@@ -75,7 +75,11 @@ fn bash_completion_is_valid_bash_and_knows_the_commands() {
         script.contains("complete -F _brouter"),
         "not registered for brouter"
     );
-    if common::tool_or_skip("bash_completion_is_valid_bash_and_knows_the_commands", "bash", "bash") {
+    if common::tool_or_skip(
+        "bash_completion_is_valid_bash_and_knows_the_commands",
+        "bash",
+        "bash",
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("brouter.bash");
         std::fs::write(&file, &script).unwrap();
@@ -197,7 +201,10 @@ fn check_warns_about_risky_but_valid_configs() {
 /// The README's test command, the first line of the code block under "## Test it".
 fn readme_test_command() -> String {
     let readme = std::fs::read_to_string(common::workspace().join("README.md")).unwrap();
-    let section = readme.split("## Test it").nth(1).expect("README has \"## Test it\"");
+    let section = readme
+        .split("## Test it")
+        .nth(1)
+        .expect("README has \"## Test it\"");
     let block = section.split("```").nth(1).expect("a code block under Test it");
     block.lines().nth(1).expect("a command in it").trim().to_string()
 }
@@ -209,10 +216,7 @@ fn ci_runs_the_readme_test_command() {
     let cmd = readme_test_command();
     assert_eq!(cmd, "scripts/test");
     let ci = std::fs::read_to_string(common::workspace().join(".ci/run")).unwrap();
-    let runs: Vec<&str> = ci
-        .lines()
-        .filter(|l| l.starts_with("echo \"== test\""))
-        .collect();
+    let runs: Vec<&str> = ci.lines().filter(|l| l.starts_with("echo \"== test\"")).collect();
     assert_eq!(runs.len(), 1, ".ci/run has one test step: {runs:?}");
     assert!(
         runs[0].trim_end().ends_with(&format!("; {cmd}")) || runs[0].trim_end().ends_with(&format!(" {cmd}")),
@@ -225,7 +229,11 @@ fn ci_runs_the_readme_test_command() {
 /// log every skip appends to — shown here with a log of two skips and a cargo that passes.
 #[test]
 fn the_test_command_ends_with_the_count_of_skipped_tests() {
-    if !common::tool_or_skip("the_test_command_ends_with_the_count_of_skipped_tests", "bash", "bash") {
+    if !common::tool_or_skip(
+        "the_test_command_ends_with_the_count_of_skipped_tests",
+        "bash",
+        "bash",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -42,7 +42,11 @@ fn units_pass_systemd_analyze_verify() {
     assert!(page.status.success());
     std::fs::write(man8.join("brouter.8"), &page.stdout).unwrap();
     // Without man the man: link goes unchecked: that part is skipped (and counted).
-    let check_man = if tool_or_skip("units_pass_systemd_analyze_verify (Documentation=man:brouter(8))", "man", "man-db") {
+    let check_man = if tool_or_skip(
+        "units_pass_systemd_analyze_verify (Documentation=man:brouter(8))",
+        "man",
+        "man-db",
+    ) {
         "--man=yes"
     } else {
         "--man=no"

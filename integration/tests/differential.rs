@@ -503,7 +503,10 @@ fn the_kernel_itself_refuses_a_sixteen_byte_name() {
     assert!(add("br-0123456789ab").status.success(), "15 bytes");
     let long = add("br-0123456789abc");
     assert!(!long.status.success(), "16 bytes accepted");
-    assert!(ns.ip(&["-o", "link", "show"]).lines().all(|l| !l.contains("br-0123456789abc")));
+    assert!(ns
+        .ip(&["-o", "link", "show"])
+        .lines()
+        .all(|l| !l.contains("br-0123456789abc")));
 }
 
 /// A bridge takes 1,023 ports (BR_MAX_PORTS, port number 0 reserved); the next attach is

@@ -27,7 +27,10 @@ fn xen_scripts_or_skip(test: &str) -> bool {
     if Path::new(VIF_BRIDGE).exists() {
         return true;
     }
-    brouter_integration::skip(test, &format!("needs {VIF_BRIDGE} (apt-get install xen-utils-common)"));
+    brouter_integration::skip(
+        test,
+        &format!("needs {VIF_BRIDGE} (apt-get install xen-utils-common)"),
+    );
     false
 }
 

@@ -44,18 +44,40 @@ pub enum FirewallDrift {
     /// A base chain given another hook, priority or policy (`policy drop`).
     ChainChanged { family: Family, chain: String },
     /// A rule inserted at the top of a chain (`nft insert rule … accept`).
-    RuleInserted { family: Family, chain: String, rule: String },
+    RuleInserted {
+        family: Family,
+        chain: String,
+        rule: String,
+    },
     /// The `index`-th (0-based) rule of a chain deleted.
-    RuleDeleted { family: Family, chain: String, index: usize, rule: String },
+    RuleDeleted {
+        family: Family,
+        chain: String,
+        index: usize,
+        rule: String,
+    },
     /// A set or map nobody wanted.
     SetAdded { family: Family, set: String },
     /// An element deleted from a set or map (one `elem` of `nft flush set`).
-    ElementDeleted { family: Family, set: String, elem: String },
+    ElementDeleted {
+        family: Family,
+        set: String,
+        elem: String,
+    },
     /// An element nobody wanted added to a set or map.
-    ElementAdded { family: Family, set: String, elem: String },
+    ElementAdded {
+        family: Family,
+        set: String,
+        elem: String,
+    },
     /// A map element given other data (a DNAT target changed): `elem` and `to` as the
     /// read-back describes an element (`key -> data`).
-    ElementChanged { family: Family, set: String, elem: String, to: String },
+    ElementChanged {
+        family: Family,
+        set: String,
+        elem: String,
+        to: String,
+    },
     /// A vif's anti-spoofing binding deleted from the binding sets.
     BindingDeleted { vif: String },
     /// A vif's binding replaced by one with another MAC (what a spoofer would want).
@@ -74,13 +96,25 @@ impl FirewallDrift {
             | FirewallDrift::BindingChanged { .. } => return None,
             FirewallDrift::ChainAdded { family, chain } => format!("{}: chain {chain} was added", t(family)),
             FirewallDrift::ChainChanged { family, chain } => {
-                format!("{}: chain {chain} has another hook, priority or policy", t(family))
+                format!(
+                    "{}: chain {chain} has another hook, priority or policy",
+                    t(family)
+                )
             }
             FirewallDrift::RuleInserted { family, chain, rule } => {
                 format!("{}: chain {chain}: rule 1 ({rule}) was added", t(family))
             }
-            FirewallDrift::RuleDeleted { family, chain, index, rule } => {
-                format!("{}: chain {chain}: rule {} ({rule}) is missing", t(family), index + 1)
+            FirewallDrift::RuleDeleted {
+                family,
+                chain,
+                index,
+                rule,
+            } => {
+                format!(
+                    "{}: chain {chain}: rule {} ({rule}) is missing",
+                    t(family),
+                    index + 1
+                )
             }
             FirewallDrift::SetAdded { family, set } => format!("{}: set {set} was added", t(family)),
             FirewallDrift::ElementDeleted { family, set, elem } => {
@@ -89,7 +123,12 @@ impl FirewallDrift {
             FirewallDrift::ElementAdded { family, set, elem } => {
                 format!("{}: set {set}: element {elem} was added", t(family))
             }
-            FirewallDrift::ElementChanged { family, set, elem, to } => {
+            FirewallDrift::ElementChanged {
+                family,
+                set,
+                elem,
+                to,
+            } => {
                 format!("{}: set {set}: element {elem} was changed to {to}", t(family))
             }
         })
