@@ -213,6 +213,11 @@ impl Kernel {
         })
     }
 
+    /// Whether the binding sets exist: they live in the bridge table.
+    pub(crate) fn binding_sets_exist(&self) -> bool {
+        self.firewall.is_some() && self.drift.table_gone != Some(Family::Bridge)
+    }
+
     /// Whether anything inside the tables differs from what brouter wrote (for the digest).
     pub(crate) fn tables_edited(&self) -> bool {
         self.firewall_edited.is_some() || !self.drift.is_empty()

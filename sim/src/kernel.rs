@@ -610,7 +610,7 @@ impl Kernel {
 
     /// Bindings are set elements: without brouter's tables there is no set to add to.
     pub fn add_binding(&mut self, binding: &Binding) -> Result<(), BackendError> {
-        if self.firewall.is_none() {
+        if !self.binding_sets_exist() {
             return Err(err(
                 ErrorKind::Other,
                 "brouter's firewall tables do not exist: run `brouter start` first",

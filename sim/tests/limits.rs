@@ -111,10 +111,15 @@ fn one_deleted_table_reads_as_a_fingerprint_no_ruleset_has() {
     let (mut sim, d) = started();
     sim.kernel.drift(&FirewallDrift::TableDeleted(Family::Bridge));
     let o = sim.kernel.observe();
-    assert!(o.firewall.as_deref().unwrap().starts_with("inconsistent("), "{o:?}");
+    assert!(
+        o.firewall.as_deref().unwrap().starts_with("inconsistent("),
+        "{o:?}"
+    );
     let plan = plan_start(&d, &o).unwrap();
     assert!(
-        plan.ops.iter().any(|op| matches!(op, brouter_engine::Op::ReplaceFirewall { .. })),
+        plan.ops
+            .iter()
+            .any(|op| matches!(op, brouter_engine::Op::ReplaceFirewall { .. })),
         "{:?}",
         plan.ops
     );

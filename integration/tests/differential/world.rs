@@ -11,12 +11,13 @@ use std::net::Ipv4Addr;
 
 use brouter_backends::NetlinkBackend;
 use brouter_engine::apply::apply_op;
+use brouter_engine::firewall::Ruleset;
 use brouter_engine::{
     Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, NetBackend, Observed, Op, Route,
     IP_FORWARD, PROTO_BOOT,
 };
 use brouter_integration::{use_temp_state_dir, Netns};
-use brouter_sim::{Kernel, SimBackend};
+use brouter_sim::{Family, FirewallDrift, Kernel, SimBackend};
 use ipnet::Ipv4Net;
 
 /// What varies between initial states: the one kernel knob that changes what the
@@ -35,8 +36,84 @@ pub struct Worlds {
     // Field order is drop order: the backend's socket closes before the namespaces go.
     kernel: NetlinkBackend,
     sim: SimBackend,
-    _dom0: Netns,
+    dom0: Netns,
     _peers: Netns,
+}
+
+/// An edit of brouter's tables made behind its back, on both sides: `nft` in the
+/// namespace, [`FirewallDrift`] in the sim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drift {
+    /// `nft insert rule inet brouter forward accept`.
+    InsertAccept,
+    /// `nft add chain inet brouter extra`.
+    AddChain,
+    /// `nft delete element inet brouter net_subnets { 10.98.98.0/24 }`.
+    DeleteSubnet,
+    /// `nft flush set bridge brouter mac_bind` (and `ip_bind`, `ports`): every binding.
+    FlushBindings,
+    /// `nft delete table bridge brouter`.
+    DeleteBridgeTable,
+    /// `nft delete table inet brouter`.
+    DeleteInetTable,
+    /// `nft flush ruleset`.
+    FlushRuleset,
+}
+
+impl Drift {
+    fn nft(self) -> Vec<Vec<&'static str>> {
+        let v = |a: &[&'static str]| a.to_vec();
+        match self {
+            Drift::InsertAccept => vec![v(&["insert", "rule", "inet", "brouter", "forward", "accept"])],
+            Drift::AddChain => vec![v(&["add", "chain", "inet", "brouter", "extra"])],
+            Drift::DeleteSubnet => vec![v(&[
+                "delete",
+                "element",
+                "inet",
+                "brouter",
+                "net_subnets",
+                "{ 10.98.98.0/24 }",
+            ])],
+            Drift::FlushBindings => ["mac_bind", "ip_bind", "ports"]
+                .iter()
+                .map(|set| vec!["flush", "set", "bridge", "brouter", set])
+                .collect(),
+            Drift::DeleteBridgeTable => vec![v(&["delete", "table", "bridge", "brouter"])],
+            Drift::DeleteInetTable => vec![v(&["delete", "table", "inet", "brouter"])],
+            Drift::FlushRuleset => vec![v(&["flush", "ruleset"])],
+        }
+    }
+
+    fn sim(self, k: &mut Kernel) {
+        let s = String::from;
+        let edits = match self {
+            Drift::InsertAccept => vec![FirewallDrift::RuleInserted {
+                family: Family::Inet,
+                chain: s("forward"),
+                rule: s("accept"),
+            }],
+            Drift::AddChain => vec![FirewallDrift::ChainAdded {
+                family: Family::Inet,
+                chain: s("extra"),
+            }],
+            Drift::DeleteSubnet => vec![FirewallDrift::ElementDeleted {
+                family: Family::Inet,
+                set: s("net_subnets"),
+                elem: s("10.98.98.0/24"),
+            }],
+            Drift::FlushBindings => k
+                .bindings
+                .keys()
+                .map(|vif| FirewallDrift::BindingDeleted { vif: vif.clone() })
+                .collect(),
+            Drift::DeleteBridgeTable => vec![FirewallDrift::TableDeleted(Family::Bridge)],
+            Drift::DeleteInetTable => vec![FirewallDrift::TableDeleted(Family::Inet)],
+            Drift::FlushRuleset => vec![FirewallDrift::RulesetFlushed],
+        };
+        for e in &edits {
+            k.drift(e);
+        }
+    }
 }
 
 impl Worlds {
@@ -91,7 +168,7 @@ impl Worlds {
         Worlds {
             kernel,
             sim: SimBackend::new(k),
-            _dom0: dom0,
+            dom0,
             _peers: peers,
         }
     }
@@ -109,6 +186,64 @@ impl Worlds {
             ));
         }
         Ok(kind(&on_kernel))
+    }
+
+    /// Make `d` on both sides (an `nft` that fails — nothing to edit — changes nothing,
+    /// as the sim's edit does without its object).
+    pub fn drift(&mut self, d: Drift) {
+        for args in d.nft() {
+            let _ = self.dom0.exec("nft", &args);
+        }
+        d.sim(&mut self.sim.kernel);
+    }
+
+    /// Whether each side's read-back finds its tables edited, compared with what one of
+    /// `rulesets` installs — the one whose fingerprint both sides carry (the read-back
+    /// `start` makes). `Err` when one side sees drift and the other does not.
+    pub async fn compare_drift(&mut self, rulesets: &[Ruleset]) -> Result<(), String> {
+        let fp = self.sim.observe().await.expect("observe the sim").firewall;
+        let Some(rs) = rulesets.iter().find(|r| Some(r.fingerprint()) == fp) else {
+            return Ok(());
+        };
+        let on_kernel = self
+            .kernel
+            .firewall_drift(rs)
+            .await
+            .expect("read the kernel's tables back");
+        let on_sim = self
+            .sim
+            .firewall_drift(rs)
+            .await
+            .expect("read the sim's tables back");
+        if on_kernel.is_empty() != on_sim.is_empty() {
+            return Err(format!(
+                "the read-back disagrees:\n  kernel {on_kernel:?}\n  sim    {on_sim:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether each side (kernel, sim) shows its tables are not what `rs` installs with
+    /// `bindings`: another fingerprint, other bindings, or a read-back line.
+    pub async fn drift_seen(
+        &mut self,
+        rs: &Ruleset,
+        bindings: &[brouter_engine::firewall::Binding],
+    ) -> (bool, bool) {
+        let fp = Some(rs.fingerprint());
+        let mut seen = [false; 2];
+        for (i, b) in [&mut self.kernel as &mut dyn NetBackend, &mut self.sim]
+            .into_iter()
+            .enumerate()
+        {
+            let o = b.observe().await.expect("observe").normalized();
+            let mut want = bindings.to_vec();
+            want.sort_by(|a, b| a.vif.cmp(&b.vif));
+            seen[i] = o.firewall != fp
+                || o.bindings != want
+                || !b.firewall_drift(rs).await.expect("read back").is_empty();
+        }
+        (seen[0], seen[1])
     }
 
     /// Observe both worlds; `Err` lists what differs after normalising.
@@ -180,8 +315,17 @@ fn differences(kernel: &Observed, sim: &Observed) -> Vec<String> {
             kernel.memory, sim.memory
         ));
     }
-    if kernel.firewall != sim.firewall || kernel.bindings != sim.bindings {
-        out.push("firewall or bindings differ".into());
+    if kernel.firewall != sim.firewall {
+        out.push(format!(
+            "firewall: kernel {:?}, sim {:?}",
+            kernel.firewall, sim.firewall
+        ));
+    }
+    if kernel.bindings != sim.bindings {
+        out.push(format!(
+            "bindings: kernel {:?}, sim {:?}",
+            kernel.bindings, sim.bindings
+        ));
     }
     if out.is_empty() && kernel != sim {
         // Duplicate keys (two routes to one prefix on one link) hide from the lines above.
