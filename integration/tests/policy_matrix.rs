@@ -577,13 +577,31 @@ fn observed(o: &Outcome, land: (Node, u16)) -> String {
             peer_seen.ip()
         ),
         Outcome::Refused => "reject".into(),
-        Outcome::TimedOut => "drop".into(),
+        Outcome::TimedOut => "timeout".into(),
         Outcome::Failed(e) => format!("probe failed: {e}"),
     }
 }
 
-/// Run one case: explain it, send it, compare.
-fn run_case(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, c: &Case) -> Row {
+/// Send one case's flow for real and say what came back.
+fn probe_case(lab: &Lab, c: &Case, land: (Node, u16), deadline: Duration) -> Outcome {
+    let client = lab.node_ns(c.client);
+    let server = lab.node_ns(land.0);
+    let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), land.1);
+    let dst = SocketAddr::new(c.dst.into(), c.port);
+    match (&c.kind, c.bind) {
+        (Kind::Tcp, None) => probe::tcp(server, listen, client, dst, deadline),
+        (Kind::Tcp, Some(src)) => probe::tcp_from(server, listen, client, src.into(), dst, deadline),
+        (Kind::Udp, _) => probe::udp(server, listen, client, dst, deadline),
+        (Kind::Icmp, _) => probe::icmp(server, client, c.dst.into(), deadline),
+        (Kind::Arp { req, bridge }, _) => arp::arp(lab.t.dom0(), bridge, client, "eth0", req, deadline),
+    }
+}
+
+/// Run one case: explain it, send it, compare. A timeout agrees with a predicted drop
+/// only when the drop is proven by the case's probe tables ([`drop_proven`], installed
+/// with [`install_probes`] before the case runs under id `probe`): silence alone could be
+/// a lost packet, a missing route or a broken probe.
+fn run_case(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, c: &Case, probe: usize) -> Row {
     let trace = explain(rs, ctx, &c.flow).unwrap_or_else(|e| panic!("explain {}: {e}", c.flow));
     let land = landing(lab, rs, c, &trace);
     let deadline = if trace.verdict == Action::Drop {
@@ -591,33 +609,207 @@ fn run_case(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, c: &Case) -> Row {
     } else {
         DEADLINE
     };
-    let client = lab.node_ns(c.client);
-    let server = lab.node_ns(land.0);
-    let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), land.1);
-    let dst = SocketAddr::new(c.dst.into(), c.port);
-    let outcome = match (&c.kind, c.bind) {
-        (Kind::Tcp, None) => probe::tcp(server, listen, client, dst, deadline),
-        (Kind::Tcp, Some(src)) => probe::tcp_from(server, listen, client, src.into(), dst, deadline),
-        (Kind::Udp, _) => probe::udp(server, listen, client, dst, deadline),
-        (Kind::Icmp, _) => probe::icmp(server, client, c.dst.into(), deadline),
-        (Kind::Arp { req, bridge }, _) => arp::arp(lab.t.dom0(), bridge, client, "eth0", req, deadline),
-    };
+    let outcome = probe_case(lab, c, land, deadline);
     let seen = trace.seen_source().map(|a| match a {
         Address::Ip(ip) => IpAddr::V4(ip),
         Address::Uplink => IpAddr::V4(lab.t.uplink_ip()),
     });
+    let dropped_at = match (&outcome, trace.verdict) {
+        (Outcome::TimedOut, Action::Drop) => drop_proven(lab, c, probe),
+        _ => None,
+    };
     let agrees = match (&outcome, trace.verdict) {
         (Outcome::Connected { .. }, Action::Accept) => outcome.peer_ip() == seen,
-        (Outcome::Refused, Action::Reject) | (Outcome::TimedOut, Action::Drop) => true,
+        (Outcome::Refused, Action::Reject) => true,
+        (Outcome::TimedOut, Action::Drop) => dropped_at.is_some(),
         _ => false,
+    };
+    let observed = match (&outcome, dropped_at) {
+        (Outcome::TimedOut, Some(hooks)) => format!("drop (counted at {hooks})"),
+        (Outcome::TimedOut, None) => "timeout, but no drop counted".into(),
+        _ => observed(&outcome, land),
     };
     Row {
         label: c.label.clone(),
         predicted: predicted(&trace, land),
-        observed: observed(&outcome, land),
+        observed,
         agrees,
         trace,
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Proving a drop.
+
+/// Install the probe tables of `cases` (id, case) in the dom0, in one `nft -f`: for
+/// each, a table per family (`brt_p<id>`) whose counters count the case's packets on
+/// every hook just before brouter's chains (`pre`) and just after them (`post`).
+fn install_probes(lab: &Lab, cases: &[(usize, &Case)]) {
+    if cases.is_empty() {
+        return;
+    }
+    let script: String = cases.iter().map(|(id, c)| probe_tables(*id, c)).collect();
+    let file = lab.state.0.join(format!("probes-{}.nft", cases[0].0));
+    std::fs::write(&file, &script).unwrap();
+    let load = lab.t.dom0().exec("nft", &["-f", file.to_str().unwrap()]);
+    assert!(
+        load.status.success(),
+        "load the probe tables: {}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+}
+
+/// Remove the probe tables of `ids`.
+fn remove_probes(lab: &Lab, ids: &[usize]) {
+    let script: String = ids
+        .iter()
+        .flat_map(|id| ["inet", "bridge"].map(|f| format!("delete table {f} brt_p{id}\n")))
+        .collect();
+    if script.is_empty() {
+        return;
+    }
+    let file = lab.state.0.join(format!("unprobe-{}.nft", ids[0]));
+    std::fs::write(&file, &script).unwrap();
+    let _ = lab.t.dom0().exec("nft", &["-f", file.to_str().unwrap()]);
+}
+
+/// Where the kernel *dropped* the case's packets in brouter's chains: the hooks the
+/// packets entered (`pre` > 0 on the probe tables of id `probe`) and never left
+/// (`post` = 0); `None` when there is none. Any other silence — packets that never
+/// reached the dom0, or passed every hook and were lost beyond it — is not the drop
+/// `explain` predicted.
+fn drop_proven(lab: &Lab, c: &Case, probe: usize) -> Option<String> {
+    let dom0 = lab.t.dom0();
+    let mut listing = String::new();
+    for family in ["inet", "bridge"] {
+        let out = dom0.exec("nft", &["list", "table", family, &format!("brt_p{probe}")]);
+        listing.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    let counts = probe_counts(&listing);
+    let hooks: Vec<&str> = counts
+        .iter()
+        .filter(|(_, (pre, post))| *pre > 0 && *post == 0)
+        .map(|(hook, _)| hook.as_str())
+        .collect();
+    if hooks.is_empty() {
+        println!(
+            "{}: no drop proven: counts (pre, post) per hook {counts:?}",
+            c.label
+        );
+        return None;
+    }
+    Some(hooks.join(", "))
+}
+
+/// The client's source address as the dom0 sees it before any NAT (`None` for the dom0's
+/// own flows: its routing picks the source).
+fn client_src(c: &Case) -> Option<Ipv4Addr> {
+    match c.client {
+        Node::Internet => Some(internet_src()),
+        Node::Dom0 => None,
+        Node::Vm(i) => Some(c.bind.unwrap_or(vm_ip(i))),
+    }
+}
+
+/// `nft -f` text for the probe tables `brt_p<id>` of case `c`: counters named
+/// `<hook>:pre` and `<hook>:post` around brouter's chains (inet: after conntrack, so the
+/// original tuple matches before and after DNAT; bridge: around its filter priority).
+fn probe_tables(id: usize, c: &Case) -> String {
+    let (l4, port) = match c.kind {
+        Kind::Tcp => (Some("tcp"), Some(c.port)),
+        Kind::Udp => (Some("udp"), Some(c.port)),
+        Kind::Icmp => (Some("icmp"), None),
+        Kind::Arp { .. } => (None, None),
+    };
+    let mut inet_match = format!("ct original ip daddr {}", c.dst);
+    let mut bridge_match;
+    if let Some(src) = client_src(c) {
+        inet_match.push_str(&format!(" ct original ip saddr {src}"));
+    }
+    match (&c.kind, l4) {
+        (Kind::Arp { req, .. }, _) => {
+            let mac: Vec<String> = req.sender_mac.iter().map(|b| format!("{b:02x}")).collect();
+            bridge_match = format!(
+                "arp saddr ip {} arp daddr ip {} arp saddr ether {}",
+                req.sender_ip,
+                req.target_ip,
+                mac.join(":")
+            );
+        }
+        (_, Some(l4)) => {
+            inet_match.push_str(&format!(" meta l4proto {l4}"));
+            bridge_match = format!("ip daddr {} meta l4proto {l4}", c.dst);
+            if let Some(src) = client_src(c) {
+                bridge_match.push_str(&format!(" ip saddr {src}"));
+            }
+            if let Some(p) = port {
+                inet_match.push_str(&format!(" ct original proto-dst {p}"));
+                bridge_match.push_str(&format!(" th dport {p}"));
+            }
+        }
+        _ => unreachable!("every kind but ARP has an L4 protocol"),
+    }
+    if let (Some(mac), false) = (&c.flow.src_mac, matches!(c.kind, Kind::Arp { .. })) {
+        // A VM sending from a MAC it is not bound to never gets its IP packet out: its
+        // ARP for the gateway, from that MAC, is what the bridge drops. Count every frame
+        // from the MAC.
+        bridge_match = format!("ether saddr {mac}");
+    }
+    let mut out = format!("table inet brt_p{id} {{\n");
+    for hook in ["prerouting", "input", "forward", "output", "postrouting"] {
+        for (when, prio) in [("pre", -150), ("post", 300)] {
+            let _ = writeln!(
+                out,
+                "  chain {hook}_{when} {{ type filter hook {hook} priority {prio}; {inet_match} counter comment \"{hook}:{when}\"; }}"
+            );
+        }
+    }
+    let _ = writeln!(out, "}}\ntable bridge brt_p{id} {{");
+    for hook in ["prerouting", "forward", "input"] {
+        for (when, prio) in [("pre", -300), ("post", 300)] {
+            let _ = writeln!(
+                out,
+                "  chain {hook}_{when} {{ type filter hook {hook} priority {prio}; {bridge_match} counter comment \"bridge {hook}:{when}\"; }}"
+            );
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// `hook → (pre packets, post packets)` from `nft list table` of the probe tables (rules:
+/// `… counter packets N bytes M comment "hook:pre"`).
+fn probe_counts(listing: &str) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut out = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    for line in listing.lines() {
+        let (Some(p), Some(c)) = (line.find("packets "), line.find("comment \"")) else {
+            continue;
+        };
+        let packets: u64 = line[p + 8..]
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let comment = line[c + 9..].trim_end().trim_end_matches('"');
+        let Some((hook, when)) = comment.rsplit_once(':') else {
+            continue;
+        };
+        let e = out.entry(hook.to_string()).or_default();
+        match when {
+            "pre" => e.0 += packets,
+            "post" => e.1 += packets,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// [`run_case`] alone, with its probe tables (id `probe`) around it.
+fn run_probed(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, c: &Case, probe: usize) -> Row {
+    install_probes(lab, &[(probe, c)]);
+    let row = run_case(lab, rs, ctx, c, probe);
+    remove_probes(lab, &[probe]);
+    row
 }
 
 /// A probe server's socket: namespace, IP protocol number, port.
@@ -628,8 +820,12 @@ type ServerKey = (Node, u8, u16);
 fn run_all(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, cases: &[Case]) -> Vec<Row> {
     const WAVE: usize = 40;
     let mut waves: Vec<(HashSet<ServerKey>, Vec<usize>)> = vec![];
+    let mut drops = HashSet::new();
     for (i, c) in cases.iter().enumerate() {
         let trace = explain(rs, ctx, &c.flow).unwrap_or_else(|e| panic!("explain {}: {e}", c.flow));
+        if trace.verdict == Action::Drop {
+            drops.insert(i);
+        }
         let (node, port) = landing(lab, rs, c, &trace);
         let key = match c.kind {
             Kind::Tcp => Some((node, 6, port)),
@@ -648,16 +844,21 @@ fn run_all(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, cases: &[Case]) -> Vec
     }
     let mut rows: Vec<Option<Row>> = (0..cases.len()).map(|_| None).collect();
     for (_, members) in waves {
+        // The predicted drops of this wave are counted from their first packet.
+        let probed: Vec<usize> = members.iter().copied().filter(|i| drops.contains(i)).collect();
+        let with_case: Vec<(usize, &Case)> = probed.iter().map(|&i| (i, &cases[i])).collect();
+        install_probes(lab, &with_case);
         let done: Vec<(usize, Row)> = std::thread::scope(|s| {
             let handles: Vec<_> = members
                 .iter()
-                .map(|&i| s.spawn(move || (i, run_case(lab, rs, ctx, &cases[i]))))
+                .map(|&i| s.spawn(move || (i, run_case(lab, rs, ctx, &cases[i], i))))
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().expect("probe thread"))
                 .collect()
         });
+        remove_probes(lab, &probed);
         for (i, r) in done {
             rows[i] = Some(r);
         }
@@ -777,7 +978,7 @@ fn spoofing(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext) -> Vec<Row> {
             dst,
             port,
         };
-        rows.push(run_case(lab, rs, ctx, &c));
+        rows.push(run_probed(lab, rs, ctx, &c, 10_000 + rows.len()));
         lab.vm(i)
             .ip(&["addr", "del", &format!("{spoofed}/32"), "dev", "eth0"]);
     }
@@ -796,7 +997,7 @@ fn spoofing(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext) -> Vec<Row> {
         dst: INTERNET_HOST,
         port: 80,
     };
-    rows.push(run_case(lab, rs, ctx, &c));
+    rows.push(run_probed(lab, rs, ctx, &c, 10_000 + rows.len()));
     web1.ip(&["link", "set", "eth0", "address", VMS[WEB1].2]);
     rows
 }
