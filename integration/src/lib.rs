@@ -5,6 +5,7 @@ pub mod addr_dump;
 pub mod arp;
 pub mod binary;
 pub mod drift_lab;
+pub mod drop_proof;
 pub mod fake_xenstore;
 pub mod netns;
 pub mod probe;

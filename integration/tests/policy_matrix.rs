@@ -23,6 +23,7 @@ use brouter_engine::config::{from_toml, Action, Proto as FwdProto};
 use brouter_engine::firewall::{compile, explain, Address, ExplainContext, Flow, FlowProto, Ruleset, Trace};
 use brouter_integration::arp::{self, ArpRequest};
 use brouter_integration::binary::brouter_bin;
+use brouter_integration::drop_proof::{self, ProbeMatch};
 use brouter_integration::probe::{self, DEADLINE, DROP_DEADLINE};
 use brouter_integration::topology::INTERNET_HOST;
 use brouter_integration::{root_or_skip, DomU, Netns, Outcome, Snapshot, Topology};
@@ -641,167 +642,38 @@ fn run_case(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, c: &Case, probe: usiz
 // ---------------------------------------------------------------------------------------
 // Proving a drop.
 
-/// Install the probe tables of `cases` (id, case) in the dom0, in one `nft -f`: for
-/// each, a table per family (`brt_p<id>`) whose counters count the case's packets on
-/// every hook just before brouter's chains (`pre`) and just after them (`post`).
-fn install_probes(lab: &Lab, cases: &[(usize, &Case)]) {
-    if cases.is_empty() {
-        return;
-    }
-    let script: String = cases.iter().map(|(id, c)| probe_tables(*id, c)).collect();
-    let file = lab.state.0.join(format!("probes-{}.nft", cases[0].0));
-    std::fs::write(&file, &script).unwrap();
-    let load = lab.t.dom0().exec("nft", &["-f", file.to_str().unwrap()]);
-    assert!(
-        load.status.success(),
-        "load the probe tables: {}",
-        String::from_utf8_lossy(&load.stderr)
-    );
-}
-
-/// Remove the probe tables of `ids`.
-fn remove_probes(lab: &Lab, ids: &[usize]) {
-    let script: String = ids
-        .iter()
-        .flat_map(|id| ["inet", "bridge"].map(|f| format!("delete table {f} brt_p{id}\n")))
-        .collect();
-    if script.is_empty() {
-        return;
-    }
-    let file = lab.state.0.join(format!("unprobe-{}.nft", ids[0]));
-    std::fs::write(&file, &script).unwrap();
-    let _ = lab.t.dom0().exec("nft", &["-f", file.to_str().unwrap()]);
-}
-
-/// Where the kernel *dropped* the case's packets in brouter's chains: the hooks the
-/// packets entered (`pre` > 0 on the probe tables of id `probe`) and never left
-/// (`post` = 0); `None` when there is none. Any other silence — packets that never
-/// reached the dom0, or passed every hook and were lost beyond it — is not the drop
-/// `explain` predicted.
-fn drop_proven(lab: &Lab, c: &Case, probe: usize) -> Option<String> {
-    let dom0 = lab.t.dom0();
-    let mut listing = String::new();
-    for family in ["inet", "bridge"] {
-        let out = dom0.exec("nft", &["list", "table", family, &format!("brt_p{probe}")]);
-        listing.push_str(&String::from_utf8_lossy(&out.stdout));
-    }
-    let counts = probe_counts(&listing);
-    let hooks: Vec<&str> = counts
-        .iter()
-        .filter(|(_, (pre, post))| *pre > 0 && *post == 0)
-        .map(|(hook, _)| hook.as_str())
-        .collect();
-    if hooks.is_empty() {
-        println!(
-            "{}: no drop proven: counts (pre, post) per hook {counts:?}",
-            c.label
-        );
-        return None;
-    }
-    Some(hooks.join(", "))
-}
-
-/// The client's source address as the dom0 sees it before any NAT (`None` for the dom0's
-/// own flows: its routing picks the source).
-fn client_src(c: &Case) -> Option<Ipv4Addr> {
-    match c.client {
+/// The packets of case `c`, for its probe tables (see `brouter_integration::drop_proof`).
+fn probe_match(c: &Case) -> ProbeMatch {
+    let src = match c.client {
         Node::Internet => Some(internet_src()),
+        // The dom0's routing picks the source of its own flows.
         Node::Dom0 => None,
         Node::Vm(i) => Some(c.bind.unwrap_or(vm_ip(i))),
-    }
-}
-
-/// `nft -f` text for the probe tables `brt_p<id>` of case `c`: counters named
-/// `<hook>:pre` and `<hook>:post` around brouter's chains (inet: after conntrack, so the
-/// original tuple matches before and after DNAT; bridge: around its filter priority).
-fn probe_tables(id: usize, c: &Case) -> String {
-    let (l4, port) = match c.kind {
-        Kind::Tcp => (Some("tcp"), Some(c.port)),
-        Kind::Udp => (Some("udp"), Some(c.port)),
-        Kind::Icmp => (Some("icmp"), None),
-        Kind::Arp { .. } => (None, None),
     };
-    let mut inet_match = format!("ct original ip daddr {}", c.dst);
-    let mut bridge_match;
-    if let Some(src) = client_src(c) {
-        inet_match.push_str(&format!(" ct original ip saddr {src}"));
+    let port = Some(c.port);
+    match &c.kind {
+        Kind::Tcp => ProbeMatch::l4("tcp", src, c.dst, port, c.flow.src_mac.as_deref()),
+        Kind::Udp => ProbeMatch::l4("udp", src, c.dst, port, c.flow.src_mac.as_deref()),
+        Kind::Icmp => ProbeMatch::l4("icmp", src, c.dst, None, c.flow.src_mac.as_deref()),
+        Kind::Arp { req, .. } => ProbeMatch::arp(req.sender_ip, req.target_ip, req.sender_mac),
     }
-    match (&c.kind, l4) {
-        (Kind::Arp { req, .. }, _) => {
-            let mac: Vec<String> = req.sender_mac.iter().map(|b| format!("{b:02x}")).collect();
-            bridge_match = format!(
-                "arp saddr ip {} arp daddr ip {} arp saddr ether {}",
-                req.sender_ip,
-                req.target_ip,
-                mac.join(":")
-            );
-        }
-        (_, Some(l4)) => {
-            inet_match.push_str(&format!(" meta l4proto {l4}"));
-            bridge_match = format!("ip daddr {} meta l4proto {l4}", c.dst);
-            if let Some(src) = client_src(c) {
-                bridge_match.push_str(&format!(" ip saddr {src}"));
-            }
-            if let Some(p) = port {
-                inet_match.push_str(&format!(" ct original proto-dst {p}"));
-                bridge_match.push_str(&format!(" th dport {p}"));
-            }
-        }
-        _ => unreachable!("every kind but ARP has an L4 protocol"),
-    }
-    if let (Some(mac), false) = (&c.flow.src_mac, matches!(c.kind, Kind::Arp { .. })) {
-        // A VM sending from a MAC it is not bound to never gets its IP packet out: its
-        // ARP for the gateway, from that MAC, is what the bridge drops. Count every frame
-        // from the MAC.
-        bridge_match = format!("ether saddr {mac}");
-    }
-    let mut out = format!("table inet brt_p{id} {{\n");
-    for hook in ["prerouting", "input", "forward", "output", "postrouting"] {
-        for (when, prio) in [("pre", -150), ("post", 300)] {
-            let _ = writeln!(
-                out,
-                "  chain {hook}_{when} {{ type filter hook {hook} priority {prio}; {inet_match} counter comment \"{hook}:{when}\"; }}"
-            );
-        }
-    }
-    let _ = writeln!(out, "}}\ntable bridge brt_p{id} {{");
-    for hook in ["prerouting", "forward", "input"] {
-        for (when, prio) in [("pre", -300), ("post", 300)] {
-            let _ = writeln!(
-                out,
-                "  chain {hook}_{when} {{ type filter hook {hook} priority {prio}; {bridge_match} counter comment \"bridge {hook}:{when}\"; }}"
-            );
-        }
-    }
-    out.push_str("}\n");
-    out
 }
 
-/// `hook → (pre packets, post packets)` from `nft list table` of the probe tables (rules:
-/// `… counter packets N bytes M comment "hook:pre"`).
-fn probe_counts(listing: &str) -> std::collections::BTreeMap<String, (u64, u64)> {
-    let mut out = std::collections::BTreeMap::<String, (u64, u64)>::new();
-    for line in listing.lines() {
-        let (Some(p), Some(c)) = (line.find("packets "), line.find("comment \"")) else {
-            continue;
-        };
-        let packets: u64 = line[p + 8..]
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        let comment = line[c + 9..].trim_end().trim_end_matches('"');
-        let Some((hook, when)) = comment.rsplit_once(':') else {
-            continue;
-        };
-        let e = out.entry(hook.to_string()).or_default();
-        match when {
-            "pre" => e.0 += packets,
-            "post" => e.1 += packets,
-            _ => {}
-        }
-    }
-    out
+/// Install the probe tables of `cases` (id, case) in the dom0, in one transaction.
+fn install_probes(lab: &Lab, cases: &[(usize, &Case)]) {
+    let matches: Vec<(usize, ProbeMatch)> = cases.iter().map(|(id, c)| (*id, probe_match(c))).collect();
+    let refs: Vec<(usize, &ProbeMatch)> = matches.iter().map(|(id, m)| (*id, m)).collect();
+    drop_proof::install(lab.t.dom0(), &refs);
+}
+
+fn remove_probes(lab: &Lab, ids: &[usize]) {
+    drop_proof::remove(lab.t.dom0(), ids);
+}
+
+/// Where the kernel dropped the case's packets in brouter's chains (`None`: no drop
+/// proven — the packets never reached the dom0, or passed every hook).
+fn drop_proven(lab: &Lab, c: &Case, probe: usize) -> Option<String> {
+    drop_proof::dropped_at(lab.t.dom0(), probe, &c.label)
 }
 
 /// [`run_case`] alone, with its probe tables (id `probe`) around it.
