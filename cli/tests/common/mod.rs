@@ -61,4 +61,5 @@ pub fn stderr(o: &Output) -> String {
 
 /// Skips go through one function for every test crate: it fails under CI=true and is
 /// counted by `scripts/test` otherwise (see `brouter_integration::skip`).
+#[allow(unused_imports)] // each test file uses a different part
 pub use brouter_integration::skip::{have, skip, tool_or_skip};
