@@ -225,8 +225,9 @@ fn ci_runs_the_readme_test_command() {
     );
 }
 
-/// The test command's last words are the count of skips and the reasons, read from the
-/// log every skip appends to — shown here with a log of two skips and a cargo that passes.
+/// The test command's last words are the count of skipped tests and the reasons, read from
+/// the log every skip appends to — shown here with a stand-in cargo whose tests skip (one
+/// of them twice: one test, counted once) — and its status is cargo's.
 #[test]
 fn the_test_command_ends_with_the_count_of_skipped_tests() {
     if !common::tool_or_skip(
@@ -243,7 +244,7 @@ fn the_test_command_ends_with_the_count_of_skipped_tests() {
     let cargo = bin.join("cargo");
     std::fs::write(
         &cargo,
-        "#!/bin/sh\nprintf 'x: needs root (CAP_NET_ADMIN)\\ny: needs `groff` (apt-get install groff-base)\\n' >>\"$BROUTER_SKIP_LOG\"\n",
+        "#!/bin/sh\nprintf 'y: needs `groff` (apt-get install groff-base)\\nx: needs root (CAP_NET_ADMIN)\\nx: needs root (CAP_NET_ADMIN)\\n' >>\"$BROUTER_SKIP_LOG\"\n",
     )
     .unwrap();
     std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -264,12 +265,13 @@ fn the_test_command_ends_with_the_count_of_skipped_tests() {
             "  y: needs `groff` (apt-get install groff-base)",
         ]
     );
-    // Nothing skipped: said as plainly.
-    std::fs::write(&cargo, "#!/bin/sh\nexit 0\n").unwrap();
+    // Nothing skipped, tests failed: said as plainly, and the status is cargo's.
+    std::fs::write(&cargo, "#!/bin/sh\nexit 101\n").unwrap();
     let out = Command::new(common::workspace().join("scripts/test"))
         .env("PATH", &path)
         .env("CARGO_TARGET_DIR", dir.path().join("target"))
         .output()
         .unwrap();
     assert_eq!(stdout(&out).trim(), "0 tests skipped");
+    assert_eq!(out.status.code(), Some(101));
 }
