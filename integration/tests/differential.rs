@@ -581,8 +581,8 @@ fn a_mac_can_change_while_the_link_is_up() {
 /// A 16-byte name is refused with ENAMETOOLONG by both (the backend checks before asking:
 /// the kernel's own answer is ERANGE, "Attribute failed policy validation", shown by
 /// `the_kernel_itself_refuses_a_sixteen_byte_name` below); 15 bytes is fine. Renaming a
-/// link that is *up* works on this kernel (Linux ≥ 6.2; older ones answer EBUSY, which
-/// the sim models only with `KernelQuirks::rename_up_is_busy`).
+/// link that is *up* works on Linux ≥ 6.2; older kernels answer EBUSY, which the sim
+/// models with `KernelQuirks::rename_up_is_busy` (set from the running kernel here).
 #[test]
 fn names_longer_than_fifteen_bytes_are_refused_and_an_up_link_renames() {
     run_fixed(

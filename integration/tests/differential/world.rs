@@ -148,6 +148,7 @@ impl Worlds {
             promote_secondaries: initial.promote_secondaries,
             ..Kernel::default()
         };
+        k.quirks.rename_up_is_busy = kernel_before(6, 2);
         k.add_link("eth0", LinkKind::Veth, true);
         k.add_link("vif1.0", LinkKind::Veth, false);
         k.add_link("xenbr1", LinkKind::Bridge, true);
@@ -258,6 +259,17 @@ impl Worlds {
             Err(diff.join("\n"))
         }
     }
+}
+
+/// Whether the running kernel is older than `major.minor` (`/proc/sys/kernel/osrelease`).
+fn kernel_before(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    version < (major, minor)
 }
 
 fn answer(r: &Result<(), BackendError>) -> String {
