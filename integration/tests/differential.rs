@@ -15,8 +15,8 @@
 //! Besides link, address, route and sysctl operations the sequences replace and delete
 //! brouter's tables, bind and unbind vifs, and edit the tables behind brouter's back
 //! (`nft` in the namespace, `brouter_sim::FirewallDrift` in the sim): after every step
-//! both sides must agree on the fingerprint, the bindings, and whether the read-back
-//! finds the tables edited — until a `ReplaceFirewall` repairs them on both.
+//! both sides must agree on the fingerprint, the bindings, and the read-back's lines
+//! (`status`'s drift report, line for line) — until a `ReplaceFirewall` repairs them.
 
 #[path = "differential/world.rs"]
 mod world;
@@ -211,7 +211,7 @@ fn run(initial: Initial, ops: &[Op]) -> Result<(), String> {
 }
 
 /// Run `steps` on both worlds from `initial`, comparing the answers, the observed states
-/// and whether the read-back finds the tables edited, after every step.
+/// and the read-back's lines, after every step.
 fn run_steps(initial: Initial, ops: &[Step]) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -179,6 +179,20 @@ impl Kernel {
                     b.mac = mac.clone();
                 }
             }
+            FirewallDrift::RuleInserted { family, chain, rule } if self.drift.table_gone != Some(*family) => {
+                // Each rule inserted at the top pushes the earlier ones down: the read-back
+                // names them rule 1, 2, … of the chain.
+                let prefix = format!("table {} brouter: chain {chain}: rule ", family.name());
+                let n = self
+                    .drift
+                    .lines
+                    .iter()
+                    .filter(|l| l.starts_with(&prefix) && l.ends_with(" was added"))
+                    .count();
+                self.drift
+                    .lines
+                    .push(format!("{prefix}{} ({rule}) was added", n + 1));
+            }
             other => {
                 let line = other.line().expect("an edit inside a table is a line");
                 // Edits inside a table that is gone have nowhere to go.

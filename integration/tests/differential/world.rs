@@ -96,11 +96,14 @@ impl Drift {
                 family: Family::Inet,
                 chain: s("extra"),
             }],
-            Drift::DeleteSubnet => vec![FirewallDrift::ElementDeleted {
-                family: Family::Inet,
-                set: s("net_subnets"),
-                elem: s("10.98.98.0/24"),
-            }],
+            // An interval is two elements: its start and the address after its end.
+            Drift::DeleteSubnet => ["0a626200", "0a626300 (interval end)"]
+                .map(|elem| FirewallDrift::ElementDeleted {
+                    family: Family::Inet,
+                    set: s("net_subnets"),
+                    elem: s(elem),
+                })
+                .to_vec(),
             Drift::FlushBindings => k
                 .bindings
                 .keys()
@@ -198,9 +201,9 @@ impl Worlds {
         d.sim(&mut self.sim.kernel);
     }
 
-    /// Whether each side's read-back finds its tables edited, compared with what one of
-    /// `rulesets` installs — the one whose fingerprint both sides carry (the read-back
-    /// `start` makes). `Err` when one side sees drift and the other does not.
+    /// Each side's read-back of its tables, compared with what one of `rulesets` installs —
+    /// the one whose fingerprint both sides carry (the read-back `start` makes): the same
+    /// lines, in any order, or `Err` naming both.
     pub async fn compare_drift(&mut self, rulesets: &[Ruleset]) -> Result<(), String> {
         let fp = self.sim.observe().await.expect("observe the sim").firewall;
         let Some(rs) = rulesets.iter().find(|r| Some(r.fingerprint()) == fp) else {
@@ -216,7 +219,10 @@ impl Worlds {
             .firewall_drift(rs)
             .await
             .expect("read the sim's tables back");
-        if on_kernel.is_empty() != on_sim.is_empty() {
+        let (mut on_kernel, mut on_sim) = (on_kernel, on_sim);
+        on_kernel.sort();
+        on_sim.sort();
+        if on_kernel != on_sim {
             return Err(format!(
                 "the read-back disagrees:\n  kernel {on_kernel:?}\n  sim    {on_sim:?}"
             ));
