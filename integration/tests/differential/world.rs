@@ -50,6 +50,10 @@ pub enum Drift {
     AddChain,
     /// `nft delete element inet brouter net_subnets { 10.98.98.0/24 }`.
     DeleteSubnet,
+    /// `nft add element inet brouter bridges { "eth9" }`.
+    AddElement,
+    /// `nft add chain inet brouter forward { …; policy drop; }`.
+    ForwardPolicyDrop,
     /// `nft flush set bridge brouter mac_bind` (and `ip_bind`, `ports`): every binding.
     FlushBindings,
     /// `nft delete table bridge brouter`.
@@ -73,6 +77,22 @@ impl Drift {
                 "brouter",
                 "net_subnets",
                 "{ 10.98.98.0/24 }",
+            ])],
+            Drift::AddElement => vec![v(&[
+                "add",
+                "element",
+                "inet",
+                "brouter",
+                "bridges",
+                "{ \"eth9\" }",
+            ])],
+            Drift::ForwardPolicyDrop => vec![v(&[
+                "add",
+                "chain",
+                "inet",
+                "brouter",
+                "forward",
+                "{ type filter hook forward priority filter; policy drop; }",
             ])],
             Drift::FlushBindings => ["mac_bind", "ip_bind", "ports"]
                 .iter()
@@ -104,6 +124,16 @@ impl Drift {
                     elem: s(elem),
                 })
                 .to_vec(),
+            // An interface name is a 16-byte key.
+            Drift::AddElement => vec![FirewallDrift::ElementAdded {
+                family: Family::Inet,
+                set: s("bridges"),
+                elem: format!("{:0<32}", "65746839"),
+            }],
+            Drift::ForwardPolicyDrop => vec![FirewallDrift::ChainChanged {
+                family: Family::Inet,
+                chain: s("forward"),
+            }],
             Drift::FlushBindings => k
                 .bindings
                 .keys()
