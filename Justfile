@@ -1,8 +1,13 @@
 # Thin wrappers over cargo; `just --list` shows them.
 
-# Unit, property, fixture and (as root) namespace tests.
-test:
-    cargo test --workspace
+# Unit, property, fixture and (as root) namespace tests; ends with the count of skipped tests.
+test *args:
+    scripts/test {{args}}
+
+# The simulator's property tests (sim/tests/mixed.rs, properties.rs) with 100,000 cases each
+# (CI runs 2,000): about a minute on 2 cores, after a release build.
+soak cases="100000":
+    BROUTER_PROPTEST_CASES={{cases}} cargo test --release -p brouter-sim --test mixed --test properties
 
 # Everything CI runs.
 ci:

@@ -6,18 +6,18 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::{brouter, have, stderr};
+use common::{brouter, stderr};
 
 #[test]
 fn a_non_root_run_says_it_needs_root() {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    if !root || !have("setpriv") {
-        assert!(
-            std::env::var("CI").is_err(),
-            "needs root and setpriv to drop to nobody"
-        );
-        eprintln!("SKIP a_non_root_run_says_it_needs_root: not root or no setpriv");
+    let test = "a_non_root_run_says_it_needs_root";
+    if !root {
+        common::skip(test, "needs root, to drop to nobody");
+        return;
+    }
+    if !common::tool_or_skip(test, "setpriv", "util-linux") {
         return;
     }
     // A copy nobody may run (the build directory may not be reachable for it).

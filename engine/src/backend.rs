@@ -183,6 +183,26 @@ pub fn mac_octets(mac: &str) -> Option<Vec<u8>> {
     (bytes.len() == 6).then_some(bytes)
 }
 
+/// The longest interface name the kernel keeps (IFNAMSIZ - 1 bytes).
+pub const IFNAME_MAX: usize = 15;
+
+/// Refuse an interface name the kernel cannot hold, before asking it: over netlink the
+/// kernel answers a 16-byte IFLA_IFNAME with ERANGE ("Attribute failed policy
+/// validation"), which says nothing useful; ENAMETOOLONG names the problem. Every backend
+/// checks with this one function, so the simulator and the kernel backend agree.
+pub fn check_ifname(name: &str) -> Result<(), BackendError> {
+    if name.len() > IFNAME_MAX {
+        return Err(BackendError::new(
+            crate::ErrorKind::NameTooLong,
+            format!(
+                "interface name {name:?} is {} bytes; the kernel allows at most {IFNAME_MAX}",
+                name.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn unsupported(what: &str) -> BackendError {
     BackendError::new(
         crate::ErrorKind::Unsupported,

@@ -59,14 +59,17 @@ fn attached(observed: &Observed, vif: &str) -> bool {
 }
 
 /// The bindings `start` re-inserts when it replaces the tables: those kept from the
-/// kernel ([`bindings_to_keep`]) and the remembered ones of attached vifs the kernel lost,
-/// refreshed from the declarations like the kept ones.
+/// kernel ([`bindings_to_keep`]) and the remembered ones of attached vifs, refreshed from
+/// the declarations like the kept ones. What brouter remembers binding wins over what the
+/// kernel holds for the same vif: a binding edited behind its back (another MAC) must not
+/// survive the rewrite that repairs the tables.
 pub fn bindings_to_restore(ruleset: &Ruleset, observed: &Observed) -> Vec<Binding> {
     let mut out = bindings_to_keep(ruleset, observed);
     for r in remembered_bindings(observed) {
-        if out.iter().any(|b| b.vif == r.vif) || !attached(observed, &r.vif) {
+        if !attached(observed, &r.vif) {
             continue;
         }
+        out.retain(|b| b.vif != r.vif);
         let bridge = observed
             .link(&r.vif)
             .and_then(|l| l.master.clone())

@@ -20,8 +20,12 @@ pub enum ErrorKind {
     NetUnreachable,
     /// ENETDOWN: a route through a link that is down.
     NetDown,
-    /// EBUSY: e.g. renaming a link that is up.
+    /// EBUSY: e.g. renaming a link that is up (kernels before 6.2).
     Busy,
+    /// EXFULL: a bridge that already has its 1,023 ports (BR_MAX_PORTS) refuses another.
+    Full,
+    /// ENAMETOOLONG: an interface name longer than 15 bytes (IFNAMSIZ - 1).
+    NameTooLong,
     /// EPERM / EACCES: not root / no CAP_NET_ADMIN.
     Permission,
     /// EOPNOTSUPP / EINVAL on something the kernel does not support here.
@@ -45,6 +49,8 @@ impl ErrorKind {
             ErrorKind::NetUnreachable => "ENETUNREACH",
             ErrorKind::NetDown => "ENETDOWN",
             ErrorKind::Busy => "EBUSY",
+            ErrorKind::Full => "EXFULL",
+            ErrorKind::NameTooLong => "ENAMETOOLONG",
             ErrorKind::Permission => "EPERM",
             ErrorKind::Unsupported => "EOPNOTSUPP",
             ErrorKind::Invalid => "EINVAL",
@@ -63,6 +69,8 @@ impl ErrorKind {
             101 => ErrorKind::NetUnreachable,
             100 => ErrorKind::NetDown,
             16 => ErrorKind::Busy,
+            54 => ErrorKind::Full,
+            36 => ErrorKind::NameTooLong,
             1 | 13 => ErrorKind::Permission,
             95 => ErrorKind::Unsupported,
             22 => ErrorKind::Invalid,

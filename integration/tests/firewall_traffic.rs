@@ -10,6 +10,7 @@ use std::path::Path;
 use brouter_backends::firewall;
 use brouter_engine::config::{from_toml, Action};
 use brouter_engine::firewall::{compile, explain, Address, Binding, ExplainContext, Flow, Ruleset};
+use brouter_integration::drop_proof::{self, ProbeMatch};
 use brouter_integration::probe::{self, DEADLINE, DROP_DEADLINE};
 use brouter_integration::topology::INTERNET_HOST;
 use brouter_integration::{root_or_skip, DomU, Netns, Outcome, Topology};
@@ -75,9 +76,13 @@ struct Case<'a> {
     listen: u16,
 }
 
-fn check(rs: &Ruleset, ctx: &ExplainContext, cases: &[Case<'_>]) -> Vec<String> {
+/// Each flow explained and sent; a timeout agrees with a predicted drop only when the
+/// probe tables prove brouter's chains dropped it (`brouter_integration::drop_proof`).
+fn check(dom0: &Netns, rs: &Ruleset, ctx: &ExplainContext, cases: &[Case<'_>]) -> Vec<String> {
     let mut disagreements = vec![];
-    for c in cases {
+    for (id, c) in cases.iter().enumerate() {
+        let m = ProbeMatch::l4("tcp", c.flow.src, c.dst, Some(c.port), c.flow.src_mac.as_deref());
+        drop_proof::install(dom0, &[(id, &m)]);
         let trace = explain(rs, ctx, &c.flow).unwrap();
         let deadline = if trace.verdict == Action::Accept {
             DEADLINE
@@ -100,9 +105,13 @@ fn check(rs: &Ruleset, ctx: &ExplainContext, cases: &[Case<'_>]) -> Vec<String> 
                 });
                 outcome.peer_ip() == seen
             }
-            (Outcome::Refused, Action::Reject) | (Outcome::TimedOut, Action::Drop) => true,
+            (Outcome::Refused, Action::Reject) => true,
+            (Outcome::TimedOut, Action::Drop) => {
+                drop_proof::dropped_at(dom0, id, &c.flow.to_string()).is_some()
+            }
             _ => false,
         };
+        drop_proof::remove(dom0, &[id]);
         if !agrees {
             disagreements.push(format!("{}: kernel {outcome:?}, explain:\n{trace}", c.flow));
         }
@@ -247,7 +256,7 @@ fn explain_agrees_with_the_kernel_on_the_isp_fixture() {
             9000,
         ),
     ];
-    let bad = check(&rs, &ctx, &cases);
+    let bad = check(t.dom0(), &rs, &ctx, &cases);
     assert!(
         bad.is_empty(),
         "{} of {} flows disagree:\n{}",
@@ -279,6 +288,27 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
         listen: 80,
     };
 
+    // web1 knows the gateway's MAC already: its ARP (which the binding would drop too)
+    // stays out of the way, so the TCP packet itself meets the anti-spoofing rules.
+    let link = t.dom0().ip(&["-o", "link", "show", "br-dmz"]);
+    let gw_mac = link
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .expect("br-dmz has a MAC")
+        .to_string();
+    web1.ip(&[
+        "neigh",
+        "replace",
+        "10.1.0.1",
+        "lladdr",
+        &gw_mac,
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ]);
+
     // web1 now sends from an address its binding does not allow: a spoofed IP.
     let other_ip = Binding {
         vif: vif.clone(),
@@ -291,7 +321,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
         bindings: firewall::read_bindings(&d0).unwrap(),
     };
     assert_eq!(explain(&rs, &ctx, &flow).unwrap().verdict, Action::Drop);
-    let bad = check(&rs, &ctx, &[case(flow.clone())]);
+    let bad = check(t.dom0(), &rs, &ctx, &[case(flow.clone())]);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 
     // ... or from a MAC its binding does not allow: a spoofed MAC.
@@ -307,7 +337,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     };
     let spoofed_mac = flow.clone().with_mac("aa:cc:00:00:01:01");
     assert_eq!(explain(&rs, &ctx, &spoofed_mac).unwrap().verdict, Action::Drop);
-    let bad = check(&rs, &ctx, &[case(spoofed_mac)]);
+    let bad = check(t.dom0(), &rs, &ctx, &[case(spoofed_mac)]);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 
     // Its true binding back: it gets out again, masqueraded.
@@ -321,6 +351,6 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
         uplink_address: Some(t.uplink_ip()),
         bindings: firewall::read_bindings(&d0).unwrap(),
     };
-    let bad = check(&rs, &ctx, &[case(flow)]);
+    let bad = check(t.dom0(), &rs, &ctx, &[case(flow)]);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

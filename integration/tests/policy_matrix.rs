@@ -23,6 +23,7 @@ use brouter_engine::config::{from_toml, Action, Proto as FwdProto};
 use brouter_engine::firewall::{compile, explain, Address, ExplainContext, Flow, FlowProto, Ruleset, Trace};
 use brouter_integration::arp::{self, ArpRequest};
 use brouter_integration::binary::brouter_bin;
+use brouter_integration::drop_proof::{self, ProbeMatch};
 use brouter_integration::probe::{self, DEADLINE, DROP_DEADLINE};
 use brouter_integration::topology::INTERNET_HOST;
 use brouter_integration::{root_or_skip, DomU, Netns, Outcome, Snapshot, Topology};
@@ -577,13 +578,31 @@ fn observed(o: &Outcome, land: (Node, u16)) -> String {
             peer_seen.ip()
         ),
         Outcome::Refused => "reject".into(),
-        Outcome::TimedOut => "drop".into(),
+        Outcome::TimedOut => "timeout".into(),
         Outcome::Failed(e) => format!("probe failed: {e}"),
     }
 }
 
-/// Run one case: explain it, send it, compare.
-fn run_case(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, c: &Case) -> Row {
+/// Send one case's flow for real and say what came back.
+fn probe_case(lab: &Lab, c: &Case, land: (Node, u16), deadline: Duration) -> Outcome {
+    let client = lab.node_ns(c.client);
+    let server = lab.node_ns(land.0);
+    let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), land.1);
+    let dst = SocketAddr::new(c.dst.into(), c.port);
+    match (&c.kind, c.bind) {
+        (Kind::Tcp, None) => probe::tcp(server, listen, client, dst, deadline),
+        (Kind::Tcp, Some(src)) => probe::tcp_from(server, listen, client, src.into(), dst, deadline),
+        (Kind::Udp, _) => probe::udp(server, listen, client, dst, deadline),
+        (Kind::Icmp, _) => probe::icmp(server, client, c.dst.into(), deadline),
+        (Kind::Arp { req, bridge }, _) => arp::arp(lab.t.dom0(), bridge, client, "eth0", req, deadline),
+    }
+}
+
+/// Run one case: explain it, send it, compare. A timeout agrees with a predicted drop
+/// only when the drop is proven by the case's probe tables ([`drop_proven`], installed
+/// with [`install_probes`] before the case runs under id `probe`): silence alone could be
+/// a lost packet, a missing route or a broken probe.
+fn run_case(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, c: &Case, probe: usize) -> Row {
     let trace = explain(rs, ctx, &c.flow).unwrap_or_else(|e| panic!("explain {}: {e}", c.flow));
     let land = landing(lab, rs, c, &trace);
     let deadline = if trace.verdict == Action::Drop {
@@ -591,33 +610,78 @@ fn run_case(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, c: &Case) -> Row {
     } else {
         DEADLINE
     };
-    let client = lab.node_ns(c.client);
-    let server = lab.node_ns(land.0);
-    let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), land.1);
-    let dst = SocketAddr::new(c.dst.into(), c.port);
-    let outcome = match (&c.kind, c.bind) {
-        (Kind::Tcp, None) => probe::tcp(server, listen, client, dst, deadline),
-        (Kind::Tcp, Some(src)) => probe::tcp_from(server, listen, client, src.into(), dst, deadline),
-        (Kind::Udp, _) => probe::udp(server, listen, client, dst, deadline),
-        (Kind::Icmp, _) => probe::icmp(server, client, c.dst.into(), deadline),
-        (Kind::Arp { req, bridge }, _) => arp::arp(lab.t.dom0(), bridge, client, "eth0", req, deadline),
-    };
+    let outcome = probe_case(lab, c, land, deadline);
     let seen = trace.seen_source().map(|a| match a {
         Address::Ip(ip) => IpAddr::V4(ip),
         Address::Uplink => IpAddr::V4(lab.t.uplink_ip()),
     });
+    let dropped_at = match (&outcome, trace.verdict) {
+        (Outcome::TimedOut, Action::Drop) => drop_proven(lab, c, probe),
+        _ => None,
+    };
     let agrees = match (&outcome, trace.verdict) {
         (Outcome::Connected { .. }, Action::Accept) => outcome.peer_ip() == seen,
-        (Outcome::Refused, Action::Reject) | (Outcome::TimedOut, Action::Drop) => true,
+        (Outcome::Refused, Action::Reject) => true,
+        (Outcome::TimedOut, Action::Drop) => dropped_at.is_some(),
         _ => false,
+    };
+    let observed = match (&outcome, dropped_at) {
+        (Outcome::TimedOut, Some(hooks)) => format!("drop (counted at {hooks})"),
+        (Outcome::TimedOut, None) => "timeout, but no drop counted".into(),
+        _ => observed(&outcome, land),
     };
     Row {
         label: c.label.clone(),
         predicted: predicted(&trace, land),
-        observed: observed(&outcome, land),
+        observed,
         agrees,
         trace,
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Proving a drop.
+
+/// The packets of case `c`, for its probe tables (see `brouter_integration::drop_proof`).
+fn probe_match(c: &Case) -> ProbeMatch {
+    let src = match c.client {
+        Node::Internet => Some(internet_src()),
+        // The dom0's routing picks the source of its own flows.
+        Node::Dom0 => None,
+        Node::Vm(i) => Some(c.bind.unwrap_or(vm_ip(i))),
+    };
+    let port = Some(c.port);
+    match &c.kind {
+        Kind::Tcp => ProbeMatch::l4("tcp", src, c.dst, port, c.flow.src_mac.as_deref()),
+        Kind::Udp => ProbeMatch::l4("udp", src, c.dst, port, c.flow.src_mac.as_deref()),
+        Kind::Icmp => ProbeMatch::l4("icmp", src, c.dst, None, c.flow.src_mac.as_deref()),
+        Kind::Arp { req, .. } => ProbeMatch::arp(req.sender_ip, req.target_ip, req.sender_mac),
+    }
+}
+
+/// Install the probe tables of `cases` (id, case) in the dom0, in one transaction.
+fn install_probes(lab: &Lab, cases: &[(usize, &Case)]) {
+    let matches: Vec<(usize, ProbeMatch)> = cases.iter().map(|(id, c)| (*id, probe_match(c))).collect();
+    let refs: Vec<(usize, &ProbeMatch)> = matches.iter().map(|(id, m)| (*id, m)).collect();
+    drop_proof::install(lab.t.dom0(), &refs);
+}
+
+fn remove_probes(lab: &Lab, ids: &[usize]) {
+    drop_proof::remove(lab.t.dom0(), ids);
+}
+
+/// Where the kernel dropped the case's packets in brouter's chains (`None`: no drop
+/// proven — the packets never reached the dom0, or passed every hook).
+fn drop_proven(lab: &Lab, c: &Case, probe: usize) -> Option<String> {
+    drop_proof::dropped_at(lab.t.dom0(), probe, &c.label)
+}
+
+/// [`run_case`] alone, with its probe tables (id `probe`) around it.
+fn run_probed(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, c: &Case, probe: usize) -> Row {
+    install_probes(lab, &[(probe, c)]);
+    let row = run_case(lab, rs, ctx, c, probe);
+    remove_probes(lab, &[probe]);
+    row
 }
 
 /// A probe server's socket: namespace, IP protocol number, port.
@@ -628,8 +692,12 @@ type ServerKey = (Node, u8, u16);
 fn run_all(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, cases: &[Case]) -> Vec<Row> {
     const WAVE: usize = 40;
     let mut waves: Vec<(HashSet<ServerKey>, Vec<usize>)> = vec![];
+    let mut drops = HashSet::new();
     for (i, c) in cases.iter().enumerate() {
         let trace = explain(rs, ctx, &c.flow).unwrap_or_else(|e| panic!("explain {}: {e}", c.flow));
+        if trace.verdict == Action::Drop {
+            drops.insert(i);
+        }
         let (node, port) = landing(lab, rs, c, &trace);
         let key = match c.kind {
             Kind::Tcp => Some((node, 6, port)),
@@ -648,16 +716,21 @@ fn run_all(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, cases: &[Case]) -> Vec
     }
     let mut rows: Vec<Option<Row>> = (0..cases.len()).map(|_| None).collect();
     for (_, members) in waves {
+        // The predicted drops of this wave are counted from their first packet.
+        let probed: Vec<usize> = members.iter().copied().filter(|i| drops.contains(i)).collect();
+        let with_case: Vec<(usize, &Case)> = probed.iter().map(|&i| (i, &cases[i])).collect();
+        install_probes(lab, &with_case);
         let done: Vec<(usize, Row)> = std::thread::scope(|s| {
             let handles: Vec<_> = members
                 .iter()
-                .map(|&i| s.spawn(move || (i, run_case(lab, rs, ctx, &cases[i]))))
+                .map(|&i| s.spawn(move || (i, run_case(lab, rs, ctx, &cases[i], i))))
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().expect("probe thread"))
                 .collect()
         });
+        remove_probes(lab, &probed);
         for (i, r) in done {
             rows[i] = Some(r);
         }
@@ -777,7 +850,7 @@ fn spoofing(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext) -> Vec<Row> {
             dst,
             port,
         };
-        rows.push(run_case(lab, rs, ctx, &c));
+        rows.push(run_probed(lab, rs, ctx, &c, 10_000 + rows.len()));
         lab.vm(i)
             .ip(&["addr", "del", &format!("{spoofed}/32"), "dev", "eth0"]);
     }
@@ -796,7 +869,7 @@ fn spoofing(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext) -> Vec<Row> {
         dst: INTERNET_HOST,
         port: 80,
     };
-    rows.push(run_case(lab, rs, ctx, &c));
+    rows.push(run_probed(lab, rs, ctx, &c, 10_000 + rows.len()));
     web1.ip(&["link", "set", "eth0", "address", VMS[WEB1].2]);
     rows
 }

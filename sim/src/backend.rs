@@ -9,6 +9,7 @@ use brouter_engine::{BackendError, BridgeOptions, ErrorKind, NetBackend, Observe
 use ipnet::Ipv4Net;
 
 use crate::kernel::Kernel;
+use crate::second_writer::ForeignEdit;
 
 /// How an injected fault behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct SimBackend {
     pub writes: usize,
     fault: Option<(usize, Fault)>,
     crashed: bool,
+    /// Edits another process makes, each just before the operation with that index.
+    interleaved: Vec<(usize, ForeignEdit)>,
 }
 
 impl SimBackend {
@@ -43,6 +46,12 @@ impl SimBackend {
     /// Inject `fault` at the operation with 0-based index `k` (counted from now on).
     pub fn inject(&mut self, k: usize, fault: Fault) {
         self.fault = Some((self.ops + k, fault));
+    }
+
+    /// Let a second writer make `edit` just before the operation with 0-based index `k`
+    /// (counted from now on): brouter's plan was made before it (see [`crate::second_writer`]).
+    pub fn interleave(&mut self, k: usize, edit: ForeignEdit) {
+        self.interleaved.push((self.ops + k, edit));
     }
 
     /// Load a kernel from a `--sim` state file; a missing file is a typical fresh dom0.
@@ -77,6 +86,9 @@ impl SimBackend {
     fn step(&mut self, f: impl FnOnce(&mut Kernel) -> BackendResult<()>, write: bool) -> BackendResult<()> {
         let index = self.ops;
         self.ops += 1;
+        for (_, edit) in self.interleaved.iter().filter(|(k, _)| *k == index) {
+            self.kernel.foreign_edit(edit);
+        }
         if self.crashed {
             return Err(BackendError::new(
                 ErrorKind::Crashed,
@@ -121,7 +133,7 @@ impl NetBackend for SimBackend {
 
     async fn firewall_drift(&mut self, ruleset: &Ruleset) -> BackendResult<Vec<String>> {
         let _ = ruleset;
-        Ok(self.kernel.firewall_edited.iter().cloned().collect())
+        Ok(self.kernel.drift_lines())
     }
 
     async fn firewall_digest(&mut self, ruleset: Option<&Ruleset>) -> BackendResult<Option<u64>> {
@@ -132,7 +144,7 @@ impl NetBackend for SimBackend {
                 .kernel
                 .firewall
                 .as_ref()
-                .map(|r| digest(r) ^ u64::from(self.kernel.firewall_edited.is_some())),
+                .map(|r| digest(r) ^ u64::from(self.kernel.tables_edited())),
         })
     }
 

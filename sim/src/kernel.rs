@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use brouter_engine::backend::mac_octets;
+use brouter_engine::backend::{check_ifname, mac_octets};
 use brouter_engine::firewall::{Binding, Ruleset};
 use brouter_engine::sysctl_side::{
     after_forward_change, link_of_key, reported_keys, ACCEPT_REDIRECTS_ALL, FORWARDING_DEFAULT,
@@ -19,6 +19,9 @@ use brouter_engine::{
 };
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
+
+use crate::drift::DriftState;
+use crate::limits::KernelQuirks;
 
 /// An address as the kernel keeps it: whether it brings a prefix route is a flag of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +69,12 @@ pub struct Kernel {
     /// `conf.default.forwarding` (written by hand since the last `ip_forward` change).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub link_forwarding: BTreeMap<String, String>,
+    /// Edits somebody made inside brouter's tables (see [`crate::drift`]).
+    #[serde(default, skip_serializing_if = "DriftState::is_empty")]
+    pub drift: DriftState,
+    /// Where kernels differ, which one this is (see [`crate::limits`]).
+    #[serde(default)]
+    pub quirks: KernelQuirks,
 }
 
 impl Default for Kernel {
@@ -84,6 +93,8 @@ impl Default for Kernel {
             firewall_edited: None,
             owner_group: BTreeSet::new(),
             link_forwarding: BTreeMap::new(),
+            drift: DriftState::default(),
+            quirks: KernelQuirks::default(),
         };
         k.add_link("lo", LinkKind::Other("loopback".into()), true);
         k
@@ -214,7 +225,7 @@ impl Kernel {
             routes: self.routes.clone(),
             sysctls: self.reported_sysctls(),
             memory: self.memory.clone(),
-            firewall: self.firewall.as_ref().map(Ruleset::fingerprint),
+            firewall: self.observed_fingerprint(),
             bindings: self.bindings.values().cloned().collect(),
             firewall_drift: vec![],
             foreign_tables: vec![],
@@ -228,6 +239,7 @@ impl Kernel {
         network: &str,
         options: BridgeOptions,
     ) -> Result<(), BackendError> {
+        check_ifname(name)?;
         if self.links.contains_key(name) {
             return Err(err(ErrorKind::Exists, format!("link {name} already exists")));
         }
@@ -325,6 +337,7 @@ impl Kernel {
                     format!("cannot attach bridge {link} to bridge {m}"),
                 ));
             }
+            self.check_port_room(m)?;
             self.link_mut(link)?.master = Some(m.to_string());
             self.fit_bridge_mtu(m);
         }
@@ -460,7 +473,9 @@ impl Kernel {
     pub fn rename_link(&mut self, link: &str, new_name: &str) -> Result<(), BackendError> {
         // Linux ≥ 6.2 renames a link that is up; older kernels answer EBUSY, which is why
         // the vif planner takes the link down first.
+        check_ifname(new_name)?;
         self.link_mut(link)?;
+        self.check_rename_allowed(link)?;
         if link == new_name {
             // dev_change_name: the same name is no change, not a clash.
             return Ok(());
@@ -581,12 +596,14 @@ impl Kernel {
         self.firewall = Some(ruleset.clone());
         self.bindings.clear();
         self.firewall_edited = None;
+        self.drift = DriftState::default();
     }
 
     pub fn delete_firewall(&mut self) {
         self.firewall = None;
         self.bindings.clear();
         self.firewall_edited = None;
+        self.drift = DriftState::default();
     }
 
     /// Edit brouter's tables as an admin or another tool would (`what` is how a read-back
@@ -599,7 +616,7 @@ impl Kernel {
 
     /// Bindings are set elements: without brouter's tables there is no set to add to.
     pub fn add_binding(&mut self, binding: &Binding) -> Result<(), BackendError> {
-        if self.firewall.is_none() {
+        if !self.binding_sets_exist() {
             return Err(err(
                 ErrorKind::Other,
                 "brouter's firewall tables do not exist: run `brouter start` first",

@@ -4,8 +4,13 @@
 
 pub mod backend;
 pub mod datapath;
+pub mod drift;
 pub mod kernel;
+pub mod limits;
+pub mod second_writer;
 
 pub use backend::{Fault, SimBackend};
 pub use datapath::SimOutcome;
+pub use drift::{Family, FirewallDrift};
 pub use kernel::{Kernel, SimAddress};
+pub use second_writer::ForeignEdit;

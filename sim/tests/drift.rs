@@ -155,3 +155,29 @@ fn a_foreign_table_with_brouters_name_is_refused_by_start_and_kept_by_stop() {
     let stop = brouter_engine::plan_stop(&compile(&c).scope, &o);
     assert!(!stop.ops.contains(&Op::DeleteFirewall), "{stop:?}");
 }
+
+/// Found by `sim/tests/mixed.rs`: with the tables drifted (a rule inserted) and a vif's
+/// binding edited to another MAC, the rewrite kept the kernel's edited binding; what
+/// brouter remembers binding wins, and the spoofer's MAC is dropped again.
+#[test]
+fn an_edited_binding_does_not_survive_the_rewrite_of_drifted_tables() {
+    use brouter_sim::{Family, FirewallDrift};
+    let (mut sim, c) = started_with_a_bound_vif();
+    sim.kernel.drift(&FirewallDrift::RuleInserted {
+        family: Family::Inet,
+        chain: "forward".into(),
+        rule: "accept".into(),
+    });
+    sim.kernel.drift(&FirewallDrift::BindingChanged {
+        vif: "vif1.0".into(),
+        mac: "aa:cc:00:00:00:66".into(),
+    });
+    let ops = start(&mut sim, &c);
+    assert!(
+        matches!(&ops[..], [Op::ReplaceFirewall { bindings, .. }]
+            if bindings.iter().map(|b| b.mac.as_str()).collect::<Vec<_>>() == ["aa:cc:00:00:00:01"]),
+        "{ops:?}"
+    );
+    assert_eq!(sim.kernel.bindings["vif1.0"].mac, "aa:cc:00:00:00:01");
+    assert!(start(&mut sim, &c).is_empty(), "repaired");
+}

@@ -18,6 +18,14 @@ use brouter_sim::{Fault, Kernel, SimBackend};
 use ipnet::Ipv4Net;
 use proptest::prelude::*;
 
+/// Cases per property: 2,000 in CI, `BROUTER_PROPTEST_CASES` for a soak (`just soak`).
+fn cases() -> u32 {
+    std::env::var("BROUTER_PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(2000)
+}
+
 fn block<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()
@@ -233,7 +241,7 @@ fn hotplug(sim: &mut SimBackend, desired: &Desired) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn start_twice_equals_start_once_and_plans_nothing(f in foreign(), c in config()) {

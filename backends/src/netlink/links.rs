@@ -46,6 +46,7 @@ pub async fn create_bridge(
     options: BridgeOptions,
 ) -> Result<(), BackendError> {
     let what = format!("create bridge {name}");
+    brouter_engine::backend::check_ifname(name)?;
     let stp = if options.stp {
         BridgeStpState::KernelStp
     } else {
@@ -161,6 +162,7 @@ pub async fn set_up(handle: &Handle, link: &str, up: bool) -> Result<(), Backend
 /// Rename `link` (it must be down: the kernel answers EBUSY otherwise).
 pub async fn rename_link(handle: &Handle, link: &str, new_name: &str) -> Result<(), BackendError> {
     let what = format!("rename {link} to {new_name}");
+    brouter_engine::backend::check_ifname(new_name)?;
     let index = index_of(handle, link, &what).await?;
     let msg = LinkUnspec::new_with_index(index).name(new_name).build();
     set_link(handle, msg, &what).await

@@ -59,19 +59,7 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Whether `prog` is on PATH.
-pub fn have(prog: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
-}
-
-/// A test that needs a tool skips without it — except under CI=true, where a skip fails.
-pub fn tool_or_skip(test: &str, prog: &str, package: &str) -> bool {
-    if have(prog) {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: needs `{prog}` (Debian package {package}), and CI=true forbids skipping");
-    }
-    eprintln!("SKIP {test}: needs `{prog}` (apt-get install {package})");
-    false
-}
+/// Skips go through one function for every test crate: it fails under CI=true and is
+/// counted by `scripts/test` otherwise (see `brouter_integration::skip`).
+#[allow(unused_imports)] // each test file uses a different part
+pub use brouter_integration::skip::{have, skip, tool_or_skip};

@@ -11,12 +11,13 @@ use std::net::Ipv4Addr;
 
 use brouter_backends::NetlinkBackend;
 use brouter_engine::apply::apply_op;
+use brouter_engine::firewall::Ruleset;
 use brouter_engine::{
     Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, NetBackend, Observed, Op, Route,
     IP_FORWARD, PROTO_BOOT,
 };
 use brouter_integration::{use_temp_state_dir, Netns};
-use brouter_sim::{Kernel, SimBackend};
+use brouter_sim::{Family, FirewallDrift, Kernel, SimBackend};
 use ipnet::Ipv4Net;
 
 /// What varies between initial states: the one kernel knob that changes what the
@@ -35,8 +36,117 @@ pub struct Worlds {
     // Field order is drop order: the backend's socket closes before the namespaces go.
     kernel: NetlinkBackend,
     sim: SimBackend,
-    _dom0: Netns,
+    dom0: Netns,
     _peers: Netns,
+}
+
+/// An edit of brouter's tables made behind its back, on both sides: `nft` in the
+/// namespace, [`FirewallDrift`] in the sim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drift {
+    /// `nft insert rule inet brouter forward accept`.
+    InsertAccept,
+    /// `nft add chain inet brouter extra`.
+    AddChain,
+    /// `nft delete element inet brouter net_subnets { 10.98.98.0/24 }`.
+    DeleteSubnet,
+    /// `nft add element inet brouter bridges { "eth9" }`.
+    AddElement,
+    /// `nft add chain inet brouter forward { …; policy drop; }`.
+    ForwardPolicyDrop,
+    /// `nft flush set bridge brouter mac_bind` (and `ip_bind`, `ports`): every binding.
+    FlushBindings,
+    /// `nft delete table bridge brouter`.
+    DeleteBridgeTable,
+    /// `nft delete table inet brouter`.
+    DeleteInetTable,
+    /// `nft flush ruleset`.
+    FlushRuleset,
+}
+
+impl Drift {
+    fn nft(self) -> Vec<Vec<&'static str>> {
+        let v = |a: &[&'static str]| a.to_vec();
+        match self {
+            Drift::InsertAccept => vec![v(&["insert", "rule", "inet", "brouter", "forward", "accept"])],
+            Drift::AddChain => vec![v(&["add", "chain", "inet", "brouter", "extra"])],
+            Drift::DeleteSubnet => vec![v(&[
+                "delete",
+                "element",
+                "inet",
+                "brouter",
+                "net_subnets",
+                "{ 10.98.98.0/24 }",
+            ])],
+            Drift::AddElement => vec![v(&[
+                "add",
+                "element",
+                "inet",
+                "brouter",
+                "bridges",
+                "{ \"eth9\" }",
+            ])],
+            Drift::ForwardPolicyDrop => vec![v(&[
+                "add",
+                "chain",
+                "inet",
+                "brouter",
+                "forward",
+                "{ type filter hook forward priority filter; policy drop; }",
+            ])],
+            Drift::FlushBindings => ["mac_bind", "ip_bind", "ports"]
+                .iter()
+                .map(|set| vec!["flush", "set", "bridge", "brouter", set])
+                .collect(),
+            Drift::DeleteBridgeTable => vec![v(&["delete", "table", "bridge", "brouter"])],
+            Drift::DeleteInetTable => vec![v(&["delete", "table", "inet", "brouter"])],
+            Drift::FlushRuleset => vec![v(&["flush", "ruleset"])],
+        }
+    }
+
+    fn sim(self, k: &mut Kernel) {
+        let s = String::from;
+        let edits = match self {
+            Drift::InsertAccept => vec![FirewallDrift::RuleInserted {
+                family: Family::Inet,
+                chain: s("forward"),
+                rule: s("accept"),
+            }],
+            Drift::AddChain => vec![FirewallDrift::ChainAdded {
+                family: Family::Inet,
+                chain: s("extra"),
+            }],
+            // An interval is two elements: its start and the address after its end.
+            Drift::DeleteSubnet => ["0a626200", "0a626300 (interval end)"]
+                .map(|elem| FirewallDrift::ElementDeleted {
+                    family: Family::Inet,
+                    set: s("net_subnets"),
+                    elem: s(elem),
+                })
+                .to_vec(),
+            // An interface name is a 16-byte key.
+            Drift::AddElement => vec![FirewallDrift::ElementAdded {
+                family: Family::Inet,
+                set: s("bridges"),
+                elem: format!("{:0<32}", "65746839"),
+            }],
+            Drift::ForwardPolicyDrop => vec![FirewallDrift::ChainChanged {
+                family: Family::Inet,
+                chain: s("forward"),
+            }],
+            Drift::FlushBindings => k
+                .bindings
+                .keys()
+                .map(|vif| FirewallDrift::BindingDeleted { vif: vif.clone() })
+                .collect(),
+            Drift::DeleteBridgeTable => vec![FirewallDrift::TableDeleted(Family::Bridge)],
+            Drift::DeleteInetTable => vec![FirewallDrift::TableDeleted(Family::Inet)],
+            Drift::FlushRuleset => vec![FirewallDrift::RulesetFlushed],
+        };
+        for e in &edits {
+            k.drift(e);
+        }
+    }
 }
 
 impl Worlds {
@@ -71,6 +181,7 @@ impl Worlds {
             promote_secondaries: initial.promote_secondaries,
             ..Kernel::default()
         };
+        k.quirks.rename_up_is_busy = kernel_before(6, 2);
         k.add_link("eth0", LinkKind::Veth, true);
         k.add_link("vif1.0", LinkKind::Veth, false);
         k.add_link("xenbr1", LinkKind::Bridge, true);
@@ -91,7 +202,7 @@ impl Worlds {
         Worlds {
             kernel,
             sim: SimBackend::new(k),
-            _dom0: dom0,
+            dom0,
             _peers: peers,
         }
     }
@@ -111,6 +222,67 @@ impl Worlds {
         Ok(kind(&on_kernel))
     }
 
+    /// Make `d` on both sides (an `nft` that fails — nothing to edit — changes nothing,
+    /// as the sim's edit does without its object).
+    pub fn drift(&mut self, d: Drift) {
+        for args in d.nft() {
+            let _ = self.dom0.exec("nft", &args);
+        }
+        d.sim(&mut self.sim.kernel);
+    }
+
+    /// Each side's read-back of its tables, compared with what one of `rulesets` installs —
+    /// the one whose fingerprint both sides carry (the read-back `start` makes): the same
+    /// lines, in any order, or `Err` naming both.
+    pub async fn compare_drift(&mut self, rulesets: &[Ruleset]) -> Result<(), String> {
+        let fp = self.sim.observe().await.expect("observe the sim").firewall;
+        let Some(rs) = rulesets.iter().find(|r| Some(r.fingerprint()) == fp) else {
+            return Ok(());
+        };
+        let on_kernel = self
+            .kernel
+            .firewall_drift(rs)
+            .await
+            .expect("read the kernel's tables back");
+        let on_sim = self
+            .sim
+            .firewall_drift(rs)
+            .await
+            .expect("read the sim's tables back");
+        let (mut on_kernel, mut on_sim) = (on_kernel, on_sim);
+        on_kernel.sort();
+        on_sim.sort();
+        if on_kernel != on_sim {
+            return Err(format!(
+                "the read-back disagrees:\n  kernel {on_kernel:?}\n  sim    {on_sim:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether each side (kernel, sim) shows its tables are not what `rs` installs with
+    /// `bindings`: another fingerprint, other bindings, or a read-back line.
+    pub async fn drift_seen(
+        &mut self,
+        rs: &Ruleset,
+        bindings: &[brouter_engine::firewall::Binding],
+    ) -> (bool, bool) {
+        let fp = Some(rs.fingerprint());
+        let mut seen = [false; 2];
+        for (i, b) in [&mut self.kernel as &mut dyn NetBackend, &mut self.sim]
+            .into_iter()
+            .enumerate()
+        {
+            let o = b.observe().await.expect("observe").normalized();
+            let mut want = bindings.to_vec();
+            want.sort_by(|a, b| a.vif.cmp(&b.vif));
+            seen[i] = o.firewall != fp
+                || o.bindings != want
+                || !b.firewall_drift(rs).await.expect("read back").is_empty();
+        }
+        (seen[0], seen[1])
+    }
+
     /// Observe both worlds; `Err` lists what differs after normalising.
     pub async fn compare(&mut self) -> Result<(), String> {
         let sim = self.sim.observe().await.expect("observe the sim").normalized();
@@ -123,6 +295,17 @@ impl Worlds {
             Err(diff.join("\n"))
         }
     }
+}
+
+/// Whether the running kernel is older than `major.minor` (`/proc/sys/kernel/osrelease`).
+fn kernel_before(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    version < (major, minor)
 }
 
 fn answer(r: &Result<(), BackendError>) -> String {
@@ -180,8 +363,17 @@ fn differences(kernel: &Observed, sim: &Observed) -> Vec<String> {
             kernel.memory, sim.memory
         ));
     }
-    if kernel.firewall != sim.firewall || kernel.bindings != sim.bindings {
-        out.push("firewall or bindings differ".into());
+    if kernel.firewall != sim.firewall {
+        out.push(format!(
+            "firewall: kernel {:?}, sim {:?}",
+            kernel.firewall, sim.firewall
+        ));
+    }
+    if kernel.bindings != sim.bindings {
+        out.push(format!(
+            "bindings: kernel {:?}, sim {:?}",
+            kernel.bindings, sim.bindings
+        ));
     }
     if out.is_empty() && kernel != sim {
         // Duplicate keys (two routes to one prefix on one link) hide from the lines above.
