@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 /// link-local source (`fe80::/10`) and neighbour discovery from `::` (DAD). A bound vif
 /// whose `addrs` is empty may send nothing else; one bound to [`Binding::any`] (Xen's "no
 /// `ip`") may send from any address of either family. A port without a binding is not
-/// guarded: `vif online` binds every vif it attaches to an anti-spoofing network.
+/// checked, only kept from the bound vifs (`bridge brouter`'s `forward` chain): `vif
+/// online` binds every vif it attaches to an anti-spoofing network.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Binding {
     pub vif: String,
