@@ -217,6 +217,7 @@ impl Kernel {
             firewall: self.firewall.as_ref().map(Ruleset::fingerprint),
             bindings: self.bindings.values().cloned().collect(),
             firewall_drift: vec![],
+            firewall_delta: None,
             foreign_tables: vec![],
         }
         .normalized()

@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod datapath;
+pub mod fw_elements;
 pub mod kernel;
 
 pub use backend::{Fault, SimBackend};

@@ -21,8 +21,8 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use async_trait::async_trait;
 use brouter_engine::backend::BackendResult;
-use brouter_engine::config::{PortRange, Proto};
 use brouter_engine::firewall::{Binding, Ruleset};
+use brouter_engine::plan::{FirewallDelta, SetDelta, StaleFlow};
 use brouter_engine::{BackendError, BridgeOptions, ErrorKind, NetBackend, Observed};
 use ipnet::Ipv4Net;
 use rtnetlink::sys::AsyncSocket;
@@ -220,6 +220,7 @@ impl NetBackend for NetlinkBackend {
             firewall,
             bindings,
             firewall_drift: vec![],
+            firewall_delta: None,
             foreign_tables,
         })
     }
@@ -241,6 +242,7 @@ impl NetBackend for NetlinkBackend {
             firewall: None,
             bindings,
             firewall_drift: vec![],
+            firewall_delta: None,
             foreign_tables: vec![],
         })
     }
@@ -249,6 +251,14 @@ impl NetBackend for NetlinkBackend {
         let expected = firewall::drift::expected(ruleset, &[])?;
         let read = firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?;
         Ok(firewall::drift::differences(&expected, &read))
+    }
+
+    async fn firewall_delta(&mut self, ruleset: &Ruleset) -> BackendResult<Option<FirewallDelta>> {
+        let expected = firewall::drift::expected(ruleset, &[])?;
+        let read = firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?;
+        let mut delta = firewall::elements::delta(&expected, &read);
+        delta.differences = firewall::drift::differences(&expected, &read);
+        Ok(Some(delta))
     }
 
     async fn firewall_digest(&mut self, ruleset: Option<&Ruleset>) -> BackendResult<Option<u64>> {
@@ -358,21 +368,29 @@ impl NetBackend for NetlinkBackend {
         self.binding_socket()?.unbind(vif)
     }
 
-    async fn flush_conntrack(
-        &mut self,
-        proto: Proto,
-        ports: PortRange,
-        to: &[Ipv4Addr],
-        keep: (Ipv4Addr, Option<u16>),
-    ) -> BackendResult<()> {
-        let stale = conntrack::Stale {
-            proto,
-            ports,
-            to: to.to_vec(),
-            keep: Some(keep),
-        };
-        self.firewall(move |t| conntrack::forget(t, &stale).map(|_| ()))
+    async fn flush_conntrack(&mut self, to: &[Ipv4Addr], flows: &[StaleFlow]) -> BackendResult<()> {
+        let stale: Vec<conntrack::Stale> = flows
+            .iter()
+            .map(|f| conntrack::Stale {
+                proto: f.proto,
+                ports: f.ports,
+                to: to.to_vec(),
+                keep: Some((f.addr, f.to_port)),
+            })
+            .collect();
+        self.firewall(move |t| conntrack::forget_all(t, stale).map(|_| ()))
             .await
+    }
+
+    async fn update_firewall_elements(
+        &mut self,
+        fingerprint: &str,
+        ruleset: &Ruleset,
+        sets: &[SetDelta],
+    ) -> BackendResult<()> {
+        let label = self.target.label();
+        self.binding_socket()?
+            .with(|sock| firewall::elements::update(sock, &label, fingerprint, ruleset, sets))
     }
 
     async fn rename_link(&mut self, link: &str, new_name: &str) -> BackendResult<()> {
