@@ -55,7 +55,10 @@ pub fn delta(expected: &[TableContents; 2], read: &[Option<TableContents>; 2]) -
                 out.structural = true;
                 continue;
             };
-            if let Some(p) = add.as_ref().and_then(|e| forward_port(&set, e)) {
+            if let Some(p) = add
+                .as_ref()
+                .and_then(|e| forward_port(&set, &interval_start(&want, &set, e)))
+            {
                 out.forwards.push(p);
             }
             let entry = by_set.entry((i, set.clone())).or_insert_with(|| SetDelta {
@@ -108,6 +111,24 @@ fn forward_port(set: &str, e: &Elem) -> Option<(Proto, u16)> {
         return None;
     }
     Some((proto, u16::from_be_bytes([e.key[0], e.key[1]])))
+}
+
+/// The start of the interval `e` belongs to in `want`'s set (itself unless it is an end
+/// element: then the last start before it), so a range forward whose end moved counts
+/// as changed.
+fn interval_start(want: &TableContents, set: &str, e: &Elem) -> Elem {
+    if !e.end {
+        return e.clone();
+    }
+    want.elements
+        .get(set)
+        .and_then(|all| {
+            all.iter()
+                .filter(|s| !s.end && s.key < e.key)
+                .max_by(|a, b| a.key.cmp(&b.key))
+        })
+        .cloned()
+        .unwrap_or_else(|| e.clone())
 }
 
 /// One element for the engine: readable, and in wire form for [`update`].
