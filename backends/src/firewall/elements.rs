@@ -29,7 +29,8 @@ const FAMILIES: [Family; 2] = [Family::Inet, Family::Bridge];
 
 /// What it takes to bring `read` (brouter's tables as read) to `expected` (what the
 /// ruleset installs, as [`super::drift::expected`] gives it), in elements; and every
-/// difference in brouter's words (`lines`, as [`super::drift::differences`] names them).
+/// difference in brouter's words (`differences`, as [`super::drift::differences`] names
+/// them), from the same one comparison.
 /// The fingerprint comments are not compared (an element update rewrites them); the
 /// binding sets' elements are the engine's business (compared with the bindings).
 pub fn delta(expected: &[TableContents; 2], read: &[Option<TableContents>; 2]) -> FirewallDelta {
@@ -38,10 +39,17 @@ pub fn delta(expected: &[TableContents; 2], read: &[Option<TableContents>; 2]) -
     for (i, family) in FAMILIES.iter().enumerate() {
         let Some(have) = &read[i] else {
             out.structural = true;
+            out.differences
+                .push(format!("table {} {TABLE} is missing", family.name()));
             continue;
         };
         let want = with_stamps_of(&expected[i], have);
         for d in nft_codec::diff(&want, have, &|s| !is_binding_set(s)) {
+            out.differences.push(format!(
+                "table {} {TABLE}: {}",
+                family.name(),
+                super::drift::name(&d)
+            ));
             let (set, del, add) = match d {
                 Difference::ElemMissing { set, elem } => (set, None, Some(elem)),
                 Difference::ElemExtra { set, elem } => (set, Some(elem), None),
@@ -160,7 +168,8 @@ fn value(type_id: u32, v: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    (s.len() % 2 == 0)
+    s.len()
+        .is_multiple_of(2)
         .then(|| {
             (0..s.len())
                 .step_by(2)

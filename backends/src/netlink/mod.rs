@@ -57,9 +57,29 @@ pub struct NetlinkBackend {
     /// A plain route socket inside the namespace for `observe`'s link dump, parsed
     /// narrowly (see `link_dump`); rtnetlink's dump is the fallback without one.
     link_dump: Option<link_dump::DumpSocket>,
+    /// What brouter's tables hold for the last ruleset asked about (by fingerprint): the
+    /// read-back and the cached compile's digest both need it, and encoding it costs
+    /// ~20 ms at 10,000 forwards.
+    expected: Option<(String, std::sync::Arc<[firewall::drift::TableContents; 2]>)>,
 }
 
 impl NetlinkBackend {
+    /// What brouter's tables hold for `ruleset` (no bindings), encoded once per ruleset.
+    fn expected_tables(
+        &mut self,
+        ruleset: &Ruleset,
+    ) -> BackendResult<std::sync::Arc<[firewall::drift::TableContents; 2]>> {
+        let fp = ruleset.fingerprint();
+        if let Some((have, tables)) = &self.expected {
+            if *have == fp {
+                return Ok(tables.clone());
+            }
+        }
+        let tables = std::sync::Arc::new(firewall::drift::expected(ruleset, &[])?);
+        self.expected = Some((fp, tables.clone()));
+        Ok(tables)
+    }
+
     /// Connect to the kernel of `target`. Must be called inside a tokio runtime (the
     /// connection task runs on it). Fails with a clear message if a named namespace does
     /// not exist.
@@ -96,6 +116,7 @@ impl NetlinkBackend {
             memory,
             netns_id,
             tables_absent: false,
+            expected: None,
             route_fd,
             bindings,
             link_dump,
@@ -248,22 +269,20 @@ impl NetBackend for NetlinkBackend {
     }
 
     async fn firewall_drift(&mut self, ruleset: &Ruleset) -> BackendResult<Vec<String>> {
-        let expected = firewall::drift::expected(ruleset, &[])?;
+        let expected = self.expected_tables(ruleset)?;
         let read = firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?;
         Ok(firewall::drift::differences(&expected, &read))
     }
 
     async fn firewall_delta(&mut self, ruleset: &Ruleset) -> BackendResult<Option<FirewallDelta>> {
-        let expected = firewall::drift::expected(ruleset, &[])?;
+        let expected = self.expected_tables(ruleset)?;
         let read = firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?;
-        let mut delta = firewall::elements::delta(&expected, &read);
-        delta.differences = firewall::drift::differences(&expected, &read);
-        Ok(Some(delta))
+        Ok(Some(firewall::elements::delta(&expected, &read)))
     }
 
     async fn firewall_digest(&mut self, ruleset: Option<&Ruleset>) -> BackendResult<Option<u64>> {
         let tables = match ruleset {
-            Some(r) => firewall::drift::expected(r, &[])?.map(Some),
+            Some(r) => self.expected_tables(r)?.as_ref().clone().map(Some),
             None => firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?,
         };
         Ok(Some(firewall::drift::digest(&tables)))
@@ -390,7 +409,7 @@ impl NetBackend for NetlinkBackend {
     ) -> BackendResult<()> {
         let label = self.target.label();
         self.binding_socket()?
-            .with(|sock| firewall::elements::update(sock, &label, fingerprint, ruleset, sets))
+            .with(|sock| firewall::elements::update(sock, label, fingerprint, ruleset, sets))
     }
 
     async fn rename_link(&mut self, link: &str, new_name: &str) -> BackendResult<()> {

@@ -74,7 +74,7 @@ fn from_nothing(report: &mut Report, n: usize) {
 /// The big config started, and each of its hosts bound through `vif online`.
 fn big_started(file: &str) -> Netns {
     super::settle();
-    let ns = super::dom0("bchg");
+    let ns = dom0_with_address("bchg");
     brouter(&ns, &["--config", file, "start"], &[]);
     let lines: Vec<String> = (0..BIG.hosts)
         .map(|h| format!("link add vif{h}.0 type veth peer name peer{h}"))
@@ -122,16 +122,32 @@ fn big_config(report: &mut Report, n: usize) {
     assert_ne!(moved, base, "forward 0 is in the file");
 
     // One forward changed, against a comment-only edit: alternate, each a new file text.
+    // The comment goes into the text the kernel has now (the base, or the moved one after
+    // an odd number of changes), so it changes nothing.
     let (mut comment, mut change, mut change_step) =
         (Samples::default(), Samples::default(), Samples::default());
     let mut ops = 0;
     for i in 0..n {
-        std::fs::write(&file, format!("{base}\n# edit {i}\n")).expect("write");
-        comment.push(ms(brouter(&ns, &["--config", &file, "start"], &[]).0));
-        let next = if i % 2 == 0 { &moved } else { &base };
-        std::fs::write(&file, format!("{next}\n# edit {i}\n")).expect("write");
+        let (now, next) = if i % 2 == 0 {
+            (&base, &moved)
+        } else {
+            (&moved, &base)
+        };
+        std::fs::write(&file, format!("{now}\n# edit {i}\n")).expect("write");
+        let (took, out) = brouter(&ns, &["--config", &file, "start"], &[]);
+        assert_eq!(
+            crate::run::kernel_writes(&out),
+            0,
+            "a comment-only edit changes nothing"
+        );
+        comment.push(ms(took));
+        std::fs::write(&file, format!("{next}\n# change {i}\n")).expect("write");
         ops = ops.max(plan_ops(&ns, &file));
         let (took, out) = brouter(&ns, &["-v", "--config", &file, "start"], &[]);
+        assert!(
+            crate::run::kernel_writes(&out) > 0,
+            "one forward changed is applied"
+        );
         change.push(ms(took));
         change_step.push(step_ms(&out.stderr));
     }
