@@ -74,7 +74,10 @@ pub enum Op {
     UpdateFirewallElements {
         fingerprint: String,
         /// The ruleset the update leads to (the simulator keeps it; the kernel backend
-        /// takes the stamped rules from it).
+        /// takes the stamped rules from it). Not in a plan's JSON: the op is the elements
+        /// that change, and printing a 10,000-forward ruleset for one changed port would
+        /// make `start --json` cost as much as a replacement; `fingerprint` names it.
+        #[serde(skip_serializing, default)]
         ruleset: Box<Ruleset>,
         sets: Vec<SetDelta>,
     },
