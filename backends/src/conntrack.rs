@@ -326,7 +326,13 @@ mod tests {
 
     #[test]
     fn one_pass_matches_each_forward_by_its_port_or_range() {
-        let single = stale();
+        let single = Stale {
+            ports: PortRange {
+                first: 5000,
+                last: 5000,
+            },
+            ..stale()
+        };
         let range = Stale {
             ports: PortRange {
                 first: 6000,
