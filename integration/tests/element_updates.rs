@@ -35,6 +35,17 @@ fn handled_lines(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The packet counts of the rules' counters (lines with a `# handle`), in listing order.
+fn rule_packets(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter(|l| l.contains("# handle"))
+        .filter_map(|l| {
+            let at = l.find("counter packets ")? + "counter packets ".len();
+            l[at..].split(' ').next()?.parse().ok()
+        })
+        .collect()
+}
+
 /// `8080 counter packets N bytes M` as listed: the element's counter.
 fn element_counter(text: &str, key: &str) -> Option<String> {
     let needle = format!("{key} counter packets ");
@@ -94,6 +105,18 @@ fn a_forward_added_changes_only_its_elements() {
     assert!(
         after.contains(&counted),
         "the untouched element kept its counter ({counted}):\n{after}"
+    );
+    // The rules' counters go on from where they were (a replacement would reset them,
+    // unless carried): the probe's rules had counted something, and nothing went down.
+    let (was, is) = (rule_packets(&before), rule_packets(&after));
+    assert!(
+        was.iter().any(|&p| p > 0),
+        "the probe was counted by a rule:\n{before}"
+    );
+    assert_eq!(was.len(), is.len(), "the same counted rules:\n{after}");
+    assert!(
+        was.iter().zip(&is).all(|(w, i)| i >= w),
+        "no rule counter went back: {was:?} -> {is:?}"
     );
     assert!(after.contains("9090"), "{after}");
     let v = lab.status_json();
