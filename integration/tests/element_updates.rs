@@ -222,3 +222,28 @@ fn a_udp_forward_added_flushes_only_its_own_flows_in_one_step() {
     let v = lab.status_json();
     assert_eq!(v["converged"], true, "{v:#}");
 }
+
+#[test]
+fn a_host_moved_to_another_address_is_an_element_update() {
+    if !root_or_skip("a_host_moved_to_another_address_is_an_element_update") {
+        return;
+    }
+    let lab = DriftLab::new("elemhost");
+    let before = listing(&lab, "inet");
+    lab.set_config(&CONFIG.replace("\"10.98.98.10\"", "\"10.98.98.11\""));
+    let plan = assert_element_plan(&lab);
+    assert!(
+        plan.contains("10.98.98.11"),
+        "the forward's target moves with its host: {plan}"
+    );
+    lab.ok(&["start"]);
+    assert_eq!(
+        handled_lines(&before),
+        handled_lines(&listing(&lab, "inet")),
+        "table, chains, rules and sets keep their handles"
+    );
+    let after = listing(&lab, "inet");
+    assert!(after.contains("10.98.98.11"), "{after}");
+    let v = lab.status_json();
+    assert_eq!(v["converged"], true, "{v:#}");
+}
