@@ -13,6 +13,7 @@ pub mod batch;
 pub mod bindings;
 mod counters;
 pub mod drift;
+pub mod elements;
 pub mod exec;
 mod expr;
 mod lower;

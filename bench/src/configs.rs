@@ -66,6 +66,11 @@ pub fn forward(size: Size, f: usize) -> (u16, usize) {
 
 /// The whole file.
 pub fn toml(size: Size) -> String {
+    toml_proto(size, "tcp")
+}
+
+/// The whole file, its forwards of `proto` (`tcp`, `udp`).
+pub fn toml_proto(size: Size, proto: &str) -> String {
     assert!(size.hosts / size.nets < 240, "too many hosts per /24");
     let mut s = String::from("[uplink]\ninterface = \"eth0\"\n\n");
     for i in 0..size.nets {
@@ -87,7 +92,7 @@ pub fn toml(size: Size) -> String {
         let (port, h) = forward(size, f);
         let _ = writeln!(
             s,
-            "[[forward]]\nproto = \"tcp\"\nport = {port}\nto = \"h{h}:80\"\n"
+            "[[forward]]\nproto = \"{proto}\"\nport = {port}\nto = \"h{h}:80\"\n"
         );
     }
     for i in 0..size.nets {
@@ -101,9 +106,17 @@ pub fn toml(size: Size) -> String {
 
 /// Write the file under the bench's scratch directory and return its path.
 pub fn write(size: Size) -> String {
+    write_named(
+        &format!("{}-{}-{}", size.nets, size.forwards, size.hosts),
+        &toml(size),
+    )
+}
+
+/// Write `text` as `<name>.toml` under the bench's scratch directory; its path.
+pub fn write_named(name: &str, text: &str) -> String {
     let dir = std::env::temp_dir().join(format!("brouter-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let path = dir.join(format!("{}-{}-{}.toml", size.nets, size.forwards, size.hosts));
-    std::fs::write(&path, toml(size)).expect("write config");
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write config");
     path.display().to_string()
 }

@@ -50,6 +50,10 @@ fn main() {
         eprintln!("case 5: datapath throughput");
         cases::datapath::run(&mut r, cases::runs(7).min(quick));
     }
+    if want("changes") {
+        eprintln!("case 7: a change costs as much as its size");
+        cases::changes::run(&mut r, cases::runs(5).min(quick));
+    }
     calibrate(&mut steady);
     r.data
         .insert("host_steadiness_cpu_loop_ms".into(), steady.cpu.to_json());
@@ -69,10 +73,23 @@ fn main() {
         steady.pages.show(1)
     );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::write(dir.join("RESULTS.md"), r.markdown(&machine)).expect("write RESULTS.md");
-    let json = serde_json::to_string_pretty(&r.json(&machine)).expect("json");
+    let (mut md, mut json) = (r.markdown(&machine), r.json(&machine));
+    if !only.is_empty() {
+        // A subset: laid over the last full run's files rather than replacing them.
+        if let Ok(earlier) = std::fs::read_to_string(dir.join("RESULTS.md")) {
+            md = report::merge_markdown(&earlier, &md, &only);
+        }
+        if let Some(earlier) = std::fs::read_to_string(dir.join("results.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+        {
+            json = report::merge_json(earlier, json);
+        }
+    }
+    std::fs::write(dir.join("RESULTS.md"), &md).expect("write RESULTS.md");
+    let json = serde_json::to_string_pretty(&json).expect("json");
     std::fs::write(dir.join("results.json"), json + "\n").expect("write results.json");
-    print!("{}", r.markdown(&machine));
+    print!("{md}");
 }
 
 /// How fast the (virtual) machine was, measured the same way before and after the cases.

@@ -3,31 +3,52 @@
 //!
 //! Why here and not in `observe`: what the tables *should* hold needs the compiled
 //! ruleset, which `observe` does not have. The differences go into
-//! [`Observed::firewall_drift`], so the planner (pure) rewrites the tables when any exists
-//! and `status` names each. A converged `start` answered from the cached compile has no
+//! [`Observed::firewall_drift`] and [`Observed::firewall_delta`], so the planner (pure)
+//! updates the elements that differ, or rewrites the tables, and `status` names each. A converged `start` answered from the cached compile has no
 //! ruleset either: it trusts the fingerprint only when the digest of the tables as read
 //! equals the digest of what the cached compile installs ([`digest_proves_converged`]).
 
 use brouter_engine::{Desired, NetBackend, Observed};
 
-/// Compare brouter's tables with what `desired` installs, when they carry its
-/// fingerprint (otherwise `start` rewrites them anyway). A read-back that fails is drift
-/// too: nothing proves the tables are right.
+/// Compare brouter's tables with what `desired` installs whenever they exist: the
+/// element-level difference goes into [`Observed::firewall_delta`] (so the planner updates
+/// elements instead of replacing the tables when that is enough), and, when they carry
+/// its fingerprint, every difference into [`Observed::firewall_drift`] (otherwise `start`
+/// changes them anyway). A read-back that fails is drift too: nothing proves the tables
+/// are right.
 pub async fn firewall(backend: &mut dyn NetBackend, desired: &Desired, observed: &mut Observed) {
     let Some(rs) = &desired.firewall else {
         return;
     };
+    if observed.firewall.is_none() || !observed.foreign_tables.is_empty() {
+        return;
+    }
     let fp = desired
         .firewall_fingerprint
         .clone()
         .unwrap_or_else(|| rs.fingerprint());
-    if observed.firewall.as_deref() != Some(fp.as_str()) {
-        return;
+    let stamped = observed.firewall.as_deref() == Some(fp.as_str());
+    match backend.firewall_delta(rs).await {
+        Ok(Some(mut delta)) => {
+            if stamped {
+                observed.firewall_drift = std::mem::take(&mut delta.differences);
+            } else {
+                delta.differences.clear();
+            }
+            observed.firewall_delta = Some(delta);
+        }
+        Ok(None) if stamped => {
+            observed.firewall_drift = match backend.firewall_drift(rs).await {
+                Ok(d) => d,
+                Err(e) => vec![format!("cannot read brouter's tables back: {e}")],
+            };
+        }
+        Ok(None) => {}
+        Err(e) if stamped => {
+            observed.firewall_drift = vec![format!("cannot read brouter's tables back: {e}")]
+        }
+        Err(_) => {}
     }
-    observed.firewall_drift = match backend.firewall_drift(rs).await {
-        Ok(d) => d,
-        Err(e) => vec![format!("cannot read brouter's tables back: {e}")],
-    };
 }
 
 /// Whether the tables as read now hash to `expected` (what the cached compile installs),

@@ -32,7 +32,9 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
     // A converged system, checked from the cached compile of this very file.
     let mut held = None;
     let mut backend = None;
+    let mut cached = false;
     if let Some((summary, digest)) = file.as_ref().filter(|_| mode != Mode::Stop).and_then(cache::load) {
+        cached = true;
         held = take_lock(cli, mode)?;
         let b = backend.insert(open(cli).await?);
         if converged(&summary, digest, b, mode, cli.json).await? {
@@ -70,7 +72,9 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
             None => {}
         }
     }
-    run(&config, &mut backend, mode, cli.json, file.as_ref()).await?;
+    // A cache entry of this very file is kept already (a drift repair): not rewritten.
+    let keep = file.as_ref().filter(|_| !cached);
+    run(&config, &mut backend, mode, cli.json, keep).await?;
     Ok(exit::OK)
 }
 
@@ -115,6 +119,8 @@ pub async fn converged(
     }
 }
 
+/// Observe, compile, read the firewall back, plan and (unless a dry run) apply `config`;
+/// the compile is kept in the cache for `file` when one is given.
 pub async fn run(
     config: &Config,
     backend: &mut Backend,

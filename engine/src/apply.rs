@@ -71,16 +71,11 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
         Op::SetForwardDelay { link, seconds } => backend.set_forward_delay(link, *seconds).await,
         Op::AddBinding { binding } => backend.add_binding(binding).await,
         Op::RemoveBinding { vif } => backend.remove_binding(vif).await,
-        Op::FlushConntrack {
-            proto,
-            ports,
-            to,
-            addr,
-            to_port,
-        } => {
-            backend
-                .flush_conntrack(*proto, *ports, to, (*addr, *to_port))
-                .await
-        }
+        Op::UpdateFirewallElements {
+            fingerprint,
+            ruleset,
+            sets,
+        } => backend.update_firewall_elements(fingerprint, ruleset, sets).await,
+        Op::FlushConntrack { to, flows } => backend.flush_conntrack(to, flows).await,
     }
 }

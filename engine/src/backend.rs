@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use async_trait::async_trait;
 use ipnet::Ipv4Net;
 
-use crate::config::{PortRange, Proto};
+use crate::plan::{FirewallDelta, SetDelta, StaleFlow};
 
 use crate::error::BackendError;
 use crate::firewall::{Binding, Ruleset};
@@ -149,20 +149,34 @@ pub trait NetBackend: Send {
         let _ = binding;
         Err(unsupported("add_binding (anti-spoofing bindings)"))
     }
-    /// Forget the connection-tracking entries of `proto` flows to one of the dom0
-    /// addresses `to` on a port in `ports`, except those already translated to `keep`
-    /// (the forward's target address, and port if it translates ports), so their next
-    /// packets meet the current NAT rules. The default has nothing to forget: a backend
-    /// without connection tracking (the simulator NATs every packet afresh).
-    async fn flush_conntrack(
-        &mut self,
-        proto: Proto,
-        ports: PortRange,
-        to: &[Ipv4Addr],
-        keep: (Ipv4Addr, Option<u16>),
-    ) -> BackendResult<()> {
-        let _ = (proto, ports, to, keep);
+    /// Forget the connection-tracking entries that `flows` now forward but the kernel
+    /// still sends elsewhere: flows to one of the dom0 addresses `to` on a forwarded port,
+    /// except those already translated to the forward's target, so their next packets
+    /// meet the current NAT rules. One pass for all of them. The default has nothing to
+    /// forget: a backend without connection tracking (the simulator NATs every packet
+    /// afresh).
+    async fn flush_conntrack(&mut self, to: &[Ipv4Addr], flows: &[StaleFlow]) -> BackendResult<()> {
+        let _ = (to, flows);
         Ok(())
+    }
+    /// The read-back of brouter's tables against what `ruleset` installs, in elements
+    /// ([`FirewallDelta`]): which named sets' elements to delete and add, and whether
+    /// anything else (a chain, a rule, a set's type) differs. `None`: this backend cannot
+    /// tell, and the planner replaces the tables when they differ.
+    async fn firewall_delta(&mut self, ruleset: &Ruleset) -> BackendResult<Option<FirewallDelta>> {
+        let _ = ruleset;
+        Ok(None)
+    }
+    /// Apply element updates a [`Self::firewall_delta`] of this backend found, and stamp
+    /// the tables with `fingerprint` (of `ruleset`), in one transaction.
+    async fn update_firewall_elements(
+        &mut self,
+        fingerprint: &str,
+        ruleset: &Ruleset,
+        sets: &[SetDelta],
+    ) -> BackendResult<()> {
+        let _ = (fingerprint, ruleset, sets);
+        Err(unsupported("update firewall elements"))
     }
     /// Remove a vif's binding; nothing to do if it has none.
     async fn remove_binding(&mut self, vif: &str) -> BackendResult<()> {

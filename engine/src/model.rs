@@ -140,6 +140,12 @@ pub struct Observed {
     /// is empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub firewall_drift: Vec<String>,
+    /// The read-back of brouter's tables against the desired ruleset, in elements: made
+    /// (by `start`, `plan`, `status`) whenever brouter's tables exist, so the planner can
+    /// update only the elements that differ instead of replacing the tables. `None`: not
+    /// read (or unreadable), and then only a replacement is sure to converge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall_delta: Option<crate::plan::FirewallDelta>,
     /// Tables with brouter's names (`inet brouter`, `bridge brouter`) that do not carry its
     /// mark (the fingerprint comment): somebody else's, never replaced or deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -175,6 +181,7 @@ impl Observed {
         self.sysctls.clear();
         self.firewall = None;
         self.firewall_drift.clear();
+        self.firewall_delta = None;
         self.foreign_tables.clear();
         self
     }

@@ -16,12 +16,14 @@ use crate::desired::Desired;
 pub use crate::desired::Scope;
 
 mod bridge_attrs;
+pub mod elements;
 mod op;
 pub mod resume;
 use crate::binding_memory::{bindings_to_restore, remember_binding, restore_lost_bindings};
 use crate::firewall::Ruleset;
 use crate::model::{link_up_memory_key, sysctl_memory_key, Observed, ALIAS_PREFIX, IP_FORWARD};
-pub use op::Op;
+pub use elements::{Element, FirewallDelta, SetDelta};
+pub use op::{Op, StaleFlow};
 
 /// An ordered list of operations. Empty means converged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -336,8 +338,9 @@ fn add_missing_routes(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed,
     }
 }
 
-/// Step 6: the firewall, as one replacement, only when it differs; the bindings of vifs
-/// that are still attached go back in with it. A summary cannot rewrite it.
+/// Step 6: the firewall, only when it differs: by element updates when the read-back
+/// found only elements different ([`FirewallDelta`]), else as one replacement that puts
+/// back the bindings of vifs that are still attached. A summary cannot rewrite it.
 fn replace_firewall_if_changed(
     ops: &mut Vec<Op>,
     desired: &Desired,
@@ -346,7 +349,11 @@ fn replace_firewall_if_changed(
     // A fingerprint skips work only when the read-back found nothing changed inside.
     let converged_fw = desired.firewall_fingerprint.is_some()
         && observed.firewall.as_deref() == desired.firewall_fingerprint.as_deref()
-        && observed.firewall_drift.is_empty();
+        && observed.firewall_drift.is_empty()
+        && observed
+            .firewall_delta
+            .as_ref()
+            .is_none_or(|d| d.sets.is_empty() && !d.structural);
     let pending = resume::flush_pending(observed);
     match &desired.firewall {
         Some(fw) if !converged_fw => {
@@ -354,20 +361,38 @@ fn replace_firewall_if_changed(
                 .firewall_fingerprint
                 .clone()
                 .unwrap_or_else(|| fw.fingerprint());
-            if observed.firewall.as_deref() != Some(fp.as_str()) || !observed.firewall_drift.is_empty() {
-                let bindings = bindings_to_restore(fw, observed);
-                for b in &bindings {
-                    remember_binding(ops, observed, b);
+            let delta = observed.firewall_delta.as_ref();
+            let differs = observed.firewall.as_deref() != Some(fp.as_str())
+                || !observed.firewall_drift.is_empty()
+                || delta.is_some_and(|d| !d.sets.is_empty() || d.structural);
+            if differs {
+                match delta.filter(|d| observed.firewall.is_some() && d.elements_only()) {
+                    Some(d) => {
+                        let at = ops.len();
+                        ops.push(Op::UpdateFirewallElements {
+                            fingerprint: fp,
+                            ruleset: Box::new(fw.clone()),
+                            sets: d.sets.clone(),
+                        });
+                        ops.extend(stale_udp_flows(fw, observed, Some(&d.forwards)));
+                        resume::guard_flushes(ops, at, observed);
+                    }
+                    None => {
+                        let bindings = bindings_to_restore(fw, observed);
+                        for b in &bindings {
+                            remember_binding(ops, observed, b);
+                        }
+                        let at = ops.len();
+                        ops.push(Op::ReplaceFirewall {
+                            fingerprint: fp,
+                            ruleset: Box::new(fw.clone()),
+                            bindings,
+                        });
+                        ops.extend(stale_udp_flows(fw, observed, None));
+                        resume::guard_flushes(ops, at, observed);
+                        return Ok(());
+                    }
                 }
-                let at = ops.len();
-                ops.push(Op::ReplaceFirewall {
-                    fingerprint: fp,
-                    ruleset: Box::new(fw.clone()),
-                    bindings,
-                });
-                ops.extend(stale_udp_flows(fw, observed));
-                resume::guard_flushes(ops, at, observed);
-                return Ok(());
             } else if pending {
                 redo_flushes(ops, fw, observed);
             }
@@ -388,10 +413,11 @@ fn replace_firewall_if_changed(
     Ok(())
 }
 
-/// The flushes of a firewall rewrite a kill interrupted (see [`resume`]), then forget
-/// that they were pending.
+/// The flushes of a firewall update a kill interrupted (see [`resume`]), then forget
+/// that they were pending. Which forwards were new is not remembered, so every UDP
+/// forward's stale flows go: still one pass.
 fn redo_flushes(ops: &mut Vec<Op>, fw: &Ruleset, observed: &Observed) {
-    ops.extend(stale_udp_flows(fw, observed));
+    ops.extend(stale_udp_flows(fw, observed, None));
     ops.push(Op::Forget {
         key: resume::FLUSH_PENDING.into(),
     });
@@ -399,9 +425,11 @@ fn redo_flushes(ops: &mut Vec<Op>, fw: &Ruleset, observed: &Observed) {
 
 /// After the tables change: UDP flows that reached the dom0 (or an old target) on a port
 /// that is now forwarded keep their old path while they last (conntrack NATs a flow
-/// once), so their entries go. TCP needs nothing: a connection to a port nobody forwarded
-/// was refused and has no entry worth keeping.
-fn stale_udp_flows(fw: &Ruleset, observed: &Observed) -> Vec<Op> {
+/// once), so their entries go — for the forwards that are new or changed (`changed`, as
+/// the read-back found them; `None`: every UDP forward, as after a replacement), in one
+/// op (one pass over the conntrack table). TCP needs nothing: a connection to a port
+/// nobody forwarded was refused and has no entry worth keeping.
+fn stale_udp_flows(fw: &Ruleset, observed: &Observed, changed: Option<&[(Proto, u16)]>) -> Option<Op> {
     // The dom0's own addresses that forwards apply to: all but the bridges' (DNAT
     // matches `fib daddr type local` minus the bridge addresses).
     let mut to: Vec<Ipv4Addr> = observed
@@ -413,19 +441,26 @@ fn stale_udp_flows(fw: &Ruleset, observed: &Observed) -> Vec<Op> {
     to.sort();
     to.dedup();
     if to.is_empty() {
-        return vec![];
+        return None;
     }
-    fw.forwards
+    let changed: Option<BTreeSet<(Proto, u16)>> = changed.map(|c| c.iter().copied().collect());
+    let flows: Vec<StaleFlow> = fw
+        .forwards
         .iter()
         .filter(|f| f.proto == Proto::Udp)
-        .map(|f| Op::FlushConntrack {
+        .filter(|f| {
+            changed
+                .as_ref()
+                .is_none_or(|c| c.contains(&(f.proto, f.ports.first)))
+        })
+        .map(|f| StaleFlow {
             proto: f.proto,
             ports: f.ports,
-            to: to.clone(),
             addr: f.addr,
             to_port: f.to_port,
         })
-        .collect()
+        .collect();
+    (!flows.is_empty()).then_some(Op::FlushConntrack { to, flows })
 }
 
 /// Plan `stop`: remove everything brouter owns in `scope` and restore what it changed.

@@ -600,14 +600,16 @@ fn a_changed_firewall_forgets_udp_flows_the_forwards_now_cover() {
     assert_eq!(
         op,
         &Op::FlushConntrack {
-            proto: brouter_engine::config::Proto::Udp,
-            ports: brouter_engine::config::PortRange {
-                first: 5060,
-                last: 5061
-            },
             to: vec![ip("192.0.2.2")],
-            addr: ip("10.2.0.10"),
-            to_port: None,
+            flows: vec![brouter_engine::plan::StaleFlow {
+                proto: brouter_engine::config::Proto::Udp,
+                ports: brouter_engine::config::PortRange {
+                    first: 5060,
+                    last: 5061
+                },
+                addr: ip("10.2.0.10"),
+                to_port: None,
+            }],
         }
     );
     // Converged: nothing to forget.

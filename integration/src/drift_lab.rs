@@ -93,6 +93,11 @@ impl DriftLab {
             .expect("run brouter")
     }
 
+    /// Replace the config file's text (the next command reads it).
+    pub fn set_config(&self, text: &str) {
+        std::fs::write(&self.config, text).unwrap();
+    }
+
     /// Run brouter and insist it succeeds.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.brouter(args);

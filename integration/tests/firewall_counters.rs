@@ -267,8 +267,13 @@ fn counts_carry_over_when_start_rewrites_the_tables() {
     let before = lab.status_json();
     assert_eq!(before["forwards"][0]["connections"], 1, "{before:#}");
 
-    // A changed config (one more forward): `start` rewrites both tables.
-    let more = format!("{CONFIG}\n[[forward]]\nproto = \"tcp\"\nport = 9090\nto = \"web:90\"\n");
+    // A changed config (one more forward, and a new zone pair, which changes the rules):
+    // `start` rewrites both tables. (A forward alone is an element update, which leaves
+    // every counter where it is: integration/tests/element_updates.rs.)
+    let more = format!(
+        "{CONFIG}\n[[forward]]\nproto = \"tcp\"\nport = 9090\nto = \"web:90\"\n\
+         \n[[policy]]\nfrom = \"data\"\nto = \"external\"\naction = \"accept\"\n"
+    );
     std::fs::write(&lab.config, more).unwrap();
     let out = lab.brouter(&["--json", "start"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

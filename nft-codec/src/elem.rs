@@ -81,6 +81,17 @@ impl Elem {
     }
 }
 
+impl Elem {
+    /// This element as its netlink attributes (what [`Elem::read`] reads): a compact,
+    /// lossless form to carry an element from a read-back to the update that writes it.
+    pub fn to_wire(&self) -> Vec<u8> {
+        let mut w = netlink_wire::Writer::with_capacity(64);
+        self.write(&mut w, NFTA_LIST_ELEM);
+        // Drop the list entry's own attribute header (4 bytes).
+        w.into_bytes().split_off(4)
+    }
+}
+
 /// The elements of an `NFTA_SET_ELEM_LIST_ELEMENTS` list (whatever their attribute
 /// type: the kernel writes `NFTA_LIST_ELEM`, nft numbers them).
 pub fn read_list(list: &[u8]) -> impl Iterator<Item = Elem> + '_ {

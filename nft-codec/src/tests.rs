@@ -265,3 +265,38 @@ fn an_element_nests_its_key_in_its_list_entry() {
         [16, 0, 1, 0x80, 12, 0, 1, 0x80, 6, 0, 1, 0, b'a', b'b', 0, 0]
     );
 }
+
+#[test]
+fn an_element_in_wire_form_reads_back_as_itself() {
+    let map = Elem {
+        data: Some(ElemData::Value(vec![10, 1, 0, 5])),
+        ..Elem::key(vec![0x1f, 0x90, 0, 0])
+    };
+    let end = Elem::end(vec![0x1f, 0x9a, 0, 0]);
+    let verdict = Elem {
+        data: Some(ElemData::Verdict(Verdict::Jump("c".into()))),
+        ..Elem::key(vec![1])
+    };
+    for e in [map, end, verdict] {
+        assert_eq!(Elem::read(&e.to_wire()), e);
+    }
+}
+
+#[test]
+fn a_replaced_rule_names_its_handle_and_asks_to_replace() {
+    let r = Rule {
+        family: Family::Inet,
+        table: "t".into(),
+        chain: "c".into(),
+        handle: None,
+        exprs: vec![Expr::Immediate(Verdict::Accept)],
+        userdata: None,
+    };
+    let mut b = Batch::new();
+    b.replace_rule(&r, 46, "restamping".into());
+    let tx = b.finish();
+    let m = messages(tx.bytes()).flatten().nth(1).expect("the rule message");
+    assert_eq!(m.ty & 0xff, 6, "NFT_MSG_NEWRULE");
+    assert_ne!(m.flags & 0x100, 0, "NLM_F_REPLACE");
+    assert_eq!(crate::decode::rule(m.body).and_then(|r| r.handle), Some(46));
+}

@@ -136,6 +136,40 @@ impl NetBackend for SimBackend {
         Ok(self.kernel.drift_lines())
     }
 
+    async fn firewall_delta(
+        &mut self,
+        ruleset: &Ruleset,
+    ) -> BackendResult<Option<brouter_engine::plan::FirewallDelta>> {
+        let k = &self.kernel;
+        Ok(k.firewall.as_ref().map(|have| {
+            let mut d = crate::fw_elements::delta(have, k.firewall_edited.is_some(), ruleset);
+            d.differences = k.firewall_edited.iter().cloned().collect();
+            d
+        }))
+    }
+
+    /// One transaction on the kernel, so one step here.
+    async fn update_firewall_elements(
+        &mut self,
+        fingerprint: &str,
+        ruleset: &Ruleset,
+        sets: &[brouter_engine::plan::SetDelta],
+    ) -> BackendResult<()> {
+        let _ = fingerprint;
+        self.step(
+            |k| {
+                let Some(have) = k.firewall.as_mut() else {
+                    return Err(BackendError::new(
+                        ErrorKind::Other,
+                        "brouter's firewall tables do not exist: nothing to update",
+                    ));
+                };
+                crate::fw_elements::apply(have, ruleset, sets)
+            },
+            true,
+        )
+    }
+
     async fn firewall_digest(&mut self, ruleset: Option<&Ruleset>) -> BackendResult<Option<u64>> {
         let digest = |r: &Ruleset| brouter_engine::firewall::digest64(r.fingerprint().as_bytes());
         Ok(match ruleset {

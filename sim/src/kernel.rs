@@ -228,6 +228,7 @@ impl Kernel {
             firewall: self.observed_fingerprint(),
             bindings: self.bindings.values().cloned().collect(),
             firewall_drift: vec![],
+            firewall_delta: None,
             foreign_tables: vec![],
         }
         .normalized()

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod datapath;
 pub mod drift;
+pub mod fw_elements;
 pub mod kernel;
 pub mod limits;
 pub mod second_writer;

@@ -82,7 +82,7 @@ fn refused(e: ApplyError, what: &str, label: &str) -> BackendError {
 
 /// The error kind of a refusal: EPERM is a missing privilege; EOPNOTSUPP, and ENOENT
 /// for an expression whose kernel module is missing, an unsupported kernel.
-fn kind_of(errno: i32) -> ErrorKind {
+pub(crate) fn kind_of(errno: i32) -> ErrorKind {
     match errno {
         libc::EPERM | libc::EACCES => ErrorKind::Permission,
         libc::EOPNOTSUPP | libc::ENOENT | libc::EAFNOSUPPORT => ErrorKind::Unsupported,

@@ -151,7 +151,7 @@ pub fn differences(expected: &[TableContents; 2], read: &[Option<TableContents>;
 }
 
 /// One difference in brouter's words.
-fn name(d: &Difference) -> String {
+pub(crate) fn name(d: &Difference) -> String {
     let (set, elem, verb) = match d {
         Difference::ElemMissing { set, elem } => (set, elem, "is missing"),
         Difference::ElemExtra { set, elem } => (set, elem, "is not brouter's (added)"),

@@ -11,6 +11,8 @@ use crate::config::{PortRange, Proto};
 use crate::firewall::{Binding, Ruleset};
 use crate::model::BridgeOptions;
 
+use super::elements::SetDelta;
+
 /// One kernel operation. Each maps to exactly one [`crate::NetBackend`] call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -65,6 +67,20 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         bindings: Vec<Binding>,
     },
+    /// Bring brouter's tables to `ruleset` by adding and deleting elements of their named
+    /// sets and maps, in one transaction, and stamp them with `fingerprint`: what the
+    /// planner chooses when the read-back found only elements different (a forward or
+    /// host changed, a map element edited). Tables, chains, rules and their counters stay.
+    UpdateFirewallElements {
+        fingerprint: String,
+        /// The ruleset the update leads to (the simulator keeps it; the kernel backend
+        /// takes the stamped rules from it). Not in a plan's JSON: the op is the elements
+        /// that change, and printing a 10,000-forward ruleset for one changed port would
+        /// make `start --json` cost as much as a replacement; `fingerprint` names it.
+        #[serde(skip_serializing, default)]
+        ruleset: Box<Ruleset>,
+        sets: Vec<SetDelta>,
+    },
     DeleteFirewall,
     RenameLink {
         link: String,
@@ -107,19 +123,27 @@ pub enum Op {
     RemoveBinding {
         vif: String,
     },
-    /// Forget the connection-tracking entries of `proto` flows to one of the dom0
-    /// addresses `to` on a port in `ports`, except those already translated to the
-    /// forward's target `addr` (`to_port`, or the same port). The kernel NATs a flow once,
-    /// on its first packet: a UDP flow that reached the dom0 before its forward existed
-    /// (a game or VoIP client that keeps sending) would never be forwarded otherwise.
+    /// Forget the connection-tracking entries that `flows` now forward but the kernel
+    /// still sends elsewhere: flows to one of the dom0 addresses `to` on a forwarded port,
+    /// except those already translated to the forward's target. The kernel NATs a flow
+    /// once, on its first packet: a UDP flow that reached the dom0 before its forward
+    /// existed (a game or VoIP client that keeps sending) would never be forwarded
+    /// otherwise. One op, one pass over the conntrack table, however many forwards.
     FlushConntrack {
-        proto: Proto,
-        ports: PortRange,
         to: Vec<Ipv4Addr>,
-        addr: Ipv4Addr,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        to_port: Option<u16>,
+        flows: Vec<StaleFlow>,
     },
+}
+
+/// One forward whose stale flows [`Op::FlushConntrack`] forgets: `proto` flows to a port in
+/// `ports`, except those already going to `addr` (`to_port`, or the same port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleFlow {
+    pub proto: Proto,
+    pub ports: PortRange,
+    pub addr: Ipv4Addr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<u16>,
 }
 
 impl Op {
@@ -152,6 +176,7 @@ impl Op {
             Op::Remember { key, .. } | Op::Forget { key } => key.split_once(':').map(|(_, l)| l),
             Op::SetSysctl { .. }
             | Op::ReplaceFirewall { .. }
+            | Op::UpdateFirewallElements { .. }
             | Op::DeleteFirewall
             | Op::FlushConntrack { .. } => None,
         }
@@ -212,17 +237,34 @@ impl fmt::Display for Op {
                 binding.describe_addrs()
             ),
             Op::RemoveBinding { vif } => write!(f, "unbind {vif}"),
-            Op::FlushConntrack {
-                proto,
-                ports,
-                addr,
-                to_port,
-                ..
-            } => write!(
-                f,
-                "forget tracked {proto} flows to the dom0 on port {ports} not yet forwarded to {addr}{}",
-                to_port.map(|p| format!(":{p}")).unwrap_or_default()
-            ),
+            Op::UpdateFirewallElements { fingerprint, sets, .. } => {
+                let (add, del) = sets
+                    .iter()
+                    .fold((0, 0), |(a, d), s| (a + s.add.len(), d + s.delete.len()));
+                write!(
+                    f,
+                    "update firewall elements (ruleset {fingerprint}): {add} added, {del} deleted"
+                )?;
+                for s in sets {
+                    write!(f, "; {}", super::elements::describe(s))?;
+                }
+                Ok(())
+            }
+            Op::FlushConntrack { flows, .. } => match flows.as_slice() {
+                [one] => write!(
+                    f,
+                    "forget tracked {} flows to the dom0 on port {} not yet forwarded to {}{}",
+                    one.proto,
+                    one.ports,
+                    one.addr,
+                    one.to_port.map(|p| format!(":{p}")).unwrap_or_default()
+                ),
+                many => write!(
+                    f,
+                    "forget tracked flows to the dom0 on the ports of {} forward(s) not yet forwarded (one pass)",
+                    many.len()
+                ),
+            },
         }
     }
 }
