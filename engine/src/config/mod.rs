@@ -7,6 +7,7 @@
 pub mod arbitrary;
 mod error;
 mod names;
+mod overlaps;
 mod risks;
 mod sources;
 mod toml_file;
