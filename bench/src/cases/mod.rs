@@ -1,6 +1,7 @@
 //! The benchmark cases of the issue, one file each.
 
 pub mod apply;
+pub mod check;
 pub mod converged;
 pub mod datapath;
 pub mod seed;
