@@ -15,6 +15,7 @@ mod load;
 mod lock;
 mod manpage;
 mod marks;
+mod nfnl_release;
 mod readback;
 mod run;
 mod status;

@@ -265,6 +265,10 @@ async fn run(
         plan_vif_offline(&obs, req)
     };
     let result = apply(backend.get(), &plan.plan).await;
+    if !online && matches!(backend, Backend::Kernel(_)) {
+        // The unbind is committed; the kernel's deferred free would hold up our exit.
+        crate::nfnl_release::hand_off();
+    }
     backend.finish()?;
     match result {
         Ok(()) => Ok(plan),
