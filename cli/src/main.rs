@@ -6,6 +6,7 @@ mod check;
 #[cfg(feature = "demo")]
 mod demo;
 mod diagram;
+mod diagram_grid;
 mod exit;
 mod explain;
 mod hotplug;

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{did_you_mean, ConfigError, ConfigErrors};
 pub use names::{check_interface_name, check_zone_name};
+pub use overlaps::NetIndex;
 pub use risks::risks;
 pub use sources::{Located, Sources};
 pub use toml_file::{from_toml, KEYS as TOML_KEYS};
