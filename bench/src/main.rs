@@ -54,6 +54,10 @@ fn main() {
         eprintln!("case 7: check by networks, re-read of 10,000 forwards");
         cases::check::run(&mut r, cases::runs(5).min(quick));
     }
+    if want("diagram") {
+        eprintln!("case 8: diagram by networks");
+        cases::diagram::run(&mut r, cases::runs(5).min(quick));
+    }
     calibrate(&mut steady);
     r.data
         .insert("host_steadiness_cpu_loop_ms".into(), steady.cpu.to_json());

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod check;
 pub mod converged;
 pub mod datapath;
+pub mod diagram;
 pub mod seed;
 pub mod vif;
 
