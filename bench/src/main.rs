@@ -58,6 +58,10 @@ fn main() {
         eprintln!("case 8: diagram by networks");
         cases::diagram::run(&mut r, cases::runs(5).min(quick));
     }
+    if want("hook") {
+        eprintln!("case 9: the Xen hook as xl calls it");
+        cases::hook::run(&mut r, cases::runs(30));
+    }
     calibrate(&mut steady);
     r.data
         .insert("host_steadiness_cpu_loop_ms".into(), steady.cpu.to_json());

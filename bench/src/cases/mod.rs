@@ -5,6 +5,7 @@ pub mod check;
 pub mod converged;
 pub mod datapath;
 pub mod diagram;
+pub mod hook;
 pub mod seed;
 pub mod vif;
 
