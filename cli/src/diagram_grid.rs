@@ -102,7 +102,10 @@ pub fn svg(d: &Diagram) -> String {
             lines: outside,
         });
     }
-    for zone in [brouter_engine::config::ZONE_DOM0, brouter_engine::config::ZONE_EXTERNAL] {
+    for zone in [
+        brouter_engine::config::ZONE_DOM0,
+        brouter_engine::config::ZONE_EXTERNAL,
+    ] {
         if let Some(p) = policies.get(zone) {
             let mut lines = vec![title_line(&format!("zone {zone}: its policies"))];
             lines.extend(policy_lines(Some(p)));

@@ -31,10 +31,17 @@ fn config(nets: usize, hosts: usize) -> String {
             n % 256,
             10 + h / nets
         );
-        let _ = writeln!(s, "[[forward]]\nproto = \"tcp\"\nport = {}\nto = \"h{h}:80\"\n", 10000 + h);
+        let _ = writeln!(
+            s,
+            "[[forward]]\nproto = \"tcp\"\nport = {}\nto = \"h{h}:80\"\n",
+            10000 + h
+        );
     }
     for i in 0..nets {
-        let _ = writeln!(s, "[[policy]]\nfrom = \"n{i}\"\nto = \"external\"\naction = \"accept\"\n");
+        let _ = writeln!(
+            s,
+            "[[policy]]\nfrom = \"n{i}\"\nto = \"external\"\naction = \"accept\"\n"
+        );
     }
     s
 }
@@ -77,13 +84,23 @@ fn a_thousand_networks_give_a_bounded_picture_naming_every_zone() {
         assert!(texts.iter().any(|t| *t == zone), "{zone} is not in the picture");
     }
     // Ten hosts a network are past the limit: counted, not drawn one by one.
-    assert!(texts.iter().any(|t| t.starts_with("▸ 10 hosts · h0 … h9000")), "{:?}", &texts[..40]);
-    assert!(!texts.iter().any(|t| t.starts_with("▸ host h")), "hosts were not collapsed");
+    assert!(
+        texts.iter().any(|t| t.starts_with("▸ 10 hosts · h0 … h9000")),
+        "{:?}",
+        &texts[..40]
+    );
+    assert!(
+        !texts.iter().any(|t| t.starts_with("▸ host h")),
+        "hosts were not collapsed"
+    );
     // The picture is not a strip tens of thousands of pixels wide.
     let doc = roxmltree::Document::parse(&svg).unwrap();
     let width: f64 = doc.root_element().attribute("width").unwrap().parse().unwrap();
     let height: f64 = doc.root_element().attribute("height").unwrap().parse().unwrap();
-    assert!(width <= 4.0 * height && height <= 4.0 * width, "{width} × {height}");
+    assert!(
+        width <= 4.0 * height && height <= 4.0 * width,
+        "{width} × {height}"
+    );
 }
 
 #[test]
@@ -91,8 +108,15 @@ fn sixty_four_networks_are_drawn_as_zone_cards_with_their_hosts_and_forwards() {
     let svg = draw(64, 128, "64");
     let texts = texts(&svg);
     assert!(texts.iter().any(|t| t == "network n63"), "{:?}", &texts[..20]);
-    assert!(texts.iter().any(|t| t.starts_with("▸ host h127")), "two hosts a network are drawn");
-    assert!(texts.iter().any(|t| t == "⇐ tcp/10127 → h127:80"), "{:?}", &texts[..40]);
+    assert!(
+        texts.iter().any(|t| t.starts_with("▸ host h127")),
+        "two hosts a network are drawn"
+    );
+    assert!(
+        texts.iter().any(|t| t == "⇐ tcp/10127 → h127:80"),
+        "{:?}",
+        &texts[..40]
+    );
     assert!(texts.iter().any(|t| t == "→ external: accept"));
 }
 
@@ -102,7 +126,13 @@ fn diagram_json_of_a_big_config_counts_collapsed_hosts() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("big.toml");
     std::fs::write(&file, config(4, 40)).unwrap();
-    let out = run(&["--json", "--config", file.to_str().unwrap(), "diagram", "--config-only"]);
+    let out = run(&[
+        "--json",
+        "--config",
+        file.to_str().unwrap(),
+        "diagram",
+        "--config-only",
+    ]);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();

@@ -208,7 +208,9 @@ pub fn diagram(config: &Config, observed: Option<&Observed>) -> Diagram {
             for h in hosts {
                 d.nodes.push(host_node(h, n, observed));
                 wire(&mut d, &net_id(&n.name), &host_id(&h.name));
-                host_box.entry(h.name.as_str()).or_insert_with(|| host_id(&h.name));
+                host_box
+                    .entry(h.name.as_str())
+                    .or_insert_with(|| host_id(&h.name));
             }
         }
         if let Some(obs) = observed {
@@ -869,11 +871,18 @@ log = true
         assert_eq!(hosts.lines, ["41 hosts", "web1 … vm39"]);
         assert_eq!(hosts.group.as_deref(), Some("network dmz"));
         let fwd: Vec<&Edge> = d.edges.iter().filter(|e| e.kind == EdgeKind::Forward).collect();
-        assert_eq!(fwd.len(), 2, "dmz's 42 forwards share one arrow; data's address keeps its own");
+        assert_eq!(
+            fwd.len(),
+            2,
+            "dmz's 42 forwards share one arrow; data's address keeps its own"
+        );
         assert_eq!(fwd[0].to, "hosts:dmz");
         assert_eq!(fwd[0].label.len(), LABEL_LIMIT);
         assert_eq!(fwd[0].label[0], "tcp/80 → web1:80");
-        assert_eq!(fwd[0].label[LABEL_LIMIT - 1], format!("and {} more forwards", 42 - (LABEL_LIMIT - 1)));
+        assert_eq!(
+            fwd[0].label[LABEL_LIMIT - 1],
+            format!("and {} more forwards", 42 - (LABEL_LIMIT - 1))
+        );
         assert!(d.edges.iter().any(|e| e.from == "net:dmz" && e.to == "hosts:dmz"));
     }
 
@@ -882,12 +891,17 @@ log = true
         let mut c = config();
         for k in 0..20u16 {
             let mut f = c.forwards[2].clone();
-            f.ports = crate::config::PortRange { first: 6000 + k, last: 6000 + k };
+            f.ports = crate::config::PortRange {
+                first: 6000 + k,
+                last: 6000 + k,
+            };
             f.addr = std::net::Ipv4Addr::new(10, 3, 0, 100 + k as u8);
             c.forwards.push(f);
         }
         let d = diagram(&c, None);
-        let addrs = d.node("addrs:data").expect("21 bare addresses in data are one box");
+        let addrs = d
+            .node("addrs:data")
+            .expect("21 bare addresses in data are one box");
         assert_eq!(addrs.lines, ["21 addresses", "10.3.0.20 … 10.3.0.119"]);
         assert!(d.node("addr:10.3.0.20").is_none());
     }

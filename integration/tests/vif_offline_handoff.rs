@@ -49,24 +49,56 @@ fn after_vif_offline_returns_the_binding_is_gone_the_lock_free_and_no_process_ou
     use_temp_state_dir("vif-handoff");
     let ns = Netns::new("handoff");
     let start = Command::new(brouter_bin())
-        .args(["--netns", ns.name(), "start", "bridgeip=10.98.96.1/22", "antispoof=yes"])
+        .args([
+            "--netns",
+            ns.name(),
+            "start",
+            "bridgeip=10.98.96.1/22",
+            "antispoof=yes",
+        ])
         .output()
         .unwrap();
-    assert!(start.status.success(), "{}", String::from_utf8_lossy(&start.stderr));
+    assert!(
+        start.status.success(),
+        "{}",
+        String::from_utf8_lossy(&start.stderr)
+    );
     ns.ip(&["link", "add", "vif1.0", "type", "veth", "peer", "name", "peer1"]);
     let mark = format!("{}-{:?}", std::process::id(), Instant::now());
     let online = [
-        "online", "type_if=vif", "--vif", "vif1.0", "--bridge", "xenbr0", "--mac", "aa:cc:00:01:00:01", "--ip",
+        "online",
+        "type_if=vif",
+        "--vif",
+        "vif1.0",
+        "--bridge",
+        "xenbr0",
+        "--mac",
+        "aa:cc:00:01:00:01",
+        "--ip",
         "10.98.96.7",
     ];
     for round in 0..5 {
         let on = vif(&ns, &mark, &online);
-        assert!(on.status.success(), "round {round}: {}", String::from_utf8_lossy(&on.stderr));
-        assert!(bound(&ns).contains("aa:cc:00:01:00:01"), "round {round}: not bound");
+        assert!(
+            on.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&on.stderr)
+        );
+        assert!(
+            bound(&ns).contains("aa:cc:00:01:00:01"),
+            "round {round}: not bound"
+        );
         let off = vif(&ns, &mark, &["offline", "type_if=vif", "--vif", "vif1.0"]);
-        assert!(off.status.success(), "round {round}: {}", String::from_utf8_lossy(&off.stderr));
+        assert!(
+            off.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&off.stderr)
+        );
         // `output()` returned: the pipes are closed, by the child too. The change is whole.
-        assert!(!bound(&ns).contains("aa:cc:00:01:00:01"), "round {round}: still bound");
+        assert!(
+            !bound(&ns).contains("aa:cc:00:01:00:01"),
+            "round {round}: still bound"
+        );
         assert!(
             !ns.ip(&["-o", "link", "show", "vif1.0"]).contains("master xenbr0"),
             "round {round}: still attached"
@@ -79,7 +111,10 @@ fn after_vif_offline_returns_the_binding_is_gone_the_lock_free_and_no_process_ou
         if left.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "brouter processes left behind: {left:?}");
+        assert!(
+            Instant::now() < deadline,
+            "brouter processes left behind: {left:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

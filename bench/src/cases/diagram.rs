@@ -28,7 +28,13 @@ pub fn run(report: &mut Report, n: usize) {
          whose crossing count is cubic in a rank's width: 32 networks with 320 hosts took 14.1 s \
          and drew a picture 144,990 px wide; 64 networks over 10 minutes. Now hosts past 8 a \
          network are one counting box and past 80 boxes the picture is a grid of zone cards.",
-        &["config", "diagram ms median (min–max)", "N", "SVG KB", "KB per network"],
+        &[
+            "config",
+            "diagram ms median (min–max)",
+            "N",
+            "SVG KB",
+            "KB per network",
+        ],
     );
     let out = std::env::temp_dir().join(format!("brouter-bench-diagram-{}.svg", std::process::id()));
     let mut data = vec![];

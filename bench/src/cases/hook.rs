@@ -21,7 +21,14 @@ use crate::run::{bin, brouter, ms};
 use crate::stats::Samples;
 
 /// One hotplug run of `script ACTION type_if=vif` for `vif<domid>.0`, timed, inside `ns`.
-fn libxl(ns: &Netns, script: &Path, xs: &FakeXenstore, state: &Path, action: &str, domid: u32) -> (Duration, Output) {
+fn libxl(
+    ns: &Netns,
+    script: &Path,
+    xs: &FakeXenstore,
+    state: &Path,
+    action: &str,
+    domid: u32,
+) -> (Duration, Output) {
     let mut cmd = Command::new(script);
     cmd.args([action, "type_if=vif"])
         .env_clear()
@@ -73,23 +80,42 @@ pub fn run(report: &mut Report, n: usize) {
     for k in 0..n as u32 {
         let domid = 10 + k;
         ns.ip(&[
-            "link", "add", &format!("vif{domid}.0"), "type", "veth", "peer", "name", &format!("domu{domid}"),
+            "link",
+            "add",
+            &format!("vif{domid}.0"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("domu{domid}"),
         ]);
         seed(&xs, &script, domid);
         let (t, out) = libxl(&ns, &script, &xs, &state, "online", domid);
-        assert!(out.status.success(), "hook online: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "hook online: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(
-            xs.get(&format!("backend/vif/{domid}/0/hotplug-status")).as_deref(),
+            xs.get(&format!("backend/vif/{domid}/0/hotplug-status"))
+                .as_deref(),
             Some("connected"),
             "the hook did not report the vif connected"
         );
         on.push(ms(t));
         let (t, out) = libxl(&ns, &script, &xs, &state, "offline", domid);
-        assert!(out.status.success(), "hook offline: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "hook offline: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         off.push(ms(t));
         let t = Instant::now();
         let out = Command::new(xs.bin_dir().join("xenstore-read"))
-            .args([format!("backend/vif/{domid}/0/mac"), format!("backend/vif/{domid}/0/handle")])
+            .args([
+                format!("backend/vif/{domid}/0/mac"),
+                format!("backend/vif/{domid}/0/handle"),
+            ])
             .output()
             .expect("fake xenstore-read");
         fake.push(ms(t.elapsed()));
@@ -108,7 +134,11 @@ pub fn run(report: &mut Report, n: usize) {
     );
     t.row(vec!["hook online".into(), on.show(2), on.n().to_string()]);
     t.row(vec!["hook offline".into(), off.show(2), off.n().to_string()]);
-    t.row(vec!["one fake `xenstore-read` (2 paths)".into(), fake.show(2), fake.n().to_string()]);
+    t.row(vec![
+        "one fake `xenstore-read` (2 paths)".into(),
+        fake.show(2),
+        fake.n().to_string(),
+    ]);
     report.tables.push(t);
     report.target(
         "Xen hook as xl calls it, online p50 (fake xenstore)",
