@@ -149,8 +149,11 @@ fn forwards_into(d: &Diagram) -> HashMap<&str, &[String]> {
         .collect()
 }
 
-/// The listed policies out of each zone: `(to zone, colour, label)`.
-fn policies_from(d: &Diagram) -> HashMap<&str, Vec<(&str, &'static str, &[String])>> {
+/// One listed policy out of a zone: `(to zone, colour, label)`.
+type PolicyLine<'d> = (&'d str, &'static str, &'d [String]);
+
+/// The listed policies out of each zone.
+fn policies_from(d: &Diagram) -> HashMap<&str, Vec<PolicyLine<'_>>> {
     let mut out: HashMap<&str, Vec<_>> = HashMap::new();
     for e in &d.edges {
         if let EdgeKind::Policy(_) = e.kind {
@@ -193,7 +196,7 @@ fn forward_lines(label: Option<&&[String]>) -> Vec<Line> {
     out
 }
 
-fn policy_lines(policies: Option<&Vec<(&str, &'static str, &[String])>>) -> Vec<Line> {
+fn policy_lines(policies: Option<&Vec<PolicyLine<'_>>>) -> Vec<Line> {
     let Some(policies) = policies else { return vec![] };
     let mut out: Vec<Line> = policies
         .iter()

@@ -79,9 +79,10 @@ fn a_thousand_networks_give_a_bounded_picture_naming_every_zone() {
         svg.len()
     );
     let texts = texts(&svg);
+    let all: std::collections::HashSet<&str> = texts.iter().map(String::as_str).collect();
     for i in 0..nets {
         let zone = format!("zone n{i}");
-        assert!(texts.iter().any(|t| *t == zone), "{zone} is not in the picture");
+        assert!(all.contains(zone.as_str()), "{zone} is not in the picture");
     }
     // Ten hosts a network are past the limit: counted, not drawn one by one.
     assert!(
