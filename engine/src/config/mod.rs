@@ -10,6 +10,7 @@ mod names;
 mod overlaps;
 mod risks;
 mod sources;
+mod toml_fast;
 mod toml_file;
 mod validate;
 mod values;

@@ -50,7 +50,19 @@ pub const KEYS: &[(&str, &[&str])] = &[
 pub const STP_FORWARD_DELAY: u32 = 15;
 
 /// Parse and validate a TOML configuration. `origin` is the file name used in messages.
+///
+/// A file in the plain subset brouter's files are written in is read by
+/// [`toml_fast`](super::toml_fast) first; anything else, and every file that does not
+/// parse or validate there, is read by toml_edit, whose positions the messages need.
 pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
+    if let Some(config) = from_plain_toml(text, origin) {
+        return Ok(config);
+    }
+    from_toml_edit(text, origin)
+}
+
+/// [`from_toml`] through toml_edit alone: every file, with positions for the messages.
+fn from_toml_edit(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
     let doc = ImDocument::parse(text).map_err(|e| {
         let line = e
             .span()
@@ -76,25 +88,37 @@ pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         validate(&config, &p.src).map(|()| config)
     };
     drop(p);
-    drop_aside(doc);
+    drop_aside_if_big(doc.into_table(), text.len());
     result
+}
+
+/// The config of a plain file that parses and validates; `None` for anything else.
+fn from_plain_toml(text: &str, origin: &str) -> Option<Config> {
+    let root = super::toml_fast::read(text)?;
+    let mut p = Parser {
+        src: Sources::for_toml(origin, TomlDoc::new(&root, text)),
+        errors: Vec::new(),
+        suggested: Vec::new(),
+    };
+    let config = p.config(&root);
+    let ok = p.errors.is_empty() && validate(&config, &p.src).is_ok();
+    drop(p);
+    drop_aside_if_big(root, text.len());
+    ok.then_some(config)
 }
 
 /// Free a parsed document off the caller's path: a 10,000-forward file is some 60,000
 /// small allocations, and freeing them took ~4 ms of the ~25 ms re-read of such a file
-/// (bench case 7b). Its table owns everything it holds (the text is only borrowed for
-/// `raw()`), so the table is moved to a short thread that frees it; small documents are
-/// freed here (a thread costs more than they do).
-fn drop_aside(doc: ImDocument<&str>) {
+/// (bench case 7b). The table owns everything it holds, so it is moved to a short thread
+/// that frees it; small documents are freed here (a thread costs more than they do).
+fn drop_aside_if_big(table: Table, text_len: usize) {
     const SMALL: usize = 64 * 1024;
-    if doc.raw().len() < SMALL {
+    if text_len < SMALL {
         return;
     }
-    // `ImDocument<&str>` only borrows its text for `raw()`; every item it holds is owned.
-    let owned: Table = doc.into_table();
     let _ = std::thread::Builder::new()
         .name("toml-free".into())
-        .spawn(move || drop(owned));
+        .spawn(move || drop(table));
 }
 
 /// What to do about a syntax error on `line`: TOML's booleans are lower-case (`True`,
@@ -583,5 +607,51 @@ impl<'t> Parser<'t> {
             services,
             log,
         })
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The plain reader's answer is toml_edit's: the same config for a valid file, and
+    /// nothing (so toml_edit reports) for an invalid one.
+    fn agrees(text: &str) -> Result<(), TestCaseError> {
+        let slow = from_toml_edit(text, "t.toml");
+        match from_plain_toml(text, "t.toml") {
+            Some(fast) => prop_assert_eq!(Some(fast), slow.ok(), "{}", text),
+            None => {}
+        }
+        prop_assert_eq!(
+            from_toml(text, "t.toml").map_err(|e| e.to_string()),
+            from_toml_edit(text, "t.toml").map_err(|e| e.to_string())
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_plain_reader_agrees_with_toml_edit_on_generated_files(
+            choices in prop::collection::vec(any::<u32>(), 0..80)
+        ) {
+            agrees(&crate::config::arbitrary::random_config_text(&choices))?;
+        }
+    }
+
+    #[test]
+    fn the_plain_reader_agrees_with_toml_edit_on_every_fixture() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+        for dir in [root.clone(), root.join("bad")] {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.extension().is_some_and(|x| x == "toml") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    agrees(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+            }
+        }
     }
 }
