@@ -3,6 +3,9 @@
 //! Parsed with `toml_edit` rather than serde so every key and value keeps its position:
 //! errors can then name the line, and unknown keys get a "did you mean". Parsing checks
 //! each value on its own (types, syntax); [`validate`] then checks the file as a whole.
+//! A file in plain TOML is first read by the faster [`toml_fast`](super::toml_fast);
+//! only files that read and validate there are taken from it, so every error message
+//! still comes from the toml_edit path.
 
 use std::net::Ipv4Addr;
 
