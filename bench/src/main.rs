@@ -3,7 +3,9 @@
 //! Runs every case of the benchmark issue in turn and writes `bench/RESULTS.md` (tables a
 //! person reads) and `bench/results.json` (every sample). Needs root (it creates network
 //! namespaces; nothing touches the root namespace). `$BENCH_RUNS` overrides the number of
-//! repetitions of the quick cases; `$BENCH_ONLY=seed,vif,…` runs a subset.
+//! repetitions of the quick cases; `$BENCH_ONLY=seed,vif,…` runs a subset (`peers`, Xen's
+//! vif-bridge against the hook, runs only when named: `just bench-peers`); `$BENCH_OUT=NAME`
+//! writes bench/NAME.md and NAME.json instead of RESULTS.md and results.json.
 
 mod cases;
 mod configs;
@@ -62,6 +64,11 @@ fn main() {
         eprintln!("case 9: the Xen hook as xl calls it");
         cases::hook::run(&mut r, cases::runs(30));
     }
+    // Peers only when asked for (`just bench-peers`): they need xen-utils-common.
+    if only.split(',').any(|o| o == "peers") {
+        eprintln!("case 10: peers (Xen's vif-bridge against brouter's hook)");
+        cases::peers::run(&mut r, cases::runs(20));
+    }
     calibrate(&mut steady);
     r.data
         .insert("host_steadiness_cpu_loop_ms".into(), steady.cpu.to_json());
@@ -81,9 +88,15 @@ fn main() {
         steady.pages.show(1)
     );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::write(dir.join("RESULTS.md"), r.markdown(&machine)).expect("write RESULTS.md");
+    // `$BENCH_OUT=NAME` writes NAME.md and NAME.json in bench/ instead of RESULTS.md and
+    // results.json (a subset run then leaves the full run's figures alone).
+    let (md, js) = match std::env::var("BENCH_OUT") {
+        Ok(name) if !name.is_empty() => (format!("{name}.md"), format!("{name}.json")),
+        _ => ("RESULTS.md".to_string(), "results.json".to_string()),
+    };
+    std::fs::write(dir.join(&md), r.markdown(&machine)).expect("write the results");
     let json = serde_json::to_string_pretty(&r.json(&machine)).expect("json");
-    std::fs::write(dir.join("results.json"), json + "\n").expect("write results.json");
+    std::fs::write(dir.join(&js), json + "\n").expect("write the results json");
     print!("{}", r.markdown(&machine));
 }
 
