@@ -5,13 +5,16 @@
 //! and whenever *any* bound nfnetlink socket is released it first flushes that work
 //! (`nft_rcv_nl_event` → `nf_tables_trans_destroy_flush_work`), so the process that
 //! closes its socket right after such a commit sleeps a grace period (5–15 ms here)
-//! before it can exit. xl waits for the hook's exit, so `vif offline` cost ~5× an `online`
-//! (which only adds elements: their transactions are freed at commit, nothing deferred).
+//! before it can exit. xl waits for the hook's exit, so `vif offline` cost ~4× an `online`
+//! (which only adds elements: their transactions are freed at commit, nothing deferred) —
+//! and an `online` that follows an offline within that grace period waits for the rest
+//! of it the same way.
 //!
-//! The deletion is committed and acknowledged when the socket is closed; only the wait
-//! remains, and it changes nothing anyone can observe. So before the hook drops its
-//! sockets it forks a child that keeps just its nfnetlink sockets: the child's exit is
-//! then the last release and the one that waits, while the hook exits at once. Why this
+//! The change is committed and acknowledged when the socket is closed; only the wait
+//! remains, and it changes nothing anyone can observe. So before the hook (`vif online`
+//! and `vif offline` alike) drops its sockets it forks a child that keeps just its
+//! nfnetlink sockets: the child's exit is then the last release and the one that waits,
+//! while the hook exits at once. Why this
 //! is safe (docs/decisions.md, "vif offline hands the socket release to a child"):
 //! - the child runs nothing but `getsockopt`, `close`, `read` and `_exit` (safe after
 //!   `fork` in a multi-threaded process: no allocation, no locks);
