@@ -1,5 +1,6 @@
-//! `vif offline` hands the wait for nf_tables' deferred free to a child process
-//! (cli/src/nfnl_release.rs, docs/decisions.md). What a caller can notice must not change:
+//! `vif online` and `vif offline` hand the wait for nf_tables' deferred free to a child
+//! process (cli/src/nfnl_release.rs, docs/decisions.md). What a caller can notice must not
+//! change:
 //! when the command returns (its output pipes closed) the binding is gone and the
 //! namespace's lock is free — an immediate `vif online` of the same vif succeeds — and no
 //! brouter process is left behind once the kernel's grace period has passed.
