@@ -25,8 +25,15 @@
 //! - it waits, on a pipe, for the hook to exit before it exits itself, so its release is
 //!   really the last one (the hook never pays the wait), and it is never a zombie of the
 //!   hook: its parent is gone when it ends, and init (or a subreaper) reaps it;
+//! - it then waits [`RELEASE_DELAY_MS`] more before it releases: a release that flushes
+//!   pending work holds the namespace's nf_tables commit mutex meanwhile, so releasing at
+//!   once only moved the wait into the next hook's commit;
 //! - killing it at any point leaves the same state: the kernel's deferred free runs on
 //!   its own, the release only waits for it.
+
+/// How long the child keeps the sockets after the hook has exited: several RCU grace
+/// periods (5–15 ms here), so its release normally finds nothing left to flush.
+const RELEASE_DELAY_MS: libc::c_long = 200;
 
 /// Fork the child described in the module documentation. Best effort: if the pipe or
 /// `fork` fails, the hook simply waits as before.
@@ -83,6 +90,15 @@ unsafe fn keep_nfnetlink_until_parent_exits(read_end: libc::c_int) -> ! {
             break;
         }
     }
+    // Let the grace period pass before releasing: a release while the deferred free is
+    // pending flushes it holding the namespace's nf_tables commit mutex, which would make
+    // the next hook's commit (an online right after an offline) wait instead. After the
+    // grace period nf_tables' worker has freed the elements and the release is quick.
+    let mut pause = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: RELEASE_DELAY_MS * 1_000_000,
+    };
+    while libc::nanosleep(&pause, &mut pause) != 0 && *libc::__errno_location() == libc::EINTR {}
     libc::_exit(0)
 }
 
