@@ -66,3 +66,14 @@ install prefix="/usr/local":
 bench:
     cargo build --release -p brouter -p brouter-bench
     target/release/brouter-bench
+
+# Xen's vif-bridge against brouter's hook, side by side (root; installs xen-utils-common if
+# missing): writes bench/PEERS.md and bench/PEERS.json, leaving RESULTS.md alone.
+bench-peers:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ ! -e /etc/xen/scripts/vif-bridge ]; then
+      apt-get install -y xen-utils-common
+    fi
+    cargo build --release -p brouter -p brouter-bench
+    BENCH_ONLY=peers BENCH_OUT=PEERS target/release/brouter-bench

@@ -3,7 +3,9 @@
 //! Runs every case of the benchmark issue in turn and writes `bench/RESULTS.md` (tables a
 //! person reads) and `bench/results.json` (every sample). Needs root (it creates network
 //! namespaces; nothing touches the root namespace). `$BENCH_RUNS` overrides the number of
-//! repetitions of the quick cases; `$BENCH_ONLY=seed,vif,…` runs a subset.
+//! repetitions of the quick cases; `$BENCH_ONLY=seed,vif,…` runs a subset (`peers`, Xen's
+//! vif-bridge against the hook, runs only when named: `just bench-peers`); `$BENCH_OUT=NAME`
+//! writes bench/NAME.md and NAME.json instead of RESULTS.md and results.json.
 
 mod cases;
 mod configs;
@@ -54,6 +56,23 @@ fn main() {
         eprintln!("case 7: a change costs as much as its size");
         cases::changes::run(&mut r, cases::runs(5).min(quick));
     }
+    if want("check") {
+        eprintln!("case 8: check by networks, re-read of 10,000 forwards");
+        cases::check::run(&mut r, cases::runs(5).min(quick));
+    }
+    if want("diagram") {
+        eprintln!("case 9: diagram by networks");
+        cases::diagram::run(&mut r, cases::runs(5).min(quick));
+    }
+    if want("hook") {
+        eprintln!("case 10: the Xen hook as xl calls it");
+        cases::hook::run(&mut r, cases::runs(30));
+    }
+    // Peers only when asked for (`just bench-peers`): they need xen-utils-common.
+    if only.split(',').any(|o| o == "peers") {
+        eprintln!("case 11: peers (Xen's vif-bridge against brouter's hook)");
+        cases::peers::run(&mut r, cases::runs(20));
+    }
     calibrate(&mut steady);
     r.data
         .insert("host_steadiness_cpu_loop_ms".into(), steady.cpu.to_json());
@@ -73,9 +92,16 @@ fn main() {
         steady.pages.show(1)
     );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // `$BENCH_OUT=NAME` writes NAME.md and NAME.json in bench/ instead of RESULTS.md and
+    // results.json; without it a subset run (`BENCH_ONLY`) is laid over the last full run's
+    // files rather than replacing them.
+    let out = std::env::var("BENCH_OUT").ok().filter(|n| !n.is_empty());
+    let (md_name, js_name) = match &out {
+        Some(name) => (format!("{name}.md"), format!("{name}.json")),
+        None => ("RESULTS.md".to_string(), "results.json".to_string()),
+    };
     let (mut md, mut json) = (r.markdown(&machine), r.json(&machine));
-    if !only.is_empty() {
-        // A subset: laid over the last full run's files rather than replacing them.
+    if !only.is_empty() && out.is_none() {
         if let Ok(earlier) = std::fs::read_to_string(dir.join("RESULTS.md")) {
             md = report::merge_markdown(&earlier, &md, &only);
         }
@@ -86,9 +112,9 @@ fn main() {
             json = report::merge_json(earlier, json);
         }
     }
-    std::fs::write(dir.join("RESULTS.md"), &md).expect("write RESULTS.md");
+    std::fs::write(dir.join(&md_name), &md).expect("write the results");
     let json = serde_json::to_string_pretty(&json).expect("json");
-    std::fs::write(dir.join("results.json"), json + "\n").expect("write results.json");
+    std::fs::write(dir.join(&js_name), json + "\n").expect("write the results json");
     print!("{md}");
 }
 

@@ -123,10 +123,17 @@ const LABEL_FONT: usize = 11;
 /// topology (internet, uplink, dom0, brouters, their hosts, forwards), then under it a
 /// heading and the zone-policy rows.
 ///
+/// Past [`crate::diagram_grid::LAYERED_MAX_NODES`] boxes the layered layout is too slow
+/// (cubic in a rank's width) and too wide to read: [`crate::diagram_grid`] draws a grid of
+/// zone cards instead.
+///
 /// layout-rs places disconnected parts side by side, which makes a very wide picture;
 /// invisible edges (title → internet, every bottom box of the topology → policy heading →
 /// the "from" row) stack the parts instead.
 pub fn svg(d: &Diagram) -> String {
+    if crate::diagram_grid::too_big_for_layers(d) {
+        return crate::diagram_grid::svg(d);
+    }
     let dir = Orientation::TopToBottom;
     let mut vg = VisualGraph::new(dir);
     let title = vg.add_node(heading(&d.title, 16, dir));

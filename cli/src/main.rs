@@ -6,6 +6,7 @@ mod check;
 #[cfg(feature = "demo")]
 mod demo;
 mod diagram;
+mod diagram_grid;
 mod exit;
 mod explain;
 mod hotplug;
@@ -15,6 +16,7 @@ mod load;
 mod lock;
 mod manpage;
 mod marks;
+mod nfnl_release;
 mod readback;
 mod run;
 mod status;

@@ -275,6 +275,11 @@ async fn run(
         plan_vif_offline(&obs, req)
     };
     let result = apply(backend.get(), &plan.plan).await;
+    if matches!(backend, Backend::Kernel(_)) {
+        // The change is committed; nf_tables' deferred free (of this unbind, or of an
+        // earlier one still in its grace period) would hold up our exit.
+        crate::nfnl_release::hand_off();
+    }
     backend.finish()?;
     match result {
         Ok(()) => Ok(plan),

@@ -13,9 +13,11 @@
 //! "Firewall model"); drawing them would bury the policies that were written, so only
 //! listed policies become arrows.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
+use std::net::Ipv4Addr;
 
-use crate::config::{Action, Config, Host, Mode, Network, ZONE_DOM0, ZONE_EXTERNAL};
+use crate::config::{Action, Config, Forward, Host, Mode, NetIndex, Network, ZONE_DOM0, ZONE_EXTERNAL};
 use crate::model::{Observed, IP_FORWARD};
 
 /// Node id of the internet beyond the uplink.
@@ -153,7 +155,19 @@ fn host_id(name: &str) -> String {
     format!("host:{name}")
 }
 
+/// More hosts (or unclaimed ports, or bare forward addresses) than this on one network
+/// are drawn as one box that counts them: a bridge with hundreds of ports is readable as
+/// "240 hosts", not as 240 boxes side by side, and the picture's size stays bounded by
+/// the number of networks.
+pub const HOST_LIMIT: usize = 8;
+
+/// More forwards to one box than this are labelled with the first ones and a count.
+pub const LABEL_LIMIT: usize = 6;
+
 /// Build the picture of `config`, refined by `observed` when the live state could be read.
+///
+/// Linear in networks, hosts, forwards and policies (lookups are indexed), so that a
+/// thousand-network config is drawn in milliseconds.
 pub fn diagram(config: &Config, observed: Option<&Observed>) -> Diagram {
     let mut d = Diagram {
         title: match config.mode {
@@ -173,20 +187,58 @@ pub fn diagram(config: &Config, observed: Option<&Observed>) -> Diagram {
     d.nodes.push(dom0_node(observed));
     wire(&mut d, INTERNET, UPLINK);
     wire(&mut d, UPLINK, DOM0);
+    let mut hosts_of: HashMap<&str, Vec<&Host>> = HashMap::new();
+    for h in &config.hosts {
+        hosts_of.entry(h.network.as_str()).or_default().push(h);
+    }
+    // Which box a host's forwards point at: its own, or its network's count box.
+    let mut host_box: HashMap<&str, String> = HashMap::new();
     for n in &config.networks {
         d.nodes.push(brouter_node(n, observed));
         wire(&mut d, DOM0, &net_id(&n.name));
-        for h in config.hosts.iter().filter(|h| h.network == n.name) {
-            d.nodes.push(host_node(h, n, observed));
-            wire(&mut d, &net_id(&n.name), &host_id(&h.name));
+        let hosts = hosts_of.get(n.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+        if hosts.len() > HOST_LIMIT {
+            let id = format!("hosts:{}", n.name);
+            d.nodes.push(hosts_node(&id, hosts, n, observed));
+            wire(&mut d, &net_id(&n.name), &id);
+            for h in hosts {
+                host_box.entry(h.name.as_str()).or_insert_with(|| id.clone());
+            }
+        } else {
+            for h in hosts {
+                d.nodes.push(host_node(h, n, observed));
+                wire(&mut d, &net_id(&n.name), &host_id(&h.name));
+                host_box
+                    .entry(h.name.as_str())
+                    .or_insert_with(|| host_id(&h.name));
+            }
         }
         if let Some(obs) = observed {
-            add_unclaimed_ports(&mut d, config, n, obs);
+            add_unclaimed_ports(&mut d, hosts, n, obs);
         }
     }
-    add_forwards(&mut d, config);
+    add_forwards(&mut d, config, &host_box);
     add_policies(&mut d, config);
     d
+}
+
+/// One box for the hosts of a network that has more than [`HOST_LIMIT`]: how many, the
+/// first and last by name, and (live) how many have a vif attached.
+fn hosts_node(id: &str, hosts: &[&Host], n: &Network, observed: Option<&Observed>) -> Node {
+    let mut lines = vec![format!("{} hosts", hosts.len())];
+    if let (Some(first), Some(last)) = (hosts.first(), hosts.last()) {
+        lines.push(format!("{} … {}", first.name, last.name));
+    }
+    if let Some(obs) = observed {
+        let attached = hosts.iter().filter(|h| port_of_host(h, n, obs).is_some()).count();
+        lines.push(format!("{attached} with a vif attached"));
+    }
+    Node {
+        id: id.to_string(),
+        kind: NodeKind::Host,
+        lines,
+        group: net_group(&n.name),
+    }
 }
 
 /// The zone-policy graph as two rows: each zone that opens connections under some policy
@@ -204,13 +256,12 @@ fn add_policies(d: &mut Diagram, config: &Config) {
         });
         return;
     }
-    for (side, row) in [(Side::From, "from"), (Side::To, "to")] {
+    let ix = NetIndex::new(config);
+    let from: HashSet<&str> = config.policies.iter().map(|p| p.from.as_str()).collect();
+    let to: HashSet<&str> = config.policies.iter().map(|p| p.to.as_str()).collect();
+    for (side, row, used) in [(Side::From, "from", &from), (Side::To, "to", &to)] {
         for z in config.zones() {
-            let used = config.policies.iter().any(|p| match side {
-                Side::From => p.from == z,
-                Side::To => p.to == z,
-            });
-            if !used {
+            if !used.contains(z.as_str()) {
                 continue;
             }
             let what = match z.as_str() {
@@ -219,7 +270,7 @@ fn add_policies(d: &mut Diagram, config: &Config) {
                     None => "any other interface".to_string(),
                 },
                 ZONE_DOM0 => "the host".to_string(),
-                net => config.network(net).map(|n| n.bridge.clone()).unwrap_or_default(),
+                net => ix.network(net).map(|n| n.bridge.clone()).unwrap_or_default(),
             };
             d.nodes.push(Node {
                 id: zone_id(side, &z),
@@ -386,18 +437,33 @@ fn host_node(h: &Host, n: &Network, observed: Option<&Observed>) -> Node {
     }
 }
 
-/// Ports of `n`'s bridge that no declared host claims, each with its binding if any.
-fn add_unclaimed_ports(d: &mut Diagram, config: &Config, n: &Network, obs: &Observed) {
-    let claimed: Vec<&str> = config
-        .hosts
-        .iter()
-        .filter(|h| h.network == n.name)
-        .filter_map(|h| port_of_host(h, n, obs))
-        .collect();
-    for port in obs
+/// Ports of `n`'s bridge that no declared host claims, each with its binding if any;
+/// more than [`HOST_LIMIT`] of them as one box that counts them.
+fn add_unclaimed_ports(d: &mut Diagram, hosts: &[&Host], n: &Network, obs: &Observed) {
+    let claimed: HashSet<&str> = hosts.iter().filter_map(|h| port_of_host(h, n, obs)).collect();
+    let ports: Vec<_> = obs
         .ports_of(&n.bridge)
-        .filter(|l| !claimed.contains(&l.name.as_str()))
-    {
+        .filter(|l| !claimed.contains(l.name.as_str()))
+        .collect();
+    if ports.len() > HOST_LIMIT {
+        let bound = ports
+            .iter()
+            .filter(|p| obs.bindings.iter().any(|b| b.vif == p.name))
+            .count();
+        let id = format!("vifs:{}", n.name);
+        d.nodes.push(Node {
+            id: id.clone(),
+            kind: NodeKind::Vif,
+            lines: vec![
+                format!("{} other vifs", ports.len()),
+                format!("{bound} bound, {} not", ports.len() - bound),
+            ],
+            group: net_group(&n.name),
+        });
+        wire(d, &net_id(&n.name), &id);
+        return;
+    }
+    for port in ports {
         let mut lines = vec![format!("vif {}", port.name)];
         match obs.bindings.iter().find(|b| b.vif == port.name) {
             Some(b) => {
@@ -420,54 +486,104 @@ fn add_unclaimed_ports(d: &mut Diagram, config: &Config, n: &Network, obs: &Obse
     }
 }
 
-/// One arrow per destination, from the uplink, labelled with every forward to it.
-fn add_forwards(d: &mut Diagram, config: &Config) {
-    let mut targets: Vec<(String, Vec<String>)> = Vec::new();
-    for f in &config.forwards {
-        // A forward to a declared host's address points at that host's box.
-        let host = f
-            .host
+/// One arrow per destination, from the uplink, labelled with its forwards (the first
+/// [`LABEL_LIMIT`] - 1 and a count past that). A destination is a host's box, or, for an
+/// address no host carries, a box of that address in its network (or beside dom0); more
+/// than [`HOST_LIMIT`] such addresses in one network share one box that counts them.
+fn add_forwards<'c>(d: &mut Diagram, config: &'c Config, host_box: &HashMap<&str, String>) {
+    let ix = NetIndex::new(config);
+    let mut by_addr: HashMap<Ipv4Addr, &'c str> = HashMap::new();
+    for h in &config.hosts {
+        for a in &h.addresses {
+            by_addr.entry(*a).or_insert(h.name.as_str());
+        }
+    }
+    // A forward to a declared host's address points at that host's box.
+    let target_host = |f: &'c Forward| -> Option<&'c str> {
+        f.host
             .as_deref()
-            .filter(|h| config.host(h).is_some())
-            .or_else(|| {
-                config
-                    .hosts
-                    .iter()
-                    .find(|h| h.addresses.contains(&f.addr))
-                    .map(|h| h.name.as_str())
+            .filter(|h| host_box.contains_key(h))
+            .or_else(|| by_addr.get(&f.addr).copied())
+    };
+    // Bare addresses per network (`None`: outside every network), in config order.
+    let mut bare: Vec<(Option<&str>, Vec<Ipv4Addr>)> = Vec::new();
+    let mut bare_ix: HashMap<Option<&str>, usize> = HashMap::new();
+    let mut seen: HashSet<Ipv4Addr> = HashSet::new();
+    for f in &config.forwards {
+        if target_host(f).is_none() && seen.insert(f.addr) {
+            let net = ix.network_of(f.addr).map(|n| n.name.as_str());
+            let k = *bare_ix.entry(net).or_insert_with(|| {
+                bare.push((net, Vec::new()));
+                bare.len() - 1
             });
-        let (id, shown) = match host {
-            Some(h) => (host_id(h), h.to_string()),
-            None => {
-                let id = format!("addr:{}", f.addr);
-                if d.node(&id).is_none() {
-                    let network = config.network_of(f.addr).map(|n| n.name.clone());
-                    let group = network.as_deref().and_then(net_group);
-                    d.nodes.push(Node {
-                        id: id.clone(),
-                        kind: NodeKind::Address,
-                        lines: vec![f.addr.to_string()],
-                        group,
-                    });
-                    match network {
-                        Some(net) => wire(d, &net_id(&net), &id),
-                        None => wire(d, DOM0, &id),
-                    }
-                }
-                (id, f.addr.to_string())
+            bare[k].1.push(f.addr);
+        }
+    }
+    let mut addr_box: HashMap<Ipv4Addr, String> = HashMap::new();
+    for (net, addrs) in &bare {
+        let group = net.and_then(net_group);
+        let parent = net.map(net_id).unwrap_or_else(|| DOM0.to_string());
+        if addrs.len() > HOST_LIMIT {
+            let id = format!("addrs:{}", net.unwrap_or(DOM0));
+            d.nodes.push(Node {
+                id: id.clone(),
+                kind: NodeKind::Address,
+                lines: vec![
+                    format!("{} addresses", addrs.len()),
+                    format!("{} … {}", addrs[0], addrs[addrs.len() - 1]),
+                ],
+                group,
+            });
+            wire(d, &parent, &id);
+            for a in addrs {
+                addr_box.insert(*a, id.clone());
             }
+        } else {
+            for a in addrs {
+                let id = format!("addr:{a}");
+                d.nodes.push(Node {
+                    id: id.clone(),
+                    kind: NodeKind::Address,
+                    lines: vec![a.to_string()],
+                    group: group.clone(),
+                });
+                wire(d, &parent, &id);
+                addr_box.insert(*a, id);
+            }
+        }
+    }
+    let mut targets: Vec<(String, Vec<String>, usize)> = Vec::new();
+    let mut target_ix: HashMap<String, usize> = HashMap::new();
+    for f in &config.forwards {
+        let (id, shown) = match target_host(f) {
+            Some(h) => (host_box[h].clone(), h.to_string()),
+            None => (addr_box[&f.addr].clone(), f.addr.to_string()),
         };
         let to_port = match f.to_port {
             Some(p) => p.to_string(),
             None => f.ports.to_string(),
         };
-        let line = format!("{}/{} → {shown}:{to_port}", f.proto, f.ports);
-        match targets.iter_mut().find(|(t, _)| *t == id) {
-            Some((_, lines)) => lines.push(line),
-            None => targets.push((id, vec![line])),
+        let k = *target_ix.entry(id.clone()).or_insert_with(|| {
+            targets.push((id, Vec::new(), 0));
+            targets.len() - 1
+        });
+        let (_, lines, more) = &mut targets[k];
+        if lines.len() < LABEL_LIMIT {
+            lines.push(format!("{}/{} → {shown}:{to_port}", f.proto, f.ports));
+        } else {
+            *more += 1;
         }
     }
-    for (to, label) in targets {
+    for (to, mut label, mut more) in targets {
+        if more > 0 {
+            label.pop();
+            more += 1;
+        }
+        match more {
+            0 => {}
+            1 => label.push("and 1 more forward".into()),
+            k => label.push(format!("and {k} more forwards")),
+        }
         d.edges.push(Edge {
             from: UPLINK.into(),
             to,
@@ -722,6 +838,71 @@ log = true
             .edges
             .iter()
             .any(|e| e.kind == EdgeKind::Wire && e.from == "net:dmz" && e.to == "vif:vif7.0"));
+    }
+
+    /// `config()` with `extra` more hosts on dmz, each with a forward.
+    fn crowded(extra: usize) -> Config {
+        let mut text = TWO_NETS.to_string();
+        for k in 0..extra {
+            text.push_str(&format!(
+                "[[host]]\nname = \"vm{k}\"\nnetwork = \"dmz\"\nmac = \"aa:cc:00:00:02:{k:02x}\"\naddresses = [\"10.1.0.{}\"]\n\n\
+                 [[forward]]\nproto = \"tcp\"\nport = {}\nto = \"vm{k}\"\n\n",
+                100 + k,
+                3000 + k
+            ));
+        }
+        from_toml(&text, "crowded.toml").unwrap()
+    }
+
+    #[test]
+    fn up_to_the_limit_every_host_has_its_own_box() {
+        let d = diagram(&crowded(HOST_LIMIT - 1), None);
+        assert!(d.node("host:web1").is_some());
+        assert!(d.node(&format!("host:vm{}", HOST_LIMIT - 2)).is_some());
+        assert!(d.node("hosts:dmz").is_none());
+    }
+
+    #[test]
+    fn past_the_limit_a_network_s_hosts_are_one_box_that_counts_them_and_takes_their_forwards() {
+        let d = diagram(&crowded(40), None);
+        assert!(d.node("host:web1").is_none() && d.node("host:vm0").is_none());
+        let hosts = d.node("hosts:dmz").expect("one box for dmz's 41 hosts");
+        assert_eq!(hosts.lines, ["41 hosts", "web1 … vm39"]);
+        assert_eq!(hosts.group.as_deref(), Some("network dmz"));
+        let fwd: Vec<&Edge> = d.edges.iter().filter(|e| e.kind == EdgeKind::Forward).collect();
+        assert_eq!(
+            fwd.len(),
+            2,
+            "dmz's 42 forwards share one arrow; data's address keeps its own"
+        );
+        assert_eq!(fwd[0].to, "hosts:dmz");
+        assert_eq!(fwd[0].label.len(), LABEL_LIMIT);
+        assert_eq!(fwd[0].label[0], "tcp/80 → web1:80");
+        assert_eq!(
+            fwd[0].label[LABEL_LIMIT - 1],
+            format!("and {} more forwards", 42 - (LABEL_LIMIT - 1))
+        );
+        assert!(d.edges.iter().any(|e| e.from == "net:dmz" && e.to == "hosts:dmz"));
+    }
+
+    #[test]
+    fn many_forwards_to_bare_addresses_of_one_network_share_a_counting_box() {
+        let mut c = config();
+        for k in 0..20u16 {
+            let mut f = c.forwards[2].clone();
+            f.ports = crate::config::PortRange {
+                first: 6000 + k,
+                last: 6000 + k,
+            };
+            f.addr = std::net::Ipv4Addr::new(10, 3, 0, 100 + k as u8);
+            c.forwards.push(f);
+        }
+        let d = diagram(&c, None);
+        let addrs = d
+            .node("addrs:data")
+            .expect("21 bare addresses in data are one box");
+        assert_eq!(addrs.lines, ["21 addresses", "10.3.0.20 … 10.3.0.119"]);
+        assert!(d.node("addr:10.3.0.20").is_none());
     }
 
     #[test]

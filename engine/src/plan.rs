@@ -4,7 +4,7 @@
 //! a converged system plans nothing; nothing brouter did not create is ever removed; a
 //! plan interrupted after any step and planned again converges to the same state.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -17,6 +17,7 @@ pub use crate::desired::Scope;
 
 mod bridge_attrs;
 pub mod elements;
+mod index;
 mod op;
 pub mod resume;
 use crate::binding_memory::{bindings_to_restore, remember_binding, restore_lost_bindings};
@@ -61,6 +62,7 @@ pub enum PlanError {
 
 /// Plan `start`: converge `observed` to `desired`.
 pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+    let observed = &index::Indexed::new(observed);
     refuse_foreign_bridge_names(desired, observed)?;
     refuse_foreign_routes(desired, observed)?;
     if let Some(table) = observed.foreign_tables.first() {
@@ -80,7 +82,7 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
 }
 
 /// A wanted bridge's name taken by a link that is not a bridge: brouter will not replace it.
-fn refuse_foreign_bridge_names(desired: &Desired, observed: &Observed) -> Result<(), PlanError> {
+fn refuse_foreign_bridge_names(desired: &Desired, observed: &index::Indexed) -> Result<(), PlanError> {
     for b in &desired.bridges {
         if let Some(l) = observed.link(&b.name) {
             if !l.is_bridge() {
@@ -95,20 +97,14 @@ fn refuse_foreign_bridge_names(desired: &Desired, observed: &Observed) -> Result
 }
 
 /// A wanted route whose destination a route brouter did not create sends elsewhere.
-fn refuse_foreign_routes(desired: &Desired, observed: &Observed) -> Result<(), PlanError> {
+fn refuse_foreign_routes(desired: &Desired, observed: &index::Indexed) -> Result<(), PlanError> {
     for r in &desired.routes {
-        let owned_here = observed
-            .routes
-            .iter()
-            .any(|o| o.owned() && o.dst == r.dst && o.dev == r.dev);
+        let same_dst = observed.routes_to(&r.dst);
+        let owned_here = same_dst.iter().any(|o| o.owned() && o.dev == r.dev);
         if owned_here {
             continue;
         }
-        if let Some(o) = observed
-            .routes
-            .iter()
-            .find(|o| o.dst == r.dst && o.metric == 0 && !o.owned())
-        {
+        if let Some(o) = same_dst.iter().find(|o| o.metric == 0 && !o.owned()) {
             if o.dev != r.dev {
                 return Err(PlanError::RouteConflict {
                     dst: r.dst,
@@ -144,8 +140,10 @@ fn remove_stale_routes_and_bridges(
     observed: &Observed,
     stale: &[&str],
 ) {
+    let wanted_routes: HashSet<(Ipv4Net, &str)> =
+        desired.routes.iter().map(|d| (d.dst, d.dev.as_str())).collect();
     for r in &observed.routes {
-        let wanted = desired.routes.iter().any(|d| d.dst == r.dst && d.dev == r.dev);
+        let wanted = wanted_routes.contains(&(r.dst, r.dev.as_str()));
         if r.owned() && desired.scope.includes(&r.dev) && !wanted && !stale.contains(&r.dev.as_str()) {
             ops.push(Op::DeleteRoute {
                 dst: r.dst,
@@ -198,7 +196,7 @@ fn set_sysctls(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
 
 /// Step 3: bridges — create missing ones; bring all up (noting foreign ones we raised,
 /// so `stop` puts them down again).
-fn create_and_raise_bridges(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
+fn create_and_raise_bridges(ops: &mut Vec<Op>, desired: &Desired, observed: &index::Indexed) {
     for b in &desired.bridges {
         let up = match observed.link(&b.name) {
             None => {
@@ -232,7 +230,8 @@ fn create_and_raise_bridges(ops: &mut Vec<Op>, desired: &Desired, observed: &Obs
 /// The addresses on each link as the plan goes, and the links whose last address the
 /// plan deletes (the kernel flushes their routes).
 struct AddressTrack {
-    present: Vec<(String, Ipv4Net)>,
+    /// Each link's addresses.
+    present: HashMap<String, Vec<Ipv4Net>>,
     flushed: BTreeSet<String>,
 }
 
@@ -242,23 +241,36 @@ impl AddressTrack {
             link: link.to_string(),
             addr,
         });
-        self.present.retain(|(l, x)| !(l == link && *x == addr));
-        if !self.present.iter().any(|(l, _)| l == link) {
+        let left = self.present.get_mut(link).map(|on| {
+            on.retain(|x| *x != addr);
+            on.len()
+        });
+        if left.unwrap_or(0) == 0 {
             self.flushed.insert(link.to_string());
         }
+    }
+
+    fn has(&self, link: &str, addr: Ipv4Net) -> bool {
+        self.present.get(link).is_some_and(|on| on.contains(&addr))
+    }
+
+    fn add(&mut self, link: &str, addr: Ipv4Net) {
+        self.present.entry(link.to_string()).or_default().push(addr);
     }
 }
 
 /// Whether `a` is an address brouter owns in scope, on a kept link, that is no longer
 /// wanted.
-fn is_stale_address(desired: &Desired, stale: &[&str], a: &crate::model::Address) -> bool {
+fn is_stale_address(
+    desired: &Desired,
+    wanted: &HashSet<(&str, Ipv4Net)>,
+    stale: &[&str],
+    a: &crate::model::Address,
+) -> bool {
     a.owned
         && desired.scope.includes(&a.link)
         && !stale.contains(&a.link.as_str())
-        && !desired
-            .addresses
-            .iter()
-            .any(|d| d.link == a.link && d.addr == a.addr)
+        && !wanted.contains(&(a.link.as_str(), a.addr))
 }
 
 /// Step 4: addresses (a foreign identical address already satisfies the wish). The kernel
@@ -270,38 +282,38 @@ fn is_stale_address(desired: &Desired, stale: &[&str], a: &crate::model::Address
 fn converge_addresses(
     ops: &mut Vec<Op>,
     desired: &Desired,
-    observed: &Observed,
+    observed: &index::Indexed,
     stale: &[&str],
 ) -> BTreeSet<String> {
     let mut track = AddressTrack {
-        present: observed
-            .addresses
-            .iter()
-            .map(|a| (a.link.clone(), a.addr))
-            .collect(),
+        present: HashMap::new(),
         flushed: BTreeSet::new(),
     };
-    let is_stale = |a: &crate::model::Address| is_stale_address(desired, stale, a);
-    let mut deleted: Vec<usize> = Vec::new();
+    for a in &observed.addresses {
+        track.add(&a.link, a.addr);
+    }
+    let wanted: HashSet<(&str, Ipv4Net)> = desired
+        .addresses
+        .iter()
+        .map(|d| (d.link.as_str(), d.addr))
+        .collect();
+    let is_stale = |a: &crate::model::Address| is_stale_address(desired, &wanted, stale, a);
+    let mut deleted: HashSet<usize> = HashSet::new();
     for a in &desired.addresses {
-        if track.present.iter().any(|(l, x)| *l == a.link && *x == a.addr) {
+        if track.has(&a.link, a.addr) {
             continue;
         }
-        for (k, old) in observed.addresses.iter().enumerate() {
-            if old.link == a.link
-                && is_stale(old)
-                && old.addr.trunc() == a.addr.trunc()
-                && !deleted.contains(&k)
-            {
+        for &(k, old) in observed.addresses_on(&a.link) {
+            if is_stale(old) && old.addr.trunc() == a.addr.trunc() && !deleted.contains(&k) {
                 track.delete(ops, &old.link, old.addr);
-                deleted.push(k);
+                deleted.insert(k);
             }
         }
         ops.push(Op::AddAddress {
             link: a.link.clone(),
             addr: a.addr,
         });
-        track.present.push((a.link.clone(), a.addr));
+        track.add(&a.link, a.addr);
     }
     for (k, old) in observed.addresses.iter().enumerate() {
         if is_stale(old) && !deleted.contains(&k) {
@@ -314,20 +326,25 @@ fn converge_addresses(
 /// Step 5: routes, after the bridge is up: the kernel refuses routes via a down link and
 /// drops them when a link goes down; only the prefix routes of (foreign) addresses come
 /// back by themselves when it goes up again. Routes through `flushed` links are gone.
-fn add_missing_routes(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed, flushed: &BTreeSet<String>) {
+fn add_missing_routes(
+    ops: &mut Vec<Op>,
+    desired: &Desired,
+    observed: &index::Indexed,
+    flushed: &BTreeSet<String>,
+) {
     for r in &desired.routes {
         let present = if flushed.contains(r.dev.as_str()) {
             false
         } else if observed.link(&r.dev).is_some_and(|l| l.up) {
             observed
-                .routes
+                .routes_to(&r.dst)
                 .iter()
-                .any(|o| o.dst == r.dst && o.dev == r.dev && o.metric == 0)
+                .any(|o| o.dev == r.dev && o.metric == 0)
         } else {
             observed
-                .addresses
+                .addresses_on(&r.dev)
                 .iter()
-                .any(|a| a.link == r.dev && !a.owned && a.addr.trunc() == r.dst)
+                .any(|(_, a)| !a.owned && a.addr.trunc() == r.dst)
         };
         if !present {
             ops.push(Op::AddRoute {

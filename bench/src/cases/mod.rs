@@ -2,8 +2,12 @@
 
 pub mod apply;
 pub mod changes;
+pub mod check;
 pub mod converged;
 pub mod datapath;
+pub mod diagram;
+pub mod hook;
+pub mod peers;
 pub mod seed;
 pub mod vif;
 

@@ -53,7 +53,8 @@ fn online_args(vif: &str, i: usize, bridge: &str) -> Vec<String> {
         "--mac".into(),
         format!("aa:cc:00:01:{:02x}:{:02x}", (i / 256) % 256, i % 256),
         "--ip".into(),
-        // An address in the bridge's own network: `vif online` refuses one outside it.
+        // Each bridge's own network (xenbr0 10.98.96.0/22, xenbr1 10.99.96.0/22): an
+        // address outside the bridge's network is refused.
         format!(
             "10.{}.{}.{}",
             if bridge == BRIDGES[1] { 99 } else { 98 },

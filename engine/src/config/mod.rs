@@ -7,8 +7,10 @@
 pub mod arbitrary;
 mod error;
 mod names;
+mod overlaps;
 mod risks;
 mod sources;
+mod toml_fast;
 mod toml_file;
 mod validate;
 mod values;
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{did_you_mean, ConfigError, ConfigErrors};
 pub use names::{check_interface_name, check_zone_name};
+pub use overlaps::NetIndex;
 pub use risks::risks;
 pub use sources::{Located, Sources};
 pub use toml_file::{from_toml, KEYS as TOML_KEYS};

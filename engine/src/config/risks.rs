@@ -1,6 +1,10 @@
 //! Valid but risky: configurations that do what they say, where what they say is likely
 //! not what the admin meant. `brouter check` prints these as warnings (exit 0).
 
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+use super::overlaps::NetIndex;
 use super::{Action, Config, ZONE_DOM0, ZONE_EXTERNAL};
 
 /// One line per risk found in `config`, each saying what to write instead.
@@ -18,14 +22,19 @@ pub fn risks(config: &Config) -> Vec<String> {
     }
     // A host without a mac on an antispoof network is an error already (validate); a
     // forward to a bare address there reaches a VM only if some [[host]] declares it.
+    // Indexed once, so 10,000 forwards do not each scan every network and host.
+    let ix = NetIndex::new(config);
+    let declared_addrs: HashSet<(&str, Ipv4Addr)> = config
+        .hosts
+        .iter()
+        .filter(|h| h.mac.is_some())
+        .flat_map(|h| h.addresses.iter().map(move |a| (h.network.as_str(), *a)))
+        .collect();
     for f in &config.forwards {
-        let Some(net) = config.networks.iter().find(|n| n.subnet.contains(&f.addr)) else {
+        let Some(net) = ix.network_of(f.addr) else {
             continue;
         };
-        let declared = config
-            .hosts
-            .iter()
-            .any(|h| h.network == net.name && h.mac.is_some() && h.addresses.contains(&f.addr));
+        let declared = declared_addrs.contains(&(net.name.as_str(), f.addr));
         if net.antispoof && !declared {
             out.push(format!(
                 "forward {}/{} goes to {} on anti-spoofing network {}, which no [[host]] with a \

@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use super::overlaps::{forward_pairs, network_pairs, NetIndex};
 use super::{
     check_interface_name, check_zone_name, did_you_mean, Config, ConfigError, ConfigErrors, Host, Mode,
     Network, Sources, ZONE_DOM0, ZONE_EXTERNAL,
@@ -55,10 +56,11 @@ pub fn validate(config: &Config, src: &Sources<'_>) -> Result<(), ConfigErrors> 
         src,
         errors: Vec::new(),
     };
+    let ix = NetIndex::new(config);
     uplink(config, &mut r);
     networks(config, &mut r);
-    hosts(config, &mut r);
-    forwards(config, &mut r);
+    hosts(config, &ix, &mut r);
+    forwards(config, &ix, &mut r);
     policies(config, &mut r);
     if r.errors.is_empty() {
         Ok(())
@@ -209,21 +211,20 @@ fn network_subnet(config: &Config, i: usize, n: &Network, address_ok: bool, r: &
     }
 }
 
-/// No two networks' ranges overlap (reported on the later one).
+/// No two networks' ranges overlap (reported on the later one), found by a sorted sweep
+/// ([`network_pairs`]) rather than by comparing every pair.
 fn overlapping_networks(config: &Config, r: &mut Report) {
-    for (i, n) in config.networks.iter().enumerate() {
-        for (j, m) in config.networks.iter().enumerate().take(i) {
-            if n.subnet.contains(&m.subnet.network()) || m.subnet.contains(&n.subnet.network()) {
-                r.err(
-                    &net_key(config, i, "subnet"),
-                    format!(
-                        "network {} overlaps network[{j}] ({:?}, {})",
-                        n.subnet, m.name, m.subnet
-                    ),
-                    "give each network its own range, e.g. a different /24",
-                );
-            }
-        }
+    let subnets: Vec<Ipv4Net> = config.networks.iter().map(|n| n.subnet).collect();
+    for (i, j) in network_pairs(&subnets) {
+        let (n, m) = (&config.networks[i], &config.networks[j]);
+        r.err(
+            &net_key(config, i, "subnet"),
+            format!(
+                "network {} overlaps network[{j}] ({:?}, {})",
+                n.subnet, m.name, m.subnet
+            ),
+            "give each network its own range, e.g. a different /24",
+        );
     }
 }
 
@@ -298,7 +299,7 @@ struct HostsSeen<'c> {
 }
 
 /// Every host: its name, network, MAC, vif and addresses.
-fn hosts(config: &Config, r: &mut Report) {
+fn hosts(config: &Config, ix: &NetIndex, r: &mut Report) {
     let net_names: Vec<&str> = config.networks.iter().map(|n| n.name.as_str()).collect();
     let mut seen = HostsSeen::default();
     for (i, h) in config.hosts.iter().enumerate() {
@@ -312,7 +313,7 @@ fn hosts(config: &Config, r: &mut Report) {
                 "give every host its own name",
             );
         }
-        let net = config.network(&h.network);
+        let net = ix.network(&h.network);
         if net.is_none() {
             let hint = match did_you_mean(&h.network, &net_names) {
                 Some(s) => format!("did you mean {s:?}? (networks: {})", net_names.join(", ")),
@@ -435,21 +436,24 @@ fn host_address(
     }
 }
 
-fn forwards(config: &Config, r: &mut Report) {
-    let ranges: Vec<String> = config.networks.iter().map(|n| n.subnet.to_string()).collect();
-    // Comparing every pair is quadratic (50 M pairs at 10,000 forwards): look for pairs
-    // only when a sorted sweep says some ports overlap.
-    let overlap = any_port_overlap(config);
+fn forwards(config: &Config, ix: &NetIndex, r: &mut Report) {
+    let ranges = || {
+        let v: Vec<String> = config.networks.iter().map(|n| n.subnet.to_string()).collect();
+        v.join(", ")
+    };
+    // Comparing every pair is quadratic (50 M pairs at 10,000 forwards): a sorted sweep
+    // finds the same pairs.
+    let shared = forward_pairs(&config.forwards);
     for (i, f) in config.forwards.iter().enumerate() {
         let k = |fl: &str| format!("forward[{i}].{fl}");
-        match config.network_of(f.addr) {
+        match ix.network_of(f.addr) {
             None => r.err(
                 &k("to"),
                 format!("{} is outside every network brouter manages", f.addr),
-                if ranges.is_empty() {
+                if config.networks.is_empty() {
                     "declare the VM's network in a [[network]] section".to_string()
                 } else {
-                    format!("forward to a VM in {}", ranges.join(", "))
+                    format!("forward to a VM in {}", ranges())
                 },
             ),
             Some(n) if n.address.addr() == f.addr => r.err(
@@ -469,54 +473,29 @@ fn forwards(config: &Config, r: &mut Report) {
             ),
             Some(_) => {}
         }
-        for (j, g) in config
-            .forwards
-            .iter()
-            .enumerate()
-            .take(if overlap { i } else { 0 })
-        {
-            if f.proto == g.proto && f.ports.overlaps(&g.ports) {
-                r.err(
-                    &k("port"),
-                    format!(
-                        "{}/{} is already forwarded by forward[{j}] ({}/{})",
-                        f.proto, f.ports, g.proto, g.ports
-                    ),
-                    "an external port can go to one place only: pick ports no other forward uses",
-                );
-            }
+        for &j in &shared[i] {
+            let g = &config.forwards[j];
+            r.err(
+                &k("port"),
+                format!(
+                    "{}/{} is already forwarded by forward[{j}] ({}/{})",
+                    f.proto, f.ports, g.proto, g.ports
+                ),
+                "an external port can go to one place only: pick ports no other forward uses",
+            );
         }
     }
-}
-
-/// Whether two forwards of the same protocol share a port: sort by (protocol, first port)
-/// and compare each range with the furthest end seen so far.
-fn any_port_overlap(config: &Config) -> bool {
-    let mut v: Vec<_> = config
-        .forwards
-        .iter()
-        .map(|f| (f.proto, f.ports.first, f.ports.last))
-        .collect();
-    v.sort_unstable();
-    let mut reach = None;
-    for (proto, first, last) in v {
-        match reach {
-            Some((p, end)) if p == proto && first <= end => return true,
-            Some((p, end)) if p == proto => reach = Some((p, end.max(last))),
-            _ => reach = Some((proto, last)),
-        }
-    }
-    false
 }
 
 fn policies(config: &Config, r: &mut Report) {
     let zones = config.zones();
     let zone_refs: Vec<&str> = zones.iter().map(String::as_str).collect();
+    let known: std::collections::HashSet<&str> = zone_refs.iter().copied().collect();
     let mut pairs: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, p) in config.policies.iter().enumerate() {
         let mut ok = true;
         for (field, z) in [("from", &p.from), ("to", &p.to)] {
-            if !zones.contains(z) {
+            if !known.contains(z.as_str()) {
                 ok = false;
                 let hint = match did_you_mean(z, &zone_refs) {
                     Some(s) => format!("did you mean {s:?}? (zones: {})", zones.join(", ")),

@@ -172,19 +172,7 @@ impl Ruleset {
 
     /// How new connections from zone `from` to zone `to` are decided.
     pub fn decide(&self, from: &str, to: &str) -> PairDecision<'_> {
-        if let Some(p) = self.policy(from, to) {
-            return PairDecision::Listed(p);
-        }
-        if from == to {
-            return PairDecision::SameZone;
-        }
-        let host_uplink =
-            (from == ZONE_EXTERNAL && to == ZONE_DOM0) || (from == ZONE_DOM0 && to == ZONE_EXTERNAL);
-        if host_uplink {
-            PairDecision::NotJudged
-        } else {
-            PairDecision::Unlisted
-        }
+        decision(self.policy(from, to), from, to)
     }
 
     /// The kernel-log prefix of what the pair `from → to` refuses with `action`
@@ -227,6 +215,24 @@ impl Ruleset {
 
     pub fn host(&self, name: &str) -> Option<&DeclaredHost> {
         self.hosts.iter().find(|h| h.name == name)
+    }
+}
+
+/// How the pair `from → to` is decided, given its listed policy (if any): shared by
+/// [`Ruleset::decide`] and [`super::ZoneIndex::decide`], which differ only in the lookup.
+pub(super) fn decision<'a>(listed: Option<&'a PairPolicy>, from: &str, to: &str) -> PairDecision<'a> {
+    if let Some(p) = listed {
+        return PairDecision::Listed(p);
+    }
+    if from == to {
+        return PairDecision::SameZone;
+    }
+    let host_uplink =
+        (from == ZONE_EXTERNAL && to == ZONE_DOM0) || (from == ZONE_DOM0 && to == ZONE_EXTERNAL);
+    if host_uplink {
+        PairDecision::NotJudged
+    } else {
+        PairDecision::Unlisted
     }
 }
 

@@ -8,12 +8,14 @@
 mod compile;
 mod eval;
 mod flow;
+mod index;
 mod ir;
 mod trace;
 
 pub use compile::{binding_for, bindings_to_keep, compile, declares, refreshed};
 pub use eval::{explain, explain_live, ExplainError, EXTERNAL_EXAMPLE};
 pub use flow::{Address, ExplainContext, Flow};
+pub use index::ZoneIndex;
 pub use ir::{
     log_prefix, parse_entry, service_matches, show_entry, Binding, DeclaredHost, External, FlowProto,
     NetZone, PairDecision, PairPolicy, PortForward, Ruleset,

@@ -15,7 +15,7 @@
 //! inside it before STP on.
 
 use crate::desired::{Desired, DesiredBridge};
-use crate::model::{Link, Observed, ALIAS_PREFIX};
+use crate::model::{Link, ALIAS_PREFIX};
 use crate::plan::Op;
 
 /// The MTU of a bridge brouter made (Ethernet's), unless a port's is smaller: the kernel
@@ -28,7 +28,7 @@ fn made_by_brouter(l: &Link, b: &DesiredBridge) -> bool {
 }
 
 /// The ops that put the attributes of brouter's existing bridges back.
-pub fn repair(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
+pub fn repair(ops: &mut Vec<Op>, desired: &Desired, observed: &super::index::Indexed) {
     for b in &desired.bridges {
         let Some(l) = observed.link(&b.name) else {
             continue;

@@ -4,7 +4,7 @@
 
 use brouter_engine::config::{Action, Service, ZONE_DOM0, ZONE_EXTERNAL};
 use brouter_engine::firewall::log_prefix;
-use brouter_engine::firewall::{PairDecision, PairPolicy, Ruleset};
+use brouter_engine::firewall::{PairDecision, PairPolicy, Ruleset, ZoneIndex};
 use nftables::expr::MetaKey;
 use nftables::stmt::{Limit, Log, Statement};
 
@@ -22,12 +22,13 @@ pub(super) fn logged_unlisted(rs: &Ruleset) -> Vec<(String, String)> {
     if !rs.log.drops {
         return vec![];
     }
+    let ix = rs.index();
     let mut zones = vec![ZONE_EXTERNAL.to_string(), ZONE_DOM0.to_string()];
     zones.extend(rs.networks.iter().map(|n| n.name.clone()));
     let mut out = vec![];
     for f in &zones {
         for t in &zones {
-            if matches!(rs.decide(f, t), PairDecision::Unlisted) {
+            if matches!(ix.decide(f, t), PairDecision::Unlisted) {
                 out.push((f.clone(), t.clone()));
             }
         }
@@ -39,11 +40,11 @@ pub(super) fn logged_unlisted(rs: &Ruleset) -> Vec<(String, String)> {
 /// The vmap verdict of a zone pair: `goto` its chain, `accept` inside one zone; when
 /// unlisted, `jump` to its log chain if its drops are logged (the judge chain's final
 /// drop follows on return), else none (that drop applies directly).
-pub(super) fn pair_verdict(rs: &Ruleset, from: &str, to: &str) -> Option<Stmt> {
-    match rs.decide(from, to) {
+pub(super) fn pair_verdict(ix: &ZoneIndex, from: &str, to: &str) -> Option<Stmt> {
+    match ix.decide(from, to) {
         PairDecision::Listed(p) => Some(goto(&pair_chain(&p.from, &p.to))),
         PairDecision::SameZone | PairDecision::NotJudged => Some(accept()),
-        PairDecision::Unlisted if rs.log.drops => Some(jump(&log_chain(from, to))),
+        PairDecision::Unlisted if ix.rs.log.drops => Some(jump(&log_chain(from, to))),
         PairDecision::Unlisted => None,
     }
 }

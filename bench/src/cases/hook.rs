@@ -1,0 +1,153 @@
+//! Case "hook" (numbered 10 here): the Xen hook as xl calls it — the installed script
+//! (`brouter xen install`) run with libxl's environment, `online` then `offline`, against
+//! a fake xenstore (integration/src/fake_xenstore.rs: the tools as sh scripts over a
+//! directory). The script runs in the dom0 namespace (started from a thread inside it,
+//! as xl would start it in its own), no `ip netns exec` between.
+//!
+//! The fake tools are slower than xenstore's (each is a sh script that starts `basename`
+//! and a subshell per path), so their own cost is measured too: one `xenstore-read` of two
+//! paths, the floor of each of the hook's three xenstore calls here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use brouter_integration::fake_xenstore::FakeXenstore;
+use brouter_integration::Netns;
+use serde_json::json;
+
+use crate::report::{Report, Table};
+use crate::run::{bin, brouter, ms};
+use crate::stats::Samples;
+
+/// One hotplug run of `script ACTION type_if=vif` for `vif<domid>.0`, timed, inside `ns`.
+fn libxl(
+    ns: &Netns,
+    script: &Path,
+    xs: &FakeXenstore,
+    state: &Path,
+    action: &str,
+    domid: u32,
+) -> (Duration, Output) {
+    let mut cmd = Command::new(script);
+    cmd.args([action, "type_if=vif"])
+        .env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", xs.bin_dir().display()),
+        )
+        .env("BROUTER_STATE_DIR", state)
+        .env("script", script)
+        .env("XENBUS_TYPE", "vif")
+        .env("XENBUS_PATH", format!("backend/vif/{domid}/0"))
+        .env("XENBUS_BASE_PATH", "backend")
+        .env("netdev", "")
+        .env("vif", format!("vif{domid}.0"))
+        .stdin(Stdio::null());
+    ns.run(move || {
+        let t = Instant::now();
+        let out = cmd.output().expect("run the hook");
+        (t.elapsed(), out)
+    })
+}
+
+/// What the toolstack writes before the hook runs.
+fn seed(xs: &FakeXenstore, script: &Path, domid: u32) {
+    let base = format!("backend/vif/{domid}/0");
+    xs.set(&format!("{base}/script"), &script.display().to_string());
+    xs.set(&format!("{base}/handle"), "0");
+    xs.set(&format!("{base}/mac"), "00:16:3e:00:00:07");
+    xs.set(&format!("/local/domain/{domid}/device/vif/0/mtu"), "1500");
+    xs.set(&format!("{base}/ip"), &format!("10.98.98.{}", 10 + domid % 200));
+}
+
+pub fn run(report: &mut Report, n: usize) {
+    let ns = Netns::new("bhook");
+    let state = PathBuf::from(std::env::var_os("BROUTER_STATE_DIR").expect("the bench sets a state dir"));
+    brouter(&ns, &["start", "bridgeip=10.98.98.1/24", "antispoof=yes"], &[]);
+    let dir = std::env::temp_dir().join(format!("brouter-bench-hook-{}", std::process::id()));
+    let scripts = dir.join("scripts");
+    std::fs::create_dir_all(&scripts).expect("scratch dir");
+    let out = Command::new(bin())
+        .args(["xen", "install", "--dir"])
+        .arg(&scripts)
+        .output()
+        .expect("brouter xen install");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let script = scripts.join("brouter");
+    let xs = FakeXenstore::new(&dir.join("xs"));
+    let (mut on, mut off, mut fake) = (Samples::default(), Samples::default(), Samples::default());
+    for k in 0..n as u32 {
+        let domid = 10 + k;
+        ns.ip(&[
+            "link",
+            "add",
+            &format!("vif{domid}.0"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("domu{domid}"),
+        ]);
+        seed(&xs, &script, domid);
+        let (t, out) = libxl(&ns, &script, &xs, &state, "online", domid);
+        assert!(
+            out.status.success(),
+            "hook online: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            xs.get(&format!("backend/vif/{domid}/0/hotplug-status"))
+                .as_deref(),
+            Some("connected"),
+            "the hook did not report the vif connected"
+        );
+        on.push(ms(t));
+        let (t, out) = libxl(&ns, &script, &xs, &state, "offline", domid);
+        assert!(
+            out.status.success(),
+            "hook offline: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        off.push(ms(t));
+        let t = Instant::now();
+        let out = Command::new(xs.bin_dir().join("xenstore-read"))
+            .args([
+                format!("backend/vif/{domid}/0/mac"),
+                format!("backend/vif/{domid}/0/handle"),
+            ])
+            .output()
+            .expect("fake xenstore-read");
+        fake.push(ms(t.elapsed()));
+        assert!(out.status.success());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut t = Table::new(
+        "10. The Xen hook as xl calls it",
+        "The installed hook script (`brouter xen install`) run as libxl runs it — `brouter online \
+         type_if=vif` then `offline`, libxl's environment, in the dom0 namespace — on a fresh veth each \
+         time, anti-spoofing on (online binds the xenstore `ip`, offline unbinds), against the fake \
+         xenstore of the integration tests (sh scripts). The hook reads its keys in one \
+         `xenstore-read` and writes in one `xenstore-write` (plus one `xenstore-list`); the last row \
+         is one fake `xenstore-read` alone, the floor of each such call here.",
+        &["run", "ms p50 (min–max)", "N"],
+    );
+    t.row(vec!["hook online".into(), on.show(2), on.n().to_string()]);
+    t.row(vec!["hook offline".into(), off.show(2), off.n().to_string()]);
+    t.row(vec![
+        "one fake `xenstore-read` (2 paths)".into(),
+        fake.show(2),
+        fake.n().to_string(),
+    ]);
+    report.tables.push(t);
+    report.target(
+        "Xen hook as xl calls it, online p50 (fake xenstore)",
+        format!("{:.2} ms (offline {:.2} ms)", on.median(), off.median()),
+        "≤ 5 ms",
+        on.median() <= 5.0 && off.median() <= 5.0,
+    );
+    report.data.insert(
+        "xen_hook".into(),
+        json!({"online_ms": on.to_json(), "offline_ms": off.to_json(), "fake_xenstore_read_ms": fake.to_json()}),
+    );
+}
