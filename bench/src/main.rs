@@ -48,6 +48,10 @@ fn main() {
         eprintln!("case 4: full apply, rule count");
         cases::apply::run(&mut r, cases::runs(7).min(quick));
     }
+    if !want("apply") && only.split(',').any(|o| o == "rules") {
+        eprintln!("case 4b: rule count");
+        cases::apply::run_rule_count(&mut r);
+    }
     if want("datapath") {
         eprintln!("case 5: datapath throughput");
         cases::datapath::run(&mut r, cases::runs(7).min(quick));

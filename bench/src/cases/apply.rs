@@ -43,6 +43,11 @@ pub fn run(report: &mut Report, n: usize) {
     report_rule_count(report);
 }
 
+/// Case 4's rule counts alone (`BENCH_ONLY=rules`): static, no kernel, a second.
+pub fn run_rule_count(report: &mut Report) {
+    report_rule_count(report);
+}
+
 /// The timings of the full apply, one sample per round each.
 #[derive(Default)]
 struct FullApply {
