@@ -472,7 +472,8 @@ fn add_unclaimed_ports(d: &mut Diagram, hosts: &[&Host], n: &Network, obs: &Obse
                     lines.push(b.describe_addrs().replace(", ", " "));
                 }
             }
-            None if n.antispoof => lines.push("(no binding: not guarded)".into()),
+            // `bridge brouter` keeps it from every bound vif, but not from the dom0 (docs/xen.md).
+            None if n.antispoof => lines.push("unbound: kept from bound vifs only".into()),
             None => lines.push("(undeclared)".into()),
         }
         let id = format!("vif:{}", port.name);
@@ -833,7 +834,7 @@ log = true
             "vif vif3.0 (bound)"
         );
         let stray = d.node("vif:vif7.0").expect("an unclaimed port is drawn");
-        assert_eq!(stray.lines, ["vif vif7.0", "(no binding: not guarded)"]);
+        assert_eq!(stray.lines, ["vif vif7.0", "unbound: kept from bound vifs only"]);
         assert!(d
             .edges
             .iter()
