@@ -128,8 +128,8 @@ fn listen(
     let (seen_tx, seen_rx) = mpsc::channel::<Ipv4Addr>();
     let iface = iface.to_string();
     let thread = ns.spawn(move || {
-        let listening =
-            packet_socket(&iface).and_then(|s| SockRef::from(&s).set_read_timeout(Some(POLL)).map(|()| s));
+        let listening = packet_socket(&iface, ETH_P_ARP)
+            .and_then(|s| SockRef::from(&s).set_read_timeout(Some(POLL)).map(|()| s));
         let sock = match listening {
             Ok(s) => s,
             Err(e) => {
@@ -172,7 +172,7 @@ fn resend(
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let (sent_tx, sent_rx) = mpsc::channel::<Result<(), String>>();
     let thread = ns.spawn(move || {
-        let sock = match packet_socket(&client_if) {
+        let sock = match packet_socket(&client_if, ETH_P_ARP) {
             Ok(s) => s,
             Err(e) => {
                 let _ = sent_tx.send(Err(format!("send ARP from {client_if}: {e}")));
@@ -205,9 +205,10 @@ fn resend(
 /// How often the listener looks at the clock.
 const POLL: Duration = Duration::from_millis(50);
 
-/// An `AF_PACKET` socket for ARP frames, bound to `iface` of the calling thread's namespace.
-fn packet_socket(iface: &str) -> io::Result<OwnedFd> {
-    let proto = ETH_P_ARP.to_be();
+/// An `AF_PACKET` socket for the frames of one Ethernet protocol (`ETH_P_ALL` for every
+/// one), bound to `iface` of the calling thread's namespace.
+pub(crate) fn packet_socket(iface: &str, ethertype: u16) -> io::Result<OwnedFd> {
+    let proto = ethertype.to_be();
     // SAFETY: plain socket(2) call.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, libc::c_int::from(proto)) };
     if fd < 0 {

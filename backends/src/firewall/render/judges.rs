@@ -91,6 +91,16 @@ pub(super) fn fwd_judge_chain(b: &mut Builder, t: &Inet) {
     b.rule("fwd_judge", vec![counter(), drop()], Some(UNLISTED.into()));
 }
 
+/// Every interface a zone is named by, with its zone: each network's bridge, then the
+/// uplink (zone `external`) when there is one.
+fn named_interfaces<'a>(t: &Inet<'a>) -> Vec<(&'a str, &'a str)> {
+    t.rs.networks
+        .iter()
+        .map(|n| (n.bridge.as_str(), n.name.as_str()))
+        .chain(t.uplink.map(|u| (u, ZONE_EXTERNAL)))
+        .collect()
+}
+
 /// The verdict map on `iifname . oifname` over the named interfaces (the bridges, and
 /// the uplink when there is one) for every pair that touches a bridge; `None` when no
 /// pair has a verdict. Elements in the order of the named interfaces (from, then to).
@@ -103,12 +113,7 @@ pub(super) fn fwd_judge_chain(b: &mut Builder, t: &Inet) {
 fn zone_dispatch_map(t: &Inet) -> Option<Stmt> {
     let rs = t.rs;
     let ix = rs.index();
-    let named: Vec<(&str, &str)> = rs
-        .networks
-        .iter()
-        .map(|n| (n.bridge.as_str(), n.name.as_str()))
-        .chain(t.uplink.map(|u| (u, ZONE_EXTERNAL)))
-        .collect();
+    let named = named_interfaces(t);
     let mut candidates: Vec<(usize, usize)> = if rs.log.drops {
         (0..named.len())
             .flat_map(|i| (0..named.len()).map(move |o| (i, o)))
@@ -257,12 +262,12 @@ pub(super) fn out_judge_chain(b: &mut Builder, t: &Inet) {
 #[cfg(test)]
 mod tests {
     use brouter_engine::config::arbitrary::random_config;
-    use brouter_engine::config::{from_toml, ZONE_EXTERNAL};
+    use brouter_engine::config::from_toml;
     use brouter_engine::firewall::{compile, Ruleset};
     use nftables::expr::MetaKey;
 
     use super::super::pairs::pair_verdict;
-    use super::{zone_dispatch_map, Inet};
+    use super::{named_interfaces, zone_dispatch_map, Inet};
     use crate::firewall::expr::*;
 
     /// The map as it was first written: every ordered pair of named interfaces, asked
@@ -270,12 +275,7 @@ mod tests {
     fn zone_dispatch_map_every_pair(t: &Inet) -> Option<Stmt> {
         let rs = t.rs;
         let ix = rs.index();
-        let named: Vec<(&str, &str)> = rs
-            .networks
-            .iter()
-            .map(|n| (n.bridge.as_str(), n.name.as_str()))
-            .chain(t.uplink.map(|u| (u, ZONE_EXTERNAL)))
-            .collect();
+        let named = named_interfaces(t);
         let mut pairs = vec![];
         for (i_if, i_zone) in &named {
             for (o_if, o_zone) in &named {
