@@ -197,16 +197,7 @@ impl Batch {
     /// Append a rule to its chain; `what` names it in an error.
     pub fn new_rule(&mut self, r: &Rule, what: String) {
         let m = self.begin_cmd(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, r.family, what);
-        self.w.put_str(ATTR_TABLE, &r.table);
-        self.w.put_str(NFTA_RULE_CHAIN, &r.chain);
-        let l = self.w.nest(NFTA_RULE_EXPRESSIONS);
-        for e in &r.exprs {
-            e.write(&mut self.w);
-        }
-        self.w.end(l);
-        if let Some(u) = &r.userdata {
-            self.w.put(NFTA_RULE_USERDATA, u);
-        }
+        self.rule_body(r, None);
         self.w.end_msg(m);
     }
 
@@ -214,9 +205,17 @@ impl Batch {
     /// how a rule's comment is rewritten without touching its neighbours.
     pub fn replace_rule(&mut self, r: &Rule, handle: u64, what: String) {
         let m = self.begin_cmd(NFT_MSG_NEWRULE, NLM_F_REPLACE, r.family, what);
+        self.rule_body(r, Some(handle));
+        self.w.end_msg(m);
+    }
+
+    /// A rule's attributes: table, chain, the handle it replaces, expressions, user data.
+    fn rule_body(&mut self, r: &Rule, handle: Option<u64>) {
         self.w.put_str(ATTR_TABLE, &r.table);
         self.w.put_str(NFTA_RULE_CHAIN, &r.chain);
-        self.w.put_be64(NFTA_RULE_HANDLE, handle);
+        if let Some(h) = handle {
+            self.w.put_be64(NFTA_RULE_HANDLE, h);
+        }
         let l = self.w.nest(NFTA_RULE_EXPRESSIONS);
         for e in &r.exprs {
             e.write(&mut self.w);
@@ -225,7 +224,6 @@ impl Batch {
         if let Some(u) = &r.userdata {
             self.w.put(NFTA_RULE_USERDATA, u);
         }
-        self.w.end_msg(m);
     }
 
     /// Add a set or map; `what` names it in an error.

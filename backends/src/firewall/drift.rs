@@ -67,20 +67,7 @@ pub fn read_tables(
         Some(s) => s.with(|sock| read_on(sock, false)),
         None => target.run(|| read_here(false)).and_then(|r| r),
     };
-    read.map_err(|e| {
-        let kind = if e.raw_os_error() == Some(libc::EPERM) {
-            ErrorKind::Permission
-        } else {
-            ErrorKind::Other
-        };
-        BackendError::new(
-            kind,
-            format!(
-                "cannot read brouter's nftables tables back in network namespace {}: {e}",
-                target.label()
-            ),
-        )
-    })
+    read.map_err(|e| super::nfnl_error(&e, "read brouter's nftables tables back", target))
 }
 
 /// What `observe` reports of the firewall: the fingerprint, the bindings, and the tables
