@@ -69,7 +69,8 @@ pub fn toml(size: Size) -> String {
     toml_proto(size, "tcp")
 }
 
-/// The whole file, its forwards of `proto` (`tcp`, `udp`).
+/// The whole file, its forwards of `proto` (`tcp`, `udp`, or `mixed`: even forwards tcp,
+/// odd ones udp).
 pub fn toml_proto(size: Size, proto: &str) -> String {
     assert!(size.hosts / size.nets < 240, "too many hosts per /24");
     let mut s = String::from("[uplink]\ninterface = \"eth0\"\n\n");
@@ -90,6 +91,11 @@ pub fn toml_proto(size: Size, proto: &str) -> String {
     }
     for f in 0..size.forwards {
         let (port, h) = forward(size, f);
+        let proto = match proto {
+            "mixed" if f % 2 == 0 => "tcp",
+            "mixed" => "udp",
+            p => p,
+        };
         let _ = writeln!(
             s,
             "[[forward]]\nproto = \"{proto}\"\nport = {port}\nto = \"h{h}:80\"\n"

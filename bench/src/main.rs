@@ -72,6 +72,10 @@ fn main() {
         eprintln!("case 10: the Xen hook as xl calls it");
         cases::hook::run(&mut r, cases::runs(30));
     }
+    if want("stop") {
+        eprintln!("case 12: mixed forwards from nothing, stop against its floor");
+        cases::stop::run(&mut r, cases::runs(5).min(quick));
+    }
     // Peers only when asked for (`just bench-peers`): they need xen-utils-common.
     if only.split(',').any(|o| o == "peers") {
         eprintln!("case 11: peers (Xen's vif-bridge against brouter's hook)");

@@ -9,6 +9,7 @@ pub mod diagram;
 pub mod hook;
 pub mod peers;
 pub mod seed;
+pub mod stop;
 pub mod vif;
 
 use brouter_integration::Netns;
