@@ -61,6 +61,65 @@ fn seed(xs: &FakeXenstore, script: &Path, domid: u32) {
     xs.set(&format!("{base}/ip"), &format!("10.98.98.{}", 10 + domid % 200));
 }
 
+/// The hook's p50s against one fake xenstore: online, offline, and one `xenstore-read`.
+#[derive(Default)]
+struct Runs {
+    on: Samples,
+    off: Samples,
+    read: Samples,
+}
+
+/// `n` online/offline rounds of the hook against `xs`, each on a fresh veth; domids from
+/// `first`.
+fn measure(ns: &Netns, script: &Path, xs: &FakeXenstore, state: &Path, n: usize, first: u32) -> Runs {
+    let mut r = Runs::default();
+    for k in 0..n as u32 {
+        let domid = first + k;
+        ns.ip(&[
+            "link",
+            "add",
+            &format!("vif{domid}.0"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("domu{domid}"),
+        ]);
+        seed(xs, script, domid);
+        let (t, out) = libxl(ns, script, xs, state, "online", domid);
+        assert!(
+            out.status.success(),
+            "hook online: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            xs.get(&format!("backend/vif/{domid}/0/hotplug-status"))
+                .as_deref(),
+            Some("connected"),
+            "the hook did not report the vif connected"
+        );
+        r.on.push(ms(t));
+        let (t, out) = libxl(ns, script, xs, state, "offline", domid);
+        assert!(
+            out.status.success(),
+            "hook offline: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        r.off.push(ms(t));
+        let t = Instant::now();
+        let out = Command::new(xs.bin_dir().join("xenstore-read"))
+            .args([
+                format!("backend/vif/{domid}/0/mac"),
+                format!("backend/vif/{domid}/0/handle"),
+            ])
+            .output()
+            .expect("fake xenstore-read");
+        r.read.push(ms(t.elapsed()));
+        assert!(out.status.success());
+    }
+    r
+}
+
 pub fn run(report: &mut Report, n: usize) {
     let ns = Netns::new("bhook");
     let state = PathBuf::from(std::env::var_os("BROUTER_STATE_DIR").expect("the bench sets a state dir"));
@@ -75,79 +134,54 @@ pub fn run(report: &mut Report, n: usize) {
         .expect("brouter xen install");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let script = scripts.join("brouter");
-    let xs = FakeXenstore::new(&dir.join("xs"));
-    let (mut on, mut off, mut fake) = (Samples::default(), Samples::default(), Samples::default());
-    for k in 0..n as u32 {
-        let domid = 10 + k;
-        ns.ip(&[
-            "link",
-            "add",
-            &format!("vif{domid}.0"),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &format!("domu{domid}"),
-        ]);
-        seed(&xs, &script, domid);
-        let (t, out) = libxl(&ns, &script, &xs, &state, "online", domid);
-        assert!(
-            out.status.success(),
-            "hook online: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            xs.get(&format!("backend/vif/{domid}/0/hotplug-status"))
-                .as_deref(),
-            Some("connected"),
-            "the hook did not report the vif connected"
-        );
-        on.push(ms(t));
-        let (t, out) = libxl(&ns, &script, &xs, &state, "offline", domid);
-        assert!(
-            out.status.success(),
-            "hook offline: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        off.push(ms(t));
-        let t = Instant::now();
-        let out = Command::new(xs.bin_dir().join("xenstore-read"))
-            .args([
-                format!("backend/vif/{domid}/0/mac"),
-                format!("backend/vif/{domid}/0/handle"),
-            ])
-            .output()
-            .expect("fake xenstore-read");
-        fake.push(ms(t.elapsed()));
-        assert!(out.status.success());
-    }
+    let sh = FakeXenstore::new(&dir.join("xs"));
+    let compiled = FakeXenstore::new(&dir.join("xsc"));
+    let tool = bin().with_file_name("fake-xenstore-tool");
+    compiled.use_compiled_tools(&tool);
+    // Alternating halves would mix the two; the domids keep the runs apart instead.
+    let s = measure(&ns, &script, &sh, &state, n, 10);
+    let c = measure(&ns, &script, &compiled, &state, n, 10 + n as u32);
     let _ = std::fs::remove_dir_all(&dir);
     let mut t = Table::new(
         "10. The Xen hook as xl calls it",
         "The installed hook script (`brouter xen install`) run as libxl runs it — `brouter online \
          type_if=vif` then `offline`, libxl's environment, in the dom0 namespace — on a fresh veth each \
-         time, anti-spoofing on (online binds the xenstore `ip`, offline unbinds), against the fake \
-         xenstore of the integration tests (sh scripts). The hook reads its keys in one \
-         `xenstore-read` and writes in one `xenstore-write` (plus one `xenstore-list`); the last row \
-         is one fake `xenstore-read` alone, the floor of each such call here.",
+         time, anti-spoofing on (online binds the xenstore `ip`, offline unbinds), against two fake \
+         xenstores over the same kind of directory tree: the integration tests' (sh scripts), and \
+         the same tools compiled (`fake-xenstore-tool`, as quick to start as Xen's C tools). The \
+         hook reads its keys in one `xenstore-read` and writes in one `xenstore-write` (plus one \
+         `xenstore-list`); the read rows are one `xenstore-read` alone, the floor of each such call.",
         &["run", "ms p50 (min–max)", "N"],
     );
-    t.row(vec!["hook online".into(), on.show(2), on.n().to_string()]);
-    t.row(vec!["hook offline".into(), off.show(2), off.n().to_string()]);
-    t.row(vec![
-        "one fake `xenstore-read` (2 paths)".into(),
-        fake.show(2),
-        fake.n().to_string(),
-    ]);
+    for (what, x) in [
+        ("hook online, sh fake", &s.on),
+        ("hook offline, sh fake", &s.off),
+        ("one sh `xenstore-read` (2 paths)", &s.read),
+        ("hook online, compiled fake", &c.on),
+        ("hook offline, compiled fake", &c.off),
+        ("one compiled `xenstore-read` (2 paths)", &c.read),
+    ] {
+        t.row(vec![what.into(), x.show(2), x.n().to_string()]);
+    }
     report.tables.push(t);
     report.target(
-        "Xen hook as xl calls it, online p50 (fake xenstore)",
-        format!("{:.2} ms (offline {:.2} ms)", on.median(), off.median()),
+        "Xen hook as xl calls it, online p50 (compiled fake xenstore)",
+        format!(
+            "{:.2} ms (offline {:.2} ms; with the sh fake {:.2} / {:.2} ms)",
+            c.on.median(),
+            c.off.median(),
+            s.on.median(),
+            s.off.median()
+        ),
         "≤ 5 ms",
-        on.median() <= 5.0 && off.median() <= 5.0,
+        c.on.median() <= 5.0 && c.off.median() <= 5.0,
     );
     report.data.insert(
         "xen_hook".into(),
-        json!({"online_ms": on.to_json(), "offline_ms": off.to_json(), "fake_xenstore_read_ms": fake.to_json()}),
+        json!({
+            "online_ms": s.on.to_json(), "offline_ms": s.off.to_json(), "fake_xenstore_read_ms": s.read.to_json(),
+            "compiled_online_ms": c.on.to_json(), "compiled_offline_ms": c.off.to_json(),
+            "compiled_xenstore_read_ms": c.read.to_json(),
+        }),
     );
 }
