@@ -54,7 +54,7 @@ fn main() -> ExitCode {
                 eprintln!("xenstore-write: could not write path");
                 return ExitCode::from(1);
             }
-            if args.is_empty() || args.len() % 2 != 0 {
+            if args.is_empty() || !args.len().is_multiple_of(2) {
                 eprintln!("Usage: xenstore-write key value [key value ...]");
                 return ExitCode::from(2);
             }
