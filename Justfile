@@ -67,13 +67,17 @@ bench:
     cargo build --release -p brouter -p brouter-bench
     target/release/brouter-bench
 
-# Xen's vif-bridge against brouter's hook, side by side (root; installs xen-utils-common if
-# missing): writes bench/PEERS.md and bench/PEERS.json, leaving RESULTS.md alone.
+# Peers side by side: Xen's vif-bridge against brouter's hook, netavark against brouter
+# (root; installs xen-utils-common, netavark and iptables if missing): writes
+# bench/PEERS.md and bench/PEERS.json, leaving RESULTS.md alone.
 bench-peers:
     #!/usr/bin/env bash
     set -euo pipefail
     if [ ! -e /etc/xen/scripts/vif-bridge ]; then
       apt-get install -y xen-utils-common
+    fi
+    if [ ! -e /usr/lib/podman/netavark ] || ! command -v iptables >/dev/null; then
+      apt-get install -y netavark iptables
     fi
     cargo build --release -p brouter -p brouter-bench
     BENCH_ONLY=peers BENCH_OUT=PEERS target/release/brouter-bench

@@ -80,6 +80,8 @@ fn main() {
     if only.split(',').any(|o| o == "peers") {
         eprintln!("case 11: peers (Xen's vif-bridge against brouter's hook)");
         cases::peers::run(&mut r, cases::runs(20));
+        eprintln!("case 11b: peers (netavark against brouter)");
+        cases::netavark::run(&mut r, cases::runs(5));
     }
     calibrate(&mut steady);
     r.data

@@ -7,6 +7,7 @@ pub mod converged;
 pub mod datapath;
 pub mod diagram;
 pub mod hook;
+pub mod netavark;
 pub mod peers;
 pub mod seed;
 pub mod stop;
