@@ -67,8 +67,8 @@ bench:
     cargo build --release -p brouter -p brouter-bench
     target/release/brouter-bench
 
-# Peers side by side: Xen's vif-bridge against brouter's hook, netavark against brouter
-# (root; installs xen-utils-common, netavark and iptables if missing): writes
+# Peers side by side: Xen's vif-bridge against brouter's hook, netavark and Shorewall against
+# brouter (root; installs xen-utils-common, netavark, iptables and shorewall if missing): writes
 # bench/PEERS.md and bench/PEERS.json, leaving RESULTS.md alone.
 bench-peers:
     #!/usr/bin/env bash
@@ -76,8 +76,8 @@ bench-peers:
     if [ ! -e /etc/xen/scripts/vif-bridge ]; then
       apt-get install -y xen-utils-common
     fi
-    if [ ! -e /usr/lib/podman/netavark ] || ! command -v iptables >/dev/null; then
-      apt-get install -y netavark iptables
+    if [ ! -e /usr/lib/podman/netavark ] || [ ! -e /sbin/shorewall ] || ! command -v iptables >/dev/null; then
+      apt-get install -y netavark iptables shorewall
     fi
     cargo build --release -p brouter -p brouter-bench
     BENCH_ONLY=peers BENCH_OUT=PEERS target/release/brouter-bench

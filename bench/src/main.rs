@@ -82,6 +82,8 @@ fn main() {
         cases::peers::run(&mut r, cases::runs(20));
         eprintln!("case 11b: peers (netavark against brouter)");
         cases::netavark::run(&mut r, cases::runs(5));
+        eprintln!("case 11c: peers (Shorewall against brouter)");
+        cases::shorewall::run(&mut r, cases::runs(3));
     }
     calibrate(&mut steady);
     r.data

@@ -10,6 +10,7 @@ pub mod hook;
 pub mod netavark;
 pub mod peers;
 pub mod seed;
+pub mod shorewall;
 pub mod stop;
 pub mod vif;
 
