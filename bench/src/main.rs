@@ -76,6 +76,10 @@ fn main() {
         eprintln!("case 12: mixed forwards from nothing, stop against its floor");
         cases::stop::run(&mut r, cases::runs(5).min(quick));
     }
+    if want("rss") {
+        eprintln!("case 13: peak memory of each command");
+        cases::rss::run(&mut r);
+    }
     // Peers only when asked for (`just bench-peers`): they need xen-utils-common.
     if only.split(',').any(|o| o == "peers") {
         eprintln!("case 11: peers (Xen's vif-bridge against brouter's hook)");

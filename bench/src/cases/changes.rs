@@ -28,7 +28,7 @@ pub fn run(report: &mut Report, n: usize) {
 }
 
 /// A dom0 whose uplink carries an address, so UDP forwards have flows to forget.
-fn dom0_with_address(tag: &str) -> Netns {
+pub fn dom0_with_address(tag: &str) -> Netns {
     let ns = super::dom0(tag);
     ns.ip(&["addr", "add", "192.0.2.2/24", "dev", "eth0"]);
     ns.ip(&["link", "set", "eth0", "up"]);

@@ -9,6 +9,7 @@ pub mod diagram;
 pub mod hook;
 pub mod netavark;
 pub mod peers;
+pub mod rss;
 pub mod seed;
 pub mod shorewall;
 pub mod stop;
