@@ -36,6 +36,30 @@ impl Walk<'_> {
         }
     }
 
+    /// Whether the vif the flow comes through is a bridge port in state `disabled`: the
+    /// bridge drops every frame it receives (br_handle_frame), before any table sees it.
+    pub(super) fn port_disabled(&mut self, s: &Sender) -> bool {
+        let (Some(n), Some(v)) = (s.net, &self.flow.vif) else {
+            return false;
+        };
+        if !self.ctx.disabled_ports.iter().any(|p| p == v) {
+            return false;
+        }
+        let why = match n.antispoof && !self.ctx.bindings.iter().any(|b| &b.vif == v) {
+            true => "it has no binding on an anti-spoofing network, so `brouter start` disabled it",
+            false => "disabled",
+        };
+        self.step(
+            StepKind::AntiSpoof,
+            format!(
+                "{v} is a port of {}'s bridge {} in state disabled ({why}): the bridge drops \
+                 every frame it sends, to the VMs and to the dom0 alike: dropped",
+                n.name, n.bridge
+            ),
+        );
+        true
+    }
+
     /// Whether `bridge brouter`'s `forward` chain drops the flow: sent through a vif with
     /// no binding on an anti-spoofing network to another VM of that network (every VM
     /// there is bound by `vif online`). To the dom0 (or routed beyond it) it is not fenced.
@@ -139,7 +163,11 @@ fn binding_of(
             Some(b) => (Some(b.clone()), format!("the binding of {v}")),
             None => (
                 None,
-                format!("{v} has no binding: its source is not checked (not guarded)"),
+                format!(
+                    "{v} has no binding: its source is not checked (not guarded); its port \
+                     is not disabled (yet): `brouter start` disables an unbound port of an \
+                     anti-spoofing bridge, `status` lists it as EXPOSED until then"
+                ),
             ),
         };
     }
