@@ -737,6 +737,7 @@ log = true
 
     fn link(name: &str, kind: LinkKind, master: Option<&str>) -> Link {
         Link {
+            carrier: None,
             port_state: None,
             name: name.into(),
             kind,

@@ -125,6 +125,11 @@ pub struct Link {
     /// Its state as a port of a bridge (`None`: not a bridge port, or not reported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_state: Option<PortState>,
+    /// Whether a bridge port has carrier (`IFF_LOWER_UP`; `None`: not a bridge port, or not
+    /// reported). The kernel sets a port without carrier to no state but `disabled`
+    /// (ENETDOWN), and enables it by itself when carrier comes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<bool>,
 }
 
 impl Link {

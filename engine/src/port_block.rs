@@ -161,8 +161,8 @@ pub fn release(ops: &mut Vec<Op>, observed: &Observed, scope: &Scope, deleted: &
 }
 
 /// `vif online`'s part, after the binding is in place and the port attached and up:
-/// a port that reads disabled and stays up (no up event of this plan re-enables it) is
-/// set forwarding; brouter forgets that it blocked it. `up_planned`: the plan brings the
+/// a port that reads disabled and stays up (no up event of this plan re-enables it) with
+/// carrier (without, the kernel enables it when carrier comes) is set forwarding; brouter forgets that it blocked it. `up_planned`: the plan brings the
 /// port up, which re-enables it by itself.
 pub fn reopen_on_online(
     ops: &mut Vec<Op>,
@@ -174,7 +174,8 @@ pub fn reopen_on_online(
 ) {
     let attached = link.master.as_deref() == Some(bridge);
     let stp = observed_stp(observed, bridge);
-    if attached && link.up && !up_planned && !stp && link.port_state == Some(PortState::Disabled) {
+    let carrier = link.carrier != Some(false);
+    if attached && link.up && carrier && !up_planned && !stp && link.port_state == Some(PortState::Disabled) {
         ops.push(Op::SetPortState {
             port: name.to_string(),
             bridge: bridge.to_string(),
@@ -222,7 +223,15 @@ fn observed_stp(observed: &Observed, bridge: &str) -> bool {
 /// disabled (and the bridge runs no STP, `stp`), then forget that brouter blocked it.
 fn hand_back(ops: &mut Vec<Op>, observed: &Observed, port: &str, bridge: &str, stp: bool) {
     if let Some(l) = observed.link(port) {
-        if l.master.as_deref() == Some(bridge) && l.up && !stp && l.port_state == Some(PortState::Disabled) {
+        // Without carrier the kernel refuses `forwarding` (ENETDOWN), and enables the
+        // disabled port by itself when carrier comes.
+        let carrier = l.carrier != Some(false);
+        if l.master.as_deref() == Some(bridge)
+            && l.up
+            && carrier
+            && !stp
+            && l.port_state == Some(PortState::Disabled)
+        {
             ops.push(Op::SetPortState {
                 port: port.to_string(),
                 bridge: bridge.to_string(),

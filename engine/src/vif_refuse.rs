@@ -230,6 +230,7 @@ mod tests {
 
     fn link(name: &str, kind: LinkKind, master: Option<&str>, alias: Option<&str>) -> Link {
         Link {
+            carrier: None,
             port_state: None,
             name: name.into(),
             kind,

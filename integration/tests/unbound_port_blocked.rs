@@ -253,3 +253,44 @@ fn the_uplink_enslaved_by_mistake_is_listed_and_never_disabled() {
     lab.t.dom0().ip(&["link", "set", "eth0", "nomaster"]);
     lab.ok(&["stop"]);
 }
+
+#[test]
+fn stop_hands_a_blocked_port_of_an_adopted_bridge_back_with_or_without_carrier() {
+    if !root_or_skip("stop_hands_a_blocked_port_of_an_adopted_bridge_back_with_or_without_carrier") {
+        return;
+    }
+    let lab = Lab::new("porthandback");
+    // The admin's own bridge: brouter adopts it and never deletes it.
+    lab.t.dom0().ip(&["link", "add", "xenbr0", "type", "bridge"]);
+    lab.t.dom0().ip(&["link", "set", "xenbr0", "up"]);
+    let (stray, late) = (lab.t.vif(STRAY).to_string(), lab.t.vif(LATE).to_string());
+    for vif in [&stray, &late] {
+        lab.t.dom0().ip(&[
+            "link",
+            "set",
+            vif,
+            "address",
+            "fe:ff:ff:ff:ff:ff",
+            "master",
+            "xenbr0",
+            "up",
+        ]);
+        assert!(lab.settles(vif, "forwarding"));
+    }
+    lab.ok(&["start"]);
+    assert_eq!(lab.port_state(&stray), "disabled");
+    assert_eq!(lab.port_state(&late), "disabled");
+    // The late domU's end goes down: its port loses carrier.
+    lab.t.domu(LATE).ip(&["link", "set", "eth0", "down"]);
+    let stopped = lab.ok(&["stop"]);
+    assert!(
+        stopped.contains(&format!("open port {stray} of xenbr0")),
+        "{stopped}"
+    );
+    assert!(!stopped.contains(&format!("open port {late}")), "{stopped}");
+    assert_eq!(lab.port_state(&stray), "forwarding");
+    // Carrier back: the kernel enables the port by itself.
+    lab.t.domu(LATE).ip(&["link", "set", "eth0", "up"]);
+    assert!(lab.settles(&late, "forwarding"));
+    assert!(lab.ok(&["stop"]).contains("nothing to do"));
+}

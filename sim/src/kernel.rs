@@ -149,6 +149,7 @@ impl Kernel {
         self.links.insert(
             name.to_string(),
             Link {
+                carrier: None,
                 port_state: None,
                 name: name.to_string(),
                 kind,
@@ -211,6 +212,8 @@ impl Kernel {
                     if l.alias.is_none() && self.owner_group.contains(&l.name) {
                         l.alias = Some(ALIAS_PREFIX.to_string());
                     }
+                    // The sim has no carrier of its own: a port that is up has one.
+                    l.carrier = l.master.is_some().then_some(l.up);
                     l
                 })
                 .collect(),
@@ -256,6 +259,7 @@ impl Kernel {
         self.links.insert(
             name.to_string(),
             Link {
+                carrier: None,
                 port_state: None,
                 name: name.to_string(),
                 kind: LinkKind::Bridge,

@@ -57,6 +57,8 @@ pub struct LinkFacts {
     pub kind: Option<String>,
     /// A bridge's settings, when the kernel reported them.
     pub bridge: Option<BridgeOptions>,
+    /// `IFF_LOWER_UP`: the device has carrier.
+    pub lower_up: bool,
     /// A bridge port's STP state (`IFLA_BRPORT_STATE`, `BR_STATE_*`), for bridge ports.
     pub port_state: Option<u8>,
     /// The bus of the device's parent (`IFLA_PARENT_DEV_BUS_NAME`: `pci`, `xen-backend`, …).
@@ -118,6 +120,7 @@ fn parse(body: &[u8]) -> Option<LinkFacts> {
     let mut f = LinkFacts {
         index: header.index,
         up: header.flags.contains(LinkFlags::Up),
+        lower_up: header.flags.contains(LinkFlags::LowerUp),
         loopback: header.link_layer_type == LinkLayerType::Loopback,
         ..LinkFacts::default()
     };
@@ -185,6 +188,7 @@ pub fn facts_of(m: &LinkMessage) -> Option<LinkFacts> {
     let mut f = LinkFacts {
         index: m.header.index,
         up: m.header.flags.contains(LinkFlags::Up),
+        lower_up: m.header.flags.contains(LinkFlags::LowerUp),
         loopback: m.header.link_layer_type == LinkLayerType::Loopback,
         ..LinkFacts::default()
     };
@@ -278,6 +282,7 @@ mod tests {
                 index: 7,
                 name: "br-dmz".into(),
                 up: true,
+                lower_up: false,
                 loopback: false,
                 mac: Some("aa:bb:cc:00:01:02".into()),
                 mtu: Some(1500),

@@ -286,6 +286,7 @@ fn to_link(f: &LinkFacts, names: &HashMap<u32, String>) -> Link {
         port_state: (f.master != 0)
             .then(|| f.port_state.and_then(PortState::from_code))
             .flatten(),
+        carrier: (f.master != 0).then_some(f.lower_up),
     }
 }
 

@@ -9,6 +9,7 @@ const CONFIG: &str = "[uplink]\ninterface = \"eth0\"\n[[network]]\nname = \"lan\
 
 fn link(name: &str, kind: LinkKind, master: Option<&str>, state: Option<PortState>) -> Link {
     Link {
+        carrier: None,
         name: name.into(),
         kind,
         alias: None,
@@ -204,4 +205,20 @@ fn vif_online_opens_the_port_it_binds_and_offline_forgets_it() {
     assert!(off.contains(&Op::Forget {
         key: memory_key("vif2.0")
     }));
+}
+
+#[test]
+fn a_blocked_port_without_carrier_is_only_forgotten_the_kernel_opens_it_when_carrier_comes() {
+    let (d, mut o) = world();
+    o.memory.insert(memory_key("vif2.0"), "xenbr0".into());
+    let vif2 = o.links.iter_mut().find(|l| l.name == "vif2.0").unwrap();
+    vif2.port_state = Some(PortState::Disabled);
+    vif2.carrier = Some(false);
+    let stop = port_ops(plan_stop(&d.scope, &o).ops);
+    assert_eq!(
+        stop,
+        vec![Op::Forget {
+            key: memory_key("vif2.0")
+        }]
+    );
 }
