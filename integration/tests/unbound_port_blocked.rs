@@ -208,8 +208,16 @@ fn start_disables_an_unbound_port_and_vif_online_opens_it() {
         "10.98.98.1",
         "--proto",
         "icmp",
+        "--vif",
+        &stray,
     ]);
-    assert!(explained.contains("drop"), "{explained}");
+    assert!(explained.contains("in state disabled"), "{explained}");
+    assert!(
+        explained.trim_end().ends_with("verdict: drop")
+            || explained.contains("DROP")
+            || explained.contains(": drop"),
+        "{explained}"
+    );
 
     // Another vif coming online does not re-open it (STP is off).
     lab.online(LATE);

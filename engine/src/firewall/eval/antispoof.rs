@@ -4,7 +4,9 @@
 //! ARP probe (sender `0.0.0.0`) from the bound MAC pass whatever is bound. A port without
 //! a binding is not checked by the `antispoof` chain (`bridge brouter` cannot tell which
 //! bridge a port belongs to on kernels without `meta ibrname`, see docs/xen.md), but its
-//! `forward` chain keeps it from every bound vif: [`Walk::fenced_from_vms`].
+//! `forward` chain keeps it from every bound vif: [`Walk::fenced_from_vms`]. A port whose
+//! bridge port state reads `disabled` (what `start` makes of an unbound port of an
+//! anti-spoofing bridge) passes nothing at all: [`Walk::port_disabled`].
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -62,7 +64,8 @@ impl Walk<'_> {
 
     /// Whether `bridge brouter`'s `forward` chain drops the flow: sent through a vif with
     /// no binding on an anti-spoofing network to another VM of that network (every VM
-    /// there is bound by `vif online`). To the dom0 (or routed beyond it) it is not fenced.
+    /// there is bound by `vif online`). To the dom0 (or routed beyond it) the firewall does
+    /// not fence it; its disabled port does, once `start` disabled it.
     pub(super) fn fenced_from_vms(&mut self, s: &Sender, to: Address) -> bool {
         let (Some(n), Some(v), Address::Ip(dst)) = (s.net, &self.flow.vif, to) else {
             return false;
@@ -164,9 +167,9 @@ fn binding_of(
             None => (
                 None,
                 format!(
-                    "{v} has no binding: its source is not checked (not guarded); its port \
-                     is not disabled (yet): `brouter start` disables an unbound port of an \
-                     anti-spoofing bridge, `status` lists it as EXPOSED until then"
+                    "{v} has no binding: its source is not checked (not guarded); \
+                     `brouter start` disables such a port of an anti-spoofing bridge (then \
+                     nothing it sends passes), `status` lists it as EXPOSED until then"
                 ),
             ),
         };
