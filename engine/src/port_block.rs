@@ -81,6 +81,7 @@ pub fn is_bound(observed: &Observed, port: &str) -> bool {
 /// place (the firewall step), so a port is opened only once bound.
 /// `stale`: the bridges the plan deletes (their ports are detached: nothing to hand back).
 pub fn converge(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed, raised: &[&str], stale: &[&str]) {
+    let mut blocking: Vec<&str> = Vec::new();
     for b in desired.bridges.iter().filter(|b| b.antispoof) {
         if observed.link(&b.name).is_none() {
             continue;
@@ -109,9 +110,14 @@ pub fn converge(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed, raise
                 bridge: b.name.clone(),
                 state: PortState::Disabled,
             });
+            blocking.push(&port.name);
         }
     }
     for (port, bridge) in remembered(observed, &desired.scope) {
+        // Blocked (again) above, perhaps on another bridge than remembered: keep the note.
+        if blocking.contains(&port.as_str()) {
+            continue;
+        }
         let still_blocked = desired
             .bridges
             .iter()

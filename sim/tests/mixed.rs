@@ -125,7 +125,7 @@ enum Step {
     /// Xen creates a vif (down, no master), or destroys it.
     VifCreated(usize),
     VifDestroyed(usize),
-    /// A foreign script enslaves a vif to the anti-spoofing bridge and brings it up,
+    /// A foreign script enslaves a free vif to the anti-spoofing bridge and brings it up,
     /// without `vif online` (unbound: `start` must disable its port).
     VifEnslaved(usize),
 }
@@ -417,10 +417,13 @@ impl World {
                 self.online.remove(i);
             }
             Step::VifEnslaved(i) => {
+                // A vif no bridge holds yet (Xen created it; no hook ran).
                 let name = VIFS[*i].0;
-                if self.kernel.links.contains_key(name) && self.kernel.links.contains_key("xenbr0") {
+                let free = self.kernel.links.get(name).is_some_and(|l| l.master.is_none());
+                if free && self.kernel.links.contains_key("xenbr0") {
                     self.kernel.set_master(name, Some("xenbr0")).unwrap();
                     self.kernel.set_up(name, true).unwrap();
+                    self.online.remove(i);
                 }
             }
             Step::Run(cmd, during) => {

@@ -222,3 +222,14 @@ fn a_blocked_port_without_carrier_is_only_forgotten_the_kernel_opens_it_when_car
         }]
     );
 }
+
+#[test]
+fn a_port_remembered_on_another_bridge_keeps_its_note_when_blocked_here() {
+    let (d, mut o) = world();
+    o.memory.insert(memory_key("vif2.0"), "xenbr9".into());
+    assert_eq!(
+        start(&d, &o),
+        block("vif2.0"),
+        "the note now names xenbr0, and is not forgotten after"
+    );
+}
