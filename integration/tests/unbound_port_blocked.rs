@@ -41,6 +41,10 @@ struct Lab {
 
 impl Lab {
     fn new(tag: &str) -> Lab {
+        Lab::with_config(tag, CONFIG)
+    }
+
+    fn with_config(tag: &str, config: &str) -> Lab {
         let t = Topology::new(tag)
             .domu(DomU::new("bound", "10.98.98.10/24", "10.98.98.1").mac("aa:cc:00:00:00:01"))
             .domu(DomU::new("stray", "10.98.98.20/24", "10.98.98.1").mac("aa:cc:00:00:00:02"))
@@ -48,7 +52,7 @@ impl Lab {
             .build();
         let state = std::env::temp_dir().join(format!("brouter-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&state).unwrap();
-        std::fs::write(state.join("brouter.toml"), CONFIG).unwrap();
+        std::fs::write(state.join("brouter.toml"), config).unwrap();
         Lab { t, state }
     }
 
@@ -191,6 +195,8 @@ fn start_disables_an_unbound_port_and_vif_online_opens_it() {
     assert_eq!(lab.port_state(&stray), "disabled");
     assert!(blocked(lab.t.domu(STRAY), GW), "blocked from the dom0");
     assert!(blocked(lab.t.domu(STRAY), bound_ip), "blocked from a bound vif");
+    let stray_ip = lab.t.domu_spec(STRAY).ip();
+    assert!(blocked(lab.t.dom0(), stray_ip), "nothing is delivered to it");
     let (code, json) = lab.status();
     assert_eq!(code, 0, "{json}");
     assert_eq!(json["converged"], true);
@@ -301,4 +307,41 @@ fn stop_hands_a_blocked_port_of_an_adopted_bridge_back_with_or_without_carrier()
     lab.t.domu(LATE).ip(&["link", "set", "eth0", "up"]);
     assert!(lab.settles(&late, "forwarding"));
     assert!(lab.ok(&["stop"]).contains("nothing to do"));
+}
+
+#[test]
+fn on_a_bridge_running_stp_an_unbound_port_stays_exposed_and_start_still_succeeds() {
+    if !root_or_skip("on_a_bridge_running_stp_an_unbound_port_stays_exposed_and_start_still_succeeds") {
+        return;
+    }
+    let config = CONFIG.replace(
+        "antispoof = true",
+        "antispoof = true\nstp = true\nforward_delay = 2",
+    );
+    let lab = Lab::with_config("portstp", &config);
+    lab.ok(&["start"]);
+    let stray = lab.t.vif(STRAY).to_string();
+    lab.t.dom0().ip(&[
+        "link",
+        "set",
+        &stray,
+        "address",
+        "fe:ff:ff:ff:ff:ff",
+        "master",
+        "xenbr0",
+        "up",
+    ]);
+    let plan = lab.ok(&["plan"]);
+    assert!(!plan.contains("block port"), "{plan}");
+    assert!(lab.ok(&["start"]).contains("nothing to do"));
+    assert_ne!(lab.port_state(&stray), "disabled");
+    let (code, json) = lab.status();
+    assert_eq!(code, 3, "{json}");
+    assert_eq!(
+        json["ports_at_risk"],
+        serde_json::json!([{"port": stray, "bridge": "xenbr0", "problem": "unbound_stp"}])
+    );
+    let text = String::from_utf8_lossy(&lab.brouter(&["status"]).stdout).into_owned();
+    assert!(text.contains("runs STP, which refuses"), "{text}");
+    lab.ok(&["stop"]);
 }
