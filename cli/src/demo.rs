@@ -181,7 +181,7 @@ async fn connectivity(
     let observed = observe(backend).await?;
     let ctx = ExplainContext {
         uplink_address: Some(UPLINK_ADDR),
-        bindings: observed.bindings.clone(),
+        ..ExplainContext::from_observed(&observed)
     };
     let ruleset = desired.firewall.clone().unwrap_or_default();
     let results = table::measure(lab, &ruleset, &ctx).await?;

@@ -18,7 +18,7 @@ pub async fn explain(
 ) -> Result<u8, Failure> {
     let flow = flow_of(args, config)?;
     let ruleset = firewall::compile(config);
-    // What the live system adds: the uplink's address and the vifs' bindings.
+    // What the live system adds: the uplink's address, the vifs' bindings, disabled ports.
     let mut ctx = ExplainContext::default();
     let mut uplink_problem = None;
     if let Some(b) = backend {
@@ -27,7 +27,9 @@ pub async fn explain(
                 ctx.uplink_address = obs.addresses.iter().find(|a| a.link == up).map(|a| a.addr.addr());
             }
             uplink_problem = brouter_engine::health::uplink_problem(ruleset.uplink(), &obs);
-            ctx.bindings = obs.bindings;
+            let live = ExplainContext::from_observed(&obs);
+            ctx.bindings = live.bindings;
+            ctx.disabled_ports = live.disabled_ports;
         }
     }
     let trace = firewall::explain_live(&ruleset, &ctx, &flow, uplink_problem.as_deref())

@@ -261,6 +261,10 @@ fn about_another_bridge(op: &brouter_engine::Op, others: &[String]) -> bool {
     let other = |l: &str| others.iter().any(|o| o == l);
     match op {
         brouter_engine::Op::SetMaster { master: Some(m), .. } if other(m) => true,
+        brouter_engine::Op::SetPortState { bridge, .. } if other(bridge) => true,
+        brouter_engine::Op::Remember { key, value } if key.starts_with("port-blocked:") && other(value) => {
+            true
+        }
         _ => op.link().is_some_and(other),
     }
 }

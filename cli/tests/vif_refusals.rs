@@ -206,26 +206,46 @@ fn status_names_an_unbound_port_on_an_antispoof_bridge_and_is_not_converged() {
         "{}",
         common::stdout(&status(false))
     );
-    // A foreign script enslaves a vif without `vif online`: nothing fences it.
+    // A foreign script enslaves a vif without `vif online`: nothing fences it yet.
     edit(&state, |k| {
         k["links"]["vif7.0"]["master"] = serde_json::json!("br-dmz");
         k["links"]["vif7.0"]["up"] = serde_json::json!(true);
+        k["links"]["vif7.0"]["port_state"] = serde_json::json!("forwarding");
     });
     let text = status(false);
     assert_eq!(text.status.code(), Some(3), "{}", common::stdout(&text));
     let said = common::stdout(&text);
     assert!(
-        said.contains("EXPOSED: port vif7.0 of anti-spoofing bridge br-dmz has no binding"),
+        said.contains(
+            "EXPOSED: port vif7.0 of anti-spoofing bridge br-dmz has no binding and is not disabled"
+        ),
         "{said}"
     );
-    assert!(said.contains("not converged"), "{said}");
+    assert!(said.contains("block port vif7.0 of br-dmz"), "{said}");
     let json: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
     assert_eq!(json["converged"], false);
     assert_eq!(
         json["ports_at_risk"],
         serde_json::json!([{"port": "vif7.0", "bridge": "br-dmz", "problem": "unbound"}])
     );
-    // Bound by the hook: fenced, converged again.
+    // `start` disables it: converged, the port listed as blocked; a second start does nothing.
+    sim_ok(&state, &["--config", &isp(), "start"]);
+    let text = status(false);
+    assert_eq!(text.status.code(), Some(0), "{}", common::stdout(&text));
+    assert!(
+        common::stdout(&text).contains("blocked: port vif7.0 of anti-spoofing bridge br-dmz"),
+        "{}",
+        common::stdout(&text)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
+    assert_eq!(json["ports_at_risk"][0]["problem"], "unbound_blocked");
+    let plan = common::sim_run(&state, &["--config", &isp(), "plan"]);
+    assert!(
+        common::stdout(&plan).contains("nothing to do"),
+        "{}",
+        common::stdout(&plan)
+    );
+    // Bound by the hook: fenced, opened, converged again.
     let ok = online(
         &state,
         Some(&isp()),
@@ -238,5 +258,12 @@ fn status_names_an_unbound_port_on_an_antispoof_bridge_and_is_not_converged() {
         Some(0),
         "{}",
         common::stdout(&status(false))
+    );
+    let k: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(k["links"]["vif7.0"]["port_state"], "forwarding");
+    assert!(
+        k["memory"].get("port-blocked:vif7.0").is_none(),
+        "{}",
+        k["memory"]
     );
 }

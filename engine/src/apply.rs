@@ -71,6 +71,7 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
         Op::SetForwardDelay { link, seconds } => backend.set_forward_delay(link, *seconds).await,
         Op::AddBinding { binding } => backend.add_binding(binding).await,
         Op::RemoveBinding { vif } => backend.remove_binding(vif).await,
+        Op::SetPortState { port, state, .. } => backend.set_port_state(port, *state).await,
         Op::UpdateFirewallElements {
             fingerprint,
             ruleset,

@@ -14,7 +14,7 @@ use crate::plan::{FirewallDelta, SetDelta, StaleFlow};
 
 use crate::error::BackendError;
 use crate::firewall::{Binding, Ruleset};
-use crate::model::{BridgeOptions, FirewallCounters, HostFacts, Observed};
+use crate::model::{BridgeOptions, FirewallCounters, HostFacts, Observed, PortState};
 
 pub type BackendResult<T> = Result<T, BackendError>;
 
@@ -127,6 +127,15 @@ pub trait NetBackend: Send {
     async fn set_forward_delay(&mut self, link: &str, seconds: u32) -> BackendResult<()> {
         let _ = (link, seconds);
         Err(unsupported("set_forward_delay"))
+    }
+
+    /// Set the STP state of `port`, a bridge port (`IFLA_BRPORT_STATE`). The kernel
+    /// refuses with EBUSY while the bridge runs kernel STP, ENETDOWN when the port is down
+    /// (or, for any state but `disabled`, has no carrier), EOPNOTSUPP for a link that is
+    /// no bridge's port.
+    async fn set_port_state(&mut self, port: &str, state: PortState) -> BackendResult<()> {
+        let _ = (port, state);
+        Err(unsupported("set_port_state"))
     }
 
     /// Replace brouter's firewall tables and re-insert the anti-spoofing bindings of the

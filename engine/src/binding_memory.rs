@@ -113,6 +113,8 @@ mod tests {
     fn host(attached: bool) -> Observed {
         let mut o = Observed::default();
         o.links.push(Link {
+            carrier: None,
+            port_state: None,
             name: "vif1.0".into(),
             kind: LinkKind::Other("vif".into()),
             alias: None,

@@ -34,6 +34,10 @@ pub struct DesiredBridge {
     pub name: String,
     pub network: String,
     pub options: BridgeOptions,
+    /// The network does anti-spoofing: its unbound ports are disabled (see
+    /// [`crate::port_block`]).
+    #[serde(default)]
+    pub antispoof: bool,
 }
 
 /// An address brouter wants on a link.
@@ -120,6 +124,7 @@ pub fn compile(config: &Config) -> Desired {
                 stp: n.stp,
                 forward_delay: n.forward_delay,
             },
+            antispoof: n.antispoof,
         })
         .collect();
     let addresses = config

@@ -74,6 +74,8 @@ mod tests {
     fn started(forward: &str, firewall: bool) -> Observed {
         let mut o = Observed::default();
         o.links.push(Link {
+            carrier: None,
+            port_state: None,
             name: "xenbr0".into(),
             kind: LinkKind::Bridge,
             alias: Some("brouter:xenbr0".into()),

@@ -18,6 +18,7 @@ pub mod firewall;
 pub mod health;
 pub mod model;
 pub mod plan;
+pub mod port_block;
 pub mod sysctl_side;
 pub mod vif;
 pub mod vif_refuse;

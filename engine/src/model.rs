@@ -47,6 +47,59 @@ pub struct BridgeOptions {
     pub forward_delay: u32,
 }
 
+/// A bridge port's STP state (`IFLA_BRPORT_STATE`), as the kernel reports it. brouter
+/// sets only two: [`PortState::Disabled`] on an unbound port of an anti-spoofing bridge
+/// (the kernel then drops every frame it receives and delivers it none), and
+/// [`PortState::Forwarding`] when `vif online` binds that port. A carrier or up event on
+/// the port, or any link change the kernel announces (`NETDEV_CHANGE`), re-enables a
+/// disabled port: `status` reads the state back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortState {
+    Disabled,
+    Listening,
+    Learning,
+    Forwarding,
+    Blocking,
+}
+
+impl PortState {
+    /// The kernel's number (`BR_STATE_*`).
+    pub fn code(self) -> u8 {
+        match self {
+            PortState::Disabled => 0,
+            PortState::Listening => 1,
+            PortState::Learning => 2,
+            PortState::Forwarding => 3,
+            PortState::Blocking => 4,
+        }
+    }
+
+    /// From the kernel's number; `None` for one it does not define.
+    pub fn from_code(code: u8) -> Option<PortState> {
+        Some(match code {
+            0 => PortState::Disabled,
+            1 => PortState::Listening,
+            2 => PortState::Learning,
+            3 => PortState::Forwarding,
+            4 => PortState::Blocking,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for PortState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PortState::Disabled => "disabled",
+            PortState::Listening => "listening",
+            PortState::Learning => "learning",
+            PortState::Forwarding => "forwarding",
+            PortState::Blocking => "blocking",
+        })
+    }
+}
+
 /// One network interface as observed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Link {
@@ -69,6 +122,14 @@ pub struct Link {
     /// MTU; a vif gets the bridge's (or xenstore's) on `vif online`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// Its state as a port of a bridge (`None`: not a bridge port, or not reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_state: Option<PortState>,
+    /// Whether a bridge port has carrier (`IFF_LOWER_UP`; `None`: not a bridge port, or not
+    /// reported). The kernel sets a port without carrier to no state but `disabled`
+    /// (ENETDOWN), and enables it by itself when carrier comes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<bool>,
 }
 
 impl Link {
@@ -80,7 +141,20 @@ impl Link {
     pub fn is_bridge(&self) -> bool {
         self.kind == LinkKind::Bridge
     }
+
+    /// A network card (a device with no rtnl kind that is not a Xen backend vif): the
+    /// admin's, bridged on purpose. brouter never disables such a port (it could cut the
+    /// host off).
+    pub fn is_physical(&self) -> bool {
+        self.kind == LinkKind::Other(PHYSICAL.into())
+    }
 }
+
+/// The kind the backends report for a device without an rtnl kind (a NIC).
+pub const PHYSICAL: &str = "physical";
+/// The kind the backends report for a Xen netback vif (no rtnl kind, parent bus
+/// `xen-backend`).
+pub const XEN_VIF: &str = "xen-vif";
 
 /// An IPv4 address on a link.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

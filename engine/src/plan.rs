@@ -78,6 +78,13 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     let flushed = converge_addresses(&mut ops, desired, observed, &stale);
     add_missing_routes(&mut ops, desired, observed, &flushed);
     replace_firewall_if_changed(&mut ops, desired, observed)?;
+    let raised: Vec<&str> = desired
+        .bridges
+        .iter()
+        .filter(|b| observed.link(&b.name).is_some_and(|l| !l.up))
+        .map(|b| b.name.as_str())
+        .collect();
+    crate::port_block::converge(&mut ops, desired, observed, &raised, &stale);
     Ok(Plan { ops })
 }
 
@@ -511,7 +518,13 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
             });
         }
     }
-    for b in owned_bridges.iter().filter(|b| scope.includes(b)) {
+    let deleted: Vec<&str> = owned_bridges
+        .iter()
+        .copied()
+        .filter(|b| scope.includes(b))
+        .collect();
+    crate::port_block::release(&mut ops, observed, scope, &deleted);
+    for b in &deleted {
         remove_bridge(&mut ops, observed, b);
     }
     for (key, value) in &observed.memory {

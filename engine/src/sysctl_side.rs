@@ -147,6 +147,8 @@ mod tests {
     fn stop_restores_forwarding_first_then_what_the_kernel_did_not_put_back() {
         let mut o = Observed::default();
         o.links.push(crate::model::Link {
+            carrier: None,
+            port_state: None,
             name: "eth0".into(),
             kind: crate::model::LinkKind::Veth,
             alias: None,

@@ -229,6 +229,8 @@ pub fn plan_vif_online(
             up: true,
         });
     }
+    // Bound, attached, up: a port `start` disabled while it was unbound forwards again.
+    crate::port_block::reopen_on_online(&mut ops, observed, link, &name, &bridge, !up);
     Ok(VifPlan {
         device: name,
         bridge: Some(bridge),
@@ -464,6 +466,7 @@ pub fn plan_vif_offline(observed: &Observed, req: &VifRequest) -> VifPlan {
         ops.push(Op::RemoveBinding { vif: name.clone() });
     }
     crate::binding_memory::forget_binding(&mut ops, observed, &name);
+    crate::port_block::forget_on_offline(&mut ops, observed, &name);
     if let Some(l) = link {
         if l.master.is_some() {
             ops.push(Op::SetMaster {

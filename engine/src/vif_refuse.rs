@@ -143,8 +143,13 @@ pub struct SuspectPort {
     pub port: String,
     /// Its bridge.
     pub bridge: String,
-    /// `unbound` (no binding: nothing vouches for what it sends), `duplicate_mac` (its
-    /// bound MAC is bound to another port of the same bridge too).
+    /// Unbound (no binding: nothing vouches for what it sends), by what becomes of it
+    /// ([`crate::port_block::Fate`]): `unbound` (not disabled: it reaches the dom0),
+    /// `unbound_stp` (not disabled: its bridge runs STP, which refuses port states),
+    /// `unbound_blocked` (its port state is disabled: it reaches nothing),
+    /// `unbound_uplink` / `unbound_nic` (the uplink or a network card: never disabled,
+    /// kept from the bound vifs only). Or `duplicate_mac` (its bound MAC is bound to
+    /// another port of the same bridge too).
     pub problem: String,
     /// The MAC concerned (duplicate_mac).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,17 +157,34 @@ pub struct SuspectPort {
 }
 
 /// The unbound and duplicate-MAC ports of the anti-spoofing bridges named in
-/// `antispoof_bridges`, sorted by bridge and port. An unbound port there means a VM (or a
-/// foreign script's interface) is not fenced: `status` is then not converged.
-pub fn suspect_ports(observed: &Observed, antispoof_bridges: &[&str]) -> Vec<SuspectPort> {
+/// `antispoof_bridges`, sorted by bridge and port. An unbound port there that is not
+/// disabled (`unbound`, `unbound_stp`) means a VM (or a foreign script's interface) is not
+/// fenced: `status` is then not converged. `uplink`: the configured uplink, never disabled.
+pub fn suspect_ports(
+    observed: &Observed,
+    antispoof_bridges: &[&str],
+    uplink: Option<&str>,
+) -> Vec<SuspectPort> {
+    use crate::port_block::{fate, Fate};
     let mut out = Vec::new();
     for bridge in antispoof_bridges {
+        let stp = observed
+            .link(bridge)
+            .and_then(|b| b.bridge)
+            .is_some_and(|o| o.stp);
         for port in observed.ports_of(bridge) {
             match observed.bindings.iter().find(|b| b.vif == port.name) {
                 None => out.push(SuspectPort {
                     port: port.name.clone(),
                     bridge: bridge.to_string(),
-                    problem: "unbound".into(),
+                    problem: match fate(port, uplink, stp) {
+                        Fate::Block => "unbound",
+                        Fate::Stp => "unbound_stp",
+                        Fate::Blocked => "unbound_blocked",
+                        Fate::Uplink => "unbound_uplink",
+                        Fate::Nic => "unbound_nic",
+                    }
+                    .into(),
                     mac: None,
                 }),
                 Some(b) => {
@@ -208,6 +230,8 @@ mod tests {
 
     fn link(name: &str, kind: LinkKind, master: Option<&str>, alias: Option<&str>) -> Link {
         Link {
+            carrier: None,
+            port_state: None,
             name: name.into(),
             kind,
             master: master.map(String::from),
@@ -292,15 +316,34 @@ mod tests {
             mac: "aa:cc:00:00:00:01".into(),
             addrs: vec![],
         });
-        let s = suspect_ports(&o, &["xenbr0"]);
+        let s = suspect_ports(&o, &["xenbr0"], None);
         let problems: Vec<(&str, &str)> = s.iter().map(|p| (p.port.as_str(), p.problem.as_str())).collect();
         assert_eq!(
             problems,
             [("vif1.0", "duplicate_mac"), ("vif4.0", "duplicate_mac")]
         );
         o.bindings.clear();
-        let s = suspect_ports(&o, &["xenbr0"]);
+        let s = suspect_ports(&o, &["xenbr0"], None);
         assert!(s.iter().all(|p| p.problem == "unbound") && s.len() == 2);
+        // Disabled, the uplink, a NIC, a bridge running STP: each says so.
+        o.links
+            .iter_mut()
+            .find(|l| l.name == "vif1.0")
+            .unwrap()
+            .port_state = Some(crate::model::PortState::Disabled);
+        o.links.iter_mut().find(|l| l.name == "vif4.0").unwrap().kind = LinkKind::Other("physical".into());
+        let s = suspect_ports(&o, &["xenbr0"], None);
+        let problems: Vec<&str> = s.iter().map(|p| p.problem.as_str()).collect();
+        assert_eq!(problems, ["unbound_blocked", "unbound_nic"]);
+        o.links.iter_mut().find(|l| l.name == "vif4.0").unwrap().kind = LinkKind::Veth;
+        let s = suspect_ports(&o, &["xenbr0"], Some("vif4.0"));
+        assert_eq!(s[1].problem, "unbound_uplink");
+        o.links.iter_mut().find(|l| l.name == "xenbr0").unwrap().bridge = Some(crate::model::BridgeOptions {
+            stp: true,
+            forward_delay: 15,
+        });
+        let s = suspect_ports(&o, &["xenbr0"], None);
+        assert_eq!(s[1].problem, "unbound_stp");
         let config = crate::config::from_xen_words(&["bridgeip=10.1.0.1/24"]).unwrap();
         assert_eq!(
             foreign_ports(&config, &o),

@@ -35,6 +35,8 @@ fn xen_words_topology_as_dot() {
 
 fn link(name: &str, kind: LinkKind, master: Option<&str>, up: bool) -> Link {
     Link {
+        carrier: None,
+        port_state: None,
         name: name.into(),
         kind,
         alias: None,

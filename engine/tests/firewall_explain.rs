@@ -34,6 +34,7 @@ fn isp() -> Ruleset {
 fn ctx() -> ExplainContext {
     ExplainContext {
         uplink_address: Some(UPLINK),
+        disabled_ports: vec![],
         bindings: vec![],
     }
 }
@@ -353,6 +354,7 @@ fn live_bindings_decide_for_a_named_vif() {
     };
     let c = ExplainContext {
         uplink_address: Some(UPLINK),
+        disabled_ports: vec![],
         bindings: vec![b],
     };
     let f = Flow::tcp("dmz", OUTSIDE, 80)
@@ -371,10 +373,27 @@ fn live_bindings_decide_for_a_named_vif() {
 }
 
 #[test]
+fn an_unbound_vif_whose_port_start_disabled_reaches_nothing_not_even_the_dom0() {
+    let rs = isp();
+    let mut c = ctx();
+    c.disabled_ports = vec!["vif9.0".into()];
+    for to in [OUTSIDE, ip("10.1.0.1")] {
+        let f = Flow::tcp("dmz", to, 80)
+            .with_vif("vif9.0")
+            .with_src(ip("10.1.0.50"));
+        let t = explain(&rs, &c, &f).unwrap();
+        assert_eq!(t.verdict, Action::Drop, "{t}");
+        assert!(t.to_string().contains("state disabled"), "{t}");
+        assert!(t.to_string().contains("brouter start` disabled it"), "{t}");
+    }
+}
+
+#[test]
 fn an_unbound_vif_reaches_no_vm_of_its_antispoof_network_as_bridge_forward_drops_it() {
     let rs = isp();
     let c = ExplainContext {
         uplink_address: Some(UPLINK),
+        disabled_ports: vec![],
         bindings: vec![Binding {
             vif: "vif3.0".into(),
             mac: "aa:cc:00:00:01:01".into(),
@@ -675,6 +694,7 @@ fn a_bound_prefix_a_mac_only_binding_and_a_dhcp_discover_are_judged_as_the_bridg
     let rs = isp();
     let c = ExplainContext {
         uplink_address: Some(UPLINK),
+        disabled_ports: vec![],
         bindings: vec![
             Binding {
                 vif: "vif3.0".into(),

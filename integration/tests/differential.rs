@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 
 use brouter_engine::config::from_xen_words;
 use brouter_engine::firewall::{Binding, Ruleset};
-use brouter_engine::{compile, BridgeOptions, Op, IP_FORWARD};
+use brouter_engine::{compile, BridgeOptions, Op, PortState, IP_FORWARD};
 use brouter_integration::root_or_skip;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -120,6 +120,11 @@ fn op() -> impl Strategy<Value = Op> {
             value: value.into(),
         }),
         1 => prop::sample::select(&MEMORY[..]).prop_map(|(key, _)| Op::Forget { key: key.into() }),
+        2 => (link(), any::<bool>()).prop_map(|(port, off)| Op::SetPortState {
+            port,
+            bridge: String::new(),
+            state: if off { PortState::Disabled } else { PortState::Forwarding },
+        }),
     ]
 }
 
@@ -398,6 +403,47 @@ fn turning_stp_on_pulls_the_forward_delay_into_stps_range() {
             create("xenbr0", true, 0),
             create("nope0", true, 45),
             create("vif9.0", false, 45),
+        ],
+    );
+}
+
+fn port_state(port: &str, state: PortState) -> Op {
+    Op::SetPortState {
+        port: port.into(),
+        bridge: String::new(),
+        state,
+    }
+}
+
+/// The port states `start` and `vif online` set: disabled sticks (attaching another port
+/// does not re-open it), an up event re-enables it, a down port or a bridge running STP
+/// refuses (ENETDOWN, EBUSY), a link that is no port refuses (EOPNOTSUPP), a bridge
+/// going down and up re-enables its ports.
+#[test]
+fn port_states_follow_the_kernels_rules() {
+    use PortState::{Disabled, Forwarding};
+    run_fixed(
+        "port_states_follow_the_kernels_rules",
+        OFF,
+        &[
+            port_state("vif1.0", Disabled),
+            master("vif1.0", Some("xenbr1")),
+            port_state("vif1.0", Disabled),
+            up("vif1.0", true),
+            port_state("vif1.0", Disabled),
+            master("eth0", Some("xenbr1")),
+            port_state("xenbr1", Disabled),
+            port_state("nope0", Disabled),
+            port_state("vif1.0", Forwarding),
+            port_state("vif1.0", Disabled),
+            up("xenbr1", false),
+            up("xenbr1", true),
+            port_state("eth0", Disabled),
+            up("eth0", false),
+            port_state("eth0", Forwarding),
+            create("xenbr0", true, 15),
+            master("vif1.0", Some("xenbr0")),
+            port_state("vif1.0", Disabled),
         ],
     );
 }

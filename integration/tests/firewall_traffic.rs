@@ -128,6 +128,7 @@ fn explain_agrees_with_the_kernel_on_the_isp_fixture() {
     let ctx = ExplainContext {
         uplink_address: Some(t.uplink_ip()),
         bindings: firewall::read_bindings(&t.dom0().target()).unwrap(),
+        disabled_ports: vec![],
     };
     let up = t.uplink_ip();
     let internet_src: Ipv4Addr = t.uplink().gw.parse().unwrap();
@@ -319,6 +320,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     let ctx = ExplainContext {
         uplink_address: Some(t.uplink_ip()),
         bindings: firewall::read_bindings(&d0).unwrap(),
+        disabled_ports: vec![],
     };
     assert_eq!(explain(&rs, &ctx, &flow).unwrap().verdict, Action::Drop);
     let bad = check(t.dom0(), &rs, &ctx, &[case(flow.clone())]);
@@ -334,6 +336,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     let ctx = ExplainContext {
         uplink_address: Some(t.uplink_ip()),
         bindings: firewall::read_bindings(&d0).unwrap(),
+        disabled_ports: vec![],
     };
     let spoofed_mac = flow.clone().with_mac("aa:cc:00:00:01:01");
     assert_eq!(explain(&rs, &ctx, &spoofed_mac).unwrap().verdict, Action::Drop);
@@ -350,6 +353,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     let ctx = ExplainContext {
         uplink_address: Some(t.uplink_ip()),
         bindings: firewall::read_bindings(&d0).unwrap(),
+        disabled_ports: vec![],
     };
     let bad = check(t.dom0(), &rs, &ctx, &[case(flow)]);
     assert!(bad.is_empty(), "{}", bad.join("\n"));

@@ -156,6 +156,7 @@ impl Lab {
         ExplainContext {
             uplink_address: Some(self.t.uplink_ip()),
             bindings: firewall::read_bindings(&self.t.dom0().target()).unwrap(),
+            disabled_ports: vec![],
         }
     }
 }

@@ -305,6 +305,10 @@ impl NetBackend for SimBackend {
         self.step(|k| k.set_forward_delay(link, seconds), true)
     }
 
+    async fn set_port_state(&mut self, port: &str, state: brouter_engine::PortState) -> BackendResult<()> {
+        self.step(|k| k.set_port_state(port, state), true)
+    }
+
     async fn delete_firewall(&mut self) -> BackendResult<()> {
         self.step(
             |k| {

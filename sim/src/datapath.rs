@@ -146,6 +146,12 @@ impl Kernel {
         ExplainContext {
             uplink_address,
             bindings: self.bindings.values().cloned().collect(),
+            disabled_ports: self
+                .links
+                .values()
+                .filter(|l| l.port_state == Some(brouter_engine::PortState::Disabled))
+                .map(|l| l.name.clone())
+                .collect(),
         }
     }
 }

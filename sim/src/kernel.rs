@@ -14,8 +14,8 @@ use brouter_engine::sysctl_side::{
     after_forward_change, link_of_key, reported_keys, ACCEPT_REDIRECTS_ALL, FORWARDING_DEFAULT,
 };
 use brouter_engine::{
-    Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, Observed, Route, ALIAS_PREFIX,
-    IP_FORWARD, OWNER_PROTO, PROTO_KERNEL,
+    Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, Observed, PortState, Route,
+    ALIAS_PREFIX, IP_FORWARD, OWNER_PROTO, PROTO_KERNEL,
 };
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -149,6 +149,8 @@ impl Kernel {
         self.links.insert(
             name.to_string(),
             Link {
+                carrier: None,
+                port_state: None,
                 name: name.to_string(),
                 kind,
                 alias: None,
@@ -210,6 +212,8 @@ impl Kernel {
                     if l.alias.is_none() && self.owner_group.contains(&l.name) {
                         l.alias = Some(ALIAS_PREFIX.to_string());
                     }
+                    // The sim has no carrier of its own: a port that is up has one.
+                    l.carrier = l.master.is_some().then_some(l.up);
                     l
                 })
                 .collect(),
@@ -255,6 +259,8 @@ impl Kernel {
         self.links.insert(
             name.to_string(),
             Link {
+                carrier: None,
+                port_state: None,
                 name: name.to_string(),
                 kind: LinkKind::Bridge,
                 alias: Some(format!("{ALIAS_PREFIX}{network}")),
@@ -278,6 +284,7 @@ impl Kernel {
         for l in self.links.values_mut() {
             if l.master.as_deref() == Some(name) {
                 l.master = None;
+                l.port_state = None;
             }
         }
         if let Some(bridge) = gone.master {
@@ -323,7 +330,9 @@ impl Kernel {
             return Ok(());
         }
         if let Some(old) = current {
-            self.link_mut(link)?.master = None;
+            let l = self.link_mut(link)?;
+            l.master = None;
+            l.port_state = None;
             self.fit_bridge_mtu(&old);
         }
         if let Some(m) = master {
@@ -339,7 +348,16 @@ impl Kernel {
                 ));
             }
             self.check_port_room(m)?;
-            self.link_mut(link)?.master = Some(m.to_string());
+            // br_add_if: the port is enabled if it and its bridge are up (the sim has no
+            // carrier: a link that is up has one).
+            let bridge_up = self.links[m].up;
+            let l = self.link_mut(link)?;
+            l.master = Some(m.to_string());
+            l.port_state = Some(if l.up && bridge_up {
+                PortState::Forwarding
+            } else {
+                PortState::Disabled
+            });
             self.fit_bridge_mtu(m);
         }
         Ok(())
@@ -351,6 +369,7 @@ impl Kernel {
             return Ok(());
         }
         l.up = up;
+        self.port_states_after_up(link, up);
         if up {
             // Only primaries bring prefix routes.
             let prefixes: Vec<Ipv4Net> = (0..self.addresses.len())
@@ -365,6 +384,75 @@ impl Kernel {
         } else {
             self.routes.retain(|r| r.dev != link);
         }
+        Ok(())
+    }
+
+    /// What an up or down event does to port states: a port going down is disabled, one
+    /// coming up is enabled by br_port_carrier_check (a disabled one too); a bridge going
+    /// down disables its ports, one coming up enables every port that is up
+    /// (br_stp_enable_bridge), whatever state it was set to.
+    fn port_states_after_up(&mut self, link: &str, up: bool) {
+        let is_bridge = self.links.get(link).is_some_and(Link::is_bridge);
+        if is_bridge {
+            for p in self
+                .links
+                .values_mut()
+                .filter(|p| p.master.as_deref() == Some(link))
+            {
+                p.port_state = Some(if up && p.up {
+                    PortState::Forwarding
+                } else {
+                    PortState::Disabled
+                });
+            }
+            return;
+        }
+        let bridge_up = self.port_bridge_up(link);
+        if let Some(l) = self.links.get_mut(link).filter(|l| l.master.is_some()) {
+            l.port_state = Some(if up && bridge_up {
+                PortState::Forwarding
+            } else {
+                PortState::Disabled
+            });
+        }
+    }
+
+    /// Whether `link` is a port whose bridge is up.
+    fn port_bridge_up(&self, link: &str) -> bool {
+        self.links
+            .get(link)
+            .and_then(|l| l.master.as_deref())
+            .and_then(|m| self.links.get(m))
+            .is_some_and(|b| b.up)
+    }
+
+    /// Set a bridge port's STP state (br_setlink → br_set_port_state): EOPNOTSUPP for a
+    /// link that is no port, EBUSY while its bridge runs kernel STP, ENETDOWN while the
+    /// port is down. Nothing else moves a disabled port on a bridge without STP.
+    pub fn set_port_state(&mut self, link: &str, state: PortState) -> Result<(), BackendError> {
+        let l = self.link_mut(link)?;
+        let Some(master) = l.master.clone() else {
+            return Err(err(
+                ErrorKind::Unsupported,
+                format!("{link} is not a port of a bridge"),
+            ));
+        };
+        let up = l.up;
+        if self
+            .links
+            .get(&master)
+            .and_then(|b| b.bridge)
+            .is_some_and(|o| o.stp)
+        {
+            return Err(err(
+                ErrorKind::Busy,
+                format!("{master} runs STP, which sets the state of {link} itself (EBUSY)"),
+            ));
+        }
+        if !up {
+            return Err(err(ErrorKind::NetDown, format!("{link} is down (ENETDOWN)")));
+        }
+        self.link_mut(link)?.port_state = Some(state);
         Ok(())
     }
 
@@ -527,8 +615,15 @@ impl Kernel {
 
     /// Set a link's `ifalias` (an empty one removes it, as the kernel does).
     pub fn set_alias(&mut self, link: &str, alias: &str) -> Result<(), BackendError> {
+        let bridge_up = self.port_bridge_up(link);
         let l = self.link_mut(link)?;
         l.alias = (!alias.is_empty()).then(|| alias.to_string());
+        // The kernel announces the change (NETDEV_CHANGE) and br_port_carrier_check
+        // re-enables a disabled port that is up (measured on 6.18; a MAC or MTU change
+        // does not).
+        if l.up && bridge_up && l.port_state == Some(PortState::Disabled) {
+            l.port_state = Some(PortState::Forwarding);
+        }
         Ok(())
     }
 

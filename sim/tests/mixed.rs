@@ -125,6 +125,9 @@ enum Step {
     /// Xen creates a vif (down, no master), or destroys it.
     VifCreated(usize),
     VifDestroyed(usize),
+    /// A foreign script enslaves a free vif to the anti-spoofing bridge and brings it up,
+    /// without `vif online` (unbound: `start` must disable its port).
+    VifEnslaved(usize),
 }
 
 fn drift() -> impl Strategy<Value = FirewallDrift> {
@@ -243,6 +246,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..FOREIGN.len()).prop_map(Step::Foreign),
         2 => (0..VIFS.len()).prop_map(Step::VifCreated),
         1 => (0..VIFS.len()).prop_map(Step::VifDestroyed),
+        1 => (0..VIFS.len()).prop_map(Step::VifEnslaved),
     ]
 }
 
@@ -412,6 +416,16 @@ impl World {
                 let _ = self.kernel.delete_link(VIFS[*i].0);
                 self.online.remove(i);
             }
+            Step::VifEnslaved(i) => {
+                // A vif no bridge holds yet (Xen created it; no hook ran).
+                let name = VIFS[*i].0;
+                let free = self.kernel.links.get(name).is_some_and(|l| l.master.is_none());
+                if free && self.kernel.links.contains_key("xenbr0") {
+                    self.kernel.set_master(name, Some("xenbr0")).unwrap();
+                    self.kernel.set_up(name, true).unwrap();
+                    self.online.remove(i);
+                }
+            }
             Step::Run(cmd, during) => {
                 let mut sim = SimBackend::new(self.kernel.clone());
                 let writer = match during {
@@ -557,6 +571,18 @@ proptest! {
         let again = plan_start(&w.desired, &o).unwrap();
         prop_assert!(again.is_empty(), "not converged: {:?}", again.ops);
         check_foreign(&w)?;
+        // Default deny: every port of the anti-spoofing bridge that is up is bound or
+        // disabled.
+        for l in w.kernel.links.values().filter(|l| l.master.as_deref() == Some("xenbr0") && l.up) {
+            let bound = w.kernel.bindings.contains_key(&l.name);
+            prop_assert!(
+                bound || l.port_state == Some(brouter_engine::PortState::Disabled),
+                "{} is unbound and not disabled: {:?}", l.name, l.port_state
+            );
+            if bound {
+                prop_assert_eq!(l.port_state, Some(brouter_engine::PortState::Forwarding), "{} is bound but not forwarding", &l.name);
+            }
+        }
         for i in &w.online {
             let (vif, mac) = VIFS[*i];
             let attached = w.kernel.links.get(vif).and_then(|l| l.master.as_deref()) == Some("xenbr0");

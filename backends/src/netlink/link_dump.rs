@@ -12,7 +12,8 @@ use std::io;
 
 use brouter_engine::BridgeOptions;
 use netlink_packet_route::link::{
-    BridgeStpState, InfoBridge, LinkAttribute, LinkFlags, LinkHeader, LinkInfo, LinkLayerType, LinkMessage,
+    BridgeStpState, InfoBridge, InfoBridgePort, InfoPortData, LinkAttribute, LinkFlags, LinkHeader, LinkInfo,
+    LinkLayerType, LinkMessage,
 };
 use netlink_wire::{
     attrs, ne32 as u32_of, Socket, Writer, NETLINK_ROUTE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
@@ -31,6 +32,10 @@ const IFLA_GROUP: u16 = 27;
 const IFLA_EXT_MASK: u16 = 29;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
+const IFLA_INFO_SLAVE_KIND: u16 = 4;
+const IFLA_INFO_SLAVE_DATA: u16 = 5;
+const IFLA_BRPORT_STATE: u16 = 1;
+const IFLA_PARENT_DEV_BUS_NAME: u16 = 57;
 const IFLA_BR_FORWARD_DELAY: u16 = 1;
 const IFLA_BR_STP_STATE: u16 = 5;
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
@@ -52,6 +57,12 @@ pub struct LinkFacts {
     pub kind: Option<String>,
     /// A bridge's settings, when the kernel reported them.
     pub bridge: Option<BridgeOptions>,
+    /// `IFF_LOWER_UP`: the device has carrier.
+    pub lower_up: bool,
+    /// A bridge port's STP state (`IFLA_BRPORT_STATE`, `BR_STATE_*`), for bridge ports.
+    pub port_state: Option<u8>,
+    /// The bus of the device's parent (`IFLA_PARENT_DEV_BUS_NAME`: `pci`, `xen-backend`, …).
+    pub parent_bus: Option<String>,
 }
 
 /// A netlink route socket inside one namespace (the one of the thread that opened it),
@@ -109,6 +120,7 @@ fn parse(body: &[u8]) -> Option<LinkFacts> {
     let mut f = LinkFacts {
         index: header.index,
         up: header.flags.contains(LinkFlags::Up),
+        lower_up: header.flags.contains(LinkFlags::LowerUp),
         loopback: header.link_layer_type == LinkLayerType::Loopback,
         ..LinkFacts::default()
     };
@@ -121,6 +133,7 @@ fn parse(body: &[u8]) -> Option<LinkFacts> {
             IFLA_IFALIAS => f.alias = Some(netlink_wire::text(v)).filter(|s| !s.is_empty()),
             IFLA_MASTER => f.master = u32_of(v).unwrap_or(0),
             IFLA_LINKINFO => link_info(v, &mut f),
+            IFLA_PARENT_DEV_BUS_NAME => f.parent_bus = Some(netlink_wire::text(v)),
             _ => {}
         }
     }
@@ -129,12 +142,20 @@ fn parse(body: &[u8]) -> Option<LinkFacts> {
 
 fn link_info(data: &[u8], f: &mut LinkFacts) {
     let mut bridge_data = None;
+    let (mut port_kind, mut port_data) = (None, None);
     for (kind, v) in attrs(data) {
         match kind {
             IFLA_INFO_KIND => f.kind = Some(netlink_wire::text(v)),
             IFLA_INFO_DATA => bridge_data = Some(v),
+            IFLA_INFO_SLAVE_KIND => port_kind = Some(netlink_wire::text(v)),
+            IFLA_INFO_SLAVE_DATA => port_data = Some(v),
             _ => {}
         }
+    }
+    if port_kind.as_deref() == Some("bridge") {
+        f.port_state = attrs(port_data.unwrap_or_default())
+            .find(|(kind, _)| *kind == IFLA_BRPORT_STATE)
+            .and_then(|(_, v)| v.first().copied());
     }
     if f.kind.as_deref() != Some("bridge") {
         return;
@@ -167,6 +188,7 @@ pub fn facts_of(m: &LinkMessage) -> Option<LinkFacts> {
     let mut f = LinkFacts {
         index: m.header.index,
         up: m.header.flags.contains(LinkFlags::Up),
+        lower_up: m.header.flags.contains(LinkFlags::LowerUp),
         loopback: m.header.link_layer_type == LinkLayerType::Loopback,
         ..LinkFacts::default()
     };
@@ -178,12 +200,19 @@ pub fn facts_of(m: &LinkMessage) -> Option<LinkFacts> {
             LinkAttribute::Group(g) => f.group = *g,
             LinkAttribute::IfAlias(s) if !s.is_empty() => f.alias = Some(s.clone()),
             LinkAttribute::Controller(i) => f.master = *i,
+            LinkAttribute::ParentDevBusName(b) => f.parent_bus = Some(b.clone()),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     match info {
                         LinkInfo::Kind(k) => f.kind = Some(k.to_string()),
                         LinkInfo::Data(netlink_packet_route::link::InfoData::Bridge(opts)) => {
                             f.bridge = Some(bridge_options(opts))
+                        }
+                        LinkInfo::PortData(InfoPortData::BridgePort(port)) => {
+                            f.port_state = port.iter().find_map(|p| match p {
+                                InfoBridgePort::State(s) => Some(u8::from(*s)),
+                                _ => None,
+                            })
                         }
                         _ => {}
                     }
@@ -253,6 +282,7 @@ mod tests {
                 index: 7,
                 name: "br-dmz".into(),
                 up: true,
+                lower_up: false,
                 loopback: false,
                 mac: Some("aa:bb:cc:00:01:02".into()),
                 mtu: Some(1500),
@@ -264,8 +294,25 @@ mod tests {
                     stp: true,
                     forward_delay: 15
                 }),
+                port_state: None,
+                parent_bus: None,
             }
         );
+    }
+
+    #[test]
+    fn a_bridge_port_reports_its_state_and_a_xen_vif_its_bus() {
+        let mut body = vec![0u8; 16];
+        body[4..8].copy_from_slice(&9u32.to_ne_bytes());
+        body.extend(nla(IFLA_IFNAME, b"vif3.0\0"));
+        body.extend(nla(IFLA_MASTER, &7u32.to_ne_bytes()));
+        body.extend(nla(IFLA_PARENT_DEV_BUS_NAME, b"xen-backend\0"));
+        let mut info = nla(IFLA_INFO_SLAVE_KIND, b"bridge\0");
+        info.extend(nla(IFLA_INFO_SLAVE_DATA | 0x8000, &nla(IFLA_BRPORT_STATE, &[0])));
+        body.extend(nla(IFLA_LINKINFO | 0x8000, &info));
+        let f = parse(&body).unwrap();
+        assert_eq!((f.port_state, f.kind, f.master), (Some(0), None, 7));
+        assert_eq!(f.parent_bus.as_deref(), Some("xen-backend"));
     }
 
     #[test]

@@ -177,6 +177,35 @@ pub async fn set_mac(handle: &Handle, link: &str, mac: &str) -> Result<(), Backe
     set_link(handle, msg, &what).await
 }
 
+/// `IFLA_BRPORT_STATE`, inside `IFLA_PROTINFO`.
+const IFLA_BRPORT_STATE: u16 = 1;
+
+/// Set the STP state of bridge port `link`, as `bridge link set dev LINK state N` does:
+/// `RTM_SETLINK` for `AF_BRIDGE` with `IFLA_PROTINFO { IFLA_BRPORT_STATE }`, which the
+/// kernel hands to the bridge (br_setlink). Not through `IFLA_INFO_SLAVE_DATA` (`ip link
+/// set LINK type bridge_slave state 0`): that path ends in a link-change notification
+/// whose carrier check re-enables the port at once — measured on 6.18, the state reads
+/// `forwarding` again right after the kernel said yes.
+pub async fn set_port_state(
+    handle: &Handle,
+    link: &str,
+    state: brouter_engine::PortState,
+) -> Result<(), BackendError> {
+    use netlink_packet_route::link::{LinkAttribute, LinkMessage, LinkProtoInfoBridge};
+    use netlink_packet_route::AddressFamily;
+    use rtnetlink::packet_core::DefaultNla;
+    let what = format!("set the port state of {link} to {state}");
+    let index = index_of(handle, link, &what).await?;
+    let mut msg = LinkMessage::default();
+    msg.header.interface_family = AddressFamily::Bridge;
+    msg.header.index = index;
+    msg.attributes
+        .push(LinkAttribute::ProtoInfoBridge(vec![LinkProtoInfoBridge::Other(
+            DefaultNla::new(IFLA_BRPORT_STATE, vec![state.code()]),
+        )]));
+    set_link(handle, msg, &what).await
+}
+
 /// Set `link`'s MTU.
 pub async fn set_mtu(handle: &Handle, link: &str, mtu: u32) -> Result<(), BackendError> {
     let what = format!("set {link} mtu {mtu}");

@@ -457,4 +457,8 @@ impl NetBackend for NetlinkBackend {
     async fn set_forward_delay(&mut self, link: &str, seconds: u32) -> BackendResult<()> {
         bridge_attrs::set_forward_delay(&self.handle, link, seconds).await
     }
+
+    async fn set_port_state(&mut self, port: &str, state: brouter_engine::PortState) -> BackendResult<()> {
+        links::set_port_state(&self.handle, port, state).await
+    }
 }

@@ -10,7 +10,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::RawFd;
 
 use brouter_engine::{
-    Address, BackendError, BridgeOptions, Link, LinkKind, Route, ALIAS_PREFIX, OWNER_PROTO,
+    Address, BackendError, BridgeOptions, Link, LinkKind, PortState, Route, ALIAS_PREFIX, OWNER_PROTO,
+    PHYSICAL, XEN_VIF,
 };
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
@@ -257,8 +258,10 @@ fn to_link(f: &LinkFacts, names: &HashMap<u32, String>) -> Link {
         Some("veth") => LinkKind::Veth,
         Some(other) => LinkKind::Other(other.to_string()),
         None if f.loopback => LinkKind::Other("loopback".into()),
-        // No rtnl kind: a real NIC (or a driver's own device, such as a Xen vif).
-        None => LinkKind::Other("physical".into()),
+        // No rtnl kind: a driver's own device — a Xen netback vif (its parent is on the
+        // xen-backend bus), else a real NIC.
+        None if f.parent_bus.as_deref() == Some("xen-backend") => LinkKind::Other(XEN_VIF.into()),
+        None => LinkKind::Other(PHYSICAL.into()),
     };
     let bridge = if kind == LinkKind::Bridge {
         f.bridge.or(Some(BridgeOptions::default()))
@@ -280,6 +283,10 @@ fn to_link(f: &LinkFacts, names: &HashMap<u32, String>) -> Link {
         bridge,
         mac: f.mac.clone(),
         mtu: f.mtu,
+        port_state: (f.master != 0)
+            .then(|| f.port_state.and_then(PortState::from_code))
+            .flatten(),
+        carrier: (f.master != 0).then_some(f.lower_up),
     }
 }
 

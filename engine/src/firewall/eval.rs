@@ -88,7 +88,7 @@ pub fn explain_live(
         return Ok(w.finish(Action::Drop, None));
     }
     w.enter(&s);
-    if !w.antispoof(&s) || w.fenced_from_vms(&s, to) {
+    if w.port_disabled(&s) || !w.antispoof(&s) || w.fenced_from_vms(&s, to) {
         return Ok(w.finish(Action::Drop, None));
     }
     if flow.proto == FlowProto::Arp {

@@ -150,4 +150,26 @@ pub struct ExplainContext {
     /// The live anti-spoofing bindings (`observe()` reports them).
     #[serde(default)]
     pub bindings: Vec<Binding>,
+    /// Bridge ports whose state reads `disabled` (`observe()` reports it): the bridge drops
+    /// whatever arrives on them — `start` disables the unbound ports of anti-spoofing
+    /// bridges so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disabled_ports: Vec<String>,
+}
+
+impl ExplainContext {
+    /// The live facts `explain` uses from an observation: the bindings and the disabled
+    /// ports (the uplink address is the caller's: it knows which link is the uplink).
+    pub fn from_observed(observed: &crate::model::Observed) -> ExplainContext {
+        ExplainContext {
+            uplink_address: None,
+            bindings: observed.bindings.clone(),
+            disabled_ports: observed
+                .links
+                .iter()
+                .filter(|l| l.port_state == Some(crate::model::PortState::Disabled))
+                .map(|l| l.name.clone())
+                .collect(),
+        }
+    }
 }

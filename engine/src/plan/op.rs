@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{PortRange, Proto};
 use crate::firewall::{Binding, Ruleset};
-use crate::model::BridgeOptions;
+use crate::model::{BridgeOptions, PortState};
 
 use super::elements::SetDelta;
 
@@ -123,6 +123,14 @@ pub enum Op {
     RemoveBinding {
         vif: String,
     },
+    /// Set the STP state of `port`, a port of `bridge` (`IFLA_BRPORT_STATE`): `disabled`
+    /// for an unbound port of an anti-spoofing bridge (it then reaches nothing, the dom0
+    /// included), `forwarding` when `vif online` has bound it (or `stop` hands it back).
+    SetPortState {
+        port: String,
+        bridge: String,
+        state: PortState,
+    },
     /// Forget the connection-tracking entries that `flows` now forward but the kernel
     /// still sends elsewhere: flows to one of the dom0 addresses `to` on a forwarded port,
     /// except those already translated to the forward's target. The kernel NATs a flow
@@ -173,6 +181,7 @@ impl Op {
             Op::AddRoute { dev, .. } | Op::DeleteRoute { dev, .. } => Some(dev),
             Op::AddBinding { binding } => Some(&binding.vif),
             Op::RemoveBinding { vif } => Some(vif),
+            Op::SetPortState { port, .. } => Some(port),
             Op::Remember { key, .. } | Op::Forget { key } => key.split_once(':').map(|(_, l)| l),
             Op::SetSysctl { .. }
             | Op::ReplaceFirewall { .. }
@@ -237,6 +246,22 @@ impl fmt::Display for Op {
                 binding.describe_addrs()
             ),
             Op::RemoveBinding { vif } => write!(f, "unbind {vif}"),
+            Op::SetPortState {
+                port,
+                bridge,
+                state: PortState::Disabled,
+            } => write!(
+                f,
+                "block port {port} of {bridge} (port state disabled: it is unbound on an anti-spoofing bridge)"
+            ),
+            Op::SetPortState {
+                port,
+                bridge,
+                state: PortState::Forwarding,
+            } => write!(f, "open port {port} of {bridge} (port state forwarding)"),
+            Op::SetPortState { port, bridge, state } => {
+                write!(f, "set port {port} of {bridge} state {state}")
+            }
             Op::UpdateFirewallElements { fingerprint, sets, .. } => {
                 let (add, del) = sets
                     .iter()

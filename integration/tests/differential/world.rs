@@ -13,8 +13,8 @@ use brouter_backends::NetlinkBackend;
 use brouter_engine::apply::apply_op;
 use brouter_engine::firewall::Ruleset;
 use brouter_engine::{
-    Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, NetBackend, Observed, Op, Route,
-    IP_FORWARD, PROTO_BOOT,
+    Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, NetBackend, Observed, Op, PortState,
+    Route, IP_FORWARD, PROTO_BOOT,
 };
 use brouter_integration::{use_temp_state_dir, Netns};
 use brouter_sim::{Family, FirewallDrift, Kernel, SimBackend};
@@ -283,16 +283,29 @@ impl Worlds {
         (seen[0], seen[1])
     }
 
-    /// Observe both worlds; `Err` lists what differs after normalising.
+    /// Observe both worlds; `Err` lists what differs after normalising. A bridge port's
+    /// state follows its carrier asynchronously in the kernel (linkwatch runs the bridge's
+    /// carrier check after the up event), so a difference in port states alone is read
+    /// again until a deadline.
     pub async fn compare(&mut self) -> Result<(), String> {
         let sim = self.sim.observe().await.expect("observe the sim").normalized();
-        let kernel = self.kernel.observe().await.expect("observe the kernel");
-        let kernel = normalise(kernel, &sim);
-        let diff = differences(&kernel, &sim);
-        if diff.is_empty() {
-            Ok(())
-        } else {
-            Err(diff.join("\n"))
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let kernel = self.kernel.observe().await.expect("observe the kernel");
+            let kernel = normalise(kernel, &sim);
+            let diff = differences(&kernel, &sim);
+            if diff.is_empty() {
+                return Ok(());
+            }
+            let mut same_states = kernel.clone();
+            for l in &mut same_states.links {
+                l.port_state = sim.link(&l.name).and_then(|s| s.port_state);
+            }
+            let only_port_states = differences(&same_states, &sim).is_empty();
+            if !only_port_states || std::time::Instant::now() > deadline {
+                return Err(diff.join("\n"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 }
@@ -319,8 +332,9 @@ pub fn net(s: &str) -> Ipv4Net {
     s.parse().unwrap()
 }
 
-/// Strip from the kernel's observation what the sim cannot know: `lo`'s `127.0.0.1/8`
-/// and the random hardware addresses of links no operation gave a MAC. Everything else —
+/// Strip from the kernel's observation what the sim cannot know: `lo`'s `127.0.0.1/8`,
+/// the random hardware addresses of links no operation gave a MAC, and which of STP's
+/// enabled states a port is in. Everything else —
 /// ownership marks, masters, up flags, MTUs, bridge options, addresses, routes with their
 /// protocols, sysctls, memory, firewall — is compared as is.
 fn normalise(mut kernel: Observed, sim: &Observed) -> Observed {
@@ -330,6 +344,14 @@ fn normalise(mut kernel: Observed, sim: &Observed) -> Observed {
     for l in &mut kernel.links {
         if sim.link(&l.name).is_none_or(|s| s.mac.is_none()) {
             l.mac = None;
+        }
+        // The sim does not run STP's timers: it says `forwarding` where the kernel may say
+        // `listening`, `learning` or `blocking`. Disabled or not is compared.
+        let enabled = |s: Option<PortState>| s.is_some_and(|s| s != PortState::Disabled);
+        if let Some(s) = sim.link(&l.name) {
+            if enabled(l.port_state) && enabled(s.port_state) {
+                l.port_state = s.port_state;
+            }
         }
     }
     kernel.normalized()

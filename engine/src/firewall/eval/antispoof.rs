@@ -4,7 +4,9 @@
 //! ARP probe (sender `0.0.0.0`) from the bound MAC pass whatever is bound. A port without
 //! a binding is not checked by the `antispoof` chain (`bridge brouter` cannot tell which
 //! bridge a port belongs to on kernels without `meta ibrname`, see docs/xen.md), but its
-//! `forward` chain keeps it from every bound vif: [`Walk::fenced_from_vms`].
+//! `forward` chain keeps it from every bound vif: [`Walk::fenced_from_vms`]. A port whose
+//! bridge port state reads `disabled` (what `start` makes of an unbound port of an
+//! anti-spoofing bridge) passes nothing at all: [`Walk::port_disabled`].
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -36,9 +38,34 @@ impl Walk<'_> {
         }
     }
 
+    /// Whether the vif the flow comes through is a bridge port in state `disabled`: the
+    /// bridge drops every frame it receives (br_handle_frame), before any table sees it.
+    pub(super) fn port_disabled(&mut self, s: &Sender) -> bool {
+        let (Some(n), Some(v)) = (s.net, &self.flow.vif) else {
+            return false;
+        };
+        if !self.ctx.disabled_ports.iter().any(|p| p == v) {
+            return false;
+        }
+        let why = match n.antispoof && !self.ctx.bindings.iter().any(|b| &b.vif == v) {
+            true => "it has no binding on an anti-spoofing network, so `brouter start` disabled it",
+            false => "disabled",
+        };
+        self.step(
+            StepKind::AntiSpoof,
+            format!(
+                "{v} is a port of {}'s bridge {} in state disabled ({why}): the bridge drops \
+                 every frame it sends, to the VMs and to the dom0 alike: dropped",
+                n.name, n.bridge
+            ),
+        );
+        true
+    }
+
     /// Whether `bridge brouter`'s `forward` chain drops the flow: sent through a vif with
     /// no binding on an anti-spoofing network to another VM of that network (every VM
-    /// there is bound by `vif online`). To the dom0 (or routed beyond it) it is not fenced.
+    /// there is bound by `vif online`). To the dom0 (or routed beyond it) the firewall does
+    /// not fence it; its disabled port does, once `start` disabled it.
     pub(super) fn fenced_from_vms(&mut self, s: &Sender, to: Address) -> bool {
         let (Some(n), Some(v), Address::Ip(dst)) = (s.net, &self.flow.vif, to) else {
             return false;
@@ -139,7 +166,11 @@ fn binding_of(
             Some(b) => (Some(b.clone()), format!("the binding of {v}")),
             None => (
                 None,
-                format!("{v} has no binding: its source is not checked (not guarded)"),
+                format!(
+                    "{v} has no binding: its source is not checked (not guarded); \
+                     `brouter start` disables such a port of an anti-spoofing bridge (then \
+                     nothing it sends passes), `status` lists it as EXPOSED until then"
+                ),
             ),
         };
     }
