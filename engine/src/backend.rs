@@ -87,7 +87,10 @@ pub trait NetBackend: Send {
     }
 
     /// The counters of brouter's firewall (forwards, policy hits, logged drops) for
-    /// `status`. Backends without counters (the simulator) report none.
+    /// `status`. A backend may answer from the dump its last read-back of the tables made
+    /// ([`Self::firewall_delta`], [`Self::firewall_drift`], [`Self::firewall_digest`]), if
+    /// it has not written them since. Backends without counters (the simulator) report
+    /// none.
     async fn firewall_counters(&mut self) -> BackendResult<FirewallCounters> {
         Ok(FirewallCounters::default())
     }

@@ -227,6 +227,48 @@ pub fn read(
     name: &str,
     skip_elements: &dyn Fn(&str) -> bool,
 ) -> io::Result<Option<TableContents>> {
+    Ok(read_dumped(sock, family, name, skip_elements)?.map(Dumped::contents))
+}
+
+/// A table as one dump read it, before [`TableContents`] normalises it: the rules keep
+/// their handles and counters, the elements their counters.
+///
+/// Why: a reader that wants both the comparable contents and the counts (what went
+/// through each rule and element) gets them from the same dump, instead of dumping the
+/// table twice.
+pub struct Dumped {
+    raw: Raw,
+}
+
+impl Dumped {
+    /// Every rule, in chain order, as the kernel answered (counters included).
+    pub fn rules(&self) -> &[Rule] {
+        &self.raw.rules
+    }
+
+    /// The elements read of the named set `set` (none if it was skipped or is missing),
+    /// as the kernel answered (counters included).
+    pub fn elements<'a>(&'a self, set: &'a str) -> impl Iterator<Item = &'a Elem> + 'a {
+        self.raw
+            .elements
+            .iter()
+            .filter(move |((n, _), _)| n == set)
+            .flat_map(|(_, e)| e.iter())
+    }
+
+    /// The normalised contents (see the module doc).
+    pub fn contents(self) -> TableContents {
+        self.raw.finish()
+    }
+}
+
+/// [`read`], keeping the dump as read ([`Dumped`]).
+pub fn read_dumped(
+    sock: &Socket,
+    family: Family,
+    name: &str,
+    skip_elements: &dyn Fn(&str) -> bool,
+) -> io::Result<Option<Dumped>> {
     let chains = match dump::chains(sock, family, name) {
         Ok(c) => c,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
@@ -252,5 +294,5 @@ pub fn read(
         sets,
         elements,
     };
-    Ok(Some(raw.finish()))
+    Ok(Some(Dumped { raw }))
 }

@@ -56,6 +56,26 @@ pub fn read_here() -> io::Result<Option<FirewallCounters>> {
     Ok(Some(name_counters(&rules, &elements)))
 }
 
+/// Name the counters a dump of `inet brouter` carried (see [`super::drift::read_tables`]):
+/// the same answer as [`read_here`], without dumping the table a second time.
+pub(super) fn of_dump(inet: &nft_codec::snapshot::Dumped) -> FirewallCounters {
+    let rules: Vec<RuleFacts> = inet.rules().iter().map(rule_facts).collect();
+    let elements: BTreeMap<String, Vec<ElemFacts>> = counted_sets()
+        .map(|name| {
+            let elems = inet
+                .elements(&name)
+                .map(|e| ElemFacts {
+                    key: e.key.clone(),
+                    interval_end: e.end,
+                    counter: e.counter.map(|(packets, bytes)| Hits { packets, bytes }),
+                })
+                .collect();
+            (name, elems)
+        })
+        .collect();
+    name_counters(&rules, &elements)
+}
+
 /// The counts of brouter's tables as they are, for the tables that replace them to start
 /// from (see [`super::batch::Carry`]); empty if `inet brouter` does not exist.
 pub(super) fn carry_on(sock: &Socket) -> io::Result<super::batch::Carry> {

@@ -14,7 +14,7 @@ use std::io;
 use std::net::Ipv4Addr;
 
 use brouter_engine::firewall::{Binding, Ruleset};
-use brouter_engine::{BackendError, ErrorKind};
+use brouter_engine::{BackendError, ErrorKind, FirewallCounters};
 use netlink_wire::Socket;
 use nft_codec::types::IFNAMSIZ;
 use nft_codec::{snapshot, Difference, Family, Mode};
@@ -57,15 +57,43 @@ pub fn read_here(with_bindings: bool) -> io::Result<[Option<TableContents>; 2]> 
     read_on(&nft_codec::open()?, with_bindings)
 }
 
+/// brouter's tables as one read found them, and the counters that read carried.
+#[derive(Debug, Clone)]
+pub struct ReadBack {
+    /// `inet brouter` and `bridge brouter` (`None`: missing), the binding sets' elements
+    /// left out.
+    pub tables: [Option<TableContents>; 2],
+    /// The counters of `inet brouter`, named ([`super::counters`]); `None` without it.
+    pub counters: Option<FirewallCounters>,
+}
+
+/// [`read_on`] without the bindings' elements, naming the counters the dump of `inet
+/// brouter` carried on the way: `status` needs both, and dumping 10,000 map elements a
+/// second time for their counters costs as much as the read-back itself.
+pub fn read_counted_on(sock: &Socket) -> io::Result<ReadBack> {
+    let skip = |s: &str| is_binding_set(s);
+    let inet = snapshot::read_dumped(sock, Family::Inet, TABLE, &skip)?;
+    let counters = inet.as_ref().map(super::counters::of_dump);
+    Ok(ReadBack {
+        tables: [
+            inet.map(snapshot::Dumped::contents),
+            snapshot::read(sock, Family::Bridge, TABLE, &skip)?,
+        ],
+        counters,
+    })
+}
+
 /// Brouter's tables as read over `socket` (or, without one, from a thread that enters
-/// `target`), the binding sets' elements left out.
+/// `target`), the binding sets' elements left out, with the counters they carried.
 pub fn read_tables(
     socket: Option<&super::BindingSocket>,
     target: &crate::NetnsTarget,
-) -> Result<[Option<TableContents>; 2], BackendError> {
+) -> Result<ReadBack, BackendError> {
     let read = match socket {
-        Some(s) => s.with(|sock| read_on(sock, false)),
-        None => target.run(|| read_here(false)).and_then(|r| r),
+        Some(s) => s.with(read_counted_on),
+        None => target
+            .run(|| read_counted_on(&nft_codec::open()?))
+            .and_then(|r| r),
     };
     read.map_err(|e| {
         let kind = if e.raw_os_error() == Some(libc::EPERM) {

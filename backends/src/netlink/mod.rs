@@ -66,6 +66,9 @@ pub struct NetlinkBackend {
     /// the digest differs, `start` reads the tables back at once (brouter's lock held
     /// in between), and dumping 10,000 elements twice costs ~30 ms more.
     last_read: Option<[Option<firewall::drift::TableContents>; 2]>,
+    /// The counters the last read of brouter's tables carried (the same dump), taken by
+    /// [`NetBackend::firewall_counters`]; forgotten when brouter writes its tables.
+    read_counters: Option<brouter_engine::FirewallCounters>,
 }
 
 impl NetlinkBackend {
@@ -89,8 +92,22 @@ impl NetlinkBackend {
     fn read_tables(&mut self) -> BackendResult<[Option<firewall::drift::TableContents>; 2]> {
         match self.last_read.take() {
             Some(read) => Ok(read),
-            None => firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target),
+            None => self.read_tables_now(),
         }
+    }
+
+    /// brouter's tables read now; the counters the dump carried are kept for
+    /// [`NetBackend::firewall_counters`].
+    fn read_tables_now(&mut self) -> BackendResult<[Option<firewall::drift::TableContents>; 2]> {
+        let read = firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?;
+        self.read_counters = read.counters;
+        Ok(read.tables)
+    }
+
+    /// brouter is about to write its tables: what was read of them is out of date.
+    fn tables_written(&mut self) {
+        self.last_read = None;
+        self.read_counters = None;
     }
 
     /// Connect to the kernel of `target`. Must be called inside a tokio runtime (the
@@ -131,6 +148,7 @@ impl NetlinkBackend {
             tables_absent: false,
             expected: None,
             last_read: None,
+            read_counters: None,
             route_fd,
             bindings,
             link_dump,
@@ -298,7 +316,7 @@ impl NetBackend for NetlinkBackend {
         Ok(Some(match ruleset {
             Some(r) => firewall::drift::digest(&self.expected_tables(r)?.as_ref().clone().map(Some)),
             None => {
-                let read = firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?;
+                let read = self.read_tables_now()?;
                 let digest = firewall::drift::digest(&read);
                 self.last_read = Some(read);
                 digest
@@ -312,6 +330,10 @@ impl NetBackend for NetlinkBackend {
     }
 
     async fn firewall_counters(&mut self) -> BackendResult<brouter_engine::FirewallCounters> {
+        // The read-back's dump carried them, unless brouter wrote its tables since.
+        if let Some(counters) = self.read_counters.take() {
+            return Ok(counters);
+        }
         self.firewall(firewall::read_counters).await
     }
 
@@ -370,6 +392,7 @@ impl NetBackend for NetlinkBackend {
 
     async fn delete_firewall(&mut self) -> BackendResult<()> {
         self.tables_absent = false;
+        self.tables_written();
         if let Ok(socket) = &self.bindings {
             return socket.delete_firewall(self.target.label());
         }
@@ -382,6 +405,7 @@ impl NetBackend for NetlinkBackend {
         bindings: &[Binding],
     ) -> BackendResult<()> {
         let fresh = std::mem::take(&mut self.tables_absent);
+        self.tables_written();
         if let Ok(socket) = &self.bindings {
             // Over the socket opened in the namespace: no thread, no `setns`.
             return socket.apply_firewall(self.target.label(), ruleset, bindings, fresh);
@@ -425,6 +449,7 @@ impl NetBackend for NetlinkBackend {
         ruleset: &Ruleset,
         sets: &[SetDelta],
     ) -> BackendResult<()> {
+        self.tables_written();
         let label = self.target.label();
         self.binding_socket()?
             .with(|sock| firewall::elements::update(sock, label, fingerprint, ruleset, sets))
