@@ -326,7 +326,14 @@ impl NetBackend for NetlinkBackend {
 
     async fn host_facts(&mut self) -> BackendResult<brouter_engine::HostFacts> {
         let bnf = self.sysctls.read("net.bridge.bridge-nf-call-iptables").ok();
-        self.firewall(move |t| crate::host_facts::gather(t, bnf)).await
+        match &self.bindings {
+            // Over the socket opened in the namespace: no thread, no `setns`.
+            Ok(socket) => crate::host_facts::gather(Some(socket), &self.target, bnf),
+            Err(_) => {
+                self.firewall(move |t| crate::host_facts::gather(None, t, bnf))
+                    .await
+            }
+        }
     }
 
     async fn firewall_counters(&mut self) -> BackendResult<brouter_engine::FirewallCounters> {
