@@ -4,8 +4,10 @@ use brouter_engine::config::Action;
 use brouter_engine::{compile, plan_start, Config, FirewallCounters, Hits, Observed, IP_FORWARD};
 use serde_json::json;
 
+use crate::args::Cli;
 use crate::exit::{Failure, DRIFTED, OK};
-use crate::load::Backend;
+use crate::load::{self, Backend};
+use crate::run;
 
 mod ports;
 mod text;
@@ -131,15 +133,97 @@ struct Report {
     ports_at_risk: Vec<ports::PortAtRisk>,
 }
 
+/// `status` from the command line: the configuration (file or words) is parsed and
+/// validated on another thread while the kernel is read; a bad configuration is exit 2
+/// whatever the kernel says.
+pub async fn command(cli: &Cli, words: &[String]) -> Result<u8, Failure> {
+    let file = load::config_file(cli.config.as_deref(), words)?;
+    // The compile `start` kept of this very file (see `crate::cache`).
+    let cached = file.as_ref().and_then(crate::cache::load);
+    let parsing = {
+        let words = words.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let config = load::parse_config(file.as_ref(), &words);
+            (config, ms(started))
+        })
+    };
+    let read = match run::open(cli).await {
+        Ok(mut backend) => read_kernel(&mut backend, cached).await.map(|k| (backend, k)),
+        Err(e) => Err(e),
+    };
+    let (config, took) = parsing
+        .await
+        .map_err(|e| Failure::op(format!("parsing the configuration failed: {e}")))?;
+    let config = config?;
+    tracing::debug!(
+        "parsed and validated {} ({took:.2} ms, beside the kernel reads)",
+        config.origin
+    );
+    let (mut backend, kernel) = read?;
+    let asked = config.clone();
+    let config = run::host_config(config, words, Some(&mut backend)).await;
+    let basis = Basis::of(&asked, &config, words);
+    status(&config, &basis, &mut backend, kernel, cli.json).await
+}
+
+/// What `status` read of the kernel before it needed the configuration.
+struct Kernel {
+    observed: Observed,
+    /// The cached compile's plan is empty and the tables as read hash to what it
+    /// installs: nothing differs, so there is nothing to compile, compare or name.
+    proven: bool,
+}
+
+/// Observe the kernel and, given the cached compile of the config file, check it the way
+/// a converged `start` does: its plan empty, and the digest of the tables as read equal to
+/// the digest of what it installs. Anything less proves nothing, and [`gather`] compiles
+/// the file and compares the tables element by element (the read is reused).
+async fn read_kernel(
+    backend: &mut Backend,
+    cached: Option<(brouter_engine::Desired, Option<u64>)>,
+) -> Result<Kernel, Failure> {
+    let started = std::time::Instant::now();
+    let observed = backend
+        .get()
+        .observe()
+        .await
+        .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    tracing::debug!("read the kernel ({:.2} ms)", ms(started));
+    let mut proven = false;
+    if let Some((summary, digest)) = cached {
+        let started = std::time::Instant::now();
+        let planned_nothing = observed.foreign_tables.is_empty()
+            && matches!(plan_start(&summary, &observed), Ok(p) if p.is_empty());
+        proven = planned_nothing
+            && crate::readback::digest_proves_converged(backend.get(), &observed, digest).await;
+        tracing::debug!(
+            "the cached compile {} ({:.2} ms)",
+            if proven {
+                "proves brouter's objects and tables unchanged"
+            } else {
+                "proves nothing: compiling and comparing"
+            },
+            ms(started)
+        );
+    }
+    Ok(Kernel { observed, proven })
+}
+
+fn ms(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
 /// Report what exists, what is missing and what drifted; exit `DRIFTED` unless `start`
 /// has nothing to do.
-pub async fn status(
+async fn status(
     config: &Config,
     basis: &Basis,
     backend: &mut Backend,
+    kernel: Kernel,
     json_out: bool,
 ) -> Result<u8, Failure> {
-    let report = gather(config, basis, backend).await?;
+    let report = gather(config, basis, backend, kernel).await?;
     if json_out {
         print_json(&report);
     } else {
@@ -148,16 +232,32 @@ pub async fn status(
     Ok(if report.converged { OK } else { DRIFTED })
 }
 
-/// Observe the kernel, plan `start` against it, and read the firewall's counters.
-async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result<Report, Failure> {
-    let mut obs = backend
-        .get()
-        .observe()
-        .await
-        .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
-    let desired = compile(&crate::run::with_other_xen_bridges(config, &obs));
-    crate::readback::firewall(backend.get(), &desired, &mut obs).await;
-    let plan = plan_start(&desired, &obs);
+/// Plan `start` against what the kernel holds (compiling the configuration and reading
+/// the firewall back, unless the cached compile proved nothing differs), and read the
+/// firewall's counters.
+async fn gather(
+    config: &Config,
+    basis: &Basis,
+    backend: &mut Backend,
+    kernel: Kernel,
+) -> Result<Report, Failure> {
+    let Kernel {
+        observed: mut obs,
+        proven,
+    } = kernel;
+    let plan = if proven {
+        Ok(brouter_engine::Plan::default())
+    } else {
+        let started = std::time::Instant::now();
+        let desired = compile(&crate::run::with_other_xen_bridges(config, &obs));
+        crate::readback::firewall(backend.get(), &desired, &mut obs).await;
+        tracing::debug!(
+            "compiled and read brouter's tables back: {} difference(s) ({:.2} ms)",
+            obs.firewall_drift.len(),
+            ms(started)
+        );
+        plan_start(&desired, &obs)
+    };
     let networks: Vec<NetworkStatus> = config
         .networks
         .iter()
