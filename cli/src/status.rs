@@ -258,10 +258,11 @@ async fn gather(
         );
         plan_start(&desired, &obs)
     };
+    let index = PortIndex::of(config, &obs);
     let networks: Vec<NetworkStatus> = config
         .networks
         .iter()
-        .map(|n| network_status(config, n, &obs))
+        .map(|n| network_status(n, &obs, &index))
         .collect();
     let ip_forward = obs.sysctls.get(IP_FORWARD).cloned().unwrap_or_else(|| "?".into());
     let (drift, conflict): (Vec<String>, Option<String>) = match &plan {
@@ -490,7 +491,52 @@ fn policy_status(p: &brouter_engine::config::Policy, counters: &FirewallCounters
     }
 }
 
-fn network_status(config: &Config, n: &brouter_engine::config::Network, obs: &Observed) -> NetworkStatus {
+/// The bindings by vif and the hosts by vif name and by MAC: 1,000 ports each searched
+/// for in 1,000 bindings and 1,000 hosts one by one is millions of comparisons.
+struct PortIndex<'a> {
+    bindings: std::collections::HashMap<&'a str, &'a brouter_engine::firewall::Binding>,
+    /// The position in the config of the first host with this vif name / this MAC.
+    host_by_vif: std::collections::HashMap<&'a str, usize>,
+    host_by_mac: std::collections::HashMap<&'a str, usize>,
+    config: &'a Config,
+}
+
+impl<'a> PortIndex<'a> {
+    fn of(config: &'a Config, obs: &'a Observed) -> PortIndex<'a> {
+        let mut index = PortIndex {
+            bindings: Default::default(),
+            host_by_vif: Default::default(),
+            host_by_mac: Default::default(),
+            config,
+        };
+        for b in &obs.bindings {
+            index.bindings.entry(b.vif.as_str()).or_insert(b);
+        }
+        for (i, h) in config.hosts.iter().enumerate() {
+            if let Some(v) = h.vif.as_deref() {
+                index.host_by_vif.entry(v).or_insert(i);
+            }
+            if let Some(m) = h.mac.as_deref() {
+                index.host_by_mac.entry(m).or_insert(i);
+            }
+        }
+        index
+    }
+
+    /// The first host (in config order) declared with this vif name or with the MAC the
+    /// vif is bound to.
+    fn host(&self, vif: &str, binding: Option<&brouter_engine::firewall::Binding>) -> Option<String> {
+        let by_vif = self.host_by_vif.get(vif).copied();
+        let by_mac = binding.and_then(|b| self.host_by_mac.get(b.mac.as_str()).copied());
+        let i = match (by_vif, by_mac) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(self.config.hosts[i].name.clone())
+    }
+}
+
+fn network_status(n: &brouter_engine::config::Network, obs: &Observed, index: &PortIndex) -> NetworkStatus {
     let link = obs.link(&n.bridge);
     let bridge_state = match link {
         None => "missing".to_string(),
@@ -514,15 +560,8 @@ fn network_status(config: &Config, n: &brouter_engine::config::Network, obs: &Ob
         ports: obs
             .ports_of(&n.bridge)
             .map(|l| {
-                let binding = obs.bindings.iter().find(|b| b.vif == l.name);
-                let host = config
-                    .hosts
-                    .iter()
-                    .find(|h| {
-                        h.vif.as_deref() == Some(l.name.as_str())
-                            || binding.is_some_and(|b| h.mac.as_deref() == Some(b.mac.as_str()))
-                    })
-                    .map(|h| h.name.clone());
+                let binding = index.bindings.get(l.name.as_str()).copied();
+                let host = index.host(&l.name, binding);
                 let bound = binding.map(|b| {
                     let addrs = match b.addrs.is_empty() {
                         true => "(no address)".to_string(),
