@@ -93,7 +93,7 @@ fn norm_rule(mut r: Rule, anon: &dyn Fn(&str, Option<u32>) -> Option<String>) ->
 }
 
 /// How an anonymous set reads inside a rule: its flags and its sorted elements.
-fn describe_anonymous(s: &Set, elems: &[Elem]) -> String {
+fn describe_anonymous(s: &Set, elems: &[&Elem]) -> String {
     let mut keys: Vec<String> = elems
         .iter()
         .map(|e| {
@@ -136,25 +136,43 @@ struct Raw {
 
 impl Raw {
     fn finish(self) -> TableContents {
-        let elems_of = |name: &str, id: Option<u32>| -> Vec<Elem> {
-            self.elements
+        let Raw {
+            chains,
+            rules,
+            sets,
+            elements,
+        } = self;
+        let elems_of = |name: &str, id: Option<u32>| -> Vec<&Elem> {
+            elements
                 .iter()
                 .filter(|((n, i), _)| n == name && (id.is_none() || i.is_none() || *i == id))
-                .flat_map(|(_, e)| e.iter().cloned())
+                .flat_map(|(_, e)| e.iter())
                 .collect()
         };
         let mut anon: BTreeMap<SetKey, String> = BTreeMap::new();
+        for s in sets.iter().filter(|s| s.flags & NFT_SET_ANONYMOUS != 0) {
+            let desc = describe_anonymous(s, &elems_of(&s.name, s.id));
+            anon.insert((s.name.clone(), s.id), desc);
+        }
+        // The named sets' elements are moved, not copied: 10,000-element maps.
+        let mut named: BTreeMap<String, Vec<Elem>> = BTreeMap::new();
+        for ((name, _), elems) in elements {
+            named.entry(name).or_default().extend(elems);
+        }
         let mut out = TableContents::default();
-        for s in &self.sets {
+        for s in sets {
             if s.flags & NFT_SET_ANONYMOUS != 0 {
-                let desc = describe_anonymous(s, &elems_of(&s.name, s.id));
-                anon.insert((s.name.clone(), s.id), desc);
-            } else {
-                let mut elems: Vec<Elem> = elems_of(&s.name, None).into_iter().map(norm_elem).collect();
+                continue;
+            }
+            // A set defined twice keeps the elements found for its name the first time.
+            if let Some(elems) = named.remove(&s.name) {
+                let mut elems: Vec<Elem> = elems.into_iter().map(norm_elem).collect();
                 elems.sort_by(|a, b| (&a.key, a.end).cmp(&(&b.key, b.end)));
                 out.elements.insert(s.name.clone(), elems);
-                out.sets.insert(s.name.clone(), norm_set(s.clone()));
+            } else {
+                out.elements.entry(s.name.clone()).or_default();
             }
+            out.sets.insert(s.name.clone(), norm_set(s));
         }
         let lookup = |name: &str, id: Option<u32>| -> Option<String> {
             if !name.starts_with("__") {
@@ -164,11 +182,11 @@ impl Raw {
                 .or_else(|| anon.iter().find(|((n, _), _)| n == name).map(|(_, d)| d))
                 .cloned()
         };
-        for c in self.chains {
+        for c in chains {
             out.rules.entry(c.name.clone()).or_default();
             out.chains.insert(c.name.clone(), c);
         }
-        for r in self.rules {
+        for r in rules {
             let r = norm_rule(r, &lookup);
             out.rules.entry(r.chain.clone()).or_default().push(r);
         }
