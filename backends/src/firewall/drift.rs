@@ -14,7 +14,7 @@ use std::io;
 use std::net::Ipv4Addr;
 
 use brouter_engine::firewall::{Binding, Ruleset};
-use brouter_engine::{BackendError, ErrorKind, FirewallCounters};
+use brouter_engine::{BackendError, ErrorKind};
 use netlink_wire::Socket;
 use nft_codec::types::IFNAMSIZ;
 use nft_codec::{snapshot, Difference, Family, Mode};
@@ -63,8 +63,9 @@ pub struct ReadBack {
     /// `inet brouter` and `bridge brouter` (`None`: missing), the binding sets' elements
     /// left out.
     pub tables: [Option<TableContents>; 2],
-    /// The counters of `inet brouter`, named ([`super::counters`]); `None` without it.
-    pub counters: Option<FirewallCounters>,
+    /// The counts of `inet brouter` ([`super::counters::Counts::named`] names them);
+    /// `None` without it.
+    pub counters: Option<super::counters::Counts>,
 }
 
 /// [`read_on`] without the bindings' elements, naming the counters the dump of `inet
@@ -73,7 +74,7 @@ pub struct ReadBack {
 pub fn read_counted_on(sock: &Socket) -> io::Result<ReadBack> {
     let skip = |s: &str| is_binding_set(s);
     let inet = snapshot::read_dumped(sock, Family::Inet, TABLE, &skip)?;
-    let counters = inet.as_ref().map(super::counters::of_dump);
+    let counters = inet.as_ref().map(super::counters::Counts::of_dump);
     Ok(ReadBack {
         tables: [
             inet.map(snapshot::Dumped::contents),

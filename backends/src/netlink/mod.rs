@@ -68,7 +68,7 @@ pub struct NetlinkBackend {
     last_read: Option<[Option<firewall::drift::TableContents>; 2]>,
     /// The counters the last read of brouter's tables carried (the same dump), taken by
     /// [`NetBackend::firewall_counters`]; forgotten when brouter writes its tables.
-    read_counters: Option<brouter_engine::FirewallCounters>,
+    read_counters: Option<firewall::counters::Counts>,
 }
 
 impl NetlinkBackend {
@@ -338,8 +338,8 @@ impl NetBackend for NetlinkBackend {
 
     async fn firewall_counters(&mut self) -> BackendResult<brouter_engine::FirewallCounters> {
         // The read-back's dump carried them, unless brouter wrote its tables since.
-        if let Some(counters) = self.read_counters.take() {
-            return Ok(counters);
+        if let Some(counts) = self.read_counters.take() {
+            return Ok(counts.named());
         }
         self.firewall(firewall::read_counters).await
     }
