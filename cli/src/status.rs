@@ -2,7 +2,6 @@
 
 use brouter_engine::config::Action;
 use brouter_engine::{compile, plan_start, Config, FirewallCounters, Hits, Observed, IP_FORWARD};
-use serde_json::json;
 
 use crate::args::Cli;
 use crate::exit::{Failure, DRIFTED, OK};
@@ -335,25 +334,87 @@ async fn gather(
     })
 }
 
+/// The answer of `status --json`, written straight to stdout: with 10,000 forwards a
+/// `serde_json::Value` of it costs more than reading the kernel. Keys in alphabetical
+/// order, as serde_json writes a map's (and as the nested objects, still values, are).
 fn print_json(r: &Report) {
-    let v = json!({
-        "compared_with": r.compared_with,
-        "owned": r.owned,
-        "uplink": r.uplink,
-        "converged": r.converged,
-        "networks": r.networks,
-        "forwards": r.forwards,
-        "policies": r.policies,
-        "unlisted": r.unlisted,
-        "warnings": r.warnings,
-        "ip_forward": r.ip_forward,
-        "firewall": r.firewall,
-        "firewall_drift": r.firewall_drift,
-        "drift": r.drift,
-        "conflict": r.conflict,
-        "ports_at_risk": r.ports_at_risk,
-    });
-    crate::json::print(v);
+    use serde_json::to_value;
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        compared_with: &'a str,
+        conflict: &'a Option<String>,
+        converged: bool,
+        drift: &'a [String],
+        firewall: &'a Option<String>,
+        firewall_drift: &'a [String],
+        forwards: Vec<ForwardJson<'a>>,
+        ip_forward: &'a str,
+        networks: serde_json::Value,
+        owned: serde_json::Value,
+        policies: serde_json::Value,
+        ports_at_risk: serde_json::Value,
+        unlisted: serde_json::Value,
+        uplink: serde_json::Value,
+        version: u64,
+        warnings: &'a [String],
+    }
+    let value = |v: serde_json::Result<serde_json::Value>| v.expect("status's report serialises");
+    let answer = Answer {
+        compared_with: &r.compared_with,
+        conflict: &r.conflict,
+        converged: r.converged,
+        drift: &r.drift,
+        firewall: &r.firewall,
+        firewall_drift: &r.firewall_drift,
+        forwards: r.forwards.iter().map(ForwardJson::of).collect(),
+        ip_forward: &r.ip_forward,
+        networks: value(to_value(&r.networks)),
+        owned: value(to_value(&r.owned)),
+        policies: value(to_value(&r.policies)),
+        ports_at_risk: value(to_value(&r.ports_at_risk)),
+        unlisted: value(to_value(&r.unlisted)),
+        uplink: value(to_value(&r.uplink)),
+        version: crate::json::VERSION,
+        warnings: &r.warnings,
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let _ = serde_json::to_writer_pretty(&mut out, &answer)
+        .map_err(std::io::Error::from)
+        .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
+        .and_then(|()| std::io::Write::flush(&mut out));
+}
+
+/// A [`ForwardStatus`] as `--json` writes it (docs/json.md): its keys in alphabetical order.
+#[derive(serde::Serialize)]
+struct ForwardJson<'a> {
+    addr: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connections: Option<u64>,
+    forward: &'a str,
+    host: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packets: Option<u64>,
+    ports: &'a str,
+    proto: brouter_engine::config::Proto,
+    to_port: Option<u16>,
+}
+
+impl<'a> ForwardJson<'a> {
+    fn of(f: &'a ForwardStatus) -> ForwardJson<'a> {
+        ForwardJson {
+            addr: &f.addr,
+            bytes: f.bytes,
+            connections: f.connections,
+            forward: &f.forward,
+            host: &f.host,
+            packets: f.packets,
+            ports: &f.ports,
+            proto: f.proto,
+            to_port: f.to_port,
+        }
+    }
 }
 
 /// Whether `op` changes one of `others` (or a vif it enslaves to one): drift of a Xen
@@ -399,8 +460,9 @@ fn unlisted_status(config: &Config, counters: &FirewallCounters) -> Option<Unlis
     })
 }
 
-/// A forward and, while brouter's tables are there, what went through it.
-#[derive(Debug, serde::Serialize)]
+/// A forward and, while brouter's tables are there, what went through it (as `--json`
+/// writes it: [`ForwardJson`]).
+#[derive(Debug)]
 struct ForwardStatus {
     /// The forward for people; scripts read the fields after it.
     forward: String,
@@ -413,12 +475,9 @@ struct ForwardStatus {
     addr: String,
     to_port: Option<u16>,
     /// Connections DNAT'd since the tables were last written.
-    #[serde(skip_serializing_if = "Option::is_none")]
     connections: Option<u64>,
     /// Packets and bytes of those connections, both directions.
-    #[serde(skip_serializing_if = "Option::is_none")]
     packets: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     bytes: Option<u64>,
 }
 
