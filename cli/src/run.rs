@@ -161,6 +161,7 @@ pub async fn run(
         let started = std::time::Instant::now();
         let digest = crate::readback::expected_digest(backend.get(), &desired).await;
         crate::cache::store(f, &desired, digest);
+        crate::cache::store_config(f, config);
         tracing::debug!(
             "kept the compiled configuration for the next start ({:.2} ms)",
             ms(started)

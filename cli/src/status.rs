@@ -137,13 +137,17 @@ struct Report {
 /// whatever the kernel says.
 pub async fn command(cli: &Cli, words: &[String]) -> Result<u8, Failure> {
     let file = load::config_file(cli.config.as_deref(), words)?;
-    // The compile `start` kept of this very file (see `crate::cache`).
+    // The compile `start` kept of this very file (see `crate::cache`), and the
+    // configuration it compiled.
     let cached = file.as_ref().and_then(crate::cache::load);
     let parsing = {
-        let words = words.to_vec();
+        let (words, kept) = (words.to_vec(), cached.is_some());
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let config = load::parse_config(file.as_ref(), &words);
+            let config = match file.as_ref().filter(|_| kept).and_then(crate::cache::load_config) {
+                Some(config) => (Ok(config), "read the configuration kept by start from"),
+                None => (load::parse_config(file.as_ref(), &words), "parsed and validated"),
+            };
             (config, ms(started))
         })
     };
@@ -151,14 +155,11 @@ pub async fn command(cli: &Cli, words: &[String]) -> Result<u8, Failure> {
         Ok(mut backend) => read_kernel(&mut backend, cached).await.map(|k| (backend, k)),
         Err(e) => Err(e),
     };
-    let (config, took) = parsing
+    let ((config, how), took) = parsing
         .await
-        .map_err(|e| Failure::op(format!("parsing the configuration failed: {e}")))?;
+        .map_err(|e| Failure::op(format!("reading the configuration failed: {e}")))?;
     let config = config?;
-    tracing::debug!(
-        "parsed and validated {} ({took:.2} ms, beside the kernel reads)",
-        config.origin
-    );
+    tracing::debug!("{how} {} ({took:.2} ms, beside the kernel reads)", config.origin);
     let (mut backend, kernel) = read?;
     let asked = config.clone();
     let config = run::host_config(config, words, Some(&mut backend)).await;

@@ -127,6 +127,19 @@ fn status_answers_from_the_cached_compile_only_while_it_proves_nothing_differs()
     let (code, out, err) = status(&state, &sim, &config);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(err.contains("the cached compile proves"), "{err}");
+    assert!(err.contains("read the configuration kept by start"), "{err}");
+    assert!(out.contains("forward  tcp/8080 -> web (10.98.98.10):80"), "{out}");
+
+    // A damaged copy of the configuration: the file is parsed again.
+    for entry in std::fs::read_dir(state.join("compiled")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".config.json") {
+            std::fs::write(path, "{}").unwrap();
+        }
+    }
+    let (code, out, err) = status(&state, &sim, &config);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("parsed and validated"), "{err}");
     assert!(out.contains("forward  tcp/8080 -> web (10.98.98.10):80"), "{out}");
 
     // One forward's map element edited: compiled and compared, the element named.
