@@ -98,6 +98,8 @@ pub async fn converged(
     json_out: bool,
 ) -> Result<bool, Failure> {
     let started = std::time::Instant::now();
+    // The tables' read-back (the digest below) runs beside `observe`.
+    backend.get().prefetch_firewall().await;
     let Ok(observed) = backend.get().observe().await else {
         return Ok(false);
     };
@@ -129,6 +131,10 @@ pub async fn run(
     file: Option<&ConfigFile>,
 ) -> Result<(), Failure> {
     let started = std::time::Instant::now();
+    if mode != Mode::Stop {
+        // The tables' read-back runs beside `observe` and the compile.
+        backend.get().prefetch_firewall().await;
+    }
     let mut observed = backend
         .get()
         .observe()

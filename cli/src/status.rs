@@ -184,6 +184,8 @@ async fn read_kernel(
     cached: Option<(brouter_engine::Desired, Option<u64>)>,
 ) -> Result<Kernel, Failure> {
     let started = std::time::Instant::now();
+    // The tables' read-back runs beside `observe`.
+    backend.get().prefetch_firewall().await;
     let observed = backend
         .get()
         .observe()

@@ -69,6 +69,9 @@ pub struct NetlinkBackend {
     /// The counters the last read of brouter's tables carried (the same dump), taken by
     /// [`NetBackend::firewall_counters`]; forgotten when brouter writes its tables.
     read_counters: Option<firewall::counters::Counts>,
+    /// A read of brouter's tables running on its own thread and socket since
+    /// [`NetBackend::prefetch_firewall`], taken by the next read of them.
+    prefetch: Option<std::thread::JoinHandle<std::io::Result<std::io::Result<firewall::drift::ReadBack>>>>,
 }
 
 impl NetlinkBackend {
@@ -99,7 +102,12 @@ impl NetlinkBackend {
     /// brouter's tables read now; the counters the dump carried are kept for
     /// [`NetBackend::firewall_counters`].
     fn read_tables_now(&mut self) -> BackendResult<[Option<firewall::drift::TableContents>; 2]> {
-        let read = firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?;
+        // The prefetched read, when it worked; a failed one is read again here, for its error.
+        let prefetched = self.prefetch.take().and_then(|h| h.join().ok()?.ok()?.ok());
+        let read = match prefetched {
+            Some(read) => read,
+            None => firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?,
+        };
         self.read_counters = read.counters;
         Ok(read.tables)
     }
@@ -108,6 +116,8 @@ impl NetlinkBackend {
     fn tables_written(&mut self) {
         self.last_read = None;
         self.read_counters = None;
+        // Whatever it reads is out of date; its thread ends on its own.
+        self.prefetch = None;
     }
 
     /// Connect to the kernel of `target`. Must be called inside a tokio runtime (the
@@ -149,6 +159,7 @@ impl NetlinkBackend {
             expected: None,
             last_read: None,
             read_counters: None,
+            prefetch: None,
             route_fd,
             bindings,
             link_dump,
@@ -334,6 +345,17 @@ impl NetBackend for NetlinkBackend {
                     .await
             }
         }
+    }
+
+    async fn prefetch_firewall(&mut self) {
+        if self.prefetch.is_some() || self.last_read.is_some() {
+            return;
+        }
+        // Its own socket: the binding socket stays free for `observe` meanwhile.
+        self.prefetch = self
+            .target
+            .spawn(|| nft_codec::open().and_then(|sock| firewall::drift::read_counted_on(&sock)))
+            .ok();
     }
 
     async fn firewall_counters(&mut self) -> BackendResult<brouter_engine::FirewallCounters> {
