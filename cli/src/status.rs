@@ -106,7 +106,7 @@ impl Basis {
 
 /// Everything `status` reports, gathered before it is printed (as JSON or text).
 #[derive(Debug)]
-struct Report {
+struct Report<'a> {
     compared_with: String,
     /// Every object carrying brouter's marks, from any network.
     owned: Vec<crate::marks::Owned>,
@@ -115,7 +115,7 @@ struct Report {
     /// Also false while the uplink is missing or down.
     converged: bool,
     networks: Vec<NetworkStatus>,
-    forwards: Vec<ForwardStatus>,
+    forwards: Vec<ForwardStatus<'a>>,
     policies: Vec<PolicyStatus>,
     unlisted: Option<UnlistedStatus>,
     warnings: Vec<String>,
@@ -237,12 +237,12 @@ async fn status(
 /// Plan `start` against what the kernel holds (compiling the configuration and reading
 /// the firewall back, unless the cached compile proved nothing differs), and read the
 /// firewall's counters.
-async fn gather(
-    config: &Config,
+async fn gather<'a>(
+    config: &'a Config,
     basis: &Basis,
     backend: &mut Backend,
     kernel: Kernel,
-) -> Result<Report, Failure> {
+) -> Result<Report<'a>, Failure> {
     let Kernel {
         observed: mut obs,
         proven,
@@ -387,37 +387,46 @@ fn print_json(r: &Report) {
         .and_then(|()| std::io::Write::flush(&mut out));
 }
 
-/// A [`ForwardStatus`] as `--json` writes it (docs/json.md): its keys in alphabetical order.
+/// A [`ForwardStatus`] as `--json` writes it (docs/json.md): its keys in alphabetical
+/// order, its texts written straight out (no string per forward).
 #[derive(serde::Serialize)]
 struct ForwardJson<'a> {
-    addr: &'a str,
+    #[serde(serialize_with = "as_text")]
+    addr: std::net::Ipv4Addr,
     #[serde(skip_serializing_if = "Option::is_none")]
     bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     connections: Option<u64>,
-    forward: &'a str,
+    #[serde(serialize_with = "as_text")]
+    forward: ForwardText<'a>,
     host: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     packets: Option<u64>,
-    ports: &'a str,
+    #[serde(serialize_with = "as_text")]
+    ports: brouter_engine::config::PortRange,
     proto: brouter_engine::config::Proto,
     to_port: Option<u16>,
 }
 
 impl<'a> ForwardJson<'a> {
-    fn of(f: &'a ForwardStatus) -> ForwardJson<'a> {
+    fn of(f: &ForwardStatus<'a>) -> ForwardJson<'a> {
         ForwardJson {
-            addr: &f.addr,
+            addr: f.config.addr,
             bytes: f.bytes,
             connections: f.connections,
-            forward: &f.forward,
-            host: &f.host,
+            forward: f.text(),
+            host: &f.config.host,
             packets: f.packets,
-            ports: &f.ports,
-            proto: f.proto,
-            to_port: f.to_port,
+            ports: f.config.ports,
+            proto: f.config.proto,
+            to_port: f.config.to_port,
         }
     }
+}
+
+/// A value as its text (`Display`), written into the JSON string directly.
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 /// Whether `op` changes one of `others` (or a vif it enslaves to one): drift of a Xen
@@ -430,22 +439,35 @@ fn about_another_bridge(op: &brouter_engine::Op, others: &[String]) -> bool {
     }
 }
 
-fn forward_status(
-    f: &brouter_engine::config::Forward,
+fn forward_status<'a>(
+    f: &'a brouter_engine::config::Forward,
     hits: Option<&brouter_engine::ForwardHits>,
-) -> ForwardStatus {
-    let to = f.host.clone().unwrap_or_else(|| f.addr.to_string());
-    let port = f.to_port.map(|p| format!(":{p}")).unwrap_or_default();
+) -> ForwardStatus<'a> {
     ForwardStatus {
-        forward: format!("{}/{} -> {to} ({}){port}", f.proto, f.ports, f.addr),
-        proto: f.proto,
-        ports: f.ports.to_string(),
-        host: f.host.clone(),
-        addr: f.addr.to_string(),
-        to_port: f.to_port,
+        config: f,
         connections: hits.map(|h| h.connections),
         packets: hits.map(|h| h.traffic.packets),
         bytes: hits.map(|h| h.traffic.bytes),
+    }
+}
+
+/// A forward for people: `tcp/8080 -> web1 (10.98.98.10):80`.
+#[derive(Debug, Clone, Copy)]
+struct ForwardText<'a>(&'a brouter_engine::config::Forward);
+
+impl std::fmt::Display for ForwardText<'_> {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let f = self.0;
+        write!(out, "{}/{} -> ", f.proto, f.ports)?;
+        match &f.host {
+            Some(h) => write!(out, "{h}")?,
+            None => write!(out, "{}", f.addr)?,
+        }
+        write!(out, " ({})", f.addr)?;
+        if let Some(p) = f.to_port {
+            write!(out, ":{p}")?;
+        }
+        Ok(())
     }
 }
 
@@ -464,24 +486,25 @@ fn unlisted_status(config: &Config, counters: &FirewallCounters) -> Option<Unlis
 }
 
 /// A forward and, while brouter's tables are there, what went through it (as `--json`
-/// writes it: [`ForwardJson`]).
+/// writes it: [`ForwardJson`]; its texts are written when printed, not kept: 10,000 of
+/// them).
 #[derive(Debug)]
-struct ForwardStatus {
-    /// The forward for people; scripts read the fields after it.
-    forward: String,
-    proto: brouter_engine::config::Proto,
-    /// External port(s): `"80"` or `"8000-8009"`.
-    ports: String,
-    /// The `[[host]]` it names, if any.
-    host: Option<String>,
-    /// The VM address and port it goes to (`to_port` null: the same port).
-    addr: String,
-    to_port: Option<u16>,
+struct ForwardStatus<'a> {
+    /// The forward as configured: protocol, external port(s), the `[[host]]` it names if
+    /// any, the VM address and port it goes to (`to_port` null: the same port).
+    config: &'a brouter_engine::config::Forward,
     /// Connections DNAT'd since the tables were last written.
     connections: Option<u64>,
     /// Packets and bytes of those connections, both directions.
     packets: Option<u64>,
     bytes: Option<u64>,
+}
+
+impl<'a> ForwardStatus<'a> {
+    /// The forward for people (`forward` in `--json`; scripts read the other fields).
+    fn text(&self) -> ForwardText<'a> {
+        ForwardText(self.config)
+    }
 }
 
 /// A listed policy and what its rules decided (new connections, per verdict).

@@ -117,12 +117,12 @@ fn print_counters(w: &mut impl Write, r: &Report) {
             (Some(c), Some(p), Some(b)) => line!(
                 w,
                 "forward  {}: {c} connection{}, {p} packet{}, {}",
-                f.forward,
+                f.text(),
                 plural(c),
                 plural(p),
                 size(b)
             ),
-            _ => line!(w, "forward  {}", f.forward),
+            _ => line!(w, "forward  {}", f.text()),
         }
     }
     for p in &r.policies {
