@@ -380,7 +380,7 @@ fn print_json(r: &Report) {
         version: crate::json::VERSION,
         warnings: &r.warnings,
     };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 18, std::io::stdout().lock());
     let _ = serde_json::to_writer_pretty(&mut out, &answer)
         .map_err(std::io::Error::from)
         .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))

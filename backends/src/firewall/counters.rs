@@ -260,7 +260,8 @@ fn name_rules(rules: &[RuleFacts], c: &mut FirewallCounters) {
 fn forwards(proto: Proto, elements: &BTreeMap<String, Vec<ElemFacts>>) -> Vec<ForwardHits> {
     let empty = Vec::new();
     let get = |name: String| elements.get(&name).unwrap_or(&empty);
-    let mut connections: BTreeMap<u16, u64> = BTreeMap::new();
+    // By first port; a hash map: 10,000 forwards.
+    let mut connections: HashMap<u16, u64> = HashMap::new();
     for shape in Shape::ALL {
         for name in [fwd_set(proto, shape, "addr"), fwd_set(proto, shape, "keep")] {
             for e in get(name).iter().filter(|e| !e.interval_end) {

@@ -14,7 +14,7 @@ macro_rules! line {
 /// Print the report as text, buffered: with 10,000 forwards it is over 11,000 lines,
 /// and stdout on its own writes each line with a system call.
 pub(super) fn print(r: &Report) {
-    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut w = std::io::BufWriter::with_capacity(1 << 18, std::io::stdout().lock());
     write_report(&mut w, r);
     let _ = w.flush();
 }
