@@ -204,6 +204,14 @@ impl NetlinkBackend {
 impl Drop for NetlinkBackend {
     fn drop(&mut self) {
         self.connection.abort();
+        // The tables a converged `start` or `status` read and kept: at 10,000 forwards some
+        // 100,000 small allocations, ~3 ms to free. Freed on a short thread, off the
+        // command's path (as the parsed config file is).
+        if let Some(read) = self.last_read.take() {
+            let _ = std::thread::Builder::new()
+                .name("readback-free".into())
+                .spawn(move || drop(read));
+        }
     }
 }
 
