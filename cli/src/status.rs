@@ -140,6 +140,7 @@ pub async fn command(cli: &Cli, words: &[String]) -> Result<u8, Failure> {
     // The compile `start` kept of this very file (see `crate::cache`), and the
     // configuration it compiled.
     let cached = file.as_ref().and_then(crate::cache::load);
+    let prefetch = run::worth_prefetching(file.as_ref());
     let parsing = {
         let (words, kept) = (words.to_vec(), cached.is_some());
         tokio::task::spawn_blocking(move || {
@@ -152,7 +153,9 @@ pub async fn command(cli: &Cli, words: &[String]) -> Result<u8, Failure> {
         })
     };
     let read = match run::open(cli).await {
-        Ok(mut backend) => read_kernel(&mut backend, cached).await.map(|k| (backend, k)),
+        Ok(mut backend) => read_kernel(&mut backend, cached, prefetch)
+            .await
+            .map(|k| (backend, k)),
         Err(e) => Err(e),
     };
     let ((config, how), took) = parsing
@@ -182,10 +185,13 @@ struct Kernel {
 async fn read_kernel(
     backend: &mut Backend,
     cached: Option<(brouter_engine::Desired, Option<u64>)>,
+    prefetch: bool,
 ) -> Result<Kernel, Failure> {
     let started = std::time::Instant::now();
-    // The tables' read-back runs beside `observe`.
-    backend.get().prefetch_firewall().await;
+    if prefetch {
+        // The tables' read-back runs beside `observe`.
+        backend.get().prefetch_firewall().await;
+    }
     let observed = backend
         .get()
         .observe()
