@@ -207,7 +207,18 @@ impl Drop for NetlinkBackend {
         // The tables a converged `start` or `status` read and kept: at 10,000 forwards some
         // 100,000 small allocations, ~3 ms to free. Freed on a short thread, off the
         // command's path (as the parsed config file is).
-        if let Some(read) = self.last_read.take() {
+        // Small tables are freed here: a thread costs more than they do.
+        const SMALL: usize = 4096;
+        let Some(read) = self.last_read.take() else {
+            return;
+        };
+        let elements: usize = read
+            .iter()
+            .flatten()
+            .flat_map(|t| t.elements.values())
+            .map(Vec::len)
+            .sum();
+        if elements >= SMALL {
             let _ = std::thread::Builder::new()
                 .name("readback-free".into())
                 .spawn(move || drop(read));
