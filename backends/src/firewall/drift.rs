@@ -60,9 +60,10 @@ pub fn read_here(with_bindings: bool) -> io::Result<[Option<TableContents>; 2]> 
 /// brouter's tables as one read found them, and the counters that read carried.
 #[derive(Debug, Clone)]
 pub struct ReadBack {
-    /// `inet brouter` and `bridge brouter` (`None`: missing), the binding sets' elements
-    /// left out.
-    pub tables: [Option<TableContents>; 2],
+    /// `inet brouter` and `bridge brouter` as dumped (`None`: missing), the binding sets'
+    /// elements left out: hashed as they are ([`digest_dumped`]), normalised only when
+    /// compared element by element ([`ReadBack::contents`]).
+    pub tables: [Option<snapshot::Dumped>; 2],
     /// The counts of `inet brouter` ([`super::counters::Counts::named`] names them);
     /// `None` without it.
     pub counters: Option<super::counters::Counts>,
@@ -76,12 +77,25 @@ pub fn read_counted_on(sock: &Socket) -> io::Result<ReadBack> {
     let inet = snapshot::read_dumped(sock, Family::Inet, TABLE, &skip)?;
     let counters = inet.as_ref().map(super::counters::Counts::of_dump);
     Ok(ReadBack {
-        tables: [
-            inet.map(snapshot::Dumped::contents),
-            snapshot::read(sock, Family::Bridge, TABLE, &skip)?,
-        ],
+        tables: [inet, snapshot::read_dumped(sock, Family::Bridge, TABLE, &skip)?],
         counters,
     })
+}
+
+impl ReadBack {
+    /// The tables normalised, to compare element by element.
+    pub fn contents(tables: [Option<snapshot::Dumped>; 2]) -> [Option<TableContents>; 2] {
+        tables.map(|t| t.map(snapshot::Dumped::contents))
+    }
+}
+
+/// [`digest`] of the tables as dumped, without normalising them first (equal, a test says).
+pub fn digest_dumped(tables: &[Option<snapshot::Dumped>; 2]) -> u64 {
+    combine(
+        tables
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.digest(&is_binding_set))),
+    )
 }
 
 /// Brouter's tables as read over `socket` (or, without one, from a thread that enters
@@ -151,10 +165,18 @@ pub fn read_state(
 /// A digest of both tables without the binding sets' elements (compared on their own,
 /// against the bindings expected): equal digests, same contents.
 pub fn digest(tables: &[Option<TableContents>; 2]) -> u64 {
+    combine(
+        tables
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.digest(&is_binding_set))),
+    )
+}
+
+/// The two tables' digests (`None`: a missing table) as one.
+fn combine(parts: impl Iterator<Item = Option<u64>>) -> u64 {
     let mut d: u64 = 0;
-    for (i, t) in tables.iter().enumerate() {
-        let part = t.as_ref().map_or(0, |t| t.digest(&is_binding_set));
-        d ^= part.rotate_left(i as u32 * 17) ^ (t.is_some() as u64) << i;
+    for (i, part) in parts.enumerate() {
+        d ^= part.unwrap_or(0).rotate_left(i as u32 * 17) ^ (part.is_some() as u64) << i;
     }
     d
 }

@@ -65,7 +65,7 @@ pub struct NetlinkBackend {
     /// read-back ([`NetBackend::firewall_delta`] / [`NetBackend::firewall_drift`]): when
     /// the digest differs, `start` reads the tables back at once (brouter's lock held
     /// in between), and dumping 10,000 elements twice costs ~30 ms more.
-    last_read: Option<[Option<firewall::drift::TableContents>; 2]>,
+    last_read: Option<[Option<nft_codec::snapshot::Dumped>; 2]>,
     /// The counters the last read of brouter's tables carried (the same dump), taken by
     /// [`NetBackend::firewall_counters`]; forgotten when brouter writes its tables.
     read_counters: Option<firewall::counters::Counts>,
@@ -93,15 +93,16 @@ impl NetlinkBackend {
 
     /// brouter's tables: the read the digest check just made, else a fresh one.
     fn read_tables(&mut self) -> BackendResult<[Option<firewall::drift::TableContents>; 2]> {
-        match self.last_read.take() {
-            Some(read) => Ok(read),
-            None => self.read_tables_now(),
-        }
+        let read = match self.last_read.take() {
+            Some(read) => read,
+            None => self.read_tables_now()?,
+        };
+        Ok(firewall::drift::ReadBack::contents(read))
     }
 
     /// brouter's tables read now; the counters the dump carried are kept for
     /// [`NetBackend::firewall_counters`].
-    fn read_tables_now(&mut self) -> BackendResult<[Option<firewall::drift::TableContents>; 2]> {
+    fn read_tables_now(&mut self) -> BackendResult<[Option<nft_codec::snapshot::Dumped>; 2]> {
         // The prefetched read, when it worked; a failed one is read again here, for its error.
         let prefetched = self.prefetch.take().and_then(|h| h.join().ok()?.ok()?.ok());
         let read = match prefetched {
@@ -212,12 +213,7 @@ impl Drop for NetlinkBackend {
         let Some(read) = self.last_read.take() else {
             return;
         };
-        let elements: usize = read
-            .iter()
-            .flatten()
-            .flat_map(|t| t.elements.values())
-            .map(Vec::len)
-            .sum();
+        let elements: usize = read.iter().flatten().map(|t| t.element_count()).sum();
         if elements >= SMALL {
             let _ = std::thread::Builder::new()
                 .name("readback-free".into())
@@ -347,7 +343,7 @@ impl NetBackend for NetlinkBackend {
             Some(r) => firewall::drift::digest(&self.expected_tables(r)?.as_ref().clone().map(Some)),
             None => {
                 let read = self.read_tables_now()?;
-                let digest = firewall::drift::digest(&read);
+                let digest = firewall::drift::digest_dumped(&read);
                 self.last_read = Some(read);
                 digest
             }
