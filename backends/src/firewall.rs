@@ -11,7 +11,7 @@
 
 pub mod batch;
 pub mod bindings;
-mod counters;
+pub mod counters;
 pub mod drift;
 pub mod elements;
 pub mod exec;

@@ -1,78 +1,96 @@
 //! Foreign facts `status` warns about: things other tools do on the same host that
 //! silently break VM networking, and that users otherwise spend hours finding.
 
-use brouter_engine::{BackendError, HostFacts};
-use serde_json::Value;
+use std::io;
 
-use crate::firewall::exec::nft;
+use brouter_engine::{BackendError, ErrorKind, HostFacts};
+use netlink_wire::Socket;
+use nft_codec::{dump, Expr, Family, Verdict};
+
 use crate::NetnsTarget;
 
-/// Gather the facts for `target` (blocking: spawns `nft` inside the namespace).
+/// Gather the facts for `target`, over `socket` (an nfnetlink socket opened inside it) or
+/// else from a thread that enters it (blocking either way).
 pub fn gather(
+    socket: Option<&crate::firewall::BindingSocket>,
     target: &NetnsTarget,
     bridge_nf_call_iptables: Option<String>,
 ) -> Result<HostFacts, BackendError> {
+    let drops = match socket {
+        Some(s) => s.with(foreign_forward_drops),
+        None => target
+            .run(|| foreign_forward_drops(&nft_codec::open()?))
+            .and_then(|r| r),
+    }
+    .map_err(|e| {
+        BackendError::new(
+            ErrorKind::Other,
+            format!(
+                "cannot list the nftables chains of network namespace {}: {e}",
+                target.label()
+            ),
+        )
+    })?;
     Ok(HostFacts {
-        foreign_forward_drops: foreign_forward_drops(target)?,
+        foreign_forward_drops: drops,
         br_netfilter: bridge_nf_call_iptables.as_deref() == Some("1"),
         firewalld_running: process_running("firewalld"),
     })
 }
 
+/// `NF_INET_FORWARD`, and the forward hook of the bridge and arp families too.
+const FORWARD_HOOK: u32 = 2;
+
 /// Base chains of *other* tables on the forward hook that drop what they do not accept
 /// (`policy drop`) or hold drop rules: a packet must be accepted by every table on a
 /// hook, so brouter's accepts cannot help there (Docker sets this when it starts).
 ///
-/// Why chains first and then only those chains' rules: `nft list ruleset` also prints
-/// every element of brouter's sets (10,000 forwards: 1.6 MB of JSON, a quarter of a
-/// second), none of which this needs.
-fn foreign_forward_drops(target: &NetnsTarget) -> Result<Vec<String>, BackendError> {
+/// Why over nfnetlink, chains first and then only those chains' rules: `nft` loads its
+/// whole cache (every element of brouter's maps: 10,000 forwards, tens of milliseconds)
+/// before it answers even `list chains`, and none of it is needed here.
+fn foreign_forward_drops(sock: &Socket) -> io::Result<Vec<String>> {
     let mut found = Vec::new();
     let mut forward_chains = Vec::new();
-    for item in listed(target, &["-j", "list", "chains"])? {
-        let Some(chain) = item.get("chain") else { continue };
-        let (table, name, family) = (
-            chain["table"].as_str(),
-            chain["name"].as_str(),
-            chain["family"].as_str(),
-        );
-        if table == Some("brouter") || chain["hook"].as_str() != Some("forward") {
+    for chain in dump::all_chains(sock)? {
+        let Some(base) = &chain.base else { continue };
+        // A netdev chain's hook 2 is no forward hook.
+        if chain.table == super::firewall::render::TABLE
+            || base.hook != FORWARD_HOOK
+            || chain.family == Family::Netdev
+        {
             continue;
         }
-        let (Some(table), Some(name), Some(family)) = (table, name, family) else {
-            continue;
-        };
-        forward_chains.push((family.to_string(), table.to_string(), name.to_string()));
-        if chain["policy"].as_str() == Some("drop") {
-            found.push(format!("table {family} {table}, chain {name}: policy drop"));
+        let family = chain.family.name();
+        if base.policy == Verdict::Drop {
+            found.push(format!(
+                "table {family} {}, chain {}: policy drop",
+                chain.table, chain.name
+            ));
         }
+        forward_chains.push(chain);
     }
-    for (family, table, name) in &forward_chains {
-        let items = listed(target, &["-j", "list", "chain", family, table, name])?;
-        let drops = items.iter().filter_map(|item| item.get("rule")).any(|rule| {
-            rule["expr"].as_array().is_some_and(|e| {
-                e.iter()
-                    .any(|x| x.get("drop").is_some() || x.get("reject").is_some())
-            })
+    for chain in &forward_chains {
+        let rules = match dump::chain_rules(sock, chain.family, &chain.table, &chain.name) {
+            Ok(r) => r,
+            // The chain went away between the two dumps.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        let drops = rules.iter().any(|r| {
+            r.exprs
+                .iter()
+                .any(|e| matches!(e, Expr::Immediate(Verdict::Drop) | Expr::Reject { .. }))
         });
         if drops {
-            found.push(format!("table {family} {table}, chain {name}: drop rules"));
+            found.push(format!(
+                "table {} {}, chain {}: drop rules",
+                chain.family.name(),
+                chain.table,
+                chain.name
+            ));
         }
     }
     Ok(found)
-}
-
-/// The objects `nft ARGS` (a `-j list …`) prints; none when it fails or prints no JSON
-/// (a chain that went away between the two listings).
-fn listed(target: &NetnsTarget, args: &[&str]) -> Result<Vec<Value>, BackendError> {
-    let out = nft(target, args, None)?;
-    if !out.success {
-        return Ok(Vec::new());
-    }
-    Ok(serde_json::from_str::<Value>(&out.stdout)
-        .ok()
-        .and_then(|doc| doc.get("nftables").and_then(Value::as_array).cloned())
-        .unwrap_or_default())
 }
 
 /// Whether a process of this name runs (`/proc/*/comm`); host-wide, not per namespace.

@@ -107,6 +107,25 @@ impl NetnsTarget {
             .join()
             .map_err(|_| io::Error::other("thread inside the network namespace panicked"))?
     }
+
+    /// [`Self::run`] without waiting: `f` runs on a new thread inside the namespace while
+    /// the caller goes on; join the handle for its answer.
+    pub fn spawn<R, F>(&self, f: F) -> io::Result<std::thread::JoinHandle<io::Result<R>>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let ns = match self {
+            NetnsTarget::Current => None,
+            NetnsTarget::Named(name) => Some((name.clone(), open(name)?)),
+        };
+        Ok(std::thread::spawn(move || -> io::Result<R> {
+            if let Some((name, ns)) = ns {
+                enter(&name, &ns)?;
+            }
+            Ok(f())
+        }))
+    }
 }
 
 #[cfg(test)]

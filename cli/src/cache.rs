@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use brouter_engine::firewall::digest64;
-use brouter_engine::Desired;
+use brouter_engine::{Config, Desired};
 use serde::{Deserialize, Serialize};
 
 use crate::load::ConfigFile;
@@ -81,6 +81,45 @@ pub fn store(file: &ConfigFile, desired: &Desired, firewall_digest: Option<u64>)
     };
     let path = path_for(file);
     let _ = write_atomic(&path, &serde_json::to_string(&entry).unwrap_or_default());
+}
+
+/// The configuration parsed and validated from the file, kept beside its compile for
+/// `status`, which reports the file's networks, forwards and policies: reading it back is
+/// cheaper than parsing and validating 645 KB of TOML again. A file of its own, so a
+/// converged `start` does not read it.
+#[derive(Serialize, Deserialize)]
+struct ConfigEntry {
+    key: String,
+    config: Config,
+}
+
+fn config_path_for(file: &ConfigFile) -> PathBuf {
+    path_for(file).with_extension("config.json")
+}
+
+/// Keep `config`, parsed and validated from `file` (best effort, atomic).
+pub fn store_config(file: &ConfigFile, config: &Config) {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        key: String,
+        config: &'a Config,
+    }
+    let entry = Borrowed {
+        key: key(file),
+        config,
+    };
+    let _ = write_atomic(
+        &config_path_for(file),
+        &serde_json::to_string(&entry).unwrap_or_default(),
+    );
+}
+
+/// The configuration parsed and validated from exactly this file by this binary, if
+/// kept: a file that parsed once parses the same again.
+pub fn load_config(file: &ConfigFile) -> Option<Config> {
+    let text = std::fs::read_to_string(config_path_for(file)).ok()?;
+    let entry: ConfigEntry = serde_json::from_str(&text).ok()?;
+    (entry.key == key(file)).then_some(entry.config)
 }
 
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {

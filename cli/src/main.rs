@@ -167,14 +167,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             explain::explain(&config, args, backend.as_mut(), cli.json).await
         }
         Command::Diagram(args) => diagram_command(cli, args).await,
-        Command::Status { words } => {
-            let config = load::load_config(config_path, words)?;
-            let mut backend = run::open(cli).await?;
-            let asked = config.clone();
-            let config = run::host_config(config, words, Some(&mut backend)).await;
-            let basis = status::Basis::of(&asked, &config, words);
-            status::status(&config, &basis, &mut backend, cli.json).await
-        }
+        Command::Status { words } => status::command(cli, words).await,
     }
 }
 

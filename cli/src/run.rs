@@ -29,6 +29,7 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
         Err(why) if mode == Mode::Stop => return crate::marks::stop(cli, &why).await,
         other => other?,
     };
+    let prefetch = worth_prefetching(file.as_ref());
     // A converged system, checked from the cached compile of this very file.
     let mut held = None;
     let mut backend = None;
@@ -37,7 +38,7 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
         cached = true;
         held = take_lock(cli, mode)?;
         let b = backend.insert(open(cli).await?);
-        if converged(&summary, digest, b, mode, cli.json).await? {
+        if converged(&summary, digest, b, mode, cli.json, prefetch).await? {
             return Ok(exit::OK);
         }
     }
@@ -74,8 +75,20 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
     }
     // A cache entry of this very file is kept already (a drift repair): not rewritten.
     let keep = file.as_ref().filter(|_| !cached);
-    run(&config, &mut backend, mode, cli.json, keep).await?;
+    run(&config, &mut backend, mode, cli.json, keep, prefetch).await?;
     Ok(exit::OK)
+}
+
+/// A config file this large (bytes) has tables worth reading back beside `observe`
+/// ([`brouter_engine::NetBackend::prefetch_firewall`]): the thread that enters the
+/// namespace and opens a socket of its own costs ~0.5 ms, more than reading the tables of
+/// a few forwards takes; at 1,000 forwards (~55 KB) reading them takes several.
+const PREFETCH_FILE_BYTES: usize = 32 * 1024;
+
+/// Whether to read brouter's tables back beside `observe`: only when the file is large
+/// (its forwards and hosts are what make the tables large).
+pub fn worth_prefetching(file: Option<&ConfigFile>) -> bool {
+    file.is_some_and(|f| f.text.len() >= PREFETCH_FILE_BYTES)
 }
 
 /// start and stop change the kernel: one at a time with hotplugs (dry runs don't).
@@ -96,8 +109,13 @@ pub async fn converged(
     backend: &mut Backend,
     mode: Mode,
     json_out: bool,
+    prefetch: bool,
 ) -> Result<bool, Failure> {
     let started = std::time::Instant::now();
+    if prefetch {
+        // The tables' read-back (the digest below) runs beside `observe`.
+        backend.get().prefetch_firewall().await;
+    }
     let Ok(observed) = backend.get().observe().await else {
         return Ok(false);
     };
@@ -127,8 +145,13 @@ pub async fn run(
     mode: Mode,
     json_out: bool,
     file: Option<&ConfigFile>,
+    prefetch: bool,
 ) -> Result<(), Failure> {
     let started = std::time::Instant::now();
+    if prefetch && mode != Mode::Stop {
+        // The tables' read-back runs beside `observe` and the compile.
+        backend.get().prefetch_firewall().await;
+    }
     let mut observed = backend
         .get()
         .observe()
@@ -161,6 +184,7 @@ pub async fn run(
         let started = std::time::Instant::now();
         let digest = crate::readback::expected_digest(backend.get(), &desired).await;
         crate::cache::store(f, &desired, digest);
+        crate::cache::store_config(f, config);
         tracing::debug!(
             "kept the compiled configuration for the next start ({:.2} ms)",
             ms(started)

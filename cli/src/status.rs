@@ -2,10 +2,11 @@
 
 use brouter_engine::config::Action;
 use brouter_engine::{compile, plan_start, Config, FirewallCounters, Hits, Observed, IP_FORWARD};
-use serde_json::json;
 
+use crate::args::Cli;
 use crate::exit::{Failure, DRIFTED, OK};
-use crate::load::Backend;
+use crate::load::{self, Backend};
+use crate::run;
 
 mod ports;
 mod text;
@@ -105,7 +106,7 @@ impl Basis {
 
 /// Everything `status` reports, gathered before it is printed (as JSON or text).
 #[derive(Debug)]
-struct Report {
+struct Report<'a> {
     compared_with: String,
     /// Every object carrying brouter's marks, from any network.
     owned: Vec<crate::marks::Owned>,
@@ -114,7 +115,7 @@ struct Report {
     /// Also false while the uplink is missing or down.
     converged: bool,
     networks: Vec<NetworkStatus>,
-    forwards: Vec<ForwardStatus>,
+    forwards: Vec<ForwardStatus<'a>>,
     policies: Vec<PolicyStatus>,
     unlisted: Option<UnlistedStatus>,
     warnings: Vec<String>,
@@ -131,15 +132,106 @@ struct Report {
     ports_at_risk: Vec<ports::PortAtRisk>,
 }
 
+/// `status` from the command line: the configuration (file or words) is parsed and
+/// validated on another thread while the kernel is read; a bad configuration is exit 2
+/// whatever the kernel says.
+pub async fn command(cli: &Cli, words: &[String]) -> Result<u8, Failure> {
+    let file = load::config_file(cli.config.as_deref(), words)?;
+    // The compile `start` kept of this very file (see `crate::cache`), and the
+    // configuration it compiled.
+    let cached = file.as_ref().and_then(crate::cache::load);
+    let prefetch = run::worth_prefetching(file.as_ref());
+    let parsing = {
+        let (words, kept) = (words.to_vec(), cached.is_some());
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let config = match file.as_ref().filter(|_| kept).and_then(crate::cache::load_config) {
+                Some(config) => (Ok(config), "read the configuration kept by start from"),
+                None => (load::parse_config(file.as_ref(), &words), "parsed and validated"),
+            };
+            (config, ms(started))
+        })
+    };
+    let read = match run::open(cli).await {
+        Ok(mut backend) => read_kernel(&mut backend, cached, prefetch)
+            .await
+            .map(|k| (backend, k)),
+        Err(e) => Err(e),
+    };
+    let ((config, how), took) = parsing
+        .await
+        .map_err(|e| Failure::op(format!("reading the configuration failed: {e}")))?;
+    let config = config?;
+    tracing::debug!("{how} {} ({took:.2} ms, beside the kernel reads)", config.origin);
+    let (mut backend, kernel) = read?;
+    let asked = config.clone();
+    let config = run::host_config(config, words, Some(&mut backend)).await;
+    let basis = Basis::of(&asked, &config, words);
+    status(&config, &basis, &mut backend, kernel, cli.json).await
+}
+
+/// What `status` read of the kernel before it needed the configuration.
+struct Kernel {
+    observed: Observed,
+    /// The cached compile's plan is empty and the tables as read hash to what it
+    /// installs: nothing differs, so there is nothing to compile, compare or name.
+    proven: bool,
+}
+
+/// Observe the kernel and, given the cached compile of the config file, check it the way
+/// a converged `start` does: its plan empty, and the digest of the tables as read equal to
+/// the digest of what it installs. Anything less proves nothing, and [`gather`] compiles
+/// the file and compares the tables element by element (the read is reused).
+async fn read_kernel(
+    backend: &mut Backend,
+    cached: Option<(brouter_engine::Desired, Option<u64>)>,
+    prefetch: bool,
+) -> Result<Kernel, Failure> {
+    let started = std::time::Instant::now();
+    if prefetch {
+        // The tables' read-back runs beside `observe`.
+        backend.get().prefetch_firewall().await;
+    }
+    let observed = backend
+        .get()
+        .observe()
+        .await
+        .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    tracing::debug!("read the kernel ({:.2} ms)", ms(started));
+    let mut proven = false;
+    if let Some((summary, digest)) = cached {
+        let started = std::time::Instant::now();
+        let planned_nothing = observed.foreign_tables.is_empty()
+            && matches!(plan_start(&summary, &observed), Ok(p) if p.is_empty());
+        proven = planned_nothing
+            && crate::readback::digest_proves_converged(backend.get(), &observed, digest).await;
+        tracing::debug!(
+            "the cached compile {} ({:.2} ms)",
+            if proven {
+                "proves brouter's objects and tables unchanged"
+            } else {
+                "proves nothing: compiling and comparing"
+            },
+            ms(started)
+        );
+    }
+    Ok(Kernel { observed, proven })
+}
+
+fn ms(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
 /// Report what exists, what is missing and what drifted; exit `DRIFTED` unless `start`
 /// has nothing to do.
-pub async fn status(
+async fn status(
     config: &Config,
     basis: &Basis,
     backend: &mut Backend,
+    kernel: Kernel,
     json_out: bool,
 ) -> Result<u8, Failure> {
-    let report = gather(config, basis, backend).await?;
+    let report = gather(config, basis, backend, kernel).await?;
     if json_out {
         print_json(&report);
     } else {
@@ -148,20 +240,37 @@ pub async fn status(
     Ok(if report.converged { OK } else { DRIFTED })
 }
 
-/// Observe the kernel, plan `start` against it, and read the firewall's counters.
-async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result<Report, Failure> {
-    let mut obs = backend
-        .get()
-        .observe()
-        .await
-        .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
-    let desired = compile(&crate::run::with_other_xen_bridges(config, &obs));
-    crate::readback::firewall(backend.get(), &desired, &mut obs).await;
-    let plan = plan_start(&desired, &obs);
+/// Plan `start` against what the kernel holds (compiling the configuration and reading
+/// the firewall back, unless the cached compile proved nothing differs), and read the
+/// firewall's counters.
+async fn gather<'a>(
+    config: &'a Config,
+    basis: &Basis,
+    backend: &mut Backend,
+    kernel: Kernel,
+) -> Result<Report<'a>, Failure> {
+    let Kernel {
+        observed: mut obs,
+        proven,
+    } = kernel;
+    let plan = if proven {
+        Ok(brouter_engine::Plan::default())
+    } else {
+        let started = std::time::Instant::now();
+        let desired = compile(&crate::run::with_other_xen_bridges(config, &obs));
+        crate::readback::firewall(backend.get(), &desired, &mut obs).await;
+        tracing::debug!(
+            "compiled and read brouter's tables back: {} difference(s) ({:.2} ms)",
+            obs.firewall_drift.len(),
+            ms(started)
+        );
+        plan_start(&desired, &obs)
+    };
+    let index = PortIndex::of(config, &obs);
     let networks: Vec<NetworkStatus> = config
         .networks
         .iter()
-        .map(|n| network_status(config, n, &obs))
+        .map(|n| network_status(n, &obs, &index))
         .collect();
     let ip_forward = obs.sysctls.get(IP_FORWARD).cloned().unwrap_or_else(|| "?".into());
     let (drift, conflict): (Vec<String>, Option<String>) = match &plan {
@@ -234,25 +343,96 @@ async fn gather(config: &Config, basis: &Basis, backend: &mut Backend) -> Result
     })
 }
 
+/// The answer of `status --json`, written straight to stdout: with 10,000 forwards a
+/// `serde_json::Value` of it costs more than reading the kernel. Keys in alphabetical
+/// order, as serde_json writes a map's (and as the nested objects, still values, are).
 fn print_json(r: &Report) {
-    let v = json!({
-        "compared_with": r.compared_with,
-        "owned": r.owned,
-        "uplink": r.uplink,
-        "converged": r.converged,
-        "networks": r.networks,
-        "forwards": r.forwards,
-        "policies": r.policies,
-        "unlisted": r.unlisted,
-        "warnings": r.warnings,
-        "ip_forward": r.ip_forward,
-        "firewall": r.firewall,
-        "firewall_drift": r.firewall_drift,
-        "drift": r.drift,
-        "conflict": r.conflict,
-        "ports_at_risk": r.ports_at_risk,
-    });
-    crate::json::print(v);
+    use serde_json::to_value;
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        compared_with: &'a str,
+        conflict: &'a Option<String>,
+        converged: bool,
+        drift: &'a [String],
+        firewall: &'a Option<String>,
+        firewall_drift: &'a [String],
+        forwards: Vec<ForwardJson<'a>>,
+        ip_forward: &'a str,
+        networks: serde_json::Value,
+        owned: serde_json::Value,
+        policies: serde_json::Value,
+        ports_at_risk: serde_json::Value,
+        unlisted: serde_json::Value,
+        uplink: serde_json::Value,
+        version: u64,
+        warnings: &'a [String],
+    }
+    let value = |v: serde_json::Result<serde_json::Value>| v.expect("status's report serialises");
+    let answer = Answer {
+        compared_with: &r.compared_with,
+        conflict: &r.conflict,
+        converged: r.converged,
+        drift: &r.drift,
+        firewall: &r.firewall,
+        firewall_drift: &r.firewall_drift,
+        forwards: r.forwards.iter().map(ForwardJson::of).collect(),
+        ip_forward: &r.ip_forward,
+        networks: value(to_value(&r.networks)),
+        owned: value(to_value(&r.owned)),
+        policies: value(to_value(&r.policies)),
+        ports_at_risk: value(to_value(&r.ports_at_risk)),
+        unlisted: value(to_value(&r.unlisted)),
+        uplink: value(to_value(&r.uplink)),
+        version: crate::json::VERSION,
+        warnings: &r.warnings,
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 18, std::io::stdout().lock());
+    let _ = serde_json::to_writer_pretty(&mut out, &answer)
+        .map_err(std::io::Error::from)
+        .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
+        .and_then(|()| std::io::Write::flush(&mut out));
+}
+
+/// A [`ForwardStatus`] as `--json` writes it (docs/json.md): its keys in alphabetical
+/// order, its texts written straight out (no string per forward).
+#[derive(serde::Serialize)]
+struct ForwardJson<'a> {
+    #[serde(serialize_with = "as_text")]
+    addr: std::net::Ipv4Addr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connections: Option<u64>,
+    #[serde(serialize_with = "as_text")]
+    forward: ForwardText<'a>,
+    host: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packets: Option<u64>,
+    #[serde(serialize_with = "as_text")]
+    ports: brouter_engine::config::PortRange,
+    proto: brouter_engine::config::Proto,
+    to_port: Option<u16>,
+}
+
+impl<'a> ForwardJson<'a> {
+    fn of(f: &ForwardStatus<'a>) -> ForwardJson<'a> {
+        ForwardJson {
+            addr: f.config.addr,
+            bytes: f.bytes,
+            connections: f.connections,
+            forward: f.text(),
+            host: &f.config.host,
+            packets: f.packets,
+            ports: f.config.ports,
+            proto: f.config.proto,
+            to_port: f.config.to_port,
+        }
+    }
+}
+
+/// A value as its text (`Display`), written into the JSON string directly.
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 /// Whether `op` changes one of `others` (or a vif it enslaves to one): drift of a Xen
@@ -269,22 +449,35 @@ fn about_another_bridge(op: &brouter_engine::Op, others: &[String]) -> bool {
     }
 }
 
-fn forward_status(
-    f: &brouter_engine::config::Forward,
+fn forward_status<'a>(
+    f: &'a brouter_engine::config::Forward,
     hits: Option<&brouter_engine::ForwardHits>,
-) -> ForwardStatus {
-    let to = f.host.clone().unwrap_or_else(|| f.addr.to_string());
-    let port = f.to_port.map(|p| format!(":{p}")).unwrap_or_default();
+) -> ForwardStatus<'a> {
     ForwardStatus {
-        forward: format!("{}/{} -> {to} ({}){port}", f.proto, f.ports, f.addr),
-        proto: f.proto,
-        ports: f.ports.to_string(),
-        host: f.host.clone(),
-        addr: f.addr.to_string(),
-        to_port: f.to_port,
+        config: f,
         connections: hits.map(|h| h.connections),
         packets: hits.map(|h| h.traffic.packets),
         bytes: hits.map(|h| h.traffic.bytes),
+    }
+}
+
+/// A forward for people: `tcp/8080 -> web1 (10.98.98.10):80`.
+#[derive(Debug, Clone, Copy)]
+struct ForwardText<'a>(&'a brouter_engine::config::Forward);
+
+impl std::fmt::Display for ForwardText<'_> {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let f = self.0;
+        write!(out, "{}/{} -> ", f.proto, f.ports)?;
+        match &f.host {
+            Some(h) => write!(out, "{h}")?,
+            None => write!(out, "{}", f.addr)?,
+        }
+        write!(out, " ({})", f.addr)?;
+        if let Some(p) = f.to_port {
+            write!(out, ":{p}")?;
+        }
+        Ok(())
     }
 }
 
@@ -302,27 +495,26 @@ fn unlisted_status(config: &Config, counters: &FirewallCounters) -> Option<Unlis
     })
 }
 
-/// A forward and, while brouter's tables are there, what went through it.
-#[derive(Debug, serde::Serialize)]
-struct ForwardStatus {
-    /// The forward for people; scripts read the fields after it.
-    forward: String,
-    proto: brouter_engine::config::Proto,
-    /// External port(s): `"80"` or `"8000-8009"`.
-    ports: String,
-    /// The `[[host]]` it names, if any.
-    host: Option<String>,
-    /// The VM address and port it goes to (`to_port` null: the same port).
-    addr: String,
-    to_port: Option<u16>,
+/// A forward and, while brouter's tables are there, what went through it (as `--json`
+/// writes it: [`ForwardJson`]; its texts are written when printed, not kept: 10,000 of
+/// them).
+#[derive(Debug)]
+struct ForwardStatus<'a> {
+    /// The forward as configured: protocol, external port(s), the `[[host]]` it names if
+    /// any, the VM address and port it goes to (`to_port` null: the same port).
+    config: &'a brouter_engine::config::Forward,
     /// Connections DNAT'd since the tables were last written.
-    #[serde(skip_serializing_if = "Option::is_none")]
     connections: Option<u64>,
     /// Packets and bytes of those connections, both directions.
-    #[serde(skip_serializing_if = "Option::is_none")]
     packets: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     bytes: Option<u64>,
+}
+
+impl<'a> ForwardStatus<'a> {
+    /// The forward for people (`forward` in `--json`; scripts read the other fields).
+    fn text(&self) -> ForwardText<'a> {
+        ForwardText(self.config)
+    }
 }
 
 /// A listed policy and what its rules decided (new connections, per verdict).
@@ -394,7 +586,52 @@ fn policy_status(p: &brouter_engine::config::Policy, counters: &FirewallCounters
     }
 }
 
-fn network_status(config: &Config, n: &brouter_engine::config::Network, obs: &Observed) -> NetworkStatus {
+/// The bindings by vif and the hosts by vif name and by MAC: 1,000 ports each searched
+/// for in 1,000 bindings and 1,000 hosts one by one is millions of comparisons.
+struct PortIndex<'a> {
+    bindings: std::collections::HashMap<&'a str, &'a brouter_engine::firewall::Binding>,
+    /// The position in the config of the first host with this vif name / this MAC.
+    host_by_vif: std::collections::HashMap<&'a str, usize>,
+    host_by_mac: std::collections::HashMap<&'a str, usize>,
+    config: &'a Config,
+}
+
+impl<'a> PortIndex<'a> {
+    fn of(config: &'a Config, obs: &'a Observed) -> PortIndex<'a> {
+        let mut index = PortIndex {
+            bindings: Default::default(),
+            host_by_vif: Default::default(),
+            host_by_mac: Default::default(),
+            config,
+        };
+        for b in &obs.bindings {
+            index.bindings.entry(b.vif.as_str()).or_insert(b);
+        }
+        for (i, h) in config.hosts.iter().enumerate() {
+            if let Some(v) = h.vif.as_deref() {
+                index.host_by_vif.entry(v).or_insert(i);
+            }
+            if let Some(m) = h.mac.as_deref() {
+                index.host_by_mac.entry(m).or_insert(i);
+            }
+        }
+        index
+    }
+
+    /// The first host (in config order) declared with this vif name or with the MAC the
+    /// vif is bound to.
+    fn host(&self, vif: &str, binding: Option<&brouter_engine::firewall::Binding>) -> Option<String> {
+        let by_vif = self.host_by_vif.get(vif).copied();
+        let by_mac = binding.and_then(|b| self.host_by_mac.get(b.mac.as_str()).copied());
+        let i = match (by_vif, by_mac) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(self.config.hosts[i].name.clone())
+    }
+}
+
+fn network_status(n: &brouter_engine::config::Network, obs: &Observed, index: &PortIndex) -> NetworkStatus {
     let link = obs.link(&n.bridge);
     let bridge_state = match link {
         None => "missing".to_string(),
@@ -418,15 +655,8 @@ fn network_status(config: &Config, n: &brouter_engine::config::Network, obs: &Ob
         ports: obs
             .ports_of(&n.bridge)
             .map(|l| {
-                let binding = obs.bindings.iter().find(|b| b.vif == l.name);
-                let host = config
-                    .hosts
-                    .iter()
-                    .find(|h| {
-                        h.vif.as_deref() == Some(l.name.as_str())
-                            || binding.is_some_and(|b| h.mac.as_deref() == Some(b.mac.as_str()))
-                    })
-                    .map(|h| h.name.clone());
+                let binding = index.bindings.get(l.name.as_str()).copied();
+                let host = index.host(&l.name, binding);
                 let bound = binding.map(|b| {
                     let addrs = match b.addrs.is_empty() {
                         true => "(no address)".to_string(),

@@ -80,6 +80,13 @@ pub trait NetBackend: Send {
         Ok(None)
     }
 
+    /// Start reading brouter's tables back in the background (a thread of its own), for
+    /// the next read-back ([`Self::firewall_digest`] of the tables as they are,
+    /// [`Self::firewall_delta`], [`Self::firewall_drift`]) to take, unless brouter writes
+    /// its tables first: `start` and `status` call it before `observe`, so the two reads
+    /// overlap. Backends that read cheaply do nothing.
+    async fn prefetch_firewall(&mut self) {}
+
     /// Foreign facts for `status`'s warnings (other firewalls, br_netfilter). Backends
     /// that cannot know report nothing.
     async fn host_facts(&mut self) -> BackendResult<HostFacts> {
@@ -87,7 +94,10 @@ pub trait NetBackend: Send {
     }
 
     /// The counters of brouter's firewall (forwards, policy hits, logged drops) for
-    /// `status`. Backends without counters (the simulator) report none.
+    /// `status`. A backend may answer from the dump its last read-back of the tables made
+    /// ([`Self::firewall_delta`], [`Self::firewall_drift`], [`Self::firewall_digest`]), if
+    /// it has not written them since. Backends without counters (the simulator) report
+    /// none.
     async fn firewall_counters(&mut self) -> BackendResult<FirewallCounters> {
         Ok(FirewallCounters::default())
     }

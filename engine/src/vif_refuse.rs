@@ -166,6 +166,31 @@ pub fn suspect_ports(
     uplink: Option<&str>,
 ) -> Vec<SuspectPort> {
     use crate::port_block::{fate, Fate};
+    use std::collections::HashMap;
+    // Looked up by name and MAC: 1,000 bound vifs searched one by one for each port is
+    // millions of comparisons. The first binding of a vif counts, as in `binding_of`.
+    let mut by_vif: HashMap<&str, &crate::firewall::Binding> = HashMap::new();
+    let mut by_mac: HashMap<String, Vec<&str>> = HashMap::new();
+    for b in &observed.bindings {
+        by_vif.entry(b.vif.as_str()).or_insert(b);
+        by_mac
+            .entry(b.mac.to_ascii_lowercase())
+            .or_default()
+            .push(b.vif.as_str());
+    }
+    let masters: HashMap<&str, Option<&str>> = observed
+        .links
+        .iter()
+        .rev()
+        .map(|l| (l.name.as_str(), l.master.as_deref()))
+        .collect();
+    // Another port of `bridge` bound to `mac` (as [`duplicate`] finds it).
+    let duplicate = |vif: &str, bridge: &str, mac: &str| {
+        by_mac.get(&mac.to_ascii_lowercase()).is_some_and(|vifs| {
+            vifs.iter()
+                .any(|v| *v != vif && masters.get(v).copied().flatten() == Some(bridge))
+        })
+    };
     let mut out = Vec::new();
     for bridge in antispoof_bridges {
         let stp = observed
@@ -173,7 +198,7 @@ pub fn suspect_ports(
             .and_then(|b| b.bridge)
             .is_some_and(|o| o.stp);
         for port in observed.ports_of(bridge) {
-            match observed.bindings.iter().find(|b| b.vif == port.name) {
+            match by_vif.get(port.name.as_str()) {
                 None => out.push(SuspectPort {
                     port: port.name.clone(),
                     bridge: bridge.to_string(),
@@ -188,7 +213,7 @@ pub fn suspect_ports(
                     mac: None,
                 }),
                 Some(b) => {
-                    if duplicate(observed, &port.name, bridge, &b.mac).is_some() {
+                    if duplicate(&port.name, bridge, &b.mac) {
                         out.push(SuspectPort {
                             port: port.name.clone(),
                             bridge: bridge.to_string(),

@@ -4,9 +4,9 @@
 //! rejected config never reaches `compile`, `plan` or a backend: there is no `Config` to
 //! hand them.
 
-use brouter_engine::compile;
 use brouter_engine::config::arbitrary::{random_config, random_config_text, MUTATIONS};
 use brouter_engine::config::from_toml;
+use brouter_engine::{compile, Config};
 use proptest::prelude::*;
 
 fn check(choices: &[u32]) -> Result<(), TestCaseError> {
@@ -14,6 +14,10 @@ fn check(choices: &[u32]) -> Result<(), TestCaseError> {
     let result = from_toml(&g.text, "generated.toml");
     match (g.mutation, result) {
         (None, Ok(config)) => {
+            // `status` reads back the configuration `start` kept as JSON instead of
+            // parsing the file again: it must be the very same configuration.
+            let kept: Config = serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+            prop_assert_eq!(&kept, &config);
             let d = compile(&config);
             prop_assert_eq!(d.bridges.len(), config.networks.len());
             prop_assert_eq!(d.addresses.len(), config.networks.len());
@@ -38,6 +42,22 @@ proptest! {
     #[test]
     fn random_configs_validate_and_compile_or_are_rejected(choices in prop::collection::vec(any::<u32>(), 0..80)) {
         check(&choices)?;
+    }
+}
+
+/// Every fixture reads back from the JSON `start` keeps for `status` as it was parsed.
+#[test]
+fn every_fixture_round_trips_through_json() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    for e in std::fs::read_dir(&root).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = from_toml(&text, &path.display().to_string()).unwrap();
+        let kept: Config = serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+        assert_eq!(kept, config, "{}", path.display());
     }
 }
 

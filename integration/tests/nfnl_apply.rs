@@ -384,4 +384,15 @@ fn carried_counts_start_the_new_counters_of_rules_ranges_and_map_elements() {
     assert_eq!((fwd(2222).connections, fwd(2222).traffic.packets), (2, 7));
     assert_eq!((fwd(80).connections, fwd(80).traffic.packets), (0, 0));
     assert_eq!((c.unlisted.packets, c.unlisted.bytes), (9, 900));
+    // The read-back's one dump carries the same counters as their own dumps.
+    let read = firewall::drift::read_tables(None, &ns.target()).unwrap();
+    assert_eq!(read.counters.map(|counts| counts.named()), Some(c));
+    assert!(read.tables[0].is_some() && read.tables[1].is_some());
+    // The digest of the tables as dumped (counters and all, unsorted) is the digest of
+    // the normalised tables, and of what the batch installed.
+    let dumped = firewall::drift::digest_dumped(&read.tables);
+    let contents = firewall::drift::ReadBack::contents(read.tables);
+    assert_eq!(dumped, firewall::drift::digest(&contents));
+    let installed = firewall::drift::expected(&rs, &[]).unwrap();
+    assert_eq!(dumped, firewall::drift::digest(&installed.map(Some)));
 }

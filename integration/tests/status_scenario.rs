@@ -81,6 +81,21 @@ fn status_reports_drift_and_warns_about_a_foreign_drop_policy() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["converged"], true);
     assert!(v["warnings"][0].as_str().unwrap().contains("policy drop"));
+
+    // Another table's forward chain accepts by policy but holds a drop rule.
+    let rules = "table inet guard {\n chain filter_fwd {\n  type filter hook forward priority 0; policy accept;\n  tcp dport 23 drop\n }\n}\n";
+    std::fs::write(&f, rules).unwrap();
+    assert!(ns.exec("nft", &["-f", f.to_str().unwrap()]).status.success());
+    let (code, out) = status(&ns, &state);
+    assert_eq!(code, 0, "brouter's own state is converged:\n{out}");
+    assert!(
+        out.contains("WARNING: table inet guard, chain filter_fwd: drop rules"),
+        "{out}"
+    );
+    assert!(
+        out.contains("WARNING: table ip filter, chain FORWARD: policy drop"),
+        "{out}"
+    );
     assert!(brouter(&ns, &state, &[&["stop"], SEED].concat()).status.success());
     let _ = std::fs::remove_dir_all(&state);
 }

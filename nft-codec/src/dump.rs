@@ -70,8 +70,37 @@ pub fn rules(sock: &Socket, family: Family, table: &str) -> io::Result<Vec<Rule>
 }
 
 /// Every chain of a table.
+///
+/// The kernel does not filter a chain dump by table (rules and sets it does): it answers
+/// with the chains of every table of the family, so the others are dropped here.
 pub fn chains(sock: &Socket, family: Family, table: &str) -> io::Result<Vec<Chain>> {
-    dump_table(sock, NFT_MSG_GETCHAIN, family, table, crate::decode::chain)
+    let mut chains = dump_table(sock, NFT_MSG_GETCHAIN, family, table, crate::decode::chain)?;
+    chains.retain(|c| c.table == table);
+    Ok(chains)
+}
+
+/// Every chain of every table, of every family: the kernel's answer to a dump that names
+/// no table (`NFPROTO_UNSPEC`).
+pub fn all_chains(sock: &Socket) -> io::Result<Vec<Chain>> {
+    let (msg, seq) = request(sock, NFT_MSG_GETCHAIN, NLM_F_DUMP, Family::Other(0), &[], |_| {});
+    let mut out = vec![];
+    sock.request(&msg, seq, |m| {
+        out.extend(crate::decode::chain(m.body));
+        Ok(false)
+    })?;
+    Ok(out)
+}
+
+/// The rules of one chain, in order (the kernel filters the dump by table and chain).
+pub fn chain_rules(sock: &Socket, family: Family, table: &str, chain: &str) -> io::Result<Vec<Rule>> {
+    let names = [(ATTR_TABLE, table), (NFTA_RULE_CHAIN, chain)];
+    let (msg, seq) = request(sock, NFT_MSG_GETRULE, NLM_F_DUMP, family, &names, |_| {});
+    let mut out = vec![];
+    sock.request(&msg, seq, |m| {
+        out.extend(crate::decode::rule(m.body));
+        Ok(false)
+    })?;
+    Ok(out)
 }
 
 /// Every set of a table.

@@ -31,11 +31,11 @@ pub struct RuleFacts {
     pub counter: Option<Hits>,
 }
 
-/// One element of a counted set or map: its key (raw, network order), whether it ends
-/// an interval (the key is then one past the interval's last port), and its counter.
+/// One element of a counted set or map: the port its key starts with, whether it ends an
+/// interval (the key is then one past the interval's last port), and its counter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ElemFacts {
-    pub key: Vec<u8>,
+    pub port: Option<u16>,
     pub interval_end: bool,
     pub counter: Option<Hits>,
 }
@@ -50,10 +50,47 @@ pub fn read_here() -> io::Result<Option<FirewallCounters>> {
     let rules = rules(&sock)?;
     let mut elements = BTreeMap::new();
     for name in counted_sets() {
-        let elems = set_elements(&sock, &name)?;
+        let elems = set_elements(&sock, &name)?.iter().map(elem_facts).collect();
         elements.insert(name, elems);
     }
     Ok(Some(name_counters(&rules, &elements)))
+}
+
+/// The counts a dump of `inet brouter` carried (see [`super::drift::read_tables`]), not
+/// yet named: [`Counts::named`] gives the same answer as [`read_here`], without dumping
+/// the table a second time. Kept unnamed because only `status` asks for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    rules: Vec<RuleFacts>,
+    elements: BTreeMap<String, Vec<ElemFacts>>,
+}
+
+impl Counts {
+    /// Take the counts out of a dump of `inet brouter`.
+    pub(super) fn of_dump(inet: &nft_codec::snapshot::Dumped) -> Counts {
+        Counts {
+            rules: inet.rules().iter().map(rule_facts).collect(),
+            elements: counted_sets()
+                .map(|name| {
+                    let elems = inet.elements(&name).map(elem_facts).collect();
+                    (name, elems)
+                })
+                .collect(),
+        }
+    }
+
+    /// Say what each count is (see [`name_counters`]).
+    pub fn named(&self) -> FirewallCounters {
+        name_counters(&self.rules, &self.elements)
+    }
+}
+
+fn elem_facts(e: &nft_codec::Elem) -> ElemFacts {
+    ElemFacts {
+        port: port(&e.key),
+        interval_end: e.end,
+        counter: e.counter.map(|(packets, bytes)| Hits { packets, bytes }),
+    }
 }
 
 /// The counts of brouter's tables as they are, for the tables that replace them to start
@@ -87,9 +124,9 @@ pub(super) fn carry_on(sock: &Socket) -> io::Result<super::batch::Carry> {
     }
     for name in counted_sets() {
         for e in set_elements(sock, &name)? {
-            let counted = e.counter.filter(|h| h.packets != 0 || h.bytes != 0);
-            if let (false, Some(h)) = (e.interval_end, counted) {
-                carry.elements.insert((name.clone(), e.key), (h.packets, h.bytes));
+            let counted = e.counter.filter(|&(packets, bytes)| packets != 0 || bytes != 0);
+            if let (false, Some(h)) = (e.end, counted) {
+                carry.elements.insert((name.clone(), e.key), h);
             }
         }
     }
@@ -143,21 +180,13 @@ fn rule_facts(rule: &nft_codec::Rule) -> RuleFacts {
 }
 
 /// The elements of one counted set of `inet brouter` (none if the set does not exist).
-fn set_elements(sock: &Socket, set: &str) -> io::Result<Vec<ElemFacts>> {
-    let elems = match dump::elements(sock, Family::Inet, TABLE, set) {
-        Ok(e) => e,
+fn set_elements(sock: &Socket, set: &str) -> io::Result<Vec<nft_codec::Elem>> {
+    match dump::elements(sock, Family::Inet, TABLE, set) {
+        Ok(e) => Ok(e),
         // Tables written before brouter counted forwards lack the traffic sets.
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(vec![]),
-        Err(e) => return Err(e),
-    };
-    Ok(elems
-        .into_iter()
-        .map(|e| ElemFacts {
-            key: e.key,
-            interval_end: e.end,
-            counter: e.counter.map(|(packets, bytes)| Hits { packets, bytes }),
-        })
-        .collect())
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(vec![]),
+        Err(e) => Err(e),
+    }
 }
 
 fn port(key: &[u8]) -> Option<u16> {
@@ -231,11 +260,12 @@ fn name_rules(rules: &[RuleFacts], c: &mut FirewallCounters) {
 fn forwards(proto: Proto, elements: &BTreeMap<String, Vec<ElemFacts>>) -> Vec<ForwardHits> {
     let empty = Vec::new();
     let get = |name: String| elements.get(&name).unwrap_or(&empty);
-    let mut connections: BTreeMap<u16, u64> = BTreeMap::new();
+    // By first port; a hash map: 10,000 forwards.
+    let mut connections: HashMap<u16, u64> = HashMap::new();
     for shape in Shape::ALL {
         for name in [fwd_set(proto, shape, "addr"), fwd_set(proto, shape, "keep")] {
             for e in get(name).iter().filter(|e| !e.interval_end) {
-                if let (Some(p), Some(h)) = (port(&e.key), e.counter) {
+                if let (Some(p), Some(h)) = (e.port, e.counter) {
                     *connections.entry(p).or_default() += h.packets;
                 }
             }
@@ -250,7 +280,7 @@ fn forwards(proto: Proto, elements: &BTreeMap<String, Vec<ElemFacts>>) -> Vec<Fo
     let mut out = vec![];
     // Single ports: one element each.
     for e in get(traffic_set(proto, Shape::Port)).iter() {
-        let Some(p) = port(&e.key) else { continue };
+        let Some(p) = e.port else { continue };
         out.push(forward(p, p, e));
     }
     // Ranges: an interval's start element, and its end one past the last port.
@@ -258,11 +288,11 @@ fn forwards(proto: Proto, elements: &BTreeMap<String, Vec<ElemFacts>>) -> Vec<Fo
     let mut ends: Vec<u32> = traffic
         .iter()
         .filter(|e| e.interval_end)
-        .filter_map(|e| port(&e.key).map(u32::from))
+        .filter_map(|e| e.port.map(u32::from))
         .collect();
     ends.sort_unstable();
     for e in traffic.iter().filter(|e| !e.interval_end) {
-        let Some(first) = port(&e.key) else { continue };
+        let Some(first) = e.port else { continue };
         // A range up to 65535 has no end element.
         let last = ends
             .iter()
@@ -293,7 +323,7 @@ mod tests {
 
     fn elem(port: u16, end: bool, packets: Option<u64>) -> ElemFacts {
         ElemFacts {
-            key: port.to_be_bytes().to_vec(),
+            port: Some(port),
             interval_end: end,
             counter: packets.map(|p| Hits {
                 packets: p,

@@ -57,15 +57,58 @@ pub fn read_here(with_bindings: bool) -> io::Result<[Option<TableContents>; 2]> 
     read_on(&nft_codec::open()?, with_bindings)
 }
 
+/// brouter's tables as one read found them, and the counters that read carried.
+#[derive(Debug, Clone)]
+pub struct ReadBack {
+    /// `inet brouter` and `bridge brouter` as dumped (`None`: missing), the binding sets'
+    /// elements left out: hashed as they are ([`digest_dumped`]), normalised only when
+    /// compared element by element ([`ReadBack::contents`]).
+    pub tables: [Option<snapshot::Dumped>; 2],
+    /// The counts of `inet brouter` ([`super::counters::Counts::named`] names them);
+    /// `None` without it.
+    pub counters: Option<super::counters::Counts>,
+}
+
+/// [`read_on`] without the bindings' elements, naming the counters the dump of `inet
+/// brouter` carried on the way: `status` needs both, and dumping 10,000 map elements a
+/// second time for their counters costs as much as the read-back itself.
+pub fn read_counted_on(sock: &Socket) -> io::Result<ReadBack> {
+    let skip = |s: &str| is_binding_set(s);
+    let inet = snapshot::read_dumped(sock, Family::Inet, TABLE, &skip)?;
+    let counters = inet.as_ref().map(super::counters::Counts::of_dump);
+    Ok(ReadBack {
+        tables: [inet, snapshot::read_dumped(sock, Family::Bridge, TABLE, &skip)?],
+        counters,
+    })
+}
+
+impl ReadBack {
+    /// The tables normalised, to compare element by element.
+    pub fn contents(tables: [Option<snapshot::Dumped>; 2]) -> [Option<TableContents>; 2] {
+        tables.map(|t| t.map(snapshot::Dumped::contents))
+    }
+}
+
+/// [`digest`] of the tables as dumped, without normalising them first (equal, a test says).
+pub fn digest_dumped(tables: &[Option<snapshot::Dumped>; 2]) -> u64 {
+    combine(
+        tables
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.digest(&is_binding_set))),
+    )
+}
+
 /// Brouter's tables as read over `socket` (or, without one, from a thread that enters
-/// `target`), the binding sets' elements left out.
+/// `target`), the binding sets' elements left out, with the counters they carried.
 pub fn read_tables(
     socket: Option<&super::BindingSocket>,
     target: &crate::NetnsTarget,
-) -> Result<[Option<TableContents>; 2], BackendError> {
+) -> Result<ReadBack, BackendError> {
     let read = match socket {
-        Some(s) => s.with(|sock| read_on(sock, false)),
-        None => target.run(|| read_here(false)).and_then(|r| r),
+        Some(s) => s.with(read_counted_on),
+        None => target
+            .run(|| read_counted_on(&nft_codec::open()?))
+            .and_then(|r| r),
     };
     read.map_err(|e| super::nfnl_error(&e, "read brouter's nftables tables back", target))
 }
@@ -109,10 +152,18 @@ pub fn read_state(
 /// A digest of both tables without the binding sets' elements (compared on their own,
 /// against the bindings expected): equal digests, same contents.
 pub fn digest(tables: &[Option<TableContents>; 2]) -> u64 {
+    combine(
+        tables
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.digest(&is_binding_set))),
+    )
+}
+
+/// The two tables' digests (`None`: a missing table) as one.
+fn combine(parts: impl Iterator<Item = Option<u64>>) -> u64 {
     let mut d: u64 = 0;
-    for (i, t) in tables.iter().enumerate() {
-        let part = t.as_ref().map_or(0, |t| t.digest(&is_binding_set));
-        d ^= part.rotate_left(i as u32 * 17) ^ (t.is_some() as u64) << i;
+    for (i, part) in parts.enumerate() {
+        d ^= part.unwrap_or(0).rotate_left(i as u32 * 17) ^ (part.is_some() as u64) << i;
     }
     d
 }

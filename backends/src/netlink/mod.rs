@@ -65,7 +65,13 @@ pub struct NetlinkBackend {
     /// read-back ([`NetBackend::firewall_delta`] / [`NetBackend::firewall_drift`]): when
     /// the digest differs, `start` reads the tables back at once (brouter's lock held
     /// in between), and dumping 10,000 elements twice costs ~30 ms more.
-    last_read: Option<[Option<firewall::drift::TableContents>; 2]>,
+    last_read: Option<[Option<nft_codec::snapshot::Dumped>; 2]>,
+    /// The counters the last read of brouter's tables carried (the same dump), taken by
+    /// [`NetBackend::firewall_counters`]; forgotten when brouter writes its tables.
+    read_counters: Option<firewall::counters::Counts>,
+    /// A read of brouter's tables running on its own thread and socket since
+    /// [`NetBackend::prefetch_firewall`], taken by the next read of them.
+    prefetch: Option<std::thread::JoinHandle<std::io::Result<std::io::Result<firewall::drift::ReadBack>>>>,
 }
 
 impl NetlinkBackend {
@@ -87,10 +93,32 @@ impl NetlinkBackend {
 
     /// brouter's tables: the read the digest check just made, else a fresh one.
     fn read_tables(&mut self) -> BackendResult<[Option<firewall::drift::TableContents>; 2]> {
-        match self.last_read.take() {
-            Some(read) => Ok(read),
-            None => firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target),
-        }
+        let read = match self.last_read.take() {
+            Some(read) => read,
+            None => self.read_tables_now()?,
+        };
+        Ok(firewall::drift::ReadBack::contents(read))
+    }
+
+    /// brouter's tables read now; the counters the dump carried are kept for
+    /// [`NetBackend::firewall_counters`].
+    fn read_tables_now(&mut self) -> BackendResult<[Option<nft_codec::snapshot::Dumped>; 2]> {
+        // The prefetched read, when it worked; a failed one is read again here, for its error.
+        let prefetched = self.prefetch.take().and_then(|h| h.join().ok()?.ok()?.ok());
+        let read = match prefetched {
+            Some(read) => read,
+            None => firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?,
+        };
+        self.read_counters = read.counters;
+        Ok(read.tables)
+    }
+
+    /// brouter is about to write its tables: what was read of them is out of date.
+    fn tables_written(&mut self) {
+        self.last_read = None;
+        self.read_counters = None;
+        // Whatever it reads is out of date; its thread ends on its own.
+        self.prefetch = None;
     }
 
     /// Connect to the kernel of `target`. Must be called inside a tokio runtime (the
@@ -131,6 +159,8 @@ impl NetlinkBackend {
             tables_absent: false,
             expected: None,
             last_read: None,
+            read_counters: None,
+            prefetch: None,
             route_fd,
             bindings,
             link_dump,
@@ -175,6 +205,20 @@ impl NetlinkBackend {
 impl Drop for NetlinkBackend {
     fn drop(&mut self) {
         self.connection.abort();
+        // The tables a converged `start` or `status` read and kept: at 10,000 forwards some
+        // 100,000 small allocations, ~3 ms to free. Freed on a short thread, off the
+        // command's path (as the parsed config file is).
+        // Small tables are freed here: a thread costs more than they do.
+        const SMALL: usize = 4096;
+        let Some(read) = self.last_read.take() else {
+            return;
+        };
+        let elements: usize = read.iter().flatten().map(|t| t.element_count()).sum();
+        if elements >= SMALL {
+            let _ = std::thread::Builder::new()
+                .name("readback-free".into())
+                .spawn(move || drop(read));
+        }
     }
 }
 
@@ -298,8 +342,8 @@ impl NetBackend for NetlinkBackend {
         Ok(Some(match ruleset {
             Some(r) => firewall::drift::digest(&self.expected_tables(r)?.as_ref().clone().map(Some)),
             None => {
-                let read = firewall::drift::read_tables(self.bindings.as_ref().ok(), &self.target)?;
-                let digest = firewall::drift::digest(&read);
+                let read = self.read_tables_now()?;
+                let digest = firewall::drift::digest_dumped(&read);
                 self.last_read = Some(read);
                 digest
             }
@@ -308,10 +352,32 @@ impl NetBackend for NetlinkBackend {
 
     async fn host_facts(&mut self) -> BackendResult<brouter_engine::HostFacts> {
         let bnf = self.sysctls.read("net.bridge.bridge-nf-call-iptables").ok();
-        self.firewall(move |t| crate::host_facts::gather(t, bnf)).await
+        match &self.bindings {
+            // Over the socket opened in the namespace: no thread, no `setns`.
+            Ok(socket) => crate::host_facts::gather(Some(socket), &self.target, bnf),
+            Err(_) => {
+                self.firewall(move |t| crate::host_facts::gather(None, t, bnf))
+                    .await
+            }
+        }
+    }
+
+    async fn prefetch_firewall(&mut self) {
+        if self.prefetch.is_some() || self.last_read.is_some() {
+            return;
+        }
+        // Its own socket: the binding socket stays free for `observe` meanwhile.
+        self.prefetch = self
+            .target
+            .spawn(|| nft_codec::open().and_then(|sock| firewall::drift::read_counted_on(&sock)))
+            .ok();
     }
 
     async fn firewall_counters(&mut self) -> BackendResult<brouter_engine::FirewallCounters> {
+        // The read-back's dump carried them, unless brouter wrote its tables since.
+        if let Some(counts) = self.read_counters.take() {
+            return Ok(counts.named());
+        }
         self.firewall(firewall::read_counters).await
     }
 
@@ -370,6 +436,7 @@ impl NetBackend for NetlinkBackend {
 
     async fn delete_firewall(&mut self) -> BackendResult<()> {
         self.tables_absent = false;
+        self.tables_written();
         if let Ok(socket) = &self.bindings {
             return socket.delete_firewall(self.target.label());
         }
@@ -382,6 +449,7 @@ impl NetBackend for NetlinkBackend {
         bindings: &[Binding],
     ) -> BackendResult<()> {
         let fresh = std::mem::take(&mut self.tables_absent);
+        self.tables_written();
         if let Ok(socket) = &self.bindings {
             // Over the socket opened in the namespace: no thread, no `setns`.
             return socket.apply_firewall(self.target.label(), ruleset, bindings, fresh);
@@ -425,6 +493,7 @@ impl NetBackend for NetlinkBackend {
         ruleset: &Ruleset,
         sets: &[SetDelta],
     ) -> BackendResult<()> {
+        self.tables_written();
         let label = self.target.label();
         self.binding_socket()?
             .with(|sock| firewall::elements::update(sock, label, fingerprint, ruleset, sets))

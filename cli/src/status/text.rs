@@ -1,12 +1,29 @@
 //! `status` for people: one line per fact, the drift last.
 
+use std::io::Write;
+
 use super::{NetworkStatus, PolicyStatus, Report};
 
-/// Print the report as text.
+/// One line of the report. A reader that went away ends the report, nothing more.
+macro_rules! line {
+    ($w:expr, $($arg:tt)*) => {{
+        let _ = writeln!($w, $($arg)*);
+    }};
+}
+
+/// Print the report as text, buffered: with 10,000 forwards it is over 11,000 lines,
+/// and stdout on its own writes each line with a system call.
 pub(super) fn print(r: &Report) {
-    println!("compared against {}", r.compared_with);
+    let mut w = std::io::BufWriter::with_capacity(1 << 18, std::io::stdout().lock());
+    write_report(&mut w, r);
+    let _ = w.flush();
+}
+
+fn write_report(w: &mut impl Write, r: &Report) {
+    line!(w, "compared against {}", r.compared_with);
     for o in r.owned.iter().filter(|o| !o.in_config) {
-        println!(
+        line!(
+            w,
             "not in this config: {} {}{} (owned by brouter)",
             o.kind,
             o.name,
@@ -22,14 +39,15 @@ pub(super) fn print(r: &Report) {
             (true, false) => "down".to_string(),
             (true, true) => format!("up {}", u.addresses.join(" ")),
         };
-        println!("uplink {} {}", u.interface, state.trim_end());
+        line!(w, "uplink {} {}", u.interface, state.trim_end());
     }
     for n in &r.networks {
-        print_network(n);
+        print_network(w, n);
     }
-    print_counters(r);
-    println!("ip_forward {}", r.ip_forward);
-    println!(
+    print_counters(w, r);
+    line!(w, "ip_forward {}", r.ip_forward);
+    line!(
+        w,
         "firewall {}",
         match &r.firewall {
             Some(fp) => format!("tables inet/bridge brouter present (ruleset {fp})"),
@@ -37,42 +55,49 @@ pub(super) fn print(r: &Report) {
         }
     );
     for d in &r.firewall_drift {
-        println!("firewall drift: {d}");
+        line!(w, "firewall drift: {d}");
     }
     for p in &r.ports_at_risk {
-        println!("{}", p.line());
+        line!(w, "{}", p.line());
     }
-    for w in &r.warnings {
-        println!("WARNING: {w}");
+    for warning in &r.warnings {
+        line!(w, "WARNING: {warning}");
     }
     if let Some(c) = &r.conflict {
-        println!("conflict: {c}");
+        line!(w, "conflict: {c}");
     } else if r.converged {
-        println!("converged: start has nothing to do");
+        line!(w, "converged: start has nothing to do");
     } else if r.drift.is_empty() && r.ports_at_risk.iter().any(|p| p.exposes()) {
-        println!("not converged: start has nothing to do, but a VM port is exposed (see EXPOSED above)");
+        line!(
+            w,
+            "not converged: start has nothing to do, but a VM port is exposed (see EXPOSED above)"
+        );
     } else if r.drift.is_empty() {
-        println!("not converged: start has nothing to do, but the uplink is unusable (see the warning)");
+        line!(
+            w,
+            "not converged: start has nothing to do, but the uplink is unusable (see the warning)"
+        );
     } else {
-        println!("drifted: start would apply {} step(s):", r.drift.len());
+        line!(w, "drifted: start would apply {} step(s):", r.drift.len());
         for d in &r.drift {
-            println!("  - {d}");
+            line!(w, "  - {d}");
         }
     }
 }
 
 /// A network's bridge, address, route and ports.
-fn print_network(n: &NetworkStatus) {
-    println!("network {} (bridge {}):", n.network, n.bridge);
-    println!(
+fn print_network(w: &mut impl Write, n: &NetworkStatus) {
+    line!(w, "network {} (bridge {}):", n.network, n.bridge);
+    line!(
+        w,
         "  bridge   {}{}",
         n.bridge_state,
         if n.up { ", up" } else { ", down" }
     );
-    println!("  address  {} {}", n.address, mark(n.address_present));
-    println!("  route    {} {}", n.route, mark(n.route_present));
+    line!(w, "  address  {} {}", n.address, mark(n.address_present));
+    line!(w, "  route    {} {}", n.route, mark(n.route_present));
     if n.ports.is_empty() {
-        println!("  ports    none");
+        line!(w, "  ports    none");
     }
     for p in &n.ports {
         let host = p.host.as_ref().map(|h| format!(" host {h}")).unwrap_or_default();
@@ -81,26 +106,27 @@ fn print_network(n: &NetworkStatus) {
             .as_ref()
             .map(|b| format!(", bound to {b}"))
             .unwrap_or_default();
-        println!("  port     {}{host}{bound}", p.vif);
+        line!(w, "  port     {}{host}{bound}", p.vif);
     }
 }
 
 /// The forwards, policies and unlisted pairs, with what their counters saw.
-fn print_counters(r: &Report) {
+fn print_counters(w: &mut impl Write, r: &Report) {
     for f in &r.forwards {
         match (f.connections, f.packets, f.bytes) {
-            (Some(c), Some(p), Some(b)) => println!(
+            (Some(c), Some(p), Some(b)) => line!(
+                w,
                 "forward  {}: {c} connection{}, {p} packet{}, {}",
-                f.forward,
+                f.text(),
                 plural(c),
                 plural(p),
                 size(b)
             ),
-            _ => println!("forward  {}", f.forward),
+            _ => line!(w, "forward  {}", f.text()),
         }
     }
     for p in &r.policies {
-        println!("policy   {}{}", p.policy, p.hits_text());
+        line!(w, "policy   {}{}", p.policy, p.hits_text());
     }
     if let Some(u) = &r.unlisted {
         let logged = if u.logged_lines > 0 {
@@ -108,7 +134,8 @@ fn print_counters(r: &Report) {
         } else {
             String::new()
         };
-        println!(
+        line!(
+            w,
             "unlisted zone pairs: {} packet{} dropped ({}){logged}",
             u.dropped.packets,
             plural(u.dropped.packets),
