@@ -125,15 +125,7 @@ pub fn run(report: &mut Report, n: usize) {
     let state = PathBuf::from(std::env::var_os("BROUTER_STATE_DIR").expect("the bench sets a state dir"));
     brouter(&ns, &["start", "bridgeip=10.98.98.1/24", "antispoof=yes"], &[]);
     let dir = std::env::temp_dir().join(format!("brouter-bench-hook-{}", std::process::id()));
-    let scripts = dir.join("scripts");
-    std::fs::create_dir_all(&scripts).expect("scratch dir");
-    let out = Command::new(bin())
-        .args(["xen", "install", "--dir"])
-        .arg(&scripts)
-        .output()
-        .expect("brouter xen install");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let script = scripts.join("brouter");
+    let script = super::peers::brouter_hook(&dir);
     let sh = FakeXenstore::new(&dir.join("xs"));
     let compiled = FakeXenstore::new(&dir.join("xsc"));
     let tool = bin().with_file_name("fake-xenstore-tool");

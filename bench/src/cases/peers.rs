@@ -80,8 +80,8 @@ impl Dom0 {
     }
 }
 
-/// brouter's installed hook script.
-fn brouter_hook(dir: &Path) -> PathBuf {
+/// brouter's installed hook script (`brouter xen install --dir DIR/scripts`).
+pub fn brouter_hook(dir: &Path) -> PathBuf {
     let scripts = dir.join("scripts");
     std::fs::create_dir_all(&scripts).expect("scratch dir");
     let out = Command::new(bin())
