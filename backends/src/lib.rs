@@ -1,6 +1,7 @@
 //! brouter's kernel backend (`NetlinkBackend`) and the namespace targeting it needs.
 
 pub mod conntrack;
+pub mod dnsmasq;
 pub mod firewall;
 pub mod host_facts;
 pub mod memory;

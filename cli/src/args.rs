@@ -83,11 +83,25 @@ pub enum Command {
     /// Print the man page brouter(8) as roff to stdout (the package ships it).
     #[command(hide = true)]
     Manpage,
+    /// dnsmasq's lease script (`add|old|del MAC IP [HOSTNAME]`): on an anti-spoofing
+    /// network with `dhcp = true`, a lease becomes the binding of the VM's vif.
+    #[command(hide = true)]
+    DhcpLease(LeaseArgs),
     /// The whole scenario on a throwaway Xen host made of network namespaces: start,
     /// vif hotplug, a connectivity table measured with real traffic, stop; then clean up
     /// (also on Ctrl-C). Needs root; touches nothing outside its own namespaces.
     #[cfg(feature = "demo")]
     Demo,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LeaseArgs {
+    /// `add`, `old` or `del`, as dnsmasq passes it.
+    pub event: String,
+    pub mac: String,
+    pub ip: String,
+    /// The client's host name, when dnsmasq knows one (unused).
+    pub hostname: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -6,7 +6,12 @@ use brouter_engine::{compile, Config};
 pub fn check(config: &Config, json_out: bool) {
     let desired = compile(config);
     let ruleset = desired.firewall.clone().unwrap_or_default();
-    let warnings = brouter_engine::config::risks(config);
+    let mut warnings = brouter_engine::config::risks(config);
+    if let Err(missing) = crate::dhcp_check::require_dnsmasq(config) {
+        // `check` touches nothing, so a missing dnsmasq is a warning here; `start` and
+        // `plan` refuse (exit 2).
+        warnings.push(missing.message);
+    }
     for w in &warnings {
         eprintln!("brouter: warning: {w}");
     }
@@ -32,6 +37,13 @@ pub fn check(config: &Config, json_out: bool) {
             n.subnet,
             if n.masquerade { "on" } else { "off" },
             if n.antispoof { "on" } else { "off" }
+        );
+    }
+    if let Some(d) = &desired.dhcp {
+        println!(
+            "# dnsmasq (DHCP and DNS) on {}: {}",
+            d.bridges.join(", "),
+            d.options.join(" ")
         );
     }
     for (k, v) in &desired.sysctls {

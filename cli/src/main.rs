@@ -5,6 +5,8 @@ mod cache;
 mod check;
 #[cfg(feature = "demo")]
 mod demo;
+mod dhcp_check;
+mod dhcp_lease;
 mod diagram;
 mod diagram_grid;
 mod exit;
@@ -108,7 +110,11 @@ fn quiet_globals(mut sub: clap::Command, hidden: &[clap::Arg]) -> clap::Command 
 /// rewrite in half); they switch to a Unix tool's behaviour when they report.
 fn changes_the_system(command: &Command) -> bool {
     match command {
-        Command::Start { .. } | Command::Stop { .. } | Command::Vif(_) | Command::Xen(_) => true,
+        Command::Start { .. }
+        | Command::Stop { .. }
+        | Command::Vif(_)
+        | Command::Xen(_)
+        | Command::DhcpLease(_) => true,
         #[cfg(feature = "demo")]
         Command::Demo => true,
         _ => false,
@@ -158,6 +164,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Stop { words } => run::command(cli, run::Mode::Stop, words).await,
         Command::Plan { words } => run::command(cli, run::Mode::DryRun, words).await,
         Command::Vif(args) => vif_command(cli, args).await,
+        Command::DhcpLease(args) => dhcp_lease::command(cli, args).await,
         Command::Explain(args) => {
             let config = load::load_config(config_path, &args.words)?;
             // The live system (uplink address, bindings, the other Xen bridges) refines the

@@ -48,6 +48,9 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
         other => other?,
     };
     tracing::debug!("parsed and validated {} ({:.2} ms)", config.origin, ms(started));
+    if mode != Mode::Stop && cli.sim.is_none() {
+        crate::dhcp_check::require_dnsmasq(&config)?;
+    }
     if held.is_none() {
         held = take_lock(cli, mode)?;
     }

@@ -8,6 +8,7 @@ use crate::exit::{Failure, DRIFTED, OK};
 use crate::load::{self, Backend};
 use crate::run;
 
+mod dhcp;
 mod ports;
 mod text;
 
@@ -130,6 +131,8 @@ struct Report<'a> {
     conflict: Option<String>,
     /// Unbound / duplicate-MAC ports of anti-spoofing bridges, ports of foreign bridges.
     ports_at_risk: Vec<ports::PortAtRisk>,
+    /// brouter's dnsmasq, when the config asks for DHCP or one is found.
+    dhcp: Option<dhcp::DhcpStatus>,
 }
 
 /// `status` from the command line: the configuration (file or words) is parsed and
@@ -266,6 +269,7 @@ async fn gather<'a>(
         );
         plan_start(&desired, &obs)
     };
+    let dhcp = dhcp::status(brouter_engine::dhcp::compile(config).as_ref(), obs.dhcp.as_ref());
     let index = PortIndex::of(config, &obs);
     let networks: Vec<NetworkStatus> = config
         .networks
@@ -340,6 +344,7 @@ async fn gather<'a>(
         drift,
         conflict,
         ports_at_risk,
+        dhcp,
     })
 }
 
@@ -353,6 +358,7 @@ fn print_json(r: &Report) {
         compared_with: &'a str,
         conflict: &'a Option<String>,
         converged: bool,
+        dhcp: serde_json::Value,
         drift: &'a [String],
         firewall: &'a Option<String>,
         firewall_drift: &'a [String],
@@ -372,6 +378,7 @@ fn print_json(r: &Report) {
         compared_with: &r.compared_with,
         conflict: &r.conflict,
         converged: r.converged,
+        dhcp: value(to_value(&r.dhcp)),
         drift: &r.drift,
         firewall: &r.firewall,
         firewall_drift: &r.firewall_drift,

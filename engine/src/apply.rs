@@ -78,5 +78,13 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
             sets,
         } => backend.update_firewall_elements(fingerprint, ruleset, sets).await,
         Op::FlushConntrack { to, flows } => backend.flush_conntrack(to, flows).await,
+        Op::WriteDhcpFiles { files } => backend.write_dhcp_files(files).await,
+        Op::StartDhcp {
+            options,
+            digest,
+            restart,
+        } => backend.start_dhcp(options, digest, *restart).await,
+        Op::ReloadDhcp { digest } => backend.reload_dhcp(digest).await,
+        Op::StopDhcp => backend.stop_dhcp().await,
     }
 }

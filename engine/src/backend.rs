@@ -5,6 +5,7 @@
 //! anything; the planner already did. Two implementations exist: `SimBackend` (memory)
 //! and `NetlinkBackend` (rtnetlink + nftables).
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use async_trait::async_trait;
@@ -197,6 +198,30 @@ pub trait NetBackend: Send {
         let _ = (fingerprint, ruleset, sets);
         Err(unsupported("update firewall elements"))
     }
+    /// Write brouter's dnsmasq files (name → contents), creating its directory, each
+    /// replaced whole (a reader never sees half a file).
+    async fn write_dhcp_files(&mut self, files: &BTreeMap<String, String>) -> BackendResult<()> {
+        let _ = files;
+        Err(unsupported("write dnsmasq's files"))
+    }
+    /// Start brouter's dnsmasq in the target namespace with `options` plus the backend's
+    /// own paths, ending the one brouter started before if it still runs; return once it
+    /// serves (its sockets are bound), then stamp `digest` as loaded.
+    async fn start_dhcp(&mut self, options: &[String], digest: &str, restart: bool) -> BackendResult<()> {
+        let _ = (options, digest, restart);
+        Err(unsupported("start dnsmasq"))
+    }
+    /// Make the running dnsmasq re-read its files (SIGHUP), then stamp `digest`.
+    async fn reload_dhcp(&mut self, digest: &str) -> BackendResult<()> {
+        let _ = digest;
+        Err(unsupported("reload dnsmasq"))
+    }
+    /// End brouter's dnsmasq (waiting until it is gone) and remove its directory.
+    /// Nothing to do when neither exists.
+    async fn stop_dhcp(&mut self) -> BackendResult<()> {
+        Err(unsupported("stop dnsmasq"))
+    }
+
     /// Remove a vif's binding; nothing to do if it has none.
     async fn remove_binding(&mut self, vif: &str) -> BackendResult<()> {
         let _ = vif;

@@ -47,9 +47,11 @@ pub fn remember_binding(ops: &mut Vec<Op>, observed: &Observed, b: &Binding) {
 
 /// After `vif offline` unbinds `vif`: forget its binding.
 pub fn forget_binding(ops: &mut Vec<Op>, observed: &Observed, vif: &str) {
-    let key = binding_memory_key(vif);
-    if observed.memory.contains_key(&key) {
-        ops.push(Op::Forget { key });
+    let lease = crate::dhcp_lease::lease_memory_key(vif);
+    for key in [binding_memory_key(vif), lease] {
+        if observed.memory.contains_key(&key) {
+            ops.push(Op::Forget { key });
+        }
     }
 }
 

@@ -82,6 +82,10 @@ pub struct Desired {
     /// converged `start` answered from the cache still warns when it is missing or down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uplink: Option<String>,
+    /// The dnsmasq serving DHCP and DNS on the `dhcp = true` networks, if any. Kept in
+    /// the summary: a converged `start` checks the running process too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<crate::dhcp::DesiredDhcp>,
 }
 
 impl Desired {
@@ -99,6 +103,7 @@ impl Desired {
             firewall_fingerprint: self.firewall_fingerprint.clone(),
             notes: self.notes.clone(),
             uplink: self.uplink.clone(),
+            dhcp: self.dhcp.clone(),
         }
     }
 }
@@ -146,6 +151,7 @@ pub fn compile(config: &Config) -> Desired {
     let ruleset = crate::firewall::compile(config);
     Desired {
         uplink: config.uplink.as_ref().map(|u| u.interface.clone()),
+        dhcp: crate::dhcp::compile(config),
         scope,
         bridges,
         addresses,

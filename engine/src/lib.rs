@@ -12,6 +12,8 @@ mod binding;
 pub mod binding_memory;
 pub mod config;
 pub mod desired;
+pub mod dhcp;
+pub mod dhcp_lease;
 pub mod diagram;
 pub mod error;
 pub mod firewall;

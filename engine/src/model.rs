@@ -227,6 +227,9 @@ pub struct Observed {
     /// The live anti-spoofing bindings in brouter's tables (one per bound vif).
     #[serde(default)]
     pub bindings: Vec<Binding>,
+    /// brouter's dnsmasq: its process and files, if either exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<crate::dhcp::ObservedDhcp>,
 }
 
 impl Observed {
@@ -257,6 +260,7 @@ impl Observed {
         self.firewall_drift.clear();
         self.firewall_delta = None;
         self.foreign_tables.clear();
+        self.dhcp = None;
         self
     }
 
@@ -266,6 +270,10 @@ impl Observed {
         self.addresses.sort();
         self.routes.sort();
         self.bindings.sort();
+        // Which process serves is not structure: only whether one does.
+        if let Some(d) = &mut self.dhcp {
+            d.pid = d.pid.map(|_| 1);
+        }
         self
     }
 }

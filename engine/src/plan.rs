@@ -16,6 +16,7 @@ use crate::desired::Desired;
 pub use crate::desired::Scope;
 
 mod bridge_attrs;
+mod dhcp;
 pub mod elements;
 mod index;
 mod op;
@@ -85,6 +86,8 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
         .map(|b| b.name.as_str())
         .collect();
     crate::port_block::converge(&mut ops, desired, observed, &raised, &stale);
+    // Last: dnsmasq binds the bridges as they are now (it follows them if they change).
+    dhcp::converge(&mut ops, desired.dhcp.as_ref(), observed.dhcp.as_ref());
     Ok(Plan { ops })
 }
 
@@ -498,7 +501,11 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
         .collect();
     let remaining_elsewhere = owned_bridges.iter().any(|b| !scope.includes(b));
 
-    // Firewall first: DNAT'd packets must not leak to the default route while links go.
+    // DHCP and DNS first: nothing answers on a network being torn down.
+    if !remaining_elsewhere {
+        dhcp::stop(&mut ops, observed.dhcp.as_ref());
+    }
+    // Firewall next: DNAT'd packets must not leak to the default route while links go.
     if observed.firewall.is_some() && !remaining_elsewhere && observed.foreign_tables.is_empty() {
         ops.push(Op::DeleteFirewall);
     }

@@ -211,7 +211,8 @@ pub fn plan_vif_online(
     // Anti-spoofing: bind before the vif joins the bridge (and so before it comes up), so
     // its first frame is judged even when it was up already.
     let mut warnings = Vec::new();
-    if let Some(b) = antispoof_binding(config, req, host, &bridge, &name, &mut warnings)? {
+    if let Some(mut b) = antispoof_binding(config, req, host, &bridge, &name, &mut warnings)? {
+        crate::dhcp_lease::keep_lease(&mut b, config, observed);
         if !observed.bindings.contains(&b) {
             ops.push(Op::AddBinding { binding: b.clone() });
         }
@@ -406,7 +407,10 @@ fn antispoof_binding(
             .chain(req.prefixes.iter().copied())
             .collect();
     }
-    if b.addrs.is_empty() && !crate::firewall::declares(&rs, bridge, &mac) {
+    if b.addrs.is_empty() && net.dhcp {
+        // Its address comes from its DHCP lease: until dnsmasq leases one, only its DHCP
+        // discover passes (see `crate::dhcp_lease`).
+    } else if b.addrs.is_empty() && !crate::firewall::declares(&rs, bridge, &mac) {
         b.addrs = Binding::any();
         warnings.push(format!(
             "{name}: mac={} is declared by no [[host]] and Xen gave no ip=: bound to its MAC alone, so any address from it passes (as with Xen's vif-bridge); set ip= in the vif spec or declare a [[host]] to bind its addresses",

@@ -746,3 +746,27 @@ fn a_bound_prefix_a_mac_only_binding_and_a_dhcp_discover_are_judged_as_the_bridg
         "{t}"
     );
 }
+
+#[test]
+fn dhcp_and_dns_to_the_dom0_pass_on_a_dhcp_network_whatever_the_policies() {
+    let text = include_str!("../../fixtures/isp.toml");
+    let plain = isp();
+    let bridge = ip(&plain.network("data").unwrap().address.addr().to_string());
+    // Without dhcp = true, data → dom0 is judged by its policy (unlisted: dropped).
+    assert_eq!(verdict(&plain, Flow::udp("data", bridge, 67)), Action::Drop);
+    let served = text.replacen("name = \"data\"", "name = \"data\"\ndhcp = true", 1);
+    let rs = compile(&from_toml(&served, "isp.toml").unwrap());
+    assert!(rs.network("data").unwrap().dhcp);
+    assert_eq!(verdict(&rs, Flow::udp("data", bridge, 67)), Action::Accept);
+    assert_eq!(verdict(&rs, Flow::udp("data", bridge, 53)), Action::Accept);
+    assert_eq!(verdict(&rs, Flow::tcp("data", bridge, 53)), Action::Accept);
+    assert_eq!(
+        verdict(&rs, Flow::tcp("data", bridge, 22)),
+        Action::Drop,
+        "only DHCP and DNS"
+    );
+    assert_eq!(
+        verdict(&rs, Flow::udp("dmz", bridge, 67)),
+        verdict(&plain, Flow::udp("dmz", bridge, 67))
+    );
+}

@@ -8,6 +8,7 @@
 //! named (`ip netns exec` reaches it while it exists) and removed when its owner drops.
 //! It never touches the namespace the process runs in.
 
+pub mod dhcp_client;
 pub mod links;
 pub mod netns;
 pub mod probe;

@@ -1,5 +1,6 @@
 //! `SimBackend`: the `NetBackend` over a [`Kernel`], with fault injection.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -313,6 +314,49 @@ impl NetBackend for SimBackend {
         self.step(
             |k| {
                 k.delete_firewall();
+                Ok(())
+            },
+            true,
+        )
+    }
+
+    async fn write_dhcp_files(&mut self, files: &BTreeMap<String, String>) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.dhcp.get_or_insert_with(Default::default).write_files(files);
+                Ok(())
+            },
+            true,
+        )
+    }
+
+    async fn start_dhcp(&mut self, options: &[String], digest: &str, _restart: bool) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.dhcp.get_or_insert_with(Default::default).start(options, digest);
+                Ok(())
+            },
+            true,
+        )
+    }
+
+    async fn reload_dhcp(&mut self, digest: &str) -> BackendResult<()> {
+        self.step(
+            |k| match &mut k.dhcp {
+                Some(d) => d.reload(digest),
+                None => Err(BackendError::new(
+                    ErrorKind::Other,
+                    "dnsmasq is not running: nothing to reload",
+                )),
+            },
+            true,
+        )
+    }
+
+    async fn stop_dhcp(&mut self) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.dhcp = None;
                 Ok(())
             },
             true,

@@ -75,6 +75,9 @@ pub struct Kernel {
     /// Where kernels differ, which one this is (see [`crate::limits`]).
     #[serde(default)]
     pub quirks: KernelQuirks,
+    /// brouter's dnsmasq (its process and its directory), if either exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<crate::dhcp_service::SimDhcp>,
 }
 
 impl Default for Kernel {
@@ -95,6 +98,7 @@ impl Default for Kernel {
             link_forwarding: BTreeMap::new(),
             drift: DriftState::default(),
             quirks: KernelQuirks::default(),
+            dhcp: None,
         };
         k.add_link("lo", LinkKind::Other("loopback".into()), true);
         k
@@ -234,6 +238,7 @@ impl Kernel {
             firewall_drift: vec![],
             firewall_delta: None,
             foreign_tables: vec![],
+            dhcp: self.dhcp.as_ref().map(|d| d.observe()),
         }
         .normalized()
     }

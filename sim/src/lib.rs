@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod datapath;
+pub mod dhcp_service;
 pub mod drift;
 pub mod fw_elements;
 pub mod kernel;

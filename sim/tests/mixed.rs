@@ -47,6 +47,7 @@ antispoof = true
 name = "data"
 bridge = "xenbr1"
 address = "10.99.0.1/24"
+dhcp = true
 
 [[host]]
 name = "web1"
@@ -128,6 +129,8 @@ enum Step {
     /// A foreign script enslaves a free vif to the anti-spoofing bridge and brings it up,
     /// without `vif online` (unbound: `start` must disable its port).
     VifEnslaved(usize),
+    /// brouter's dnsmasq dies (the OOM killer, an admin's `kill`); its files stay.
+    DnsmasqKilled,
 }
 
 fn drift() -> impl Strategy<Value = FirewallDrift> {
@@ -247,6 +250,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0..VIFS.len()).prop_map(Step::VifCreated),
         1 => (0..VIFS.len()).prop_map(Step::VifDestroyed),
         1 => (0..VIFS.len()).prop_map(Step::VifEnslaved),
+        1 => Just(Step::DnsmasqKilled),
     ]
 }
 
@@ -402,6 +406,11 @@ impl World {
     fn step(&mut self, s: &Step) {
         match s {
             Step::Drift(d) => self.kernel.drift(d),
+            Step::DnsmasqKilled => {
+                if let Some(d) = &mut self.kernel.dhcp {
+                    d.kill();
+                }
+            }
             Step::Foreign(i) => {
                 add_foreign(&mut self.kernel, *i);
                 self.note_foreign();
@@ -571,6 +580,12 @@ proptest! {
         let again = plan_start(&w.desired, &o).unwrap();
         prop_assert!(again.is_empty(), "not converged: {:?}", again.ops);
         check_foreign(&w)?;
+        // DHCP and DNS: one dnsmasq, started with the wanted options, serving the files.
+        let dhcp = w.kernel.dhcp.as_ref();
+        prop_assert!(dhcp.is_some_and(|d| d.serves_its_files()), "dnsmasq not serving its files: {:?}", dhcp);
+        let wanted = w.desired.dhcp.as_ref().unwrap();
+        prop_assert_eq!(&dhcp.unwrap().options, &wanted.options);
+        prop_assert_eq!(&dhcp.unwrap().files, &wanted.files);
         // Default deny: every port of the anti-spoofing bridge that is up is bound or
         // disabled.
         for l in w.kernel.links.values().filter(|l| l.master.as_deref() == Some("xenbr0") && l.up) {
@@ -604,6 +619,7 @@ proptest! {
         prop_assert!(!k.routes.iter().any(|r| r.protocol == OWNER_PROTO), "brouter's routes remain");
         prop_assert!(k.firewall.is_none(), "brouter's tables remain");
         prop_assert!(k.bindings.is_empty(), "bindings remain");
+        prop_assert!(k.dhcp.is_none(), "dnsmasq or its files remain: {:?}", k.dhcp);
         check_foreign(&w)?;
         let again = final_stop(&mut w).unwrap();
         prop_assert!(again.is_empty(), "second stop planned {:?}", again.ops);

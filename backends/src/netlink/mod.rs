@@ -28,6 +28,7 @@ use ipnet::Ipv4Net;
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::Handle;
 
+use crate::dnsmasq::Dnsmasq;
 use crate::memory::Memory;
 use crate::sysctl::{Sysctls, MANAGED};
 use crate::{conntrack, firewall, NetnsTarget};
@@ -202,6 +203,26 @@ impl NetlinkBackend {
     }
 }
 
+impl NetlinkBackend {
+    /// brouter's dnsmasq of this namespace (its directory is named by the namespace id).
+    pub fn dnsmasq(&self) -> Dnsmasq {
+        Dnsmasq::for_namespace(&self.netns_id, self.target.clone())
+    }
+
+    /// Run a dnsmasq step (it spawns, signals and waits, which blocks) off the async
+    /// workers.
+    async fn dhcp<R, F>(&self, f: F) -> BackendResult<R>
+    where
+        F: FnOnce(&Dnsmasq) -> BackendResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let dnsmasq = self.dnsmasq();
+        tokio::task::spawn_blocking(move || f(&dnsmasq))
+            .await
+            .map_err(|e| BackendError::new(ErrorKind::Other, format!("dnsmasq task failed: {e}")))?
+    }
+}
+
 impl Drop for NetlinkBackend {
     fn drop(&mut self) {
         self.connection.abort();
@@ -301,6 +322,7 @@ impl NetBackend for NetlinkBackend {
             firewall_drift: vec![],
             firewall_delta: None,
             foreign_tables,
+            dhcp: self.dhcp(|d| d.observe()).await?,
         })
     }
 
@@ -323,6 +345,7 @@ impl NetBackend for NetlinkBackend {
             firewall_drift: vec![],
             firewall_delta: None,
             foreign_tables: vec![],
+            dhcp: None,
         })
     }
 
@@ -525,6 +548,26 @@ impl NetBackend for NetlinkBackend {
 
     async fn set_forward_delay(&mut self, link: &str, seconds: u32) -> BackendResult<()> {
         bridge_attrs::set_forward_delay(&self.handle, link, seconds).await
+    }
+
+    async fn write_dhcp_files(&mut self, files: &BTreeMap<String, String>) -> BackendResult<()> {
+        let files = files.clone();
+        self.dhcp(move |d| d.write_files(&files)).await
+    }
+
+    async fn start_dhcp(&mut self, options: &[String], digest: &str, _restart: bool) -> BackendResult<()> {
+        // Whether one runs is read again here: whatever brouter started before is ended.
+        let (options, digest) = (options.to_vec(), digest.to_string());
+        self.dhcp(move |d| d.start(&options, &digest).map(|_| ())).await
+    }
+
+    async fn reload_dhcp(&mut self, digest: &str) -> BackendResult<()> {
+        let digest = digest.to_string();
+        self.dhcp(move |d| d.reload(&digest)).await
+    }
+
+    async fn stop_dhcp(&mut self) -> BackendResult<()> {
+        self.dhcp(|d| d.stop()).await
     }
 
     async fn set_port_state(&mut self, port: &str, state: brouter_engine::PortState) -> BackendResult<()> {

@@ -45,6 +45,9 @@ fn write_report(w: &mut impl Write, r: &Report) {
         print_network(w, n);
     }
     print_counters(w, r);
+    if let Some(d) = &r.dhcp {
+        line!(w, "{}", d.line());
+    }
     line!(w, "ip_forward {}", r.ip_forward);
     line!(
         w,

@@ -252,6 +252,9 @@ impl Draft {
             fields.push(("antispoof", "true".into()));
         }
         if c.below(4) == 0 {
+            fields.push(("dhcp", "true".into()));
+        }
+        if c.below(4) == 0 {
             fields.push(("stp", "true".into()));
             if c.flip() {
                 fields.push(("forward_delay", (2 + c.below(29)).to_string()));

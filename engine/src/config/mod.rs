@@ -13,6 +13,7 @@ mod sources;
 mod toml_fast;
 mod toml_file;
 mod validate;
+mod validate_dhcp;
 mod values;
 mod xen;
 
@@ -104,6 +105,32 @@ pub struct Network {
     pub antispoof: bool,
     pub stp: bool,
     pub forward_delay: u32,
+    /// DHCPv4 and DNS for the VMs on this bridge, served by brouter's dnsmasq.
+    #[serde(default)]
+    pub dhcp: bool,
+    /// The dynamic pool (`dhcp_range = "10.98.98.100-10.98.98.199"`); `None` means every
+    /// host address of the subnet that no `[[host]]` holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp_range: Option<DhcpRange>,
+}
+
+/// A DHCP pool: the addresses from `first` to `last`, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpRange {
+    pub first: Ipv4Addr,
+    pub last: Ipv4Addr,
+}
+
+impl DhcpRange {
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        self.first <= a && a <= self.last
+    }
+}
+
+impl std::fmt::Display for DhcpRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
 }
 
 /// A VM interface: who may use which MAC and addresses on which network.

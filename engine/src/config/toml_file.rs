@@ -29,6 +29,8 @@ const NETWORK_KEYS: &[&str] = &[
     "antispoof",
     "stp",
     "forward_delay",
+    "dhcp",
+    "dhcp_range",
 ];
 const HOST_KEYS: &[&str] = &["name", "network", "mac", "addresses", "vif"];
 const FORWARD_KEYS: &[&str] = &["proto", "port", "to"];
@@ -432,6 +434,12 @@ impl<'t> Parser<'t> {
                 }
             },
         };
+        let dhcp = self.boolean(&tab, "dhcp", false);
+        let dhcp_range = self.string(&tab, "dhcp_range").and_then(|r| {
+            values::parse_dhcp_range(&r)
+                .map_err(|p| self.push(&tab.key("dhcp_range"), p))
+                .ok()
+        });
         let address = address?;
         Some(Network {
             name: name?,
@@ -442,6 +450,8 @@ impl<'t> Parser<'t> {
             antispoof,
             stp,
             forward_delay,
+            dhcp,
+            dhcp_range,
         })
     }
 

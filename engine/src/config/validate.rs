@@ -62,6 +62,9 @@ pub fn validate(config: &Config, src: &Sources<'_>) -> Result<(), ConfigErrors> 
     hosts(config, &ix, &mut r);
     forwards(config, &ix, &mut r);
     policies(config, &mut r);
+    for (key, problem, hint) in super::validate_dhcp::check(config) {
+        r.err(&key, problem, hint);
+    }
     if r.errors.is_empty() {
         Ok(())
     } else {

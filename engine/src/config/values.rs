@@ -22,6 +22,24 @@ pub fn parse_ipv4(text: &str) -> Result<Ipv4Addr, Problem> {
     })
 }
 
+/// `first-last`, two IPv4 addresses, the first not above the last.
+pub fn parse_dhcp_range(text: &str) -> Result<super::DhcpRange, Problem> {
+    let hint = "write the first and the last address of the pool, e.g. \"10.98.98.100-10.98.98.199\"";
+    let Some((a, b)) = text.split_once('-') else {
+        return Err(bad("is not a range of two addresses joined by '-'", hint));
+    };
+    let (Ok(first), Ok(last)) = (a.trim().parse::<Ipv4Addr>(), b.trim().parse::<Ipv4Addr>()) else {
+        return Err(bad("is not a range of two IPv4 addresses joined by '-'", hint));
+    };
+    if first > last {
+        return Err(bad(
+            format!("starts at {first}, above its last address {last}"),
+            format!("write the lower address first: \"{last}-{first}\""),
+        ));
+    }
+    Ok(super::DhcpRange { first, last })
+}
+
 /// `a.b.c.d/len`; the prefix length is required.
 pub fn parse_cidr(text: &str) -> Result<Ipv4Net, Problem> {
     let Some((addr, len)) = text.split_once('/') else {

@@ -68,6 +68,8 @@ pub fn from_xen_words_warn<S: AsRef<str>>(words: &[S]) -> Result<(Config, Vec<St
         antispoof,
         stp: false,
         forward_delay: 0,
+        dhcp: false,
+        dhcp_range: None,
     };
     let config = seed_config(network);
     validate(&config, &w.src)?;

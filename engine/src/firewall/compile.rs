@@ -20,6 +20,7 @@ pub fn compile(config: &Config) -> Ruleset {
             subnet: n.subnet,
             masquerade: n.masquerade,
             antispoof: n.antispoof,
+            dhcp: n.dhcp,
         })
         .collect();
     let policies = config
@@ -110,11 +111,15 @@ pub fn declares(ruleset: &Ruleset, bridge: &str, mac: &str) -> bool {
 }
 
 /// `b` refreshed for `start` on `bridge`: a declared MAC gets its host's addresses, an
-/// undeclared one keeps the addresses it was bound to; `None` when the network no longer
-/// does anti-spoofing.
+/// undeclared one (or a declared one without addresses on a `dhcp` network: its lease's)
+/// keeps the addresses it was bound to; `None` when the network no longer does
+/// anti-spoofing.
 pub fn refreshed(ruleset: &Ruleset, bridge: &str, b: &Binding) -> Option<Binding> {
     let mut fresh = binding_for(ruleset, bridge, &b.vif, &b.mac)?;
-    if !declares(ruleset, bridge, &b.mac) {
+    let leased = fresh.addrs.is_empty() && ruleset.network_by_bridge(bridge).is_some_and(|n| n.dhcp);
+    if !declares(ruleset, bridge, &b.mac) || leased {
+        // An undeclared MAC keeps what Xen gave it; a declared host without addresses on
+        // a DHCP network keeps what its lease gave it.
         fresh.addrs = b.addrs.clone();
     }
     Some(fresh)

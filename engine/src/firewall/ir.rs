@@ -67,6 +67,11 @@ pub struct NetZone {
     pub masquerade: bool,
     /// Bound vifs of this network may only send from their MAC and addresses.
     pub antispoof: bool,
+    /// brouter's dnsmasq serves this bridge: DHCP (udp 67) and DNS (udp/tcp 53) from the
+    /// network to the dom0, and DHCP replies (udp 68) back, pass whatever the zone
+    /// policies say (a VM must get its address before any policy can name it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dhcp: bool,
 }
 
 /// The decision for one ordered zone pair (new connections only; replies of accepted

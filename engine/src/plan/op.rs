@@ -1,6 +1,7 @@
 //! The planner's vocabulary: one kernel (or memory) operation per [`Op`], each one
 //! backend call, and how it reads in a plan.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -141,6 +142,25 @@ pub enum Op {
         to: Vec<Ipv4Addr>,
         flows: Vec<StaleFlow>,
     },
+    /// Write brouter's dnsmasq files (static leases, host names; see [`crate::dhcp`]),
+    /// creating its directory. A running dnsmasq sees them after [`Op::ReloadDhcp`].
+    WriteDhcpFiles {
+        files: BTreeMap<String, String>,
+    },
+    /// Run brouter's dnsmasq with `options`, loading the files as they are now, and stamp
+    /// it as having loaded `digest`. `restart`: end the instance brouter started before
+    /// (its options differ); the leases it gave stay in its lease file.
+    StartDhcp {
+        options: Vec<String>,
+        digest: String,
+        restart: bool,
+    },
+    /// Make the running dnsmasq re-read its files (SIGHUP) and stamp `digest`.
+    ReloadDhcp {
+        digest: String,
+    },
+    /// End brouter's dnsmasq and remove its directory (files, leases, pid file).
+    StopDhcp,
 }
 
 /// One forward whose stale flows [`Op::FlushConntrack`] forgets: `proto` flows to a port in
@@ -187,7 +207,11 @@ impl Op {
             | Op::ReplaceFirewall { .. }
             | Op::UpdateFirewallElements { .. }
             | Op::DeleteFirewall
-            | Op::FlushConntrack { .. } => None,
+            | Op::FlushConntrack { .. }
+            | Op::WriteDhcpFiles { .. }
+            | Op::StartDhcp { .. }
+            | Op::ReloadDhcp { .. }
+            | Op::StopDhcp => None,
         }
     }
 }
@@ -290,6 +314,17 @@ impl fmt::Display for Op {
                     many.len()
                 ),
             },
+            Op::WriteDhcpFiles { files } => {
+                let lines: usize = files.values().map(|t| t.lines().count()).sum();
+                write!(f, "write dnsmasq's static leases and host names ({lines} line(s))")
+            }
+            Op::StartDhcp { options, restart, .. } => {
+                let bridges: Vec<&str> = options.iter().filter_map(|o| o.strip_prefix("--interface=")).collect();
+                let verb = if *restart { "restart" } else { "start" };
+                write!(f, "{verb} dnsmasq (DHCP and DNS) on {}", bridges.join(", "))
+            }
+            Op::ReloadDhcp { .. } => write!(f, "reload dnsmasq's static leases and host names (SIGHUP)"),
+            Op::StopDhcp => write!(f, "stop dnsmasq and remove its files and leases"),
         }
     }
 }

@@ -22,6 +22,8 @@ pub(super) const OUT_IFACES: &str = "out_ifaces";
 pub(super) const BRIDGE_ADDRS: &str = "bridge_addrs";
 pub(super) const NET_SUBNETS: &str = "net_subnets";
 pub(super) const MASQ_SOURCES: &str = "masq_sources";
+/// The bridges brouter's dnsmasq serves (only when a network has `dhcp = true`).
+pub(super) const DHCP_IFACES: &str = "dhcp_ifaces";
 
 /// What the pieces of the table share: the ruleset, and the uplink when it is named —
 /// `host_in` / `host_out` only when a policy judges the host's own uplink traffic in
@@ -89,6 +91,15 @@ fn interface_sets(b: &mut Builder, t: &Inet) {
     b.set(BRIDGES, single(SetType::Ifname), false, ifname_set(None));
     b.set(IN_IFACES, single(SetType::Ifname), false, ifname_set(t.host_in));
     b.set(OUT_IFACES, single(SetType::Ifname), false, ifname_set(t.host_out));
+    let served: Vec<_> =
+        t.rs.networks
+            .iter()
+            .filter(|n| n.dhcp)
+            .map(|n| str(n.bridge.clone()))
+            .collect();
+    if !served.is_empty() {
+        b.set(DHCP_IFACES, single(SetType::Ifname), false, served);
+    }
 }
 
 /// The bridges' own addresses (not DNAT'd), the networks' subnets (hairpin) and the

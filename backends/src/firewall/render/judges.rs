@@ -9,7 +9,7 @@ use brouter_engine::firewall::External;
 use nftables::expr::MetaKey;
 
 use super::builder::Builder;
-use super::inet::{Inet, BRIDGES, FWD_DNAT, IN_IFACES, OUT_IFACES};
+use super::inet::{Inet, BRIDGES, DHCP_IFACES, FWD_DNAT, IN_IFACES, OUT_IFACES};
 use super::pairs::pair_verdict;
 use super::{traffic_set, Shape, UNLISTED};
 use crate::firewall::expr::*;
@@ -217,6 +217,11 @@ fn dom0_verdicts(t: &Inet, into_dom0: bool) -> Vec<(Expr, Stmt)> {
     v
 }
 
+/// Whether brouter's dnsmasq serves any bridge (then its DHCP and DNS pass the judges).
+fn serves_dhcp(t: &Inet) -> bool {
+    t.rs.networks.iter().any(|n| n.dhcp)
+}
+
 /// `in_judge`: traffic to the dom0 itself. Established accepts, invalid drops, new
 /// connections by input interface.
 pub(super) fn in_judge_chain(b: &mut Builder, t: &Inet) {
@@ -226,6 +231,24 @@ pub(super) fn in_judge_chain(b: &mut Builder, t: &Inet) {
         None,
     );
     b.rule("in_judge", vec![ct_state(&["invalid"]), drop()], None);
+    if serves_dhcp(t) {
+        // DHCP and DNS of brouter's dnsmasq, whatever the zone policies say.
+        let from_served = || eq(meta(MetaKey::Iifname), set_ref(DHCP_IFACES));
+        b.rule(
+            "in_judge",
+            vec![
+                from_served(),
+                eq(payload("udp", "dport"), anon_set(vec![num(53), num(67)])),
+                accept(),
+            ],
+            Some("DHCP and DNS of brouter's dnsmasq".into()),
+        );
+        b.rule(
+            "in_judge",
+            vec![from_served(), eq(payload("tcp", "dport"), num(53)), accept()],
+            None,
+        );
+    }
     let ins = dom0_verdicts(t, true);
     if !ins.is_empty() {
         b.rule(
@@ -248,6 +271,17 @@ pub(super) fn out_judge_chain(b: &mut Builder, t: &Inet) {
         ],
         Some("the host's replies and its ICMP errors".into()),
     );
+    if serves_dhcp(t) {
+        b.rule(
+            "out_judge",
+            vec![
+                eq(meta(MetaKey::Oifname), set_ref(DHCP_IFACES)),
+                eq(payload("udp", "dport"), num(68)),
+                accept(),
+            ],
+            Some("DHCP replies of brouter's dnsmasq".into()),
+        );
+    }
     let outs = dom0_verdicts(t, false);
     if !outs.is_empty() {
         b.rule(

@@ -4,7 +4,7 @@
 use super::Walk;
 use crate::config::{Action, ZONE_DOM0, ZONE_EXTERNAL};
 use crate::firewall::flow::Address;
-use crate::firewall::ir::{NetZone, PairDecision, PairPolicy, Ruleset};
+use crate::firewall::ir::{FlowProto, NetZone, PairDecision, PairPolicy, Ruleset};
 use crate::firewall::trace::{Delivery, StepKind, Trace};
 
 /// The flow between its zones, once the destination is routed.
@@ -69,6 +69,12 @@ impl Walk<'_> {
                 format!("{hook}: {why}: brouter's tables let it pass"),
             );
             Action::Accept
+        } else if let Some(service) = self.dhcp_service(hook, from, to) {
+            self.step(
+                StepKind::Filter,
+                format!("{hook}: {service} of brouter's dnsmasq on a dhcp = true network: accept"),
+            );
+            Action::Accept
         } else if leg.dnat {
             self.step(
                 StepKind::Filter,
@@ -77,6 +83,19 @@ impl Walk<'_> {
             Action::Accept
         } else {
             self.zone_pair_verdict(hook, from, to)
+        }
+    }
+
+    /// The DHCP or DNS service this flow is, between a `dhcp = true` network and the dom0
+    /// (see [`crate::firewall::NetZone::dhcp`]), if it is one.
+    fn dhcp_service(&self, hook: &str, from: &str, to: &str) -> Option<&'static str> {
+        let (proto, port) = (self.flow.proto, self.flow.port?);
+        let served = |zone: &str| self.rs.network(zone).is_some_and(|n| n.dhcp);
+        match (hook, proto, port) {
+            ("input", FlowProto::Udp, 67) if served(from) => Some("DHCP"),
+            ("input", FlowProto::Udp | FlowProto::Tcp, 53) if served(from) => Some("DNS"),
+            ("output", FlowProto::Udp, 68) if served(to) => Some("a DHCP reply"),
+            _ => None,
         }
     }
 
