@@ -119,9 +119,10 @@ pub async fn converged(
         // The tables' read-back (the digest below) runs beside `observe`.
         backend.get().prefetch_firewall().await;
     }
-    let Ok(observed) = backend.get().observe().await else {
+    let Ok(mut observed) = backend.get().observe().await else {
         return Ok(false);
     };
+    crate::readback::sysctls(backend.get(), summary, &mut observed).await;
     tracing::debug!(
         "read the kernel ({:.2} ms); planning from the cached compile",
         ms(started)
@@ -192,6 +193,9 @@ pub async fn run(
             "kept the compiled configuration for the next start ({:.2} ms)",
             ms(started)
         );
+    }
+    if mode != Mode::Stop {
+        crate::readback::sysctls(backend.get(), &desired, &mut observed).await;
     }
     let plan: Plan = match mode {
         Mode::Stop => plan_stop(&desired.scope, &observed),

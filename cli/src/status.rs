@@ -35,6 +35,11 @@ struct NetworkStatus {
     up: bool,
     address: String,
     address_present: bool,
+    /// The bridge's IPv6 address (`address6`), when the network is dual stack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address6: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address6_present: Option<bool>,
     route: String,
     route_present: bool,
     /// Attached vifs, each with the host it is bound to (anti-spoofing) or declared as.
@@ -195,7 +200,7 @@ async fn read_kernel(
         // The tables' read-back runs beside `observe`.
         backend.get().prefetch_firewall().await;
     }
-    let observed = backend
+    let mut observed = backend
         .get()
         .observe()
         .await
@@ -204,6 +209,7 @@ async fn read_kernel(
     let mut proven = false;
     if let Some((summary, digest)) = cached {
         let started = std::time::Instant::now();
+        crate::readback::sysctls(backend.get(), &summary, &mut observed).await;
         let planned_nothing = observed.foreign_tables.is_empty()
             && matches!(plan_start(&summary, &observed), Ok(p) if p.is_empty());
         proven = planned_nothing
@@ -262,6 +268,7 @@ async fn gather<'a>(
         let started = std::time::Instant::now();
         let desired = compile(&crate::run::with_other_xen_bridges(config, &obs));
         crate::readback::firewall(backend.get(), &desired, &mut obs).await;
+        crate::readback::sysctls(backend.get(), &desired, &mut obs).await;
         tracing::debug!(
             "compiled and read brouter's tables back: {} difference(s) ({:.2} ms)",
             obs.firewall_drift.len(),
@@ -657,6 +664,10 @@ fn network_status(n: &brouter_engine::config::Network, obs: &Observed, index: &P
             .addresses
             .iter()
             .any(|a| a.link == n.bridge && a.addr == n.address),
+        address6: n.address6.map(|a| a.to_string()),
+        address6_present: n
+            .address6
+            .map(|a6| obs.addresses6.iter().any(|a| a.link == n.bridge && a.addr == a6)),
         route: format!("{} dev {}", n.subnet, n.bridge),
         route_present: obs.routes.iter().any(|r| r.dst == n.subnet && r.dev == n.bridge),
         ports: obs

@@ -50,6 +50,8 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
         Op::SetUp { link, up } => backend.set_up(link, *up).await,
         Op::AddAddress { link, addr } => backend.add_address(link, *addr).await,
         Op::DeleteAddress { link, addr } => backend.delete_address(link, *addr).await,
+        Op::AddAddress6 { link, addr } => backend.add_address6(link, *addr).await,
+        Op::DeleteAddress6 { link, addr } => backend.delete_address6(link, *addr).await,
         Op::AddRoute { dst, dev } => backend.add_route(*dst, dev).await,
         Op::DeleteRoute { dst, dev } => backend.delete_route(*dst, dev).await,
         Op::SetSysctl { key, value } => backend.set_sysctl(key, value).await,

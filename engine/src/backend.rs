@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use async_trait::async_trait;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::plan::{FirewallDelta, SetDelta, StaleFlow};
 
@@ -37,7 +37,9 @@ pub trait NetBackend: Send {
         Ok(self.observe().await?.restricted_to(names))
     }
 
-    /// Create a bridge, *down*, marked `brouter:<network>` in its `ifalias`.
+    /// Create a bridge, *down*, marked `brouter:<network>` in its `ifalias`, its IPv6
+    /// link-local address usable as soon as it comes up (no duplicate address detection:
+    /// it answers the VMs' router solicitations at their boot).
     async fn create_bridge(&mut self, name: &str, network: &str, options: BridgeOptions)
         -> BackendResult<()>;
     /// Delete a link. The kernel releases its ports and drops its addresses and routes.
@@ -50,9 +52,27 @@ pub trait NetBackend: Send {
     /// (brouter owns the network route itself).
     async fn add_address(&mut self, link: &str, addr: Ipv4Net) -> BackendResult<()>;
     async fn delete_address(&mut self, link: &str, addr: Ipv4Net) -> BackendResult<()>;
+    /// Add an IPv6 address stamped as brouter's, without duplicate address detection (so
+    /// it serves at once); the kernel adds its prefix route and removes it with it.
+    async fn add_address6(&mut self, link: &str, addr: Ipv6Net) -> BackendResult<()> {
+        let _ = (link, addr);
+        Err(unsupported("add an IPv6 address"))
+    }
+    async fn delete_address6(&mut self, link: &str, addr: Ipv6Net) -> BackendResult<()> {
+        let _ = (link, addr);
+        Err(unsupported("delete an IPv6 address"))
+    }
     /// Add a link-scope route `dst dev <dev>` stamped with brouter's protocol.
     async fn add_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()>;
     async fn delete_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()>;
+    /// The values of those of `keys` that exist, for sysctls a configuration wants that
+    /// `observe` does not read by itself (IPv6 forwarding, an uplink's `accept_ra`): the
+    /// planner must see their values before it first changes them, to remember them for
+    /// `stop`. Backends without sysctls report none.
+    async fn read_sysctls(&mut self, keys: &[String]) -> BackendResult<BTreeMap<String, String>> {
+        let _ = keys;
+        Ok(BTreeMap::new())
+    }
     /// Write a sysctl (`net.ipv4.ip_forward`) of the target namespace.
     async fn set_sysctl(&mut self, key: &str, value: &str) -> BackendResult<()>;
     /// Persist a value brouter must restore later (`/run/brouter/<netns>/…`).

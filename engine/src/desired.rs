@@ -2,7 +2,7 @@
 //!
 //! Pure and total: every `Config` compiles (validation already rejected what cannot).
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Mode};
@@ -47,6 +47,13 @@ pub struct DesiredAddress {
     pub addr: Ipv4Net,
 }
 
+/// An IPv6 address brouter wants on a link (a bridge's `address6`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredAddress6 {
+    pub link: String,
+    pub addr: Ipv6Net,
+}
+
 /// A link-scope route `dst dev <dev>` brouter wants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredRoute {
@@ -63,6 +70,9 @@ pub struct Desired {
     pub scope: Scope,
     pub bridges: Vec<DesiredBridge>,
     pub addresses: Vec<DesiredAddress>,
+    /// The bridges' IPv6 addresses (the kernel adds their /64 route itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses6: Vec<DesiredAddress6>,
     pub routes: Vec<DesiredRoute>,
     /// `(key, value)` in dotted form (`net.ipv4.ip_forward`).
     pub sysctls: Vec<(String, String)>,
@@ -97,6 +107,7 @@ impl Desired {
             scope: self.scope.clone(),
             bridges: self.bridges.clone(),
             addresses: self.addresses.clone(),
+            addresses6: self.addresses6.clone(),
             routes: self.routes.clone(),
             sysctls: self.sysctls.clone(),
             firewall: None,
@@ -111,6 +122,20 @@ impl Desired {
 /// Memory key of a Xen-mode bridge's network-script words.
 pub fn xen_note_key(bridge: &str) -> String {
     format!("xen:{bridge}")
+}
+
+/// The sysctls a configuration needs: IPv4 forwarding; with an `address6`, IPv6
+/// forwarding too, after the uplink is told to keep accepting router advertisements
+/// (`accept_ra = 2`), so the dom0 keeps its own IPv6 default route.
+fn sysctls(config: &Config) -> Vec<(String, String)> {
+    let mut out = vec![(IP_FORWARD.to_string(), "1".to_string())];
+    if config.networks.iter().any(|n| n.address6.is_some()) {
+        if let Some(u) = &config.uplink {
+            out.push((crate::model::accept_ra_key(&u.interface), "2".to_string()));
+        }
+        out.push((crate::model::IPV6_FORWARD.to_string(), "1".to_string()));
+    }
+    out
 }
 
 /// Compile a configuration to the state it asks for.
@@ -155,8 +180,18 @@ pub fn compile(config: &Config) -> Desired {
         scope,
         bridges,
         addresses,
+        addresses6: config
+            .networks
+            .iter()
+            .filter_map(|n| {
+                n.address6.map(|a| DesiredAddress6 {
+                    link: n.bridge.clone(),
+                    addr: a,
+                })
+            })
+            .collect(),
         routes,
-        sysctls: vec![(IP_FORWARD.to_string(), "1".to_string())],
+        sysctls: sysctls(config),
         firewall_fingerprint: Some(ruleset.fingerprint()),
         firewall: Some(ruleset),
         notes: match config.mode {

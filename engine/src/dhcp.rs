@@ -75,9 +75,14 @@ pub struct ObservedDhcp {
     pub loaded: Option<String>,
 }
 
-/// The dnsmasq `config` asks for, if any network has `dhcp = true`.
+/// The dnsmasq `config` asks for, if any network has `dhcp = true` (DHCPv4 and DNS) or
+/// an `address6` (router advertisements: the VMs configure themselves by SLAAC).
 pub fn compile(config: &Config) -> Option<DesiredDhcp> {
-    let nets: Vec<&Network> = config.networks.iter().filter(|n| n.dhcp).collect();
+    let nets: Vec<&Network> = config
+        .networks
+        .iter()
+        .filter(|n| n.dhcp || n.address6.is_some())
+        .collect();
     if nets.is_empty() {
         return None;
     }
@@ -98,16 +103,25 @@ pub fn compile(config: &Config) -> Option<DesiredDhcp> {
     ]
     .map(String::from)
     .to_vec();
+    if nets.iter().any(|n| n.address6.is_some()) {
+        options.push("--enable-ra".to_string());
+    }
     for n in &nets {
-        let pool = pool(n);
         options.push(format!("--interface={}", n.bridge));
         options.push(format!("--domain={},{},local", n.name, n.subnet));
-        options.push(format!(
-            "--dhcp-range={},{},{},{LEASE_TIME}",
-            pool.first,
-            pool.last,
-            n.subnet.netmask()
-        ));
+        if n.dhcp {
+            let pool = pool(n);
+            options.push(format!(
+                "--dhcp-range={},{},{},{LEASE_TIME}",
+                pool.first,
+                pool.last,
+                n.subnet.netmask()
+            ));
+        }
+        if let Some(a6) = n.address6 {
+            // Router advertisements of the /64 with SLAAC, no DHCPv6 addresses.
+            options.push(format!("--dhcp-range={},ra-only,64,{LEASE_TIME}", a6.network()));
+        }
     }
     Some(DesiredDhcp {
         options,
@@ -154,6 +168,9 @@ fn files(config: &Config, nets: &[&Network]) -> BTreeMap<String, String> {
             (None, None) => {}
         }
         for a in &h.addresses {
+            names.push_str(&format!("{a} {0} {0}.{1}\n", h.name, n.name));
+        }
+        for a in &h.addresses6 {
             names.push_str(&format!("{a} {0} {0}.{1}\n", h.name, n.name));
         }
     }
@@ -213,6 +230,22 @@ mod tests {
         assert_eq!(pool(&n).to_string(), "10.98.98.1-10.98.98.253");
         n.address = "10.98.98.128/24".parse().unwrap();
         assert_eq!(pool(&n).to_string(), "10.98.98.129-10.98.98.254");
+    }
+
+    #[test]
+    fn an_address6_network_gets_router_advertisements_and_aaaa_names() {
+        let text = "[[network]]\nname = \"dmz\"\nbridge = \"br0\"\naddress = \"10.98.98.1/24\"\naddress6 = \"fd98:98::1/64\"\n\
+            [[host]]\nname = \"web1\"\nnetwork = \"dmz\"\naddresses = [\"10.98.98.10\", \"fd98:98::10\"]\n";
+        let d = compile(&from_toml(text, "t.toml").unwrap()).unwrap();
+        let opts = d.options.join(" ");
+        assert!(opts.contains("--enable-ra"), "{opts}");
+        assert!(opts.contains("--interface=br0"), "{opts}");
+        assert!(opts.contains("--dhcp-range=fd98:98::,ra-only,64,1h"), "{opts}");
+        assert!(
+            !opts.contains("255.255.255.0"),
+            "no DHCPv4 without dhcp = true: {opts}"
+        );
+        assert!(d.files[HOSTS_FILE_DNS].contains("fd98:98::10 web1 web1.dmz\n"));
     }
 
     #[test]

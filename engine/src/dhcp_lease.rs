@@ -67,16 +67,20 @@ pub fn plan_lease(
     {
         let key = lease_memory_key(&b.vif);
         let leased = observed.memory.get(&key).and_then(|v| v.parse::<Ipv4Addr>().ok());
-        let governed = b.addrs.is_empty() || leased.is_some_and(|l| b.addrs == [host(l)]);
+        // Leases govern the IPv4 side only: IPv6 entries (a SLAAC address) stay.
+        let (v4, v6): (Vec<IpNet>, Vec<IpNet>) = b.addrs.iter().partition(|a| matches!(a, IpNet::V4(_)));
+        let governed = v4.is_empty() || leased.is_some_and(|l| v4 == [host(l)]);
         if !governed {
             continue;
         }
-        let addrs = match event {
+        let mut addrs = match event {
             LeaseEvent::Held => vec![host(ip)],
             // Another address's end (an old lease of the same MAC) leaves this one.
-            LeaseEvent::Ended if b.addrs == [host(ip)] => vec![],
+            LeaseEvent::Ended if v4 == [host(ip)] => vec![],
             LeaseEvent::Ended => continue,
         };
+        addrs.extend(v6);
+        Binding::normalise(&mut addrs);
         if addrs == b.addrs && (leased == Some(ip)) == (event == LeaseEvent::Held) {
             continue;
         }
@@ -108,7 +112,7 @@ pub fn plan_lease(
 /// binding keeps the leased address instead of falling back to DHCP only.
 pub fn keep_lease(b: &mut Binding, config: Option<&crate::Config>, observed: &Observed) {
     let dhcp = config.is_some_and(|c| c.networks.iter().any(|n| n.dhcp));
-    if !dhcp || !b.addrs.is_empty() {
+    if !dhcp || b.addrs.iter().any(|a| matches!(a, IpNet::V4(_))) {
         return;
     }
     let remembered = observed
@@ -120,8 +124,9 @@ pub fn keep_lease(b: &mut Binding, config: Option<&crate::Config>, observed: &Ob
         .get(&lease_memory_key(&b.vif))
         .and_then(|v| v.parse::<Ipv4Addr>().ok());
     if let (Some(r), Some(l)) = (remembered, leased) {
-        if r.mac == b.mac && r.addrs == [host(l)] {
-            b.addrs = r.addrs;
+        if r.mac == b.mac && r.addrs.contains(&host(l)) {
+            b.addrs.push(host(l));
+            Binding::normalise(&mut b.addrs);
         }
     }
 }

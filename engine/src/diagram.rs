@@ -358,11 +358,15 @@ fn brouter_node(n: &Network, observed: Option<&Observed>) -> Node {
         n.address.to_string(),
         format!("zone {}", n.name),
     ];
-    let flags: Vec<&str> = [(n.masquerade, "masquerade"), (n.antispoof, "antispoof"), (n.dhcp, "dhcp")]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, f)| *f)
-        .collect();
+    let flags: Vec<&str> = [
+        (n.masquerade, "masquerade"),
+        (n.antispoof, "antispoof"),
+        (n.dhcp, "dhcp"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| *f)
+    .collect();
     if !flags.is_empty() {
         lines.push(flags.join(", "));
     }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::binding::Binding;
@@ -166,6 +166,17 @@ pub struct Address {
     pub owned: bool,
 }
 
+/// An IPv6 address on a link (global or unique-local: link-local ones are the kernel's
+/// and never reported).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Address6 {
+    pub link: String,
+    /// The address with its prefix length (`fd98:98::1/64`).
+    pub addr: Ipv6Net,
+    /// Stamped with [`OWNER_PROTO`] by brouter.
+    pub owned: bool,
+}
+
 /// An IPv4 route in the main table.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Route {
@@ -199,6 +210,9 @@ pub type FirewallFingerprint = String;
 pub struct Observed {
     pub links: Vec<Link>,
     pub addresses: Vec<Address>,
+    /// IPv6 addresses (not link-local) on the links.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses6: Vec<Address6>,
     pub routes: Vec<Route>,
     /// Current values of the sysctls brouter manages.
     pub sysctls: BTreeMap<String, String>,
@@ -253,6 +267,7 @@ impl Observed {
         let named = |n: &str| names.iter().any(|m| m == n);
         self.links.retain(|l| named(&l.name));
         self.addresses.retain(|a| named(&a.link));
+        self.addresses6.retain(|a| named(&a.link));
         self.bindings.retain(|b| named(&b.vif));
         self.routes.clear();
         self.sysctls.clear();
@@ -268,6 +283,7 @@ impl Observed {
     pub fn normalized(mut self) -> Observed {
         self.links.sort();
         self.addresses.sort();
+        self.addresses6.sort();
         self.routes.sort();
         self.bindings.sort();
         // Which process serves is not structure: only whether one does.
@@ -280,6 +296,16 @@ impl Observed {
 
 /// The sysctl that turns a Linux host into a router.
 pub const IP_FORWARD: &str = "net.ipv4.ip_forward";
+
+/// Its IPv6 counterpart, turned on when a network has an `address6`.
+pub const IPV6_FORWARD: &str = "net.ipv6.conf.all.forwarding";
+
+/// `net.ipv6.conf.<link>.accept_ra`: with IPv6 forwarding on, the kernel ignores router
+/// advertisements on a link unless this is 2 — the uplink would lose the default route
+/// it learned from them.
+pub fn accept_ra_key(link: &str) -> String {
+    format!("net.ipv6.conf.{}.accept_ra", link.replace('.', "/"))
+}
 
 /// Memory key under which the pre-brouter value of a sysctl is kept.
 pub fn sysctl_memory_key(key: &str) -> String {

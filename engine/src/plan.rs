@@ -15,6 +15,7 @@ use crate::config::Proto;
 use crate::desired::Desired;
 pub use crate::desired::Scope;
 
+mod addresses6;
 mod bridge_attrs;
 mod dhcp;
 pub mod elements;
@@ -77,6 +78,7 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     create_and_raise_bridges(&mut ops, desired, observed);
     bridge_attrs::repair(&mut ops, desired, observed);
     let flushed = converge_addresses(&mut ops, desired, observed, &stale);
+    addresses6::converge(&mut ops, desired, observed, &stale);
     add_missing_routes(&mut ops, desired, observed, &flushed);
     replace_firewall_if_changed(&mut ops, desired, observed)?;
     let raised: Vec<&str> = desired
@@ -530,6 +532,7 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
         .copied()
         .filter(|b| scope.includes(b))
         .collect();
+    addresses6::remove(&mut ops, scope, observed, &deleted);
     crate::port_block::release(&mut ops, observed, scope, &deleted);
     for b in &deleted {
         remove_bridge(&mut ops, observed, b);

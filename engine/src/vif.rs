@@ -399,15 +399,17 @@ fn antispoof_binding(
     let Some(mut b) = crate::firewall::binding_for(&rs, bridge, name, &mac) else {
         return Ok(None);
     };
-    if b.addrs.is_empty() {
-        b.addrs = req
-            .ips
-            .iter()
-            .map(|a| ipnet::IpNet::from(std::net::IpAddr::V4(*a)))
-            .chain(req.prefixes.iter().copied())
-            .collect();
+    // A declared host's SLAAC address (dual-stack networks) does not pin its IPv4 side.
+    let no_v4 = |b: &Binding| !b.addrs.iter().any(|a| matches!(a, ipnet::IpNet::V4(_)));
+    if no_v4(&b) {
+        b.addrs.extend(
+            req.ips
+                .iter()
+                .map(|a| ipnet::IpNet::from(std::net::IpAddr::V4(*a)))
+                .chain(req.prefixes.iter().copied()),
+        );
     }
-    if b.addrs.is_empty() && net.dhcp {
+    if no_v4(&b) && net.dhcp {
         // Its address comes from its DHCP lease: until dnsmasq leases one, only its DHCP
         // discover passes (see `crate::dhcp_lease`).
     } else if b.addrs.is_empty() && !crate::firewall::declares(&rs, bridge, &mac) {

@@ -10,10 +10,10 @@ use brouter_backends::{NetlinkBackend, NetnsTarget};
 use brouter_engine::config::from_xen_words;
 use brouter_engine::{
     apply, compile, plan_start, plan_stop, BackendError, BridgeOptions, ErrorKind, LinkKind, NetBackend,
-    Observed, IP_FORWARD, OWNER_PROTO, PROTO_BOOT, PROTO_KERNEL,
+    Observed, PortState, IP_FORWARD, OWNER_PROTO, PROTO_BOOT, PROTO_KERNEL,
 };
 use brouter_integration::{root_or_skip, use_temp_state_dir, Netns};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 async fn backend(ns: &Netns) -> NetlinkBackend {
     use_temp_state_dir("backend-ops");
@@ -623,4 +623,211 @@ async fn a_bridge_left_unmarked_by_a_crash_is_still_brouters_and_stop_removes_it
     let after = b.observe().await.unwrap();
     assert!(after.link("xenbr0").is_none(), "stop removed the unmarked bridge");
     assert!(after.link("br-lan").is_some(), "the foreign bridge stays");
+}
+
+fn net6(s: &str) -> Ipv6Net {
+    s.parse().unwrap()
+}
+
+/// The IPv6 addresses `observe` reports on `link`, as (address, owned).
+fn addresses6_on(o: &Observed, link: &str) -> Vec<(Ipv6Net, bool)> {
+    o.addresses6
+        .iter()
+        .filter(|a| a.link == link)
+        .map(|a| (a.addr, a.owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn add_address6_is_owned_serves_at_once_and_brings_its_prefix_route() {
+    if !root_or_skip("add_address6_is_owned_serves_at_once_and_brings_its_prefix_route") {
+        return;
+    }
+    let ns = Netns::new("addr6");
+    let mut b = backend_with_bridge_up(&ns).await;
+
+    b.add_address6("xenbr0", net6("fd98:98::1/64")).await.unwrap();
+    // At once, before anything else: an address still in duplicate address detection
+    // (`tentative`) cannot be bound to (EADDRNOTAVAIL); brouter's can.
+    let bound = ns.run(|| std::net::UdpSocket::bind("[fd98:98::1]:0").map(|_| ()));
+    assert!(bound.is_ok(), "the address serves at once: {bound:?}");
+
+    let o = b.observe().await.unwrap();
+    assert_eq!(
+        addresses6_on(&o, "xenbr0"),
+        [(net6("fd98:98::1/64"), true)],
+        "IFA_PROTO marks it as brouter's"
+    );
+    let shown = ns.ip(&["-6", "addr", "show", "dev", "xenbr0"]);
+    let line = shown
+        .lines()
+        .find(|l| l.contains("inet6 fd98:98::1/64"))
+        .unwrap_or_default();
+    assert!(line.contains("nodad") && !line.contains("tentative"), "{shown}");
+    let routes = ns.ip(&["-6", "route", "show", "dev", "xenbr0"]);
+    assert!(routes.contains("fd98:98::/64 proto kernel"), "{routes}");
+
+    b.delete_address6("xenbr0", net6("fd98:98::1/64")).await.unwrap();
+    assert!(addresses6_on(&b.observe().await.unwrap(), "xenbr0").is_empty());
+    let routes = ns.ip(&["-6", "route", "show", "dev", "xenbr0"]);
+    assert!(
+        !routes.contains("fd98:98::/64"),
+        "the prefix route goes with it: {routes}"
+    );
+}
+
+#[tokio::test]
+async fn failing_ipv6_address_operations_have_the_kernels_error_kinds() {
+    if !root_or_skip("failing_ipv6_address_operations_have_the_kernels_error_kinds") {
+        return;
+    }
+    let ns = Netns::new("errors6");
+    let mut b = backend_with_bridge_up(&ns).await;
+    b.add_address6("xenbr0", net6("fd98:98::1/64")).await.unwrap();
+
+    let mut measured = Vec::new();
+    let mut check = |what: &str, got: ErrorKind, want: ErrorKind| {
+        measured.push(format!("{what}: {}", got.errno_name()));
+        assert_eq!(got, want, "{what}");
+    };
+    check(
+        "add an IPv6 address twice",
+        kind_of(b.add_address6("xenbr0", net6("fd98:98::1/64")).await),
+        ErrorKind::Exists,
+    );
+    check(
+        "add an IPv6 address again under another prefix length",
+        kind_of(b.add_address6("xenbr0", net6("fd98:98::1/48")).await),
+        ErrorKind::Exists,
+    );
+    check(
+        "add an IPv6 address to a missing link",
+        kind_of(b.add_address6("nope0", net6("fd98:98::1/64")).await),
+        ErrorKind::NoDevice,
+    );
+    check(
+        "delete an IPv6 address under another prefix length",
+        kind_of(b.delete_address6("xenbr0", net6("fd98:98::1/48")).await),
+        ErrorKind::AddrNotAvail,
+    );
+    check(
+        "delete an IPv6 address from a missing link",
+        kind_of(b.delete_address6("nope0", net6("fd98:98::1/64")).await),
+        ErrorKind::NoDevice,
+    );
+    b.delete_address6("xenbr0", net6("fd98:98::1/64")).await.unwrap();
+    check(
+        "delete an IPv6 address twice",
+        kind_of(b.delete_address6("xenbr0", net6("fd98:98::1/64")).await),
+        ErrorKind::AddrNotAvail,
+    );
+    eprintln!("measured error kinds:\n  {}", measured.join("\n  "));
+}
+
+#[tokio::test]
+async fn foreign_ipv6_addresses_are_reported_but_not_owned_and_link_local_ones_not_at_all() {
+    if !root_or_skip("foreign_ipv6_addresses_are_reported_but_not_owned_and_link_local_ones_not_at_all") {
+        return;
+    }
+    let ns = Netns::new("foreign6");
+    add_foreign_bridge(&ns);
+    ns.ip(&["-6", "addr", "add", "fd00:1::1/64", "dev", "br-lan"]);
+    // Both ends up: each veth gets its link-local fe80:: address.
+    add_veth(&ns, "vif1.0", "dom1");
+    for link in ["vif1.0", "dom1"] {
+        ns.ip(&["link", "set", link, "up"]);
+    }
+    let mut b = backend(&ns).await;
+    b.add_address6("vif1.0", net6("2001:db8::1/64")).await.unwrap();
+    let link_local = ns.ip(&["-6", "addr", "show", "dev", "vif1.0"]);
+    assert!(link_local.contains("inet6 fe80::"), "{link_local}");
+    let lo = ns.ip(&["-6", "addr", "show", "dev", "lo"]);
+    assert!(lo.contains("inet6 ::1/128"), "{lo}");
+
+    let o = b.observe().await.unwrap();
+
+    assert_eq!(addresses6_on(&o, "br-lan"), [(net6("fd00:1::1/64"), false)]);
+    assert_eq!(addresses6_on(&o, "vif1.0"), [(net6("2001:db8::1/64"), true)]);
+    assert!(
+        o.addresses6
+            .iter()
+            .all(|a| a.addr.addr().segments()[0] & 0xffc0 != 0xfe80),
+        "no link-local address is reported: {:?}",
+        o.addresses6
+    );
+    assert!(
+        addresses6_on(&o, "lo").is_empty(),
+        "nor lo's ::1: {:?}",
+        o.addresses6
+    );
+    assert_eq!(o.addresses6.len(), 2, "{:?}", o.addresses6);
+    // The IPv4 side of the shared address dump is unchanged.
+    let a = o.addresses.iter().find(|a| a.link == "br-lan").unwrap();
+    assert_eq!((a.addr, a.owned), (net("10.1.1.1/24"), false));
+}
+
+#[tokio::test]
+async fn observe_links_reports_the_named_links_ipv6_addresses_only() {
+    if !root_or_skip("observe_links_reports_the_named_links_ipv6_addresses_only") {
+        return;
+    }
+    let ns = Netns::new("narrow6");
+    add_foreign_bridge(&ns);
+    ns.ip(&["-6", "addr", "add", "fd00:1::1/64", "dev", "br-lan"]);
+    let mut b = backend_with_bridge_up(&ns).await;
+    b.add_address("xenbr0", net("10.98.98.1/24")).await.unwrap();
+    b.add_address6("xenbr0", net6("fd98:98::1/64")).await.unwrap();
+    let full = b.observe().await.unwrap();
+
+    let narrow = b.observe_links(&["xenbr0".to_string()]).await.unwrap();
+
+    assert_eq!(addresses6_on(&narrow, "xenbr0"), [(net6("fd98:98::1/64"), true)]);
+    assert_eq!(narrow.addresses6.len(), 1, "{:?}", narrow.addresses6);
+    assert_eq!(narrow.addresses.len(), 1, "{:?}", narrow.addresses);
+    let names = ["xenbr0".to_string()];
+    assert_eq!(narrow.addresses6, full.clone().restricted_to(&names).addresses6);
+    assert_eq!(narrow.addresses, full.restricted_to(&names).addresses);
+}
+
+/// A host on the bridge reaches brouter's IPv6 address right after it is added: the
+/// kernel answers its neighbour solicitation (it would not for a tentative address).
+#[tokio::test]
+async fn a_peer_reaches_a_new_ipv6_address_without_waiting() {
+    if !root_or_skip("a_peer_reaches_a_new_ipv6_address_without_waiting") {
+        return;
+    }
+    let ns = Netns::new("reach6");
+    let peer = Netns::new("reach6peer");
+    let p = peer.name().to_string();
+    ns.ip(&[
+        "link", "add", "vif1.0", "type", "veth", "peer", "name", "dom1", "netns", &p,
+    ]);
+    peer.ip(&["-6", "addr", "add", "fd98:98::2/64", "dev", "dom1", "nodad"]);
+    peer.ip(&["link", "set", "dom1", "up"]);
+    let mut b = backend_with_bridge_up(&ns).await;
+    b.set_master("vif1.0", Some("xenbr0")).await.unwrap();
+    b.set_up("vif1.0", true).await.unwrap();
+    let listener = ns.run(|| std::net::TcpListener::bind("[::]:7007").unwrap());
+
+    // Setup, not the property under test: the port forwards once the kernel has seen the
+    // veth's carrier (linkwatch, up to a second later).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while b.observe().await.unwrap().link("vif1.0").unwrap().port_state != Some(PortState::Forwarding) {
+        assert!(std::time::Instant::now() < deadline, "vif1.0 never forwarded");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    b.add_address6("xenbr0", net6("fd98:98::1/64")).await.unwrap();
+    let started = std::time::Instant::now();
+    let connected = peer.run(|| {
+        let to = "[fd98:98::1]:7007".parse().unwrap();
+        std::net::TcpStream::connect_timeout(&to, std::time::Duration::from_secs(3)).map(|_| ())
+    });
+
+    assert!(connected.is_ok(), "connect from the peer: {connected:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(900),
+        "no DAD wait: {:?}",
+        started.elapsed()
+    );
+    drop(listener);
 }

@@ -10,10 +10,14 @@
 //!
 //! Drops cannot be observed, only waited out: a flow expected to be dropped costs its
 //! deadline. Use [`DROP_DEADLINE`] where a drop is expected and [`DEADLINE`] elsewhere.
+//!
+//! TCP (both ends) and [`ping`] (no server) work with IPv6 addresses too: each socket's
+//! family is the address family (a TCP server listening on `[::]` also takes IPv4, as a
+//! dual-stack socket does). UDP and [`icmp`] with a server are IPv4 only.
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -76,8 +80,9 @@ pub enum Proto {
 }
 
 /// One flow: `client` sends to `dst`; a server of ours listens in `server` on
-/// `listen_port` (on every address, so a DNAT'd destination reaches it too). For ICMP the
-/// ports are ignored and the server is a raw listener that sees the echo request.
+/// `listen_port` (on every address of `dst`'s family, so a DNAT'd destination reaches it
+/// too). For ICMP the ports are ignored and the server is a raw listener that sees the
+/// echo request.
 #[derive(Debug, Clone, Copy)]
 pub struct Flow<'a> {
     pub proto: Proto,
@@ -90,7 +95,11 @@ pub struct Flow<'a> {
 impl Flow<'_> {
     /// Send it and report what happened.
     pub fn run(&self, deadline: Duration) -> Outcome {
-        let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), self.listen_port);
+        let any: IpAddr = match self.dst {
+            SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        };
+        let listen = SocketAddr::new(any, self.listen_port);
         match self.proto {
             Proto::Tcp => tcp(self.server, listen, self.client, self.dst, deadline),
             Proto::Udp => udp(self.server, listen, self.client, self.dst, deadline),
@@ -151,7 +160,11 @@ pub fn udp(
 
 /// ICMP echo from `client` to `dst`, with a raw listener in `server` that reports the
 /// source of the echo request it received. Connected needs the reply back as well.
+/// IPv4 only: an IPv6 `dst` is Failed (use [`ping`]).
 pub fn icmp(server: &NsHandle, client: &NsHandle, dst: IpAddr, deadline: Duration) -> Outcome {
+    if dst.is_ipv6() {
+        return Outcome::Failed(format!("an ICMP probe with a server is IPv4 only, not {dst}"));
+    }
     let token = token();
     let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0);
     served(
@@ -164,7 +177,8 @@ pub fn icmp(server: &NsHandle, client: &NsHandle, dst: IpAddr, deadline: Duratio
     )
 }
 
-/// ICMP echo from `client` to `dst` with no listener: Connected carries the replier.
+/// ICMP echo (ICMPv6 echo for an IPv6 `dst`) from `client` to `dst` with no listener:
+/// Connected carries the replier.
 pub fn ping(client: &NsHandle, dst: IpAddr, deadline: Duration) -> Outcome {
     let token = token();
     inside(client, move || ping_here(dst, token, deadline))
@@ -272,7 +286,7 @@ impl Server {
 fn bind(kind: Kind, listen: SocketAddr) -> io::Result<Socket> {
     let sock = match kind {
         Kind::Tcp | Kind::Answer => {
-            let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+            let s = Socket::new(Domain::for_address(listen), Type::STREAM, Some(Protocol::TCP))?;
             s.set_reuse_address(true)?;
             s.bind(&listen.into())?;
             s.listen(16)?;
@@ -345,7 +359,7 @@ fn tcp_connect_here(dst: SocketAddr, deadline: Duration) -> Outcome {
 }
 
 fn tcp_connect_from_here(src: Option<IpAddr>, dst: SocketAddr, deadline: Duration) -> Outcome {
-    let sock = match Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)) {
+    let sock = match Socket::new(Domain::for_address(dst), Type::STREAM, Some(Protocol::TCP)) {
         Ok(s) => s,
         Err(e) => return Outcome::Failed(format!("tcp socket: {e}")),
     };
@@ -372,12 +386,17 @@ fn ping_here(dst: IpAddr, token: [u8; 16], deadline: Duration) -> Outcome {
     if let Err(e) = allow_ping_sockets() {
         return Outcome::Failed(format!("enable ICMP datagram sockets: {e}"));
     }
-    let mut request = vec![8u8, 0, 0, 0, 0, 0, 0, 1];
+    // Echo request and reply types: 8 and 0 for ICMP, 128 and 129 for ICMPv6.
+    let (proto, request_type, reply_type) = match dst {
+        IpAddr::V4(_) => (Protocol::ICMPV4, 8u8, 0u8),
+        IpAddr::V6(_) => (Protocol::ICMPV6, 128, 129),
+    };
+    let mut request = vec![request_type, 0, 0, 0, 0, 0, 0, 1];
     request.extend_from_slice(&token);
-    match connected_datagram_socket(Protocol::ICMPV4, SocketAddr::new(dst, 0)) {
+    match connected_datagram_socket(proto, SocketAddr::new(dst, 0)) {
         // The kernel fills in the identifier and checksum of a ping socket's request.
         Ok(s) => exchange(&s, &request, deadline, SocketAddr::new(dst, 0), |reply| {
-            reply.first() == Some(&0) && reply.get(8..24) == Some(&token[..])
+            reply.first() == Some(&reply_type) && reply.get(8..24) == Some(&token[..])
         }),
         Err(e) => classify(e, "icmp socket"),
     }
@@ -386,9 +405,12 @@ fn ping_here(dst: IpAddr, token: [u8; 16], deadline: Duration) -> Outcome {
 /// A datagram socket of `proto` connected to `dst`, asking for ICMP errors even when the
 /// kernel deems them soft (host/net unreachable), so a reject is never mistaken for a drop.
 fn connected_datagram_socket(proto: Protocol, dst: SocketAddr) -> io::Result<Socket> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(proto))?;
+    let s = Socket::new(Domain::for_address(dst), Type::DGRAM, Some(proto))?;
     s.connect(&dst.into())?;
-    sockopt::enable(&s, libc::SOL_IP, libc::IP_RECVERR)?;
+    match dst {
+        SocketAddr::V4(_) => sockopt::enable(&s, libc::SOL_IP, libc::IP_RECVERR)?,
+        SocketAddr::V6(_) => sockopt::enable(&s, libc::SOL_IPV6, libc::IPV6_RECVERR)?,
+    }
     Ok(s)
 }
 
@@ -481,4 +503,67 @@ pub fn token() -> [u8; 16] {
 fn init(buf: &[MaybeUninit<u8>], n: usize) -> &[u8] {
     // SAFETY: recv/recv_from reported that the kernel initialised the first `n` bytes.
     unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::links;
+    use crate::netns::{is_root, LabNetns};
+
+    /// A namespace of this test with `lo` up, or None without root (nothing to test then).
+    fn loopback_ns(tag: &str) -> Option<LabNetns> {
+        if !is_root() {
+            eprintln!("SKIP {tag}: needs root (CAP_NET_ADMIN)");
+            return None;
+        }
+        let ns = LabNetns::create(&format!("brl-{tag}-{}", std::process::id())).expect("create namespace");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let conn = links::connect(&ns).await.unwrap();
+            links::set_up(&conn.handle, "lo", true).await.unwrap();
+        });
+        Some(ns)
+    }
+
+    #[test]
+    fn tcp_and_ping_probes_speak_ipv6_and_still_ipv4() {
+        let Some(ns) = loopback_ns("probe6") else {
+            return;
+        };
+        let h = ns.handle();
+        for (any, lo) in [
+            (
+                IpAddr::from(Ipv6Addr::UNSPECIFIED),
+                IpAddr::from(Ipv6Addr::LOCALHOST),
+            ),
+            (
+                IpAddr::from(Ipv4Addr::UNSPECIFIED),
+                IpAddr::from(Ipv4Addr::LOCALHOST),
+            ),
+        ] {
+            let listen = SocketAddr::new(any, 4242);
+            let dst = SocketAddr::new(lo, 4242);
+            let got = tcp(&h, listen, &h, dst, DEADLINE);
+            assert_eq!(got.peer_ip(), Some(lo), "tcp to {dst}: {got:?}");
+            let got = tcp_from(&h, listen, &h, lo, dst, DEADLINE);
+            assert_eq!(got.peer_ip(), Some(lo), "tcp from {lo} to {dst}: {got:?}");
+            let flow = Flow {
+                proto: Proto::Tcp,
+                client: &h,
+                dst,
+                server: &h,
+                listen_port: 4242,
+            };
+            assert_eq!(flow.run(DEADLINE).peer_ip(), Some(lo), "flow to {dst}");
+            assert_eq!(
+                tcp_connect(&h, SocketAddr::new(lo, 4243), DEADLINE),
+                Outcome::Refused
+            );
+            assert_eq!(ping(&h, lo, DEADLINE).peer_ip(), Some(lo), "ping {lo}");
+        }
+    }
 }

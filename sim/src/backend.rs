@@ -212,6 +212,21 @@ impl NetBackend for SimBackend {
         self.step(|k| k.delete_address(link, addr), true)
     }
 
+    async fn read_sysctls(&mut self, keys: &[String]) -> BackendResult<BTreeMap<String, String>> {
+        Ok(keys
+            .iter()
+            .filter_map(|k| self.kernel.sysctl(k).map(|v| (k.clone(), v)))
+            .collect())
+    }
+
+    async fn add_address6(&mut self, link: &str, addr: ipnet::Ipv6Net) -> BackendResult<()> {
+        self.step(|k| k.add_address6(link, addr), true)
+    }
+
+    async fn delete_address6(&mut self, link: &str, addr: ipnet::Ipv6Net) -> BackendResult<()> {
+        self.step(|k| k.delete_address6(link, addr), true)
+    }
+
     async fn add_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()> {
         self.step(|k| k.add_route(dst, dev), true)
     }

@@ -14,10 +14,10 @@ use brouter_engine::sysctl_side::{
     after_forward_change, link_of_key, reported_keys, ACCEPT_REDIRECTS_ALL, FORWARDING_DEFAULT,
 };
 use brouter_engine::{
-    Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, Observed, PortState, Route,
-    ALIAS_PREFIX, IP_FORWARD, OWNER_PROTO, PROTO_KERNEL,
+    Address, Address6, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, Observed, PortState, Route,
+    ALIAS_PREFIX, IPV6_FORWARD, IP_FORWARD, OWNER_PROTO, PROTO_KERNEL,
 };
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::drift::DriftState;
@@ -75,6 +75,9 @@ pub struct Kernel {
     /// Where kernels differ, which one this is (see [`crate::limits`]).
     #[serde(default)]
     pub quirks: KernelQuirks,
+    /// IPv6 addresses (not link-local), brouter's and others'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses6: Vec<Address6>,
     /// brouter's dnsmasq (its process and its directory), if either exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhcp: Option<crate::dhcp_service::SimDhcp>,
@@ -98,6 +101,7 @@ impl Default for Kernel {
             link_forwarding: BTreeMap::new(),
             drift: DriftState::default(),
             quirks: KernelQuirks::default(),
+            addresses6: Vec::new(),
             dhcp: None,
         };
         k.add_link("lo", LinkKind::Other("loopback".into()), true);
@@ -230,6 +234,7 @@ impl Kernel {
                     owned: a.owned,
                 })
                 .collect(),
+            addresses6: self.addresses6.clone(),
             routes: self.routes.clone(),
             sysctls: self.reported_sysctls(),
             memory: self.memory.clone(),
@@ -296,6 +301,9 @@ impl Kernel {
             self.fit_bridge_mtu(&bridge);
         }
         self.addresses.retain(|a| a.link != name);
+        self.addresses6.retain(|a| a.link != name);
+        let own = format!("net.ipv6.conf.{}.", name.replace('.', "/"));
+        self.sysctls.retain(|k, _| !k.starts_with(&own));
         self.routes.retain(|r| r.dev != name);
         Ok(())
     }
@@ -375,6 +383,11 @@ impl Kernel {
         }
         l.up = up;
         self.port_states_after_up(link, up);
+        if !up {
+            // `keep_addr_on_down` is 0 by default: a link set down loses its IPv6
+            // addresses, and they do not come back when it comes up again.
+            self.addresses6.retain(|a| a.link != link);
+        }
         if up {
             // Only primaries bring prefix routes.
             let prefixes: Vec<Ipv4Net> = (0..self.addresses.len())
@@ -475,6 +488,44 @@ impl Kernel {
             owned: true,
             noprefixroute: true,
         });
+        Ok(())
+    }
+
+    /// An IPv6 address stamped as brouter's (the kernel's own prefix route comes and goes
+    /// with it and is not modelled: brouter never reads IPv6 routes).
+    pub fn add_address6(&mut self, link: &str, addr: Ipv6Net) -> Result<(), BackendError> {
+        self.link_mut(link)?;
+        if self
+            .addresses6
+            .iter()
+            .any(|a| a.link == link && a.addr.addr() == addr.addr())
+        {
+            return Err(err(
+                ErrorKind::Exists,
+                format!("address {addr} already on {link}"),
+            ));
+        }
+        self.addresses6.push(Address6 {
+            link: link.into(),
+            addr,
+            owned: true,
+        });
+        Ok(())
+    }
+
+    pub fn delete_address6(&mut self, link: &str, addr: Ipv6Net) -> Result<(), BackendError> {
+        self.link_mut(link)?;
+        let Some(i) = self
+            .addresses6
+            .iter()
+            .position(|a| a.link == link && a.addr == addr)
+        else {
+            return Err(err(
+                ErrorKind::AddrNotAvail,
+                format!("address {addr} is not on {link}"),
+            ));
+        };
+        self.addresses6.remove(i);
         Ok(())
     }
 
@@ -586,6 +637,9 @@ impl Kernel {
             }
         }
         for a in self.addresses.iter_mut().filter(|a| a.link == link) {
+            a.link = new_name.to_string();
+        }
+        for a in self.addresses6.iter_mut().filter(|a| a.link == link) {
             a.link = new_name.to_string();
         }
         for r in self.routes.iter_mut().filter(|r| r.dev == link) {
@@ -737,6 +791,15 @@ impl Kernel {
     /// `conf.default.forwarding` and every link's `forwarding` = it; see
     /// `brouter_engine::sysctl_side`).
     pub fn set_sysctl(&mut self, key: &str, value: &str) -> Result<(), BackendError> {
+        if key.starts_with("net.ipv6.conf.") {
+            // An interface's IPv6 key exists only while the interface does; IPv6 forwarding
+            // has no side effects the sim models (its per-interface copies are not read).
+            if self.sysctl(key).is_none() {
+                return Err(err(ErrorKind::Other, format!("no sysctl {key}")));
+            }
+            self.sysctls.insert(key.to_string(), value.to_string());
+            return Ok(());
+        }
         if let Some(link) = link_of_key(key) {
             if !self.links.contains_key(&link) {
                 return Err(err(ErrorKind::Other, format!("no sysctl {key}")));
@@ -788,7 +851,12 @@ impl Kernel {
         }
         let default = match key {
             ACCEPT_REDIRECTS_ALL => Some("1"),
-            FORWARDING_DEFAULT => Some("0"),
+            FORWARDING_DEFAULT | IPV6_FORWARD => Some("0"),
+            // A link's accept_ra: the kernel's default, while the link exists.
+            _ if key.starts_with("net.ipv6.conf.") && key.ends_with(".accept_ra") => {
+                let link = key["net.ipv6.conf.".len()..key.len() - ".accept_ra".len()].replace('/', ".");
+                (link == "all" || link == "default" || self.links.contains_key(&link)).then_some("1")
+            }
             _ => None,
         };
         self.sysctls

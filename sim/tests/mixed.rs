@@ -41,6 +41,7 @@ interface = "eth0"
 name = "dmz"
 bridge = "xenbr0"
 address = "10.98.98.1/24"
+address6 = "fd98:98::1/64"
 antispoof = true
 
 [[network]]
@@ -504,6 +505,15 @@ fn request(i: usize) -> VifRequest {
 /// the fingerprint (as the command does).
 fn observe(sim: &mut SimBackend, desired: &Desired) -> Result<Observed, String> {
     let mut o = block(sim.observe()).map_err(|e| e.to_string())?;
+    // As the CLI does: the sysctls the config wants that `observe` does not read.
+    let keys: Vec<String> = desired
+        .sysctls
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| !o.sysctls.contains_key(k))
+        .collect();
+    o.sysctls
+        .extend(block(sim.read_sysctls(&keys)).map_err(|e| e.to_string())?);
     if let Some(rs) = &desired.firewall {
         if o.firewall.as_deref() == Some(rs.fingerprint().as_str()) {
             o.firewall_drift = block(sim.firewall_drift(rs)).map_err(|e| e.to_string())?;
@@ -580,6 +590,9 @@ proptest! {
         let again = plan_start(&w.desired, &o).unwrap();
         prop_assert!(again.is_empty(), "not converged: {:?}", again.ops);
         check_foreign(&w)?;
+        prop_assert!(w.kernel.addresses6.iter().any(|a| a.link == "xenbr0" && a.addr.to_string() == "fd98:98::1/64"));
+        prop_assert_eq!(w.kernel.sysctl(brouter_engine::IPV6_FORWARD), Some("1".to_string()));
+        prop_assert_eq!(w.kernel.sysctl("net.ipv6.conf.eth0.accept_ra"), Some("2".to_string()));
         // DHCP and DNS: one dnsmasq, started with the wanted options, serving the files.
         let dhcp = w.kernel.dhcp.as_ref();
         prop_assert!(dhcp.is_some_and(|d| d.serves_its_files()), "dnsmasq not serving its files: {:?}", dhcp);
@@ -620,6 +633,9 @@ proptest! {
         prop_assert!(k.firewall.is_none(), "brouter's tables remain");
         prop_assert!(k.bindings.is_empty(), "bindings remain");
         prop_assert!(k.dhcp.is_none(), "dnsmasq or its files remain: {:?}", k.dhcp);
+        prop_assert!(!k.addresses6.iter().any(|a| a.owned), "brouter's IPv6 addresses remain");
+        prop_assert_eq!(k.sysctl(brouter_engine::IPV6_FORWARD), Some("0".to_string()), "IPv6 forwarding not restored");
+        prop_assert_eq!(k.sysctl("net.ipv6.conf.eth0.accept_ra"), Some("1".to_string()), "the uplink's accept_ra not restored");
         check_foreign(&w)?;
         let again = final_stop(&mut w).unwrap();
         prop_assert!(again.is_empty(), "second stop planned {:?}", again.ops);

@@ -7,6 +7,7 @@
 //! (FIELD-NOTES), so every request acts there while the async code never calls `setns`.
 
 pub mod addresses;
+pub mod addresses6;
 pub mod bridge_attrs;
 pub mod errors;
 mod link_dump;
@@ -24,7 +25,7 @@ use brouter_engine::backend::BackendResult;
 use brouter_engine::firewall::{Binding, Ruleset};
 use brouter_engine::plan::{FirewallDelta, SetDelta, StaleFlow};
 use brouter_engine::{BackendError, BridgeOptions, ErrorKind, NetBackend, Observed};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::Handle;
 
@@ -312,6 +313,7 @@ impl NetBackend for NetlinkBackend {
             firewall::drift::read_state(self.bindings.as_ref().ok(), &self.target)?;
         self.tables_absent = firewall.is_none();
         Ok(Observed {
+            addresses6: dumped.addresses6,
             links: dumped.links,
             addresses: dumped.addresses,
             routes: dumped.routes,
@@ -327,7 +329,7 @@ impl NetBackend for NetlinkBackend {
     }
 
     async fn observe_links(&mut self, names: &[String]) -> BackendResult<Observed> {
-        let (links, addresses) = observe::named(&self.handle, self.route_fd, names).await?;
+        let (links, addresses, addresses6) = observe::named(&self.handle, self.route_fd, names).await?;
         let memory = self.memory.load()?;
         let socket = self.binding_socket()?;
         let mut bindings = Vec::new();
@@ -335,6 +337,7 @@ impl NetBackend for NetlinkBackend {
             bindings.extend(socket.binding_of(name)?);
         }
         Ok(Observed {
+            addresses6,
             links,
             addresses,
             routes: vec![],
@@ -410,7 +413,17 @@ impl NetBackend for NetlinkBackend {
         network: &str,
         options: BridgeOptions,
     ) -> BackendResult<()> {
-        links::create_bridge(&self.handle, name, network, options).await
+        links::create_bridge(&self.handle, name, network, options).await?;
+        // The bridge is the router of its link: without duplicate address detection its
+        // link-local address serves at once when its first port comes up, so the router
+        // advertisements a VM asks for at boot are answered (with DAD they wait ~2 s and
+        // the VM asks again only 4 s later). Its MAC is its own; a kernel without IPv6
+        // has no such file, which is fine.
+        let _ = self.sysctls.write(
+            &format!("net.ipv6.conf.{}.accept_dad", name.replace('.', "/")),
+            "0",
+        );
+        Ok(())
     }
 
     async fn delete_link(&mut self, name: &str) -> BackendResult<()> {
@@ -433,12 +446,25 @@ impl NetBackend for NetlinkBackend {
         addresses::delete_address(&self.handle, link, addr).await
     }
 
+    async fn add_address6(&mut self, link: &str, addr: Ipv6Net) -> BackendResult<()> {
+        addresses6::add_address6(&self.handle, link, addr).await
+    }
+
+    async fn delete_address6(&mut self, link: &str, addr: Ipv6Net) -> BackendResult<()> {
+        addresses6::delete_address6(&self.handle, link, addr).await
+    }
+
     async fn add_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()> {
         routes::add_route(&self.handle, dst, dev).await
     }
 
     async fn delete_route(&mut self, dst: Ipv4Net, dev: &str) -> BackendResult<()> {
         routes::delete_route(&self.handle, dst, dev).await
+    }
+
+    async fn read_sysctls(&mut self, keys: &[String]) -> BackendResult<BTreeMap<String, String>> {
+        let keys: BTreeSet<String> = keys.iter().cloned().collect();
+        Ok(self.sysctls.read_present(&keys))
     }
 
     async fn set_sysctl(&mut self, key: &str, value: &str) -> BackendResult<()> {

@@ -1,20 +1,20 @@
-//! Reading the kernel back: one dump each of links, IPv4 addresses and IPv4 routes,
-//! translated into the engine's [`Link`], [`Address`] and [`Route`] — or, for a vif
-//! hotplug, just the links it names ([`named`]).
+//! Reading the kernel back: one dump each of links, addresses (IPv4 and IPv6 in one) and
+//! IPv4 routes, translated into the engine's [`Link`], [`Address`], [`Address6`] and
+//! [`Route`] — or, for a vif hotplug, just the links it names ([`named`]).
 //!
 //! Everything is reported, owned or not: the planner needs foreign facts too. The kernel
 //! allows one dump at a time per socket, so the three dumps run one after the other.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
 use brouter_engine::{
-    Address, BackendError, BridgeOptions, Link, LinkKind, PortState, Route, ALIAS_PREFIX, OWNER_PROTO,
-    PHYSICAL, XEN_VIF,
+    Address, Address6, BackendError, BridgeOptions, Link, LinkKind, PortState, Route, ALIAS_PREFIX,
+    OWNER_PROTO, PHYSICAL, XEN_VIF,
 };
 use futures::TryStreamExt;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
 use netlink_packet_route::route::{
@@ -31,10 +31,16 @@ use super::links::OWNER_GROUP;
 pub struct Dumped {
     pub links: Vec<Link>,
     pub addresses: Vec<Address>,
+    pub addresses6: Vec<Address6>,
     pub routes: Vec<Route>,
 }
 
-/// Dump links, then IPv4 addresses, then IPv4 routes of the main table.
+/// Dump links, then addresses, then IPv4 routes of the main table.
+///
+/// The address dump asks for every family (`AF_UNSPEC`, as `ip address` does): the kernel
+/// answers with the IPv4 and the IPv6 addresses in one exchange, so reading IPv6 costs no
+/// round trip of its own — only the messages of the IPv6 addresses, link-local ones
+/// included (the kernel cannot leave them out; [`to_address6`] does).
 ///
 /// `route_fd` is the connection's socket: the route dump switches strict checking on so
 /// the kernel sends the main table only, not every local and broadcast route of the
@@ -63,13 +69,14 @@ pub async fn dump(
     let links = facts.iter().map(|f| to_link(f, &names)).collect();
 
     let mut addr_req = handle.address().get();
-    addr_req.message_mut().header.family = AddressFamily::Inet;
+    addr_req.message_mut().header.family = AddressFamily::Unspec;
     let addr_msgs: Vec<AddressMessage> = addr_req
         .execute()
         .try_collect()
         .await
         .map_err(|e| from_rtnl("list addresses", e))?;
     let addresses = addr_msgs.iter().filter_map(|m| to_address(m, &names)).collect();
+    let addresses6 = addr_msgs.iter().filter_map(|m| to_address6(m, &names)).collect();
 
     let route_msgs = main_table_routes(handle, route_fd).await?;
     let routes = route_msgs.iter().filter_map(|m| to_route(m, &names)).collect();
@@ -77,14 +84,16 @@ pub async fn dump(
     Ok(Dumped {
         links,
         addresses,
+        addresses6,
         routes,
     })
 }
 
-/// The links named in `names` that exist, and their IPv4 addresses, without listing
-/// every link: one request per name (the kernel looks the name up), one per master that is
-/// not among them (to name it), and one IPv4 address dump, kept to those links. What `vif
-/// online` reads costs the same on a host with a thousand vifs as on one with none.
+/// The links named in `names` that exist, and their IPv4 and IPv6 addresses, without
+/// listing every link: one request per name (the kernel looks the name up), one per master
+/// that is not among them (to name it), and one address request per link, kept to those
+/// links. What `vif online` reads costs the same on a host with a thousand vifs as on one
+/// with none.
 ///
 /// `route_fd` is the connection's socket: the address requests switch on its strict
 /// checking (`NETLINK_GET_STRICT_CHK`) so the kernel answers for the named links only,
@@ -93,7 +102,7 @@ pub async fn named(
     handle: &Handle,
     route_fd: RawFd,
     names: &[String],
-) -> Result<(Vec<Link>, Vec<Address>), BackendError> {
+) -> Result<(Vec<Link>, Vec<Address>, Vec<Address6>), BackendError> {
     let mut msgs = Vec::new();
     // A name no link can have (empty, or longer than IFNAMSIZ - 1) is absent, not an error.
     for name in names.iter().filter(|n| !n.is_empty() && n.len() < libc::IFNAMSIZ) {
@@ -134,22 +143,26 @@ pub async fn named(
         .iter()
         .filter_map(|m| link_name(m).map(|n| (m.header.index, n.to_string())))
         .collect();
-    let addresses = addresses_of(handle, route_fd, &wanted).await?;
-    Ok((links, addresses))
+    let (addresses, addresses6) = addresses_of(handle, route_fd, &wanted).await?;
+    Ok((links, addresses, addresses6))
 }
 
-/// The IPv4 addresses of the links in `wanted` (index → name).
+/// The IPv4 and IPv6 addresses of the links in `wanted` (index → name).
+///
+/// Each request asks for every family (`AF_UNSPEC`): the kernel runs its IPv4 and its
+/// IPv6 dump for the link in the one exchange, so the IPv6 addresses a narrow observation
+/// reports (see `Observed::restricted_to`) add no round trip to the hotplug path.
 async fn addresses_of(
     handle: &Handle,
     route_fd: RawFd,
     wanted: &HashMap<u32, String>,
-) -> Result<Vec<Address>, BackendError> {
+) -> Result<(Vec<Address>, Vec<Address6>), BackendError> {
     let mut msgs: Vec<AddressMessage> = Vec::new();
     match StrictCheck::on(route_fd) {
         Ok(_strict) => {
             for index in wanted.keys() {
                 let mut req = handle.address().get();
-                req.message_mut().header.family = AddressFamily::Inet;
+                req.message_mut().header.family = AddressFamily::Unspec;
                 req.message_mut().header.index = *index;
                 let mut got: Vec<AddressMessage> = req
                     .execute()
@@ -162,7 +175,7 @@ async fn addresses_of(
         // A kernel without strict checking (< 4.20): one dump of every link's addresses.
         Err(_) if !wanted.is_empty() => {
             let mut req = handle.address().get();
-            req.message_mut().header.family = AddressFamily::Inet;
+            req.message_mut().header.family = AddressFamily::Unspec;
             msgs = req
                 .execute()
                 .try_collect()
@@ -171,7 +184,10 @@ async fn addresses_of(
         }
         Err(_) => {}
     }
-    Ok(msgs.iter().filter_map(|m| to_address(m, wanted)).collect())
+    Ok((
+        msgs.iter().filter_map(|m| to_address(m, wanted)).collect(),
+        msgs.iter().filter_map(|m| to_address6(m, wanted)).collect(),
+    ))
 }
 
 /// The IPv4 routes of the main table: filtered by the kernel where it can (strict checking,
@@ -314,6 +330,41 @@ fn to_address(m: &AddressMessage, names: &HashMap<u32, String>) -> Option<Addres
     })
 }
 
+/// An IPv6 address of a link in `names`, unless it is the kernel's own: link-local
+/// (`fe80::/10`, one per link that is up with carrier) or `lo`'s `::1`. What is left is
+/// global and unique-local addresses, the ones the engine's [`Address6`] describes.
+fn to_address6(m: &AddressMessage, names: &HashMap<u32, String>) -> Option<Address6> {
+    if m.header.family != AddressFamily::Inet6 {
+        return None;
+    }
+    let mut local = None;
+    let mut address = None;
+    let mut owned = false;
+    for a in &m.attributes {
+        match a {
+            AddressAttribute::Local(IpAddr::V6(ip)) => local = Some(*ip),
+            AddressAttribute::Address(IpAddr::V6(ip)) => address = Some(*ip),
+            AddressAttribute::Protocol(p) => owned = u8::from(*p) == OWNER_PROTO,
+            _ => {}
+        }
+    }
+    // As for IPv4: IFA_LOCAL, when present, is the address and IFA_ADDRESS the peer.
+    let ip = local.or(address)?;
+    if kernels_own6(ip) {
+        return None;
+    }
+    Some(Address6 {
+        link: names.get(&m.header.index)?.clone(),
+        addr: Ipv6Net::new(ip, m.header.prefix_len).ok()?,
+        owned,
+    })
+}
+
+/// `fe80::/10` or `::1`: addresses the kernel makes by itself.
+fn kernels_own6(ip: Ipv6Addr) -> bool {
+    ip.segments()[0] & 0xffc0 == 0xfe80 || ip.is_loopback()
+}
+
 /// Main-table IPv4 unicast routes only (a plain dump returns every table: filter here).
 fn to_route(m: &RouteMessage, names: &HashMap<u32, String>) -> Option<Route> {
     let h = &m.header;
@@ -355,4 +406,84 @@ fn to_route(m: &RouteMessage, names: &HashMap<u32, String>) -> Option<Route> {
         protocol: u8::from(h.protocol),
         metric,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use netlink_packet_route::address::AddressProtocol;
+
+    use super::*;
+
+    fn message(family: AddressFamily, prefix_len: u8, attrs: Vec<AddressAttribute>) -> AddressMessage {
+        let mut m = AddressMessage::default();
+        m.header.family = family;
+        m.header.prefix_len = prefix_len;
+        m.header.index = 7;
+        m.attributes = attrs;
+        m
+    }
+
+    fn names() -> HashMap<u32, String> {
+        HashMap::from([(7, "br0".to_string())])
+    }
+
+    fn v6(s: &str) -> IpAddr {
+        IpAddr::V6(s.parse().unwrap())
+    }
+
+    #[test]
+    fn an_ipv6_address_is_reported_with_its_owner_mark() {
+        let owned = message(
+            AddressFamily::Inet6,
+            64,
+            vec![
+                AddressAttribute::Address(v6("fd98::1")),
+                AddressAttribute::Protocol(AddressProtocol::from(OWNER_PROTO)),
+            ],
+        );
+        let foreign = message(
+            AddressFamily::Inet6,
+            48,
+            vec![AddressAttribute::Address(v6("2001:db8::5"))],
+        );
+        let a = to_address6(&owned, &names()).unwrap();
+        assert_eq!(
+            (a.link.as_str(), a.addr.to_string(), a.owned),
+            ("br0", "fd98::1/64".into(), true)
+        );
+        let f = to_address6(&foreign, &names()).unwrap();
+        assert_eq!((f.addr.to_string(), f.owned), ("2001:db8::5/48".into(), false));
+        // One dump carries both families: each side takes its own.
+        assert!(to_address(&owned, &names()).is_none());
+    }
+
+    #[test]
+    fn the_kernels_own_ipv6_addresses_and_unknown_links_are_left_out() {
+        for ip in ["fe80::1", "febf::1", "::1"] {
+            let m = message(AddressFamily::Inet6, 64, vec![AddressAttribute::Address(v6(ip))]);
+            assert!(to_address6(&m, &names()).is_none(), "{ip}");
+        }
+        let fec0 = message(
+            AddressFamily::Inet6,
+            64,
+            vec![AddressAttribute::Address(v6("fec0::1"))],
+        );
+        assert!(
+            to_address6(&fec0, &names()).is_some(),
+            "fec0::/10 is not link-local"
+        );
+        let mut elsewhere = message(
+            AddressFamily::Inet6,
+            64,
+            vec![AddressAttribute::Address(v6("fd98::1"))],
+        );
+        elsewhere.header.index = 8;
+        assert!(to_address6(&elsewhere, &names()).is_none());
+        let v4 = message(
+            AddressFamily::Inet,
+            24,
+            vec![AddressAttribute::Local(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)))],
+        );
+        assert!(to_address6(&v4, &names()).is_none());
+    }
 }

@@ -98,6 +98,9 @@ fn print_network(w: &mut impl Write, n: &NetworkStatus) {
         if n.up { ", up" } else { ", down" }
     );
     line!(w, "  address  {} {}", n.address, mark(n.address_present));
+    if let (Some(a6), Some(present)) = (&n.address6, n.address6_present) {
+        line!(w, "  address6 {a6} {}", mark(present));
+    }
     line!(w, "  route    {} {}", n.route, mark(n.route_present));
     if n.ports.is_empty() {
         line!(w, "  ports    none");

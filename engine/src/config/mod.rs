@@ -14,12 +14,13 @@ mod toml_fast;
 mod toml_file;
 mod validate;
 mod validate_dhcp;
+mod validate_ipv6;
 mod values;
 mod xen;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 pub use error::{did_you_mean, ConfigError, ConfigErrors};
@@ -105,6 +106,11 @@ pub struct Network {
     pub antispoof: bool,
     pub stp: bool,
     pub forward_delay: u32,
+    /// The bridge's IPv6 address with its /64 (`fd98:98::1/64`): announced to the VMs by
+    /// router advertisements (SLAAC) and routed; a ULA prefix is masqueraded when
+    /// `masquerade` is on, a global one routed as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Net>,
     /// DHCPv4 and DNS for the VMs on this bridge, served by brouter's dnsmasq.
     #[serde(default)]
     pub dhcp: bool,
@@ -141,6 +147,9 @@ pub struct Host {
     /// Lower-case `aa:bb:cc:dd:ee:ff`.
     pub mac: Option<String>,
     pub addresses: Vec<Ipv4Addr>,
+    /// Its IPv6 addresses (the IPv6 entries of `addresses`), inside its network's `address6`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses6: Vec<Ipv6Addr>,
     /// The dom0-side interface name (`vif3.0`), when the admin pins it.
     pub vif: Option<String>,
 }

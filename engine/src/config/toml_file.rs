@@ -25,6 +25,7 @@ const NETWORK_KEYS: &[&str] = &[
     "name",
     "bridge",
     "address",
+    "address6",
     "masquerade",
     "antispoof",
     "stp",
@@ -434,6 +435,11 @@ impl<'t> Parser<'t> {
                 }
             },
         };
+        let address6 = self.string(&tab, "address6").and_then(|a| {
+            values::parse_cidr6(&a)
+                .map_err(|p| self.push(&tab.key("address6"), p))
+                .ok()
+        });
         let dhcp = self.boolean(&tab, "dhcp", false);
         let dhcp_range = self.string(&tab, "dhcp_range").and_then(|r| {
             values::parse_dhcp_range(&r)
@@ -450,6 +456,7 @@ impl<'t> Parser<'t> {
             antispoof,
             stp,
             forward_delay,
+            address6,
             dhcp,
             dhcp_range,
         })
@@ -468,11 +475,21 @@ impl<'t> Parser<'t> {
                 .map_err(|p| self.push(&tab.key("mac"), p))
                 .ok()
         });
-        let mut addresses = Vec::new();
+        let (mut addresses, mut addresses6) = (Vec::new(), Vec::new());
         for (key, a) in self.string_list(&tab, "addresses") {
             match values::parse_ipv4(&a) {
                 Ok(ip) => addresses.push(ip),
-                Err(p) => self.push(&key, p),
+                Err(p) => match a.parse::<std::net::Ipv6Addr>() {
+                    Ok(ip6) => addresses6.push(ip6),
+                    Err(_) if a.contains(':') => self.push(
+                        &key,
+                        (
+                            "is not an IPv6 address".into(),
+                            "write it as eight groups of hex digits, :: for zeros, without a prefix, e.g. fd98:98::10".into(),
+                        ),
+                    ),
+                    Err(_) => self.push(&key, p),
+                },
             }
         }
         let vif = self.string(&tab, "vif");
@@ -481,6 +498,7 @@ impl<'t> Parser<'t> {
             network: network?,
             mac,
             addresses,
+            addresses6,
             vif,
         })
     }

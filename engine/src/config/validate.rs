@@ -62,7 +62,10 @@ pub fn validate(config: &Config, src: &Sources<'_>) -> Result<(), ConfigErrors> 
     hosts(config, &ix, &mut r);
     forwards(config, &ix, &mut r);
     policies(config, &mut r);
-    for (key, problem, hint) in super::validate_dhcp::check(config) {
+    for (key, problem, hint) in super::validate_ipv6::check(config)
+        .into_iter()
+        .chain(super::validate_dhcp::check(config))
+    {
         r.err(&key, problem, hint);
     }
     if r.errors.is_empty() {

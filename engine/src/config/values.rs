@@ -22,6 +22,28 @@ pub fn parse_ipv4(text: &str) -> Result<Ipv4Addr, Problem> {
     })
 }
 
+/// `addr/len` for IPv6; the prefix length is required.
+pub fn parse_cidr6(text: &str) -> Result<ipnet::Ipv6Net, Problem> {
+    let hint = "write the bridge's IPv6 address with its /64, e.g. \"fd98:98::1/64\"";
+    let Some((addr, len)) = text.split_once('/') else {
+        return Err(bad("has no prefix length", hint));
+    };
+    let Ok(addr) = addr.parse::<std::net::Ipv6Addr>() else {
+        return Err(bad("is not an IPv6 address", hint));
+    };
+    match len
+        .parse::<u8>()
+        .ok()
+        .and_then(|l| ipnet::Ipv6Net::new(addr, l).ok())
+    {
+        Some(net) => Ok(net),
+        None => Err(bad(
+            format!("has prefix length {len:?}, not a number from 0 to 128"),
+            hint,
+        )),
+    }
+}
+
 /// `first-last`, two IPv4 addresses, the first not above the last.
 pub fn parse_dhcp_range(text: &str) -> Result<super::DhcpRange, Problem> {
     let hint = "write the first and the last address of the pool, e.g. \"10.98.98.100-10.98.98.199\"";

@@ -68,6 +68,7 @@ pub fn from_xen_words_warn<S: AsRef<str>>(words: &[S]) -> Result<(Config, Vec<St
         antispoof,
         stp: false,
         forward_delay: 0,
+        address6: None,
         dhcp: false,
         dhcp_range: None,
     };

@@ -21,6 +21,7 @@ pub fn compile(config: &Config) -> Ruleset {
             masquerade: n.masquerade,
             antispoof: n.antispoof,
             dhcp: n.dhcp,
+            address6: n.address6,
         })
         .collect();
     let policies = config
@@ -58,6 +59,7 @@ pub fn compile(config: &Config) -> Ruleset {
             network: h.network.clone(),
             mac: h.mac.clone(),
             addrs: h.addresses.clone(),
+            addrs6: h.addresses6.clone(),
         })
         .collect();
     Ruleset {
@@ -80,22 +82,40 @@ pub fn binding_for(ruleset: &Ruleset, bridge: &str, vif: &str, mac: &str) -> Opt
         return None;
     }
     let mac = mac.to_ascii_lowercase();
-    let addrs = ruleset
+    let host = ruleset
         .hosts
         .iter()
-        .find(|h| h.network == net.name && h.mac.as_deref() == Some(mac.as_str()))
+        .find(|h| h.network == net.name && h.mac.as_deref() == Some(mac.as_str()));
+    let mut addrs: Vec<ipnet::IpNet> = host
         .map(|h| {
-            h.addrs
-                .iter()
-                .map(|a| ipnet::IpNet::from(std::net::IpAddr::V4(*a)))
-                .collect()
+            let v4 = h.addrs.iter().map(|a| std::net::IpAddr::V4(*a));
+            let v6 = h.addrs6.iter().map(|a| std::net::IpAddr::V6(*a));
+            v4.chain(v6).map(ipnet::IpNet::from).collect()
         })
         .unwrap_or_default();
+    // A declared VM on a dual-stack network also configures the address SLAAC builds
+    // from the announced /64 and its MAC.
+    if let (Some(_), Some(p)) = (host, net.address6) {
+        addrs.extend(slaac_address(p, &mac).map(|a| ipnet::IpNet::from(std::net::IpAddr::V6(a))));
+    }
+    Binding::normalise(&mut addrs);
     Some(Binding {
         vif: vif.to_string(),
         mac,
         addrs,
     })
+}
+
+/// The address SLAAC gives the interface with `mac` in the /64 `prefix` (modified EUI-64,
+/// RFC 4291 appendix A): what a VM with default settings configures from the network's
+/// router advertisements. `None` for a MAC that does not parse.
+pub fn slaac_address(prefix: ipnet::Ipv6Net, mac: &str) -> Option<std::net::Ipv6Addr> {
+    let m = crate::backend::mac_octets(mac)?;
+    let net = prefix.trunc().network().octets();
+    let mut a = [0u8; 16];
+    a[..8].copy_from_slice(&net[..8]);
+    a[8..].copy_from_slice(&[m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]);
+    Some(std::net::Ipv6Addr::from(a))
 }
 
 /// Whether a `[[host]]` of `bridge`'s network declares `mac`: its binding then follows
@@ -116,11 +136,21 @@ pub fn declares(ruleset: &Ruleset, bridge: &str, mac: &str) -> bool {
 /// anti-spoofing.
 pub fn refreshed(ruleset: &Ruleset, bridge: &str, b: &Binding) -> Option<Binding> {
     let mut fresh = binding_for(ruleset, bridge, &b.vif, &b.mac)?;
-    let leased = fresh.addrs.is_empty() && ruleset.network_by_bridge(bridge).is_some_and(|n| n.dhcp);
-    if !declares(ruleset, bridge, &b.mac) || leased {
-        // An undeclared MAC keeps what Xen gave it; a declared host without addresses on
-        // a DHCP network keeps what its lease gave it.
+    let no_v4 = !fresh.addrs.iter().any(|a| matches!(a, ipnet::IpNet::V4(_)));
+    let leased = no_v4 && ruleset.network_by_bridge(bridge).is_some_and(|n| n.dhcp);
+    if !declares(ruleset, bridge, &b.mac) {
+        // An undeclared MAC keeps what Xen gave it.
         fresh.addrs = b.addrs.clone();
+    } else if leased {
+        // A declared host without IPv4 addresses on a DHCP network keeps what its lease
+        // gave it.
+        fresh.addrs.extend(
+            b.addrs
+                .iter()
+                .filter(|a| matches!(a, ipnet::IpNet::V4(_)))
+                .copied(),
+        );
+        Binding::normalise(&mut fresh.addrs);
     }
     Some(fresh)
 }

@@ -72,6 +72,11 @@ pub struct NetZone {
     /// policies say (a VM must get its address before any policy can name it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dhcp: bool,
+    /// The bridge's IPv6 address and /64, if the network is dual stack: neighbour
+    /// discovery with the dom0 always passes, and a unique-local prefix is masqueraded
+    /// like `subnet` when `masquerade` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<ipnet::Ipv6Net>,
 }
 
 /// The decision for one ordered zone pair (new connections only; replies of accepted
@@ -113,6 +118,9 @@ pub struct DeclaredHost {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     pub addrs: Vec<Ipv4Addr>,
+    /// Its IPv6 addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addrs6: Vec<std::net::Ipv6Addr>,
 }
 
 /// How a pair of zones is decided.
@@ -202,6 +210,21 @@ impl Ruleset {
     /// The subnets whose connections are masqueraded when they leave through `external`.
     pub fn masquerade_sources(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
         self.networks.iter().filter(|n| n.masquerade).map(|n| n.subnet)
+    }
+
+    /// The IPv6 prefixes masqueraded to the uplink's address: the unique-local (fc00::/7)
+    /// ones of masquerading networks. A global prefix is routed as it is.
+    pub fn masquerade_sources6(&self) -> impl Iterator<Item = ipnet::Ipv6Net> + '_ {
+        self.networks
+            .iter()
+            .filter(|n| n.masquerade)
+            .filter_map(|n| n.address6.map(|a| a.trunc()))
+            .filter(|p| p.addr().segments()[0] & 0xfe00 == 0xfc00)
+    }
+
+    /// Whether any network is dual stack.
+    pub fn has_ipv6(&self) -> bool {
+        self.networks.iter().any(|n| n.address6.is_some())
     }
 
     /// The forward for an external `proto`/`port`, if any.

@@ -12,7 +12,7 @@ mod index;
 mod ir;
 mod trace;
 
-pub use compile::{binding_for, bindings_to_keep, compile, declares, refreshed};
+pub use compile::{binding_for, bindings_to_keep, compile, declares, refreshed, slaac_address};
 pub use eval::{explain, explain_live, ExplainError, EXTERNAL_EXAMPLE};
 pub use flow::{Address, ExplainContext, Flow};
 pub use index::ZoneIndex;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{PortRange, Proto};
@@ -41,6 +41,16 @@ pub enum Op {
     DeleteAddress {
         link: String,
         addr: Ipv4Net,
+    },
+    /// Add an IPv6 address stamped as brouter's, usable at once (no duplicate address
+    /// detection: the bridge's own address on a link only brouter's VMs share).
+    AddAddress6 {
+        link: String,
+        addr: Ipv6Net,
+    },
+    DeleteAddress6 {
+        link: String,
+        addr: Ipv6Net,
     },
     AddRoute {
         dst: Ipv4Net,
@@ -191,6 +201,8 @@ impl Op {
             | Op::SetUp { link, .. }
             | Op::AddAddress { link, .. }
             | Op::DeleteAddress { link, .. }
+            | Op::AddAddress6 { link, .. }
+            | Op::DeleteAddress6 { link, .. }
             | Op::RenameLink { link, .. }
             | Op::SetMac { link, .. }
             | Op::SetMtu { link, .. }
@@ -238,6 +250,8 @@ impl fmt::Display for Op {
             Op::SetUp { link, up } => write!(f, "set {link} {}", if *up { "up" } else { "down" }),
             Op::AddAddress { link, addr } => write!(f, "add address {addr} to {link}"),
             Op::DeleteAddress { link, addr } => write!(f, "delete address {addr} from {link}"),
+            Op::AddAddress6 { link, addr } => write!(f, "add address {addr} to {link}"),
+            Op::DeleteAddress6 { link, addr } => write!(f, "delete address {addr} from {link}"),
             Op::AddRoute { dst, dev } => write!(f, "add route {dst} dev {dev}"),
             Op::DeleteRoute { dst, dev } => write!(f, "delete route {dst} dev {dev}"),
             Op::SetSysctl { key, value } => write!(f, "set sysctl {key} = {value}"),

@@ -126,6 +126,14 @@ fn payload(family: Family, p: &PayloadField<'_>) -> Result<Field, String> {
         ("udp", _) => l4(17, 6),
         ("ip", "saddr") => Ok(pay(net, 12, Kind::Ipv4, Some(Dep::Ipv4), None)),
         ("ip", "daddr") => Ok(pay(net, 16, Kind::Ipv4, Some(Dep::Ipv4), None)),
+        // The ICMPv6 type, one byte, compared as a number (133 router solicitation, …).
+        ("icmpv6", "type") => Ok(pay(
+            NFT_PAYLOAD_TRANSPORT_HEADER,
+            0,
+            Kind::InetProto,
+            Some(Dep::L4(58)),
+            None,
+        )),
         ("ip6", "saddr") => Ok(pay(net, 8, Kind::Ipv6, Some(Dep::Ipv6), None)),
         ("ip6", "daddr") => Ok(pay(net, 24, Kind::Ipv6, Some(Dep::Ipv6), None)),
         ("ether", "type") if family == Family::Bridge => {

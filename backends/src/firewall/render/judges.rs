@@ -217,6 +217,28 @@ fn dom0_verdicts(t: &Inet, into_dom0: bool) -> Vec<(Expr, Stmt)> {
     v
 }
 
+const ND_ROUTER_SOLICIT: u32 = 133;
+const ND_ROUTER_ADVERT: u32 = 134;
+const ND_NEIGHBOR_SOLICIT: u32 = 135;
+const ND_NEIGHBOR_ADVERT: u32 = 136;
+
+/// One rule per ICMPv6 neighbour-discovery type in `types`, accepting it on brouter's
+/// bridges (`iface`: in- or output interface) in `chain`: IPv6 does not work without
+/// them, whatever the zone policies say, and they never leave the link.
+fn nd_rules(b: &mut Builder, chain: &str, iface: MetaKey, types: &[u32]) {
+    for (k, ty) in types.iter().enumerate() {
+        b.rule(
+            chain,
+            vec![
+                eq(meta(iface), set_ref(BRIDGES)),
+                eq(payload("icmpv6", "type"), num(*ty)),
+                accept(),
+            ],
+            (k == 0).then(|| "IPv6 neighbour discovery on the networks' links".into()),
+        );
+    }
+}
+
 /// Whether brouter's dnsmasq serves any bridge (then its DHCP and DNS pass the judges).
 fn serves_dhcp(t: &Inet) -> bool {
     t.rs.networks.iter().any(|n| n.dhcp)
@@ -230,6 +252,16 @@ pub(super) fn in_judge_chain(b: &mut Builder, t: &Inet) {
         vec![ct_state(&["established", "related"]), accept()],
         None,
     );
+    if t.rs.has_ipv6() {
+        // Neighbour discovery with the dom0 on a network's own link, before conntrack's
+        // verdict on it: router and neighbour solicitations, neighbour advertisements.
+        nd_rules(
+            b,
+            "in_judge",
+            MetaKey::Iifname,
+            &[ND_ROUTER_SOLICIT, ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT],
+        );
+    }
     b.rule("in_judge", vec![ct_state(&["invalid"]), drop()], None);
     if serves_dhcp(t) {
         // DHCP and DNS of brouter's dnsmasq, whatever the zone policies say.
@@ -271,6 +303,14 @@ pub(super) fn out_judge_chain(b: &mut Builder, t: &Inet) {
         ],
         Some("the host's replies and its ICMP errors".into()),
     );
+    if t.rs.has_ipv6() {
+        nd_rules(
+            b,
+            "out_judge",
+            MetaKey::Oifname,
+            &[ND_ROUTER_ADVERT, ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT],
+        );
+    }
     if serves_dhcp(t) {
         b.rule(
             "out_judge",

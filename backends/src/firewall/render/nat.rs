@@ -71,10 +71,26 @@ pub(super) fn masquerade_chain(b: &mut Builder, t: &Inet) {
     b.rule(
         "postrouting",
         vec![
-            out_external,
+            out_external.clone(),
             eq(payload("ip", "saddr"), set_ref(MASQ_SOURCES)),
             Statement::Masquerade(None),
         ],
         Some("masquerade to the outside".into()),
     );
+    // Unique-local IPv6 prefixes, one rule each (a network or two is dual stack, not
+    // thousands): a prefix match needs no set.
+    for (k, p) in t.rs.masquerade_sources6().enumerate() {
+        b.rule(
+            "postrouting",
+            vec![
+                out_external.clone(),
+                eq(
+                    payload("ip6", "saddr"),
+                    prefix(p.network().to_string(), p.prefix_len()),
+                ),
+                Statement::Masquerade(None),
+            ],
+            (k == 0).then(|| "masquerade unique-local IPv6 to the outside".into()),
+        );
+    }
 }

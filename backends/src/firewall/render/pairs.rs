@@ -106,7 +106,15 @@ pub(super) fn pair_rules(b: &mut Builder, rs: &Ruleset, p: &PairPolicy) {
         }
     }
     if icmp {
+        // `icmp` covers both ICMP versions.
         b.rule(&chain, with(vec![eq(meta(MetaKey::L4proto), str("icmp"))]), None);
+        if rs.has_ipv6() {
+            b.rule(
+                &chain,
+                with(vec![eq(meta(MetaKey::L4proto), str("icmpv6"))]),
+                None,
+            );
+        }
     }
     if p.services.is_empty() {
         b.rule(&chain, with(vec![]), None);
