@@ -51,6 +51,11 @@ network = "dmz"
 mac = "aa:cc:00:00:00:01"
 addresses = ["10.98.98.10", "fd98:98::10"]
 
+[[forward]]
+proto = "tcp"
+port = 8080
+to = "web1:80"
+
 [[policy]]
 from = "dmz"
 to = "external"
@@ -364,6 +369,41 @@ fn a_vm_reaches_the_internet_over_ipv6_masqueraded_to_the_uplink() {
         Some(UPLINK_V6.into()),
         "TCP from the declared {WEB1_V6} reaches the internet, as the uplink's address: {out:?}"
     );
+}
+
+#[test]
+fn a_port_forward_reaches_the_hosts_ipv6_address_from_the_uplinks() {
+    let test = "a_port_forward_reaches_the_hosts_ipv6_address_from_the_uplinks";
+    if !Lab::can_run(test) {
+        return;
+    }
+    let lab = Lab::new("v6fwd");
+    lab.start_with_domu();
+    lab.wait_for_slaac();
+    lab.add_domu_address(WEB1_V6);
+    // The internet connects to the uplink's IPv6 address on 8080; web1 serves port 80 on
+    // its declared IPv6 address and sees the client's own address (a forward keeps it).
+    let out = probe::tcp(
+        lab.web1(),
+        SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), 80),
+        lab.internet(),
+        SocketAddr::new(UPLINK_V6.into(), 8080),
+        DEADLINE,
+    );
+    assert_eq!(
+        out.peer_ip(),
+        Some(INTERNET_V6.into()),
+        "[{UPLINK_V6}]:8080 is forwarded to [{WEB1_V6}]:80 with the client's address: {out:?}"
+    );
+    // An unforwarded port of the uplink's IPv6 address reaches no VM.
+    let other = probe::tcp(
+        lab.web1(),
+        SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), 81),
+        lab.internet(),
+        SocketAddr::new(UPLINK_V6.into(), 8081),
+        DROP_DEADLINE,
+    );
+    assert!(!other.is_connected(), "8081 is not forwarded: {other:?}");
 }
 
 #[test]

@@ -161,6 +161,7 @@ fn value(type_id: u32, v: &[u8]) -> String {
     match (type_id, v.len()) {
         (13, n) if n >= 2 => u16::from_be_bytes([v[0], v[1]]).to_string(),
         (7, 4) => Ipv4Addr::new(v[0], v[1], v[2], v[3]).to_string(),
+        (8, 16) => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(v).expect("16 bytes")).to_string(),
         (41, _) => netlink_wire::text(&v[..v.len().min(IFNAMSIZ)]),
         (9, 6) => v.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
         _ => snapshot::hex(v),

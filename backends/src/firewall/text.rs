@@ -347,7 +347,11 @@ fn stmt(s: &Statement<'_>) -> String {
         Statement::Masquerade(_) => "masquerade".into(),
         Statement::Reject(_) => "reject".into(),
         Statement::DNAT(Some(nat)) => {
-            let fam = if nat.family.is_some() { " ip" } else { "" };
+            let fam = match nat.family {
+                Some(nftables::stmt::NATFamily::IP6) => " ip6",
+                Some(_) => " ip",
+                None => "",
+            };
             let addr = nat.addr.as_ref().map(expr).unwrap_or_default();
             let port = nat
                 .port

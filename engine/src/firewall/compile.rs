@@ -40,6 +40,12 @@ pub fn compile(config: &Config) -> Ruleset {
             }
         })
         .collect();
+    // Looked up by name: 10,000 forwards searching 1,000 hosts one by one is 10^7 steps.
+    let v6_of: std::collections::HashMap<&str, std::net::Ipv6Addr> = config
+        .hosts
+        .iter()
+        .filter_map(|h| Some((h.name.as_str(), *h.addresses6.first()?)))
+        .collect();
     let forwards = config
         .forwards
         .iter()
@@ -47,6 +53,7 @@ pub fn compile(config: &Config) -> Ruleset {
             proto: f.proto,
             ports: f.ports,
             addr: f.addr,
+            addr6: f.host.as_deref().and_then(|h| v6_of.get(h).copied()),
             to_port: f.to_port,
             host: f.host.clone(),
         })

@@ -103,6 +103,10 @@ pub struct PortForward {
     pub proto: Proto,
     pub ports: PortRange,
     pub addr: Ipv4Addr,
+    /// The same host's IPv6 address (its first), when the forward names a host that has
+    /// one on a dual-stack network: IPv6 connections to the uplink go there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr6: Option<std::net::Ipv6Addr>,
     pub to_port: Option<u16>,
     /// The host name the config used, for traces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,6 +224,11 @@ impl Ruleset {
             .filter(|n| n.masquerade)
             .filter_map(|n| n.address6.map(|a| a.trunc()))
             .filter(|p| p.addr().segments()[0] & 0xfe00 == 0xfc00)
+    }
+
+    /// Whether any forward has an IPv6 target.
+    pub fn forwards_ipv6(&self) -> bool {
+        self.forwards.iter().any(|f| f.addr6.is_some())
     }
 
     /// Whether any network is dual stack.

@@ -366,6 +366,7 @@ impl Compiler<'_> {
         }
         let family = match nat.family {
             Some(nftables::stmt::NATFamily::IP) => 2,
+            Some(nftables::stmt::NATFamily::IP6) => 10,
             other => return Err(format!("dnat for family {other:?}")),
         };
         let start = self.reg_low;

@@ -24,6 +24,8 @@ pub(super) const NET_SUBNETS: &str = "net_subnets";
 pub(super) const MASQ_SOURCES: &str = "masq_sources";
 /// The bridges brouter's dnsmasq serves (only when a network has `dhcp = true`).
 pub(super) const DHCP_IFACES: &str = "dhcp_ifaces";
+/// The bridges' own IPv6 addresses (never DNAT'd), when a forward has an IPv6 target.
+pub(super) const BRIDGE_ADDRS6: &str = "bridge_addrs6";
 
 /// What the pieces of the table share: the ruleset, and the uplink when it is named —
 /// `host_in` / `host_out` only when a policy judges the host's own uplink traffic in
@@ -58,6 +60,9 @@ pub(super) fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>
             dnat_maps(&mut b, rs, proto, shape);
         }
     }
+    if rs.forwards_ipv6() {
+        ipv6_forward_sets(&mut b, rs);
+    }
     let pairs = listed_pairs(rs);
     let unlisted_logged = logged_unlisted(rs);
     declare_chains(&mut b, &pairs, &unlisted_logged);
@@ -76,6 +81,9 @@ pub(super) fn inet(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>
     for proto in [Proto::Tcp, Proto::Udp] {
         for shape in Shape::ALL {
             dnat_chain(&mut b, proto, shape);
+            if rs.forwards_ipv6() {
+                super::nat::dnat6_chain(&mut b, proto, shape);
+            }
         }
     }
     masquerade_chain(&mut b, &t);
@@ -122,6 +130,53 @@ fn address_sets(b: &mut Builder, rs: &Ruleset) {
         .map(|s| prefix(s.network().to_string(), s.prefix_len()))
         .collect();
     b.set(MASQ_SOURCES, single(SetType::Ipv4Addr), true, masq);
+}
+
+/// What IPv6 forwards need besides the IPv4 maps: the bridges' IPv6 addresses, and per
+/// protocol and shape the IPv6 target of each forward that has one — of translated
+/// forwards (`addr6`; their port comes from the IPv4 `port` map, the same for both
+/// families) and of port-keeping ones (`keep6`).
+fn ipv6_forward_sets(b: &mut Builder, rs: &Ruleset) {
+    let addrs6 = rs
+        .networks
+        .iter()
+        .filter_map(|n| n.address6)
+        .map(|a| str(a.addr().to_string()))
+        .collect();
+    b.set(BRIDGE_ADDRS6, single(SetType::Ipv6Addr), false, addrs6);
+    for proto in [Proto::Tcp, Proto::Udp] {
+        for shape in Shape::ALL {
+            let (mut addr6, mut keep6) = (vec![], vec![]);
+            let fwds = rs
+                .forwards
+                .iter()
+                .filter(|f| f.proto == proto && Shape::of(f.ports.first, f.ports.last) == shape);
+            for f in fwds {
+                let Some(a6) = f.addr6 else { continue };
+                let elem = map_elem(port_elem(f.ports.first, f.ports.last), str(a6.to_string()));
+                match f.to_port {
+                    Some(_) => addr6.push(elem),
+                    None => keep6.push(elem),
+                }
+            }
+            let interval = shape == Shape::Range;
+            let name = |what: &str| fwd_set(proto, shape, what);
+            b.map(
+                &name("addr6"),
+                SetType::InetService,
+                SetType::Ipv6Addr,
+                interval,
+                addr6,
+            );
+            b.map(
+                &name("keep6"),
+                SetType::InetService,
+                SetType::Ipv6Addr,
+                interval,
+                keep6,
+            );
+        }
+    }
 }
 
 /// The forward maps of `proto`'s forwards of `shape`, keyed by external port: the

@@ -7,7 +7,7 @@ use nftables::expr::MetaKey;
 use nftables::stmt::{Statement, NAT};
 
 use super::builder::Builder;
-use super::inet::{Inet, BRIDGES, BRIDGE_ADDRS, MASQ_SOURCES, NET_SUBNETS};
+use super::inet::{Inet, BRIDGES, BRIDGE_ADDRS, BRIDGE_ADDRS6, MASQ_SOURCES, NET_SUBNETS};
 use super::{fwd_set, Shape};
 use crate::firewall::expr::*;
 
@@ -50,6 +50,36 @@ pub(super) fn dnat_chain(b: &mut Builder, proto: Proto, shape: Shape) {
     b.rule("prerouting", kept, Some(format!("{kind} keeping the port")));
 }
 
+/// `prerouting`'s IPv6 rules for `proto`'s forwards of `shape`, the IPv4 ones' twins:
+/// IPv6 traffic to a local address (not a bridge's) on a forwarded port goes to the
+/// forward's host's IPv6 address (`addr6` with the `port` map, or `keep6`).
+pub(super) fn dnat6_chain(b: &mut Builder, proto: Proto, shape: Shape) {
+    let local = || {
+        vec![
+            eq(fib_daddr_type(), str("local")),
+            ne(payload("ip6", "daddr"), set_ref(BRIDGE_ADDRS6)),
+        ]
+    };
+    let p = if proto == Proto::Tcp { "tcp" } else { "udp" };
+    let lookup = |what: &str| Some(map_lookup(payload(p, "dport"), &fwd_set(proto, shape, what)));
+    let mut translated = local();
+    translated.push(Statement::DNAT(Some(NAT {
+        addr: lookup("addr6"),
+        family: Some(nftables::stmt::NATFamily::IP6),
+        port: lookup("port"),
+        flags: None,
+    })));
+    b.rule("prerouting", translated, Some(format!("{proto} IPv6 forwards")));
+    let mut kept = local();
+    kept.push(Statement::DNAT(Some(NAT {
+        addr: lookup("keep6"),
+        family: Some(nftables::stmt::NATFamily::IP6),
+        port: None,
+        flags: None,
+    })));
+    b.rule("prerouting", kept, None);
+}
+
 /// `postrouting`: hairpin traffic (a network reaching a forward on its own bridge) is
 /// masqueraded so replies come back through the dom0; the masquerading networks'
 /// traffic is masqueraded on its way out (through the uplink, or any non-bridge).
@@ -77,6 +107,25 @@ pub(super) fn masquerade_chain(b: &mut Builder, t: &Inet) {
         ],
         Some("masquerade to the outside".into()),
     );
+    // Hairpin over IPv6: a VM reaching a forward of its own network's host.
+    if t.rs.forwards_ipv6() {
+        for n in t.rs.networks.iter().filter_map(|n| n.address6) {
+            let p = n.trunc();
+            b.rule(
+                "postrouting",
+                vec![
+                    is_in(ct("status"), str("dnat")),
+                    eq(
+                        payload("ip6", "saddr"),
+                        prefix(p.network().to_string(), p.prefix_len()),
+                    ),
+                    eq(meta(MetaKey::Oifname), set_ref(BRIDGES)),
+                    Statement::Masquerade(None),
+                ],
+                None,
+            );
+        }
+    }
     // Unique-local IPv6 prefixes, one rule each (a network or two is dual stack, not
     // thousands): a prefix match needs no set.
     for (k, p) in t.rs.masquerade_sources6().enumerate() {
