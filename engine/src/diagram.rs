@@ -353,11 +353,11 @@ fn dom0_node(observed: Option<&Observed>) -> Node {
 }
 
 fn brouter_node(n: &Network, observed: Option<&Observed>) -> Node {
-    let mut lines = vec![
-        format!("brouter {}", n.bridge),
-        n.address.to_string(),
-        format!("zone {}", n.name),
-    ];
+    let mut lines = vec![format!("brouter {}", n.bridge), n.address.to_string()];
+    if let Some(a6) = n.address6 {
+        lines.push(a6.to_string());
+    }
+    lines.push(format!("zone {}", n.name));
     let flags: Vec<&str> = [
         (n.masquerade, "masquerade"),
         (n.antispoof, "antispoof"),

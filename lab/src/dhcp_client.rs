@@ -43,6 +43,9 @@ pub struct Lease {
 /// The script, written once per process to a private temporary file (executable).
 fn script() -> io::Result<&'static Path> {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
+    // One writer at a time: two tests' first calls must not rename each other's file.
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = PATH.get() {
         return Ok(p);
     }

@@ -21,12 +21,12 @@ use nft_codec::{snapshot, Difference, Family, Mode};
 
 pub use nft_codec::TableContents;
 
-use super::render::{IP_BIND, MAC_BIND, PORTS, TABLE};
+use super::render::{IP6_BIND, IP_BIND, MAC_BIND, PORTS, TABLE};
 
 /// The sets whose elements are bindings: compared with the bindings expected, and left
 /// out of the [`digest`] (a `vif online` changes them without rewriting the tables).
 pub fn is_binding_set(name: &str) -> bool {
-    [PORTS, MAC_BIND, IP_BIND].contains(&name)
+    [PORTS, MAC_BIND, IP_BIND, IP6_BIND].contains(&name)
 }
 
 /// What brouter's two tables hold after it installs `ruleset` with `bindings`.
@@ -210,6 +210,10 @@ pub(crate) fn name(d: &Difference) -> String {
                 "its address {}",
                 Ipv4Addr::new(rest[0], rest[1], rest[2], rest[3])
             )
+        }
+        s if s == IP6_BIND && rest.len() >= 16 => {
+            let a: [u8; 16] = rest[..16].try_into().expect("16 bytes");
+            format!("its address {}", std::net::Ipv6Addr::from(a))
         }
         _ => "the vif itself".to_string(),
     };
