@@ -76,6 +76,10 @@ fn main() {
         eprintln!("case 12: mixed forwards from nothing, stop against its floor");
         cases::stop::run(&mut r, cases::runs(5).min(quick));
     }
+    if want("dhcp") {
+        eprintln!("case 14: dhcp = true on 64 networks, converged and from nothing to the first offer");
+        cases::dhcp::run(&mut r, quick, cases::runs(8).min(quick));
+    }
     if want("rss") {
         eprintln!("case 13: peak memory of each command");
         cases::rss::run(&mut r);

@@ -5,6 +5,7 @@ pub mod changes;
 pub mod check;
 pub mod converged;
 pub mod datapath;
+pub mod dhcp;
 pub mod diagram;
 pub mod hook;
 pub mod netavark;
