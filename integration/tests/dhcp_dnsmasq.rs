@@ -6,11 +6,12 @@
 //! that drops everything else to the dom0. Root only; every namespace is the test's own.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use brouter_integration::binary::brouter_bin;
+use brouter_integration::dnsmasq_procs::{exited, kill_processes_naming, parent, processes_naming};
 use brouter_integration::probe::{self, DROP_DEADLINE};
 use brouter_integration::{root_or_skip, tool_or_skip, DomU, Netns, Outcome, Topology};
 use brouter_lab::dhcp_client::{self, Lease};
@@ -236,56 +237,6 @@ impl Drop for Lab {
         // alive: end it (only processes naming this test's state directory).
         kill_processes_naming(&self.state);
         let _ = std::fs::remove_dir_all(&self.state);
-    }
-}
-
-/// The live (not zombie) processes with a `--pid-file=` under `dir` on their command
-/// line: the dnsmasqs whose files are there.
-fn processes_naming(dir: &Path) -> Vec<u32> {
-    let needle = format!("--pid-file={}/", dir.display());
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            // A zombie's command line is empty.
-            cmd.split(|b| *b == 0).any(|a| a.starts_with(needle.as_bytes()))
-        })
-        .collect()
-}
-
-/// The parent of `pid` (0 when it cannot be read).
-fn parent(pid: u32) -> u32 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// SIGKILL the dnsmasqs whose files are under `dir`: a failed test must not leave one
-/// running (it would also keep its namespace alive).
-fn kill_processes_naming(dir: &Path) {
-    for pid in processes_naming(dir) {
-        // SAFETY: kill(2) with plain integers; `pid` is a dnsmasq of this test's.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-    }
-}
-
-/// Whether `pid` has exited (gone, or a zombie its parent has not reaped yet).
-fn exited(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => matches!(
-            stat.rsplit_once(')')
-                .and_then(|(_, r)| r.trim_start().chars().next()),
-            Some('Z' | 'X')
-        ),
-        Err(_) => true,
     }
 }
 

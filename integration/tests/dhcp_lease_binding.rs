@@ -11,13 +11,14 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use brouter_integration::binary::brouter_bin;
+use brouter_integration::dnsmasq_procs::{kill_processes_naming, processes_naming};
 use brouter_integration::probe::{self, DEADLINE as PASS_DEADLINE, DROP_DEADLINE};
 use brouter_integration::{root_or_skip, tool_or_skip, DomU, Outcome, Topology};
 use brouter_lab::dhcp_client::{self, Lease};
@@ -474,33 +475,6 @@ impl Drop for Client {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-/// The live (not zombie) processes with a `--pid-file=` under `dir` on their command
-/// line: the dnsmasqs whose files are there (and their lease-script helpers).
-fn processes_naming(dir: &Path) -> Vec<u32> {
-    let needle = format!("--pid-file={}/", dir.display());
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            // A zombie's command line is empty.
-            cmd.split(|b| *b == 0).any(|a| a.starts_with(needle.as_bytes()))
-        })
-        .collect()
-}
-
-/// SIGKILL the dnsmasqs whose files are under `dir`: a failed test must not leave one
-/// running (it would also keep its namespace alive).
-fn kill_processes_naming(dir: &Path) {
-    for pid in processes_naming(dir) {
-        // SAFETY: kill(2) with plain integers; `pid` is a dnsmasq of this test's.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
     }
 }
 

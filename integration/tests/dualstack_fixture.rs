@@ -12,12 +12,13 @@
 //! prefix, are set up here: the topology only builds IPv4).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use brouter_integration::binary::brouter_bin;
+use brouter_integration::dnsmasq_procs::processes_naming;
 use brouter_integration::probe;
 use brouter_integration::topology::INTERNET_IFACE;
 use brouter_integration::{root_or_skip, tool_or_skip, DomU, Netns, Outcome, Topology};
@@ -173,24 +174,6 @@ fn retry<T: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> T, ok: impl Fn(&
         assert!(Instant::now() < end, "{what} within {DEADLINE:?}; last: {got:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The live (not zombie) processes with a `--pid-file=` under `dir` on their command
-/// line: the dnsmasqs whose files are there.
-fn processes_naming(dir: &Path) -> Vec<u32> {
-    let needle = format!("--pid-file={}/", dir.display());
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            // A zombie's command line is empty.
-            cmd.split(|b| *b == 0).any(|a| a.starts_with(needle.as_bytes()))
-        })
-        .collect()
 }
 
 /// `udhcpc` on `ns`'s eth0 ([`dhcp_client::lease`]). The first call of the process runs

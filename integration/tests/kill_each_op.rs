@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use brouter_integration::binary::brouter_bin;
+use brouter_integration::dnsmasq_procs::main_processes;
 use brouter_integration::{assert_same, root_or_skip, Netns, Snapshot};
 
 fn isp() -> String {
@@ -134,44 +135,13 @@ fn start_killed_after_each_of_its_steps_converges_on_the_next_start_and_leaks_no
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The dnsmasq processes (not their lease-script helpers, children with the same
-/// command line) whose files are under `state`; zombies have no command line.
-fn dnsmasqs(state: &Path) -> Vec<u32> {
-    let needle = format!("--pid-file={}/", state.display());
-    let naming = |pid: u32| {
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        cmd.split(|b| *b == 0).any(|a| a.starts_with(needle.as_bytes()))
-    };
-    let parent = |pid: u32| -> u32 {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit_once(')')
-                    .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
-    };
-    let all: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                .filter(|p| naming(*p))
-                .collect()
-        })
-        .unwrap_or_default();
-    all.iter()
-        .copied()
-        .filter(|p| !all.contains(&parent(*p)))
-        .collect()
-}
-
 /// SIGKILLs the dnsmasqs of a state directory when dropped: a failed round must not
 /// leave one running (it would keep the namespace alive).
 struct KillDnsmasqs<'a>(&'a Path);
 
 impl Drop for KillDnsmasqs<'_> {
     fn drop(&mut self) {
-        for pid in dnsmasqs(self.0) {
+        for pid in main_processes(self.0) {
             // SAFETY: kill(2) with plain integers; `pid` runs with this test's files.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
         }
@@ -227,7 +197,7 @@ fn start_with_dhcp_killed_after_each_step_converges_with_one_dnsmasq_and_stop_en
             String::from_utf8_lossy(&status.stdout)
         );
         assert_eq!(
-            dnsmasqs(state).len(),
+            main_processes(state).len(),
             1,
             "kill at step {n}: exactly one dnsmasq serves"
         );
@@ -239,7 +209,7 @@ fn start_with_dhcp_killed_after_each_step_converges_with_one_dnsmasq_and_stop_en
         );
         ok("stop", &run(None, &["stop"]));
         assert!(
-            dnsmasqs(state).is_empty(),
+            main_processes(state).is_empty(),
             "kill at step {n}: stop left dnsmasq running"
         );
         let diff = before.diff(&Snapshot::of(&ns));
