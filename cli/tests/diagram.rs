@@ -44,7 +44,7 @@ fn svg_is_well_formed_and_draws_every_brouter_host_and_policy() {
     }
     for expected in [
         "eth0 zone external",
-        "host web2 aa:cc:00:00:01:02 10.1.0.11 10.1.0.12",
+        "host web2 aa:cc:00:00:01:02 10.1.0.11 10.1.0.12 2001:db8:10::11",
         "tcp/8000-8009 → web2:8000-8009 tcp/2222 → web2:22",
         "reject (logged)",
         "accept tcp/80 tcp/443 udp/53 icmp",
@@ -80,7 +80,7 @@ fn dot_output_parses_as_graphviz_and_goes_to_the_named_file() {
     let mut parser = layout::gv::DotParser::new(&dot);
     assert!(parser.process().is_ok(), "DOT does not parse:\n{dot}");
     assert!(dot
-        .contains("\"net:hosting\" [label=\"brouter br-hosting\\n10.2.0.1/24\\nzone hosting\\nmasquerade\""));
+        .contains("\"net:hosting\" [label=\"brouter br-hosting\\n10.2.0.1/24\\nfd00:2::1/64\\nzone hosting\\nmasquerade, dhcp\""));
 }
 
 #[test]
@@ -100,12 +100,12 @@ fn live_state_from_the_simulator_shows_uplink_address_and_bridge_state() {
     assert!(
         texts
             .iter()
-            .any(|t| t == "brouter br-data 10.3.0.1/24 zone data [up]"),
+            .any(|t| t == "brouter br-data 10.3.0.1/24 fd00:3::1/64 zone data [up]"),
         "{texts:?}"
     );
     assert!(texts
         .iter()
-        .any(|t| t == "host db1 aa:cc:00:00:03:01 10.3.0.10 (no vif attached)"));
+        .any(|t| t == "host db1 aa:cc:00:00:03:01 10.3.0.10 fd00:3::10 (no vif attached)"));
 }
 
 #[test]

@@ -415,8 +415,9 @@ fn host_node(h: &Host, n: &Network, observed: Option<&Observed>) -> Node {
     if let Some(mac) = &h.mac {
         lines.push(mac.clone());
     }
-    if !h.addresses.is_empty() {
-        let addrs: Vec<String> = h.addresses.iter().map(ToString::to_string).collect();
+    if !h.addresses.is_empty() || !h.addresses6.is_empty() {
+        let v4 = h.addresses.iter().map(ToString::to_string);
+        let addrs: Vec<String> = v4.chain(h.addresses6.iter().map(ToString::to_string)).collect();
         lines.push(addrs.join(" "));
     }
     match observed {

@@ -307,6 +307,16 @@ pub fn accept_ra_key(link: &str) -> String {
     format!("net.ipv6.conf.{}.accept_ra", link.replace('.', "/"))
 }
 
+/// The link a per-interface sysctl (`net.ipv{4,6}.conf.<link>.*`) belongs to; `None`
+/// for global keys and for `all`/`default`. Such a key exists only while its link does.
+pub fn sysctl_link(key: &str) -> Option<String> {
+    let rest = key
+        .strip_prefix("net.ipv6.conf.")
+        .or_else(|| key.strip_prefix("net.ipv4.conf."))?;
+    let (link, _) = rest.split_once('.')?;
+    (link != "all" && link != "default").then(|| link.replace('/', "."))
+}
+
 /// Memory key under which the pre-brouter value of a sysctl is kept.
 pub fn sysctl_memory_key(key: &str) -> String {
     format!("sysctl:{key}")

@@ -183,6 +183,11 @@ fn remember_notes(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
 /// Step 2b: sysctls, remembering what was there before brouter first changed it.
 fn set_sysctls(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed) {
     for (key, value) in &desired.sysctls {
+        // A missing uplink has no `accept_ra` to set (warned about elsewhere); the next
+        // `start` after it appears sets it.
+        if crate::model::sysctl_link(key).is_some_and(|l| observed.link(&l).is_none()) {
+            continue;
+        }
         let current = observed.sysctls.get(key);
         if current != Some(value) {
             let mkey = sysctl_memory_key(key);

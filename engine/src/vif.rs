@@ -412,7 +412,7 @@ fn antispoof_binding(
     if no_v4(&b) && net.dhcp {
         // Its address comes from its DHCP lease: until dnsmasq leases one, only its DHCP
         // discover passes (see `crate::dhcp_lease`).
-    } else if b.addrs.is_empty() && !crate::firewall::declares(&rs, bridge, &mac) {
+    } else if no_v4(&b) && !crate::firewall::declares(&rs, bridge, &mac) {
         b.addrs = Binding::any();
         warnings.push(format!(
             "{name}: mac={} is declared by no [[host]] and Xen gave no ip=: bound to its MAC alone, so any address from it passes (as with Xen's vif-bridge); set ip= in the vif spec or declare a [[host]] to bind its addresses",

@@ -502,10 +502,23 @@ fn the_seed_setup_masquerades_and_keeps_the_outside_out() {
 fn a_vif_is_bound_only_on_an_antispoof_network() {
     let rs = isp();
     let b = binding_for(&rs, "br-dmz", "vif4.0", "AA:CC:00:00:01:02").unwrap();
-    assert_eq!(b.addrs, vec![net("10.1.0.11"), net("10.1.0.12")]);
+    // Its declared addresses, and the SLAAC address its MAC makes in dmz's /64.
+    assert_eq!(
+        b.addrs,
+        vec![
+            net("10.1.0.11"),
+            net("10.1.0.12"),
+            net("2001:db8:10::11"),
+            net("2001:db8:10::a8cc:ff:fe00:102")
+        ]
+    );
     assert_eq!(b.mac, "aa:cc:00:00:01:02");
     let stranger = binding_for(&rs, "br-dmz", "vif5.0", "aa:cc:00:00:09:09").unwrap();
-    assert!(stranger.addrs.is_empty(), "an undeclared MAC gets no address");
+    assert_eq!(
+        stranger.addrs,
+        vec![net("2001:db8:10::a8cc:ff:fe00:909")],
+        "an undeclared MAC gets no declared address, only its SLAAC one"
+    );
     assert_eq!(
         binding_for(&rs, "br-hosting", "vif6.0", "aa:cc:00:00:02:01"),
         None
@@ -553,7 +566,11 @@ fn start_keeps_the_bindings_of_attached_vifs() {
         vec![Binding {
             vif: "vif1.0".into(),
             mac: "aa:cc:00:00:01:01".into(),
-            addrs: vec![net("10.1.0.10")]
+            addrs: vec![
+                net("10.1.0.10"),
+                net("2001:db8:10::10"),
+                net("2001:db8:10::a8cc:ff:fe00:101")
+            ]
         }]
     );
     let plan = plan_start(&desired, &observed).unwrap();

@@ -100,9 +100,9 @@ pub fn binding_for(ruleset: &Ruleset, bridge: &str, vif: &str, mac: &str) -> Opt
             v4.chain(v6).map(ipnet::IpNet::from).collect()
         })
         .unwrap_or_default();
-    // A declared VM on a dual-stack network also configures the address SLAAC builds
-    // from the announced /64 and its MAC.
-    if let (Some(_), Some(p)) = (host, net.address6) {
+    // Any VM on a dual-stack network configures the address SLAAC builds from the
+    // announced /64 and its MAC (bound already): it may send from it, declared or not.
+    if let Some(p) = net.address6 {
         addrs.extend(slaac_address(p, &mac).map(|a| ipnet::IpNet::from(std::net::IpAddr::V6(a))));
     }
     Binding::normalise(&mut addrs);
