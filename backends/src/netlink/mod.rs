@@ -17,7 +17,7 @@ mod request;
 pub mod routes;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, RawFd};
 
 use async_trait::async_trait;
@@ -528,8 +528,8 @@ impl NetBackend for NetlinkBackend {
             .map(|f| conntrack::Stale {
                 proto: f.proto,
                 ports: f.ports,
-                to: to.to_vec(),
-                keep: Some((f.addr, f.to_port)),
+                to: to.iter().map(|a| IpAddr::V4(*a)).collect(),
+                keep: vec![(IpAddr::V4(f.addr), f.to_port)],
             })
             .collect();
         self.firewall(move |t| conntrack::forget_all(t, stale).map(|_| ()))
