@@ -6,14 +6,21 @@
 //! to the dom0 after the forward is added — the new DNAT rule never sees it. Deleting the
 //! entry makes the next datagram a new flow, which the current rules translate.
 //!
-//! The messages (a dump of the IPv4 table, then one delete per entry by its original
-//! tuple) are `netlink-packet-netfilter`'s typed ctnetlink messages, sent and answered
-//! over `netlink-wire`'s socket (the `conntrack` tool is not on every dom0); the zone,
-//! which that crate does not type, is a plain attribute. Everything runs on a thread inside the target namespace,
-//! because a netlink socket talks to the namespace it was created in.
+//! The messages (one dump of the whole table, IPv4 and IPv6 alike, then one delete per
+//! entry by its original tuple) are `netlink-packet-netfilter`'s typed ctnetlink
+//! messages, sent and answered over `netlink-wire`'s socket (the `conntrack` tool is not
+//! on every dom0); the zone, which that crate does not type, is a plain attribute.
+//! Everything runs on a thread inside the target namespace, because a netlink socket
+//! talks to the namespace it was created in.
+//!
+//! One dump covers both families: a dump request whose `nfgen_family` is `AF_UNSPEC`
+//! makes ctnetlink skip its family filter (`ctnetlink_dump_table` compares the entry's
+//! family only when one is given), so IPv6 costs no second walk of the table. A delete
+//! names its entry's own family: the kernel parses the tuple's addresses by it (and a
+//! delete with `AF_UNSPEC` and no tuple would flush the whole table).
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use brouter_engine::config::{PortRange, Proto};
 use brouter_engine::{BackendError, ErrorKind};
@@ -34,11 +41,11 @@ use crate::NetnsTarget;
 /// `CTA_ZONE`: not typed by netlink-packet-netfilter 0.4.
 const CTA_ZONE: u16 = 18;
 
-/// One direction of a connection: addresses, protocol, ports.
+/// One direction of a connection: addresses (both of one family), protocol, ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuple {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
     pub proto: u8,
     pub sport: u16,
     pub dport: u16,
@@ -54,14 +61,15 @@ pub struct Entry {
 }
 
 /// What to forget: connections of `proto` to one of `to` (the dom0 addresses forwards
-/// apply to) on a port in `ports`, except those already translated to `keep`
-/// (the forward's target address and port).
+/// apply to, of either family) on a port in `ports`, except those already translated to
+/// one of `keep` (the forward's target address and port, one per family it forwards;
+/// port `None`: the same port).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stale {
     pub proto: Proto,
     pub ports: PortRange,
-    pub to: Vec<Ipv4Addr>,
-    pub keep: Option<(Ipv4Addr, Option<u16>)>,
+    pub to: Vec<IpAddr>,
+    pub keep: Vec<(IpAddr, Option<u16>)>,
 }
 
 impl Stale {
@@ -76,7 +84,8 @@ impl Stale {
         }
         let lands_on_target = self
             .keep
-            .is_some_and(|(addr, port)| e.reply.src == addr && e.reply.sport == port.unwrap_or(e.orig.dport));
+            .iter()
+            .any(|(addr, port)| e.reply.src == *addr && e.reply.sport == port.unwrap_or(e.orig.dport));
         !lands_on_target
     }
 }
@@ -116,6 +125,21 @@ pub fn forget_all(target: &NetnsTarget, stale: Vec<Stale>) -> Result<usize, Back
         })
         .and_then(|r| r)
         .map_err(what)
+}
+
+/// Every entry of `target`'s conntrack table, both families, as one [`forget_all`] dump
+/// reads them: what a kernel test looks at to see a flow tracked (and which way it goes).
+pub fn entries(target: &NetnsTarget) -> Result<Vec<Entry>, BackendError> {
+    let label = target.label();
+    target
+        .run(|| Socket::open()?.dump())
+        .and_then(|r| r)
+        .map_err(|e| {
+            BackendError::new(
+                ErrorKind::Other,
+                format!("cannot read the connection tracking table in network namespace {label}: {e}"),
+            )
+        })
 }
 
 /// Many [`Stale`]s, found by an entry's protocol and destination port: single-port
@@ -169,11 +193,11 @@ impl Socket {
         })
     }
 
-    /// A request: `nlmsghdr`, then the ctnetlink message for IPv4 (`nfgenmsg` version 0,
-    /// resource id 0) and its attributes.
-    fn request(&self, msg: ConntrackMessage, flags: u16) -> (Vec<u8>, u32) {
+    /// A request: `nlmsghdr`, then the ctnetlink message for `family` (`nfgenmsg`
+    /// version 0, resource id 0) and its attributes.
+    fn request(&self, family: NetfilterProtoFamily, msg: ConntrackMessage, flags: u16) -> (Vec<u8>, u32) {
         let seq = self.nl.next_seq();
-        let nf = NetfilterMessage::new(NetfilterHeader::new(NetfilterProtoFamily::IPv4, 0, 0), msg);
+        let nf = NetfilterMessage::new(NetfilterHeader::new(family, 0, 0), msg);
         let mut body = vec![0; Emitable::buffer_len(&nf)];
         nf.emit(&mut body);
         let mut w = Writer::with_capacity(16 + body.len());
@@ -182,9 +206,13 @@ impl Socket {
         (w.into_bytes(), seq)
     }
 
-    /// Every IPv4 conntrack entry.
+    /// Every conntrack entry, IPv4 and IPv6: one dump with `AF_UNSPEC`.
     fn dump(&self) -> io::Result<Vec<Entry>> {
-        let (msg, seq) = self.request(ConntrackMessage::Get(vec![]), NLM_F_DUMP);
+        let (msg, seq) = self.request(
+            NetfilterProtoFamily::Unspec,
+            ConntrackMessage::Get(vec![]),
+            NLM_F_DUMP,
+        );
         let mut out = vec![];
         self.nl.request(&msg, seq, |m| {
             let mut header = NetlinkHeader::default();
@@ -207,7 +235,11 @@ impl Socket {
         if let Some(z) = e.zone {
             attrs.push(Cta::Other(DefaultNla::new(CTA_ZONE, z.to_be_bytes().to_vec())));
         }
-        let (msg, seq) = self.request(ConntrackMessage::Delete(attrs), NLM_F_ACK);
+        let family = match e.orig.src {
+            IpAddr::V4(_) => NetfilterProtoFamily::IPv4,
+            IpAddr::V6(_) => NetfilterProtoFamily::IPv6,
+        };
+        let (msg, seq) = self.request(family, ConntrackMessage::Delete(attrs), NLM_F_ACK);
         match self.nl.request(&msg, seq, |_| Ok(false)) {
             Ok(()) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
@@ -245,8 +277,8 @@ fn tuple(parts: &[Part]) -> Option<Tuple> {
             Part::Ip(ips) => {
                 for ip in ips {
                     match ip {
-                        IPTuple::SourceAddress(IpAddr::V4(a)) => src = Some(*a),
-                        IPTuple::DestinationAddress(IpAddr::V4(a)) => dst = Some(*a),
+                        IPTuple::SourceAddress(a) => src = Some(*a),
+                        IPTuple::DestinationAddress(a) => dst = Some(*a),
                         _ => {}
                     }
                 }
@@ -264,9 +296,13 @@ fn tuple(parts: &[Part]) -> Option<Tuple> {
             _ => {}
         }
     }
+    let (src, dst) = (src?, dst?);
+    if src.is_ipv4() != dst.is_ipv4() {
+        return None;
+    }
     Some(Tuple {
-        src: src?,
-        dst: dst?,
+        src,
+        dst,
         proto: proto?,
         sport,
         dport,
@@ -277,8 +313,8 @@ fn tuple(parts: &[Part]) -> Option<Tuple> {
 fn tuple_parts(t: &Tuple) -> Vec<Part> {
     vec![
         Part::Ip(vec![
-            IPTuple::SourceAddress(IpAddr::V4(t.src)),
-            IPTuple::DestinationAddress(IpAddr::V4(t.dst)),
+            IPTuple::SourceAddress(t.src),
+            IPTuple::DestinationAddress(t.dst),
         ]),
         Part::Proto(vec![
             ProtoTuple::Protocol(Protocol::from(t.proto)),
@@ -291,25 +327,41 @@ fn tuple_parts(t: &Tuple) -> Vec<Part> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
-    fn entry(dst: [u8; 4], dport: u16, reply_src: [u8; 4], reply_sport: u16) -> Entry {
+    /// A UDP flow from a client to `dst`:`dport`, whose replies come from `reply_src`:`reply_sport`.
+    fn flow(client: IpAddr, dst: IpAddr, dport: u16, reply_src: IpAddr, reply_sport: u16) -> Entry {
         Entry {
             orig: Tuple {
-                src: Ipv4Addr::new(192, 0, 2, 1),
-                dst: dst.into(),
+                src: client,
+                dst,
                 proto: 17,
                 sport: 40000,
                 dport,
             },
             reply: Tuple {
-                src: reply_src.into(),
-                dst: Ipv4Addr::new(192, 0, 2, 1),
+                src: reply_src,
+                dst: client,
                 proto: 17,
                 sport: reply_sport,
                 dport: 40000,
             },
             zone: None,
         }
+    }
+
+    fn entry(dst: [u8; 4], dport: u16, reply_src: [u8; 4], reply_sport: u16) -> Entry {
+        let v4 = |a: [u8; 4]| IpAddr::from(Ipv4Addr::from(a));
+        flow(v4([192, 0, 2, 1]), v4(dst), dport, v4(reply_src), reply_sport)
+    }
+
+    fn v6(s: &str) -> IpAddr {
+        s.parse::<Ipv6Addr>().unwrap().into()
+    }
+
+    /// An IPv6 flow from the internet's 2001:db8:1::1 to `dst`:`dport`.
+    fn entry6(dst: &str, dport: u16, reply_src: &str, reply_sport: u16) -> Entry {
+        flow(v6("2001:db8:1::1"), v6(dst), dport, v6(reply_src), reply_sport)
     }
 
     fn stale() -> Stale {
@@ -319,9 +371,18 @@ mod tests {
                 first: 5060,
                 last: 5061,
             },
-            to: vec![Ipv4Addr::new(192, 0, 2, 2)],
-            keep: Some((Ipv4Addr::new(10, 2, 0, 10), None)),
+            to: vec![Ipv4Addr::new(192, 0, 2, 2).into()],
+            keep: vec![(Ipv4Addr::new(10, 2, 0, 10).into(), None)],
         }
+    }
+
+    /// The forward of [`stale`] to a dual-stack host: the uplink's IPv6 address too, and
+    /// the host's IPv6 address as the IPv6 target.
+    fn stale6() -> Stale {
+        let mut s = stale();
+        s.to.push(v6("2001:db8:1::2"));
+        s.keep.push((v6("fd00:1::10"), None));
+        s
     }
 
     #[test]
@@ -372,20 +433,61 @@ mod tests {
     }
 
     #[test]
-    fn a_tuple_survives_encoding_and_parsing() {
-        let e = entry([192, 0, 2, 2], 5060, [10, 2, 0, 10], 5060);
-        // As the kernel answers a dump: both tuples and the zone, through the bytes.
-        let mut e = e;
-        e.zone = Some(7);
-        let attrs = vec![
+    fn an_ipv6_flow_still_going_to_the_dom0_is_stale() {
+        let e = entry6("2001:db8:1::2", 5060, "2001:db8:1::2", 5060);
+        assert!(stale6().matches(&e));
+        assert!(
+            Matcher::new(&[stale6()]).matches(&e),
+            "found by its port in one pass"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_flow_already_forwarded_to_the_hosts_ipv6_address_is_kept() {
+        assert!(!stale6().matches(&entry6("2001:db8:1::2", 5060, "fd00:1::10", 5060)));
+    }
+
+    #[test]
+    fn an_ipv6_flow_forwarded_to_an_old_ipv6_target_is_stale() {
+        assert!(stale6().matches(&entry6("2001:db8:1::2", 5060, "fd00:1::99", 5060)));
+    }
+
+    #[test]
+    fn ipv6_flows_are_left_alone_by_a_forward_without_an_ipv6_target() {
+        // `to` holds no IPv6 address: no IPv6 rule would catch the flow.
+        assert!(!stale().matches(&entry6("2001:db8:1::2", 5060, "2001:db8:1::2", 5060)));
+    }
+
+    #[test]
+    fn ipv6_flows_to_other_addresses_or_ports_are_left_alone() {
+        assert!(!stale6().matches(&entry6("2001:db8:1::99", 5060, "2001:db8:1::99", 5060)));
+        assert!(!stale6().matches(&entry6("2001:db8:1::2", 5062, "2001:db8:1::2", 5062)));
+    }
+
+    #[test]
+    fn a_translated_port_is_kept_in_both_families() {
+        let s = Stale {
+            keep: vec![
+                (Ipv4Addr::new(10, 2, 0, 10).into(), Some(80)),
+                (v6("fd00:1::10"), Some(80)),
+            ],
+            ..stale6()
+        };
+        assert!(!s.matches(&entry([192, 0, 2, 2], 5060, [10, 2, 0, 10], 80)));
+        assert!(!s.matches(&entry6("2001:db8:1::2", 5060, "fd00:1::10", 80)));
+        assert!(s.matches(&entry6("2001:db8:1::2", 5060, "fd00:1::10", 5060)));
+    }
+
+    /// `e` as the kernel answers a dump (both tuples and the zone), through the bytes.
+    fn through_the_wire(e: &Entry, family: NetfilterProtoFamily) -> Option<Entry> {
+        let mut attrs = vec![
             Cta::CtaTupleOrig(tuple_parts(&e.orig)),
             Cta::CtaTupleReply(tuple_parts(&e.reply)),
-            Cta::Other(DefaultNla::new(CTA_ZONE, 7u16.to_be_bytes().to_vec())),
         ];
-        let nf = NetfilterMessage::new(
-            NetfilterHeader::new(NetfilterProtoFamily::IPv4, 0, 0),
-            ConntrackMessage::New(attrs),
-        );
+        if let Some(z) = e.zone {
+            attrs.push(Cta::Other(DefaultNla::new(CTA_ZONE, z.to_be_bytes().to_vec())));
+        }
+        let nf = NetfilterMessage::new(NetfilterHeader::new(family, 0, 0), ConntrackMessage::New(attrs));
         let mut body = vec![0; Emitable::buffer_len(&nf)];
         nf.emit(&mut body);
         let mut header = NetlinkHeader::default();
@@ -394,6 +496,39 @@ mod tests {
         let NetfilterMessageInner::Conntrack(ConntrackMessage::New(attrs)) = back.inner else {
             panic!("not a conntrack entry: {back:?}");
         };
-        assert_eq!(entry_of(&attrs), Some(e));
+        entry_of(&attrs)
+    }
+
+    #[test]
+    fn a_tuple_survives_encoding_and_parsing() {
+        let mut e = entry([192, 0, 2, 2], 5060, [10, 2, 0, 10], 5060);
+        e.zone = Some(7);
+        assert_eq!(through_the_wire(&e, NetfilterProtoFamily::IPv4), Some(e));
+    }
+
+    #[test]
+    fn an_ipv6_tuple_survives_encoding_and_parsing() {
+        let mut e = entry6("2001:db8:1::2", 5060, "fd00:1::10", 80);
+        e.zone = Some(7);
+        assert_eq!(through_the_wire(&e, NetfilterProtoFamily::IPv6), Some(e));
+    }
+
+    #[test]
+    fn an_ipv6_tuple_is_sent_as_the_ipv6_address_attributes() {
+        // CTA_IP_V6_SRC (3) and CTA_IP_V6_DST (4), 16 bytes each: what the kernel parses
+        // for an AF_INET6 delete.
+        let t = entry6("2001:db8:1::2", 5060, "fd00:1::10", 80).orig;
+        let Part::Ip(ips) = &tuple_parts(&t)[0] else {
+            panic!("the addresses come first");
+        };
+        let kinds: Vec<(u16, usize)> = ips.iter().map(|a| (a.kind(), a.value_len())).collect();
+        assert_eq!(kinds, [(3, 16), (4, 16)]);
+    }
+
+    #[test]
+    fn a_tuple_mixing_families_is_not_an_entry() {
+        let mut e = entry6("2001:db8:1::2", 5060, "fd00:1::10", 80);
+        e.orig.src = Ipv4Addr::new(192, 0, 2, 1).into();
+        assert_eq!(through_the_wire(&e, NetfilterProtoFamily::IPv6), None);
     }
 }

@@ -79,7 +79,7 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
             ruleset,
             sets,
         } => backend.update_firewall_elements(fingerprint, ruleset, sets).await,
-        Op::FlushConntrack { to, flows } => backend.flush_conntrack(to, flows).await,
+        Op::FlushConntrack { to, to6, flows } => backend.flush_conntrack(to, to6, flows).await,
         Op::WriteDhcpFiles { files } => backend.write_dhcp_files(files).await,
         Op::StartDhcp {
             options,

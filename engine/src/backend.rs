@@ -6,7 +6,7 @@
 //! and `NetlinkBackend` (rtnetlink + nftables).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use async_trait::async_trait;
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -190,13 +190,18 @@ pub trait NetBackend: Send {
         Err(unsupported("add_binding (anti-spoofing bindings)"))
     }
     /// Forget the connection-tracking entries that `flows` now forward but the kernel
-    /// still sends elsewhere: flows to one of the dom0 addresses `to` on a forwarded port,
-    /// except those already translated to the forward's target, so their next packets
-    /// meet the current NAT rules. One pass for all of them. The default has nothing to
-    /// forget: a backend without connection tracking (the simulator NATs every packet
-    /// afresh).
-    async fn flush_conntrack(&mut self, to: &[Ipv4Addr], flows: &[StaleFlow]) -> BackendResult<()> {
-        let _ = (to, flows);
+    /// still sends elsewhere: flows to one of the dom0 addresses `to` (IPv4) or `to6`
+    /// (IPv6, for the flows with an `addr6`) on a forwarded port, except those already
+    /// translated to the forward's target in their family, so their next packets meet the
+    /// current NAT rules. One pass for all of them. The default has nothing to forget: a
+    /// backend without connection tracking (the simulator NATs every packet afresh).
+    async fn flush_conntrack(
+        &mut self,
+        to: &[Ipv4Addr],
+        to6: &[Ipv6Addr],
+        flows: &[StaleFlow],
+    ) -> BackendResult<()> {
+        let _ = (to, to6, flows);
         Ok(())
     }
     /// The read-back of brouter's tables against what `ruleset` installs, in elements

@@ -5,7 +5,7 @@
 //! plan interrupted after any step and planned again converges to the same state.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -465,7 +465,7 @@ fn redo_flushes(ops: &mut Vec<Op>, fw: &Ruleset, observed: &Observed) {
 /// nobody forwarded was refused and has no entry worth keeping.
 fn stale_udp_flows(fw: &Ruleset, observed: &Observed, changed: Option<&[(Proto, u16)]>) -> Option<Op> {
     // The dom0's own addresses that forwards apply to: all but the bridges' (DNAT
-    // matches `fib daddr type local` minus the bridge addresses).
+    // matches `fib daddr type local` minus the bridge addresses), in both families.
     let mut to: Vec<Ipv4Addr> = observed
         .addresses
         .iter()
@@ -474,9 +474,18 @@ fn stale_udp_flows(fw: &Ruleset, observed: &Observed, changed: Option<&[(Proto, 
         .collect();
     to.sort();
     to.dedup();
-    if to.is_empty() {
-        return None;
-    }
+    let mut to6: Vec<Ipv6Addr> = observed
+        .addresses6
+        .iter()
+        .map(|a| a.addr.addr())
+        .filter(|a| {
+            !fw.networks
+                .iter()
+                .any(|n| n.address6.is_some_and(|b| b.addr() == *a))
+        })
+        .collect();
+    to6.sort();
+    to6.dedup();
     let changed: Option<BTreeSet<(Proto, u16)>> = changed.map(|c| c.iter().copied().collect());
     let flows: Vec<StaleFlow> = fw
         .forwards
@@ -491,10 +500,16 @@ fn stale_udp_flows(fw: &Ruleset, observed: &Observed, changed: Option<&[(Proto, 
             proto: f.proto,
             ports: f.ports,
             addr: f.addr,
+            addr6: f.addr6,
             to_port: f.to_port,
         })
         .collect();
-    (!flows.is_empty()).then_some(Op::FlushConntrack { to, flows })
+    // IPv6 flows are stale only for forwards that DNAT IPv6 too.
+    if !flows.iter().any(|f| f.addr6.is_some()) {
+        to6.clear();
+    }
+    let nowhere = to.is_empty() && to6.is_empty();
+    (!flows.is_empty() && !nowhere).then_some(Op::FlushConntrack { to, to6, flows })
 }
 
 /// Plan `stop`: remove everything brouter owns in `scope` and restore what it changed.

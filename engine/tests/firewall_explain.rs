@@ -637,6 +637,7 @@ fn a_changed_firewall_forgets_udp_flows_the_forwards_now_cover() {
         op,
         &Op::FlushConntrack {
             to: vec![ip("192.0.2.2")],
+            to6: vec![],
             flows: vec![brouter_engine::plan::StaleFlow {
                 proto: brouter_engine::config::Proto::Udp,
                 ports: brouter_engine::config::PortRange {
@@ -644,6 +645,7 @@ fn a_changed_firewall_forgets_udp_flows_the_forwards_now_cover() {
                     last: 5061
                 },
                 addr: ip("10.2.0.10"),
+                addr6: None,
                 to_port: None,
             }],
         }

@@ -17,7 +17,7 @@ mod request;
 pub mod routes;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
 
 use async_trait::async_trait;
@@ -522,14 +522,26 @@ impl NetBackend for NetlinkBackend {
         self.binding_socket()?.unbind(vif)
     }
 
-    async fn flush_conntrack(&mut self, to: &[Ipv4Addr], flows: &[StaleFlow]) -> BackendResult<()> {
+    async fn flush_conntrack(
+        &mut self,
+        to: &[Ipv4Addr],
+        to6: &[Ipv6Addr],
+        flows: &[StaleFlow],
+    ) -> BackendResult<()> {
+        // A forward's IPv6 flows are stale only if it forwards IPv6 (has an `addr6`).
         let stale: Vec<conntrack::Stale> = flows
             .iter()
             .map(|f| conntrack::Stale {
                 proto: f.proto,
                 ports: f.ports,
-                to: to.to_vec(),
-                keep: Some((f.addr, f.to_port)),
+                to: to
+                    .iter()
+                    .map(|a| IpAddr::V4(*a))
+                    .chain(to6.iter().filter(|_| f.addr6.is_some()).map(|a| IpAddr::V6(*a)))
+                    .collect(),
+                keep: std::iter::once((IpAddr::V4(f.addr), f.to_port))
+                    .chain(f.addr6.map(|a| (IpAddr::V6(a), f.to_port)))
+                    .collect(),
             })
             .collect();
         self.firewall(move |t| conntrack::forget_all(t, stale).map(|_| ()))

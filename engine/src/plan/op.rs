@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
@@ -148,8 +148,14 @@ pub enum Op {
     /// once, on its first packet: a UDP flow that reached the dom0 before its forward
     /// existed (a game or VoIP client that keeps sending) would never be forwarded
     /// otherwise. One op, one pass over the conntrack table, however many forwards.
+    ///
+    /// Both families: `to6` are the dom0's IPv6 addresses forwards apply to (the
+    /// uplink's), for the forwards that also DNAT IPv6 (`StaleFlow::addr6`); empty when
+    /// none does, and then IPv6 flows are left alone (no IPv6 rule would catch them).
     FlushConntrack {
         to: Vec<Ipv4Addr>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        to6: Vec<Ipv6Addr>,
         flows: Vec<StaleFlow>,
     },
     /// Write brouter's dnsmasq files (static leases, host names; see [`crate::dhcp`]),
@@ -174,12 +180,17 @@ pub enum Op {
 }
 
 /// One forward whose stale flows [`Op::FlushConntrack`] forgets: `proto` flows to a port in
-/// `ports`, except those already going to `addr` (`to_port`, or the same port).
+/// `ports`, except those already going to `addr` (`to_port`, or the same port) — or, over
+/// IPv6, to `addr6`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaleFlow {
     pub proto: Proto,
     pub ports: PortRange,
     pub addr: Ipv4Addr,
+    /// The forward's IPv6 target (its host's IPv6 address), when it forwards IPv6 too:
+    /// only then are IPv6 flows to the dom0 on its ports stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr6: Option<Ipv6Addr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_port: Option<u16>,
 }
@@ -313,18 +324,24 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
-            Op::FlushConntrack { flows, .. } => match flows.as_slice() {
-                [one] => write!(
-                    f,
-                    "forget tracked {} flows to the dom0 on port {} not yet forwarded to {}{}",
-                    one.proto,
-                    one.ports,
-                    one.addr,
-                    one.to_port.map(|p| format!(":{p}")).unwrap_or_default()
-                ),
+            Op::FlushConntrack { to6, flows, .. } => match flows.as_slice() {
+                [one] => {
+                    let port = one.to_port.map(|p| format!(":{p}")).unwrap_or_default();
+                    write!(
+                        f,
+                        "forget tracked {} flows to the dom0 on port {} not yet forwarded to {}{port}",
+                        one.proto, one.ports, one.addr
+                    )?;
+                    match (one.addr6, one.to_port) {
+                        (Some(a6), Some(p)) if !to6.is_empty() => write!(f, " or [{a6}]:{p}"),
+                        (Some(a6), None) if !to6.is_empty() => write!(f, " or {a6}"),
+                        _ => Ok(()),
+                    }
+                }
                 many => write!(
                     f,
-                    "forget tracked flows to the dom0 on the ports of {} forward(s) not yet forwarded (one pass)",
+                    "forget tracked flows to the dom0{} on the ports of {} forward(s) not yet forwarded (one pass)",
+                    if to6.is_empty() { "" } else { " (IPv4 and IPv6)" },
                     many.len()
                 ),
             },
