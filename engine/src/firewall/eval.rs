@@ -17,6 +17,8 @@
 //! masquerade applies to unique-local prefixes only. Neighbour discovery is not a flow
 //! here (as ARP is for IPv4): the judges accept it on every network's link whatever the
 //! policies say, and the bridge lets its link-local and `::` sources pass anti-spoofing.
+//! Link-local destinations (fe80::/10) are not modelled either: they never leave the link,
+//! and a flow to one is walked as if it were an outside address.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
