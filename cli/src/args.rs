@@ -142,10 +142,14 @@ pub struct ExplainArgs {
     /// Source zone (external, dom0, a network) or source address.
     #[arg(long)]
     pub from: String,
-    /// Destination address[:port], a [[host]] name[:port], or `uplink` (the dom0's
-    /// external address).
+    /// Destination address[:port] (IPv6 as [fd00:1::10]:80), a [[host]] name[:port], or
+    /// `uplink` (the dom0's external address; `uplink6` for its IPv6 address).
     #[arg(long)]
     pub to: String,
+    /// An IPv6 flow: a [[host]] name resolves to its IPv6 address and `uplink` to the
+    /// uplink's IPv6 address (a literal IPv6 address needs no -6).
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
     /// tcp, udp, icmp (or arp, for anti-spoofing); either case.
     #[arg(long, default_value = "tcp")]
     pub proto: String,

@@ -181,6 +181,7 @@ async fn connectivity(
     let observed = observe(backend).await?;
     let ctx = ExplainContext {
         uplink_address: Some(UPLINK_ADDR),
+        uplink_address6: None,
         ..ExplainContext::from_observed(&observed)
     };
     let ruleset = desired.firewall.clone().unwrap_or_default();

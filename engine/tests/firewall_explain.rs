@@ -34,6 +34,7 @@ fn isp() -> Ruleset {
 fn ctx() -> ExplainContext {
     ExplainContext {
         uplink_address: Some(UPLINK),
+        uplink_address6: None,
         disabled_ports: vec![],
         bindings: vec![],
     }
@@ -136,7 +137,7 @@ fn masquerade_shows_the_uplink_address_to_the_outside() {
     let rs = isp();
     let t = explain(&rs, &ctx(), &Flow::tcp("hosting", OUTSIDE, 443)).unwrap();
     assert_eq!(t.verdict, Action::Accept);
-    assert_eq!(t.seen_source(), Some(Address::Ip(UPLINK)));
+    assert_eq!(t.seen_source(), Some(Address::from(UPLINK)));
     // Without a known uplink address the trace says so symbolically.
     let t = explain(
         &rs,
@@ -160,7 +161,7 @@ fn a_network_without_masquerade_keeps_its_source() {
     });
     let t = explain(&rs, &ctx(), &Flow::tcp("data", OUTSIDE, 80)).unwrap();
     assert_eq!(t.verdict, Action::Accept);
-    assert_eq!(t.seen_source(), Some(Address::Ip(ip("10.3.0.10"))));
+    assert_eq!(t.seen_source(), Some(Address::from(ip("10.3.0.10"))));
 }
 
 #[test]
@@ -168,7 +169,7 @@ fn routed_traffic_between_zones_keeps_its_source() {
     let rs = isp();
     let t = explain(&rs, &ctx(), &Flow::tcp("hosting", ip("10.1.0.10"), 80)).unwrap();
     assert_eq!(t.verdict, Action::Accept);
-    assert_eq!(t.seen_source(), Some(Address::Ip(ip("10.2.0.10"))));
+    assert_eq!(t.seen_source(), Some(Address::from(ip("10.2.0.10"))));
 }
 
 #[test]
@@ -184,9 +185,9 @@ fn a_forward_reaches_its_vm_and_keeps_the_client_address() {
     let d = t.delivered.clone().unwrap();
     assert_eq!(
         (d.zone.as_str(), d.addr, d.port),
-        ("dmz", Address::Ip(ip("10.1.0.10")), Some(80))
+        ("dmz", Address::from(ip("10.1.0.10")), Some(80))
     );
-    assert_eq!(d.source, Address::Ip(OUTSIDE));
+    assert_eq!(d.source, Address::from(OUTSIDE));
     assert!(t.to_string().contains("a forward implies its accept"), "{t}");
 }
 
@@ -194,7 +195,7 @@ fn a_forward_reaches_its_vm_and_keeps_the_client_address() {
 fn a_forward_given_the_literal_uplink_address_is_the_same_forward() {
     let rs = isp();
     let t = explain(&rs, &ctx(), &Flow::tcp("external", UPLINK, 443)).unwrap();
-    assert_eq!(t.delivered.unwrap().addr, Address::Ip(ip("10.1.0.10")));
+    assert_eq!(t.delivered.unwrap().addr, Address::from(ip("10.1.0.10")));
 }
 
 #[test]
@@ -202,7 +203,7 @@ fn a_forward_translates_its_port() {
     let rs = isp();
     let t = explain(&rs, &ctx(), &Flow::tcp("external", Address::Uplink, 2222)).unwrap();
     let d = t.delivered.unwrap();
-    assert_eq!((d.addr, d.port), (Address::Ip(ip("10.1.0.11")), Some(22)));
+    assert_eq!((d.addr, d.port), (Address::from(ip("10.1.0.11")), Some(22)));
 }
 
 #[test]
@@ -211,10 +212,10 @@ fn a_forwarded_range_keeps_each_port() {
     for port in [8000, 8005, 8009] {
         let t = explain(&rs, &ctx(), &Flow::tcp("external", Address::Uplink, port)).unwrap();
         let d = t.delivered.unwrap();
-        assert_eq!((d.addr, d.port), (Address::Ip(ip("10.1.0.11")), Some(port)));
+        assert_eq!((d.addr, d.port), (Address::from(ip("10.1.0.11")), Some(port)));
     }
     let t = explain(&rs, &ctx(), &Flow::udp("external", Address::Uplink, 5061)).unwrap();
-    assert_eq!(t.delivered.unwrap().addr, Address::Ip(ip("10.2.0.10")));
+    assert_eq!(t.delivered.unwrap().addr, Address::from(ip("10.2.0.10")));
     // Just outside the range, and the wrong protocol: the dom0 itself, not judged.
     let t = explain(&rs, &ctx(), &Flow::tcp("external", Address::Uplink, 8010)).unwrap();
     assert_eq!(t.delivered.unwrap().zone, "dom0");
@@ -255,10 +256,10 @@ fn hairpin_from_another_network_reaches_the_vm_through_the_dom0() {
     let t = explain(&rs, &ctx(), &Flow::tcp("data", Address::Uplink, 80)).unwrap();
     assert_eq!(t.verdict, Action::Accept, "{t}");
     let d = t.delivered.unwrap();
-    assert_eq!(d.addr, Address::Ip(ip("10.1.0.10")));
+    assert_eq!(d.addr, Address::from(ip("10.1.0.10")));
     assert_eq!(
         d.source,
-        Address::Ip(ip("10.1.0.1")),
+        Address::from(ip("10.1.0.1")),
         "masqueraded to the server's bridge address"
     );
 }
@@ -269,8 +270,8 @@ fn hairpin_inside_the_same_network_is_masqueraded_to_the_bridge() {
     let t = explain(&rs, &ctx(), &Flow::tcp("dmz", UPLINK, 8003).with_host("web1")).unwrap();
     assert_eq!(t.verdict, Action::Accept, "{t}");
     let d = t.delivered.unwrap();
-    assert_eq!((d.addr, d.port), (Address::Ip(ip("10.1.0.11")), Some(8003)));
-    assert_eq!(d.source, Address::Ip(ip("10.1.0.1")));
+    assert_eq!((d.addr, d.port), (Address::from(ip("10.1.0.11")), Some(8003)));
+    assert_eq!(d.source, Address::from(ip("10.1.0.1")));
 }
 
 #[test]
@@ -284,7 +285,7 @@ fn vms_of_one_network_are_bridged_not_routed() {
     .unwrap();
     assert_eq!(t.verdict, Action::Accept);
     assert!(t.step(StepKind::Bridged).is_some(), "{t}");
-    assert_eq!(t.seen_source(), Some(Address::Ip(ip("10.1.0.10"))));
+    assert_eq!(t.seen_source(), Some(Address::from(ip("10.1.0.10"))));
 }
 
 #[test]
@@ -330,11 +331,11 @@ fn a_spoofed_arp_sender_is_dropped_and_an_honest_one_passes() {
     let rs = isp();
     let arp = |src: &str| Flow {
         from: Some("dmz".into()),
-        src: Some(ip(src)),
+        src: Some(ip(src).into()),
         host: Some("web1".into()),
         vif: None,
         src_mac: None,
-        to: Address::Ip(ip("10.1.0.1")),
+        to: Address::from(ip("10.1.0.1")),
         port: None,
         proto: FlowProto::Arp,
     };
@@ -354,6 +355,7 @@ fn live_bindings_decide_for_a_named_vif() {
     };
     let c = ExplainContext {
         uplink_address: Some(UPLINK),
+        uplink_address6: None,
         disabled_ports: vec![],
         bindings: vec![b],
     };
@@ -393,6 +395,7 @@ fn an_unbound_vif_reaches_no_vm_of_its_antispoof_network_as_bridge_forward_drops
     let rs = isp();
     let c = ExplainContext {
         uplink_address: Some(UPLINK),
+        uplink_address6: None,
         disabled_ports: vec![],
         bindings: vec![Binding {
             vif: "vif3.0".into(),
@@ -402,11 +405,11 @@ fn an_unbound_vif_reaches_no_vm_of_its_antispoof_network_as_bridge_forward_drops
     };
     let to_vm = |vif: &str, src: &str, proto: FlowProto| Flow {
         from: Some("dmz".into()),
-        src: Some(ip(src)),
+        src: Some(ip(src).into()),
         host: None,
         vif: Some(vif.into()),
         src_mac: None,
-        to: Address::Ip(ip("10.1.0.11")),
+        to: Address::from(ip("10.1.0.11")),
         port: Some(22),
         proto,
     };
@@ -490,7 +493,7 @@ fn the_seed_setup_masquerades_and_keeps_the_outside_out() {
     let vm = ip("10.98.98.10");
     let t = explain(&rs, &ctx(), &Flow::tcp("xenbr0", OUTSIDE, 80).with_src(vm)).unwrap();
     assert_eq!(t.verdict, Action::Accept, "{t}");
-    assert_eq!(t.seen_source(), Some(Address::Ip(UPLINK)));
+    assert_eq!(t.seen_source(), Some(Address::from(UPLINK)));
     assert_eq!(
         verdict(&rs, Flow::icmp("xenbr0", ip("10.98.98.1")).with_src(vm)),
         Action::Accept
@@ -713,6 +716,7 @@ fn a_bound_prefix_a_mac_only_binding_and_a_dhcp_discover_are_judged_as_the_bridg
     let rs = isp();
     let c = ExplainContext {
         uplink_address: Some(UPLINK),
+        uplink_address6: None,
         disabled_ports: vec![],
         bindings: vec![
             Binding {
@@ -745,11 +749,11 @@ fn a_bound_prefix_a_mac_only_binding_and_a_dhcp_discover_are_judged_as_the_bridg
     // A DHCP discover from the bound MAC passes the bridge whatever is bound.
     let discover = Flow {
         from: Some("dmz".into()),
-        src: Some(Ipv4Addr::UNSPECIFIED),
+        src: Some(Ipv4Addr::UNSPECIFIED.into()),
         host: None,
         vif: Some("vif3.0".into()),
         src_mac: None,
-        to: Address::Ip(Ipv4Addr::BROADCAST),
+        to: Address::from(Ipv4Addr::BROADCAST),
         port: Some(67),
         proto: FlowProto::Udp,
     };

@@ -78,10 +78,24 @@ struct Case<'a> {
 
 /// Each flow explained and sent; a timeout agrees with a predicted drop only when the
 /// probe tables prove brouter's chains dropped it (`brouter_integration::drop_proof`).
+/// The IPv4 address, for the IPv4 probes here.
+fn v4(a: IpAddr) -> Option<Ipv4Addr> {
+    match a {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
 fn check(dom0: &Netns, rs: &Ruleset, ctx: &ExplainContext, cases: &[Case<'_>]) -> Vec<String> {
     let mut disagreements = vec![];
     for (id, c) in cases.iter().enumerate() {
-        let m = ProbeMatch::l4("tcp", c.flow.src, c.dst, Some(c.port), c.flow.src_mac.as_deref());
+        let m = ProbeMatch::l4(
+            "tcp",
+            c.flow.src.and_then(v4),
+            c.dst,
+            Some(c.port),
+            c.flow.src_mac.as_deref(),
+        );
         drop_proof::install(dom0, &[(id, &m)]);
         let trace = explain(rs, ctx, &c.flow).unwrap();
         let deadline = if trace.verdict == Action::Accept {
@@ -100,8 +114,8 @@ fn check(dom0: &Netns, rs: &Ruleset, ctx: &ExplainContext, cases: &[Case<'_>]) -
         let agrees = match (&outcome, trace.verdict) {
             (Outcome::Connected { .. }, Action::Accept) => {
                 let seen = trace.seen_source().map(|a| match a {
-                    Address::Ip(ip) => IpAddr::V4(ip),
-                    Address::Uplink => panic!("the context knows the uplink address"),
+                    Address::Ip(ip) => ip,
+                    Address::Uplink | Address::Uplink6 => panic!("the context knows the uplink address"),
                 });
                 outcome.peer_ip() == seen
             }
@@ -127,6 +141,7 @@ fn explain_agrees_with_the_kernel_on_the_isp_fixture() {
     let (t, rs) = isp_dom0("fwtraffic");
     let ctx = ExplainContext {
         uplink_address: Some(t.uplink_ip()),
+        uplink_address6: None,
         bindings: firewall::read_bindings(&t.dom0().target()).unwrap(),
         disabled_ports: vec![],
     };
@@ -277,7 +292,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     let web1 = t.domu(WEB1);
     let src = t.domu_spec(WEB1).ip();
     let vif = t.vif(WEB1).to_string();
-    let flow = Flow::tcp("dmz", Address::Ip(INTERNET_HOST), 80)
+    let flow = Flow::tcp("dmz", Address::from(INTERNET_HOST), 80)
         .with_src(src)
         .with_vif(&vif);
     let case = |flow: Flow| Case {
@@ -319,6 +334,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     firewall::add_binding(&d0, &other_ip).unwrap();
     let ctx = ExplainContext {
         uplink_address: Some(t.uplink_ip()),
+        uplink_address6: None,
         bindings: firewall::read_bindings(&d0).unwrap(),
         disabled_ports: vec![],
     };
@@ -335,6 +351,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     firewall::add_binding(&d0, &other_mac).unwrap();
     let ctx = ExplainContext {
         uplink_address: Some(t.uplink_ip()),
+        uplink_address6: None,
         bindings: firewall::read_bindings(&d0).unwrap(),
         disabled_ports: vec![],
     };
@@ -352,6 +369,7 @@ fn a_vif_bound_to_other_addresses_or_another_mac_is_cut_off() {
     firewall::add_binding(&d0, &honest).unwrap();
     let ctx = ExplainContext {
         uplink_address: Some(t.uplink_ip()),
+        uplink_address6: None,
         bindings: firewall::read_bindings(&d0).unwrap(),
         disabled_ports: vec![],
     };

@@ -171,6 +171,7 @@ impl Lab {
     fn ctx(&self) -> ExplainContext {
         ExplainContext {
             uplink_address: Some(self.t.uplink_ip()),
+            uplink_address6: None,
             bindings: firewall::read_bindings(&self.t.dom0().target()).unwrap(),
             disabled_ports: vec![],
         }
@@ -249,7 +250,8 @@ fn node_of(lab: &Lab, rs: &Ruleset, a: Ipv4Addr) -> Node {
 fn landing(lab: &Lab, rs: &Ruleset, c: &Case, trace: &Trace) -> (Node, u16) {
     if let Some(d) = &trace.delivered {
         let addr = match d.addr {
-            Address::Ip(ip) => ip,
+            Address::Ip(IpAddr::V4(ip)) => ip,
+            Address::Ip(IpAddr::V6(_)) | Address::Uplink6 => panic!("the matrix is IPv4"),
             Address::Uplink => lab.t.uplink_ip(),
         };
         return (node_of(lab, rs, addr), d.port.unwrap_or(c.port));
@@ -286,7 +288,7 @@ fn explain_flow(
     proto: FlowProto,
     port: Option<u16>,
 ) -> Flow {
-    let f = Flow::new(zone, Address::Ip(to), proto, port);
+    let f = Flow::new(zone, Address::from(to), proto, port);
     match client {
         Node::Internet => f.with_src(internet_src()),
         Node::Dom0 => f,
@@ -529,7 +531,7 @@ fn matrix(lab: &Lab, rs: &Ruleset) -> Vec<Case> {
     ];
     for (label, i, mac, sender, target) in arp_cases {
         let zone = VMS[i].3;
-        let flow = Flow::new(zone, Address::Ip(target), FlowProto::Arp, None)
+        let flow = Flow::new(zone, Address::from(target), FlowProto::Arp, None)
             .with_src(sender)
             .with_vif(lab.t.vif(i))
             .with_mac(mac);
@@ -629,8 +631,9 @@ fn run_case(lab: &Lab, rs: &Ruleset, ctx: &ExplainContext, c: &Case, probe: usiz
     };
     let outcome = probe_case(lab, c, land, deadline);
     let seen = trace.seen_source().map(|a| match a {
-        Address::Ip(ip) => IpAddr::V4(ip),
+        Address::Ip(ip) => ip,
         Address::Uplink => IpAddr::V4(lab.t.uplink_ip()),
+        Address::Uplink6 => panic!("the matrix is IPv4"),
     });
     let dropped_at = match (&outcome, trace.verdict) {
         (Outcome::TimedOut, Action::Drop) => drop_proven(lab, c, probe),

@@ -56,7 +56,7 @@ impl Kernel {
             .from
             .as_deref()
             .and_then(|z| rs.network(z))
-            .or_else(|| flow.src.and_then(|s| rs.network_of(s)));
+            .or_else(|| flow.src.and_then(|s| rs.network_of_ip(s)));
         if let Some(net) = from_net {
             self.entry_path(net, flow)?;
         }
@@ -143,8 +143,13 @@ impl Kernel {
             .uplink()
             .and_then(|u| self.addresses.iter().find(|a| a.link == u))
             .map(|a| a.addr.addr());
+        let uplink_address6 = rs
+            .uplink()
+            .and_then(|u| self.addresses6.iter().find(|a| a.link == u))
+            .map(|a| a.addr.addr());
         ExplainContext {
             uplink_address,
+            uplink_address6,
             bindings: self.bindings.values().cloned().collect(),
             disabled_ports: self
                 .links

@@ -44,7 +44,7 @@ fn seed_domu_reaches_the_internet_masqueraded_only_while_started() {
     let c = from_xen_words(&["bridgeip=10.98.98.1/24", "brnet=10.98.98.0/24"]).unwrap();
     let mut sim = SimBackend::new(Kernel::typical_host());
     let flow = Flow::tcp("xenbr0", INTERNET, 80)
-        .with_src("10.98.98.10".parse().unwrap())
+        .with_src("10.98.98.10".parse::<std::net::Ipv4Addr>().unwrap())
         .with_vif("vif1.0");
     assert!(
         matches!(sim.kernel.send(&flow), SimOutcome::NoPath { .. }),
@@ -97,7 +97,7 @@ fn isp_zones_forwards_and_antispoofing_on_the_simulator() {
         .kernel
         .send(&Flow::tcp("external", Address::Uplink, 80).with_src(INTERNET));
     assert!(fwd.delivered(), "{fwd:?}");
-    assert_eq!(fwd.seen_source(), Some(Address::Ip(INTERNET)));
+    assert_eq!(fwd.seen_source(), Some(Address::from(INTERNET)));
     // web1 may reach the outside on tcp/443, not on tcp/25.
     let web1 = |port| {
         Flow::tcp("dmz", INTERNET, port)
@@ -114,7 +114,7 @@ fn isp_zones_forwards_and_antispoofing_on_the_simulator() {
     // web1 spoofing another address is dropped by its binding.
     let spoofed = Flow::tcp("dmz", INTERNET, 443)
         .with_vif("vif1.0")
-        .with_src("10.1.0.99".parse().unwrap());
+        .with_src("10.1.0.99".parse::<std::net::Ipv4Addr>().unwrap());
     assert!(
         matches!(sim.kernel.send(&spoofed), SimOutcome::Refused { .. }),
         "spoofed source"

@@ -81,7 +81,7 @@ fn an_edited_table_is_not_converged_and_start_rewrites_it() {
 fn a_flushed_binding_set_is_bound_again_and_spoofing_is_dropped_again() {
     let (mut sim, c) = started_with_a_bound_vif();
     let spoof = Flow::tcp("xenbr0", Ipv4Addr::new(198, 51, 100, 1), 80)
-        .with_src("10.98.98.66".parse().unwrap())
+        .with_src("10.98.98.66".parse::<std::net::Ipv4Addr>().unwrap())
         .with_vif("vif1.0");
     assert!(!sim.kernel.send(&spoof).delivered(), "bound: spoof dropped");
     sim.kernel.bindings.clear(); // nft flush set bridge brouter …

@@ -122,8 +122,8 @@ impl Measured {
         };
         match (&self.reply, t.verdict) {
             (Reply::Connected { seen, arrived }, Action::Accept) => t.delivered.as_ref().is_some_and(|d| {
-                d.source == Address::Ip(ip(seen))
-                    && d.addr == Address::Ip(ip(arrived))
+                d.source == Address::from(ip(seen))
+                    && d.addr == Address::from(ip(arrived))
                     && d.port == Some(arrived.port())
             }),
             (Reply::TimedOut, Action::Drop) => true,
@@ -182,7 +182,7 @@ pub async fn measure(lab: &Lab, ruleset: &Ruleset, ctx: &ExplainContext) -> Resu
         .zip(replies)
         .map(|(row, reply)| {
             let (zone, src) = row.client.zone_and_source();
-            let flow = Flow::tcp(zone, Address::Ip(row.dst), row.port).with_src(src);
+            let flow = Flow::tcp(zone, Address::from(row.dst), row.port).with_src(src);
             Measured {
                 row,
                 reply,

@@ -9,8 +9,18 @@
 //!
 //! `sender` resolves who sends, `antispoof` the bridge's check, `deliver` the filter hook,
 //! SNAT and delivery; this file holds the walk itself.
+//!
+//! Both families walk the same path, as the `inet` table judges both: a flow is IPv6 when
+//! its destination is (an IPv6 address, or [`Address::Uplink6`]). Zones are found by
+//! address in either family (a network's IPv6 /64 is that network; the bridges' and the
+//! uplink's IPv6 addresses are the dom0's), IPv6 forwards go to the host's `addr6`, and
+//! masquerade applies to unique-local prefixes only. Neighbour discovery is not a flow
+//! here (as ARP is for IPv4): the judges accept it on every network's link whatever the
+//! policies say, and the bridge lets its link-local and `::` sources pass anti-spoofing.
+//! Link-local destinations (fe80::/10) are not modelled either: they never leave the link,
+//! and a flow to one is walked as if it were an outside address.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::{Action, ZONE_DOM0, ZONE_EXTERNAL};
 
@@ -28,6 +38,10 @@ use sender::Sender;
 /// An outside address used when a flow from `external` names no source (TEST-NET-2).
 pub const EXTERNAL_EXAMPLE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 
+/// The IPv6 counterpart of [`EXTERNAL_EXAMPLE`], from the documentation prefix
+/// (2001:db8::/32), in a /48 a network's prefix is unlikely to use.
+pub const EXTERNAL_EXAMPLE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 0x10);
+
 /// A flow that cannot be walked because it names something the ruleset does not have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExplainError {
@@ -39,6 +53,16 @@ pub enum ExplainError {
     HostWithoutAddress(String),
     #[error("say where the flow comes from: a zone (--from dmz) or a source address (--from 10.1.0.10)")]
     NoSource,
+    #[error("host {0:?} has no IPv6 address to send from (none declared, and no MAC for SLAAC on a dual-stack network); give a source address")]
+    HostWithoutAddress6(String),
+    #[error("network {0:?} has no address6: it carries no IPv6; give it one, or explain an IPv4 flow")]
+    NoIpv6(String),
+    #[error(
+        "source {src} and destination {to} are of different IP families; give both in IPv4 or both in IPv6"
+    )]
+    MixedFamilies { src: IpAddr, to: Address },
+    #[error("ARP is IPv4 only; IPv6 resolves neighbours with neighbour discovery, which always passes on a network's link")]
+    ArpIsIpv4,
 }
 
 /// Where the destination is, once NAT is done.
@@ -55,6 +79,8 @@ struct Walk<'r> {
     rs: &'r Ruleset,
     ctx: &'r ExplainContext,
     flow: &'r Flow,
+    /// Whether the flow is IPv6 (its destination is).
+    v6: bool,
     steps: Vec<Step>,
 }
 
@@ -72,13 +98,15 @@ pub fn explain_live(
     flow: &Flow,
     uplink_problem: Option<&str>,
 ) -> Result<Trace, ExplainError> {
+    let (v6, to) = family(flow)?;
     let mut w = Walk {
         rs,
         ctx,
         flow,
+        v6,
         steps: Vec::new(),
     };
-    let to = w.concrete(flow.to);
+    let to = w.concrete(to);
     let s = w.sender()?;
     if let (ZONE_EXTERNAL, Some(why)) = (s.zone.as_str(), uplink_problem) {
         w.step(
@@ -114,6 +142,24 @@ pub fn explain_live(
     Ok(w.filter_and_deliver(&leg))
 }
 
+/// The flow's family (IPv6?) and its destination: `uplink` with an IPv6 source means
+/// the uplink's IPv6 address. A source of the other family, or ARP over IPv6, is an error.
+fn family(flow: &Flow) -> Result<(bool, Address), ExplainError> {
+    let src_v6 = flow.src.map(|s| s.is_ipv6());
+    let to = match (flow.to, src_v6) {
+        (Address::Uplink, Some(true)) => Address::Uplink6,
+        (to, _) => to,
+    };
+    let v6 = to.is_ipv6();
+    if let Some(src) = flow.src.filter(|s| s.is_ipv6() != v6) {
+        return Err(ExplainError::MixedFamilies { src, to });
+    }
+    if v6 && flow.proto == FlowProto::Arp {
+        return Err(ExplainError::ArpIsIpv4);
+    }
+    Ok((v6, to))
+}
+
 impl<'r> Walk<'r> {
     fn step(&mut self, kind: StepKind, detail: impl Into<String>) {
         self.steps.push(Step {
@@ -122,35 +168,47 @@ impl<'r> Walk<'r> {
         });
     }
 
-    /// A literal address when the context knows the uplink's.
+    /// A literal address when the context knows the uplink's (of that family).
     fn concrete(&self, a: Address) -> Address {
-        match (a, self.ctx.uplink_address) {
-            (Address::Uplink, Some(u)) => Address::Ip(u),
+        match (a, self.ctx.uplink_address, self.ctx.uplink_address6) {
+            (Address::Uplink, Some(u), _) => u.into(),
+            (Address::Uplink6, _, Some(u)) => u.into(),
             _ => a,
+        }
+    }
+
+    /// "The uplink address" in the flow's family.
+    fn uplink(&self) -> Address {
+        match self.v6 {
+            false => Address::Uplink,
+            true => Address::Uplink6,
         }
     }
 
     fn is_uplink(&self, a: Address) -> bool {
         match a {
-            Address::Uplink => true,
-            Address::Ip(ip) => self.ctx.uplink_address == Some(ip),
+            Address::Uplink | Address::Uplink6 => true,
+            Address::Ip(IpAddr::V4(ip)) => self.ctx.uplink_address == Some(ip),
+            Address::Ip(IpAddr::V6(ip)) => self.ctx.uplink_address6 == Some(ip),
         }
     }
 
+    /// The network whose bridge has address `a` (in either family).
     fn bridge_address_of(&self, a: Address) -> Option<&'r NetZone> {
-        match a {
-            Address::Ip(ip) => self.rs.networks.iter().find(|n| n.address.addr() == ip),
-            Address::Uplink => None,
-        }
+        let ip = a.ip()?;
+        self.rs
+            .networks
+            .iter()
+            .find(|n| n.own_address(ip.is_ipv6()) == Some(ip))
     }
 
     fn dest(&self, a: Address) -> Dest<'r> {
         if self.is_uplink(a) || self.bridge_address_of(a).is_some() {
             return Dest::Local;
         }
-        match a {
-            Address::Ip(ip) => self.rs.network_of(ip).map_or(Dest::External, Dest::Network),
-            Address::Uplink => Dest::Local,
+        match a.ip() {
+            Some(ip) => self.rs.network_of_ip(ip).map_or(Dest::External, Dest::Network),
+            None => Dest::Local,
         }
     }
 
@@ -186,6 +244,10 @@ impl<'r> Walk<'r> {
                     format!("from zone {}: {src}{who} enters bridge {}{via}", n.name, n.bridge),
                 );
             }
+            (None, Some(src)) if s.zone == ZONE_DOM0 => self.step(
+                StepKind::Enter,
+                format!("from zone dom0: a local process on the host, from its address {src}"),
+            ),
             (None, Some(src)) => {
                 let iface = self.external_iface();
                 self.step(
@@ -208,7 +270,7 @@ impl<'r> Walk<'r> {
             zone: s.zone.clone(),
             addr: to,
             port: None,
-            source: s.src.unwrap_or(Address::Uplink),
+            source: s.src.unwrap_or_else(|| self.uplink()),
         };
         self.finish(Action::Accept, Some(delivered))
     }
@@ -220,7 +282,7 @@ impl<'r> Walk<'r> {
         let (Some(n), Address::Ip(dst)) = (s.net, to) else {
             return None;
         };
-        if !n.subnet.contains(&dst) || dst == n.address.addr() {
+        if !n.holds(dst) || n.own_address(dst.is_ipv6()) == Some(dst) {
             return None;
         }
         self.step(
@@ -243,7 +305,9 @@ impl<'r> Walk<'r> {
 
     /// Step "dnat" (prerouting): a forward DNATs a new tcp/udp connection to a dom0
     /// address that is not a bridge address (the uplink's). The destination, port, and
-    /// whether it was DNAT'd.
+    /// whether it was DNAT'd. Over IPv6 the forward goes to its host's IPv6 address
+    /// (`addr6`); a forward without one has no element in the IPv6 maps, so the
+    /// connection stays addressed to the dom0, as the render's `dnat6` rules do.
     fn prerouting_dnat(&mut self, s: &Sender, to: Address) -> (Address, Option<u16>, bool) {
         let flow = self.flow;
         let unchanged = (to, flow.port, false);
@@ -270,14 +334,32 @@ impl<'r> Walk<'r> {
             Some(tp) => format!("port {pt} → {tp}"),
             None => format!("port {pt} kept"),
         };
+        let target: IpAddr = match (self.v6, f.addr6) {
+            (false, _) => f.addr.into(),
+            (true, Some(a6)) => a6.into(),
+            (true, None) => {
+                let who = f.host.as_deref().unwrap_or("its target");
+                self.step(
+                    StepKind::Dnat,
+                    format!(
+                        "forward {p}/{} → {}: {who} has no IPv6 address, so the forward does not \
+                         apply to IPv6: stays addressed to the dom0",
+                        f.ports, f.addr
+                    ),
+                );
+                return unchanged;
+            }
+        };
+        let dst = Address::Ip(target);
         self.step(
             StepKind::Dnat,
             format!(
-                "forward {p}/{} → {who}{}: destination becomes {}:{} ({how})",
-                f.ports, f.addr, f.addr, port
+                "forward {p}/{} → {who}{target}: destination becomes {} ({how})",
+                f.ports,
+                dst.with_port(Some(port))
             ),
         );
-        (Address::Ip(f.addr), Some(port), true)
+        (dst, Some(port), true)
     }
 
     /// Step "route": local delivery, a network's bridge, or out to external. The zone it
@@ -292,11 +374,15 @@ impl<'r> Walk<'r> {
                 (ZONE_DOM0.to_string(), None)
             }
             Dest::Network(n) => {
+                let prefix = match (self.v6, n.address6) {
+                    (true, Some(p)) => p.trunc().to_string(),
+                    _ => n.subnet.to_string(),
+                };
                 self.step(
                     StepKind::Route,
                     format!(
-                        "{dst} is in {} ({}): out through bridge {}",
-                        n.subnet, n.name, n.bridge
+                        "{dst} is in {prefix} ({}): out through bridge {}",
+                        n.name, n.bridge
                     ),
                 );
                 (n.name.clone(), Some(n))

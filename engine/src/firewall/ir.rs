@@ -79,6 +79,29 @@ pub struct NetZone {
     pub address6: Option<ipnet::Ipv6Net>,
 }
 
+impl NetZone {
+    /// Whether `a` is in this network's IPv6 /64 (false for a network without IPv6).
+    pub fn holds6(&self, a: std::net::Ipv6Addr) -> bool {
+        self.address6.is_some_and(|p| p.trunc().contains(&a))
+    }
+
+    /// Whether `a` is in this network (its IPv4 subnet or its IPv6 /64).
+    pub fn holds(&self, a: std::net::IpAddr) -> bool {
+        match a {
+            std::net::IpAddr::V4(v4) => self.subnet.contains(&v4),
+            std::net::IpAddr::V6(v6) => self.holds6(v6),
+        }
+    }
+
+    /// The bridge's own address in `a`'s family (`None`: the network has no IPv6).
+    pub fn own_address(&self, v6: bool) -> Option<std::net::IpAddr> {
+        match v6 {
+            false => Some(self.address.addr().into()),
+            true => self.address6.map(|a| a.addr().into()),
+        }
+    }
+}
+
 /// The decision for one ordered zone pair (new connections only; replies of accepted
 /// connections are always accepted, invalid packets always dropped).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +183,14 @@ impl Ruleset {
     /// The network whose subnet holds `addr`.
     pub fn network_of(&self, addr: Ipv4Addr) -> Option<&NetZone> {
         self.networks.iter().find(|n| n.subnet.contains(&addr))
+    }
+
+    /// The network whose subnet (IPv4) or /64 (IPv6, `address6`) holds `addr`.
+    pub fn network_of_ip(&self, addr: std::net::IpAddr) -> Option<&NetZone> {
+        match addr {
+            std::net::IpAddr::V4(a) => self.network_of(a),
+            std::net::IpAddr::V6(a) => self.networks.iter().find(|n| n.holds6(a)),
+        }
     }
 
     /// The uplink interface, if one is configured.

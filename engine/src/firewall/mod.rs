@@ -13,7 +13,7 @@ mod ir;
 mod trace;
 
 pub use compile::{binding_for, bindings_to_keep, compile, declares, refreshed, slaac_address};
-pub use eval::{explain, explain_live, ExplainError, EXTERNAL_EXAMPLE};
+pub use eval::{explain, explain_live, ExplainError, EXTERNAL_EXAMPLE, EXTERNAL_EXAMPLE6};
 pub use flow::{Address, ExplainContext, Flow};
 pub use index::ZoneIndex;
 pub use ir::{

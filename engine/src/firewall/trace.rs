@@ -95,10 +95,7 @@ impl fmt::Display for Trace {
         }
         write!(f, "verdict: {}", self.verdict.to_string().to_uppercase())?;
         if let Some(d) = &self.delivered {
-            write!(f, " — arrives in {} at {}", d.zone, d.addr)?;
-            if let Some(p) = d.port {
-                write!(f, ":{p}")?;
-            }
+            write!(f, " — arrives in {} at {}", d.zone, d.addr.with_port(d.port))?;
             write!(f, ", seen from {}", d.source)?;
         }
         Ok(())

@@ -7,8 +7,14 @@
 //! `forward` chain keeps it from every bound vif: [`Walk::fenced_from_vms`]. A port whose
 //! bridge port state reads `disabled` (what `start` makes of an unbound port of an
 //! anti-spoofing bridge) passes nothing at all: [`Walk::port_disabled`].
+//!
+//! IPv6, as the `antispoof` chain renders it: after the MAC check, a link-local source
+//! (fe80::/10: neighbour discovery, router solicitation) and ICMPv6 from `::` (duplicate
+//! address detection) pass whatever is bound; any other source must be in the binding —
+//! a declared host's binding holds its IPv6 addresses and, on a dual-stack network, the
+//! address SLAAC gives its MAC ([`crate::firewall::binding_for`]).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
@@ -16,6 +22,7 @@ use super::sender::Sender;
 use super::Walk;
 use crate::firewall::flow::{Address, Flow};
 use crate::firewall::ir::{Binding, DeclaredHost, FlowProto, NetZone, Ruleset};
+use crate::firewall::slaac_address;
 use crate::firewall::trace::StepKind;
 
 impl Walk<'_> {
@@ -71,7 +78,7 @@ impl Walk<'_> {
             return false;
         };
         let unbound = n.antispoof && !self.ctx.bindings.iter().any(|b| &b.vif == v);
-        if !unbound || !n.subnet.contains(&dst) || dst == n.address.addr() {
+        if !unbound || !n.holds(dst) || n.own_address(dst.is_ipv6()) == Some(dst) {
             return false;
         }
         self.step(
@@ -87,7 +94,7 @@ impl Walk<'_> {
 
     /// Whether the flow's MAC and source match binding `b` (found as `why` says); a
     /// mismatch is a step naming what was spoofed.
-    fn matches_binding(&mut self, b: &Binding, why: &str, src: Ipv4Addr) -> bool {
+    fn matches_binding(&mut self, b: &Binding, why: &str, src: IpAddr) -> bool {
         let flow = self.flow;
         let mac = flow.src_mac.clone().unwrap_or_else(|| b.mac.clone());
         if !mac.eq_ignore_ascii_case(&b.mac) {
@@ -107,6 +114,25 @@ impl Walk<'_> {
             );
             return true;
         }
+        if let IpAddr::V6(s6) = src {
+            if LINK_LOCAL.contains(&s6) {
+                self.step(
+                    StepKind::AntiSpoof,
+                    format!(
+                        "IPv6 link-local source {src} from {mac} ({why}): link-local sources \
+                         always pass (neighbour discovery, router solicitation)"
+                    ),
+                );
+                return true;
+            }
+            if s6.is_unspecified() && flow.proto == FlowProto::Icmp {
+                self.step(
+                    StepKind::AntiSpoof,
+                    format!("ICMPv6 from :: from {mac} ({why}): duplicate address detection always passes"),
+                );
+                return true;
+            }
+        }
         if flow.proto == FlowProto::Arp && src.is_unspecified() {
             self.step(
                 StepKind::AntiSpoof,
@@ -114,11 +140,11 @@ impl Walk<'_> {
             );
             return true;
         }
-        if !b.allows(src.into()) {
-            let what = if flow.proto == FlowProto::Arp {
-                "ARP sender"
-            } else {
-                "IP source"
+        if !b.allows(src) {
+            let what = match (flow.proto, src) {
+                (FlowProto::Arp, _) => "ARP sender",
+                (_, IpAddr::V6(_)) => "IPv6 source",
+                _ => "IP source",
             };
             let bound = if b.addrs.is_empty() {
                 "allows no address".to_string()
@@ -139,11 +165,32 @@ impl Walk<'_> {
 /// Whether the flow is a DHCP client's discover or request before it has an address:
 /// UDP from `0.0.0.0` to `255.255.255.255` port 67 (from port 68, which a flow does not
 /// name).
-fn dhcp_client(flow: &Flow, src: Ipv4Addr) -> bool {
+fn dhcp_client(flow: &Flow, src: IpAddr) -> bool {
     flow.proto == FlowProto::Udp
-        && src.is_unspecified()
-        && flow.to == Address::Ip(Ipv4Addr::BROADCAST)
+        && src == IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        && flow.to == Address::from(Ipv4Addr::BROADCAST)
         && flow.port == Some(67)
+}
+
+/// fe80::/10, the prefix the `antispoof` chain lets pass from the bound MAC.
+const LINK_LOCAL: ipnet::Ipv6Net = match ipnet::Ipv6Net::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10) {
+    Ok(n) => n,
+    Err(_) => panic!("fe80::/10 is a prefix"),
+};
+
+/// What a declared host's vif is bound to once online, as
+/// [`crate::firewall::binding_for`] binds it: its addresses of both families and, on a
+/// dual-stack network, the address SLAAC gives its MAC.
+fn declared_addrs(n: &NetZone, h: &DeclaredHost) -> Vec<IpNet> {
+    let v4 = h.addrs.iter().map(|a| IpAddr::V4(*a));
+    let v6 = h.addrs6.iter().map(|a| IpAddr::V6(*a));
+    let slaac = match (&h.mac, n.address6) {
+        (Some(m), Some(p)) => slaac_address(p, m).map(IpAddr::V6),
+        _ => None,
+    };
+    let mut addrs: Vec<IpNet> = v4.chain(v6).chain(slaac).map(IpNet::from).collect();
+    Binding::normalise(&mut addrs);
+    addrs
 }
 
 /// The binding the bridge checks for this flow, and how it was found (for the trace).
@@ -154,12 +201,12 @@ fn binding_of(
     flow: &Flow,
     host: Option<&DeclaredHost>,
     live: Option<&Binding>,
-    src: Ipv4Addr,
+    src: IpAddr,
 ) -> (Option<Binding>, String) {
     let declared = |h: &DeclaredHost| Binding {
         vif: format!("vif of {}", h.name),
         mac: h.mac.clone().unwrap_or_default(),
-        addrs: h.addrs.iter().map(|a| IpNet::from(IpAddr::V4(*a))).collect(),
+        addrs: declared_addrs(n, h),
     };
     if let Some(v) = &flow.vif {
         return match live {
@@ -201,7 +248,7 @@ fn binding_of(
     if let Some(h) = rs
         .hosts
         .iter()
-        .find(|h| h.network == n.name && h.addrs.contains(&src))
+        .find(|h| h.network == n.name && declared_addrs(n, h).iter().any(|a| a.contains(&src)))
     {
         return (Some(declared(h)), format!("host {}'s binding", h.name));
     }

@@ -1,6 +1,8 @@
 //! The end of the walk: step "filter" (the forward, input or output hook), step "snat"
 //! (postrouting: the source the receiver sees) and step "deliver".
 
+use std::net::IpAddr;
+
 use super::Walk;
 use crate::config::{Action, ZONE_DOM0, ZONE_EXTERNAL};
 use crate::firewall::flow::Address;
@@ -166,43 +168,64 @@ impl Walk<'_> {
     }
 
     /// Step "snat" (postrouting): the source the receiver sees — the client's, the
-    /// bridge's for hairpin traffic, the uplink's for a masquerading network going out.
+    /// bridge's for hairpin traffic, the uplink's for a masquerading network going out
+    /// (over IPv6 only from a unique-local prefix: a global one is routed as it is).
     fn snat(&mut self, leg: &Leg) -> Address {
-        let rs = self.rs;
-        let src = leg.src.unwrap_or_else(|| match leg.out_net {
-            Some(n) => Address::Ip(n.address.addr()),
-            None => Address::Uplink,
+        let (rs, v6) = (self.rs, self.v6);
+        let src = leg
+            .src
+            .unwrap_or_else(|| match leg.out_net.and_then(|n| n.own_address(v6)) {
+                Some(a) => Address::Ip(a),
+                None => self.uplink(),
+            });
+        let src_ip = src.ip();
+        let in_any_net = src_ip.is_some_and(|ip| rs.network_of_ip(ip).is_some());
+        let masq_src = src_ip.is_some_and(|ip| match ip {
+            IpAddr::V4(a) => rs.networks.iter().any(|n| n.masquerade && n.subnet.contains(&a)),
+            IpAddr::V6(a) => rs.masquerade_sources6().any(|p| p.contains(&a)),
         });
-        let src_ip = match src {
-            Address::Ip(ip) => Some(ip),
-            Address::Uplink => None,
-        };
-        let in_any_net = src_ip.is_some_and(|ip| rs.network_of(ip).is_some());
-        let masq_src =
-            src_ip.is_some_and(|ip| rs.networks.iter().any(|n| n.masquerade && n.subnet.contains(&ip)));
+        // A masquerading network's global IPv6 prefix: routed, not masqueraded.
+        let routed6 = src_ip
+            .filter(IpAddr::is_ipv6)
+            .and_then(|ip| rs.network_of_ip(ip))
+            .filter(|n| n.masquerade && !masq_src);
         let src = self.concrete(src);
         let seen = if leg.to == ZONE_DOM0 {
             src
-        } else if let Some(n) = leg.out_net.filter(|_| leg.dnat && in_any_net) {
+        } else if let Some((n, own)) = leg
+            .out_net
+            .filter(|_| leg.dnat && in_any_net)
+            .and_then(|n| Some((n, n.own_address(v6)?)))
+        {
             self.step(
                 StepKind::Snat,
                 format!(
-                    "hairpin: the client is on a brouter network, masquerade to {}'s address {}",
-                    n.bridge,
-                    n.address.addr()
+                    "hairpin: the client is on a brouter network, masquerade to {}'s address {own}",
+                    n.bridge
                 ),
             );
-            Address::Ip(n.address.addr())
+            Address::Ip(own)
         } else if leg.to == ZONE_EXTERNAL && masq_src {
-            let u = self.concrete(Address::Uplink);
+            let u = self.concrete(self.uplink());
+            let ula = if v6 { " (a unique-local prefix)" } else { "" };
             self.step(
                 StepKind::Snat,
                 format!(
-                    "masquerade: {src} leaves through {}, source becomes {u}",
+                    "masquerade: {src}{ula} leaves through {}, source becomes {u}",
                     self.external_iface()
                 ),
             );
             u
+        } else if let Some(n) = routed6.filter(|_| leg.to == ZONE_EXTERNAL) {
+            self.step(
+                StepKind::Snat,
+                format!(
+                    "no source NAT: {}'s prefix is global, so IPv6 is routed as it is (only \
+                     unique-local prefixes are masqueraded): the receiver sees {src}",
+                    n.name
+                ),
+            );
+            src
         } else {
             self.step(StepKind::Snat, format!("no source NAT: the receiver sees {src}"));
             src
@@ -215,10 +238,9 @@ impl Walk<'_> {
         self.step(
             StepKind::Deliver,
             format!(
-                "arrives in {} at {}{}, from {seen}",
+                "arrives in {} at {}, from {seen}",
                 leg.to,
-                leg.dst,
-                leg.port.map(|p| format!(":{p}")).unwrap_or_default()
+                leg.dst.with_port(leg.port)
             ),
         );
         let d = Delivery {

@@ -1,12 +1,15 @@
 //! Who sends the flow: the declared host or live vif it names, the zone it enters from,
 //! and the source address it is sent with (resolved before the first step).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{ExplainError, Walk, EXTERNAL_EXAMPLE};
+use ipnet::IpNet;
+
+use super::{ExplainError, Walk, EXTERNAL_EXAMPLE, EXTERNAL_EXAMPLE6};
 use crate::config::{ZONE_DOM0, ZONE_EXTERNAL};
 use crate::firewall::flow::Address;
 use crate::firewall::ir::{Binding, DeclaredHost, NetZone, Ruleset};
+use crate::firewall::slaac_address;
 
 /// The sender of a flow.
 pub(super) struct Sender<'r> {
@@ -73,13 +76,13 @@ impl<'r> Walk<'r> {
             Ok(z.clone())
         } else if let Some(h) = host {
             Ok(h.network.clone())
-        } else if let Some(src) = flow.src.or_else(|| live.and_then(Binding::first_v4)) {
+        } else if let Some(src) = flow.src.or_else(|| live.and_then(|b| first_of(b, self.v6))) {
             let a = Address::Ip(src);
             if self.is_uplink(a) || self.bridge_address_of(a).is_some() {
                 Ok(ZONE_DOM0.to_string())
             } else {
                 Ok(rs
-                    .network_of(src)
+                    .network_of_ip(src)
                     .map_or(ZONE_EXTERNAL.to_string(), |n| n.name.clone()))
             }
         } else {
@@ -87,8 +90,8 @@ impl<'r> Walk<'r> {
         }
     }
 
-    /// The source address: the one the flow names, its host's, a representative one of
-    /// its network, an outside example, or none (the dom0).
+    /// The source address, in the flow's family: the one the flow names, its host's, a
+    /// representative one of its network, an outside example, or none (the dom0).
     fn source_address(
         &self,
         zone: &str,
@@ -96,21 +99,33 @@ impl<'r> Walk<'r> {
         host: Option<&DeclaredHost>,
         live: Option<&Binding>,
     ) -> Result<Option<Address>, ExplainError> {
-        let flow = self.flow;
+        let (flow, v6) = (self.flow, self.v6);
+        if let (true, None, Some(n)) = (v6, flow.src, net) {
+            if n.address6.is_none() {
+                return Err(ExplainError::NoIpv6(n.name.clone()));
+            }
+        }
         Ok(match (flow.src, host, net) {
             (Some(s), _, _) => Some(Address::Ip(s)),
-            (None, Some(h), _) => Some(Address::Ip(
-                *h.addrs
+            (None, Some(h), _) if !v6 => Some(Address::Ip(
+                (*h.addrs
                     .first()
-                    .ok_or_else(|| ExplainError::HostWithoutAddress(h.name.clone()))?,
+                    .ok_or_else(|| ExplainError::HostWithoutAddress(h.name.clone()))?)
+                .into(),
             )),
-            (None, None, Some(n)) => Some(Address::Ip(representative(
-                self.rs,
-                n,
-                live,
-                flow.src_mac.as_deref(),
-            ))),
-            (None, None, None) if zone == ZONE_EXTERNAL => Some(Address::Ip(EXTERNAL_EXAMPLE)),
+            (None, Some(h), _) => Some(Address::Ip(
+                host_address6(self.rs, h)
+                    .ok_or_else(|| ExplainError::HostWithoutAddress6(h.name.clone()))?
+                    .into(),
+            )),
+            (None, None, Some(n)) if !v6 => Some(Address::Ip(
+                representative(self.rs, n, live, flow.src_mac.as_deref()).into(),
+            )),
+            (None, None, Some(n)) => {
+                representative6(self.rs, n, live, flow.src_mac.as_deref()).map(|a| Address::Ip(a.into()))
+            }
+            (None, None, None) if zone == ZONE_EXTERNAL && v6 => Some(EXTERNAL_EXAMPLE6.into()),
+            (None, None, None) if zone == ZONE_EXTERNAL => Some(EXTERNAL_EXAMPLE.into()),
             // The dom0 picks its source once the route is known.
             (None, None, None) => None,
         })
@@ -142,4 +157,60 @@ fn representative(rs: &Ruleset, n: &NetZone, live: Option<&Binding>, mac: Option
         a += 1;
     }
     Ipv4Addr::from(a)
+}
+
+/// The first address of `b` in the family asked for (IPv6: its first host address, else
+/// the first host of its first prefix; none for a MAC-only binding).
+fn first_of(b: &Binding, v6: bool) -> Option<IpAddr> {
+    if !v6 {
+        return b.first_v4().map(IpAddr::V4);
+    }
+    b.addrs.iter().find_map(|n| match n {
+        IpNet::V6(p) if p.prefix_len() == 0 => None,
+        IpNet::V6(p) if p.prefix_len() == 128 => Some(IpAddr::V6(p.addr())),
+        IpNet::V6(p) => Some(IpAddr::V6(Ipv6Addr::from(u128::from(p.network()) + 1))),
+        IpNet::V4(_) => None,
+    })
+}
+
+/// The IPv6 address a declared host sends from: its first declared one, else the one
+/// SLAAC gives its MAC in its network's /64.
+fn host_address6(rs: &Ruleset, h: &DeclaredHost) -> Option<Ipv6Addr> {
+    if let Some(a) = h.addrs6.first() {
+        return Some(*a);
+    }
+    let p = rs.network(&h.network)?.address6?;
+    slaac_address(p, h.mac.as_deref()?)
+}
+
+/// [`representative`] in IPv6: the live binding's or a declared host's IPv6 address
+/// (declared, else SLAAC), else the first address of the /64 after the bridge's. `None`
+/// for a network without IPv6 (the caller refuses that first).
+fn representative6(rs: &Ruleset, n: &NetZone, live: Option<&Binding>, mac: Option<&str>) -> Option<Ipv6Addr> {
+    let p = n.address6?;
+    if let Some(IpAddr::V6(a)) = live.and_then(|b| first_of(b, true)) {
+        return Some(a);
+    }
+    let by_mac = mac
+        .and_then(|m| rs.host_by_mac(m))
+        .filter(|h| h.network == n.name);
+    if let Some(a) = by_mac.and_then(|h| host_address6(rs, h)) {
+        return Some(a);
+    }
+    if let Some(a) = mac.and_then(|m| slaac_address(p, m)) {
+        return Some(a);
+    }
+    if let Some(a) = rs
+        .hosts
+        .iter()
+        .filter(|h| h.network == n.name)
+        .find_map(|h| host_address6(rs, h))
+    {
+        return Some(a);
+    }
+    let mut a = u128::from(p.trunc().network()) + 1;
+    if a == u128::from(p.addr()) {
+        a += 1;
+    }
+    Some(Ipv6Addr::from(a))
 }
