@@ -648,7 +648,7 @@ fn a_changed_firewall_forgets_udp_flows_the_forwards_now_cover() {
                     last: 5061
                 },
                 addr: ip("10.2.0.10"),
-                addr6: None,
+                addr6: Some("fd00:2::10".parse().unwrap()),
                 to_port: None,
             }],
         }

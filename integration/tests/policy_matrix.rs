@@ -53,15 +53,32 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/isp.toml")
 }
 
-/// The fixture without its DHCP (`dhcp`, `dhcp_range`), written to `dir`: the matrix's
-/// own servers must own the dom0's udp/53 (a policy service), which brouter's dnsmasq
-/// would hold on a `dhcp = true` network. DHCP and DNS have their own kernel tests
-/// (dhcp_dnsmasq.rs, isp_fixture.rs); zone policies are the same with or without it.
+/// The fixture's IPv4 side without DHCP (no `dhcp`, `dhcp_range`, `address6`, host
+/// IPv6 addresses), written to `dir`: the matrix's own servers must own the dom0's udp/53
+/// (a policy service), which brouter's dnsmasq holds on a `dhcp` or `address6` network.
+/// DHCP and DNS have their own kernel tests (dhcp_dnsmasq.rs, dualstack_fixture.rs), IPv6
+/// flows theirs (explain_v6_traffic.rs); the IPv4 zone policies are the same.
 fn fixture_without_dhcp(dir: &TempDir) -> PathBuf {
     let text = std::fs::read_to_string(fixture()).unwrap();
-    let kept: Vec<&str> = text
+    let kept: Vec<String> = text
         .lines()
-        .filter(|l| !l.starts_with("dhcp = ") && !l.starts_with("dhcp_range = "))
+        .filter(|l| {
+            !["dhcp = ", "dhcp_range = ", "address6 = "]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| match l.strip_prefix("addresses = [") {
+            Some(list) => {
+                let v4: Vec<&str> = list
+                    .trim_end_matches(']')
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.contains(':'))
+                    .collect();
+                format!("addresses = [{}]", v4.join(", "))
+            }
+            None => l.to_string(),
+        })
         .collect();
     assert!(kept.len() < text.lines().count(), "isp.toml serves DHCP");
     let p = dir.0.join("isp-no-dhcp.toml");
