@@ -8,6 +8,7 @@ pub mod dnsmasq_procs;
 pub mod drift_lab;
 pub mod drop_proof;
 pub mod fake_xenstore;
+pub mod fixture_lab;
 pub mod frames;
 pub mod netns;
 pub mod probe;
