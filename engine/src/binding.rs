@@ -11,13 +11,17 @@ use serde::{Deserialize, Serialize};
 /// IPv6 addresses and prefixes it may use as source (Ethernet, IP and ARP sender).
 ///
 /// What always passes from the bound MAC, whatever `addrs` holds: a DHCP client's
-/// `0.0.0.0:68 → 255.255.255.255:67`, an ARP probe (sender `0.0.0.0`), IPv6 from a
-/// link-local source (`fe80::/10`) and neighbour discovery from `::` (DAD). A bound vif
+/// `0.0.0.0:68 → 255.255.255.255:67`, an ARP probe (sender `0.0.0.0`), IPv6 from the
+/// MAC's own link-local address ([`Binding::link_local`], which the kernel's set holds
+/// beside `addrs`: see [`Binding::kernel_addrs`]) and neighbour and router solicitation
+/// from `::` (DAD). Never from a bound vif: router advertisements and redirects, DHCP
+/// server replies of either family, a neighbour advertisement for an address it is not
+/// bound to (the IPv6 form of ARP spoofing). A bound vif
 /// whose `addrs` is empty may send nothing else; one bound to [`Binding::any`] (Xen's "no
 /// `ip`") may send from any address of either family. A port without a binding is not
 /// checked, only kept from the bound vifs (`bridge brouter`'s `forward` chain): `vif
 /// online` binds every vif it attaches to an anti-spoofing network.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Binding {
     pub vif: String,
     /// Lower-case `aa:bb:cc:dd:ee:ff`.
@@ -54,6 +58,46 @@ impl Binding {
             IpNet::V4(v) => Some(std::net::Ipv4Addr::from(u32::from(v.network()) + 1)),
             IpNet::V6(_) => None,
         })
+    }
+
+    /// The link-local address the kernel gives an interface with this MAC by default
+    /// (fe80::/64 and the MAC's modified EUI-64): the only link-local source a bound vif
+    /// may use. Binding it, rather than all of fe80::/10, keeps a VM from taking the
+    /// gateway's or a neighbour's link-local address, which is what its neighbours
+    /// route through (the IPv6 form of taking the gateway's IPv4 address by ARP). `None`
+    /// without a MAC.
+    pub fn link_local(&self) -> Option<std::net::Ipv6Addr> {
+        let fe80 = Ipv6Net::new(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 64).ok()?;
+        crate::firewall::slaac_address(fe80, &self.mac)
+    }
+
+    /// What the kernel's address sets hold for this binding: `addrs` and, unless an entry
+    /// covers it already (`::/0`), the MAC's link-local address. Backends write these and
+    /// read back through [`Binding::from_kernel`].
+    pub fn kernel_addrs(&self) -> Vec<IpNet> {
+        let mut v = self.addrs.clone();
+        if let Some(ll) = self.link_local() {
+            if !self.allows(IpAddr::V6(ll)) {
+                v.push(IpNet::from(IpAddr::V6(ll)));
+            }
+        }
+        v
+    }
+
+    /// A binding as read from the kernel's sets (`addrs` as [`Binding::kernel_addrs`]
+    /// wrote them): the MAC's link-local entry is brouter's, not part of what was bound.
+    /// Sorted, as the sets list them.
+    pub fn from_kernel(vif: String, mac: String, mut addrs: Vec<IpNet>) -> Binding {
+        let b = Binding {
+            vif,
+            mac,
+            addrs: vec![],
+        };
+        if let Some(ll) = b.link_local() {
+            addrs.retain(|a| *a != IpNet::from(IpAddr::V6(ll)));
+        }
+        addrs.sort();
+        Binding { addrs, ..b }
     }
 
     /// Put `addrs` in the form the kernel gives back: each truncated to its network,
@@ -133,6 +177,48 @@ mod tests {
         let j = serde_json::to_string(&b).unwrap();
         assert!(j.contains(r#"["10.1.0.10","10.1.0.16/28","fd00::/64"]"#), "{j}");
         assert_eq!(serde_json::from_str::<Binding>(&j).unwrap(), b);
+    }
+
+    #[test]
+    fn the_kernel_holds_the_macs_own_link_local_beside_the_bound_addresses() {
+        let b = Binding {
+            vif: "vif1.0".into(),
+            mac: "aa:cc:00:00:01:01".into(),
+            addrs: vec![net("10.1.0.10"), net("2001:db8:10::10")],
+        };
+        let ll = net("fe80::a8cc:ff:fe00:101");
+        assert_eq!(b.link_local(), Some("fe80::a8cc:ff:fe00:101".parse().unwrap()));
+        let kernel = b.kernel_addrs();
+        assert_eq!(kernel, vec![net("10.1.0.10"), net("2001:db8:10::10"), ll]);
+        let back = Binding::from_kernel(b.vif.clone(), b.mac.clone(), kernel);
+        assert_eq!(
+            back, b,
+            "read back, the link-local entry is not part of the binding"
+        );
+    }
+
+    #[test]
+    fn a_binding_to_any_address_adds_no_link_local_entry_and_one_without_a_mac_none() {
+        let any = Binding {
+            vif: "vif1.0".into(),
+            mac: "aa:cc:00:00:01:01".into(),
+            addrs: Binding::any(),
+        };
+        assert_eq!(any.kernel_addrs(), Binding::any(), "::/0 covers it already");
+        let no_mac = Binding {
+            mac: String::new(),
+            addrs: vec![],
+            ..any
+        };
+        assert_eq!(no_mac.link_local(), None);
+        assert!(no_mac.kernel_addrs().is_empty());
+    }
+
+    #[test]
+    fn another_link_local_read_back_stays_visible_as_drift() {
+        let foreign = net("fe80::1");
+        let back = Binding::from_kernel("vif1.0".into(), "aa:cc:00:00:01:01".into(), vec![foreign]);
+        assert_eq!(back.addrs, vec![foreign]);
     }
 
     #[test]

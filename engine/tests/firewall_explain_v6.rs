@@ -362,6 +362,22 @@ fn anti_spoofing_accepts_declared_slaac_and_link_local_sources() {
 }
 
 #[test]
+fn anti_spoofing_drops_a_link_local_source_that_is_not_the_macs_own() {
+    let rs = ruleset();
+    // The gateway's kind of link-local address, and another MAC's EUI-64 one: a VM
+    // sending from either would take its neighbours' router or neighbour.
+    for src in [v6("fe80::1"), v6("fe80::a8cc:ff:fe00:102")] {
+        let t = walk(&rs, Flow::icmp("dmz", OUTSIDE6).with_host("web1").with_src(src));
+        assert_eq!(t.verdict, Action::Drop, "{t}");
+        let s = step(&t, StepKind::AntiSpoof);
+        assert!(
+            s.contains("spoofed IPv6 link-local source") && s.contains("fe80::a8cc:ff:fe00:101"),
+            "the step names the only link-local address that passes: {t}"
+        );
+    }
+}
+
+#[test]
 fn anti_spoofing_drops_a_spoofed_ipv6_source() {
     let rs = ruleset();
     let flows = [

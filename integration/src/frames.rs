@@ -105,6 +105,31 @@ pub fn neighbour_solicitation(target: Ipv6Addr) -> Vec<u8> {
     h
 }
 
+/// An ICMPv6 router advertisement's header (hop limit 64, router lifetime 1800 s, no
+/// flags), as a rogue router would send it to all nodes: the token follows where its
+/// options would.
+pub fn router_advertisement() -> Vec<u8> {
+    vec![134, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0]
+}
+
+/// An ICMPv6 redirect's header: "reach `dest` through `target`".
+pub fn redirect(target: Ipv6Addr, dest: Ipv6Addr) -> Vec<u8> {
+    let mut h = vec![137, 0, 0, 0, 0, 0, 0, 0];
+    h.extend_from_slice(&target.octets());
+    h.extend_from_slice(&dest.octets());
+    h
+}
+
+/// The link-local address the kernel gives an interface with `mac` by default
+/// (fe80::/64 and the MAC's modified EUI-64), computed here independently of brouter.
+pub fn eui64_link_local(mac_text: &str) -> Ipv6Addr {
+    let m = mac(mac_text);
+    let mut a = [0u8; 16];
+    a[..2].copy_from_slice(&[0xfe, 0x80]);
+    a[8..].copy_from_slice(&[m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]);
+    Ipv6Addr::from(a)
+}
+
 /// The solicited-node multicast group of `a` (`ff02::1:ffXX:XXXX`).
 pub fn solicited_node(a: Ipv6Addr) -> Ipv6Addr {
     let o = a.octets();

@@ -140,6 +140,58 @@ fn udp6_from(mac: &'static str, src: &'static str) -> impl FnOnce(&[u8; 16]) -> 
     }
 }
 
+/// A UDP datagram to all nodes (`ff02::1`) from `src:sport` (to port 546 when `sport` is
+/// a DHCPv6 server's 547, else to 5001).
+fn udp6(mac: &'static str, src: Ipv6Addr, sport: u16) -> impl FnOnce(&[u8; 16]) -> Vec<u8> {
+    move |t| {
+        let dport: u16 = if sport == 547 { 546 } else { 5001 };
+        let mut head = sport.to_be_bytes().to_vec();
+        head.extend_from_slice(&dport.to_be_bytes());
+        head.extend_from_slice(&[0, 24, 0, 0]);
+        frames::ipv6(mac, src, v6("ff02::1"), 17, &head, t)
+    }
+}
+
+/// An ICMPv6 message (`head`) to all nodes from `src`.
+fn icmp6(mac: &'static str, src: Ipv6Addr, head: Vec<u8>) -> impl FnOnce(&[u8; 16]) -> Vec<u8> {
+    move |t| frames::ipv6(mac, src, v6("ff02::1"), 58, &head, t)
+}
+
+/// Router advertisements and redirects, and DHCP server replies of both families, are
+/// the dom0's alone on an anti-spoofing bridge: from a bound vif they are dropped
+/// whatever its binding allows (a VM bound to any address included), while the same
+/// VM's other traffic from the same source passes.
+#[test]
+fn a_vm_cannot_act_as_router_or_dhcp_server_on_an_antispoof_bridge() {
+    if !root_or_skip("a_vm_cannot_act_as_router_or_dhcp_server_on_an_antispoof_bridge") {
+        return;
+    }
+    let lab = Lab::new("as-rguard");
+    lab.online(A, Some("10.98.98.16/28 fd98::/64"));
+    lab.online(B, None);
+    lab.online(LISTENER, Some("10.98.98.30"));
+    for (vm, mac) in [(A, MAC_A), (B, MAC_B)] {
+        let ll = frames::eui64_link_local(mac);
+        lab.assert_passes(vm, "UDP from its own link-local address", udp6(mac, ll, 5000));
+        lab.assert_dropped(
+            vm,
+            "a router advertisement from its own link-local address",
+            icmp6(mac, ll, frames::router_advertisement()),
+        );
+        lab.assert_dropped(
+            vm,
+            "an ICMPv6 redirect",
+            icmp6(mac, ll, frames::redirect(ll, v6("fd98::30"))),
+        );
+        lab.assert_dropped(vm, "a DHCPv6 server reply (udp 547 → 546)", udp6(mac, ll, 547));
+        let server = |mac: &'static str, sport: u16| {
+            move |t: &[u8; 16]| frames::ipv4_udp(mac, v4("10.98.98.20"), Ipv4Addr::BROADCAST, sport, 68, t)
+        };
+        lab.assert_passes(vm, "UDP from a bound address to port 68", server(mac, 5000));
+        lab.assert_dropped(vm, "a DHCP server reply (udp 67 → 68)", server(mac, 67));
+    }
+}
+
 #[test]
 fn xen_ip_binds_prefixes_of_both_families_and_drops_what_lies_outside() {
     if !root_or_skip("xen_ip_binds_prefixes_of_both_families_and_drops_what_lies_outside") {
@@ -152,7 +204,17 @@ fn xen_ip_binds_prefixes_of_both_families_and_drops_what_lies_outside() {
     lab.assert_dropped(A, "IPv4 from outside the /28", udp_from(MAC_A, "10.98.98.66"));
     lab.assert_passes(A, "IPv6 from the bound /64", udp6_from(MAC_A, "fd98::20"));
     lab.assert_dropped(A, "IPv6 from outside the /64", udp6_from(MAC_A, "fd99::20"));
-    lab.assert_passes(A, "IPv6 from a link-local address", udp6_from(MAC_A, "fe80::a"));
+    lab.assert_passes(A, "IPv6 from its MAC's own link-local address", move |t| {
+        udp6(MAC_A, frames::eui64_link_local(MAC_A), 5000)(t)
+    });
+    lab.assert_dropped(
+        A,
+        "IPv6 from another link-local address (the gateway's kind)",
+        udp6_from(MAC_A, "fe80::1"),
+    );
+    lab.assert_dropped(A, "IPv6 from another MAC's link-local address", move |t| {
+        udp6(MAC_A, frames::eui64_link_local(MAC_B), 5000)(t)
+    });
     lab.assert_dropped(
         A,
         "the bound source from another MAC",

@@ -205,7 +205,8 @@ impl BindingSocket {
                 }
             }
         }
-        found.binding.addrs.sort();
+        let b = std::mem::take(&mut found.binding);
+        found.binding = Binding::from_kernel(b.vif, b.mac, b.addrs);
         Ok(Some(found))
     }
 }
@@ -226,7 +227,7 @@ fn keys_of(b: &Binding) -> Result<Vec<RawKey>, String> {
         key.extend_from_slice(&[0, 0]);
         keys.push((MAC_BIND, key, None));
     }
-    for a in &b.addrs {
+    for a in &b.kernel_addrs() {
         let (set, lo, hi) = match a.trunc() {
             IpNet::V4(n) => (
                 IP_BIND,
@@ -366,13 +367,17 @@ mod tests {
         ip6_end.extend_from_slice(&[
             0xfd, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
         ]);
+        // The MAC's own link-local address (fe80::a8cc:ff:fe00:101) is bound too.
+        let mut ll = name.clone();
+        ll.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0xa8, 0xcc, 0, 0xff, 0xfe, 0, 1, 1]);
         assert_eq!(
             keys,
             vec![
                 (PORTS, name, None),
                 (MAC_BIND, mac, None),
                 (IP_BIND, ip.clone(), Some(ip.clone())),
-                (IP6_BIND, ip6.clone(), Some(ip6_end.clone()))
+                (IP6_BIND, ip6.clone(), Some(ip6_end.clone())),
+                (IP6_BIND, ll.clone(), Some(ll))
             ]
         );
         assert_eq!(addr_of_key(&ip, Some(&ip)), Some("10.1.0.10/32".parse().unwrap()));

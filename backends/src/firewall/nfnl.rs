@@ -92,10 +92,7 @@ fn bindings(sock: &Socket) -> io::Result<Vec<Binding>> {
     }
     Ok(by_vif
         .into_values()
-        .map(|mut b| {
-            b.addrs.sort();
-            b
-        })
+        .map(|b| Binding::from_kernel(b.vif, b.mac, b.addrs))
         .collect())
 }
 

@@ -108,10 +108,7 @@ pub fn bindings(json: &str) -> Vec<Binding> {
     }
     by_vif
         .into_values()
-        .map(|mut b| {
-            b.addrs.sort();
-            b
-        })
+        .map(|b| Binding::from_kernel(b.vif, b.mac, b.addrs))
         .collect()
 }
 

@@ -54,7 +54,8 @@ pub enum Drift {
     AddElement,
     /// `nft add chain inet brouter forward { …; policy drop; }`.
     ForwardPolicyDrop,
-    /// `nft flush set bridge brouter mac_bind` (and `ip_bind`, `ports`): every binding.
+    /// `nft flush set bridge brouter mac_bind` (and `ip_bind`, `ip6_bind`, `ports`): every
+    /// binding.
     FlushBindings,
     /// `nft delete table bridge brouter`.
     DeleteBridgeTable,
@@ -94,7 +95,7 @@ impl Drift {
                 "forward",
                 "{ type filter hook forward priority filter; policy drop; }",
             ])],
-            Drift::FlushBindings => ["mac_bind", "ip_bind", "ports"]
+            Drift::FlushBindings => ["mac_bind", "ip_bind", "ip6_bind", "ports"]
                 .iter()
                 .map(|set| vec!["flush", "set", "bridge", "brouter", set])
                 .collect(),

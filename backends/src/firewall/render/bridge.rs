@@ -80,11 +80,27 @@ fn binding_sets(b: &mut Builder) {
     }
 }
 
+/// ICMPv6 types only a router sends: router advertisement, redirect, router renumbering.
+const ROUTER_ONLY_ICMPV6: [(u32, &str); 3] = [
+    (134, "router advertisement from a VM"),
+    (137, "ICMPv6 redirect from a VM"),
+    (138, "router renumbering from a VM"),
+];
+
+/// ICMPv6 types a host sends from `::` before it has an address: router solicitation,
+/// neighbour solicitation (duplicate address detection) and MLDv2 report (joining the
+/// solicited-node group for it).
+const FROM_UNSPECIFIED_ICMPV6: [u32; 3] = [133, 135, 143];
+
 /// `antispoof`: what a bound vif sends is dropped unless it is untagged IPv4, IPv6 or
-/// ARP from the bound MAC with a bound source (ARP: sender MAC and IP). From the bound
-/// MAC, whatever is bound: a DHCP client's broadcast from `0.0.0.0` to port 67, an ARP
-/// probe (sender `0.0.0.0`), IPv6 from a link-local source, and ICMPv6 from `::`
-/// (duplicate address detection, router solicitation) pass.
+/// ARP from the bound MAC with a bound source (ARP: sender MAC and IP; IPv6: the bound
+/// addresses and the MAC's own link-local one, which the binding's set elements carry).
+/// From the bound MAC, whatever is bound: a DHCP client's broadcast from `0.0.0.0` to
+/// port 67, an ARP probe (sender `0.0.0.0`), and solicitations from `::` (duplicate
+/// address detection, router solicitation) pass. What only the dom0 may send on the
+/// link is dropped from every bound vif, whatever its source: router advertisements,
+/// redirects and renumbering (a VM would become its neighbours' router), DHCP and
+/// DHCPv6 server replies (it would hand its neighbours a gateway of its choosing).
 fn antispoof_chain(b: &mut Builder) {
     let bound = |field: Expr, set: &str| ne(concat(vec![meta(MetaKey::Iifname), field]), set_ref(set));
     let drops = |b: &mut Builder, rules: Vec<(Stmt, &str)>| {
@@ -118,6 +134,27 @@ fn antispoof_chain(b: &mut Builder) {
             ),
         ],
     );
+    for (ty, comment) in ROUTER_ONLY_ICMPV6 {
+        b.rule(
+            "antispoof",
+            vec![eq(payload("icmpv6", "type"), num(ty)), drop()],
+            Some(comment.into()),
+        );
+    }
+    for (proto, port, comment) in [
+        ("ip", 67, "DHCP server reply from a VM"),
+        ("ip6", 547, "DHCPv6 server reply from a VM"),
+    ] {
+        b.rule(
+            "antispoof",
+            vec![
+                eq(meta(MetaKey::Protocol), str(proto)),
+                eq(payload("udp", "sport"), num(port)),
+                drop(),
+            ],
+            Some(comment.into()),
+        );
+    }
     accepts(
         b,
         vec![
@@ -149,19 +186,14 @@ fn antispoof_chain(b: &mut Builder) {
             "spoofed ARP sender IP",
         )],
     );
-    accepts(
-        b,
-        vec![eq(payload("ip6", "saddr"), prefix("fe80::".into(), 10))],
-        "IPv6 link-local",
-    );
-    accepts(
-        b,
-        vec![
+    for (k, ty) in FROM_UNSPECIFIED_ICMPV6.into_iter().enumerate() {
+        let rule = vec![
             eq(payload("ip6", "saddr"), str("::")),
-            eq(meta(MetaKey::L4proto), str("icmpv6")),
-        ],
-        "ICMPv6 from ::",
-    );
+            eq(payload("icmpv6", "type"), num(ty)),
+            accept(),
+        ];
+        b.rule("antispoof", rule, (k == 0).then(|| "solicitation from ::".into()));
+    }
     drops(
         b,
         vec![(bound(payload("ip6", "saddr"), IP6_BIND), "spoofed IPv6")],
@@ -185,7 +217,7 @@ pub fn binding_elements(bd: &Binding) -> Vec<Element<'static>> {
     }
     for (set, v6) in [(IP_BIND, false), (IP6_BIND, true)] {
         let nets: Vec<Expr> = bd
-            .addrs
+            .kernel_addrs()
             .iter()
             .filter(|a| matches!(a, IpNet::V6(_)) == v6)
             .map(|a| concat(vec![str(bd.vif.clone()), addr_elem(a)]))

@@ -8,9 +8,10 @@
 //! bridge port state reads `disabled` (what `start` makes of an unbound port of an
 //! anti-spoofing bridge) passes nothing at all: [`Walk::port_disabled`].
 //!
-//! IPv6, as the `antispoof` chain renders it: after the MAC check, a link-local source
-//! (fe80::/10: neighbour discovery, router solicitation) and ICMPv6 from `::` (duplicate
-//! address detection) pass whatever is bound; any other source must be in the binding —
+//! IPv6, as the `antispoof` chain renders it: after the MAC check, the MAC's own
+//! link-local address (fe80::/64 and its modified EUI-64: neighbour discovery, router
+//! solicitation) and solicitations from `::` (duplicate address detection) pass whatever
+//! is bound, another link-local source does not; any other source must be in the binding —
 //! a declared host's binding holds its IPv6 addresses and, on a dual-stack network, the
 //! address SLAAC gives its MAC ([`crate::firewall::binding_for`]).
 
@@ -115,15 +116,24 @@ impl Walk<'_> {
             return true;
         }
         if let IpAddr::V6(s6) = src {
-            if LINK_LOCAL.contains(&s6) {
+            let own = b.link_local();
+            if LINK_LOCAL.contains(&s6) && !b.allows(src) {
+                let passes = own == Some(s6);
+                let verdict = match (passes, own) {
+                    (true, _) => "its MAC's own link-local address always passes \
+                                  (neighbour discovery, router solicitation)"
+                        .to_string(),
+                    (false, Some(ll)) => format!(
+                        "spoofed IPv6 link-local source: only its MAC's own link-local \
+                         address {ll} passes: dropped"
+                    ),
+                    (false, None) => "no link-local address passes without a MAC: dropped".into(),
+                };
                 self.step(
                     StepKind::AntiSpoof,
-                    format!(
-                        "IPv6 link-local source {src} from {mac} ({why}): link-local sources \
-                         always pass (neighbour discovery, router solicitation)"
-                    ),
+                    format!("IPv6 link-local source {src} from {mac} ({why}): {verdict}"),
                 );
-                return true;
+                return passes;
             }
             if s6.is_unspecified() && flow.proto == FlowProto::Icmp {
                 self.step(
@@ -172,7 +182,7 @@ fn dhcp_client(flow: &Flow, src: IpAddr) -> bool {
         && flow.port == Some(67)
 }
 
-/// fe80::/10, the prefix the `antispoof` chain lets pass from the bound MAC.
+/// fe80::/10: of it, the `antispoof` chain lets only the bound MAC's own address pass.
 const LINK_LOCAL: ipnet::Ipv6Net = match ipnet::Ipv6Net::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10) {
     Ok(n) => n,
     Err(_) => panic!("fe80::/10 is a prefix"),
