@@ -73,6 +73,9 @@ fn transaction_json(ruleset: &Ruleset, bindings: &[Binding], fresh: bool) -> Str
             batch.delete(NfListObject::Table(render::table(family)));
         }
         for o in objects {
+            if matches!(&o, NfListObject::Rule(r) if !render::nft_can_parse(r)) {
+                continue;
+            }
             batch.add(o);
         }
     }

@@ -6,6 +6,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use brouter_backends::firewall::render::NA_SPOOF_COMMENT;
 use brouter_backends::firewall::{render_text, replace_json, rule_count};
 use brouter_engine::config::{from_toml, from_xen_words};
 use brouter_engine::firewall::{compile, Binding, Ruleset};
@@ -82,7 +83,10 @@ fn rule_count_does_not_grow_with_forwards_and_hosts() {
         count_rules(&replace_json(&small, &many)),
         count_rules(&replace_json(&small, &[]))
     );
-    assert_eq!(count_rules(&replace_json(&small, &[])), rule_count(&small));
+    // All of them, but the neighbour-advertisement check nft 1.0.6 cannot parse (the
+    // batch brouter applies has it).
+    assert_eq!(count_rules(&replace_json(&small, &[])) + 1, rule_count(&small));
+    assert!(!replace_json(&small, &[]).contains(NA_SPOOF_COMMENT));
 }
 
 #[test]

@@ -105,6 +105,15 @@ pub fn neighbour_solicitation(target: Ipv6Addr) -> Vec<u8> {
     h
 }
 
+/// An ICMPv6 neighbour advertisement for `target` with the override flag set: what a
+/// host announcing "`target` is at my MAC" sends unsolicited to all nodes (the IPv6 form
+/// of a gratuitous ARP).
+pub fn neighbour_advertisement(target: Ipv6Addr) -> Vec<u8> {
+    let mut h = vec![136, 0, 0, 0, 0x20, 0, 0, 0];
+    h.extend_from_slice(&target.octets());
+    h
+}
+
 /// An ICMPv6 router advertisement's header (hop limit 64, router lifetime 1800 s, no
 /// flags), as a rogue router would send it to all nodes: the token follows where its
 /// options would.

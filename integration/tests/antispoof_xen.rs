@@ -192,6 +192,59 @@ fn a_vm_cannot_act_as_router_or_dhcp_server_on_an_antispoof_bridge() {
     }
 }
 
+/// A neighbour advertisement may only announce an address the vif is bound to (or its
+/// MAC's own link-local one): announcing the gateway's or a neighbour's address would
+/// take their traffic, as a spoofed ARP reply would in IPv4. A vif bound to any address
+/// may announce any.
+#[test]
+fn a_vm_may_only_advertise_its_own_ipv6_addresses_to_its_neighbours() {
+    if !root_or_skip("a_vm_may_only_advertise_its_own_ipv6_addresses_to_its_neighbours") {
+        return;
+    }
+    let lab = Lab::new("as-na");
+    lab.online(A, Some("10.98.98.16/28 fd98::/64"));
+    lab.online(B, None);
+    lab.online(LISTENER, Some("10.98.98.30"));
+    let na = |mac: &'static str, target: Ipv6Addr| {
+        icmp6(
+            mac,
+            frames::eui64_link_local(mac),
+            frames::neighbour_advertisement(target),
+        )
+    };
+    let own_ll = frames::eui64_link_local(MAC_A);
+    lab.assert_passes(
+        A,
+        "an advertisement of a bound address",
+        na(MAC_A, v6("fd98::20")),
+    );
+    lab.assert_passes(
+        A,
+        "an advertisement of its own link-local address",
+        na(MAC_A, own_ll),
+    );
+    lab.assert_dropped(
+        A,
+        "an advertisement of the gateway's kind of link-local address",
+        na(MAC_A, v6("fe80::1")),
+    );
+    lab.assert_dropped(
+        A,
+        "an advertisement of another VM's link-local address",
+        na(MAC_A, frames::eui64_link_local("aa:cc:00:00:00:03")),
+    );
+    lab.assert_dropped(
+        A,
+        "an advertisement of an address outside its binding",
+        na(MAC_A, v6("fd99::30")),
+    );
+    lab.assert_passes(
+        B,
+        "any advertisement from a vif bound to any address",
+        na(MAC_B, v6("fe80::1")),
+    );
+}
+
 #[test]
 fn xen_ip_binds_prefixes_of_both_families_and_drops_what_lies_outside() {
     if !root_or_skip("xen_ip_binds_prefixes_of_both_families_and_drops_what_lies_outside") {

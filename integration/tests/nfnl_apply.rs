@@ -8,6 +8,7 @@ use std::path::Path;
 
 use brouter_backends::firewall;
 use brouter_backends::firewall::batch::{self, Mode};
+use brouter_backends::firewall::render::NA_SPOOF_COMMENT;
 use brouter_engine::config::{from_toml, from_xen_words};
 use brouter_engine::firewall::{compile, Binding, Ruleset};
 use brouter_integration::{root_or_skip, Netns};
@@ -117,6 +118,15 @@ fn apply_json(ns: &Netns, json: &str) {
     );
 }
 
+/// Remove the rule with `comment` from a listing; the rule as JSON text.
+fn take_rule(listing: &mut Value, comment: &str) -> Option<String> {
+    let items = listing["nftables"].as_array_mut()?;
+    let at = items
+        .iter()
+        .position(|i| i["rule"]["comment"].as_str() == Some(comment))?;
+    Some(items.remove(at).to_string())
+}
+
 /// `nft -j list table FAMILY brouter`, normalised: no handles, no metainfo, element
 /// lists sorted (the kernel may list a hash set in any order). `None` if missing.
 fn listing(ns: &Netns, family: &str) -> Option<Value> {
@@ -166,7 +176,19 @@ fn assert_same_tables(tag: &str, rs: &Ruleset, binds: &[Binding]) {
         "brouter's firewall",
     )
     .unwrap();
-    let (want, got) = (both(&reference), both(&ours));
+    let (want, mut got) = (both(&reference), both(&ours));
+    // The one rule the reference cannot carry: nft 1.0.6 parses no neighbour
+    // advertisement target (render::NA_SPOOF_COMMENT). The batch has it, listed as nft
+    // reads it back; the rest must be the same.
+    let na = take_rule(
+        got.1.as_mut().expect("the batch applied the bridge table"),
+        NA_SPOOF_COMMENT,
+    );
+    let na = na.expect("the batch carries the neighbour advertisement check");
+    assert!(
+        na.contains(r#""base":"th","len":128,"offset":64"#) && na.contains("@ip6_bind"),
+        "the advertised address looked up in ip6_bind: {na}"
+    );
     assert!(want.0.is_some() && want.1.is_some(), "the reference applied");
     for (w, g, family) in [(&want.0, &got.0, "inet"), (&want.1, &got.1, "bridge")] {
         if w != g {

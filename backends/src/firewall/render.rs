@@ -49,7 +49,7 @@ mod judges;
 mod nat;
 mod pairs;
 
-pub use bridge::binding_elements;
+pub use bridge::{binding_elements, nft_can_parse, NA_SPOOF_COMMENT};
 
 /// brouter's table name in both families.
 pub const TABLE: &str = "brouter";

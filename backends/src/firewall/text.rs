@@ -275,6 +275,12 @@ fn expr(e: &Expression<'_>) -> String {
             }
             NamedExpression::Map(m) => format!("{} map {}", expr(&m.key), expr(&m.data)),
             NamedExpression::Prefix(p) => format!("{}/{}", expr(&p.addr), p.len),
+            // As nft 1.0.6 lists it: it has no name for a neighbour advertisement's target.
+            NamedExpression::Payload(Payload::PayloadField(f))
+                if f.protocol == "icmpv6" && f.field == "taddr" =>
+            {
+                "@th,64,128".to_string()
+            }
             NamedExpression::Payload(Payload::PayloadField(f)) => format!("{} {}", f.protocol, f.field),
             NamedExpression::Meta(m) => meta_key(m.key),
             NamedExpression::CT(c) => match c.dir {

@@ -134,6 +134,17 @@ fn payload(family: Family, p: &PayloadField<'_>) -> Result<Field, String> {
             Some(Dep::L4(58)),
             None,
         )),
+        // A neighbour advertisement's target address (RFC 4861 4.4), 16 bytes after the
+        // ICMPv6 type, code, checksum and flags. nft 1.0.6 has no name for it (it lists
+        // it as `@th,64,128`); the kernel compares bytes, so it matches an `ipv6_addr`
+        // set key as `ip6 saddr` does.
+        ("icmpv6", "taddr") => Ok(pay(
+            NFT_PAYLOAD_TRANSPORT_HEADER,
+            8,
+            Kind::Ipv6,
+            Some(Dep::L4(58)),
+            None,
+        )),
         ("ip6", "saddr") => Ok(pay(net, 8, Kind::Ipv6, Some(Dep::Ipv6), None)),
         ("ip6", "daddr") => Ok(pay(net, 24, Kind::Ipv6, Some(Dep::Ipv6), None)),
         ("ether", "type") if family == Family::Bridge => {
