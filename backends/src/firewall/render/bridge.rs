@@ -23,8 +23,8 @@ use super::builder::{single, Builder};
 use super::{FINGERPRINT_PREFIX, IP6_BIND, IP_BIND, MAC_BIND, PORTS, TABLE};
 use crate::firewall::expr::*;
 
-/// The whole bridge table: its four sets (empty), `prerouting`, `antispoof` and
-/// `forward`.
+/// The whole bridge table: its four sets (empty), `prerouting`, `antispoof` with its
+/// per-family chains, and `forward`.
 pub(super) fn bridge(fingerprint: &str) -> Vec<NfListObject<'static>> {
     let mut b = Builder::new(NfFamily::Bridge);
     binding_sets(&mut b);
@@ -36,7 +36,7 @@ pub(super) fn bridge(fingerprint: &str) -> Vec<NfListObject<'static>> {
         vec![eq(meta(MetaKey::Iifname), set_ref(PORTS)), goto("antispoof")],
         Some(format!("{FINGERPRINT_PREFIX}{fingerprint}")),
     );
-    antispoof_chain(&mut b);
+    antispoof_chains(&mut b);
     fence_unbound(&mut b);
     b.objects
 }
@@ -92,114 +92,145 @@ const ROUTER_ONLY_ICMPV6: [(u32, &str); 3] = [
 /// solicited-node group for it).
 const FROM_UNSPECIFIED_ICMPV6: [u32; 3] = [133, 135, 143];
 
-/// `antispoof`: what a bound vif sends is dropped unless it is untagged IPv4, IPv6 or
-/// ARP from the bound MAC with a bound source (ARP: sender MAC and IP; IPv6: the bound
-/// addresses and the MAC's own link-local one, which the binding's set elements carry).
-/// From the bound MAC, whatever is bound: a DHCP client's broadcast from `0.0.0.0` to
-/// port 67, an ARP probe (sender `0.0.0.0`), and solicitations from `::` (duplicate
-/// address detection, router solicitation) pass. What only the dom0 may send on the
-/// link is dropped from every bound vif, whatever its source: router advertisements,
-/// redirects and renumbering (a VM would become its neighbours' router), DHCP and
-/// DHCPv6 server replies (it would hand its neighbours a gateway of its choosing).
-fn antispoof_chain(b: &mut Builder) {
+/// The chains `antispoof` dispatches to by Ethernet type.
+const ANTISPOOF_IP: &str = "antispoof_ip";
+const ANTISPOOF_ARP: &str = "antispoof_arp";
+const ANTISPOOF_IP6: &str = "antispoof_ip6";
+
+/// `antispoof` and the chains it dispatches to: what a bound vif sends is dropped unless
+/// it is untagged IPv4, IPv6 or ARP from the bound MAC with a bound source (ARP: sender MAC
+/// and IP; IPv6: the bound addresses and the MAC's own link-local one, which the binding's
+/// set elements carry). From the bound MAC, whatever is bound: a DHCP client's broadcast
+/// from `0.0.0.0` to port 67, an ARP probe (sender `0.0.0.0`), and solicitations from `::`
+/// (duplicate address detection, router solicitation) pass. What only the dom0 may send
+/// on the link is dropped from every bound vif, whatever its source: router
+/// advertisements, redirects and renumbering (a VM would become its neighbours' router),
+/// DHCP and DHCPv6 server replies (it would hand its neighbours a gateway of its
+/// choosing), and a neighbour advertisement for an address the vif may not send from.
+///
+/// Each frame meets only its own family's rules (a verdict map on the Ethernet type):
+/// every frame a VM sends passes through here, so the chain a TCP segment walks is kept
+/// to the MAC check and three IPv4 rules.
+fn antispoof_chains(b: &mut Builder) {
+    for chain in [ANTISPOOF_IP, ANTISPOOF_ARP, ANTISPOOF_IP6] {
+        b.chain(chain);
+    }
     let bound = |field: Expr, set: &str| ne(concat(vec![meta(MetaKey::Iifname), field]), set_ref(set));
-    let drops = |b: &mut Builder, rules: Vec<(Stmt, &str)>| {
-        for (mismatch, comment) in rules {
-            b.rule("antispoof", vec![mismatch, drop()], Some(comment.into()));
-        }
+    let rule = |b: &mut Builder, chain: &str, stmts: Vec<Stmt>, comment: &str| {
+        b.rule(chain, stmts, Some(comment.into()));
     };
-    let accepts = |b: &mut Builder, matches: Vec<Stmt>, comment: &str| {
-        let mut r = matches;
-        r.push(accept());
-        b.rule("antispoof", r, Some(comment.into()));
-    };
-    drops(
+    rule(
         b,
-        vec![
-            (
-                eq(payload("ether", "type"), str("8021q")),
-                "tagged frame (802.1Q)",
-            ),
-            (
-                eq(payload("ether", "type"), str("8021ad")),
-                "tagged frame (802.1ad)",
-            ),
-            (bound(payload("ether", "saddr"), MAC_BIND), "spoofed MAC"),
-            (
-                ne(
-                    meta(MetaKey::Protocol),
-                    anon_set(vec![str("ip"), str("arp"), str("ip6")]),
-                ),
-                "only IPv4, IPv6 and ARP",
-            ),
-        ],
+        "antispoof",
+        vec![eq(payload("ether", "type"), str("8021q")), drop()],
+        "tagged frame (802.1Q)",
     );
-    for (ty, comment) in ROUTER_ONLY_ICMPV6 {
-        b.rule(
-            "antispoof",
-            vec![eq(payload("icmpv6", "type"), num(ty)), drop()],
-            Some(comment.into()),
-        );
-    }
-    for (proto, port, comment) in [
-        ("ip", 67, "DHCP server reply from a VM"),
-        ("ip6", 547, "DHCPv6 server reply from a VM"),
-    ] {
-        b.rule(
-            "antispoof",
-            vec![
-                eq(meta(MetaKey::Protocol), str(proto)),
-                eq(payload("udp", "sport"), num(port)),
-                drop(),
-            ],
-            Some(comment.into()),
-        );
-    }
-    accepts(
+    rule(
         b,
+        "antispoof",
+        vec![eq(payload("ether", "type"), str("8021ad")), drop()],
+        "tagged frame (802.1ad)",
+    );
+    rule(
+        b,
+        "antispoof",
+        vec![bound(payload("ether", "saddr"), MAC_BIND), drop()],
+        "spoofed MAC",
+    );
+    b.rule(
+        "antispoof",
+        vec![vmap(
+            meta(MetaKey::Protocol),
+            anon_vmap(vec![
+                (str("ip"), goto(ANTISPOOF_IP)),
+                (str("arp"), goto(ANTISPOOF_ARP)),
+                (str("ip6"), goto(ANTISPOOF_IP6)),
+            ]),
+        )],
+        Some("each family to its own checks".into()),
+    );
+    rule(b, "antispoof", vec![drop()], "only IPv4, IPv6 and ARP");
+
+    // IPv4.
+    rule(
+        b,
+        ANTISPOOF_IP,
+        vec![eq(payload("udp", "sport"), num(67)), drop()],
+        "DHCP server reply from a VM",
+    );
+    rule(
+        b,
+        ANTISPOOF_IP,
         vec![
             eq(payload("ip", "saddr"), str("0.0.0.0")),
             eq(payload("ip", "daddr"), str("255.255.255.255")),
             eq(payload("udp", "dport"), num(67)),
+            accept(),
         ],
         "DHCP client",
     );
-    drops(
+    rule(
         b,
-        vec![
-            (bound(payload("ip", "saddr"), IP_BIND), "spoofed IP"),
-            (
-                bound(payload("arp", "saddr ether"), MAC_BIND),
-                "spoofed ARP sender MAC",
-            ),
-        ],
+        ANTISPOOF_IP,
+        vec![bound(payload("ip", "saddr"), IP_BIND), drop()],
+        "spoofed IP",
     );
-    accepts(
+
+    // ARP.
+    rule(
         b,
-        vec![eq(payload("arp", "saddr ip"), str("0.0.0.0"))],
+        ANTISPOOF_ARP,
+        vec![bound(payload("arp", "saddr ether"), MAC_BIND), drop()],
+        "spoofed ARP sender MAC",
+    );
+    rule(
+        b,
+        ANTISPOOF_ARP,
+        vec![eq(payload("arp", "saddr ip"), str("0.0.0.0")), accept()],
         "ARP probe",
     );
-    drops(
+    rule(
         b,
-        vec![(
-            bound(payload("arp", "saddr ip"), IP_BIND),
-            "spoofed ARP sender IP",
-        )],
+        ANTISPOOF_ARP,
+        vec![bound(payload("arp", "saddr ip"), IP_BIND), drop()],
+        "spoofed ARP sender IP",
+    );
+
+    // IPv6.
+    for (ty, comment) in ROUTER_ONLY_ICMPV6 {
+        rule(
+            b,
+            ANTISPOOF_IP6,
+            vec![eq(payload("icmpv6", "type"), num(ty)), drop()],
+            comment,
+        );
+    }
+    rule(
+        b,
+        ANTISPOOF_IP6,
+        vec![eq(payload("udp", "sport"), num(547)), drop()],
+        "DHCPv6 server reply from a VM",
     );
     for (k, ty) in FROM_UNSPECIFIED_ICMPV6.into_iter().enumerate() {
-        let rule = vec![
+        let stmts = vec![
             eq(payload("ip6", "saddr"), str("::")),
             eq(payload("icmpv6", "type"), num(ty)),
             accept(),
         ];
-        b.rule("antispoof", rule, (k == 0).then(|| "solicitation from ::".into()));
+        b.rule(
+            ANTISPOOF_IP6,
+            stmts,
+            (k == 0).then(|| "solicitation from ::".into()),
+        );
     }
-    drops(
+    rule(
         b,
-        vec![(bound(payload("ip6", "saddr"), IP6_BIND), "spoofed IPv6")],
+        ANTISPOOF_IP6,
+        vec![bound(payload("ip6", "saddr"), IP6_BIND), drop()],
+        "spoofed IPv6",
     );
     b.rule(
-        "antispoof",
+        ANTISPOOF_IP6,
         vec![
             eq(payload("icmpv6", "type"), num(ND_NEIGHBOR_ADVERT)),
             bound(payload("icmpv6", "taddr"), IP6_BIND),
