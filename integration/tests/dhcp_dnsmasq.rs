@@ -166,14 +166,23 @@ impl Lab {
     }
 
     /// The one dnsmasq of this test, panicking unless exactly one runs (its lease-script
-    /// helper, a child of its own with the same command line, is not counted).
+    /// helper, a child of its own with the same command line, is not counted). Right after
+    /// a restart the old instance's helper may outlive its parent for a moment (orphaned,
+    /// it exits when it reads the end of its pipe), so this asks again until the deadline.
     fn dnsmasq_pid(&self) -> u32 {
-        let all = self.our_processes();
-        let pids: Vec<u32> = all
-            .iter()
-            .copied()
-            .filter(|p| !all.contains(&parent(*p)))
-            .collect();
+        let end = Instant::now() + DEADLINE;
+        let pids = loop {
+            let all = self.our_processes();
+            let pids: Vec<u32> = all
+                .iter()
+                .copied()
+                .filter(|p| !all.contains(&parent(*p)))
+                .collect();
+            if pids.len() == 1 || Instant::now() >= end {
+                break pids;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
         assert_eq!(pids.len(), 1, "exactly one dnsmasq of this test runs: {pids:?}");
         let pid_file = self
             .dnsmasq_dir()

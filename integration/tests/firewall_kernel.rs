@@ -258,3 +258,35 @@ fn binding_without_the_tables_says_to_start_first() {
     firewall::remove_binding(&ns.target(), "vif1.0").unwrap();
     assert!(firewall::read_bindings(&ns.target()).unwrap().is_empty());
 }
+
+/// What `brouter check` prints is a ruleset an admin can load by hand (`brouter check |
+/// nft -f -`) to inspect or diff: every fixture's loads in a namespace with nft 1.0.6, and
+/// lists the same tables. The one rule nft cannot read is printed as a comment.
+#[test]
+fn the_ruleset_check_prints_loads_with_nft() {
+    if !root_or_skip("the_ruleset_check_prints_loads_with_nft") {
+        return;
+    }
+    for name in ["isp.toml", "seed.toml", "dualstack.toml", "logged.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures")
+            .join(name);
+        let config = from_toml(&std::fs::read_to_string(&path).unwrap(), name).unwrap();
+        let text = firewall::render_text(&compile(&config));
+        let ns = Netns::new("fwtext");
+        let file = std::env::temp_dir().join(format!("brt-check-{}-{name}.nft", std::process::id()));
+        std::fs::write(&file, &text).unwrap();
+        let out = ns.exec("nft", &["-f", file.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            out.status.success(),
+            "{name}: nft -f of the check output: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tables = nft(&ns, &["list", "tables"]);
+        assert!(
+            tables.contains("table inet brouter") && tables.contains("table bridge brouter"),
+            "{name}: {tables}"
+        );
+    }
+}

@@ -68,7 +68,17 @@ pub fn table_text(objects: &[NfListObject<'_>]) -> String {
                         .as_ref()
                         .map(|c| format!(" comment {c:?}"))
                         .unwrap_or_default();
-                    let _ = writeln!(out, "\t\t{}{comment}", stmts.join(" "));
+                    if super::render::nft_can_parse(r) {
+                        let _ = writeln!(out, "\t\t{}{comment}", stmts.join(" "));
+                    } else {
+                        // Printed as a comment so `brouter check | nft -f -` loads; brouter
+                        // itself installs the rule through its netlink batch.
+                        let _ = writeln!(
+                            out,
+                            "\t\t# installed by brouter through netlink (nft 1.0.6 cannot read it):\n\t\t# {}{comment}",
+                            stmts.join(" ")
+                        );
+                    }
                 }
                 let _ = writeln!(out, "\t}}\n");
             }
