@@ -74,22 +74,6 @@ pub async fn expected_digest(backend: &mut dyn NetBackend, desired: &Desired) ->
     backend.firewall_digest(Some(rs)).await.ok().flatten()
 }
 
-/// Add to `observed` the sysctls `desired` wants that `observe` did not read (IPv6
-/// forwarding, the uplink's `accept_ra`): the planner compares them, and remembers their
-/// values before it first changes them. Nothing to read (one trip) when `observe` has
-/// them all, as for every IPv4-only configuration.
-pub async fn sysctls(backend: &mut dyn NetBackend, desired: &Desired, observed: &mut Observed) {
-    let missing: Vec<String> = desired
-        .sysctls
-        .iter()
-        .map(|(k, _)| k)
-        .filter(|k| !observed.sysctls.contains_key(*k))
-        .cloned()
-        .collect();
-    if missing.is_empty() {
-        return;
-    }
-    if let Ok(values) = backend.read_sysctls(&missing).await {
-        observed.sysctls.extend(values);
-    }
-}
+/// The sysctls a configuration wants that `observe` does not read (see
+/// [`brouter_engine::readback::sysctls`]).
+pub use brouter_engine::readback::sysctls;

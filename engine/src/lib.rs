@@ -21,6 +21,7 @@ pub mod health;
 pub mod model;
 pub mod plan;
 pub mod port_block;
+pub mod readback;
 pub mod sysctl_side;
 pub mod vif;
 pub mod vif_refuse;

@@ -177,6 +177,16 @@ pub struct Address6 {
     pub owned: bool,
 }
 
+impl Address6 {
+    /// Whether `ip` is an address the kernel makes by itself and an observation leaves
+    /// out: link-local (`fe80::/10`, one per link that is up) or `lo`'s `::1`. brouter never
+    /// adds one, and a kernel-made link-local address depends on the link's random MAC, so
+    /// every backend filters with this one function and they report the same addresses.
+    pub fn kernels_own(ip: std::net::Ipv6Addr) -> bool {
+        ip.segments()[0] & 0xffc0 == 0xfe80 || ip.is_loopback()
+    }
+}
+
 /// An IPv4 route in the main table.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Route {

@@ -12,12 +12,19 @@
 //! `differential.proptest-regressions`, replayed first) only reproduce a case while the
 //! generator stays as it was. Root only; `PROPTEST_CASES` changes the case count (200).
 //!
+//! Both families: IPv4 and IPv6 addresses (ULA and documentation prefixes, a link-local
+//! one), `ip -6 address flush`, IPv4 and IPv6 sysctls (`ip_forward`, IPv6 forwarding, a
+//! link's `accept_ra`, read back on both sides through `read_sysctls`), MTUs on both sides
+//! of IPv6's minimum (1280), bindings with IPv6 addresses.
+//!
 //! Besides link, address, route and sysctl operations the sequences replace and delete
 //! brouter's tables, bind and unbind vifs, and edit the tables behind brouter's back
 //! (`nft` in the namespace, `brouter_sim::FirewallDrift` in the sim): after every step
 //! both sides must agree on the fingerprint, the bindings, and the read-back's lines
 //! (`status`'s drift report, line for line) — until a `ReplaceFirewall` repairs them.
 
+#[path = "differential/ipv6.rs"]
+mod ipv6;
 #[path = "differential/world.rs"]
 mod world;
 
@@ -25,7 +32,7 @@ use std::sync::OnceLock;
 
 use brouter_engine::config::from_xen_words;
 use brouter_engine::firewall::{Binding, Ruleset};
-use brouter_engine::{compile, BridgeOptions, Op, PortState, IP_FORWARD};
+use brouter_engine::{accept_ra_key, compile, BridgeOptions, Op, PortState, IPV6_FORWARD, IP_FORWARD};
 use brouter_integration::root_or_skip;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -60,12 +67,32 @@ const MACS: [&str; 5] = [
     "00:00:00:00:00:00",
     "fe:ff:ff",
 ];
-const MTUS: [u32; 6] = [67, 68, 1400, 1500, 9000, 65536];
+/// IPv6: two hosts of a ULA /64, one of them again under a /48 (the same address: EEXIST),
+/// the documentation prefix's subnet-router address, `eth0`'s foreign address, and a
+/// link-local address (kept by both, reported by neither: see `world::normalise`).
+const ADDRESSES6: [&str; 6] = [
+    "fd00:1::1/64",
+    "fd00:1::2/64",
+    "fd00:1::1/48",
+    "2001:db8::/64",
+    "2001:db8::2/64",
+    "fe80::1/64",
+];
+/// Out of range (67, 65536), IPv4's smallest, either side of IPv6's smallest (below 1280
+/// the kernel takes IPv6 off the link), common and jumbo ones.
+const MTUS: [u32; 8] = [67, 68, 1279, 1280, 1400, 1500, 9000, 65536];
 /// STP off/on with forward delays inside and outside the kernel's STP range (2–30 s).
 const BRIDGE_OPTIONS: [(bool, u32); 4] = [(false, 0), (true, 15), (true, 0), (false, 45)];
 
-/// What brouter remembers: a sysctl's old value, a foreign bridge it brought up.
-const MEMORY: [(&str, &str); 2] = [("sysctl:net.ipv4.ip_forward", "0"), ("link-up:xenbr1", "down")];
+/// What brouter remembers: a sysctl's old value (IPv4, IPv6 forwarding, a link's
+/// `accept_ra` in sysctl(8)'s notation), a foreign bridge it brought up. A remembered
+/// sysctl is reported by `observe` while it exists.
+const MEMORY: [(&str, &str); 4] = [
+    ("sysctl:net.ipv4.ip_forward", "0"),
+    ("sysctl:net.ipv6.conf.all.forwarding", "0"),
+    ("sysctl:net.ipv6.conf.vif1/0.accept_ra", "1"),
+    ("link-up:xenbr1", "down"),
+];
 
 fn link() -> impl Strategy<Value = String> {
     prop::sample::select(&LINKS[..]).prop_map(str::to_string)
@@ -84,6 +111,10 @@ fn addr_link() -> impl Strategy<Value = String> {
 
 fn addr() -> impl Strategy<Value = ipnet::Ipv4Net> {
     prop::sample::select(&ADDRESSES[..]).prop_map(net)
+}
+
+fn addr6() -> impl Strategy<Value = ipnet::Ipv6Net> {
+    prop::sample::select(&ADDRESSES6[..]).prop_map(|a| a.parse().unwrap())
 }
 
 fn dst() -> impl Strategy<Value = ipnet::Ipv4Net> {
@@ -107,6 +138,17 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (dst(), link()).prop_map(|(dst, dev)| Op::DeleteRoute { dst, dev }),
         1 => prop::sample::select(&["0", "1"][..]).prop_map(|v| Op::SetSysctl {
             key: IP_FORWARD.into(),
+            value: v.into(),
+        }),
+        3 => (addr_link(), addr6()).prop_map(|(link, addr)| Op::AddAddress6 { link, addr }),
+        2 => (addr_link(), addr6()).prop_map(|(link, addr)| Op::DeleteAddress6 { link, addr }),
+        1 => link().prop_map(|link| Op::FlushIpv6 { link }),
+        1 => prop::sample::select(&["0", "1"][..]).prop_map(|v| Op::SetSysctl {
+            key: IPV6_FORWARD.into(),
+            value: v.into(),
+        }),
+        1 => (link(), prop::sample::select(&["0", "1", "2"][..])).prop_map(|(link, v)| Op::SetSysctl {
+            key: accept_ra_key(&link),
             value: v.into(),
         }),
         2 => (link(), prop::sample::select(&MTUS[..])).prop_map(|(link, mtu)| Op::SetMtu { link, mtu }),
@@ -142,19 +184,32 @@ fn rulesets() -> &'static [Ruleset] {
     })
 }
 
-/// Bindings of the vif (two MACs) and of a vif that does not exist (the sets take any name).
+/// Bindings of the vif (two MACs) and of a vif that does not exist (the sets take any
+/// name): IPv4 only, both families, IPv6 only (a host and a prefix), MAC only (any address).
 fn binding() -> impl Strategy<Value = Binding> {
-    prop::sample::select(
-        &[
-            ("vif1.0", "aa:cc:00:00:00:01", "10.98.98.10"),
-            ("vif1.0", "aa:cc:00:00:00:02", "10.98.98.11"),
-            ("vif9.0", "aa:cc:00:00:00:09", "10.98.98.19"),
-        ][..],
-    )
-    .prop_map(|(vif, mac, ip)| Binding {
-        vif: vif.into(),
-        mac: mac.into(),
-        addrs: vec![format!("{ip}/32").parse().unwrap()],
+    const BINDINGS: [(&str, &str, &[&str]); 5] = [
+        ("vif1.0", "aa:cc:00:00:00:01", &["10.98.98.10/32"]),
+        (
+            "vif1.0",
+            "aa:cc:00:00:00:02",
+            &["10.98.98.11/32", "fd00:1::11/128"],
+        ),
+        (
+            "vif1.0",
+            "aa:cc:00:00:00:01",
+            &["fd00:1::10/128", "2001:db8:0:1::/64"],
+        ),
+        ("vif9.0", "aa:cc:00:00:00:09", &["10.98.98.19/32"]),
+        ("vif9.0", "aa:cc:00:00:00:09", &["0.0.0.0/0", "::/0"]),
+    ];
+    prop::sample::select(&BINDINGS[..]).prop_map(|(vif, mac, addrs)| {
+        let mut addrs: Vec<ipnet::IpNet> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+        Binding::normalise(&mut addrs);
+        Binding {
+            vif: vif.into(),
+            mac: mac.into(),
+            addrs,
+        }
     })
 }
 

@@ -305,7 +305,6 @@ impl NetBackend for SimBackend {
     }
 
     async fn flush_ipv6(&mut self, link: &str) -> BackendResult<()> {
-        // The simulated kernel keeps no IPv6 addresses: only the link must exist.
         self.step(|k| k.flush_ipv6(link), true)
     }
 

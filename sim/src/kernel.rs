@@ -4,7 +4,8 @@
 //! tests hold it to the real kernel), and does what Linux does implicitly: an address
 //! without `noprefixroute` brings its prefix route while the link is up; setting a link
 //! down drops the IPv4 routes through it; deleting a bridge releases its ports and takes
-//! its addresses and routes along.
+//! its addresses and routes along. A link's IPv6 side (addresses, `net.ipv6.conf`) is
+//! in [`crate::ipv6`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,12 +16,13 @@ use brouter_engine::sysctl_side::{
 };
 use brouter_engine::{
     Address, Address6, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, Observed, PortState, Route,
-    ALIAS_PREFIX, IPV6_FORWARD, IP_FORWARD, OWNER_PROTO, PROTO_KERNEL,
+    ALIAS_PREFIX, IP_FORWARD, OWNER_PROTO, PROTO_KERNEL,
 };
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::drift::DriftState;
+use crate::ipv6::no_sysctl;
 use crate::limits::KernelQuirks;
 
 /// An address as the kernel keeps it: whether it brings a prefix route is a flag of its own.
@@ -75,7 +77,8 @@ pub struct Kernel {
     /// Where kernels differ, which one this is (see [`crate::limits`]).
     #[serde(default)]
     pub quirks: KernelQuirks,
-    /// IPv6 addresses (not link-local), brouter's and others'.
+    /// IPv6 addresses, brouter's and others' (a link-local one added by hand included:
+    /// `observe` leaves those out, see [`crate::ipv6`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses6: Vec<Address6>,
     /// brouter's dnsmasq (its process and its directory), if either exists.
@@ -234,7 +237,12 @@ impl Kernel {
                     owned: a.owned,
                 })
                 .collect(),
-            addresses6: self.addresses6.clone(),
+            addresses6: self
+                .addresses6
+                .iter()
+                .filter(|a| !Address6::kernels_own(a.addr.addr()))
+                .cloned()
+                .collect(),
             routes: self.routes.clone(),
             sysctls: self.reported_sysctls(),
             memory: self.memory.clone(),
@@ -301,9 +309,7 @@ impl Kernel {
             self.fit_bridge_mtu(&bridge);
         }
         self.addresses.retain(|a| a.link != name);
-        self.addresses6.retain(|a| a.link != name);
-        let own = format!("net.ipv6.conf.{}.", name.replace('.', "/"));
-        self.sysctls.retain(|k, _| !k.starts_with(&own));
+        self.drop_ipv6(name);
         self.routes.retain(|r| r.dev != name);
         Ok(())
     }
@@ -318,6 +324,7 @@ impl Kernel {
         if let Some(b) = self.links.get_mut(bridge) {
             b.mtu = Some(smallest);
         }
+        self.ipv6_after_mtu_change(bridge);
     }
 
     fn ports_mtu_min(&self, bridge: &str) -> Option<u32> {
@@ -491,44 +498,6 @@ impl Kernel {
         Ok(())
     }
 
-    /// An IPv6 address stamped as brouter's (the kernel's own prefix route comes and goes
-    /// with it and is not modelled: brouter never reads IPv6 routes).
-    pub fn add_address6(&mut self, link: &str, addr: Ipv6Net) -> Result<(), BackendError> {
-        self.link_mut(link)?;
-        if self
-            .addresses6
-            .iter()
-            .any(|a| a.link == link && a.addr.addr() == addr.addr())
-        {
-            return Err(err(
-                ErrorKind::Exists,
-                format!("address {addr} already on {link}"),
-            ));
-        }
-        self.addresses6.push(Address6 {
-            link: link.into(),
-            addr,
-            owned: true,
-        });
-        Ok(())
-    }
-
-    pub fn delete_address6(&mut self, link: &str, addr: Ipv6Net) -> Result<(), BackendError> {
-        self.link_mut(link)?;
-        let Some(i) = self
-            .addresses6
-            .iter()
-            .position(|a| a.link == link && a.addr == addr)
-        else {
-            return Err(err(
-                ErrorKind::AddrNotAvail,
-                format!("address {addr} is not on {link}"),
-            ));
-        };
-        self.addresses6.remove(i);
-        Ok(())
-    }
-
     pub fn delete_address(&mut self, link: &str, addr: Ipv4Net) -> Result<(), BackendError> {
         self.link_mut(link)?;
         let Some(i) = self
@@ -639,9 +608,7 @@ impl Kernel {
         for a in self.addresses.iter_mut().filter(|a| a.link == link) {
             a.link = new_name.to_string();
         }
-        for a in self.addresses6.iter_mut().filter(|a| a.link == link) {
-            a.link = new_name.to_string();
-        }
+        self.rename_ipv6(link, new_name);
         for r in self.routes.iter_mut().filter(|r| r.dev == link) {
             r.dev = new_name.to_string();
         }
@@ -720,12 +687,6 @@ impl Kernel {
         Ok(())
     }
 
-    /// `ip -6 address flush`: the simulated kernel keeps no IPv6 addresses, so only a
-    /// missing link fails (ENODEV, as the kernel's index lookup does).
-    pub fn flush_ipv6(&mut self, link: &str) -> Result<(), BackendError> {
-        self.link_mut(link).map(|_| ())
-    }
-
     pub fn set_mtu(&mut self, link: &str, mtu: u32) -> Result<(), BackendError> {
         let l = self.link_mut(link)?;
         if !(68..=65535).contains(&mtu) {
@@ -740,6 +701,7 @@ impl Kernel {
         if is_bridge {
             self.mtu_set_by_user.insert(link.to_string());
         }
+        self.ipv6_after_mtu_change(link);
         if let Some(bridge) = master {
             self.fit_bridge_mtu(&bridge);
         }
@@ -791,18 +753,12 @@ impl Kernel {
     /// `conf.default.forwarding` and every link's `forwarding` = it; see
     /// `brouter_engine::sysctl_side`).
     pub fn set_sysctl(&mut self, key: &str, value: &str) -> Result<(), BackendError> {
-        if key.starts_with("net.ipv6.conf.") {
-            // An interface's IPv6 key exists only while the interface does; IPv6 forwarding
-            // has no side effects the sim models (its per-interface copies are not read).
-            if self.sysctl(key).is_none() {
-                return Err(err(ErrorKind::Other, format!("no sysctl {key}")));
-            }
-            self.sysctls.insert(key.to_string(), value.to_string());
-            return Ok(());
+        if crate::ipv6::is_conf_key(key) {
+            return self.set_sysctl6(key, value);
         }
         if let Some(link) = link_of_key(key) {
             if !self.links.contains_key(&link) {
-                return Err(err(ErrorKind::Other, format!("no sysctl {key}")));
+                return Err(no_sysctl(key));
             }
             self.link_forwarding.insert(link, value.to_string());
             return Ok(());
@@ -826,7 +782,7 @@ impl Kernel {
                 *v = value.to_string();
                 changed
             }
-            None => return Err(err(ErrorKind::Other, format!("no sysctl {key}"))),
+            None => return Err(no_sysctl(key)),
         };
         if key == IP_FORWARD && changed {
             for k in [ACCEPT_REDIRECTS_ALL, FORWARDING_DEFAULT] {
@@ -849,14 +805,12 @@ impl Kernel {
                 .cloned()
                 .or_else(|| self.sysctl(FORWARDING_DEFAULT));
         }
+        if crate::ipv6::is_conf_key(key) {
+            return self.sysctl6(key);
+        }
         let default = match key {
             ACCEPT_REDIRECTS_ALL => Some("1"),
-            FORWARDING_DEFAULT | IPV6_FORWARD => Some("0"),
-            // A link's accept_ra: the kernel's default, while the link exists.
-            _ if key.starts_with("net.ipv6.conf.") && key.ends_with(".accept_ra") => {
-                let link = key["net.ipv6.conf.".len()..key.len() - ".accept_ra".len()].replace('/', ".");
-                (link == "all" || link == "default" || self.links.contains_key(&link)).then_some("1")
-            }
+            FORWARDING_DEFAULT => Some("0"),
             _ => None,
         };
         self.sysctls
@@ -865,16 +819,13 @@ impl Kernel {
             .or_else(|| default.map(String::from))
     }
 
-    /// What a backend reports, by the same rule as the kernel backend: the sysctls set
-    /// here (`ip_forward`), the ones brouter remembered, and while forwarding is off the
-    /// keys turning it on would change (`sysctl_side::reported_keys`).
+    /// What a backend reports, by the same rule as the kernel backend: the managed
+    /// sysctl (`ip_forward`), the ones brouter remembered, and while forwarding is off the
+    /// keys turning it on would change (`sysctl_side::reported_keys`). Any other key —
+    /// IPv6 forwarding, a link's `accept_ra` — only through `read_sysctls`, even once
+    /// written, as on the kernel.
     fn reported_sysctls(&self) -> BTreeMap<String, String> {
-        let mut keys: Vec<String> = self
-            .sysctls
-            .keys()
-            .filter(|k| *k != ACCEPT_REDIRECTS_ALL && *k != FORWARDING_DEFAULT)
-            .cloned()
-            .collect();
+        let mut keys = vec![IP_FORWARD.to_string()];
         keys.extend(
             self.memory
                 .keys()

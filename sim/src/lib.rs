@@ -7,6 +7,7 @@ pub mod datapath;
 pub mod dhcp_service;
 pub mod drift;
 pub mod fw_elements;
+pub mod ipv6;
 pub mod kernel;
 pub mod limits;
 pub mod second_writer;

@@ -24,9 +24,11 @@ fn desired(text: &str) -> Desired {
     compile(&from_toml(text, "isp.toml").unwrap())
 }
 
-/// What `start` observes: the kernel plus the read-back of its tables (as the CLI makes it).
+/// What `start` observes: the kernel, the sysctls the config wants that `observe` does
+/// not read, and the read-back of its tables (as the CLI makes them).
 fn observe(sim: &mut SimBackend, d: &Desired) -> Observed {
-    let mut o = sim.kernel.observe();
+    let mut o = block(sim.observe()).unwrap();
+    block(brouter_engine::readback::sysctls(sim, d, &mut o));
     let rs = d.firewall.as_ref().unwrap();
     if o.firewall.is_some() {
         let mut delta = block(sim.firewall_delta(rs))

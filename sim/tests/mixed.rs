@@ -506,14 +506,7 @@ fn request(i: usize) -> VifRequest {
 fn observe(sim: &mut SimBackend, desired: &Desired) -> Result<Observed, String> {
     let mut o = block(sim.observe()).map_err(|e| e.to_string())?;
     // As the CLI does: the sysctls the config wants that `observe` does not read.
-    let keys: Vec<String> = desired
-        .sysctls
-        .iter()
-        .map(|(k, _)| k.clone())
-        .filter(|k| !o.sysctls.contains_key(k))
-        .collect();
-    o.sysctls
-        .extend(block(sim.read_sysctls(&keys)).map_err(|e| e.to_string())?);
+    block(brouter_engine::readback::sysctls(sim, desired, &mut o));
     if let Some(rs) = &desired.firewall {
         if o.firewall.as_deref() == Some(rs.fingerprint().as_str()) {
             o.firewall_drift = block(sim.firewall_drift(rs)).map_err(|e| e.to_string())?;

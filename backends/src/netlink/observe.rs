@@ -6,7 +6,7 @@
 //! allows one dump at a time per socket, so the three dumps run one after the other.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::RawFd;
 
 use brouter_engine::{
@@ -350,7 +350,7 @@ fn to_address6(m: &AddressMessage, names: &HashMap<u32, String>) -> Option<Addre
     }
     // As for IPv4: IFA_LOCAL, when present, is the address and IFA_ADDRESS the peer.
     let ip = local.or(address)?;
-    if kernels_own6(ip) {
+    if Address6::kernels_own(ip) {
         return None;
     }
     Some(Address6 {
@@ -358,11 +358,6 @@ fn to_address6(m: &AddressMessage, names: &HashMap<u32, String>) -> Option<Addre
         addr: Ipv6Net::new(ip, m.header.prefix_len).ok()?,
         owned,
     })
-}
-
-/// `fe80::/10` or `::1`: addresses the kernel makes by itself.
-fn kernels_own6(ip: Ipv6Addr) -> bool {
-    ip.segments()[0] & 0xffc0 == 0xfe80 || ip.is_loopback()
 }
 
 /// Main-table IPv4 unicast routes only (a plain dump returns every table: filter here).

@@ -2,10 +2,10 @@
 //! namespace driven by the `NetlinkBackend`, and a `SimBackend` over a `Kernel`.
 //!
 //! The initial state is a small dom0 as a hotplug would leave it: an uplink `eth0` (up,
-//! `192.0.2.2/24`, default route via `192.0.2.1`), a domU's vif `vif1.0` (down, as Xen
-//! creates it) and a foreign bridge `xenbr1` (up, `10.1.1.1/24`). `eth0` and `vif1.0` are
-//! veths whose peers live in a second namespace, so — as in the sim, which models the dom0
-//! side only — only one end of each pair is observed.
+//! `192.0.2.2/24` and `2001:db8::2/64`, default route via `192.0.2.1`), a domU's vif
+//! `vif1.0` (down, as Xen creates it) and a foreign bridge `xenbr1` (up, `10.1.1.1/24`).
+//! `eth0` and `vif1.0` are veths whose peers live in a second namespace, so — as in the
+//! sim, which models the dom0 side only — only one end of each pair is observed.
 
 use std::net::Ipv4Addr;
 
@@ -13,8 +13,8 @@ use brouter_backends::NetlinkBackend;
 use brouter_engine::apply::apply_op;
 use brouter_engine::firewall::Ruleset;
 use brouter_engine::{
-    Address, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, NetBackend, Observed, Op, PortState,
-    Route, IP_FORWARD, PROTO_BOOT,
+    accept_ra_key, Address, Address6, BackendError, BridgeOptions, ErrorKind, Link, LinkKind, NetBackend,
+    Observed, Op, PortState, Route, IPV6_FORWARD, IP_FORWARD, PROTO_BOOT,
 };
 use brouter_integration::{use_temp_state_dir, Netns};
 use brouter_sim::{Family, FirewallDrift, Kernel, SimBackend};
@@ -170,6 +170,8 @@ impl Worlds {
             "link set eth0 up".into(),
             "link set xenbr1 up".into(),
             "addr add 192.0.2.2/24 dev eth0".into(),
+            // No duplicate address detection: a tentative address would be one more state.
+            "addr add 2001:db8::2/64 dev eth0 nodad".into(),
             "addr add 10.1.1.1/24 dev xenbr1".into(),
             "route add default via 192.0.2.1 dev eth0".into(),
         ]);
@@ -192,6 +194,11 @@ impl Worlds {
         });
         k.add_foreign_address("eth0", net("192.0.2.2/24"));
         k.add_foreign_address("xenbr1", net("10.1.1.1/24"));
+        k.addresses6.push(Address6 {
+            link: "eth0".into(),
+            addr: "2001:db8::2/64".parse().unwrap(),
+            owned: false,
+        });
         k.routes.push(Route {
             dst: net("0.0.0.0/0"),
             dev: "eth0".into(),
@@ -284,11 +291,54 @@ impl Worlds {
         (seen[0], seen[1])
     }
 
-    /// Observe both worlds; `Err` lists what differs after normalising. A bridge port's
-    /// state follows its carrier asynchronously in the kernel (linkwatch runs the bridge's
-    /// carrier check after the up event), so a difference in port states alone is read
-    /// again until a deadline.
+    /// Observe both worlds; `Err` lists what differs after normalising, then what
+    /// [`Worlds::compare_sysctls6`] finds. A bridge port's state follows its carrier
+    /// asynchronously in the kernel (linkwatch runs the bridge's carrier check after the
+    /// up event), so a difference in port states alone is read again until a deadline.
     pub async fn compare(&mut self) -> Result<(), String> {
+        let links = self.compare_observed().await?;
+        self.compare_sysctls6(links).await
+    }
+
+    /// The IPv6 sysctls `observe` does not report unless remembered, read on both sides
+    /// through `NetBackend::read_sysctls` (the read-back `start` makes of the ones a
+    /// configuration wants): `forwarding` and `accept_ra` of `all`, `default` and every link
+    /// either side has or the differential names (a key exists only while its link has
+    /// IPv6, which `read_sysctls` shows by leaving it out). `links`: the links both sides
+    /// have. `Err` names both maps.
+    pub async fn compare_sysctls6(&mut self, mut links: Vec<String>) -> Result<(), String> {
+        links.extend(crate::LINKS.iter().map(|l| l.to_string()));
+        links.sort();
+        links.dedup();
+        let scopes = ["all", "default"].into_iter().map(String::from).chain(links);
+        let keys: Vec<String> = scopes
+            .flat_map(|l| {
+                let forwarding = format!("net.ipv6.conf.{}.forwarding", l.replace('.', "/"));
+                [accept_ra_key(&l), forwarding]
+            })
+            .collect();
+        debug_assert!(keys.iter().any(|k| k == IPV6_FORWARD));
+        let on_kernel = self
+            .kernel
+            .read_sysctls(&keys)
+            .await
+            .expect("read the kernel's sysctls");
+        let on_sim = self
+            .sim
+            .read_sysctls(&keys)
+            .await
+            .expect("read the sim's sysctls");
+        if on_kernel != on_sim {
+            return Err(format!(
+                "IPv6 sysctls differ:\n  kernel {on_kernel:?}\n  sim    {on_sim:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Observe both worlds and compare them (see [`Worlds::compare`]); `Ok`: the names of
+    /// the links.
+    async fn compare_observed(&mut self) -> Result<Vec<String>, String> {
         let sim = self.sim.observe().await.expect("observe the sim").normalized();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         loop {
@@ -296,7 +346,7 @@ impl Worlds {
             let kernel = normalise(kernel, &sim);
             let diff = differences(&kernel, &sim);
             if diff.is_empty() {
-                return Ok(());
+                return Ok(sim.links.iter().map(|l| l.name.clone()).collect());
             }
             let mut same_states = kernel.clone();
             for l in &mut same_states.links {
@@ -336,8 +386,10 @@ pub fn net(s: &str) -> Ipv4Net {
 /// Strip from the kernel's observation what the sim cannot know: `lo`'s `127.0.0.1/8`,
 /// the random hardware addresses of links no operation gave a MAC, and which of STP's
 /// enabled states a port is in. Everything else —
-/// ownership marks, masters, up flags, MTUs, bridge options, addresses, routes with their
-/// protocols, sysctls, memory, firewall — is compared as is.
+/// ownership marks, masters, up flags, MTUs, bridge options, addresses of both families,
+/// routes with their protocols, sysctls, memory, firewall — is compared as is. (IPv6
+/// link-local addresses and `lo`'s `::1` are not here: both backends leave them out of
+/// every observation, `Address6::kernels_own`.)
 fn normalise(mut kernel: Observed, sim: &Observed) -> Observed {
     kernel
         .addresses
@@ -370,6 +422,13 @@ fn differences(kernel: &Observed, sim: &Observed) -> Vec<String> {
         &kernel.addresses,
         &sim.addresses,
         |a: &Address| format!("{} dev {}", a.addr, a.link),
+    );
+    one_sided(
+        &mut out,
+        "IPv6 address",
+        &kernel.addresses6,
+        &sim.addresses6,
+        |a: &Address6| format!("{} dev {}", a.addr, a.link),
     );
     one_sided(&mut out, "route", &kernel.routes, &sim.routes, |r: &Route| {
         format!("{} dev {}", r.dst, r.dev)
