@@ -66,6 +66,27 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
         Op::DeleteFirewall => backend.delete_firewall().await,
         Op::RenameLink { link, new_name } => backend.rename_link(link, new_name).await,
         Op::SetMac { link, mac } => backend.set_mac(link, mac).await,
+        Op::CreateVxlan {
+            name,
+            network,
+            vni,
+            local,
+            underlay,
+            port,
+        } => {
+            let spec = crate::backend::VxlanSpec {
+                name,
+                network,
+                vni: *vni,
+                local: *local,
+                underlay,
+                port: *port,
+            };
+            backend.create_vxlan(&spec).await
+        }
+        Op::DeleteVxlan { name } => backend.delete_link(name).await,
+        Op::AddFlood { link, dst } => backend.add_flood(link, *dst).await,
+        Op::DeleteFlood { link, dst } => backend.delete_flood(link, *dst).await,
         Op::SetMtu { link, mtu } => backend.set_mtu(link, *mtu).await,
         Op::FlushIpv6 { link } => backend.flush_ipv6(link).await,
         Op::SetAlias { link, alias } => backend.set_alias(link, alias).await,

@@ -19,6 +19,18 @@ use crate::model::{BridgeOptions, FirewallCounters, HostFacts, Observed, PortSta
 
 pub type BackendResult<T> = Result<T, BackendError>;
 
+/// What a VXLAN device is made with (one [`crate::plan::Op::CreateVxlan`]).
+#[derive(Debug, Clone, Copy)]
+pub struct VxlanSpec<'a> {
+    pub name: &'a str,
+    /// Marked on the device as `brouter-vxlan:<network>` (its ownership).
+    pub network: &'a str,
+    pub vni: u32,
+    pub local: std::net::IpAddr,
+    pub underlay: &'a str,
+    pub port: u16,
+}
+
 #[async_trait]
 pub trait NetBackend: Send {
     /// Links, addresses and routes (main table), the managed sysctls, brouter's memory
@@ -128,6 +140,24 @@ pub trait NetBackend: Send {
         let _ = (link, new_name);
         Err(unsupported("rename_link"))
     }
+    /// Create a cluster network's VXLAN device (see [`crate::plan::Op::CreateVxlan`]).
+    async fn create_vxlan(&mut self, spec: &VxlanSpec<'_>) -> BackendResult<()> {
+        let _ = spec;
+        Err(unsupported("VXLAN devices"))
+    }
+
+    /// Append an all-zero FDB entry sending `link`'s flooded frames to `dst`.
+    async fn add_flood(&mut self, link: &str, dst: std::net::IpAddr) -> BackendResult<()> {
+        let _ = (link, dst);
+        Err(unsupported("VXLAN flood entries"))
+    }
+
+    /// Delete that entry.
+    async fn delete_flood(&mut self, link: &str, dst: std::net::IpAddr) -> BackendResult<()> {
+        let _ = (link, dst);
+        Err(unsupported("VXLAN flood entries"))
+    }
+
     /// Set a link's hardware address (a vif gets `fe:ff:ff:ff:ff:ff`, as vif-bridge does).
     async fn set_mac(&mut self, link: &str, mac: &str) -> BackendResult<()> {
         let _ = (link, mac);

@@ -2,6 +2,8 @@
 //!
 //! Pure and total: every `Config` compiles (validation already rejected what cannot).
 
+use std::net::IpAddr;
+
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +63,27 @@ pub struct DesiredRoute {
     pub dev: String,
 }
 
+/// A network's VXLAN device on a cluster member: a port of the network's bridge that
+/// carries its frames to the other members (`[cluster]`), made and owned by brouter
+/// (`ifalias` `brouter-vxlan:<network>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredVxlan {
+    /// `vx<vni>` ([`crate::config::cluster::vxlan_name`]).
+    pub name: String,
+    pub network: String,
+    pub bridge: String,
+    pub vni: u32,
+    /// This member's underlay address (the tunnels' source).
+    pub local: IpAddr,
+    /// The interface the tunnels leave by: its MTU less the VXLAN overhead is the device's.
+    pub underlay: String,
+    /// The other members: every flooded frame (ARP, DHCP, unknown unicast) is sent to each
+    /// (head-end replication, one all-zero FDB entry per member).
+    pub remotes: Vec<IpAddr>,
+    /// The bridge's MAC, the same on every member (an anycast gateway).
+    pub gateway_mac: String,
+}
+
 /// Everything that should exist once `start` has converged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Desired {
@@ -96,6 +119,9 @@ pub struct Desired {
     /// the summary: a converged `start` checks the running process too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhcp: Option<crate::dhcp::DesiredDhcp>,
+    /// The networks' VXLAN devices on a `[cluster]` member (empty without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vxlans: Vec<DesiredVxlan>,
 }
 
 impl Desired {
@@ -115,6 +141,7 @@ impl Desired {
             notes: self.notes.clone(),
             uplink: self.uplink.clone(),
             dhcp: self.dhcp.clone(),
+            vxlans: self.vxlans.clone(),
         }
     }
 }
@@ -136,6 +163,34 @@ fn sysctls(config: &Config) -> Vec<(String, String)> {
         out.push((crate::model::IPV6_FORWARD.to_string(), "1".to_string()));
     }
     out
+}
+
+/// One VXLAN device per network on a cluster member.
+fn vxlans(config: &Config) -> Vec<DesiredVxlan> {
+    use crate::config::cluster::{gateway_mac, vni, vxlan_name};
+    let Some(c) = &config.cluster else {
+        return Vec::new();
+    };
+    let Some(me) = c.local_member() else {
+        return Vec::new();
+    };
+    config
+        .networks
+        .iter()
+        .map(|n| {
+            let vni = vni(&n.name);
+            DesiredVxlan {
+                name: vxlan_name(vni),
+                network: n.name.clone(),
+                bridge: n.bridge.clone(),
+                vni,
+                local: me.address,
+                underlay: c.underlay.clone(),
+                remotes: c.peers(),
+                gateway_mac: gateway_mac(&n.name),
+            }
+        })
+        .collect()
 }
 
 /// Compile a configuration to the state it asks for.
@@ -177,6 +232,7 @@ pub fn compile(config: &Config) -> Desired {
     Desired {
         uplink: config.uplink.as_ref().map(|u| u.interface.clone()),
         dhcp: crate::dhcp::compile(config),
+        vxlans: vxlans(config),
         scope,
         bridges,
         addresses,

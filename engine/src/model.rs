@@ -142,12 +142,43 @@ impl Link {
         self.kind == LinkKind::Bridge
     }
 
+    /// The network whose VXLAN device brouter created here (`[cluster]`), if it did.
+    pub fn vxlan_owner(&self) -> Option<&str> {
+        self.alias
+            .as_deref()
+            .and_then(|a| a.strip_prefix(VXLAN_ALIAS_PREFIX))
+    }
+
     /// A network card (a device with no rtnl kind that is not a Xen backend vif): the
     /// admin's, bridged on purpose. brouter never disables such a port (it could cut the
     /// host off).
     pub fn is_physical(&self) -> bool {
         self.kind == LinkKind::Other(PHYSICAL.into())
     }
+}
+
+/// The `ifalias` prefix that marks a VXLAN device brouter created for a cluster network:
+/// `brouter-vxlan:<network>` (not a bridge: [`Link::owner`] does not see it).
+pub const VXLAN_ALIAS_PREFIX: &str = "brouter-vxlan:";
+
+/// The rtnl kind of a VXLAN device.
+pub const VXLAN_KIND: &str = "vxlan";
+
+/// A VXLAN device as observed: what it was made with and where it replicates floods.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObservedVxlan {
+    pub name: String,
+    pub vni: u32,
+    /// The tunnels' source address (`local`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<std::net::IpAddr>,
+    /// The underlay interface (`dev`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underlay: Option<String>,
+    pub port: u16,
+    /// The all-zero FDB entries' destinations: the members floods go to.
+    #[serde(default)]
+    pub remotes: Vec<std::net::IpAddr>,
 }
 
 /// The kind the backends report for a device without an rtnl kind (a NIC).
@@ -254,6 +285,10 @@ pub struct Observed {
     /// brouter's dnsmasq: its process and files, if either exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhcp: Option<crate::dhcp::ObservedDhcp>,
+    /// The VXLAN devices on the host (anybody's: a foreign one may hold a name brouter
+    /// wants) with their head-end replication entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vxlans: Vec<ObservedVxlan>,
 }
 
 impl Observed {

@@ -17,6 +17,7 @@ pub use crate::desired::Scope;
 
 mod addresses6;
 mod bridge_attrs;
+mod cluster;
 mod dhcp;
 pub mod elements;
 mod index;
@@ -60,6 +61,12 @@ pub enum PlanError {
     /// plan again with the whole [`Desired`].
     #[error("the firewall must be rewritten, which needs the whole compiled configuration")]
     NeedsRuleset,
+    #[error("the cluster's underlay interface {name} does not exist; set [cluster] underlay to the interface that reaches the other members")]
+    UnderlayMissing { name: String },
+    #[error("no interface of this host carries {address}, this member's address in [[cluster.member]]; add it to the underlay interface or correct the member's address (or cluster.local)")]
+    LocalMemberAddressMissing { address: std::net::IpAddr },
+    #[error("{name} exists and is not brouter's VXLAN device; network {network} needs that name (its VNI) on every member — remove that link")]
+    VxlanNameTaken { name: String, network: String },
 }
 
 /// Plan `start`: converge `observed` to `desired`.
@@ -70,13 +77,16 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     if let Some(table) = observed.foreign_tables.first() {
         return Err(PlanError::ForeignTable { table: table.clone() });
     }
+    cluster::refuse(desired, observed)?;
     let mut ops = Vec::new();
+    let rebuilt = cluster::remove_stale(&mut ops, desired, observed);
     let stale = stale_bridges(desired, observed);
     remove_stale_routes_and_bridges(&mut ops, desired, observed, &stale);
     remember_notes(&mut ops, desired, observed);
     set_sysctls(&mut ops, desired, observed);
     create_and_raise_bridges(&mut ops, desired, observed);
     bridge_attrs::repair(&mut ops, desired, observed);
+    cluster::converge(&mut ops, desired, observed, &rebuilt);
     let flushed = converge_addresses(&mut ops, desired, observed, &stale);
     addresses6::converge(&mut ops, desired, observed, &stale);
     add_missing_routes(&mut ops, desired, observed, &flushed);
@@ -552,6 +562,7 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
         .copied()
         .filter(|b| scope.includes(b))
         .collect();
+    cluster::remove(&mut ops, scope, observed);
     addresses6::remove(&mut ops, scope, observed, &deleted);
     crate::port_block::release(&mut ops, observed, scope, &deleted);
     for b in &deleted {
@@ -587,7 +598,8 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
 /// Detach every port (the seed script's FIXME), then delete the bridge; the kernel takes
 /// its addresses and routes with it.
 fn remove_bridge(ops: &mut Vec<Op>, observed: &Observed, name: &str) {
-    for port in observed.ports_of(name) {
+    // brouter's VXLAN devices are deleted on their own, before their bridge.
+    for port in observed.ports_of(name).filter(|p| p.vxlan_owner().is_none()) {
         ops.push(Op::SetMaster {
             link: port.name.clone(),
             master: None,

@@ -48,6 +48,9 @@ pub enum Fate {
     Uplink,
     /// A network card: never disabled.
     Nic,
+    /// brouter's VXLAN device on a cluster network: the other members' VMs, each judged
+    /// by anti-spoofing on its own member. Never disabled.
+    Overlay,
     /// Its bridge runs kernel STP, which refuses port state changes: left exposed.
     Stp,
 }
@@ -58,6 +61,8 @@ pub fn fate(port: &Link, uplink: Option<&str>, stp: bool) -> Fate {
         Fate::Uplink
     } else if port.is_physical() {
         Fate::Nic
+    } else if port.vxlan_owner().is_some() {
+        Fate::Overlay
     } else if port.port_state == Some(PortState::Disabled) {
         Fate::Blocked
     } else if stp {

@@ -199,6 +199,8 @@ pub fn suspect_ports(
             .is_some_and(|o| o.stp);
         for port in observed.ports_of(bridge) {
             match by_vif.get(port.name.as_str()) {
+                // The cluster's overlay: each VM behind it is judged on its own member.
+                None if port.vxlan_owner().is_some() => {}
                 None => out.push(SuspectPort {
                     port: port.name.clone(),
                     bridge: bridge.to_string(),
@@ -208,6 +210,7 @@ pub fn suspect_ports(
                         Fate::Blocked => "unbound_blocked",
                         Fate::Uplink => "unbound_uplink",
                         Fate::Nic => "unbound_nic",
+                        Fate::Overlay => "overlay",
                     }
                     .into(),
                     mac: None,

@@ -4,6 +4,7 @@
 pub mod addr_dump;
 pub mod arp;
 pub mod binary;
+pub mod cluster_lab;
 pub mod dnsmasq_procs;
 pub mod drift_lab;
 pub mod drop_proof;

@@ -296,6 +296,18 @@ impl NetBackend for SimBackend {
         self.step(|k| k.rename_link(link, new_name), true)
     }
 
+    async fn create_vxlan(&mut self, spec: &brouter_engine::backend::VxlanSpec<'_>) -> BackendResult<()> {
+        self.step(|k| k.create_vxlan(spec), true)
+    }
+
+    async fn add_flood(&mut self, link: &str, dst: std::net::IpAddr) -> BackendResult<()> {
+        self.step(|k| k.add_flood(link, dst), true)
+    }
+
+    async fn delete_flood(&mut self, link: &str, dst: std::net::IpAddr) -> BackendResult<()> {
+        self.step(|k| k.delete_flood(link, dst), true)
+    }
+
     async fn set_mac(&mut self, link: &str, mac: &str) -> BackendResult<()> {
         self.step(|k| k.set_mac(link, mac), true)
     }

@@ -84,6 +84,9 @@ pub struct Kernel {
     /// brouter's dnsmasq (its process and its directory), if either exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhcp: Option<crate::dhcp_service::SimDhcp>,
+    /// VXLAN devices (`[cluster]`), by name: how each was made and where it floods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vxlans: BTreeMap<String, crate::vxlan::SimVxlan>,
 }
 
 impl Default for Kernel {
@@ -106,6 +109,7 @@ impl Default for Kernel {
             quirks: KernelQuirks::default(),
             addresses6: Vec::new(),
             dhcp: None,
+            vxlans: BTreeMap::new(),
         };
         k.add_link("lo", LinkKind::Other("loopback".into()), true);
         k
@@ -221,7 +225,10 @@ impl Kernel {
                 .cloned()
                 .map(|mut l| {
                     if l.alias.is_none() && self.owner_group.contains(&l.name) {
-                        l.alias = Some(ALIAS_PREFIX.to_string());
+                        l.alias = Some(match self.vxlans.contains_key(&l.name) {
+                            true => brouter_engine::VXLAN_ALIAS_PREFIX.to_string(),
+                            false => ALIAS_PREFIX.to_string(),
+                        });
                     }
                     // The sim has no carrier of its own: a port that is up has one.
                     l.carrier = l.master.is_some().then_some(l.up);
@@ -252,6 +259,7 @@ impl Kernel {
             firewall_delta: None,
             foreign_tables: vec![],
             dhcp: self.dhcp.as_ref().map(|d| d.observe()),
+            vxlans: self.observed_vxlans(),
         }
         .normalized()
     }
@@ -298,6 +306,7 @@ impl Kernel {
         };
         self.mtu_set_by_user.remove(name);
         self.owner_group.remove(name);
+        self.vxlans.remove(name);
         self.link_forwarding.remove(name);
         for l in self.links.values_mut() {
             if l.master.as_deref() == Some(name) {

@@ -11,6 +11,7 @@ pub mod ipv6;
 pub mod kernel;
 pub mod limits;
 pub mod second_writer;
+pub mod vxlan;
 
 pub use backend::{Fault, SimBackend};
 pub use datapath::SimOutcome;

@@ -145,7 +145,7 @@ pub fn table(family: NfFamily) -> Table<'static> {
 pub fn render(rs: &Ruleset, fingerprint: &str) -> Tables {
     Tables {
         inet: inet::inet(rs, fingerprint),
-        bridge: bridge::bridge(fingerprint),
+        bridge: bridge::bridge(rs, fingerprint),
     }
 }
 

@@ -63,6 +63,40 @@ pub struct LinkFacts {
     pub port_state: Option<u8>,
     /// The bus of the device's parent (`IFLA_PARENT_DEV_BUS_NAME`: `pci`, `xen-backend`, …).
     pub parent_bus: Option<String>,
+    /// A VXLAN device's settings (`IFLA_INFO_DATA` of kind `vxlan`).
+    pub vxlan: Option<VxlanFacts>,
+}
+
+/// What a VXLAN device was made with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VxlanFacts {
+    pub vni: u32,
+    pub local: Option<std::net::IpAddr>,
+    /// The underlay's index (`IFLA_VXLAN_LINK`), 0 for none.
+    pub link: u32,
+    pub port: u16,
+}
+
+const IFLA_VXLAN_ID: u16 = 1;
+const IFLA_VXLAN_LINK: u16 = 3;
+const IFLA_VXLAN_LOCAL: u16 = 4;
+const IFLA_VXLAN_PORT: u16 = 15;
+const IFLA_VXLAN_LOCAL6: u16 = 17;
+
+/// A VXLAN device's `IFLA_INFO_DATA`.
+fn vxlan_facts(data: &[u8]) -> VxlanFacts {
+    let mut v = VxlanFacts::default();
+    for (kind, b) in attrs(data) {
+        match kind {
+            IFLA_VXLAN_ID => v.vni = u32_of(b).unwrap_or(0),
+            IFLA_VXLAN_LINK => v.link = u32_of(b).unwrap_or(0),
+            IFLA_VXLAN_LOCAL => v.local = <[u8; 4]>::try_from(b).ok().map(std::net::IpAddr::from),
+            IFLA_VXLAN_LOCAL6 => v.local = <[u8; 16]>::try_from(b).ok().map(std::net::IpAddr::from),
+            IFLA_VXLAN_PORT => v.port = <[u8; 2]>::try_from(b).map(u16::from_be_bytes).unwrap_or(0),
+            _ => {}
+        }
+    }
+    v
 }
 
 /// A netlink route socket inside one namespace (the one of the thread that opened it),
@@ -157,6 +191,10 @@ fn link_info(data: &[u8], f: &mut LinkFacts) {
             .find(|(kind, _)| *kind == IFLA_BRPORT_STATE)
             .and_then(|(_, v)| v.first().copied());
     }
+    if f.kind.as_deref() == Some("vxlan") {
+        f.vxlan = Some(vxlan_facts(bridge_data.unwrap_or_default()));
+        return;
+    }
     if f.kind.as_deref() != Some("bridge") {
         return;
     }
@@ -208,6 +246,9 @@ pub fn facts_of(m: &LinkMessage) -> Option<LinkFacts> {
                         LinkInfo::Data(netlink_packet_route::link::InfoData::Bridge(opts)) => {
                             f.bridge = Some(bridge_options(opts))
                         }
+                        LinkInfo::Data(netlink_packet_route::link::InfoData::Vxlan(opts)) => {
+                            f.vxlan = Some(vxlan_options(opts))
+                        }
                         LinkInfo::PortData(InfoPortData::BridgePort(port)) => {
                             f.port_state = port.iter().find_map(|p| match p {
                                 InfoBridgePort::State(s) => Some(u8::from(*s)),
@@ -225,6 +266,23 @@ pub fn facts_of(m: &LinkMessage) -> Option<LinkFacts> {
         f.bridge = Some(BridgeOptions::default());
     }
     (!f.name.is_empty()).then_some(f)
+}
+
+/// A VXLAN device's settings, from rtnetlink's decoded `IFLA_INFO_DATA`.
+fn vxlan_options(opts: &[netlink_packet_route::link::InfoVxlan]) -> VxlanFacts {
+    use netlink_packet_route::link::InfoVxlan;
+    let mut v = VxlanFacts::default();
+    for o in opts {
+        match o {
+            InfoVxlan::Id(id) => v.vni = *id,
+            InfoVxlan::Link(l) => v.link = *l,
+            InfoVxlan::Local(a) => v.local = Some((*a).into()),
+            InfoVxlan::Local6(a) => v.local = Some((*a).into()),
+            InfoVxlan::Port(p) => v.port = *p,
+            _ => {}
+        }
+    }
+    v
 }
 
 /// The bridge settings brouter manages, from rtnetlink's decoded `IFLA_INFO_DATA`; the
@@ -296,8 +354,33 @@ mod tests {
                 }),
                 port_state: None,
                 parent_bus: None,
+                vxlan: None,
             }
         );
+    }
+
+    #[test]
+    fn a_vxlan_device_reports_how_it_was_made() {
+        let mut body = vec![0u8; 16];
+        body.extend(nla(IFLA_IFNAME, b"vx4242\0"));
+        let mut data = nla(IFLA_VXLAN_ID, &4242u32.to_ne_bytes());
+        data.extend(nla(IFLA_VXLAN_LINK, &3u32.to_ne_bytes()));
+        data.extend(nla(IFLA_VXLAN_LOCAL, &[10, 99, 0, 1]));
+        data.extend(nla(IFLA_VXLAN_PORT, &4789u16.to_be_bytes()));
+        let mut info = nla(IFLA_INFO_KIND, b"vxlan\0");
+        info.extend(nla(IFLA_INFO_DATA | 0x8000, &data));
+        body.extend(nla(IFLA_LINKINFO | 0x8000, &info));
+        let f = parse(&body).unwrap();
+        assert_eq!(
+            f.vxlan,
+            Some(VxlanFacts {
+                vni: 4242,
+                local: Some("10.99.0.1".parse().unwrap()),
+                link: 3,
+                port: 4789,
+            })
+        );
+        assert_eq!(f.bridge, None);
     }
 
     #[test]

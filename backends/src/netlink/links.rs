@@ -93,7 +93,7 @@ pub(crate) async fn add_link(handle: &Handle, msg: LinkMessage, what: &str) -> R
 }
 
 /// Change a link as `msg` says; `what` names the request in the error.
-async fn set_link(handle: &Handle, msg: LinkMessage, what: &str) -> Result<(), BackendError> {
+pub(crate) async fn set_link(handle: &Handle, msg: LinkMessage, what: &str) -> Result<(), BackendError> {
     handle
         .link()
         .set(msg)

@@ -15,6 +15,7 @@ pub mod links;
 pub mod observe;
 mod request;
 pub mod routes;
+pub mod vxlan;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -325,6 +326,7 @@ impl NetBackend for NetlinkBackend {
             firewall_delta: None,
             foreign_tables,
             dhcp: self.dhcp(|d| d.observe()).await?,
+            vxlans: dumped.vxlans,
         })
     }
 
@@ -349,6 +351,7 @@ impl NetBackend for NetlinkBackend {
             firewall_delta: None,
             foreign_tables: vec![],
             dhcp: None,
+            vxlans: vec![],
         })
     }
 
@@ -562,6 +565,25 @@ impl NetBackend for NetlinkBackend {
 
     async fn rename_link(&mut self, link: &str, new_name: &str) -> BackendResult<()> {
         links::rename_link(&self.handle, link, new_name).await
+    }
+
+    async fn create_vxlan(&mut self, spec: &brouter_engine::backend::VxlanSpec<'_>) -> BackendResult<()> {
+        vxlan::create(&self.handle, spec).await?;
+        // Its own MAC would otherwise send neighbour discovery into the overlay and be
+        // learned on every other member (FIELD-NOTES-DHCP-EVPN, "VXLAN device").
+        let _ = self.sysctls.write(
+            &format!("net.ipv6.conf.{}.disable_ipv6", spec.name.replace('.', "/")),
+            "1",
+        );
+        Ok(())
+    }
+
+    async fn add_flood(&mut self, link: &str, dst: std::net::IpAddr) -> BackendResult<()> {
+        vxlan::add_flood(&self.handle, link, dst).await
+    }
+
+    async fn delete_flood(&mut self, link: &str, dst: std::net::IpAddr) -> BackendResult<()> {
+        vxlan::delete_flood(&self.handle, link, dst).await
     }
 
     async fn set_mac(&mut self, link: &str, mac: &str) -> BackendResult<()> {

@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::RawFd;
 
 use brouter_engine::{
-    Address, Address6, BackendError, BridgeOptions, Link, LinkKind, PortState, Route, ALIAS_PREFIX,
-    OWNER_PROTO, PHYSICAL, XEN_VIF,
+    Address, Address6, BackendError, BridgeOptions, Link, LinkKind, ObservedVxlan, PortState, Route,
+    ALIAS_PREFIX, OWNER_PROTO, PHYSICAL, VXLAN_ALIAS_PREFIX, XEN_VIF,
 };
 use futures::TryStreamExt;
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -33,6 +33,8 @@ pub struct Dumped {
     pub addresses: Vec<Address>,
     pub addresses6: Vec<Address6>,
     pub routes: Vec<Route>,
+    /// The VXLAN devices with their flood destinations (one FDB dump, only if any exists).
+    pub vxlans: Vec<ObservedVxlan>,
 }
 
 /// Dump links, then addresses, then IPv4 routes of the main table.
@@ -81,11 +83,13 @@ pub async fn dump(
     let route_msgs = main_table_routes(handle, route_fd).await?;
     let routes = route_msgs.iter().filter_map(|m| to_route(m, &names)).collect();
 
+    let vxlans = vxlans(handle, &facts, &names).await?;
     Ok(Dumped {
         links,
         addresses,
         addresses6,
         routes,
+        vxlans,
     })
 }
 
@@ -268,6 +272,31 @@ fn link_name(m: &LinkMessage) -> Option<&str> {
     })
 }
 
+/// The VXLAN devices among `facts`, with the flood destinations of their FDBs.
+async fn vxlans(
+    handle: &Handle,
+    facts: &[LinkFacts],
+    names: &HashMap<u32, String>,
+) -> Result<Vec<ObservedVxlan>, BackendError> {
+    let devices: Vec<&LinkFacts> = facts.iter().filter(|f| f.vxlan.is_some()).collect();
+    let indexes: Vec<u32> = devices.iter().map(|f| f.index).collect();
+    let mut floods = super::vxlan::floods(handle, &indexes).await?;
+    Ok(devices
+        .into_iter()
+        .filter_map(|f| {
+            let v = f.vxlan.as_ref()?;
+            Some(ObservedVxlan {
+                name: f.name.clone(),
+                vni: v.vni,
+                local: v.local,
+                underlay: names.get(&v.link).cloned(),
+                port: v.port,
+                remotes: floods.remove(&f.index).unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
 fn to_link(f: &LinkFacts, names: &HashMap<u32, String>) -> Link {
     let kind = match f.kind.as_deref() {
         Some("bridge") => LinkKind::Bridge,
@@ -289,6 +318,10 @@ fn to_link(f: &LinkFacts, names: &HashMap<u32, String>) -> Link {
         // Created by brouter, which was killed before it could write the alias (see
         // `links::create_bridge`): still brouter's, so `stop` removes it.
         alias = Some(ALIAS_PREFIX.to_string());
+    }
+    if alias.is_none() && f.vxlan.is_some() && f.group == OWNER_GROUP {
+        // A VXLAN device brouter made and could not mark yet (see `vxlan::create`).
+        alias = Some(VXLAN_ALIAS_PREFIX.to_string());
     }
     Link {
         name: f.name.clone(),

@@ -5,6 +5,7 @@
 //! that exists is a `Config` brouter can apply: nothing downstream re-checks it.
 
 pub mod arbitrary;
+pub mod cluster;
 mod error;
 mod names;
 mod overlaps;
@@ -13,6 +14,7 @@ mod sources;
 mod toml_fast;
 mod toml_file;
 mod validate;
+mod validate_cluster;
 mod validate_dhcp;
 mod validate_ipv6;
 mod values;
@@ -63,6 +65,9 @@ pub struct Config {
     /// `[log]`: how refused connections are logged to the kernel log.
     #[serde(default)]
     pub log: LogSettings,
+    /// `[cluster]`: these networks stretched over several dom0s by VXLAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<cluster::Cluster>,
 }
 
 impl Config {

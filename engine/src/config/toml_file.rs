@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 
 use toml_edit::{ImDocument, Item, Table, Value};
 
+use super::cluster::{Cluster, Control, Member};
 use super::sources::{self, TomlDoc};
 use super::values::{self, Problem};
 use super::{
@@ -18,7 +19,9 @@ use super::{
     Network, Policy, Sources, Uplink,
 };
 
-const TOP_KEYS: &[&str] = &["uplink", "network", "host", "forward", "policy", "log"];
+const TOP_KEYS: &[&str] = &["uplink", "network", "host", "forward", "policy", "log", "cluster"];
+const CLUSTER_KEYS: &[&str] = &["local", "underlay", "control", "member"];
+const MEMBER_KEYS: &[&str] = &["name", "address"];
 const LOG_KEYS: &[&str] = &["drops", "rate"];
 const UPLINK_KEYS: &[&str] = &["interface"];
 const NETWORK_KEYS: &[&str] = &[
@@ -49,6 +52,8 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("host", HOST_KEYS),
     ("forward", FORWARD_KEYS),
     ("policy", POLICY_KEYS),
+    ("cluster", CLUSTER_KEYS),
+    ("cluster.member", MEMBER_KEYS),
 ];
 
 /// The bridge forward delay (seconds) with STP on, when the file gives none: the kernel's
@@ -352,6 +357,7 @@ impl<'t> Parser<'t> {
             }
         };
         let log = self.log(root);
+        let cluster = self.cluster(root, uplink.as_ref());
         let mut networks = Vec::new();
         for (i, t) in self.array_of_tables(root, "network").into_iter().enumerate() {
             networks.extend(self.network(i, t));
@@ -378,7 +384,115 @@ impl<'t> Parser<'t> {
             forwards,
             policies,
             log,
+            cluster,
         }
+    }
+
+    /// `[cluster]` and its `[[cluster.member]]`s. `local` defaults to this host's name and
+    /// `underlay` to the uplink, so one file serves every member.
+    fn cluster(&mut self, root: &Table, uplink: Option<&Uplink>) -> Option<Cluster> {
+        let t = match root.get("cluster") {
+            None => return None,
+            Some(Item::Table(t)) => t,
+            Some(_) => {
+                let hint = "write [cluster] on its own line, then control = \"static\" and [[cluster.member]] sections";
+                self.push("cluster", ("must be a [cluster] section".into(), hint.into()));
+                return None;
+            }
+        };
+        let tab = self.open("cluster".into(), t, CLUSTER_KEYS);
+        let explicit_local = self.string(&tab, "local");
+        let underlay = match (self.string(&tab, "underlay"), uplink) {
+            (Some(u), _) => u,
+            (None, Some(u)) => u.interface.clone(),
+            (None, None) => {
+                let hint = "name the interface that reaches the other members, e.g. underlay = \"eth1\" (it defaults to [uplink] interface, and there is none)";
+                self.push(
+                    "cluster.underlay",
+                    ("is not set and there is no [uplink]".into(), hint.into()),
+                );
+                String::new()
+            }
+        };
+        let control = match self.string(&tab, "control").as_deref() {
+            None | Some("static") => Control::Static,
+            Some("evpn") => Control::Evpn,
+            Some(_) => {
+                let hint = "write control = \"static\" (head-end replication, no daemon) or control = \"evpn\" (BGP EVPN through FRR)";
+                let e = self
+                    .src
+                    .error("cluster.control", "is not a control plane brouter knows", hint);
+                self.errors.push(e);
+                Control::Static
+            }
+        };
+        let mut members = Vec::new();
+        let entries = match t.get("member") {
+            None => Vec::new(),
+            Some(Item::ArrayOfTables(a)) => a.iter().collect(),
+            Some(_) => {
+                let hint = "start each member with a [[cluster.member]] line";
+                self.push(
+                    "cluster.member",
+                    (
+                        "must be written as [[cluster.member]] sections (double brackets)".into(),
+                        hint.into(),
+                    ),
+                );
+                Vec::new()
+            }
+        };
+        for (i, m) in entries.into_iter().enumerate() {
+            let tab = self.open(format!("cluster.member[{i}]"), m, MEMBER_KEYS);
+            let name = self.required_string(
+                &tab,
+                "name",
+                "name the member as its `local` says, e.g. name = \"dom0-a\"",
+            );
+            let address = self
+                .required_string(&tab, "address", "give the member's underlay address, e.g. address = \"192.0.2.11\"")
+                .and_then(|a| match a.parse::<std::net::IpAddr>() {
+                    Ok(ip) => Some(ip),
+                    Err(_) => {
+                        let e = self.src.error(
+                            &tab.key("address"),
+                            "is not an IP address",
+                            "write the member's underlay address without a prefix length, e.g. address = \"192.0.2.11\"",
+                        );
+                        self.errors.push(e);
+                        None
+                    }
+                });
+            if let (Some(name), Some(address)) = (name, address) {
+                members.push(Member { name, address });
+            }
+        }
+        let names: Vec<&str> = members.iter().map(|m: &Member| m.name.as_str()).collect();
+        let local = match explicit_local {
+            Some(l) => {
+                if !names.is_empty() && !names.contains(&l.as_str()) {
+                    let hint = format!("name this host's member: one of {}", names.join(", "));
+                    self.push("cluster.local", ("names no [[cluster.member]]".into(), hint));
+                }
+                l
+            }
+            None => {
+                let host = this_host();
+                if !names.is_empty() && !names.contains(&host.as_str()) {
+                    let problem =
+                        format!("is not set, and this host's name {host:?} names no [[cluster.member]]");
+                    let hint = format!("set local to this host's member, one of {}", names.join(", "));
+                    self.push("cluster.local", (problem, hint));
+                }
+                host
+            }
+        };
+        Some(Cluster {
+            local,
+            underlay,
+            control,
+            members,
+        })
     }
 
     /// `[log]`: `drops` (default false) and `rate` (default 5/minute).
@@ -639,6 +753,14 @@ impl<'t> Parser<'t> {
             log,
         })
     }
+}
+
+/// This host's name (`/proc/sys/kernel/hostname`, the UTS namespace's): the default
+/// member name, so the same file serves every member of a cluster.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@ pub fn validate(config: &Config, src: &Sources<'_>) -> Result<(), ConfigErrors> 
     for (key, problem, hint) in super::validate_ipv6::check(config)
         .into_iter()
         .chain(super::validate_dhcp::check(config))
+        .chain(super::validate_cluster::check(config))
     {
         r.err(&key, problem, hint);
     }

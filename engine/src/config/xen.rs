@@ -310,6 +310,7 @@ fn seed_config(network: Network) -> Config {
             },
         ],
         log: super::LogSettings::default(),
+        cluster: None,
     }
 }
 

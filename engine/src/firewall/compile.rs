@@ -2,7 +2,7 @@
 
 use crate::config::{Config, Host};
 
-use super::ir::{Binding, DeclaredHost, External, NetZone, PairPolicy, PortForward, Ruleset};
+use super::ir::{Binding, DeclaredHost, External, NetZone, Overlay, PairPolicy, PortForward, Ruleset};
 
 /// Compile a validated configuration to the firewall it asks for. Pure and total.
 pub fn compile(config: &Config) -> Ruleset {
@@ -22,6 +22,13 @@ pub fn compile(config: &Config) -> Ruleset {
             antispoof: n.antispoof,
             dhcp: n.dhcp,
             address6: n.address6,
+            overlay: config.cluster.as_ref().map(|_| {
+                let vni = crate::config::cluster::vni(&n.name);
+                Overlay {
+                    port: crate::config::cluster::vxlan_name(vni),
+                    gateway_mac: crate::config::cluster::gateway_mac(&n.name),
+                }
+            }),
         })
         .collect();
     let policies = config

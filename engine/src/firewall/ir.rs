@@ -77,6 +77,21 @@ pub struct NetZone {
     /// like `subnet` when `masquerade` is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address6: Option<ipnet::Ipv6Net>,
+    /// On a `[cluster]` member: the network's VXLAN port and the anycast gateway's MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<Overlay>,
+}
+
+/// A cluster network's overlay as the anti-spoofing table sees it: the VXLAN port (the
+/// other members' VMs, each judged by anti-spoofing on its own member, so never fenced
+/// off here) and the gateway MAC every member's bridge answers with — a frame from the
+/// overlay with that source is another member's gateway talking (ARP replies, router
+/// advertisements, duplicate address detection) and is dropped, so each VM hears its own
+/// member's gateway only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overlay {
+    pub port: String,
+    pub gateway_mac: String,
 }
 
 impl NetZone {

@@ -18,7 +18,7 @@ pub use flow::{Address, ExplainContext, Flow};
 pub use index::ZoneIndex;
 pub use ir::{
     log_prefix, parse_entry, service_matches, show_entry, Binding, DeclaredHost, External, FlowProto,
-    NetZone, PairDecision, PairPolicy, PortForward, Ruleset,
+    NetZone, Overlay, PairDecision, PairPolicy, PortForward, Ruleset,
 };
 pub use trace::{Delivery, Step, StepKind, Trace};
 

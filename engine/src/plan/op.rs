@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
@@ -96,6 +96,32 @@ pub enum Op {
     RenameLink {
         link: String,
         new_name: String,
+    },
+    /// Create a cluster network's VXLAN device (`[cluster]`): learning on, tunnels from
+    /// `local` over `underlay` to UDP `port`, marked `brouter-vxlan:<network>`. Attaching
+    /// and raising it are ops of their own.
+    CreateVxlan {
+        name: String,
+        network: String,
+        vni: u32,
+        local: IpAddr,
+        underlay: String,
+        port: u16,
+    },
+    /// Delete a VXLAN device brouter made (its FDB goes with it).
+    DeleteVxlan {
+        name: String,
+    },
+    /// Send the device's flooded frames to `dst` too (head-end replication: `bridge fdb
+    /// append 00:00:00:00:00:00 dev <link> dst <dst>`).
+    AddFlood {
+        link: String,
+        dst: IpAddr,
+    },
+    /// Stop flooding to a member that left the cluster.
+    DeleteFlood {
+        link: String,
+        dst: IpAddr,
     },
     SetMac {
         link: String,
@@ -207,7 +233,11 @@ impl Op {
     /// was asked about plus these, never that of another Xen bridge.
     pub fn link(&self) -> Option<&str> {
         match self {
-            Op::CreateBridge { name, .. } | Op::DeleteLink { name } => Some(name),
+            Op::CreateBridge { name, .. }
+            | Op::DeleteLink { name }
+            | Op::CreateVxlan { name, .. }
+            | Op::DeleteVxlan { name } => Some(name),
+            Op::AddFlood { link, .. } | Op::DeleteFlood { link, .. } => Some(link),
             Op::SetMaster { link, .. }
             | Op::SetUp { link, .. }
             | Op::AddAddress { link, .. }
@@ -282,6 +312,20 @@ impl fmt::Display for Op {
             Op::DeleteFirewall => write!(f, "delete firewall tables inet/bridge brouter"),
             Op::RenameLink { link, new_name } => write!(f, "rename {link} to {new_name}"),
             Op::SetMac { link, mac } => write!(f, "set {link} address {mac}"),
+            Op::CreateVxlan {
+                name,
+                network,
+                vni,
+                local,
+                underlay,
+                port,
+            } => write!(
+                f,
+                "create vxlan {name} for network {network} (vni {vni}, local {local}, dev {underlay}, port {port})"
+            ),
+            Op::DeleteVxlan { name } => write!(f, "delete vxlan {name}"),
+            Op::AddFlood { link, dst } => write!(f, "flood {link} to member {dst}"),
+            Op::DeleteFlood { link, dst } => write!(f, "stop flooding {link} to {dst}"),
             Op::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
             Op::FlushIpv6 { link } => write!(f, "flush IPv6 addresses of {link}"),
             Op::SetAlias { link, alias } => write!(f, "mark {link} as brouter's again (alias {alias})"),

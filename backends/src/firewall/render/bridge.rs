@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use brouter_engine::firewall::Binding;
+use brouter_engine::firewall::{Binding, Ruleset};
 use ipnet::IpNet;
 use nftables::expr::MetaKey;
 use nftables::schema::{Element, NfListObject, SetType, SetTypeValue};
@@ -25,7 +25,7 @@ use crate::firewall::expr::*;
 
 /// The whole bridge table: its four sets (empty), `prerouting`, `antispoof` with its
 /// per-family chains, and `forward`.
-pub(super) fn bridge(fingerprint: &str) -> Vec<NfListObject<'static>> {
+pub(super) fn bridge(rs: &Ruleset, fingerprint: &str) -> Vec<NfListObject<'static>> {
     let mut b = Builder::new(NfFamily::Bridge);
     binding_sets(&mut b);
     b.base_chain("prerouting", NfChainType::Filter, NfHook::Prerouting, -200);
@@ -36,9 +36,39 @@ pub(super) fn bridge(fingerprint: &str) -> Vec<NfListObject<'static>> {
         vec![eq(meta(MetaKey::Iifname), set_ref(PORTS)), goto("antispoof")],
         Some(format!("{FINGERPRINT_PREFIX}{fingerprint}")),
     );
+    overlay(&mut b, rs);
     antispoof_chains(&mut b);
     fence_unbound(&mut b);
     b.objects
+}
+
+/// On a cluster member (see [`brouter_engine::firewall::Overlay`]): another member's
+/// gateway is not heard from the overlay, and the overlay port is not fenced off as an
+/// unbound port (its frames come from VMs anti-spoofing judged on their own member).
+fn overlay(b: &mut Builder, rs: &Ruleset) {
+    let overlays: Vec<_> = rs.networks.iter().filter_map(|n| n.overlay.as_ref()).collect();
+    if overlays.is_empty() {
+        return;
+    }
+    for o in &overlays {
+        b.rule(
+            "prerouting",
+            vec![
+                eq(meta(MetaKey::Iifname), str(o.port.clone())),
+                eq(payload("ether", "saddr"), str(o.gateway_mac.clone())),
+                drop(),
+            ],
+            Some("another member's gateway".into()),
+        );
+    }
+    let ports = || anon_set(overlays.iter().map(|o| str(o.port.clone())).collect());
+    for key in [MetaKey::Iifname, MetaKey::Oifname] {
+        b.rule(
+            "forward",
+            vec![eq(meta(key), ports()), accept()],
+            Some("the cluster's overlay".into()),
+        );
+    }
 }
 
 /// `forward`: no frame between a bound vif and a port that is not bound, either way (see

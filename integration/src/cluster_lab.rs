@@ -1,0 +1,152 @@
+//! Several dom0s joined into one brouter cluster (`[cluster]`, static control): each
+//! member is a [`Topology`] of its own (dom0, its internet behind its uplink, its domUs),
+//! and an underlay namespace bridges the members' `under` interfaces (`10.99.0.<m+1>/24`).
+//!
+//! ```text
+//!  member m0 dom0: eth0 ── internet m0      underlay ns: bridge ul
+//!                  under 10.99.0.1 ──veth── m0 ┐
+//!  member m1 dom0: under 10.99.0.2 ──veth── m1 ┼ ul
+//!  member m2 dom0: under 10.99.0.3 ──veth── m2 ┘
+//! ```
+//!
+//! Every member runs the same network (`dmz`, `br-dmz`, 10.1.0.1/24) from a config that
+//! differs only in `local`. Dropping the lab deletes every namespace.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::binary::brouter_bin;
+use crate::{DomU, Netns, Topology};
+
+/// The cluster network's gateway (the same on every member).
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+
+/// One member: its topology, config file and state directory.
+#[derive(Debug)]
+pub struct Member {
+    pub name: String,
+    pub t: Topology,
+    pub config: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Member {
+    /// `brouter --netns DOM0 --config FILE ARGS…` with this member's state directory.
+    pub fn brouter(&self, args: &[&str]) -> Output {
+        Command::new(brouter_bin())
+            .args(["--netns", self.t.dom0().name(), "--config"])
+            .arg(&self.config)
+            .args(args)
+            .env("BROUTER_STATE_DIR", &self.state)
+            .output()
+            .expect("run brouter")
+    }
+
+    /// [`Member::brouter`], which must succeed; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.brouter(args);
+        assert!(
+            out.status.success(),
+            "{}: brouter {args:?}: {}{}",
+            self.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `vif online` for domU `i` on `br-dmz`, as Xen's hotplug would.
+    pub fn online(&self, i: usize) {
+        let vif = self.t.vif(i).to_string();
+        let mac = self
+            .t
+            .domu_spec(i)
+            .mac
+            .clone()
+            .expect("cluster lab domUs have MACs");
+        self.ok(&[
+            "vif", "online", "--vif", &vif, "--bridge", "br-dmz", "--mac", &mac,
+        ]);
+    }
+}
+
+/// The lab: the underlay namespace and the members.
+#[derive(Debug)]
+pub struct ClusterLab {
+    pub members: Vec<Member>,
+    /// Declared last: dropped after the members' namespaces.
+    pub underlay: Netns,
+}
+
+/// A member's underlay address.
+pub fn member_address(m: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 99, 0, m as u8 + 1)
+}
+
+impl ClusterLab {
+    /// Members `m0..` with the domUs `domus[m]` (each with a MAC), joined by the underlay;
+    /// `extra` is appended to every member's config (hosts, policies, forwards).
+    pub fn new(tag: &str, domus: Vec<Vec<DomU>>, antispoof: bool, extra: &str) -> ClusterLab {
+        let underlay = Netns::new(&format!("{tag}u"));
+        underlay.ip_batch(&["link add ul type bridge".into(), "link set ul up".into()]);
+        let count = domus.len();
+        let mut members = Vec::new();
+        for (m, vms) in domus.into_iter().enumerate() {
+            let mut b = Topology::new(&format!("{tag}{m}"));
+            for d in vms {
+                b = b.domu(d);
+            }
+            let t = b.build();
+            t.dom0().ip_batch(&[
+                format!(
+                    "link add under type veth peer name m{m} netns {}",
+                    underlay.name()
+                ),
+                format!("addr add {}/24 dev under", member_address(m)),
+                "link set under up".into(),
+            ]);
+            underlay.ip_batch(&[format!("link set m{m} master ul up")]);
+            let state = std::env::temp_dir().join(format!("brouter-cluster-{tag}{m}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&state);
+            std::fs::create_dir_all(&state).unwrap();
+            let config = state.join("brouter.toml");
+            std::fs::write(&config, config_text(m, count, antispoof, extra)).unwrap();
+            members.push(Member {
+                name: format!("m{m}"),
+                t,
+                config,
+                state,
+            });
+        }
+        ClusterLab { members, underlay }
+    }
+
+    pub fn member(&self, m: usize) -> &Member {
+        &self.members[m]
+    }
+}
+
+impl Drop for ClusterLab {
+    fn drop(&mut self) {
+        for m in &self.members {
+            let _ = std::fs::remove_dir_all(&m.state);
+        }
+    }
+}
+
+/// The config of member `m` of `count`.
+pub fn config_text(m: usize, count: usize, antispoof: bool, extra: &str) -> String {
+    let mut s = format!(
+        "[uplink]\ninterface = \"eth0\"\n\n[[network]]\nname = \"dmz\"\nbridge = \"br-dmz\"\naddress = \"{GATEWAY}/24\"\nantispoof = {antispoof}\n\n[[policy]]\nfrom = \"dmz\"\nto = \"external\"\naction = \"accept\"\n\n[[policy]]\nfrom = \"dmz\"\nto = \"dom0\"\naction = \"accept\"\nservices = [\"icmp\"]\n\n[cluster]\nlocal = \"m{m}\"\nunderlay = \"under\"\n"
+    );
+    for i in 0..count {
+        s.push_str(&format!(
+            "\n[[cluster.member]]\nname = \"m{i}\"\naddress = \"{}\"\n",
+            member_address(i)
+        ));
+    }
+    s.push('\n');
+    s.push_str(extra);
+    s
+}

@@ -1,0 +1,223 @@
+//! `[cluster]` with `control = "static"` across three dom0 namespaces joined by an
+//! underlay bridge: one network stretched over all three by VXLAN, VMs on different
+//! members on one segment behind one anycast gateway, anti-spoofing on every member, a VM
+//! that moves keeps its address, and `stop` on one member leaves the others working.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use brouter_engine::config::cluster::{gateway_mac, vni, vxlan_name};
+use brouter_integration::cluster_lab::{ClusterLab, GATEWAY};
+use brouter_integration::probe::{self, Outcome};
+use brouter_integration::topology::INTERNET_HOST;
+use brouter_integration::{root_or_skip, tool_or_skip, DomU, Netns};
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+fn vm(name: &str, last: u8) -> DomU {
+    DomU::new(name, &format!("10.1.0.{last}/24"), &GATEWAY.to_string())
+        .mac(&format!("02:00:00:00:00:{last:02x}"))
+}
+
+fn host(name: &str, last: u8) -> String {
+    format!(
+        "[[host]]\nname = \"{name}\"\nnetwork = \"dmz\"\nmac = \"02:00:00:00:00:{last:02x}\"\naddresses = [\"10.1.0.{last}\"]\n\n"
+    )
+}
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 1, 0, last))
+}
+
+fn ping(from: &Netns, to: IpAddr) -> Outcome {
+    probe::ping(from, to, DEADLINE)
+}
+
+/// The MAC `ns` has for `addr` in its neighbour table.
+fn neighbour_mac(ns: &Netns, addr: Ipv4Addr) -> Option<String> {
+    let out = ns.ip(&["-j", "neigh", "show", &addr.to_string()]);
+    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+    v.as_array()?
+        .iter()
+        .find_map(|n| n["lladdr"].as_str().map(str::to_string))
+}
+
+fn vxlans(ns: &Netns) -> Vec<String> {
+    let out = ns.ip(&["-j", "link", "show", "type", "vxlan"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["ifname"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn vms_on_three_members_share_one_segment_behind_one_gateway() {
+    if !root_or_skip("vms_on_three_members_share_one_segment_behind_one_gateway") {
+        return;
+    }
+    let hosts = format!("{}{}{}", host("a", 10), host("b", 20), host("c", 30));
+    let lab = ClusterLab::new(
+        "clu",
+        vec![vec![vm("a", 10)], vec![vm("b", 20)], vec![vm("c", 30)]],
+        true,
+        &hosts,
+    );
+    for m in &lab.members {
+        m.ok(&["start"]);
+        m.online(0);
+    }
+    let (a, b, c) = (
+        lab.member(0).t.domu(0),
+        lab.member(1).t.domu(0),
+        lab.member(2).t.domu(0),
+    );
+
+    // One segment: VM to VM across members, both ways, and a TCP connection that keeps its
+    // source (bridged, not routed).
+    assert!(ping(a, ip(20)).is_connected(), "a on m0 → b on m1");
+    assert!(ping(b, ip(30)).is_connected(), "b on m1 → c on m2");
+    assert!(ping(c, ip(10)).is_connected(), "c on m2 → a on m0");
+    let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 8080);
+    let out = probe::tcp(c, listen, a, SocketAddr::new(ip(30), 8080), DEADLINE);
+    assert_eq!(out.peer_ip(), Some(ip(10)), "a → c over TCP: {out:?}");
+
+    // One gateway: every VM reaches 10.1.0.1 with the same MAC, its own member's.
+    let gw = gateway_mac("dmz");
+    for (m, vm) in [a, b, c].into_iter().enumerate() {
+        assert!(
+            ping(vm, GATEWAY.into()).is_connected(),
+            "VM on m{m} → its gateway"
+        );
+        assert_eq!(neighbour_mac(vm, GATEWAY).as_deref(), Some(gw.as_str()), "m{m}");
+    }
+
+    // Egress through each member's own uplink, masqueraded there.
+    for (m, vm) in [a, b, c].into_iter().enumerate() {
+        let t = &lab.member(m).t;
+        let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 80);
+        let out = probe::tcp(
+            t.internet(),
+            listen,
+            vm,
+            SocketAddr::new(INTERNET_HOST.into(), 80),
+            DEADLINE,
+        );
+        assert_eq!(
+            out.peer_ip(),
+            Some(t.uplink_ip().into()),
+            "m{m}'s VM to the internet: {out:?}"
+        );
+    }
+
+    // Anti-spoofing holds on each member: b may not send as 10.1.0.99, toward a VM on
+    // another member either.
+    b.ip(&["addr", "add", "10.1.0.99/32", "dev", "eth0"]);
+    let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 8081);
+    let spoofed = probe::tcp_from(
+        a,
+        listen,
+        b,
+        ip(99),
+        SocketAddr::new(ip(10), 8081),
+        Duration::from_millis(800),
+    );
+    assert!(
+        !spoofed.is_connected(),
+        "a spoofed source crossed the overlay: {spoofed:?}"
+    );
+
+    // Each member converged, and a second start changes nothing.
+    for m in &lab.members {
+        let out = m.brouter(&["status"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            m.name,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let plan = m.ok(&["plan"]);
+        assert!(
+            !plan.contains("vxlan") && !plan.contains("flood"),
+            "{}: {plan}",
+            m.name
+        );
+    }
+
+    // stop on m2 removes its VXLAN device and bridge; m0 and m1 still talk.
+    lab.member(2).ok(&["stop"]);
+    let dom0 = lab.member(2).t.dom0();
+    assert!(vxlans(dom0).is_empty(), "{:?}", vxlans(dom0));
+    assert!(!dom0.ip(&["link"]).contains("br-dmz"));
+    assert!(ping(a, ip(20)).is_connected(), "m0 ↔ m1 after m2 stopped");
+    let names = vxlans(lab.member(0).t.dom0());
+    assert_eq!(names, vec![vxlan_name(vni("dmz"))]);
+}
+
+#[test]
+fn a_vm_that_moves_to_another_member_is_reached_there_at_once() {
+    if !root_or_skip("a_vm_that_moves_to_another_member_is_reached_there_at_once")
+        || !tool_or_skip(
+            "a_vm_that_moves_to_another_member_is_reached_there_at_once",
+            "busybox",
+            "busybox",
+        )
+    {
+        return;
+    }
+    // The mover runs on m0; its twin on m1 (same MAC and address) plays it after the
+    // move, with its vif still down and detached, as Xen hands over a migrated domain.
+    let hosts = format!("{}{}", host("mover", 10), host("peer", 30));
+    let lab = ClusterLab::new(
+        "clm",
+        vec![vec![vm("mover", 10)], vec![vm("moved", 10)], vec![vm("peer", 30)]],
+        true,
+        &hosts,
+    );
+    for m in &lab.members {
+        m.ok(&["start"]);
+    }
+    lab.member(0).online(0);
+    lab.member(2).online(0);
+    let peer = lab.member(2).t.domu(0);
+    assert!(ping(peer, ip(10)).is_connected(), "before the move");
+
+    // The move: paused on m0 (vif offline, its link gone), resumed on m1 (vif online),
+    // where the guest announces itself with a gratuitous ARP, as Xen's netfront does.
+    let m0 = lab.member(0);
+    m0.t.domu(0).ip(&["link", "set", "eth0", "down"]);
+    m0.ok(&["vif", "offline", "--vif", m0.t.vif(0)]);
+    let m1 = lab.member(1);
+    m1.online(0);
+    let moved = m1.t.domu(0);
+    let garp = moved.exec("busybox", &["arping", "-U", "-c", "1", "-I", "eth0", "10.1.0.10"]);
+    assert!(garp.status.success(), "{}", String::from_utf8_lossy(&garp.stderr));
+
+    assert!(
+        ping(peer, ip(10)).is_connected(),
+        "the peer on m2 reaches the moved VM on m1"
+    );
+    assert!(
+        ping(moved, GATEWAY.into()).is_connected(),
+        "the moved VM reaches its gateway"
+    );
+    assert_eq!(
+        neighbour_mac(moved, GATEWAY).as_deref(),
+        Some(gateway_mac("dmz").as_str())
+    );
+    let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 80);
+    let out = probe::tcp(
+        m1.t.internet(),
+        listen,
+        moved,
+        SocketAddr::new(INTERNET_HOST.into(), 80),
+        DEADLINE,
+    );
+    assert_eq!(
+        out.peer_ip(),
+        Some(m1.t.uplink_ip().into()),
+        "egress now through m1: {out:?}"
+    );
+}
