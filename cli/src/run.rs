@@ -133,7 +133,7 @@ pub async fn converged(
             if !crate::readback::digest_proves_converged(backend.get(), &observed, firewall_digest).await {
                 return Ok(false);
             }
-            let warnings = uplink_warnings(summary.uplink.as_deref(), &observed, mode);
+            let warnings = uplink_warnings(summary.uplink.as_deref(), &summary.vxlans, &observed, mode);
             report(&plan, mode, json_out, &warnings);
             Ok(true)
         }
@@ -205,7 +205,7 @@ pub async fn run(
     };
     tracing::debug!("planned {} step(s)", plan.len());
     let uplink = config.uplink.as_ref().map(|u| u.interface.as_str());
-    let warnings = uplink_warnings(uplink, &observed, mode);
+    let warnings = uplink_warnings(uplink, &desired.vxlans, &observed, mode);
     if mode != Mode::DryRun {
         execute(&plan, backend).await?;
     }
@@ -217,13 +217,20 @@ pub async fn run(
 }
 
 /// What `start` and `plan` warn about (on stderr, and in `warnings` under `--json`): an
-/// uplink that is missing or down (a stop does not need one).
-fn uplink_warnings(uplink: Option<&str>, observed: &Observed, mode: Mode) -> Vec<String> {
+/// uplink that is missing or down (a stop does not need one), a cluster underlay whose MTU
+/// leaves VMs less than 1500 bytes.
+fn uplink_warnings(
+    uplink: Option<&str>,
+    vxlans: &[brouter_engine::desired::DesiredVxlan],
+    observed: &Observed,
+    mode: Mode,
+) -> Vec<String> {
     if mode == Mode::Stop {
         return Vec::new();
     }
     let warnings: Vec<String> = brouter_engine::health::uplink_problem(uplink, observed)
         .into_iter()
+        .chain(brouter_engine::health::overlay_mtu_problem(vxlans, observed))
         .collect();
     for w in &warnings {
         eprintln!("brouter: warning: {w}");

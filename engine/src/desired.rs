@@ -162,6 +162,13 @@ fn sysctls(config: &Config) -> Vec<(String, String)> {
         }
         out.push((crate::model::IPV6_FORWARD.to_string(), "1".to_string()));
     }
+    if config.cluster.is_some() {
+        // A flow routed on another member arrives here bridged: conntrack must see it, or
+        // the reply this member routes back is a stranger to it (docs/cluster.md).
+        for key in crate::model::BRIDGE_NF_CALL {
+            out.push((key.to_string(), "1".to_string()));
+        }
+    }
     out
 }
 

@@ -66,6 +66,26 @@ pub fn uplink_problem(uplink: Option<&str>, observed: &Observed) -> Option<Strin
     }
 }
 
+/// A cluster whose underlay cannot carry a full 1500-byte frame plus VXLAN's overhead:
+/// the devices (and so the bridges) get the smaller MTU, and a VM still at 1500 loses its
+/// first oversized packet silently (FIELD-NOTES-DHCP-EVPN, "MTU").
+pub fn overlay_mtu_problem(vxlans: &[crate::desired::DesiredVxlan], observed: &Observed) -> Option<String> {
+    let v = vxlans.first()?;
+    let mtu = observed.link(&v.underlay)?.mtu?;
+    let overhead = crate::config::cluster::overhead(v.local);
+    if mtu >= 1500 + overhead {
+        return None;
+    }
+    let carried = mtu.saturating_sub(overhead);
+    Some(format!(
+        "the underlay {u} has MTU {mtu}: the VXLAN devices and the cluster bridges carry {carried} \
+         bytes, and a VM sending 1500-byte packets loses the first of each (raise {u}'s MTU to \
+         {}, or give the VMs MTU {carried})",
+        1500 + overhead,
+        u = v.underlay,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -342,6 +342,13 @@ impl Observed {
 /// The sysctl that turns a Linux host into a router.
 pub const IP_FORWARD: &str = "net.ipv4.ip_forward";
 
+/// `br_netfilter`'s switches: bridged IPv4 and IPv6 pass the IP hooks (and conntrack).
+/// A cluster member keeps them on (see [`crate::desired::compile`]).
+pub const BRIDGE_NF_CALL: [&str; 2] = [
+    "net.bridge.bridge-nf-call-iptables",
+    "net.bridge.bridge-nf-call-ip6tables",
+];
+
 /// Its IPv6 counterpart, turned on when a network has an `address6`.
 pub const IPV6_FORWARD: &str = "net.ipv6.conf.all.forwarding";
 

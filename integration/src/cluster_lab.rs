@@ -9,8 +9,8 @@
 //!  member m2 dom0: under 10.99.0.3 ──veth── m2 ┘
 //! ```
 //!
-//! Every member runs the same network (`dmz`, `br-dmz`, 10.1.0.1/24) from a config that
-//! differs only in `local`. Dropping the lab deletes every namespace.
+//! Every member runs the same networks (`dmz`, `br-dmz`, 10.1.0.1/24, and `hosting`,
+//! `br-hosting`, 10.2.0.1/24) from a config that differs only in `local`. Dropping the lab deletes every namespace.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -19,8 +19,10 @@ use std::process::{Command, Output};
 use crate::binary::brouter_bin;
 use crate::{DomU, Netns, Topology};
 
-/// The cluster network's gateway (the same on every member).
+/// The `dmz` network's gateway (the same on every member).
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+/// The `hosting` network's gateway.
+pub const HOSTING_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
 
 /// One member: its topology, config file and state directory.
 #[derive(Debug)]
@@ -56,18 +58,17 @@ impl Member {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// `vif online` for domU `i` on `br-dmz`, as Xen's hotplug would.
+    /// `vif online` for domU `i` on its network's bridge (`br-dmz` for 10.1.0.0/24,
+    /// `br-hosting` for 10.2.0.0/24), as Xen's hotplug would.
     pub fn online(&self, i: usize) {
         let vif = self.t.vif(i).to_string();
-        let mac = self
-            .t
-            .domu_spec(i)
-            .mac
-            .clone()
-            .expect("cluster lab domUs have MACs");
-        self.ok(&[
-            "vif", "online", "--vif", &vif, "--bridge", "br-dmz", "--mac", &mac,
-        ]);
+        let spec = self.t.domu_spec(i);
+        let mac = spec.mac.clone().expect("cluster lab domUs have MACs");
+        let bridge = match spec.ip().octets()[1] {
+            2 => "br-hosting",
+            _ => "br-dmz",
+        };
+        self.ok(&["vif", "online", "--vif", &vif, "--bridge", bridge, "--mac", &mac]);
     }
 }
 
@@ -138,7 +139,7 @@ impl Drop for ClusterLab {
 /// The config of member `m` of `count`.
 pub fn config_text(m: usize, count: usize, antispoof: bool, extra: &str) -> String {
     let mut s = format!(
-        "[uplink]\ninterface = \"eth0\"\n\n[[network]]\nname = \"dmz\"\nbridge = \"br-dmz\"\naddress = \"{GATEWAY}/24\"\nantispoof = {antispoof}\n\n[[policy]]\nfrom = \"dmz\"\nto = \"external\"\naction = \"accept\"\n\n[[policy]]\nfrom = \"dmz\"\nto = \"dom0\"\naction = \"accept\"\nservices = [\"icmp\"]\n\n[cluster]\nlocal = \"m{m}\"\nunderlay = \"under\"\n"
+        "[uplink]\ninterface = \"eth0\"\n\n[[network]]\nname = \"dmz\"\nbridge = \"br-dmz\"\naddress = \"{GATEWAY}/24\"\nantispoof = {antispoof}\n\n[[network]]\nname = \"hosting\"\nbridge = \"br-hosting\"\naddress = \"{HOSTING_GATEWAY}/24\"\nantispoof = {antispoof}\n\n[[policy]]\nfrom = \"dmz\"\nto = \"external\"\naction = \"accept\"\n\n[[policy]]\nfrom = \"dmz\"\nto = \"dom0\"\naction = \"accept\"\nservices = [\"icmp\"]\n\n[cluster]\nlocal = \"m{m}\"\nunderlay = \"under\"\n"
     );
     for i in 0..count {
         s.push_str(&format!(

@@ -96,7 +96,12 @@ impl Default for Kernel {
             links: BTreeMap::new(),
             addresses: Vec::new(),
             routes: Vec::new(),
-            sysctls: BTreeMap::from([(IP_FORWARD.to_string(), "0".to_string())]),
+            // br_netfilter's switches, on in a new namespace as in the kernel here.
+            sysctls: BTreeMap::from([
+                (IP_FORWARD.to_string(), "0".to_string()),
+                (brouter_engine::BRIDGE_NF_CALL[0].to_string(), "1".to_string()),
+                (brouter_engine::BRIDGE_NF_CALL[1].to_string(), "1".to_string()),
+            ]),
             memory: BTreeMap::new(),
             firewall: None,
             promote_secondaries: false,

@@ -50,16 +50,21 @@ fn overlay(b: &mut Builder, rs: &Ruleset) {
     if overlays.is_empty() {
         return;
     }
+    // Its ARP and router advertisements are dropped (each VM hears its own member's);
+    // routed traffic from another member carries the gateway's MAC too, and passes.
     for o in &overlays {
-        b.rule(
-            "prerouting",
+        let from_gateway = || {
             vec![
                 eq(meta(MetaKey::Iifname), str(o.port.clone())),
                 eq(payload("ether", "saddr"), str(o.gateway_mac.clone())),
-                drop(),
-            ],
-            Some("another member's gateway".into()),
-        );
+            ]
+        };
+        let mut arp = from_gateway();
+        arp.extend([eq(payload("ether", "type"), str("arp")), drop()]);
+        b.rule("prerouting", arp, Some("another member's gateway".into()));
+        let mut nd = from_gateway();
+        nd.extend([eq(payload("icmpv6", "type"), num(134)), drop()]);
+        b.rule("prerouting", nd, None);
     }
     let ports = || anon_set(overlays.iter().map(|o| str(o.port.clone())).collect());
     for key in [MetaKey::Iifname, MetaKey::Oifname] {
