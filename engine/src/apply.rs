@@ -87,6 +87,8 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
         Op::DeleteVxlan { name } => backend.delete_link(name).await,
         Op::AddFlood { link, dst } => backend.add_flood(link, *dst).await,
         Op::DeleteFlood { link, dst } => backend.delete_flood(link, *dst).await,
+        Op::SetNeighbour { link, ip, mac } => backend.set_neighbour(link, *ip, mac).await,
+        Op::DeleteNeighbour { link, ip } => backend.delete_neighbour(link, *ip).await,
         Op::SetMtu { link, mtu } => backend.set_mtu(link, *mtu).await,
         Op::FlushIpv6 { link } => backend.flush_ipv6(link).await,
         Op::SetAlias { link, alias } => backend.set_alias(link, alias).await,

@@ -158,6 +158,18 @@ pub trait NetBackend: Send {
         Err(unsupported("VXLAN flood entries"))
     }
 
+    /// Add or replace a permanent neighbour entry stamped as brouter's.
+    async fn set_neighbour(&mut self, link: &str, ip: std::net::IpAddr, mac: &str) -> BackendResult<()> {
+        let _ = (link, ip, mac);
+        Err(unsupported("neighbour entries"))
+    }
+
+    /// Delete the neighbour entry for `ip` on `link`.
+    async fn delete_neighbour(&mut self, link: &str, ip: std::net::IpAddr) -> BackendResult<()> {
+        let _ = (link, ip);
+        Err(unsupported("neighbour entries"))
+    }
+
     /// Set a link's hardware address (a vif gets `fe:ff:ff:ff:ff:ff`, as vif-bridge does).
     async fn set_mac(&mut self, link: &str, mac: &str) -> BackendResult<()> {
         let _ = (link, mac);

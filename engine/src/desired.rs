@@ -82,6 +82,9 @@ pub struct DesiredVxlan {
     pub remotes: Vec<IpAddr>,
     /// The bridge's MAC, the same on every member (an anycast gateway).
     pub gateway_mac: String,
+    /// The declared hosts of the network (address, MAC): neighbour entries on the bridge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbours: Vec<(IpAddr, String)>,
 }
 
 /// Everything that should exist once `start` has converged.
@@ -195,6 +198,17 @@ fn vxlans(config: &Config) -> Vec<DesiredVxlan> {
                 underlay: c.underlay.clone(),
                 remotes: c.peers(),
                 gateway_mac: gateway_mac(&n.name),
+                neighbours: config
+                    .hosts
+                    .iter()
+                    .filter(|h| h.network == n.name)
+                    .filter_map(|h| Some((h, h.mac.as_ref()?)))
+                    .flat_map(|(h, mac)| {
+                        let v4 = h.addresses.iter().map(|a| IpAddr::V4(*a));
+                        let v6 = h.addresses6.iter().map(|a| IpAddr::V6(*a));
+                        v4.chain(v6).map(move |a| (a, mac.to_ascii_lowercase()))
+                    })
+                    .collect(),
             }
         })
         .collect()

@@ -181,6 +181,17 @@ pub struct ObservedVxlan {
     pub remotes: Vec<std::net::IpAddr>,
 }
 
+/// A permanent neighbour entry brouter made (stamped with [`OWNER_PROTO`]): on a cluster
+/// network, a declared host's address and MAC on every member, so a member routes to a VM
+/// attached to another one without asking (the VM would answer the anycast gateway's MAC,
+/// which its own member keeps).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Neighbour {
+    pub link: String,
+    pub ip: std::net::IpAddr,
+    pub mac: String,
+}
+
 /// The kind the backends report for a device without an rtnl kind (a NIC).
 pub const PHYSICAL: &str = "physical";
 /// The kind the backends report for a Xen netback vif (no rtnl kind, parent bus
@@ -289,6 +300,9 @@ pub struct Observed {
     /// wants) with their head-end replication entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vxlans: Vec<ObservedVxlan>,
+    /// brouter's own neighbour entries (read only where VXLAN devices exist).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbours: Vec<Neighbour>,
 }
 
 impl Observed {
@@ -331,6 +345,7 @@ impl Observed {
         self.addresses6.sort();
         self.routes.sort();
         self.bindings.sort();
+        self.neighbours.sort();
         // Which process serves is not structure: only whether one does.
         if let Some(d) = &mut self.dhcp {
             d.pid = d.pid.map(|_| 1);

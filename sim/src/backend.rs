@@ -308,6 +308,14 @@ impl NetBackend for SimBackend {
         self.step(|k| k.delete_flood(link, dst), true)
     }
 
+    async fn set_neighbour(&mut self, link: &str, ip: std::net::IpAddr, mac: &str) -> BackendResult<()> {
+        self.step(|k| k.set_neighbour(link, ip, mac), true)
+    }
+
+    async fn delete_neighbour(&mut self, link: &str, ip: std::net::IpAddr) -> BackendResult<()> {
+        self.step(|k| k.delete_neighbour(link, ip), true)
+    }
+
     async fn set_mac(&mut self, link: &str, mac: &str) -> BackendResult<()> {
         self.step(|k| k.set_mac(link, mac), true)
     }

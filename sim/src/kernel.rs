@@ -87,6 +87,9 @@ pub struct Kernel {
     /// VXLAN devices (`[cluster]`), by name: how each was made and where it floods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vxlans: BTreeMap<String, crate::vxlan::SimVxlan>,
+    /// brouter's permanent neighbour entries (`[cluster]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbours: Vec<brouter_engine::Neighbour>,
 }
 
 impl Default for Kernel {
@@ -115,6 +118,7 @@ impl Default for Kernel {
             addresses6: Vec::new(),
             dhcp: None,
             vxlans: BTreeMap::new(),
+            neighbours: Vec::new(),
         };
         k.add_link("lo", LinkKind::Other("loopback".into()), true);
         k
@@ -265,6 +269,7 @@ impl Kernel {
             foreign_tables: vec![],
             dhcp: self.dhcp.as_ref().map(|d| d.observe()),
             vxlans: self.observed_vxlans(),
+            neighbours: self.neighbours.clone(),
         }
         .normalized()
     }
@@ -312,6 +317,7 @@ impl Kernel {
         self.mtu_set_by_user.remove(name);
         self.owner_group.remove(name);
         self.vxlans.remove(name);
+        self.neighbours.retain(|n| n.link != name);
         self.link_forwarding.remove(name);
         for l in self.links.values_mut() {
             if l.master.as_deref() == Some(name) {

@@ -1,13 +1,14 @@
 //! VXLAN devices in the simulated kernel: made on an underlay that must exist, with the
 //! underlay's MTU less the encapsulation, and a list of flood destinations per device
-//! (the all-zero FDB entry) that `append` extends without duplicates.
+//! (the all-zero FDB entry) that `append` extends without duplicates; and brouter's
+//! permanent neighbour entries, which go with their link.
 
 use std::net::IpAddr;
 
 use brouter_engine::backend::{check_ifname, VxlanSpec};
 use brouter_engine::config::cluster::overhead;
 use brouter_engine::{
-    BackendError, ErrorKind, Link, LinkKind, ObservedVxlan, VXLAN_ALIAS_PREFIX, VXLAN_KIND,
+    BackendError, ErrorKind, Link, LinkKind, Neighbour, ObservedVxlan, VXLAN_ALIAS_PREFIX, VXLAN_KIND,
 };
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +102,39 @@ impl Kernel {
             return Err(err(
                 ErrorKind::Other,
                 format!("{link} does not flood to {dst} (ENOENT)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `ip neigh replace IP lladdr MAC dev LINK nud permanent proto brouter`.
+    pub fn set_neighbour(&mut self, link: &str, ip: IpAddr, mac: &str) -> Result<(), BackendError> {
+        if !self.links.contains_key(link) {
+            return Err(err(ErrorKind::NoDevice, format!("cannot find device \"{link}\"")));
+        }
+        if brouter_engine::backend::mac_octets(mac).is_none() {
+            return Err(err(ErrorKind::Invalid, format!("{mac} is not a MAC address")));
+        }
+        self.neighbours.retain(|n| !(n.link == link && n.ip == ip));
+        self.neighbours.push(Neighbour {
+            link: link.to_string(),
+            ip,
+            mac: mac.to_string(),
+        });
+        Ok(())
+    }
+
+    /// `ip neigh del IP dev LINK`: ENOENT when there is none.
+    pub fn delete_neighbour(&mut self, link: &str, ip: IpAddr) -> Result<(), BackendError> {
+        if !self.links.contains_key(link) {
+            return Err(err(ErrorKind::NoDevice, format!("cannot find device \"{link}\"")));
+        }
+        let before = self.neighbours.len();
+        self.neighbours.retain(|n| !(n.link == link && n.ip == ip));
+        if self.neighbours.len() == before {
+            return Err(err(
+                ErrorKind::Other,
+                format!("no neighbour {ip} on {link} (ENOENT)"),
             ));
         }
         Ok(())

@@ -124,6 +124,43 @@ fn a_member_leaving_or_joining_costs_one_flood_entry_per_network() {
 }
 
 #[test]
+fn every_member_knows_the_declared_hosts_neighbour_entries() {
+    let web = "[[host]]\nname = \"web\"\nnetwork = \"dmz\"\nmac = \"02:00:00:00:00:0A\"\naddresses = [\"10.1.0.10\"]\n";
+    let text = config(&[("m0", "192.0.2.2"), ("m1", "192.0.2.3")], web);
+    let mut sim = SimBackend::new(Kernel::typical_host());
+    let p = start(&mut sim, &text);
+    assert!(
+        p.ops
+            .iter()
+            .any(|o| o.to_string() == "set neighbour 10.1.0.10 lladdr 02:00:00:00:00:0a on br-dmz"),
+        "{:?}",
+        p.ops
+    );
+    // Moved to another address: corrected in place; gone from the file: deleted.
+    let p = start(&mut sim, &text.replace("10.1.0.10", "10.1.0.11"));
+    let ops: Vec<String> = p
+        .ops
+        .iter()
+        .filter(|o| matches!(o, Op::SetNeighbour { .. } | Op::DeleteNeighbour { .. }))
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "set neighbour 10.1.0.11 lladdr 02:00:00:00:00:0a on br-dmz",
+            "delete neighbour 10.1.0.10 on br-dmz"
+        ]
+    );
+    let p = start(&mut sim, &config(&[("m0", "192.0.2.2"), ("m1", "192.0.2.3")], ""));
+    assert!(
+        p.ops.iter().any(|o| matches!(o, Op::DeleteNeighbour { .. })),
+        "{:?}",
+        p.ops
+    );
+    assert!(sim.kernel.neighbours.is_empty());
+}
+
+#[test]
 fn a_device_made_otherwise_is_rebuilt() {
     let mut sim = SimBackend::new(Kernel::typical_host());
     start(&mut sim, &three());

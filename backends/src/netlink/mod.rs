@@ -12,6 +12,7 @@ pub mod bridge_attrs;
 pub mod errors;
 mod link_dump;
 pub mod links;
+pub mod neighbours;
 pub mod observe;
 mod request;
 pub mod routes;
@@ -327,6 +328,7 @@ impl NetBackend for NetlinkBackend {
             foreign_tables,
             dhcp: self.dhcp(|d| d.observe()).await?,
             vxlans: dumped.vxlans,
+            neighbours: dumped.neighbours,
         })
     }
 
@@ -352,6 +354,7 @@ impl NetBackend for NetlinkBackend {
             foreign_tables: vec![],
             dhcp: None,
             vxlans: vec![],
+            neighbours: vec![],
         })
     }
 
@@ -584,6 +587,14 @@ impl NetBackend for NetlinkBackend {
 
     async fn delete_flood(&mut self, link: &str, dst: std::net::IpAddr) -> BackendResult<()> {
         vxlan::delete_flood(&self.handle, link, dst).await
+    }
+
+    async fn set_neighbour(&mut self, link: &str, ip: std::net::IpAddr, mac: &str) -> BackendResult<()> {
+        neighbours::set(&self.handle, link, ip, mac).await
+    }
+
+    async fn delete_neighbour(&mut self, link: &str, ip: std::net::IpAddr) -> BackendResult<()> {
+        neighbours::delete(&self.handle, link, ip).await
     }
 
     async fn set_mac(&mut self, link: &str, mac: &str) -> BackendResult<()> {

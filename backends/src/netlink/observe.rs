@@ -35,6 +35,9 @@ pub struct Dumped {
     pub routes: Vec<Route>,
     /// The VXLAN devices with their flood destinations (one FDB dump, only if any exists).
     pub vxlans: Vec<ObservedVxlan>,
+    /// brouter's neighbour entries: read (one dump) only where VXLAN devices exist, as a
+    /// cluster member is the only one that makes them.
+    pub neighbours: Vec<brouter_engine::Neighbour>,
 }
 
 /// Dump links, then addresses, then IPv4 routes of the main table.
@@ -84,12 +87,17 @@ pub async fn dump(
     let routes = route_msgs.iter().filter_map(|m| to_route(m, &names)).collect();
 
     let vxlans = vxlans(handle, &facts, &names).await?;
+    let neighbours = match vxlans.is_empty() {
+        true => Vec::new(),
+        false => super::neighbours::owned(handle, &names).await?,
+    };
     Ok(Dumped {
         links,
         addresses,
         addresses6,
         routes,
         vxlans,
+        neighbours,
     })
 }
 

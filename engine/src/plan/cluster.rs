@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use crate::config::cluster::VXLAN_PORT;
 use crate::desired::{Desired, DesiredVxlan, Scope};
-use crate::model::{Observed, ObservedVxlan};
+use crate::model::{Neighbour, Observed, ObservedVxlan};
 
 use super::{Op, PlanError};
 
@@ -140,11 +140,50 @@ pub fn converge(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed, rebui
                 dst: *dst,
             });
         }
+        neighbours(ops, v, observed);
     }
 }
 
-/// `stop`: delete brouter's VXLAN devices in scope (before their bridges).
+/// The declared hosts' entries on the bridge, exactly: missing or wrong ones set, brouter's
+/// others deleted.
+fn neighbours(ops: &mut Vec<Op>, v: &DesiredVxlan, observed: &Observed) {
+    let have: Vec<&Neighbour> = observed
+        .neighbours
+        .iter()
+        .filter(|n| n.link == v.bridge)
+        .collect();
+    for (ip, mac) in &v.neighbours {
+        if !have.iter().any(|n| n.ip == *ip && n.mac == *mac) {
+            ops.push(Op::SetNeighbour {
+                link: v.bridge.clone(),
+                ip: *ip,
+                mac: mac.clone(),
+            });
+        }
+    }
+    for n in have
+        .iter()
+        .filter(|n| !v.neighbours.iter().any(|(ip, _)| *ip == n.ip))
+    {
+        ops.push(Op::DeleteNeighbour {
+            link: n.link.clone(),
+            ip: n.ip,
+        });
+    }
+}
+
+/// `stop`: delete brouter's VXLAN devices in scope (before their bridges), and its
+/// neighbour entries on links in scope that stay (a bridge it adopted).
 pub fn remove(ops: &mut Vec<Op>, scope: &Scope, observed: &Observed) -> BTreeSet<String> {
+    for n in &observed.neighbours {
+        let deleted = observed.link(&n.link).is_some_and(|l| l.owner().is_some());
+        if scope.includes(&n.link) && !deleted {
+            ops.push(Op::DeleteNeighbour {
+                link: n.link.clone(),
+                ip: n.ip,
+            });
+        }
+    }
     let mut gone = BTreeSet::new();
     for l in observed.links.iter().filter(|l| l.vxlan_owner().is_some()) {
         if in_scope(scope, &l.name, l.master.as_deref()) {

@@ -123,6 +123,17 @@ pub enum Op {
         link: String,
         dst: IpAddr,
     },
+    /// Add (or correct) a permanent neighbour entry stamped as brouter's.
+    SetNeighbour {
+        link: String,
+        ip: IpAddr,
+        mac: String,
+    },
+    /// Delete brouter's neighbour entry for `ip` on `link`.
+    DeleteNeighbour {
+        link: String,
+        ip: IpAddr,
+    },
     SetMac {
         link: String,
         mac: String,
@@ -237,7 +248,10 @@ impl Op {
             | Op::DeleteLink { name }
             | Op::CreateVxlan { name, .. }
             | Op::DeleteVxlan { name } => Some(name),
-            Op::AddFlood { link, .. } | Op::DeleteFlood { link, .. } => Some(link),
+            Op::AddFlood { link, .. }
+            | Op::DeleteFlood { link, .. }
+            | Op::SetNeighbour { link, .. }
+            | Op::DeleteNeighbour { link, .. } => Some(link),
             Op::SetMaster { link, .. }
             | Op::SetUp { link, .. }
             | Op::AddAddress { link, .. }
@@ -326,6 +340,8 @@ impl fmt::Display for Op {
             Op::DeleteVxlan { name } => write!(f, "delete vxlan {name}"),
             Op::AddFlood { link, dst } => write!(f, "flood {link} to member {dst}"),
             Op::DeleteFlood { link, dst } => write!(f, "stop flooding {link} to {dst}"),
+            Op::SetNeighbour { link, ip, mac } => write!(f, "set neighbour {ip} lladdr {mac} on {link}"),
+            Op::DeleteNeighbour { link, ip } => write!(f, "delete neighbour {ip} on {link}"),
             Op::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
             Op::FlushIpv6 { link } => write!(f, "flush IPv6 addresses of {link}"),
             Op::SetAlias { link, alias } => write!(f, "mark {link} as brouter's again (alias {alias})"),
