@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use brouter_engine::config::cluster::{gateway_mac, vni, vxlan_name};
-use brouter_integration::cluster_lab::{ClusterLab, GATEWAY, HOSTING_GATEWAY};
+use brouter_integration::cluster_lab::{member_address, ClusterLab, GATEWAY, HOSTING_GATEWAY};
 use brouter_integration::probe::{self, Outcome};
 use brouter_integration::topology::INTERNET_HOST;
 use brouter_integration::{root_or_skip, tool_or_skip, DomU, Netns};
@@ -294,4 +294,57 @@ fn an_accepted_connection_between_zones_on_two_members_works_both_ways_and_a_ref
     assert!(!back.is_connected(), "hosting → dmz is not accepted: {back:?}");
     lab.member(1).ok(&["stop"]);
     assert_eq!(lab.member(1).t.dom0().sysctl(NF_CALL), "0", "restored by stop");
+}
+
+/// A port forward taken on one member for a VM attached to another: the member that
+/// translated the connection must see the reply, so it leaves toward the VM from its
+/// underlay address (the VM sees that address, not the client's). It keeps working when
+/// the VM moves to a third member, and the VM's own member serves it too.
+#[test]
+fn a_forward_on_one_member_reaches_its_vm_on_another_and_follows_it_when_it_moves() {
+    let test = "a_forward_on_one_member_reaches_its_vm_on_another_and_follows_it_when_it_moves";
+    if !root_or_skip(test) || !tool_or_skip(test, "busybox", "busybox") {
+        return;
+    }
+    let extra = format!(
+        "{}[[forward]]\nproto = \"tcp\"\nport = 8080\nto = \"w:80\"\n\n",
+        host("w", 20)
+    );
+    let lab = ClusterLab::new(
+        "clf",
+        vec![vec![], vec![vm("w", 20)], vec![vm("moved", 20)]],
+        true,
+        &extra,
+    );
+    for m in &lab.members {
+        m.ok(&["start"]);
+    }
+    lab.member(1).online(0);
+    let listen = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 80);
+    let via = |m: usize, server: &Netns| {
+        let t = &lab.member(m).t;
+        probe::tcp(
+            server,
+            listen,
+            t.internet(),
+            SocketAddr::new(t.uplink_ip().into(), 8080),
+            DEADLINE,
+        )
+    };
+    let member = |m: usize| Some(IpAddr::V4(member_address(m)));
+    let w = lab.member(1).t.domu(0);
+    assert_eq!(via(0, w).peer_ip(), member(0), "m0's uplink → w on m1");
+    assert_eq!(via(1, w).peer_ip(), member(1), "w's own member serves it too");
+
+    // w moves from m1 to m2; m0 still serves its forward, and now m2 does.
+    let m1 = lab.member(1);
+    w.ip(&["link", "set", "eth0", "down"]);
+    m1.ok(&["vif", "offline", "--vif", m1.t.vif(0)]);
+    let m2 = lab.member(2);
+    m2.online(0);
+    let moved = m2.t.domu(0);
+    let garp = moved.exec("busybox", &["arping", "-U", "-c", "1", "-I", "eth0", "10.1.0.20"]);
+    assert!(garp.status.success(), "{}", String::from_utf8_lossy(&garp.stderr));
+    assert_eq!(via(0, moved).peer_ip(), member(0), "m0's uplink → w, now on m2");
+    assert_eq!(via(2, moved).peer_ip(), member(2), "m2's uplink → w on m2");
 }

@@ -362,7 +362,12 @@ fn stmt(s: &Statement<'_>) -> String {
         },
         Statement::Masquerade(_) => "masquerade".into(),
         Statement::Reject(_) => "reject".into(),
-        Statement::DNAT(Some(nat)) => {
+        Statement::DNAT(Some(nat)) | Statement::SNAT(Some(nat)) => {
+            let kind = if matches!(s, Statement::SNAT(_)) {
+                "snat"
+            } else {
+                "dnat"
+            };
             let fam = match nat.family {
                 Some(nftables::stmt::NATFamily::IP6) => " ip6",
                 Some(_) => " ip",
@@ -374,7 +379,7 @@ fn stmt(s: &Statement<'_>) -> String {
                 .as_ref()
                 .map(|p| format!(" : {}", expr(p)))
                 .unwrap_or_default();
-            format!("dnat{fam} to {addr}{port}")
+            format!("{kind}{fam} to {addr}{port}")
         }
         Statement::Limit(l) => format!("limit rate {}/{}", l.rate, l.per.as_deref().unwrap_or("second")),
         Statement::Log(Some(l)) => match &l.prefix {

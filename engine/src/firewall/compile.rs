@@ -22,12 +22,13 @@ pub fn compile(config: &Config) -> Ruleset {
             antispoof: n.antispoof,
             dhcp: n.dhcp,
             address6: n.address6,
-            overlay: config.cluster.as_ref().map(|_| {
+            overlay: config.cluster.as_ref().and_then(|c| {
                 let vni = crate::config::cluster::vni(&n.name);
-                Overlay {
+                Some(Overlay {
                     port: crate::config::cluster::vxlan_name(vni),
                     gateway_mac: crate::config::cluster::gateway_mac(&n.name),
-                }
+                    member: c.local_member()?.address,
+                })
             }),
         })
         .collect();

@@ -92,6 +92,10 @@ pub struct NetZone {
 pub struct Overlay {
     pub port: String,
     pub gateway_mac: String,
+    /// This member's underlay address: a forwarded connection into the network leaves
+    /// from it (SNAT), so the VM's reply comes back to the member that translated it,
+    /// wherever the VM is attached.
+    pub member: std::net::IpAddr,
 }
 
 impl NetZone {

@@ -25,6 +25,10 @@ use super::field::{self, Dep, Field, Load};
 use super::set::{Data, SetDef};
 use super::value::value;
 
+/// `NFT_NAT_SNAT` and `NFT_NAT_DNAT` (`enum nft_nat_types`).
+const NFT_NAT_SNAT: u32 = 0;
+const NFT_NAT_DNAT: u32 = 1;
+
 /// What a rule needs the batch to hold first: its anonymous sets.
 #[derive(Debug)]
 pub(super) struct Compiled {
@@ -147,7 +151,8 @@ impl Compiler<'_> {
                 }
                 self.push(Expr::Reject { ty: 2, code: 1 });
             }
-            Statement::DNAT(Some(nat)) => self.dnat(nat)?,
+            Statement::DNAT(Some(nat)) => self.nat(nat, NFT_NAT_DNAT)?,
+            Statement::SNAT(Some(nat)) => self.nat(nat, NFT_NAT_SNAT)?,
             Statement::Masquerade(None) => self.push(Expr::Masq),
             other => return Err(format!("statement {other:?}")),
         }
@@ -359,8 +364,8 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    /// `dnat ip to <key> map @a [: <key> map @b]`.
-    fn dnat(&mut self, nat: &NAT<'_>) -> Result<(), String> {
+    /// `dnat ip to <key> map @a [: <key> map @b]`, or `snat` alike (`ty`).
+    fn nat(&mut self, nat: &NAT<'_>, ty: u32) -> Result<(), String> {
         if nat.flags.is_some() {
             return Err(format!("dnat flags ({nat:?})"));
         }
@@ -402,7 +407,7 @@ impl Compiler<'_> {
         };
         self.release(start);
         self.push(Expr::Nat {
-            ty: 1,
+            ty,
             family,
             addr,
             proto,

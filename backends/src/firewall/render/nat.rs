@@ -4,6 +4,7 @@
 
 use brouter_engine::config::Proto;
 use nftables::expr::MetaKey;
+use nftables::schema::SetType;
 use nftables::stmt::{Statement, NAT};
 
 use super::builder::Builder;
@@ -84,6 +85,7 @@ pub(super) fn dnat6_chain(b: &mut Builder, proto: Proto, shape: Shape) {
 /// masqueraded so replies come back through the dom0; the masquerading networks'
 /// traffic is masqueraded on its way out (through the uplink, or any non-bridge).
 pub(super) fn masquerade_chain(b: &mut Builder, t: &Inet) {
+    cluster_snat(b, t);
     b.rule(
         "postrouting",
         vec![
@@ -142,4 +144,45 @@ pub(super) fn masquerade_chain(b: &mut Builder, t: &Inet) {
             (k == 0).then(|| "masquerade unique-local IPv6 to the outside".into()),
         );
     }
+}
+
+/// The map from a cluster bridge to this member's underlay address.
+const CLUSTER_SNAT: &str = "cluster_snat";
+
+/// On a cluster member: a forwarded connection (DNAT) into a cluster network leaves from
+/// the member's underlay address, so the VM answers the member that translated it even
+/// when it is attached to another (its own member would route the reply out untranslated).
+/// One rule and a map keyed by the outgoing bridge; first, before the hairpin masquerade.
+fn cluster_snat(b: &mut Builder, t: &Inet) {
+    let overlays: Vec<(&str, std::net::IpAddr)> =
+        t.rs.networks
+            .iter()
+            .filter_map(|n| n.overlay.as_ref().map(|o| (n.bridge.as_str(), o.member)))
+            .collect();
+    let Some((_, member)) = overlays.first() else {
+        return;
+    };
+    let (data, family, nfproto) = match member {
+        std::net::IpAddr::V4(_) => (SetType::Ipv4Addr, nftables::stmt::NATFamily::IP, "ipv4"),
+        std::net::IpAddr::V6(_) => (SetType::Ipv6Addr, nftables::stmt::NATFamily::IP6, "ipv6"),
+    };
+    let elems = overlays
+        .iter()
+        .map(|(bridge, addr)| map_elem(str(bridge.to_string()), str(addr.to_string())))
+        .collect();
+    b.map(CLUSTER_SNAT, SetType::Ifname, data, false, elems);
+    b.rule(
+        "postrouting",
+        vec![
+            eq(meta(MetaKey::Nfproto), str(nfproto)),
+            is_in(ct("status"), str("dnat")),
+            Statement::SNAT(Some(NAT {
+                addr: Some(map_lookup(meta(MetaKey::Oifname), CLUSTER_SNAT)),
+                family: Some(family),
+                port: None,
+                flags: None,
+            })),
+        ],
+        Some("cluster: forwarded connections answer through this member".into()),
+    );
 }
