@@ -46,6 +46,32 @@ pub fn check(config: &Config, json_out: bool) {
             d.options.join(" ")
         );
     }
+    if let Some(c) = &config.cluster {
+        println!(
+            "# cluster: member {} over {} ({} control), {} member(s)",
+            c.local,
+            c.underlay,
+            c.control,
+            c.members.len()
+        );
+    }
+    for v in &desired.vxlans {
+        let remotes: Vec<String> = v.remotes.iter().map(ToString::to_string).collect();
+        println!(
+            "# vxlan {} (vni {}) on {}: local {}, floods to {}; gateway mac {}, {} neighbour entr(ies)",
+            v.name,
+            v.vni,
+            v.bridge,
+            v.local,
+            if remotes.is_empty() {
+                "no other member".to_string()
+            } else {
+                remotes.join(", ")
+            },
+            v.gateway_mac,
+            v.neighbours.len()
+        );
+    }
     for (k, v) in &desired.sysctls {
         println!("# sysctl {k} = {v}");
     }
