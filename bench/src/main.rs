@@ -80,6 +80,10 @@ fn main() {
         eprintln!("case 14: dhcp = true on 64 networks, converged and from nothing to the first offer");
         cases::dhcp::run(&mut r, quick, cases::runs(8).min(quick));
     }
+    if want("cluster") {
+        eprintln!("case 15: a cluster member: start, migration, throughput over VXLAN");
+        cases::cluster::run(&mut r, quick, cases::runs(10));
+    }
     if want("rss") {
         eprintln!("case 13: peak memory of each command");
         cases::rss::run(&mut r);

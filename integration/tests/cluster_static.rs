@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use brouter_engine::config::cluster::{gateway_mac, vni, vxlan_name};
-use brouter_integration::cluster_lab::{member_address, ClusterLab, GATEWAY, HOSTING_GATEWAY};
+use brouter_integration::cluster_lab::{announce, member_address, ClusterLab, GATEWAY, HOSTING_GATEWAY};
 use brouter_integration::probe::{self, Outcome};
 use brouter_integration::topology::INTERNET_HOST;
 use brouter_integration::{root_or_skip, tool_or_skip, DomU, Netns};
@@ -128,6 +128,13 @@ fn vms_on_three_members_share_one_segment_behind_one_gateway() {
         "a spoofed source crossed the overlay: {spoofed:?}"
     );
 
+    // The VXLAN devices have no IPv6 address of their own (nothing of theirs in the overlay).
+    let vx = vxlan_name(vni("dmz"));
+    let own6 = lab.member(0).t.dom0().ip(&["-6", "addr", "show", "dev", &vx]);
+    assert!(!own6.contains("inet6"), "{own6}");
+    let detail = lab.member(0).t.dom0().ip(&["-d", "link", "show", "dev", &vx]);
+    assert!(detail.contains("addrgenmode none"), "{detail}");
+
     // The underlay's 1500 bytes leave the VMs 1450: start says so, and what to do.
     let plan = lab.member(0).brouter(&["plan"]);
     let warned = String::from_utf8_lossy(&plan.stderr);
@@ -200,8 +207,7 @@ fn a_vm_that_moves_to_another_member_is_reached_there_at_once() {
     let m1 = lab.member(1);
     m1.online(0);
     let moved = m1.t.domu(0);
-    let garp = moved.exec("busybox", &["arping", "-U", "-c", "1", "-I", "eth0", "10.1.0.10"]);
-    assert!(garp.status.success(), "{}", String::from_utf8_lossy(&garp.stderr));
+    announce(moved, "10.1.0.10");
 
     assert!(
         ping(peer, ip(10)).is_connected(),
@@ -343,8 +349,7 @@ fn a_forward_on_one_member_reaches_its_vm_on_another_and_follows_it_when_it_move
     let m2 = lab.member(2);
     m2.online(0);
     let moved = m2.t.domu(0);
-    let garp = moved.exec("busybox", &["arping", "-U", "-c", "1", "-I", "eth0", "10.1.0.20"]);
-    assert!(garp.status.success(), "{}", String::from_utf8_lossy(&garp.stderr));
+    announce(moved, "10.1.0.20");
     assert_eq!(via(0, moved).peer_ip(), member(0), "m0's uplink → w, now on m2");
     assert_eq!(via(2, moved).peer_ip(), member(2), "m2's uplink → w on m2");
 }

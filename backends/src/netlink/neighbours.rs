@@ -15,13 +15,12 @@ use rtnetlink::Handle;
 
 use super::errors::from_rtnl;
 use super::link_dump::format_mac;
-use super::links::{index_of, mac_bytes};
+use super::links::mac_bytes;
 
 /// `ip neigh replace IP lladdr MAC dev LINK nud permanent proto 0x62`.
-pub async fn set(handle: &Handle, link: &str, ip: IpAddr, mac: &str) -> Result<(), BackendError> {
+pub async fn set(handle: &Handle, link: &str, index: u32, ip: IpAddr, mac: &str) -> Result<(), BackendError> {
     let what = format!("set neighbour {ip} lladdr {mac} on {link}");
     let lladdr = mac_bytes(mac, &what)?;
-    let index = index_of(handle, link, &what).await?;
     let mut req = handle
         .neighbours()
         .add(index, ip)
@@ -35,9 +34,8 @@ pub async fn set(handle: &Handle, link: &str, ip: IpAddr, mac: &str) -> Result<(
 }
 
 /// `ip neigh del IP dev LINK`.
-pub async fn delete(handle: &Handle, link: &str, ip: IpAddr) -> Result<(), BackendError> {
+pub async fn delete(handle: &Handle, link: &str, index: u32, ip: IpAddr) -> Result<(), BackendError> {
     let what = format!("delete neighbour {ip} on {link}");
-    let index = index_of(handle, link, &what).await?;
     let mut m = NeighbourMessage::default();
     m.header.family = match ip {
         IpAddr::V4(_) => AddressFamily::Inet,

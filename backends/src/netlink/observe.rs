@@ -38,6 +38,9 @@ pub struct Dumped {
     /// brouter's neighbour entries: read (one dump) only where VXLAN devices exist, as a
     /// cluster member is the only one that makes them.
     pub neighbours: Vec<brouter_engine::Neighbour>,
+    /// Every link's index by name: the backend keeps it for requests that need an index
+    /// (flood and neighbour entries), saving a lookup each.
+    pub indexes: HashMap<String, u32>,
 }
 
 /// Dump links, then addresses, then IPv4 routes of the main table.
@@ -91,6 +94,7 @@ pub async fn dump(
         true => Vec::new(),
         false => super::neighbours::owned(handle, &names).await?,
     };
+    let indexes = names.iter().map(|(i, n)| (n.clone(), *i)).collect();
     Ok(Dumped {
         links,
         addresses,
@@ -98,6 +102,7 @@ pub async fn dump(
         routes,
         vxlans,
         neighbours,
+        indexes,
     })
 }
 

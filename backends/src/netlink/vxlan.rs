@@ -14,6 +14,7 @@ use futures::{StreamExt, TryStreamExt};
 use netlink_packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST,
 };
+use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
@@ -22,18 +23,13 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{Handle, LinkUnspec, LinkVxlan};
 
 use super::errors::from_rtnl;
-use super::links::{add_link, delete_link, index_of, set_link, OWNER_GROUP};
+use super::links::{add_link, delete_link, set_link, OWNER_GROUP};
 
-/// Create the device `spec` describes, down, learning on, marked as brouter's.
-pub async fn create(handle: &Handle, spec: &VxlanSpec<'_>) -> Result<(), BackendError> {
+/// Create the device `spec` describes, down, learning on, marked as brouter's; `dev` is
+/// the underlay's index.
+pub async fn create(handle: &Handle, spec: &VxlanSpec<'_>, dev: u32) -> Result<(), BackendError> {
     let what = format!("create vxlan {}", spec.name);
     brouter_engine::backend::check_ifname(spec.name)?;
-    let dev = index_of(
-        handle,
-        spec.underlay,
-        &format!("{what}: underlay {}", spec.underlay),
-    )
-    .await?;
     let builder = LinkVxlan::new(spec.name, spec.vni)
         .dev(dev)
         .port(spec.port)
@@ -45,8 +41,15 @@ pub async fn create(handle: &Handle, spec: &VxlanSpec<'_>) -> Result<(), Backend
         IpAddr::V6(a) => builder.local6(a),
     };
     add_link(handle, builder.build(), &what).await?;
+    // The mark, and no IPv6 address of its own (`addrgenmode none`, while it is still
+    // down): its own MAC would otherwise send neighbour discovery into the overlay and be
+    // learned on every other member (FIELD-NOTES-DHCP-EVPN, "VXLAN device"); one message
+    // instead of a sysctl write per device.
     let mark = LinkUnspec::new_with_name(spec.name)
         .alias(format!("{VXLAN_ALIAS_PREFIX}{}", spec.network))
+        .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![
+            AfSpecInet6::AddrGenMode(In6AddrGenMode::None),
+        ])]))
         .build();
     if let Err(e) = set_link(handle, mark, &format!("mark vxlan {} as brouter's", spec.name)).await {
         let _ = delete_link(handle, spec.name).await;
@@ -74,9 +77,8 @@ fn flood_entry(ifindex: u32, dst: IpAddr) -> NeighbourMessage {
 
 /// Append a flood destination (`NLM_F_APPEND`: an all-zero entry holds a list of them;
 /// appending one already there changes nothing).
-pub async fn add_flood(handle: &Handle, link: &str, dst: IpAddr) -> Result<(), BackendError> {
+pub async fn add_flood(handle: &Handle, link: &str, index: u32, dst: IpAddr) -> Result<(), BackendError> {
     let what = format!("flood {link} to {dst}");
-    let index = index_of(handle, link, &what).await?;
     let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(flood_entry(index, dst)));
     req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
     let mut handle = handle.clone();
@@ -90,9 +92,8 @@ pub async fn add_flood(handle: &Handle, link: &str, dst: IpAddr) -> Result<(), B
 }
 
 /// Remove one flood destination.
-pub async fn delete_flood(handle: &Handle, link: &str, dst: IpAddr) -> Result<(), BackendError> {
+pub async fn delete_flood(handle: &Handle, link: &str, index: u32, dst: IpAddr) -> Result<(), BackendError> {
     let what = format!("stop flooding {link} to {dst}");
-    let index = index_of(handle, link, &what).await?;
     handle
         .neighbours()
         .del(flood_entry(index, dst))

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod changes;
 pub mod check;
+pub mod cluster;
 pub mod converged;
 pub mod datapath;
 pub mod dhcp;

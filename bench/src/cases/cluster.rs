@@ -1,0 +1,312 @@
+//! Case 15: a cluster member (`[cluster]`, static control). `start` from nothing of case
+//! 2's 64-network config as a member of a three-member cluster against the same config
+//! without `[cluster]`; migration convergence (a VM's vif online on another member → the
+//! first datagram of a peer's stream delivered there); TCP throughput between VMs on two
+//! members (through VXLAN) against two VMs on one member's bridge.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use brouter_integration::cluster_lab::{announce, member_address, ClusterLab, GATEWAY};
+use brouter_integration::{DomU, Netns};
+
+use crate::configs::{self, Size};
+use crate::report::{Report, Table};
+use crate::run::{brouter, ms};
+use crate::stats::Samples;
+
+const SIZE: Size = Size::new(64, 10, 10);
+
+/// Case 2's config, as member m0 of three on the underlay `under` (10.99.0.0/24).
+fn cluster_text() -> String {
+    let mut s = configs::toml(SIZE);
+    s.push_str("[cluster]\nlocal = \"m0\"\nunderlay = \"under\"\n");
+    for m in 0..3 {
+        s.push_str(&format!(
+            "\n[[cluster.member]]\nname = \"m{m}\"\naddress = \"{}\"\n",
+            member_address(m)
+        ));
+    }
+    s
+}
+
+/// A dom0 with `eth0` and an underlay `under` (a veth whose peer stays in dom0) carrying m0's address.
+fn member_ns(tag: &str) -> Netns {
+    let ns = super::dom0(tag);
+    ns.ip_batch(&[
+        "link add under type veth peer name under0".into(),
+        format!("addr add {}/24 dev under", member_address(0)),
+        "link set under up".into(),
+    ]);
+    ns
+}
+
+pub fn run(report: &mut Report, n: usize, moves: usize) {
+    // The cluster lab runs the binary the bench measures (it would look beside a test).
+    if std::env::var_os("BROUTER_BIN").is_none() {
+        std::env::set_var("BROUTER_BIN", crate::run::bin());
+    }
+    start_case(report, n);
+    migration_case(report, moves);
+    throughput_case(report, n.min(5));
+}
+
+fn start_case(report: &mut Report, n: usize) {
+    let plain = configs::write_named("cluster-plain", &configs::toml(SIZE));
+    let member = configs::write_named("cluster-member", &cluster_text());
+    let (mut p, mut c, mut ratio) = (Samples::default(), Samples::default(), Samples::default());
+    for round in 0..n {
+        super::settle();
+        let (ns_p, ns_c) = (member_ns("bclp"), member_ns("bclc"));
+        let time = |ns: &Netns, file: &str| ms(brouter(ns, &["--config", file, "start"], &[]).0);
+        let (tp, tc) = if round % 2 == 0 {
+            let tp = time(&ns_p, &plain);
+            (tp, time(&ns_c, &member))
+        } else {
+            let tc = time(&ns_c, &member);
+            (time(&ns_p, &plain), tc)
+        };
+        p.push(tp);
+        c.push(tc);
+        ratio.push(tc / tp);
+    }
+    let mut t = Table::new(
+        "15. A cluster member: `start` from nothing, migration, throughput over VXLAN",
+        &format!(
+            "`start` from nothing of case 2's config ({}) in a fresh namespace with `eth0` and an \
+             underlay `under` (a veth with 10.99.0.1/24), as member m0 of a three-member static \
+             cluster (64 VXLAN devices, 128 flood entries, 64 gateway MACs, 10 neighbour \
+             entries, br_netfilter's switches) and without `[cluster]`; the two alternate which \
+             goes first, and the ratio is taken within each round.",
+            SIZE.label()
+        ),
+        &["variant", "ms median (min–max)", "N", "ratio (within rounds)"],
+    );
+    t.row(vec![
+        "without [cluster]".into(),
+        p.show(2),
+        p.n().to_string(),
+        "1".into(),
+    ]);
+    t.row(vec![
+        "member of a 3-member cluster".into(),
+        c.show(2),
+        c.n().to_string(),
+        ratio.show(2),
+    ]);
+    report.tables.push(t);
+    report.target(
+        "start of a 3-member static cluster member, 64 networks, vs without cluster",
+        format!(
+            "{:.2}× ({:.1} vs {:.1} ms)",
+            ratio.median(),
+            c.median(),
+            p.median()
+        ),
+        "≤ 1.5×",
+        ratio.median() <= 1.5,
+    );
+}
+
+fn vm(name: &str, last: u8) -> DomU {
+    DomU::new(name, &format!("10.1.0.{last}/24"), &GATEWAY.to_string())
+        .mac(&format!("02:00:00:00:00:{last:02x}"))
+}
+
+fn host(name: &str, last: u8) -> String {
+    format!(
+        "[[host]]\nname = \"{name}\"\nnetwork = \"dmz\"\nmac = \"02:00:00:00:00:{last:02x}\"\naddresses = [\"10.1.0.{last}\"]\n\n"
+    )
+}
+
+/// One move: the mover leaves m0 (link down, `vif offline`), its twin's vif comes online
+/// on m1 and the guest sends a gratuitous ARP (Xen's netfront does on resume), while a
+/// peer on m2 sends a datagram every millisecond. Returns (vif online → first datagram
+/// delivered, of which `vif online` itself).
+fn one_move() -> (Duration, Duration) {
+    let hosts = format!("{}{}", host("mover", 10), host("peer", 30));
+    let lab = ClusterLab::new(
+        "bmig",
+        vec![vec![vm("mover", 10)], vec![vm("moved", 10)], vec![vm("peer", 30)]],
+        true,
+        &hosts,
+    );
+    for m in &lab.members {
+        m.ok(&["start"]);
+    }
+    lab.member(0).online(0);
+    lab.member(2).online(0);
+    let peer = lab.member(2).t.domu(0);
+    let dst = SocketAddr::new(Ipv4Addr::new(10, 1, 0, 10).into(), 9999);
+    // The receiver on the twin, listening before the move.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let receiver = lab.member(1).t.domu(0).spawn(move || {
+        let s = UdpSocket::bind(("0.0.0.0", 9999)).expect("bind");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        ready_tx.send(()).unwrap();
+        let mut buf = [0u8; 16];
+        s.recv(&mut buf).ok().map(|_| Instant::now())
+    });
+    ready_rx.recv().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_tx = stop.clone();
+    let sender = peer.spawn(move || {
+        let s = UdpSocket::bind(("0.0.0.0", 0)).expect("bind");
+        while !stop_tx.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = s.send_to(b"where are you", dst);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    // The peer learns where the mover is before it moves.
+    let pinged = brouter_integration::probe::ping(peer, dst.ip(), Duration::from_secs(5));
+    assert!(pinged.is_connected(), "peer → mover before the move: {pinged:?}");
+    let m0 = lab.member(0);
+    m0.t.domu(0).ip(&["link", "set", "eth0", "down"]);
+    m0.ok(&["vif", "offline", "--vif", m0.t.vif(0)]);
+    let t0 = Instant::now();
+    lab.member(1).online(0);
+    let online = t0.elapsed();
+    announce(lab.member(1).t.domu(0), "10.1.0.10");
+    let first = receiver
+        .join()
+        .unwrap()
+        .expect("a datagram reached the moved VM within 5 s");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().unwrap();
+    (first.duration_since(t0), online)
+}
+
+fn migration_case(report: &mut Report, moves: usize) {
+    let (mut conv, mut online) = (Samples::default(), Samples::default());
+    for _ in 0..moves {
+        super::settle();
+        let (c, o) = one_move();
+        conv.push(ms(c));
+        online.push(ms(o));
+    }
+    let mut t = Table::new(
+        "15b. Migration convergence, static control",
+        "Three members (integration's cluster lab: each a dom0 namespace with its uplink and \
+         internet, joined by an underlay bridge namespace, MTU 1500), network dmz with \
+         anti-spoofing. A peer VM on m2 sends a UDP datagram to the mover every millisecond; \
+         the mover leaves m0 (its link down, `vif offline`); the clock starts as `vif online` \
+         of its twin (same MAC and address) is launched on m1, which then sends one gratuitous \
+         ARP once its link is up (`busybox arping -U`, as Xen's netfront does on resume); the clock stops when the \
+         first datagram arrives on m1. A fresh lab per move.",
+        &["step", "ms median (min–max)", "N"],
+    );
+    t.row(vec![
+        "vif online on the new member → first datagram delivered".into(),
+        conv.show(1),
+        conv.n().to_string(),
+    ]);
+    t.row(vec![
+        "of which `vif online` itself".into(),
+        online.show(1),
+        online.n().to_string(),
+    ]);
+    report.tables.push(t);
+    report.target(
+        "migration convergence, static (vif online → first packet on the new member), p50",
+        format!("{:.1} ms", conv.median()),
+        "≤ 100 ms",
+        conv.median() <= 100.0,
+    );
+}
+
+/// Bulk TCP from `client` to `dst` for 0.8 s; Gbit/s at the receiver in `server`.
+fn gbits(server: &Netns, client: &Netns, dst: SocketAddr) -> f64 {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let port = dst.port();
+    let rx = server.spawn(move || {
+        let l = TcpListener::bind(("0.0.0.0", port)).expect("listen");
+        ready_tx.send(()).expect("ready");
+        let (mut s, _) = l.accept().expect("accept");
+        let mut buf = vec![0u8; 256 * 1024];
+        let (mut total, t) = (0u64, Instant::now());
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        (total, t.elapsed())
+    });
+    ready_rx.recv().expect("server ready");
+    client.run(move || {
+        let mut s = TcpStream::connect_timeout(&dst, Duration::from_secs(5)).expect("connect");
+        let buf = vec![0x5au8; 128 * 1024];
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(800) {
+            s.write_all(&buf).expect("send");
+        }
+    });
+    let (bytes, took) = rx.join().expect("receiver");
+    bytes as f64 * 8.0 / took.as_secs_f64() / 1e9
+}
+
+fn throughput_case(report: &mut Report, rounds: usize) {
+    // a and b on m0 (one bridge), c on m1: a → b is bridged locally, a → c crosses VXLAN.
+    let hosts = format!("{}{}{}", host("a", 10), host("b", 20), host("c", 30));
+    let lab = ClusterLab::new(
+        "bthr",
+        vec![vec![vm("a", 10), vm("b", 20)], vec![vm("c", 30)], vec![]],
+        true,
+        &hosts,
+    );
+    for m in &lab.members {
+        m.ok(&["start"]);
+    }
+    lab.member(0).online(0);
+    lab.member(0).online(1);
+    lab.member(1).online(0);
+    let (a, b, c) = (
+        lab.member(0).t.domu(0),
+        lab.member(0).t.domu(1),
+        lab.member(1).t.domu(0),
+    );
+    let (mut local, mut overlay, mut ratio) = (Samples::default(), Samples::default(), Samples::default());
+    for round in 0..rounds {
+        let to = |last: u8| SocketAddr::new(Ipv4Addr::new(10, 1, 0, last).into(), 5001 + round as u16);
+        let l = gbits(b, a, to(20));
+        let o = gbits(c, a, to(30));
+        local.push(l);
+        overlay.push(o);
+        ratio.push(o / l);
+    }
+    let mut t = Table::new(
+        "15c. TCP throughput between VMs on two members (VXLAN) and on one",
+        "The cluster lab, network dmz with anti-spoofing: VM a on m0 sends one TCP stream for \
+         0.8 s (128 KiB writes) to VM b on the same bridge (bridged locally), then to VM c on \
+         m1 (bridged into VXLAN on m0, over a veth into the underlay bridge namespace and a veth \
+         out of it, decapsulated on m1). Both paths carry brouter's anti-spoofing and conntrack \
+         (br_netfilter); the overlay path's MTU is 1450, so its goodput per byte on the wire is \
+         already ~3 % lower. Ratio within each round.",
+        &["path", "Gbit/s median (min–max)", "N", "vs local"],
+    );
+    t.row(vec![
+        "a → b, one member".into(),
+        local.show(2),
+        local.n().to_string(),
+        "100 %".into(),
+    ]);
+    t.row(vec![
+        "a → c, across VXLAN".into(),
+        overlay.show(2),
+        overlay.n().to_string(),
+        format!("{:.0} %", ratio.median() * 100.0),
+    ]);
+    report.tables.push(t);
+    report.target(
+        "TCP throughput across the overlay vs the same VMs on one member",
+        format!(
+            "{:.0} % ({:.2} vs {:.2} Gbit/s)",
+            ratio.median() * 100.0,
+            overlay.median(),
+            local.median()
+        ),
+        "≥ 90 %",
+        ratio.median() >= 0.9,
+    );
+}
