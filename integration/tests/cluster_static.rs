@@ -158,6 +158,29 @@ fn vms_on_three_members_share_one_segment_behind_one_gateway() {
         );
     }
 
+    // A flood entry deleted behind brouter's back: status says so, start puts it back.
+    let m0 = lab.member(0);
+    let dropped = m0.t.dom0().exec(
+        "bridge",
+        &["fdb", "del", "00:00:00:00:00:00", "dev", &vx, "dst", "10.99.0.2"],
+    );
+    assert!(
+        dropped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dropped.stderr)
+    );
+    let status = m0.brouter(&["status"]);
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert_ne!(
+        status.status.code(),
+        Some(0),
+        "status after a lost flood entry: {said}"
+    );
+    assert!(said.contains("flood"), "{said}");
+    m0.ok(&["start"]);
+    assert_eq!(m0.brouter(&["status"]).status.code(), Some(0));
+    assert!(ping(a, ip(20)).is_connected(), "m0 → m1 after the repair");
+
     // stop on m2 removes its VXLAN device and bridge; m0 and m1 still talk.
     lab.member(2).ok(&["stop"]);
     let dom0 = lab.member(2).t.dom0();
