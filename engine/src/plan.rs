@@ -67,6 +67,8 @@ pub enum PlanError {
     LocalMemberAddressMissing { address: std::net::IpAddr },
     #[error("{name} exists and is not brouter's VXLAN device; network {network} needs that name (its VNI) on every member — remove that link")]
     VxlanNameTaken { name: String, network: String },
+    #[error("bridge {bridge} exists and is not brouter's; on a cluster, network {network}'s bridge becomes the anycast gateway (its MAC is the same on every member), so brouter makes it itself — give the network another bridge name, or remove that bridge")]
+    ClusterBridgeForeign { bridge: String, network: String },
 }
 
 /// Plan `start`: converge `observed` to `desired`.

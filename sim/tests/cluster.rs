@@ -220,6 +220,12 @@ fn start_refuses_what_it_cannot_do_without_touching_others() {
     let gone = three().replace("local = \"m0\"", "local = \"m0\"\nunderlay = \"eth9\"");
     let e = plan(&sim, &desired(&gone)).unwrap_err();
     assert!(e.to_string().contains("eth9"), "{e}");
+    // Somebody else's bridge holds a cluster network's bridge name: brouter would have to
+    // give it the anycast MAC, which stop could not give back.
+    let mut sim = SimBackend::new(Kernel::typical_host());
+    sim.kernel.add_link("br-dmz", LinkKind::Bridge, true);
+    let e = plan(&sim, &desired(&three())).unwrap_err();
+    assert!(matches!(e, PlanError::ClusterBridgeForeign { .. }), "{e}");
     // Somebody else's link holds the device's name.
     let mut sim = SimBackend::new(Kernel::typical_host());
     let name = vxlan_name(vni("dmz"));

@@ -33,10 +33,12 @@ fn block<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// Run `start` once: observe, plan, apply. Returns the plan (or the plan error).
+/// Run `start` once as the command does: observe (and read the sysctls the config wants
+/// that `observe` does not), plan, apply. Returns the plan (or the plan error).
 fn start(sim: &mut SimBackend, desired: &Desired) -> Result<Plan, String> {
     block(async {
-        let obs = sim.observe_now();
+        let mut obs = sim.observe_now();
+        brouter_engine::readback::sysctls(sim, desired, &mut obs).await;
         let plan = plan_start(desired, &obs).map_err(|e| e.to_string())?;
         apply(sim, &plan).await.map_err(|e| e.to_string())?;
         Ok(plan)
@@ -175,6 +177,29 @@ fn config() -> impl Strategy<Value = Config> {
             }
             from_toml(&text, "generated.toml").unwrap()
         }),
+        // A cluster member (the typical host's eth0 carries 192.0.2.2), 1–3 networks, 2–3
+        // members, perhaps a declared host (a neighbour entry on every member).
+        (prop::collection::btree_set(0u8..4, 1..4), 2usize..4, any::<bool>()).prop_map(|(nets, members, host)| {
+            let mut text = String::from("[uplink]\ninterface = \"eth0\"\n");
+            for n in &nets {
+                text.push_str(&format!(
+                    "[[network]]\nname = \"net{n}\"\nbridge = \"{}\"\naddress = \"10.{}.0.1/24\"\n",
+                    BRIDGE_NAMES[*n as usize], 90 + n
+                ));
+            }
+            if host {
+                let n = nets.iter().next().unwrap();
+                text.push_str(&format!(
+                    "[[host]]\nname = \"web\"\nnetwork = \"net{n}\"\nmac = \"02:00:00:00:00:0a\"\naddresses = [\"10.{}.0.10\"]\n",
+                    90 + n
+                ));
+            }
+            text.push_str("[cluster]\nlocal = \"m0\"\n");
+            for m in 0..members {
+                text.push_str(&format!("[[cluster.member]]\nname = \"m{m}\"\naddress = \"192.0.2.{}\"\n", 2 + m));
+            }
+            from_toml(&text, "generated.toml").unwrap()
+        }),
     ]
 }
 
@@ -203,6 +228,18 @@ fn assert_only_owned(plan: &Plan, before: &Observed) {
                         .any(|r| r.dst == *dst && &r.dev == dev && r.owned()),
                     "plan deletes foreign route {dst} dev {dev}"
                 );
+            }
+            Op::DeleteVxlan { name } => {
+                let l = before.link(name).expect("deletes an existing link");
+                assert!(
+                    l.vxlan_owner().is_some(),
+                    "plan deletes foreign VXLAN device {name}"
+                );
+            }
+            Op::SetMac { link, .. } => {
+                if let Some(l) = before.link(link) {
+                    assert!(l.owner().is_some(), "plan sets the MAC of foreign {link}");
+                }
             }
             Op::SetMaster { link, master: None } => {
                 let port = before.link(link).expect("port exists");

@@ -15,9 +15,10 @@ use crate::model::{Neighbour, Observed, ObservedVxlan};
 
 use super::{Op, PlanError};
 
-/// Refuse what `start` cannot do without touching somebody else's link: a VXLAN name
-/// held by a device brouter did not make, an underlay that is not there, a local member
-/// address the host does not carry.
+/// Refuse what `start` cannot do without touching somebody else's link: a cluster
+/// network's bridge that brouter did not make (it would get the anycast gateway's MAC,
+/// which `stop` could not give back), a VXLAN name held by a device brouter did not make,
+/// an underlay that is not there, a local member address the host does not carry.
 pub fn refuse(desired: &Desired, observed: &Observed) -> Result<(), PlanError> {
     let Some(first) = desired.vxlans.first() else {
         return Ok(());
@@ -31,6 +32,12 @@ pub fn refuse(desired: &Desired, observed: &Observed) -> Result<(), PlanError> {
         return Err(PlanError::LocalMemberAddressMissing { address: first.local });
     }
     for v in &desired.vxlans {
+        if observed.link(&v.bridge).is_some_and(|l| l.owner().is_none()) {
+            return Err(PlanError::ClusterBridgeForeign {
+                bridge: v.bridge.clone(),
+                network: v.network.clone(),
+            });
+        }
         if let Some(l) = observed.link(&v.name) {
             if l.vxlan_owner().is_none() {
                 return Err(PlanError::VxlanNameTaken {
