@@ -17,6 +17,9 @@
 //! link's `accept_ra`, read back on both sides through `read_sysctls`), MTUs on both sides
 //! of IPv6's minimum (1280), bindings with IPv6 addresses.
 //!
+//! Cluster objects too: VXLAN devices (on the uplink or a missing underlay), their flood
+//! entries, and brouter's neighbour entries of both families on bridges and the uplink.
+//!
 //! Besides link, address, route and sysctl operations the sequences replace and delete
 //! brouter's tables, bind and unbind vifs, and edit the tables behind brouter's back
 //! (`nft` in the namespace, `brouter_sim::FirewallDrift` in the sim): after every step
@@ -94,6 +97,49 @@ const MEMORY: [(&str, &str); 4] = [
     ("link-up:xenbr1", "down"),
 ];
 
+/// Cluster objects: two VXLAN devices (distinct VNIs) on the uplink, a missing link or a
+/// bridge as underlay; flood destinations of one family; neighbour entries of both
+/// families on bridges, the uplink and a missing link.
+const VXLANS: [(&str, u32); 2] = [("vx100", 100), ("vx200", 200)];
+const UNDERLAYS: [&str; 3] = ["eth0", "eth0", "nope0"];
+const FLOOD_LINKS: [&str; 3] = ["vx100", "vx200", "vx200"];
+const MEMBERS: [&str; 2] = ["192.0.2.3", "192.0.2.4"];
+const NEIGH_LINKS: [&str; 4] = ["xenbr0", "xenbr1", "eth0", "nope0"];
+const NEIGH_IPS: [&str; 3] = ["10.98.98.10", "10.98.98.11", "fd00:1::10"];
+
+fn cluster_op() -> impl Strategy<Value = Op> {
+    let sel = |xs: &'static [&'static str]| prop::sample::select(xs).prop_map(str::to_string);
+    prop_oneof![
+        (prop::sample::select(&VXLANS[..]), sel(&UNDERLAYS)).prop_map(|((name, vni), underlay)| {
+            Op::CreateVxlan {
+                name: name.into(),
+                network: "dmz".into(),
+                vni,
+                local: "192.0.2.2".parse().unwrap(),
+                underlay,
+                port: 4789,
+            }
+        }),
+        (sel(&FLOOD_LINKS), sel(&MEMBERS)).prop_map(|(link, dst)| Op::AddFlood {
+            link,
+            dst: dst.parse().unwrap()
+        }),
+        (sel(&FLOOD_LINKS), sel(&MEMBERS)).prop_map(|(link, dst)| Op::DeleteFlood {
+            link,
+            dst: dst.parse().unwrap()
+        }),
+        (sel(&NEIGH_LINKS), sel(&NEIGH_IPS), sel(&MACS)).prop_map(|(link, ip, mac)| Op::SetNeighbour {
+            link,
+            ip: ip.parse().unwrap(),
+            mac
+        }),
+        (sel(&NEIGH_LINKS), sel(&NEIGH_IPS)).prop_map(|(link, ip)| Op::DeleteNeighbour {
+            link,
+            ip: ip.parse().unwrap()
+        }),
+    ]
+}
+
 fn link() -> impl Strategy<Value = String> {
     prop::sample::select(&LINKS[..]).prop_map(str::to_string)
 }
@@ -162,6 +208,7 @@ fn op() -> impl Strategy<Value = Op> {
             value: value.into(),
         }),
         1 => prop::sample::select(&MEMORY[..]).prop_map(|(key, _)| Op::Forget { key: key.into() }),
+        4 => cluster_op(),
         2 => (link(), any::<bool>()).prop_map(|(port, off)| Op::SetPortState {
             port,
             bridge: String::new(),
@@ -861,4 +908,88 @@ fn every_drift_is_seen_by_both_and_a_rewrite_repairs_it() {
                 .unwrap_or_else(|e| panic!("{d:?} repaired: {e}"));
         }
     });
+}
+
+/// A VXLAN device on the uplink: brouter reads neighbour entries only where one exists.
+fn vx100() -> Op {
+    Op::CreateVxlan {
+        name: s("vx100"),
+        network: s("dmz"),
+        vni: 100,
+        local: "192.0.2.2".parse().unwrap(),
+        underlay: s("eth0"),
+        port: 4789,
+    }
+}
+
+fn neighbour(link: &str, ip: &str) -> Op {
+    Op::SetNeighbour {
+        link: s(link),
+        ip: ip.parse().unwrap(),
+        mac: s("aa:cc:00:00:00:01"),
+    }
+}
+
+/// Found by the generator: a link's neighbour entries, permanent ones included, go when
+/// its MAC changes (NETDEV_CHANGEADDR) or it is set down (NETDEV_DOWN) — which is why
+/// `start` gives a cluster bridge its gateway MAC before its entries.
+#[test]
+fn a_links_neighbour_entries_go_when_its_mac_changes_or_it_goes_down() {
+    run_fixed(
+        "a_links_neighbour_entries_go_when_its_mac_changes_or_it_goes_down",
+        Initial {
+            promote_secondaries: false,
+        },
+        &[
+            vx100(),
+            neighbour("eth0", "10.98.98.10"),
+            mac("eth0", "aa:cc:00:00:00:02"),
+            neighbour("xenbr1", "10.98.98.10"),
+            neighbour("xenbr1", "fd00:1::10"),
+            up("xenbr1", false),
+        ],
+    );
+}
+
+/// Found by the generator: an IPv6 neighbour entry needs IPv6 on its link (an MTU below
+/// 1280 takes it off: EINVAL), and the link's IPv6 entries go with it.
+#[test]
+fn an_ipv6_neighbour_entry_needs_ipv6_on_its_link() {
+    run_fixed(
+        "an_ipv6_neighbour_entry_needs_ipv6_on_its_link",
+        Initial {
+            promote_secondaries: false,
+        },
+        &[
+            vx100(),
+            mtu("eth0", 1279),
+            neighbour("eth0", "fd00:1::10"),
+            mtu("eth0", 1500),
+            neighbour("eth0", "fd00:1::10"),
+            neighbour("eth0", "10.98.98.10"),
+            mtu("eth0", 1279),
+        ],
+    );
+}
+
+/// Found by the generator: a VXLAN device goes with its underlay, and one made on an
+/// underlay whose MTU leaves it below 1280 has no IPv6 (the IPv6 part of brouter's
+/// marking message is refused, EAFNOSUPPORT; the mark alone is written).
+#[test]
+fn a_vxlan_device_goes_with_its_underlay_and_may_have_no_ipv6() {
+    run_fixed(
+        "a_vxlan_device_goes_with_its_underlay_and_may_have_no_ipv6",
+        Initial {
+            promote_secondaries: false,
+        },
+        &[
+            mtu("eth0", 1279),
+            vx100(),
+            Op::AddFlood {
+                link: s("vx100"),
+                dst: "192.0.2.3".parse().unwrap(),
+            },
+            Op::DeleteLink { name: s("eth0") },
+        ],
+    );
 }

@@ -113,6 +113,7 @@ impl Kernel {
     /// Take IPv6 off `link` (deleted, or its MTU below 1280): its addresses and conf go.
     pub(crate) fn drop_ipv6(&mut self, link: &str) {
         self.addresses6.retain(|a| a.link != link);
+        self.neighbours.retain(|n| !(n.link == link && n.ip.is_ipv6()));
         let own = conf_prefix(link);
         self.sysctls.retain(|k, _| !k.starts_with(&own));
     }

@@ -269,7 +269,11 @@ impl Kernel {
             foreign_tables: vec![],
             dhcp: self.dhcp.as_ref().map(|d| d.observe()),
             vxlans: self.observed_vxlans(),
-            neighbours: self.neighbours.clone(),
+            // As the kernel backend reads them: only where VXLAN devices exist.
+            neighbours: match self.vxlans.is_empty() {
+                true => Vec::new(),
+                false => self.neighbours.clone(),
+            },
         }
         .normalized()
     }
@@ -318,6 +322,16 @@ impl Kernel {
         self.owner_group.remove(name);
         self.vxlans.remove(name);
         self.neighbours.retain(|n| n.link != name);
+        // A VXLAN device goes with its underlay (vxlan_handle_lowerdev_unregister).
+        let riders: Vec<String> = self
+            .vxlans
+            .iter()
+            .filter(|(_, v)| v.underlay == name)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for vx in riders {
+            self.delete_link(&vx)?;
+        }
         self.link_forwarding.remove(name);
         for l in self.links.values_mut() {
             if l.master.as_deref() == Some(name) {
@@ -414,6 +428,8 @@ impl Kernel {
             // `keep_addr_on_down` is 0 by default: a link set down loses its IPv6
             // addresses, and they do not come back when it comes up again.
             self.addresses6.retain(|a| a.link != link);
+            // NETDEV_DOWN (neigh_ifdown) takes every neighbour entry, permanent ones too.
+            self.neighbours.retain(|n| n.link != link);
         }
         if up {
             // Only primaries bring prefix routes.
@@ -629,6 +645,16 @@ impl Kernel {
             a.link = new_name.to_string();
         }
         self.rename_ipv6(link, new_name);
+        // Neighbour entries and a VXLAN device's underlay are held by index: they follow.
+        for n in self.neighbours.iter_mut().filter(|n| n.link == link) {
+            n.link = new_name.to_string();
+        }
+        for v in self.vxlans.values_mut().filter(|v| v.underlay == link) {
+            v.underlay = new_name.to_string();
+        }
+        if let Some(v) = self.vxlans.remove(link) {
+            self.vxlans.insert(new_name.to_string(), v);
+        }
         for r in self.routes.iter_mut().filter(|r| r.dev == link) {
             r.dev = new_name.to_string();
         }
@@ -656,6 +682,9 @@ impl Kernel {
             ));
         }
         l.mac = Some(mac.to_ascii_lowercase());
+        // NETDEV_CHANGEADDR: the link's neighbour entries go, permanent ones included
+        // (neigh_changeaddr), so a cluster bridge's MAC is set before its entries.
+        self.neighbours.retain(|n| n.link != link);
         Ok(())
     }
 

@@ -115,6 +115,10 @@ impl Kernel {
         if brouter_engine::backend::mac_octets(mac).is_none() {
             return Err(err(ErrorKind::Invalid, format!("{mac} is not a MAC address")));
         }
+        // A link without IPv6 (MTU below 1280) has no neighbour table for it: EINVAL.
+        if ip.is_ipv6() && !self.has_ipv6(link) {
+            return Err(err(ErrorKind::Invalid, format!("{link} has no IPv6")));
+        }
         self.neighbours.retain(|n| !(n.link == link && n.ip == ip));
         self.neighbours.push(Neighbour {
             link: link.to_string(),

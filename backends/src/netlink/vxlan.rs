@@ -45,15 +45,22 @@ pub async fn create(handle: &Handle, spec: &VxlanSpec<'_>, dev: u32) -> Result<(
     // down): its own MAC would otherwise send neighbour discovery into the overlay and be
     // learned on every other member (FIELD-NOTES-DHCP-EVPN, "VXLAN device"); one message
     // instead of a sysctl write per device.
+    let alias = format!("{VXLAN_ALIAS_PREFIX}{}", spec.network);
+    let what = format!("mark vxlan {} as brouter's", spec.name);
     let mark = LinkUnspec::new_with_name(spec.name)
-        .alias(format!("{VXLAN_ALIAS_PREFIX}{}", spec.network))
+        .alias(alias.clone())
         .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![
             AfSpecInet6::AddrGenMode(In6AddrGenMode::None),
         ])]))
         .build();
-    if let Err(e) = set_link(handle, mark, &format!("mark vxlan {} as brouter's", spec.name)).await {
-        let _ = delete_link(handle, spec.name).await;
-        return Err(e);
+    if set_link(handle, mark, &what).await.is_err() {
+        // A device without IPv6 (its MTU, the underlay's less 50, below 1280) refuses the
+        // IPv6 part (EAFNOSUPPORT) and has nothing to silence: the mark alone.
+        let mark = LinkUnspec::new_with_name(spec.name).alias(alias).build();
+        if let Err(e) = set_link(handle, mark, &what).await {
+            let _ = delete_link(handle, spec.name).await;
+            return Err(e);
+        }
     }
     Ok(())
 }

@@ -457,6 +457,18 @@ fn differences(kernel: &Observed, sim: &Observed) -> Vec<String> {
             kernel.bindings, sim.bindings
         ));
     }
+    if kernel.vxlans != sim.vxlans {
+        out.push(format!(
+            "VXLAN devices: kernel {:?}, sim {:?}",
+            kernel.vxlans, sim.vxlans
+        ));
+    }
+    if kernel.neighbours != sim.neighbours {
+        out.push(format!(
+            "neighbour entries: kernel {:?}, sim {:?}",
+            kernel.neighbours, sim.neighbours
+        ));
+    }
     if out.is_empty() && kernel != sim {
         // Duplicate keys (two routes to one prefix on one link) hide from the lines above.
         out.push(format!(
