@@ -12,8 +12,9 @@ use std::time::SystemTime;
 
 use crate::Netns;
 
-/// The `brouter` binary: `$BROUTER_BIN` if set, else `target/<profile>/brouter`, built
-/// with `cargo build -p brouter` first when it is missing or stale.
+/// The `brouter` binary: `$BROUTER_BIN` if set, else `target/<profile>/brouter` beside
+/// the running test (or workspace binary), built with `cargo build -p brouter` first when
+/// it is missing or stale.
 pub fn brouter_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -21,11 +22,13 @@ pub fn brouter_bin() -> &'static Path {
             return PathBuf::from(p);
         }
         let exe = std::env::current_exe().expect("path of the running test");
-        // target/<profile>/deps/<test> → target/<profile>/brouter
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test runs from target/<profile>/deps");
+        // A test: target/<profile>/deps/<test> → target/<profile>/brouter; a binary of
+        // the workspace (the bench): target/<profile>/<bin> → the same.
+        let dir = exe.parent().expect("the running program has a directory");
+        let profile_dir = match dir.file_name() {
+            Some(n) if n == "deps" => dir.parent().expect("target/<profile>/deps"),
+            _ => dir,
+        };
         let bin = profile_dir.join("brouter");
         if is_stale(&bin) {
             build(profile_dir);

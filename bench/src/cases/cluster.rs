@@ -43,10 +43,6 @@ fn member_ns(tag: &str) -> Netns {
 }
 
 pub fn run(report: &mut Report, n: usize, moves: usize) {
-    // The cluster lab runs the binary the bench measures (it would look beside a test).
-    if std::env::var_os("BROUTER_BIN").is_none() {
-        std::env::set_var("BROUTER_BIN", crate::run::bin());
-    }
     start_case(report, n);
     migration_case(report, moves);
     throughput_case(report, n.min(5));
