@@ -115,6 +115,14 @@ struct Lab {
     state: TempDir,
 }
 
+/// A restart with the whole fixture (DHCP and router advertisements on) starts brouter's
+/// dnsmasq; it ends with the lab, also when a test fails.
+impl Drop for Lab {
+    fn drop(&mut self) {
+        brouter_integration::dnsmasq_procs::kill_processes_naming(&self.state.0);
+    }
+}
+
 impl Lab {
     /// The topology with the internet routing the VM networks back to the dom0 (so that
     /// `external` → network flows can be tried at all; masquerade stays observable in the
