@@ -47,6 +47,29 @@ pub fn brouter(ns: &Netns, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", brouter_bin().display()))
 }
 
+/// `brouter --netns NS --config CONFIG ARGS…` with its memory in `state`, as a lab runs it
+/// (output returned whether it succeeded or not).
+pub fn brouter_config(ns: &Netns, config: &Path, state: &Path, args: &[&str]) -> Output {
+    Command::new(brouter_bin())
+        .args(["--netns", ns.name(), "--config"])
+        .arg(config)
+        .args(args)
+        .env("BROUTER_STATE_DIR", state)
+        .output()
+        .expect("run brouter")
+}
+
+/// The stdout of a run that must have succeeded; `what` names it in the panic.
+pub fn succeeded(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Missing, or older than any source file of the workspace crates it is built from.
 fn is_stale(bin: &Path) -> bool {
     let Ok(built) = bin.metadata().and_then(|m| m.modified()) else {

@@ -14,9 +14,9 @@
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::binary::brouter_bin;
+use crate::binary::{brouter_config, succeeded};
 use crate::{DomU, Netns, Topology};
 
 /// The `dmz` network's gateway (the same on every member).
@@ -36,26 +36,12 @@ pub struct Member {
 impl Member {
     /// `brouter --netns DOM0 --config FILE ARGS…` with this member's state directory.
     pub fn brouter(&self, args: &[&str]) -> Output {
-        Command::new(brouter_bin())
-            .args(["--netns", self.t.dom0().name(), "--config"])
-            .arg(&self.config)
-            .args(args)
-            .env("BROUTER_STATE_DIR", &self.state)
-            .output()
-            .expect("run brouter")
+        brouter_config(self.t.dom0(), &self.config, &self.state, args)
     }
 
     /// [`Member::brouter`], which must succeed; its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.brouter(args);
-        assert!(
-            out.status.success(),
-            "{}: brouter {args:?}: {}{}",
-            self.name,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(&self.brouter(args), &format!("{}: brouter {args:?}", self.name))
     }
 
     /// `vif online` for domU `i` on its network's bridge (`br-dmz` for 10.1.0.0/24,
@@ -78,6 +64,19 @@ pub struct ClusterLab {
     pub members: Vec<Member>,
     /// Declared last: dropped after the members' namespaces.
     pub underlay: Netns,
+}
+
+/// A VM on `dmz` at `10.1.0.<last>` with MAC `02:00:00:00:00:<last>`.
+pub fn dmz_vm(name: &str, last: u8) -> DomU {
+    DomU::new(name, &format!("10.1.0.{last}/24"), &GATEWAY.to_string())
+        .mac(&format!("02:00:00:00:00:{last:02x}"))
+}
+
+/// The `[[host]]` section declaring [`dmz_vm`]`(name, last)`.
+pub fn dmz_host(name: &str, last: u8) -> String {
+    format!(
+        "[[host]]\nname = \"{name}\"\nnetwork = \"dmz\"\nmac = \"02:00:00:00:00:{last:02x}\"\naddresses = [\"10.1.0.{last}\"]\n\n"
+    )
 }
 
 /// A member's underlay address.

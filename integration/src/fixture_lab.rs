@@ -11,13 +11,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use brouter_lab::dhcp_client::{self, Lease};
 
-use crate::binary::brouter_bin;
+use crate::binary::{brouter_config, succeeded};
 use crate::dnsmasq_procs::processes_naming;
 use crate::topology::INTERNET_IFACE;
 use crate::{probe, root_or_skip, tool_or_skip, DomU, Netns, Outcome, Topology};
@@ -288,25 +288,12 @@ impl FixtureLab {
 
     /// `brouter --netns DOM0 --config FIXTURE ARGS…`.
     pub fn brouter(&self, args: &[&str]) -> Output {
-        Command::new(brouter_bin())
-            .args(["--netns", self.dom0().name(), "--config"])
-            .arg(&self.fixture)
-            .args(args)
-            .env("BROUTER_STATE_DIR", &self.state)
-            .output()
-            .expect("run brouter")
+        brouter_config(self.dom0(), &self.fixture, &self.state, args)
     }
 
     /// [`FixtureLab::brouter`], which must succeed; its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.brouter(args);
-        assert!(
-            out.status.success(),
-            "brouter {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(&self.brouter(args), &format!("brouter {args:?}"))
     }
 
     /// `status`: its exit code and its text.

@@ -7,23 +7,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use brouter_engine::config::cluster::{gateway_mac, vni, vxlan_name};
-use brouter_integration::cluster_lab::{announce, member_address, ClusterLab, GATEWAY, HOSTING_GATEWAY};
+use brouter_integration::cluster_lab::{
+    announce, dmz_host, dmz_vm, member_address, ClusterLab, GATEWAY, HOSTING_GATEWAY,
+};
 use brouter_integration::probe::{self, Outcome};
 use brouter_integration::topology::INTERNET_HOST;
 use brouter_integration::{root_or_skip, tool_or_skip, DomU, Netns};
 
 const DEADLINE: Duration = Duration::from_secs(5);
-
-fn vm(name: &str, last: u8) -> DomU {
-    DomU::new(name, &format!("10.1.0.{last}/24"), &GATEWAY.to_string())
-        .mac(&format!("02:00:00:00:00:{last:02x}"))
-}
-
-fn host(name: &str, last: u8) -> String {
-    format!(
-        "[[host]]\nname = \"{name}\"\nnetwork = \"dmz\"\nmac = \"02:00:00:00:00:{last:02x}\"\naddresses = [\"10.1.0.{last}\"]\n\n"
-    )
-}
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 1, 0, last))
@@ -57,10 +48,14 @@ fn vms_on_three_members_share_one_segment_behind_one_gateway() {
     if !root_or_skip("vms_on_three_members_share_one_segment_behind_one_gateway") {
         return;
     }
-    let hosts = format!("{}{}{}", host("a", 10), host("b", 20), host("c", 30));
+    let hosts = format!("{}{}{}", dmz_host("a", 10), dmz_host("b", 20), dmz_host("c", 30));
     let lab = ClusterLab::new(
         "clu",
-        vec![vec![vm("a", 10)], vec![vm("b", 20)], vec![vm("c", 30)]],
+        vec![
+            vec![dmz_vm("a", 10)],
+            vec![dmz_vm("b", 20)],
+            vec![dmz_vm("c", 30)],
+        ],
         true,
         &hosts,
     );
@@ -207,10 +202,14 @@ fn a_vm_that_moves_to_another_member_is_reached_there_at_once() {
     }
     // The mover runs on m0; its twin on m1 (same MAC and address) plays it after the
     // move, with its vif still down and detached, as Xen hands over a migrated domain.
-    let hosts = format!("{}{}", host("mover", 10), host("peer", 30));
+    let hosts = format!("{}{}", dmz_host("mover", 10), dmz_host("peer", 30));
     let lab = ClusterLab::new(
         "clm",
-        vec![vec![vm("mover", 10)], vec![vm("moved", 10)], vec![vm("peer", 30)]],
+        vec![
+            vec![dmz_vm("mover", 10)],
+            vec![dmz_vm("moved", 10)],
+            vec![dmz_vm("peer", 30)],
+        ],
         true,
         &hosts,
     );
@@ -278,11 +277,11 @@ fn an_accepted_connection_between_zones_on_two_members_works_both_ways_and_a_ref
     let hosts = format!(
         "{}[[host]]\nname = \"h\"\nnetwork = \"hosting\"\nmac = \"02:00:00:00:02:14\"\naddresses = [\"10.2.0.20\"]\n\n\
          [[policy]]\nfrom = \"dmz\"\nto = \"hosting\"\naction = \"accept\"\nservices = [\"tcp/8080\", \"udp/8080\"]\n\n",
-        host("a", 10)
+        dmz_host("a", 10)
     );
     let lab = ClusterLab::new(
         "clz",
-        vec![vec![vm("a", 10)], vec![hosting_vm("h", 20)], vec![]],
+        vec![vec![dmz_vm("a", 10)], vec![hosting_vm("h", 20)], vec![]],
         true,
         &hosts,
     );
@@ -337,11 +336,11 @@ fn a_forward_on_one_member_reaches_its_vm_on_another_and_follows_it_when_it_move
     }
     let extra = format!(
         "{}[[forward]]\nproto = \"tcp\"\nport = 8080\nto = \"w:80\"\n\n",
-        host("w", 20)
+        dmz_host("w", 20)
     );
     let lab = ClusterLab::new(
         "clf",
-        vec![vec![], vec![vm("w", 20)], vec![vm("moved", 20)]],
+        vec![vec![], vec![dmz_vm("w", 20)], vec![dmz_vm("moved", 20)]],
         true,
         &extra,
     );

@@ -145,7 +145,7 @@ fn not_a_network(dst: Ipv4Net) -> BackendError {
     )
 }
 
-fn err(kind: ErrorKind, message: impl Into<String>) -> BackendError {
+pub(crate) fn err(kind: ErrorKind, message: impl Into<String>) -> BackendError {
     BackendError::new(kind, message)
 }
 

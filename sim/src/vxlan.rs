@@ -12,7 +12,7 @@ use brouter_engine::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::Kernel;
+use crate::kernel::{err, Kernel};
 
 /// What a VXLAN device was made with, and its flood destinations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,10 +22,6 @@ pub struct SimVxlan {
     pub underlay: String,
     pub port: u16,
     pub remotes: Vec<IpAddr>,
-}
-
-fn err(kind: ErrorKind, message: String) -> BackendError {
-    BackendError::new(kind, message)
 }
 
 impl Kernel {

@@ -42,16 +42,21 @@ pub async fn delete(handle: &Handle, link: &str, index: u32, ip: IpAddr) -> Resu
         IpAddr::V6(_) => AddressFamily::Inet6,
     };
     m.header.ifindex = index;
-    m.attributes.push(NeighbourAttribute::Destination(match ip {
-        IpAddr::V4(a) => NeighbourAddress::Inet(a),
-        IpAddr::V6(a) => NeighbourAddress::Inet6(a),
-    }));
+    m.attributes.push(NeighbourAttribute::Destination(address(ip)));
     handle
         .neighbours()
         .del(m)
         .execute()
         .await
         .map_err(|e| from_rtnl(&what, e))
+}
+
+/// `ip` as a neighbour message carries it.
+pub(super) fn address(ip: IpAddr) -> NeighbourAddress {
+    match ip {
+        IpAddr::V4(a) => NeighbourAddress::Inet(a),
+        IpAddr::V6(a) => NeighbourAddress::Inet6(a),
+    }
 }
 
 /// brouter's entries, both families, on the links `names` knows by index.

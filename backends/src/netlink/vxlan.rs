@@ -75,10 +75,8 @@ fn flood_entry(ifindex: u32, dst: IpAddr) -> NeighbourMessage {
     m.header.kind = RouteType::Unspec;
     m.attributes
         .push(NeighbourAttribute::LinkLayerAddress(vec![0; 6]));
-    m.attributes.push(NeighbourAttribute::Destination(match dst {
-        IpAddr::V4(a) => NeighbourAddress::Inet(a),
-        IpAddr::V6(a) => NeighbourAddress::Inet6(a),
-    }));
+    m.attributes
+        .push(NeighbourAttribute::Destination(super::neighbours::address(dst)));
     m
 }
 

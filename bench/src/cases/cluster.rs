@@ -4,12 +4,11 @@
 //! first datagram of a peer's stream delivered there); TCP throughput between VMs on two
 //! members (through VXLAN) against two VMs on one member's bridge.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use brouter_integration::cluster_lab::{announce, member_address, ClusterLab, GATEWAY};
-use brouter_integration::{DomU, Netns};
+use brouter_integration::cluster_lab::{announce, dmz_host, dmz_vm, member_address, ClusterLab};
+use brouter_integration::Netns;
 
 use crate::configs::{self, Size};
 use crate::report::{Report, Table};
@@ -105,26 +104,19 @@ fn start_case(report: &mut Report, n: usize) {
     );
 }
 
-fn vm(name: &str, last: u8) -> DomU {
-    DomU::new(name, &format!("10.1.0.{last}/24"), &GATEWAY.to_string())
-        .mac(&format!("02:00:00:00:00:{last:02x}"))
-}
-
-fn host(name: &str, last: u8) -> String {
-    format!(
-        "[[host]]\nname = \"{name}\"\nnetwork = \"dmz\"\nmac = \"02:00:00:00:00:{last:02x}\"\naddresses = [\"10.1.0.{last}\"]\n\n"
-    )
-}
-
 /// One move: the mover leaves m0 (link down, `vif offline`), its twin's vif comes online
 /// on m1 and the guest sends a gratuitous ARP (Xen's netfront does on resume), while a
 /// peer on m2 sends a datagram every millisecond. Returns (vif online → first datagram
 /// delivered, of which `vif online` itself).
 fn one_move() -> (Duration, Duration) {
-    let hosts = format!("{}{}", host("mover", 10), host("peer", 30));
+    let hosts = format!("{}{}", dmz_host("mover", 10), dmz_host("peer", 30));
     let lab = ClusterLab::new(
         "bmig",
-        vec![vec![vm("mover", 10)], vec![vm("moved", 10)], vec![vm("peer", 30)]],
+        vec![
+            vec![dmz_vm("mover", 10)],
+            vec![dmz_vm("moved", 10)],
+            vec![dmz_vm("peer", 30)],
+        ],
         true,
         &hosts,
     );
@@ -211,43 +203,16 @@ fn migration_case(report: &mut Report, moves: usize) {
     );
 }
 
-/// Bulk TCP from `client` to `dst` for 0.8 s; Gbit/s at the receiver in `server`.
-fn gbits(server: &Netns, client: &Netns, dst: SocketAddr) -> f64 {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let port = dst.port();
-    let rx = server.spawn(move || {
-        let l = TcpListener::bind(("0.0.0.0", port)).expect("listen");
-        ready_tx.send(()).expect("ready");
-        let (mut s, _) = l.accept().expect("accept");
-        let mut buf = vec![0u8; 256 * 1024];
-        let (mut total, t) = (0u64, Instant::now());
-        while let Ok(n) = s.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            total += n as u64;
-        }
-        (total, t.elapsed())
-    });
-    ready_rx.recv().expect("server ready");
-    client.run(move || {
-        let mut s = TcpStream::connect_timeout(&dst, Duration::from_secs(5)).expect("connect");
-        let buf = vec![0x5au8; 128 * 1024];
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_millis(800) {
-            s.write_all(&buf).expect("send");
-        }
-    });
-    let (bytes, took) = rx.join().expect("receiver");
-    bytes as f64 * 8.0 / took.as_secs_f64() / 1e9
-}
-
 fn throughput_case(report: &mut Report, rounds: usize) {
     // a and b on m0 (one bridge), c on m1: a → b is bridged locally, a → c crosses VXLAN.
-    let hosts = format!("{}{}{}", host("a", 10), host("b", 20), host("c", 30));
+    let hosts = format!("{}{}{}", dmz_host("a", 10), dmz_host("b", 20), dmz_host("c", 30));
     let lab = ClusterLab::new(
         "bthr",
-        vec![vec![vm("a", 10), vm("b", 20)], vec![vm("c", 30)], vec![]],
+        vec![
+            vec![dmz_vm("a", 10), dmz_vm("b", 20)],
+            vec![dmz_vm("c", 30)],
+            vec![],
+        ],
         true,
         &hosts,
     );
@@ -265,8 +230,8 @@ fn throughput_case(report: &mut Report, rounds: usize) {
     let (mut local, mut overlay, mut ratio) = (Samples::default(), Samples::default(), Samples::default());
     for round in 0..rounds {
         let to = |last: u8| SocketAddr::new(Ipv4Addr::new(10, 1, 0, last).into(), 5001 + round as u16);
-        let l = gbits(b, a, to(20));
-        let o = gbits(c, a, to(30));
+        let l = super::datapath::gbits(b, a, to(20), to(20).port());
+        let o = super::datapath::gbits(c, a, to(30), to(30).port());
         local.push(l);
         overlay.push(o);
         ratio.push(o / l);

@@ -470,7 +470,7 @@ fn set_rules(
 
 /// Bulk TCP from `client` to `dst`, received on `port` in `server`; Gbit/s at the receiver.
 /// The server listens on the unspecified address of `dst`'s family.
-fn gbits(server: &Netns, client: &Netns, dst: SocketAddr, port: u16) -> f64 {
+pub(super) fn gbits(server: &Netns, client: &Netns, dst: SocketAddr, port: u16) -> f64 {
     let any = match dst {
         SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),

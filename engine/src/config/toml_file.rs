@@ -323,14 +323,20 @@ impl<'t> Parser<'t> {
 
     /// Each `[[name]]` entry, or an error if `name` is not an array of tables.
     fn array_of_tables<'a>(&mut self, root: &'a Table, name: &str) -> Vec<&'a Table> {
-        match root.get(name) {
+        self.array_of_tables_at(root, name, name)
+    }
+
+    /// [`Self::array_of_tables`] of a table that is not the root: `key` in `table`, which
+    /// the file spells `path` (`member` in `[cluster]` is `[[cluster.member]]`).
+    fn array_of_tables_at<'a>(&mut self, table: &'a Table, key: &str, path: &str) -> Vec<&'a Table> {
+        match table.get(key) {
             None => Vec::new(),
             Some(Item::ArrayOfTables(a)) => a.iter().collect(),
             Some(_) => {
-                let problem = format!("must be written as [[{name}]] sections (double brackets)");
+                let problem = format!("must be written as [[{path}]] sections (double brackets)");
                 self.push(
-                    name,
-                    (problem, format!("start each entry with a [[{name}]] line")),
+                    path,
+                    (problem, format!("start each entry with a [[{path}]] line")),
                 );
                 Vec::new()
             }
@@ -427,21 +433,7 @@ impl<'t> Parser<'t> {
             }
         };
         let mut members = Vec::new();
-        let entries = match t.get("member") {
-            None => Vec::new(),
-            Some(Item::ArrayOfTables(a)) => a.iter().collect(),
-            Some(_) => {
-                let hint = "start each member with a [[cluster.member]] line";
-                self.push(
-                    "cluster.member",
-                    (
-                        "must be written as [[cluster.member]] sections (double brackets)".into(),
-                        hint.into(),
-                    ),
-                );
-                Vec::new()
-            }
-        };
+        let entries = self.array_of_tables_at(t, "member", "cluster.member");
         for (i, m) in entries.into_iter().enumerate() {
             let tab = self.open(format!("cluster.member[{i}]"), m, MEMBER_KEYS);
             let name = self.required_string(
