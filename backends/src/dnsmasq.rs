@@ -15,8 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -24,6 +23,9 @@ use std::time::{Duration, Instant};
 use brouter_engine::dhcp::{ObservedDhcp, HOSTS_FILE_DHCP, HOSTS_FILE_DNS};
 use brouter_engine::{BackendError, ErrorKind};
 
+use crate::daemon::{first_executable, other, remove_if_there, signal, write_atomic, POLL};
+#[cfg(test)]
+pub(crate) use crate::daemon::{options_after, parse_cmdline, stat_state};
 use crate::netlink::errors::from_io;
 use crate::NetnsTarget;
 
@@ -43,13 +45,9 @@ pub const LOADED_FILE: &str = "loaded";
 /// dhcp-lease`, which turns a lease into the anti-spoofing binding of its VM.
 pub const LEASE_SCRIPT: &str = "lease-script";
 
-/// How long a stopping dnsmasq gets after SIGTERM (it takes ~5 ms), and again after SIGKILL.
-const STOP_DEADLINE: Duration = Duration::from_secs(2);
 /// How long a started dnsmasq gets to show its pid file (it is written before the
 /// starting process returns, so this is only a safety net).
 const PID_DEADLINE: Duration = Duration::from_secs(2);
-/// How often a deadline loop looks again.
-const POLL: Duration = Duration::from_millis(5);
 
 /// The dnsmasq executable: `$BROUTER_DNSMASQ` if set, else `dnsmasq` on `PATH`, else
 /// `/usr/sbin/dnsmasq` or `/sbin/dnsmasq` (root's PATH has them, a user's often does not).
@@ -66,12 +64,7 @@ pub fn dnsmasq_program() -> Option<PathBuf> {
         })
         .unwrap_or_default();
     let fallbacks = ["/usr/sbin/dnsmasq", "/sbin/dnsmasq"].map(PathBuf::from);
-    on_path.into_iter().chain(fallbacks).find(|p| is_executable(p))
-}
-
-/// A regular file someone may execute.
-fn is_executable(p: &Path) -> bool {
-    fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    first_executable(on_path.into_iter().chain(fallbacks))
 }
 
 /// The backend's own arguments for a dnsmasq using `dir`, always first and in this order:
@@ -109,131 +102,6 @@ pub fn lease_script() -> String {
 /// `s` as one shell word.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-/// A `/proc/PID/cmdline` as its arguments (NUL-separated, NUL-terminated).
-pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
-    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    bytes
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
-/// The options of a command line `argv` (program first) that starts with `plumbing`
-/// right after the program; `None` when it does not (not brouter's dnsmasq for this
-/// directory).
-pub fn options_after(argv: &[String], plumbing: &[String]) -> Option<Vec<String>> {
-    let args = argv.get(1..)?;
-    let rest = args.strip_prefix(plumbing)?;
-    Some(rest.to_vec())
-}
-
-/// The state letter of a `/proc/PID/stat` line (`R`, `S`, `Z`, …). It follows the
-/// command name, which is in parentheses and may itself hold spaces and parentheses.
-pub fn stat_state(stat: &str) -> Option<char> {
-    let (_, after) = stat.rsplit_once(')')?;
-    after.trim_start().chars().next()
-}
-
-/// Process `pid`'s state letter, `None` once it is gone.
-fn process_state(pid: u32) -> Option<char> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat_state(&stat)
-}
-
-/// Gone for good: no `/proc/PID`, or a zombie (its parent is PID 1, since dnsmasq
-/// double-forks, which reaps it when it gets to it).
-fn exited(pid: u32) -> bool {
-    matches!(process_state(pid), None | Some('Z') | Some('X'))
-}
-
-/// Send `signal` to `pid`; a process that is already gone is not an error.
-fn signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
-    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::other("pid out of range"))?;
-    // SAFETY: kill(2) takes plain integers; no memory is involved.
-    if unsafe { libc::kill(pid, signal) } == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::ESRCH) => Ok(()),
-        _ => Err(e),
-    }
-}
-
-/// Wait until `pid` has [`exited`], up to `deadline` from now.
-fn wait_exited(pid: u32, deadline: Duration) -> bool {
-    let end = Instant::now() + deadline;
-    loop {
-        if exited(pid) {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-/// The device and inode of a namespace file: equal pairs are the same namespace.
-fn ns_identity(path: &Path) -> io::Result<(u64, u64)> {
-    fs::metadata(path).map(|m| (m.dev(), m.ino()))
-}
-
-/// `Ok(None)` for the errors that mean "that process is gone" (it exited between reads).
-fn gone_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Write `bytes` to `path` atomically (a temporary file beside it, renamed over it; the
-/// name [`crate::state_file::sweep`] cleans up after a kill) with exactly `mode`, whatever
-/// the umask: dnsmasq re-reads these files as `nobody`.
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    crate::state_file::sweep(dir);
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Remove `path`; one that is not there is fine.
-fn remove_if_there(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-fn other(message: String) -> BackendError {
-    BackendError::new(ErrorKind::Other, message)
 }
 
 /// brouter's dnsmasq of one namespace: its directory and the namespace it runs in.
@@ -328,12 +196,7 @@ impl Dnsmasq {
         if let Some((pid, _)) = self.running()? {
             self.terminate(pid)?;
         }
-        match fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(from_io(&format!("remove {}", self.dir.display()), &e))
-            }
-            _ => Ok(()),
-        }
+        crate::daemon::remove_dir(&self.dir)
     }
 
     /// What exists of brouter's dnsmasq: `None` when its directory does not (without it
@@ -365,49 +228,11 @@ impl Dnsmasq {
     /// file names a live, non-zombie process with exactly this plumbing in the target
     /// namespace.
     pub fn running(&self) -> Result<Option<(u32, Vec<String>)>, BackendError> {
-        let Some(pid) = self.read(PID_FILE)?.and_then(|t| t.trim().parse::<u32>().ok()) else {
-            return Ok(None);
-        };
-        if pid == 0 || exited(pid) {
-            return Ok(None);
-        }
-        let what = format!("inspect dnsmasq process {pid}");
-        let cmdline =
-            gone_is_none(fs::read(format!("/proc/{pid}/cmdline"))).map_err(|e| from_io(&what, &e))?;
-        let Some(options) = cmdline.and_then(|c| options_after(&parse_cmdline(&c), &self.plumbing())) else {
-            return Ok(None);
-        };
-        let its_ns = gone_is_none(ns_identity(Path::new(&format!("/proc/{pid}/ns/net"))))
-            .map_err(|e| from_io(&what, &e))?;
-        let ours = its_ns.is_some_and(|ns| self.target_ns().is_ok_and(|t| t == ns));
-        Ok(ours.then_some((pid, options)))
+        crate::daemon::ours(self.read(PID_FILE)?, &self.plumbing(), &self.target, "dnsmasq")
     }
 
-    /// The target namespace's identity: its file under `/run/netns`, or the namespace a
-    /// thread started for the current target is in.
-    fn target_ns(&self) -> io::Result<(u64, u64)> {
-        match self.target.path() {
-            Some(path) => ns_identity(&path),
-            None => self
-                .target
-                .run(|| ns_identity(Path::new("/proc/thread-self/ns/net")))?,
-        }
-    }
-
-    /// SIGTERM `pid` and wait until it has exited; SIGKILL if it outlives the deadline.
     fn terminate(&self, pid: u32) -> Result<(), BackendError> {
-        let what = format!("stop dnsmasq (pid {pid})");
-        signal(pid, libc::SIGTERM).map_err(|e| from_io(&what, &e))?;
-        if wait_exited(pid, STOP_DEADLINE) {
-            return Ok(());
-        }
-        signal(pid, libc::SIGKILL).map_err(|e| from_io(&what, &e))?;
-        if wait_exited(pid, STOP_DEADLINE) {
-            return Ok(());
-        }
-        Err(other(format!(
-            "{what}: it is still there after SIGTERM and SIGKILL"
-        )))
+        crate::daemon::terminate(pid, "dnsmasq")
     }
 
     /// Run dnsmasq (it daemonizes; the starting process exits once the daemon serves)
@@ -472,25 +297,7 @@ impl Dnsmasq {
     /// Create the directory (0755) and make every directory from the state base down
     /// searchable, so dnsmasq, as `nobody`, can re-read its files on SIGHUP.
     fn ensure_dir(&self) -> Result<(), BackendError> {
-        let what = |p: &Path| format!("create dnsmasq's directory {}", p.display());
-        fs::create_dir_all(&self.dir).map_err(|e| from_io(&what(&self.dir), &e))?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o755))
-            .map_err(|e| from_io(&what(&self.dir), &e))?;
-        let base = crate::memory::state_base();
-        for dir in self.dir.ancestors().skip(1) {
-            if !dir.starts_with(&base) {
-                break;
-            }
-            let mode = fs::metadata(dir)
-                .map_err(|e| from_io(&what(dir), &e))?
-                .permissions()
-                .mode();
-            if mode & 0o001 == 0 {
-                fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o011))
-                    .map_err(|e| from_io(&what(dir), &e))?;
-            }
-        }
-        Ok(())
+        crate::daemon::ensure_dir(&self.dir, 0o755, "dnsmasq")
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -505,13 +312,14 @@ impl Dnsmasq {
 
     /// One file of the directory, `None` when it is not there.
     fn read(&self, name: &str) -> Result<Option<String>, BackendError> {
-        let path = self.path(name);
-        gone_is_none(fs::read_to_string(&path)).map_err(|e| from_io(&format!("read {}", path.display()), &e))
+        crate::daemon::read(&self.path(name))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     fn argv(v: &[&str]) -> Vec<String> {

@@ -1,8 +1,10 @@
 //! brouter's kernel backend (`NetlinkBackend`) and the namespace targeting it needs.
 
 pub mod conntrack;
+mod daemon;
 pub mod dnsmasq;
 pub mod firewall;
+pub mod frr;
 pub mod host_facts;
 pub mod memory;
 pub mod netlink;

@@ -55,6 +55,26 @@ pub fn check(config: &Config, json_out: bool) {
             c.members.len()
         );
     }
+    if let Some(r) = &desired.routing {
+        let peers: Vec<String> = r
+            .peers
+            .iter()
+            .map(|p| match p.rr_client {
+                true => format!("{} (route-reflector client)", p.address),
+                false => p.address.to_string(),
+            })
+            .collect();
+        println!(
+            "# evpn: FRR (zebra, bgpd) with AS {}, router id {}, BGP sessions to {}",
+            r.asn,
+            r.router_id,
+            if peers.is_empty() {
+                "no other member".to_string()
+            } else {
+                peers.join(", ")
+            }
+        );
+    }
     for v in &desired.vxlans {
         let remotes: Vec<String> = v.remotes.iter().map(ToString::to_string).collect();
         println!(
@@ -63,7 +83,9 @@ pub fn check(config: &Config, json_out: bool) {
             v.vni,
             v.bridge,
             v.local,
-            if remotes.is_empty() {
+            if !v.learning {
+                "the members FRR learns by BGP EVPN (learning off)".to_string()
+            } else if remotes.is_empty() {
                 "no other member".to_string()
             } else {
                 remotes.join(", ")

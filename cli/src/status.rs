@@ -9,6 +9,7 @@ use crate::load::{self, Backend};
 use crate::run;
 
 mod dhcp;
+mod evpn;
 mod ports;
 mod text;
 
@@ -138,6 +139,8 @@ struct Report<'a> {
     ports_at_risk: Vec<ports::PortAtRisk>,
     /// brouter's dnsmasq, when the config asks for DHCP or one is found.
     dhcp: Option<dhcp::DhcpStatus>,
+    /// brouter's FRR, on an EVPN cluster member or when some of it is found.
+    evpn: Option<evpn::EvpnStatus>,
 }
 
 /// `status` from the command line: the configuration (file or words) is parsed and
@@ -277,6 +280,10 @@ async fn gather<'a>(
         plan_start(&desired, &obs)
     };
     let dhcp = dhcp::status(brouter_engine::dhcp::compile(config).as_ref(), obs.dhcp.as_ref());
+    let evpn = evpn::status(
+        brouter_engine::routing::compile(config.cluster.as_ref()).as_ref(),
+        obs.routing.as_ref(),
+    );
     let index = PortIndex::of(config, &obs);
     let networks: Vec<NetworkStatus> = config
         .networks
@@ -303,6 +310,7 @@ async fn gather<'a>(
     let converged = converged && uplink_problem.is_none() && !ports_at_risk.iter().any(|p| p.exposes());
     let mut warnings = brouter_engine::health::warnings(&obs, &facts);
     warnings.extend(uplink_problem);
+    warnings.extend(evpn.iter().flat_map(|e| e.warnings()));
     let uplink = uplink_name.map(|name| UplinkStatus {
         interface: name.to_string(),
         present: obs.link(name).is_some(),
@@ -352,6 +360,7 @@ async fn gather<'a>(
         conflict,
         ports_at_risk,
         dhcp,
+        evpn,
     })
 }
 
@@ -367,6 +376,7 @@ fn print_json(r: &Report) {
         converged: bool,
         dhcp: serde_json::Value,
         drift: &'a [String],
+        evpn: serde_json::Value,
         firewall: &'a Option<String>,
         firewall_drift: &'a [String],
         forwards: Vec<ForwardJson<'a>>,
@@ -387,6 +397,7 @@ fn print_json(r: &Report) {
         converged: r.converged,
         dhcp: value(to_value(&r.dhcp)),
         drift: &r.drift,
+        evpn: value(to_value(&r.evpn)),
         firewall: &r.firewall,
         firewall_drift: &r.firewall_drift,
         forwards: r.forwards.iter().map(ForwardJson::of).collect(),

@@ -73,6 +73,7 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
             local,
             underlay,
             port,
+            learning,
         } => {
             let spec = crate::backend::VxlanSpec {
                 name,
@@ -81,6 +82,7 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
                 local: *local,
                 underlay,
                 port: *port,
+                learning: *learning,
             };
             backend.create_vxlan(&spec).await
         }
@@ -111,5 +113,12 @@ pub async fn apply_op<B: NetBackend + ?Sized>(backend: &mut B, op: &Op) -> Resul
         } => backend.start_dhcp(options, digest, *restart).await,
         Op::ReloadDhcp { digest } => backend.reload_dhcp(digest).await,
         Op::StopDhcp => backend.stop_dhcp().await,
+        Op::StartRouting { config, digest, .. } => backend.start_routing(config, digest).await,
+        Op::ReloadRouting {
+            config,
+            digest,
+            commands,
+        } => backend.reload_routing(config, digest, commands).await,
+        Op::StopRouting => backend.stop_routing().await,
     }
 }

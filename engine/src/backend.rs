@@ -29,6 +29,9 @@ pub struct VxlanSpec<'a> {
     pub local: std::net::IpAddr,
     pub underlay: &'a str,
     pub port: u16,
+    /// Data-plane learning of remote MACs (static control); off under EVPN, where FRR
+    /// writes them.
+    pub learning: bool,
 }
 
 #[async_trait]
@@ -287,6 +290,25 @@ pub trait NetBackend: Send {
     /// Nothing to do when neither exists.
     async fn stop_dhcp(&mut self) -> BackendResult<()> {
         Err(unsupported("stop dnsmasq"))
+    }
+
+    /// Start brouter's FRR (zebra, then bgpd) in the target namespace with `config` as its
+    /// `frr.conf`, ending the daemons brouter started before if they still run, then stamp
+    /// `digest` as the config they hold.
+    async fn start_routing(&mut self, config: &str, digest: &str) -> BackendResult<()> {
+        let _ = (config, digest);
+        Err(unsupported("start FRR"))
+    }
+    /// Run `commands` (`vtysh -c` each, in order) against the running FRR, write `config`
+    /// as its `frr.conf` and stamp `digest`.
+    async fn reload_routing(&mut self, config: &str, digest: &str, commands: &[String]) -> BackendResult<()> {
+        let _ = (config, digest, commands);
+        Err(unsupported("reconfigure FRR"))
+    }
+    /// End brouter's FRR (waiting until both daemons are gone) and remove its directory.
+    /// Nothing to do when neither exists.
+    async fn stop_routing(&mut self) -> BackendResult<()> {
+        Err(unsupported("stop FRR"))
     }
 
     /// Remove a vif's binding; nothing to do if it has none.

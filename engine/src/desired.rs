@@ -78,8 +78,13 @@ pub struct DesiredVxlan {
     /// The interface the tunnels leave by: its MTU less the VXLAN overhead is the device's.
     pub underlay: String,
     /// The other members: every flooded frame (ARP, DHCP, unknown unicast) is sent to each
-    /// (head-end replication, one all-zero FDB entry per member).
+    /// (head-end replication, one all-zero FDB entry per member). Empty under EVPN, where
+    /// FRR writes those entries from the members' routes.
     pub remotes: Vec<IpAddr>,
+    /// Data-plane learning: on with static control, off under EVPN (FRR writes the
+    /// remote MACs, and brouter leaves the device's FDB to it).
+    #[serde(default = "crate::model::yes")]
+    pub learning: bool,
     /// The bridge's MAC, the same on every member (an anycast gateway).
     pub gateway_mac: String,
     /// The declared hosts of the network (address, MAC): neighbour entries on the bridge.
@@ -125,6 +130,10 @@ pub struct Desired {
     /// The networks' VXLAN devices on a `[cluster]` member (empty without one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vxlans: Vec<DesiredVxlan>,
+    /// The FRR of an EVPN cluster member (`control = "evpn"`), if this is one. Kept in the
+    /// summary: a converged `start` checks the running daemons too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<crate::routing::DesiredRouting>,
 }
 
 impl Desired {
@@ -145,6 +154,7 @@ impl Desired {
             uplink: self.uplink.clone(),
             dhcp: self.dhcp.clone(),
             vxlans: self.vxlans.clone(),
+            routing: self.routing.clone(),
         }
     }
 }
@@ -184,6 +194,7 @@ fn vxlans(config: &Config) -> Vec<DesiredVxlan> {
     let Some(me) = c.local_member() else {
         return Vec::new();
     };
+    let evpn = c.control == crate::config::cluster::Control::Evpn;
     config
         .networks
         .iter()
@@ -196,7 +207,8 @@ fn vxlans(config: &Config) -> Vec<DesiredVxlan> {
                 vni,
                 local: me.address,
                 underlay: c.underlay.clone(),
-                remotes: c.peers(),
+                remotes: if evpn { Vec::new() } else { c.peers() },
+                learning: !evpn,
                 gateway_mac: gateway_mac(&n.name),
                 neighbours: config
                     .hosts
@@ -254,6 +266,7 @@ pub fn compile(config: &Config) -> Desired {
         uplink: config.uplink.as_ref().map(|u| u.interface.clone()),
         dhcp: crate::dhcp::compile(config),
         vxlans: vxlans(config),
+        routing: crate::routing::compile(config.cluster.as_ref()),
         scope,
         bridges,
         addresses,

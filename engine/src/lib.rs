@@ -22,6 +22,7 @@ pub mod model;
 pub mod plan;
 pub mod port_block;
 pub mod readback;
+pub mod routing;
 pub mod sysctl_side;
 pub mod vif;
 pub mod vif_refuse;

@@ -176,6 +176,9 @@ pub struct ObservedVxlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub underlay: Option<String>,
     pub port: u16,
+    /// Data-plane learning (`IFLA_VXLAN_LEARNING`).
+    #[serde(default = "crate::model::yes")]
+    pub learning: bool,
     /// The all-zero FDB entries' destinations: the members floods go to.
     #[serde(default)]
     pub remotes: Vec<std::net::IpAddr>,
@@ -303,6 +306,9 @@ pub struct Observed {
     /// brouter's own neighbour entries (read only where VXLAN devices exist).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub neighbours: Vec<Neighbour>,
+    /// brouter's FRR (an EVPN cluster member): its daemons and config, if either exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<crate::routing::ObservedRouting>,
 }
 
 impl Observed {
@@ -335,6 +341,7 @@ impl Observed {
         self.firewall_delta = None;
         self.foreign_tables.clear();
         self.dhcp = None;
+        self.routing = None;
         self
     }
 
@@ -350,8 +357,17 @@ impl Observed {
         if let Some(d) = &mut self.dhcp {
             d.pid = d.pid.map(|_| 1);
         }
+        if let Some(r) = &mut self.routing {
+            r.zebra = r.zebra.map(|_| 1);
+            r.bgpd = r.bgpd.map(|_| 1);
+            r.sessions.clear();
+        }
         self
     }
+}
+
+pub(crate) fn yes() -> bool {
+    true
 }
 
 /// The sysctl that turns a Linux host into a router.

@@ -23,6 +23,7 @@ pub mod elements;
 mod index;
 mod op;
 pub mod resume;
+mod routing;
 use crate::binding_memory::{bindings_to_restore, remember_binding, restore_lost_bindings};
 use crate::firewall::Ruleset;
 use crate::model::{link_up_memory_key, sysctl_memory_key, Observed, ALIAS_PREFIX, IP_FORWARD};
@@ -102,6 +103,7 @@ pub fn plan_start(desired: &Desired, observed: &Observed) -> Result<Plan, PlanEr
     crate::port_block::converge(&mut ops, desired, observed, &raised, &stale);
     // Last: dnsmasq binds the bridges as they are now (it follows them if they change).
     dhcp::converge(&mut ops, desired.dhcp.as_ref(), observed.dhcp.as_ref());
+    routing::converge(&mut ops, desired.routing.as_ref(), observed.routing.as_ref());
     Ok(Plan { ops })
 }
 
@@ -538,6 +540,7 @@ pub fn plan_stop(scope: &Scope, observed: &Observed) -> Plan {
     // DHCP and DNS first: nothing answers on a network being torn down.
     if !remaining_elsewhere {
         dhcp::stop(&mut ops, observed.dhcp.as_ref());
+        routing::stop(&mut ops, observed.routing.as_ref());
     }
     // Firewall next: DNAT'd packets must not leak to the default route while links go.
     if observed.firewall.is_some() && !remaining_elsewhere && observed.foreign_tables.is_empty() {

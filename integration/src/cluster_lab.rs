@@ -88,6 +88,18 @@ impl ClusterLab {
     /// Members `m0..` with the domUs `domus[m]` (each with a MAC), joined by the underlay;
     /// `extra` is appended to every member's config (hosts, policies, forwards).
     pub fn new(tag: &str, domus: Vec<Vec<DomU>>, antispoof: bool, extra: &str) -> ClusterLab {
+        ClusterLab::with_control(tag, domus, antispoof, extra, "static")
+    }
+
+    /// [`ClusterLab::new`] with `control = "<control>"` (`"evpn"`: each member's brouter
+    /// runs FRR in its dom0).
+    pub fn with_control(
+        tag: &str,
+        domus: Vec<Vec<DomU>>,
+        antispoof: bool,
+        extra: &str,
+        control: &str,
+    ) -> ClusterLab {
         let underlay = Netns::new(&format!("{tag}u"));
         underlay.ip_batch(&["link add ul type bridge".into(), "link set ul up".into()]);
         let count = domus.len();
@@ -111,7 +123,11 @@ impl ClusterLab {
             let _ = std::fs::remove_dir_all(&state);
             std::fs::create_dir_all(&state).unwrap();
             let config = state.join("brouter.toml");
-            std::fs::write(&config, config_text(m, count, antispoof, extra)).unwrap();
+            let text = config_text(m, count, antispoof, extra).replace(
+                "underlay = \"under\"\n",
+                &format!("underlay = \"under\"\ncontrol = \"{control}\"\n"),
+            );
+            std::fs::write(&config, text).unwrap();
             members.push(Member {
                 name: format!("m{m}"),
                 t,
@@ -147,6 +163,9 @@ impl ClusterLab {
 impl Drop for ClusterLab {
     fn drop(&mut self) {
         for m in &self.members {
+            // A test that failed before `stop` leaves brouter's FRR running in the dom0:
+            // end whatever runs there before the namespace goes.
+            m.t.dom0().kill_all();
             let _ = std::fs::remove_dir_all(&m.state);
         }
     }

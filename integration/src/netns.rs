@@ -106,6 +106,26 @@ impl Netns {
         }
     }
 
+    /// SIGKILL every process in this namespace (`ip netns pids`): the daemons a test left
+    /// running when it failed before `stop` (a process keeps a deleted namespace alive).
+    pub fn kill_all(&self) {
+        let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", self.ns.name()])
+            .output()
+        else {
+            return;
+        };
+        for pid in String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            // SAFETY: kill(2) takes plain integers.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+
     /// Read a sysctl of this namespace (`net/ipv4/ip_forward` or `net.ipv4.ip_forward`).
     pub fn sysctl(&self, key: &str) -> String {
         let path = sysctl_path(key);

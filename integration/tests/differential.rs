@@ -110,16 +110,19 @@ const NEIGH_IPS: [&str; 3] = ["10.98.98.10", "10.98.98.11", "fd00:1::10"];
 fn cluster_op() -> impl Strategy<Value = Op> {
     let sel = |xs: &'static [&'static str]| prop::sample::select(xs).prop_map(str::to_string);
     prop_oneof![
-        (prop::sample::select(&VXLANS[..]), sel(&UNDERLAYS)).prop_map(|((name, vni), underlay)| {
-            Op::CreateVxlan {
-                name: name.into(),
-                network: "dmz".into(),
-                vni,
-                local: "192.0.2.2".parse().unwrap(),
-                underlay,
-                port: 4789,
+        (prop::sample::select(&VXLANS[..]), sel(&UNDERLAYS), any::<bool>()).prop_map(
+            |((name, vni), underlay, learning)| {
+                Op::CreateVxlan {
+                    name: name.into(),
+                    network: "dmz".into(),
+                    vni,
+                    local: "192.0.2.2".parse().unwrap(),
+                    underlay,
+                    port: 4789,
+                    learning,
+                }
             }
-        }),
+        ),
         (sel(&FLOOD_LINKS), sel(&MEMBERS)).prop_map(|(link, dst)| Op::AddFlood {
             link,
             dst: dst.parse().unwrap()
@@ -919,6 +922,7 @@ fn vx100() -> Op {
         local: "192.0.2.2".parse().unwrap(),
         underlay: s("eth0"),
         port: 4789,
+        learning: true,
     }
 }
 

@@ -396,4 +396,42 @@ impl NetBackend for SimBackend {
             true,
         )
     }
+
+    async fn start_routing(&mut self, config: &str, digest: &str) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.routing
+                    .get_or_insert_with(Default::default)
+                    .start(config, digest);
+                Ok(())
+            },
+            true,
+        )
+    }
+
+    async fn reload_routing(
+        &mut self,
+        config: &str,
+        digest: &str,
+        _commands: &[String],
+    ) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.routing
+                    .get_or_insert_with(Default::default)
+                    .reload(config, digest)
+            },
+            true,
+        )
+    }
+
+    async fn stop_routing(&mut self) -> BackendResult<()> {
+        self.step(
+            |k| {
+                k.routing = None;
+                Ok(())
+            },
+            true,
+        )
+    }
 }

@@ -84,6 +84,9 @@ pub struct Kernel {
     /// brouter's dnsmasq (its process and its directory), if either exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhcp: Option<crate::dhcp_service::SimDhcp>,
+    /// brouter's FRR (an EVPN cluster member), if its daemons or directory exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<crate::routing_service::SimRouting>,
     /// VXLAN devices (`[cluster]`), by name: how each was made and where it floods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vxlans: BTreeMap<String, crate::vxlan::SimVxlan>,
@@ -117,6 +120,7 @@ impl Default for Kernel {
             quirks: KernelQuirks::default(),
             addresses6: Vec::new(),
             dhcp: None,
+            routing: None,
             vxlans: BTreeMap::new(),
             neighbours: Vec::new(),
         };
@@ -268,6 +272,7 @@ impl Kernel {
             firewall_delta: None,
             foreign_tables: vec![],
             dhcp: self.dhcp.as_ref().map(|d| d.observe()),
+            routing: self.routing.as_ref().map(|r| r.observe()),
             vxlans: self.observed_vxlans(),
             // As the kernel backend reads them: only where VXLAN devices exist.
             neighbours: match self.vxlans.is_empty() {

@@ -10,6 +10,7 @@ pub mod fw_elements;
 pub mod ipv6;
 pub mod kernel;
 pub mod limits;
+pub mod routing_service;
 pub mod second_writer;
 pub mod vxlan;
 

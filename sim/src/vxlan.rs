@@ -21,7 +21,13 @@ pub struct SimVxlan {
     pub local: IpAddr,
     pub underlay: String,
     pub port: u16,
+    #[serde(default = "yes")]
+    pub learning: bool,
     pub remotes: Vec<IpAddr>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Kernel {
@@ -65,6 +71,7 @@ impl Kernel {
                 local: spec.local,
                 underlay: spec.underlay.to_string(),
                 port: spec.port,
+                learning: spec.learning,
                 remotes: Vec::new(),
             },
         );
@@ -153,6 +160,7 @@ impl Kernel {
                     local: Some(v.local),
                     underlay: self.links.contains_key(&v.underlay).then(|| v.underlay.clone()),
                     port: v.port,
+                    learning: v.learning,
                     remotes,
                 }
             })

@@ -75,11 +75,14 @@ pub struct VxlanFacts {
     /// The underlay's index (`IFLA_VXLAN_LINK`), 0 for none.
     pub link: u32,
     pub port: u16,
+    /// `IFLA_VXLAN_LEARNING` (the kernel always reports it).
+    pub learning: bool,
 }
 
 const IFLA_VXLAN_ID: u16 = 1;
 const IFLA_VXLAN_LINK: u16 = 3;
 const IFLA_VXLAN_LOCAL: u16 = 4;
+const IFLA_VXLAN_LEARNING: u16 = 7;
 const IFLA_VXLAN_PORT: u16 = 15;
 const IFLA_VXLAN_LOCAL6: u16 = 17;
 
@@ -93,6 +96,7 @@ fn vxlan_facts(data: &[u8]) -> VxlanFacts {
             IFLA_VXLAN_LOCAL => v.local = <[u8; 4]>::try_from(b).ok().map(std::net::IpAddr::from),
             IFLA_VXLAN_LOCAL6 => v.local = <[u8; 16]>::try_from(b).ok().map(std::net::IpAddr::from),
             IFLA_VXLAN_PORT => v.port = <[u8; 2]>::try_from(b).map(u16::from_be_bytes).unwrap_or(0),
+            IFLA_VXLAN_LEARNING => v.learning = b.first().is_some_and(|l| *l != 0),
             _ => {}
         }
     }
@@ -367,6 +371,7 @@ mod tests {
         data.extend(nla(IFLA_VXLAN_LINK, &3u32.to_ne_bytes()));
         data.extend(nla(IFLA_VXLAN_LOCAL, &[10, 99, 0, 1]));
         data.extend(nla(IFLA_VXLAN_PORT, &4789u16.to_be_bytes()));
+        data.extend(nla(IFLA_VXLAN_LEARNING, &[0]));
         let mut info = nla(IFLA_INFO_KIND, b"vxlan\0");
         info.extend(nla(IFLA_INFO_DATA | 0x8000, &data));
         body.extend(nla(IFLA_LINKINFO | 0x8000, &info));
@@ -378,6 +383,7 @@ mod tests {
                 local: Some("10.99.0.1".parse().unwrap()),
                 link: 3,
                 port: 4789,
+                learning: false,
             })
         );
         assert_eq!(f.bridge, None);

@@ -227,6 +227,23 @@ impl NetlinkBackend {
         Dnsmasq::for_namespace(&self.netns_id, self.target.clone())
     }
 
+    /// brouter's FRR of this namespace (its directory is named by the namespace id).
+    pub fn frr(&self) -> crate::frr::Frr {
+        crate::frr::Frr::for_namespace(&self.netns_id, self.target.clone())
+    }
+
+    /// Run an FRR step (it spawns, signals and waits, which blocks) off the async workers.
+    async fn routing<R, F>(&self, f: F) -> BackendResult<R>
+    where
+        F: FnOnce(&crate::frr::Frr) -> BackendResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let frr = self.frr();
+        tokio::task::spawn_blocking(move || f(&frr))
+            .await
+            .map_err(|e| BackendError::new(ErrorKind::Other, format!("FRR task failed: {e}")))?
+    }
+
     /// Run a dnsmasq step (it spawns, signals and waits, which blocks) off the async
     /// workers.
     async fn dhcp<R, F>(&self, f: F) -> BackendResult<R>
@@ -343,6 +360,7 @@ impl NetBackend for NetlinkBackend {
             firewall_delta: None,
             foreign_tables,
             dhcp: self.dhcp(|d| d.observe()).await?,
+            routing: self.routing(|r| r.observe()).await?,
             vxlans: dumped.vxlans,
             neighbours: dumped.neighbours,
         })
@@ -371,6 +389,7 @@ impl NetBackend for NetlinkBackend {
             dhcp: None,
             vxlans: vec![],
             neighbours: vec![],
+            routing: None,
         })
     }
 
@@ -656,6 +675,20 @@ impl NetBackend for NetlinkBackend {
 
     async fn stop_dhcp(&mut self) -> BackendResult<()> {
         self.dhcp(|d| d.stop()).await
+    }
+
+    async fn start_routing(&mut self, config: &str, digest: &str) -> BackendResult<()> {
+        let (config, digest) = (config.to_string(), digest.to_string());
+        self.routing(move |r| r.start(&config, &digest)).await
+    }
+
+    async fn reload_routing(&mut self, config: &str, digest: &str, commands: &[String]) -> BackendResult<()> {
+        let (config, digest, commands) = (config.to_string(), digest.to_string(), commands.to_vec());
+        self.routing(move |r| r.reload(&config, &digest, &commands)).await
+    }
+
+    async fn stop_routing(&mut self) -> BackendResult<()> {
+        self.routing(|r| r.stop()).await
     }
 
     async fn set_port_state(&mut self, port: &str, state: brouter_engine::PortState) -> BackendResult<()> {

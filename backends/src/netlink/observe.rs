@@ -304,6 +304,7 @@ async fn vxlans(
                 local: v.local,
                 underlay: names.get(&v.link).cloned(),
                 port: v.port,
+                learning: v.learning,
                 remotes: floods.remove(&f.index).unwrap_or_default(),
             })
         })

@@ -25,7 +25,7 @@ use rtnetlink::{Handle, LinkUnspec, LinkVxlan};
 use super::errors::from_rtnl;
 use super::links::{add_link, delete_link, set_link, OWNER_GROUP};
 
-/// Create the device `spec` describes, down, learning on, marked as brouter's; `dev` is
+/// Create the device `spec` describes, down, learning as it says, marked as brouter's; `dev` is
 /// the underlay's index.
 pub async fn create(handle: &Handle, spec: &VxlanSpec<'_>, dev: u32) -> Result<(), BackendError> {
     let what = format!("create vxlan {}", spec.name);
@@ -33,7 +33,7 @@ pub async fn create(handle: &Handle, spec: &VxlanSpec<'_>, dev: u32) -> Result<(
     let builder = LinkVxlan::new(spec.name, spec.vni)
         .dev(dev)
         .port(spec.port)
-        .learning(true)
+        .learning(spec.learning)
         .down()
         .link_group(OWNER_GROUP);
     let builder = match spec.local {

@@ -48,6 +48,9 @@ fn write_report(w: &mut impl Write, r: &Report) {
     if let Some(d) = &r.dhcp {
         line!(w, "{}", d.line());
     }
+    if let Some(e) = &r.evpn {
+        line!(w, "{}", e.line());
+    }
     line!(w, "ip_forward {}", r.ip_forward);
     line!(
         w,

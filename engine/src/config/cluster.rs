@@ -39,6 +39,11 @@ impl std::fmt::Display for Control {
 pub struct Member {
     pub name: String,
     pub address: IpAddr,
+    /// With `control = "evpn"`: a BGP route reflector. Without any, every member holds a
+    /// session to every other (a full mesh, n-1 sessions each); with some, a member that is
+    /// not one holds sessions to the reflectors only, and they pass its routes on.
+    #[serde(default)]
+    pub route_reflector: bool,
 }
 
 /// A validated `[cluster]` section.
@@ -49,7 +54,18 @@ pub struct Cluster {
     /// The interface that carries the overlay (the file's `underlay`, else the uplink).
     pub underlay: String,
     pub control: Control,
+    /// The BGP autonomous system the members share (`control = "evpn"`; iBGP).
+    #[serde(default = "default_asn")]
+    pub asn: u32,
     pub members: Vec<Member>,
+}
+
+/// The AS number when the file gives none: a private one (RFC 6996), the one FRR's own
+/// EVPN examples use.
+pub const DEFAULT_ASN: u32 = 65000;
+
+fn default_asn() -> u32 {
+    DEFAULT_ASN
 }
 
 impl Cluster {

@@ -20,8 +20,8 @@ use super::{
 };
 
 const TOP_KEYS: &[&str] = &["uplink", "network", "host", "forward", "policy", "log", "cluster"];
-const CLUSTER_KEYS: &[&str] = &["local", "underlay", "control", "member"];
-const MEMBER_KEYS: &[&str] = &["name", "address"];
+const CLUSTER_KEYS: &[&str] = &["local", "underlay", "control", "asn", "member"];
+const MEMBER_KEYS: &[&str] = &["name", "address", "route_reflector"];
 const LOG_KEYS: &[&str] = &["drops", "rate"];
 const UPLINK_KEYS: &[&str] = &["interface"];
 const NETWORK_KEYS: &[&str] = &[
@@ -432,6 +432,18 @@ impl<'t> Parser<'t> {
                 Control::Static
             }
         };
+        let asn = match tab.value("asn") {
+            None => super::cluster::DEFAULT_ASN,
+            Some(v) => match v.as_integer() {
+                Some(n) if (1..=i64::from(u32::MAX)).contains(&n) => n as u32,
+                _ => {
+                    let problem = "must be an AS number from 1 to 4294967295".to_string();
+                    let hint = "write a private AS number without quotes, e.g. asn = 65000 (the default)";
+                    self.push(&tab.key("asn"), (problem, hint.into()));
+                    super::cluster::DEFAULT_ASN
+                }
+            },
+        };
         let mut members = Vec::new();
         let entries = self.array_of_tables_at(t, "member", "cluster.member");
         for (i, m) in entries.into_iter().enumerate() {
@@ -455,8 +467,13 @@ impl<'t> Parser<'t> {
                         None
                     }
                 });
+            let route_reflector = self.boolean(&tab, "route_reflector", false);
             if let (Some(name), Some(address)) = (name, address) {
-                members.push(Member { name, address });
+                members.push(Member {
+                    name,
+                    address,
+                    route_reflector,
+                });
             }
         }
         let names: Vec<&str> = members.iter().map(|m: &Member| m.name.as_str()).collect();
@@ -483,6 +500,7 @@ impl<'t> Parser<'t> {
             local,
             underlay,
             control,
+            asn,
             members,
         })
     }

@@ -1,5 +1,6 @@
 //! `[cluster]` against itself and the networks: members that can be told apart, one
-//! address family on the underlay, VNIs and VXLAN device names that meet nothing else.
+//! address family on the underlay (IPv4 for EVPN), route reflectors only where BGP runs,
+//! VNIs and VXLAN device names that meet nothing else.
 //!
 //! Whether the underlay interface exists and carries the local member's address is a fact
 //! of the host, checked when `start` observes it (`plan::cluster`).
@@ -19,12 +20,21 @@ pub fn check(config: &Config) -> Vec<Finding> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    if c.control == Control::Evpn {
-        out.push((
-            "cluster.control".into(),
-            "names a control plane this brouter does not run yet (FRR is not supervised)".into(),
-            "use control = \"static\": VXLAN with head-end replication to every member".into(),
-        ));
+    for (i, m) in c.members.iter().enumerate() {
+        if c.control == Control::Static && m.route_reflector {
+            out.push((
+                format!("cluster.member[{i}].route_reflector"),
+                "means nothing with control = \"static\" (no BGP runs)".into(),
+                "remove it, or set control = \"evpn\" to run BGP EVPN through FRR".into(),
+            ));
+        }
+        if c.control == Control::Evpn && m.address.is_ipv6() {
+            out.push((
+                format!("cluster.member[{i}].address"),
+                "is an IPv6 address, and EVPN through FRR (8.4, Debian 12) runs VXLAN over an IPv4 underlay only".into(),
+                "give the members IPv4 underlay addresses, or use control = \"static\" (which tunnels over IPv6 too)".into(),
+            ));
+        }
     }
     if !c.underlay.is_empty() {
         if let Err(p) = check_interface_name(&c.underlay) {

@@ -68,6 +68,7 @@ fn made_as(have: &ObservedVxlan, want: &DesiredVxlan) -> bool {
         && have.local == Some(want.local)
         && have.underlay.as_deref() == Some(want.underlay.as_str())
         && have.port == VXLAN_PORT
+        && have.learning == want.learning
 }
 
 /// Delete brouter's VXLAN devices in scope that are not wanted, or not made as wanted
@@ -117,6 +118,7 @@ pub fn converge(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed, rebui
                 local: v.local,
                 underlay: v.underlay.clone(),
                 port: VXLAN_PORT,
+                learning: v.learning,
             });
         }
         if link.and_then(|l| l.master.as_deref()) != Some(v.bridge.as_str()) {
@@ -130,6 +132,11 @@ pub fn converge(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed, rebui
                 link: v.name.clone(),
                 up: true,
             });
+        }
+        neighbours(ops, v, observed);
+        if !v.learning {
+            // EVPN: the device's FDB (flood targets, remote MACs) is FRR's to write.
+            continue;
         }
         let have: &[IpAddr] = match link.and(observed_vxlan(observed, &v.name)) {
             Some(o) => &o.remotes,
@@ -147,7 +154,6 @@ pub fn converge(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed, rebui
                 dst: *dst,
             });
         }
-        neighbours(ops, v, observed);
     }
 }
 

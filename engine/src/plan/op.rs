@@ -97,9 +97,10 @@ pub enum Op {
         link: String,
         new_name: String,
     },
-    /// Create a cluster network's VXLAN device (`[cluster]`): learning on, tunnels from
-    /// `local` over `underlay` to UDP `port`, marked `brouter-vxlan:<network>`. Attaching
-    /// and raising it are ops of their own.
+    /// Create a cluster network's VXLAN device (`[cluster]`): tunnels from `local` over
+    /// `underlay` to UDP `port`, marked `brouter-vxlan:<network>`; `learning` (static
+    /// control) or not (EVPN: FRR writes where each MAC is). Attaching and raising it are
+    /// ops of their own.
     CreateVxlan {
         name: String,
         network: String,
@@ -107,6 +108,8 @@ pub enum Op {
         local: IpAddr,
         underlay: String,
         port: u16,
+        #[serde(default = "learning_default")]
+        learning: bool,
     },
     /// Delete a VXLAN device brouter made (its FDB goes with it).
     DeleteVxlan {
@@ -214,6 +217,31 @@ pub enum Op {
     },
     /// End brouter's dnsmasq and remove its directory (files, leases, pid file).
     StopDhcp,
+    /// Run brouter's FRR (zebra, then bgpd) with `config` as its `frr.conf`, and stamp it
+    /// as holding `digest`. `restart`: end the daemons brouter started before first (a
+    /// zebra that ends withdraws the FDB entries it wrote: the overlay pauses until the
+    /// sessions are up again, about a second).
+    StartRouting {
+        config: String,
+        digest: String,
+        /// How many BGP sessions the config holds (for the plan's reader).
+        peers: usize,
+        restart: bool,
+    },
+    /// Change the running FRR's BGP sessions in place (`commands`, one `vtysh -c` each),
+    /// write `config` as its `frr.conf` and stamp `digest`: a member joining or leaving
+    /// costs no restart.
+    ReloadRouting {
+        config: String,
+        digest: String,
+        commands: Vec<String>,
+    },
+    /// End brouter's FRR (bgpd, zebra) and remove its directory.
+    StopRouting,
+}
+
+fn learning_default() -> bool {
+    true
 }
 
 /// One forward whose stale flows [`Op::FlushConntrack`] forgets: `proto` flows to a port in
@@ -278,7 +306,10 @@ impl Op {
             | Op::WriteDhcpFiles { .. }
             | Op::StartDhcp { .. }
             | Op::ReloadDhcp { .. }
-            | Op::StopDhcp => None,
+            | Op::StopDhcp
+            | Op::StartRouting { .. }
+            | Op::ReloadRouting { .. }
+            | Op::StopRouting => None,
         }
     }
 }
@@ -333,9 +364,11 @@ impl fmt::Display for Op {
                 local,
                 underlay,
                 port,
+                learning,
             } => write!(
                 f,
-                "create vxlan {name} for network {network} (vni {vni}, local {local}, dev {underlay}, port {port})"
+                "create vxlan {name} for network {network} (vni {vni}, local {local}, dev {underlay}, port {port}, learning {})",
+                if *learning { "on" } else { "off" }
             ),
             Op::DeleteVxlan { name } => write!(f, "delete vxlan {name}"),
             Op::AddFlood { link, dst } => write!(f, "flood {link} to member {dst}"),
@@ -416,6 +449,20 @@ impl fmt::Display for Op {
             }
             Op::ReloadDhcp { .. } => write!(f, "reload dnsmasq's static leases and host names (SIGHUP)"),
             Op::StopDhcp => write!(f, "stop dnsmasq and remove its files and leases"),
+            Op::StartRouting { peers, restart, .. } => write!(
+                f,
+                "{} FRR (zebra, bgpd) for BGP EVPN with {peers} session(s)",
+                if *restart { "restart" } else { "start" }
+            ),
+            Op::ReloadRouting { commands, .. } => {
+                let changes: Vec<&str> = commands
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|c| c.starts_with("neighbor ") && c.contains(" remote-as ") || c.starts_with("no neighbor ") || c.contains("route-reflector-client"))
+                    .collect();
+                write!(f, "change FRR's BGP sessions in place: {}", changes.join(", "))
+            }
+            Op::StopRouting => write!(f, "stop FRR and remove its files"),
         }
     }
 }

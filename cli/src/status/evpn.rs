@@ -1,0 +1,103 @@
+//! `status`'s EVPN line: whether brouter's FRR runs what the config asks, read from the
+//! processes themselves, and how its BGP sessions stand (read from bgpd), so a dead bgpd
+//! or a member that cannot be reached is named at once.
+
+use brouter_engine::routing::{DesiredRouting, ObservedRouting};
+
+/// brouter's FRR as found.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct EvpnStatus {
+    pub zebra: Option<u32>,
+    pub bgpd: Option<u32>,
+    /// `running`, `not running`, `stale` or `left over` (for scripts).
+    pub state: &'static str,
+    /// Each configured peer and its session state (`Established`, `Active`, …, or
+    /// `unknown` when bgpd does not report it).
+    pub sessions: Vec<(String, String)>,
+}
+
+/// The status of brouter's FRR, if the config asks for it or some of it is found.
+pub(super) fn status(wanted: Option<&DesiredRouting>, found: Option<&ObservedRouting>) -> Option<EvpnStatus> {
+    let state = match (wanted, found) {
+        (None, None) => return None,
+        (None, Some(_)) => "left over",
+        (Some(_), None) => "not running",
+        (Some(_), Some(f)) if !f.runs() => "not running",
+        (Some(w), Some(f))
+            if f.config.as_deref() != Some(w.config().as_str()) || f.loaded != Some(w.digest()) =>
+        {
+            "stale"
+        }
+        (Some(_), Some(_)) => "running",
+    };
+    let sessions = wanted
+        .map(|w| {
+            w.peers
+                .iter()
+                .map(|p| {
+                    let peer = p.address.to_string();
+                    let state = found
+                        .and_then(|f| f.sessions.iter().find(|s| s.peer == peer))
+                        .map(|s| s.state.clone())
+                        .unwrap_or_else(|| "unknown".into());
+                    (peer, state)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(EvpnStatus {
+        zebra: found.and_then(|f| f.zebra),
+        bgpd: found.and_then(|f| f.bgpd),
+        state,
+        sessions,
+    })
+}
+
+impl EvpnStatus {
+    /// The text line: `evpn running (zebra pid 812, bgpd pid 815): 2 of 2 BGP sessions
+    /// established (10.99.0.2 Established, 10.99.0.3 Established)`.
+    pub fn line(&self) -> String {
+        let pids = match (self.zebra, self.bgpd) {
+            (None, None) => String::new(),
+            (z, b) => format!(
+                " (zebra pid {}, bgpd pid {})",
+                z.map_or("-".into(), |p| p.to_string()),
+                b.map_or("-".into(), |p| p.to_string())
+            ),
+        };
+        let state = match self.state {
+            "running" => self.state.to_string(),
+            bad => bad.to_uppercase(),
+        };
+        let detail = match self.state {
+            "left over" => "brouter's FRR or its files are there, but the config asks for no EVPN (start or stop removes them)".to_string(),
+            "not running" => "brouter's zebra and bgpd are not both running: the other members' VMs are unreachable from here (start starts them)".to_string(),
+            "stale" => "FRR runs other BGP sessions than the config's (start changes them)".to_string(),
+            _ => {
+                let up = self.sessions.iter().filter(|(_, s)| s == "Established").count();
+                let each: Vec<String> = self.sessions.iter().map(|(p, s)| format!("{p} {s}")).collect();
+                format!(
+                    "{up} of {} BGP session(s) established ({})",
+                    self.sessions.len(),
+                    each.join(", ")
+                )
+            }
+        };
+        format!("evpn {state}{pids}: {detail}")
+    }
+
+    /// A warning for each session that is not up: the VMs behind that member are not
+    /// reachable through this one, whatever `start` does here.
+    pub fn warnings(&self) -> Vec<String> {
+        if self.state != "running" {
+            return Vec::new();
+        }
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s != "Established")
+            .map(|(p, s)| {
+                format!("the BGP EVPN session to member {p} is {s}, not Established: its VMs are unreachable from this member until it is (is brouter started there, and TCP port 179 open between the members?)")
+            })
+            .collect()
+    }
+}
