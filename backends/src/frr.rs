@@ -176,6 +176,13 @@ impl Frr {
         }
         let (uid, gid) = frr_ids().ok_or_else(|| not_installed("start FRR"))?;
         self.stop_daemons()?;
+        if let Some((pid, daemon)) = self.foreign_daemon()? {
+            return Err(other(format!(
+                "start FRR: a {daemon} that brouter did not start runs in this network namespace (pid {pid}); \
+                 two would both write the kernel's FDB and routes, and only one can take BGP's port. \
+                 Stop it (systemctl stop frr) and run `brouter start` again, or keep your own FRR and use control = \"static\""
+            )));
+        }
         crate::daemon::ensure_dir(&self.dir, 0o755, "FRR")?;
         std::os::unix::fs::chown(&self.dir, Some(uid), Some(gid))
             .map_err(|e| from_io(&format!("give {} to the frr user", self.dir.display()), &e))?;
@@ -222,6 +229,33 @@ impl Frr {
     pub fn stop(&self) -> Result<(), BackendError> {
         self.stop_daemons()?;
         crate::daemon::remove_dir(&self.dir)
+    }
+
+    /// A zebra or bgpd in the target namespace that is not brouter's (the host's own FRR).
+    fn foreign_daemon(&self) -> Result<Option<(u32, &'static str)>, BackendError> {
+        let Ok(procs) = fs::read_dir("/proc") else {
+            return Ok(None);
+        };
+        let here = crate::daemon::target_ns(&self.target).ok();
+        for entry in procs.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(comm) = fs::read_to_string(format!("/proc/{pid}/comm")) else {
+                continue;
+            };
+            let Some(daemon) = DAEMONS.into_iter().find(|d| *d == comm.trim()) else {
+                continue;
+            };
+            let theirs = crate::daemon::ns_identity(Path::new(&format!("/proc/{pid}/ns/net"))).ok();
+            if theirs.is_none() || theirs != here || crate::daemon::exited(pid) {
+                continue;
+            }
+            if self.running(daemon)? != Some(pid) {
+                return Ok(Some((pid, daemon)));
+            }
+        }
+        Ok(None)
     }
 
     fn stop_daemons(&self) -> Result<(), BackendError> {

@@ -291,3 +291,80 @@ fn evpn_members_learn_each_others_vms_by_bgp_and_a_moved_vm_is_reached_within_3_
         assert!(frr_dir(m).is_none());
     }
 }
+
+/// The host's own FRR (Debian's frr service) in the namespace: brouter does not start a
+/// second zebra beside it, says why and what to do, and leaves it running.
+#[test]
+fn a_foreign_zebra_in_the_namespace_is_named_and_left_running() {
+    let test = "a_foreign_zebra_in_the_namespace_is_named_and_left_running";
+    if !root_or_skip(test) || !tool_or_skip(test, "vtysh", "frr") {
+        return;
+    }
+    let lab = ClusterLab::with_control("clx", vec![vec![], vec![]], false, "", "evpn");
+    let m0 = lab.member(0);
+    let dir = m0.state.join("their-frr");
+    std::fs::create_dir_all(&dir).unwrap();
+    let chown = Command::new("chown")
+        .args(["frr:frr"])
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let p = |n: &str| dir.join(n).display().to_string();
+    let started = m0.t.dom0().exec(
+        "/usr/lib/frr/zebra",
+        &[
+            "-d",
+            "-f",
+            "/dev/null",
+            "--vty_socket",
+            &p(""),
+            "-i",
+            &p("zebra.pid"),
+            "-z",
+            &p("zserv.api"),
+            "-P",
+            "0",
+        ],
+    );
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let theirs: i32 = std::fs::read_to_string(p("zebra.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    let out = m0.brouter(&["start"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "start beside a foreign zebra: {said}");
+    assert!(
+        said.contains(&format!(
+            "a zebra that brouter did not start runs in this network namespace (pid {theirs})"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("systemctl stop frr"), "{said}");
+    // SAFETY: kill(2) with signal 0 only asks whether the process exists.
+    assert_eq!(
+        unsafe { libc::kill(theirs, 0) },
+        0,
+        "their zebra was left running"
+    );
+
+    // Their FRR stopped: start goes on from where it stopped and converges.
+    // SAFETY: kill(2) takes plain integers.
+    unsafe { libc::kill(theirs, libc::SIGTERM) };
+    let end = Instant::now() + DEADLINE;
+    while unsafe { libc::kill(theirs, 0) } == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    m0.ok(&["start"]);
+    wait_status(m0, DEADLINE, "evpn running", |_, text| {
+        text.contains("evpn running")
+    });
+    m0.ok(&["stop"]);
+}

@@ -178,8 +178,9 @@ fn config() -> impl Strategy<Value = Config> {
             from_toml(&text, "generated.toml").unwrap()
         }),
         // A cluster member (the typical host's eth0 carries 192.0.2.2), 1–3 networks, 2–3
-        // members, perhaps a declared host (a neighbour entry on every member).
-        (prop::collection::btree_set(0u8..4, 1..4), 2usize..4, any::<bool>()).prop_map(|(nets, members, host)| {
+        // members, perhaps a declared host (a neighbour entry on every member), static
+        // control or EVPN (brouter's FRR).
+        (prop::collection::btree_set(0u8..4, 1..4), 2usize..4, any::<bool>(), any::<bool>()).prop_map(|(nets, members, host, evpn)| {
             let mut text = String::from("[uplink]\ninterface = \"eth0\"\n");
             for n in &nets {
                 text.push_str(&format!(
@@ -195,6 +196,9 @@ fn config() -> impl Strategy<Value = Config> {
                 ));
             }
             text.push_str("[cluster]\nlocal = \"m0\"\n");
+            if evpn {
+                text.push_str("control = \"evpn\"\n");
+            }
             for m in 0..members {
                 text.push_str(&format!("[[cluster.member]]\nname = \"m{m}\"\naddress = \"192.0.2.{}\"\n", 2 + m));
             }
