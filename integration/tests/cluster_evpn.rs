@@ -12,10 +12,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use brouter_engine::config::cluster::{vni, vxlan_name};
-use brouter_integration::cluster_lab::{announce, dmz_host, dmz_vm, member_address, ClusterLab, Member};
+use brouter_integration::cluster_lab::{
+    announce, dmz_host, dmz_vm, member_address, ClusterLab, Member, HOSTING_GATEWAY,
+};
 use brouter_integration::probe;
 use brouter_integration::topology::INTERNET_HOST;
-use brouter_integration::{root_or_skip, tool_or_skip, Netns};
+use brouter_integration::{root_or_skip, tool_or_skip, DomU, Netns};
 
 const DEADLINE: Duration = Duration::from_secs(5);
 /// Daemons started to sessions up: ~1.2 s measured (FIELD-NOTES-DHCP-EVPN); generous here.
@@ -75,6 +77,11 @@ fn frr_dir(m: &Member) -> Option<PathBuf> {
         .find(|p| p.is_dir())
 }
 
+fn hosting_vm(name: &str, last: u8) -> DomU {
+    DomU::new(name, &format!("10.2.0.{last}/24"), &HOSTING_GATEWAY.to_string())
+        .mac(&format!("02:00:00:00:02:{last:02x}"))
+}
+
 fn fdb(ns: &Netns, dev: &str) -> String {
     String::from_utf8_lossy(&ns.exec("bridge", &["fdb", "show", "dev", dev]).stdout).into_owned()
 }
@@ -87,7 +94,9 @@ fn evpn_members_learn_each_others_vms_by_bgp_and_a_moved_vm_is_reached_within_3_
         return;
     }
     let extra = format!(
-        "{}{}{}{}[[forward]]\nproto = \"tcp\"\nport = 8080\nto = \"mover:80\"\n\n",
+        "{}{}{}{}[[forward]]\nproto = \"tcp\"\nport = 8080\nto = \"mover:80\"\n\n\
+         [[host]]\nname = \"h\"\nnetwork = \"hosting\"\nmac = \"02:00:00:00:02:14\"\naddresses = [\"10.2.0.20\"]\n\n\
+         [[policy]]\nfrom = \"dmz\"\nto = \"hosting\"\naction = \"accept\"\nservices = [\"tcp/8080\"]\n\n",
         dmz_host("a", 10),
         dmz_host("b", 20),
         dmz_host("c", 30),
@@ -98,7 +107,7 @@ fn evpn_members_learn_each_others_vms_by_bgp_and_a_moved_vm_is_reached_within_3_
         vec![
             vec![dmz_vm("a", 10), dmz_vm("mover", 40)],
             vec![dmz_vm("b", 20), dmz_vm("moved", 40)],
-            vec![dmz_vm("c", 30)],
+            vec![dmz_vm("c", 30), hosting_vm("h", 20)],
         ],
         true,
         &extra,
@@ -116,6 +125,7 @@ fn evpn_members_learn_each_others_vms_by_bgp_and_a_moved_vm_is_reached_within_3_
     lab.member(0).online(1);
     lab.member(1).online(0);
     lab.member(2).online(0);
+    lab.member(2).online(1);
     for m in &lab.members {
         sessions_up(m, 2);
     }
@@ -155,6 +165,18 @@ fn evpn_members_learn_each_others_vms_by_bgp_and_a_moved_vm_is_reached_within_3_
         entries.contains("02:00:00:00:00:14 dst 10.99.0.2 self extern_learn"),
         "b's MAC from BGP:\n{entries}"
     );
+    // Through the anycast gateway: dmz on m0 → hosting on m2 is accepted (routed on m0,
+    // answered through m2), tcp/8081 is not, nor hosting → dmz.
+    let h = lab.member(2).t.domu(1);
+    let h_ip = IpAddr::V4(Ipv4Addr::new(10, 2, 0, 20));
+    let any = |port| SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port);
+    let tcp = probe::tcp(h, any(8080), a, SocketAddr::new(h_ip, 8080), DEADLINE);
+    assert_eq!(tcp.peer_ip(), Some(ip(10)), "dmz on m0 → hosting on m2, tcp/8080: {tcp:?}");
+    let short = Duration::from_millis(800);
+    let refused = probe::tcp(h, any(8081), a, SocketAddr::new(h_ip, 8081), short);
+    assert!(!refused.is_connected(), "tcp/8081 is not accepted: {refused:?}");
+    let back = probe::tcp(a, any(8080), h, SocketAddr::new(ip(10), 8080), short);
+    assert!(!back.is_connected(), "hosting → dmz is not accepted: {back:?}");
     for m in &lab.members {
         let plan = m.ok(&["plan"]);
         assert!(
