@@ -280,6 +280,9 @@ async fn gather<'a>(
         plan_start(&desired, &obs)
     };
     let dhcp = dhcp::status(brouter_engine::dhcp::compile(config).as_ref(), obs.dhcp.as_ref());
+    if let Some(r) = obs.routing.as_mut().filter(|r| r.bgpd.is_some()) {
+        r.sessions = backend.get().routing_sessions().await.unwrap_or_default();
+    }
     let evpn = evpn::status(
         brouter_engine::routing::compile(config.cluster.as_ref()).as_ref(),
         obs.routing.as_ref(),

@@ -311,6 +311,13 @@ pub trait NetBackend: Send {
         Err(unsupported("stop FRR"))
     }
 
+    /// The BGP EVPN sessions of brouter's FRR as bgpd reports them (for `status`; not part
+    /// of [`Self::observe`], which a converged `start` must keep cheap). None when it does
+    /// not run.
+    async fn routing_sessions(&mut self) -> BackendResult<Vec<crate::routing::Session>> {
+        Ok(Vec::new())
+    }
+
     /// Remove a vif's binding; nothing to do if it has none.
     async fn remove_binding(&mut self, vif: &str) -> BackendResult<()> {
         let _ = vif;

@@ -306,6 +306,12 @@ pub struct Observed {
     /// brouter's own neighbour entries (read only where VXLAN devices exist).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub neighbours: Vec<Neighbour>,
+    /// The neighbour entries FRR's zebra wrote (`proto zebra`): under EVPN, a VM's address
+    /// and MAC learned by BGP from the member it is attached to. One that says what a
+    /// declared host's entry would say stands for brouter's (zebra replaces brouter's entry
+    /// with its own when that route arrives; writing it back would only start a tug of war).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zebra_neighbours: Vec<Neighbour>,
     /// brouter's FRR (an EVPN cluster member): its daemons and config, if either exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<crate::routing::ObservedRouting>,
@@ -353,6 +359,7 @@ impl Observed {
         self.routes.sort();
         self.bindings.sort();
         self.neighbours.sort();
+        self.zebra_neighbours.sort();
         // Which process serves is not structure: only whether one does.
         if let Some(d) = &mut self.dhcp {
             d.pid = d.pid.map(|_| 1);

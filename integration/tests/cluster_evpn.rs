@@ -43,11 +43,13 @@ fn wait_status(m: &Member, deadline: Duration, what: &str, check: impl Fn(Option
         if check(code, &text) {
             return;
         }
-        assert!(
-            Instant::now() < end,
-            "{}: {what} within {deadline:?}; status said:\n{text}",
-            m.name
-        );
+        if Instant::now() >= end {
+            let neigh = m.t.dom0().ip(&["-d", "neigh", "show"]);
+            panic!(
+                "{}: {what} within {deadline:?}; status said:\n{text}\nneighbours:\n{neigh}",
+                m.name
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -171,7 +173,11 @@ fn evpn_members_learn_each_others_vms_by_bgp_and_a_moved_vm_is_reached_within_3_
     let h_ip = IpAddr::V4(Ipv4Addr::new(10, 2, 0, 20));
     let any = |port| SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port);
     let tcp = probe::tcp(h, any(8080), a, SocketAddr::new(h_ip, 8080), DEADLINE);
-    assert_eq!(tcp.peer_ip(), Some(ip(10)), "dmz on m0 → hosting on m2, tcp/8080: {tcp:?}");
+    assert_eq!(
+        tcp.peer_ip(),
+        Some(ip(10)),
+        "dmz on m0 → hosting on m2, tcp/8080: {tcp:?}"
+    );
     let short = Duration::from_millis(800);
     let refused = probe::tcp(h, any(8081), a, SocketAddr::new(h_ip, 8081), short);
     assert!(!refused.is_connected(), "tcp/8081 is not accepted: {refused:?}");

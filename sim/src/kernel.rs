@@ -279,6 +279,8 @@ impl Kernel {
                 true => Vec::new(),
                 false => self.neighbours.clone(),
             },
+            // The sim runs no zebra.
+            zebra_neighbours: Vec::new(),
         }
         .normalized()
     }

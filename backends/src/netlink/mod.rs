@@ -363,6 +363,7 @@ impl NetBackend for NetlinkBackend {
             routing: self.routing(|r| r.observe()).await?,
             vxlans: dumped.vxlans,
             neighbours: dumped.neighbours,
+            zebra_neighbours: dumped.zebra_neighbours,
         })
     }
 
@@ -389,6 +390,7 @@ impl NetBackend for NetlinkBackend {
             dhcp: None,
             vxlans: vec![],
             neighbours: vec![],
+            zebra_neighbours: vec![],
             routing: None,
         })
     }
@@ -689,6 +691,10 @@ impl NetBackend for NetlinkBackend {
 
     async fn stop_routing(&mut self) -> BackendResult<()> {
         self.routing(|r| r.stop()).await
+    }
+
+    async fn routing_sessions(&mut self) -> BackendResult<Vec<brouter_engine::routing::Session>> {
+        self.routing(|r| Ok(r.sessions())).await
     }
 
     async fn set_port_state(&mut self, port: &str, state: brouter_engine::PortState) -> BackendResult<()> {

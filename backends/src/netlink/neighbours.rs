@@ -59,11 +59,15 @@ pub(super) fn address(ip: IpAddr) -> NeighbourAddress {
     }
 }
 
-/// brouter's entries, both families, on the links `names` knows by index.
+/// `RTPROT_ZEBRA`: the stamp FRR's zebra puts on the entries it writes (under EVPN, a
+/// remote VM's address and MAC, learned by BGP).
+const ZEBRA_PROTO: u8 = 11;
+
+/// brouter's entries and zebra's, both families, on the links `names` knows by index.
 pub async fn owned(
     handle: &Handle,
     names: &std::collections::HashMap<u32, String>,
-) -> Result<Vec<Neighbour>, BackendError> {
+) -> Result<(Vec<Neighbour>, Vec<Neighbour>), BackendError> {
     let msgs: Vec<NeighbourMessage> = handle
         .neighbours()
         .get()
@@ -71,26 +75,32 @@ pub async fn owned(
         .try_collect()
         .await
         .map_err(|e| from_rtnl("list neighbour entries", e))?;
-    Ok(msgs
-        .iter()
-        .filter_map(|m| {
-            let mut ours = false;
-            let (mut ip, mut mac) = (None, None);
-            for a in &m.attributes {
-                match a {
-                    NeighbourAttribute::Protocol(p) => ours = u8::from(*p) == OWNER_PROTO,
-                    NeighbourAttribute::Destination(NeighbourAddress::Inet(v)) => ip = Some(IpAddr::V4(*v)),
-                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(v)) => ip = Some(IpAddr::V6(*v)),
-                    NeighbourAttribute::LinkLayerAddress(l) => mac = Some(format_mac(l)),
-                    _ => {}
-                }
+    let (mut mine, mut zebras) = (Vec::new(), Vec::new());
+    for m in &msgs {
+        let mut proto = 0;
+        let (mut ip, mut mac) = (None, None);
+        for a in &m.attributes {
+            match a {
+                NeighbourAttribute::Protocol(p) => proto = u8::from(*p),
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(v)) => ip = Some(IpAddr::V4(*v)),
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(v)) => ip = Some(IpAddr::V6(*v)),
+                NeighbourAttribute::LinkLayerAddress(l) => mac = Some(format_mac(l)),
+                _ => {}
             }
-            ours.then_some(())?;
-            Some(Neighbour {
-                link: names.get(&m.header.ifindex)?.clone(),
-                ip: ip?,
-                mac: mac?,
-            })
-        })
-        .collect())
+        }
+        let (Some(link), Some(ip), Some(mac)) = (names.get(&m.header.ifindex), ip, mac) else {
+            continue;
+        };
+        let entry = Neighbour {
+            link: link.clone(),
+            ip,
+            mac,
+        };
+        match proto {
+            OWNER_PROTO => mine.push(entry),
+            ZEBRA_PROTO => zebras.push(entry),
+            _ => {}
+        }
+    }
+    Ok((mine, zebras))
 }

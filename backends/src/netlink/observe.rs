@@ -38,6 +38,8 @@ pub struct Dumped {
     /// brouter's neighbour entries: read (one dump) only where VXLAN devices exist, as a
     /// cluster member is the only one that makes them.
     pub neighbours: Vec<brouter_engine::Neighbour>,
+    /// The entries FRR's zebra wrote (EVPN), read with brouter's.
+    pub zebra_neighbours: Vec<brouter_engine::Neighbour>,
     /// Every link's index by name: the backend keeps it for requests that need an index
     /// (flood and neighbour entries), saving a lookup each.
     pub indexes: HashMap<String, u32>,
@@ -90,8 +92,8 @@ pub async fn dump(
     let routes = route_msgs.iter().filter_map(|m| to_route(m, &names)).collect();
 
     let vxlans = vxlans(handle, &facts, &names).await?;
-    let neighbours = match vxlans.is_empty() {
-        true => Vec::new(),
+    let (neighbours, zebra_neighbours) = match vxlans.is_empty() {
+        true => (Vec::new(), Vec::new()),
         false => super::neighbours::owned(handle, &names).await?,
     };
     let indexes = names.iter().map(|(i, n)| (n.clone(), *i)).collect();
@@ -102,6 +104,7 @@ pub async fn dump(
         routes,
         vxlans,
         neighbours,
+        zebra_neighbours,
         indexes,
     })
 }

@@ -101,3 +101,86 @@ impl EvpnStatus {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use brouter_engine::routing::{Peer, Session};
+
+    use super::*;
+
+    fn wanted() -> DesiredRouting {
+        DesiredRouting {
+            asn: 65000,
+            router_id: Ipv4Addr::new(10, 99, 0, 1),
+            hostname: "m0".into(),
+            peers: [2, 3]
+                .map(|n| Peer {
+                    address: IpAddr::V4(Ipv4Addr::new(10, 99, 0, n)),
+                    rr_client: false,
+                })
+                .to_vec(),
+        }
+    }
+
+    fn found(w: &DesiredRouting, states: [&str; 2]) -> ObservedRouting {
+        ObservedRouting {
+            zebra: Some(10),
+            bgpd: Some(11),
+            config: Some(w.config()),
+            loaded: Some(w.digest()),
+            sessions: ["10.99.0.2", "10.99.0.3"]
+                .iter()
+                .zip(states)
+                .map(|(p, s)| Session {
+                    peer: p.to_string(),
+                    state: s.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_session_is_named_and_one_down_is_a_warning() {
+        let w = wanted();
+        let up = status(Some(&w), Some(&found(&w, ["Established", "Established"]))).unwrap();
+        assert_eq!(
+            up.line(),
+            "evpn running (zebra pid 10, bgpd pid 11): 2 of 2 BGP session(s) established (10.99.0.2 Established, 10.99.0.3 Established)"
+        );
+        assert!(up.warnings().is_empty());
+        let half = status(Some(&w), Some(&found(&w, ["Established", "Active"]))).unwrap();
+        assert!(half.line().contains("1 of 2"), "{}", half.line());
+        let warned = half.warnings();
+        assert_eq!(warned.len(), 1);
+        assert!(
+            warned[0].starts_with("the BGP EVPN session to member 10.99.0.3 is Active"),
+            "{warned:?}"
+        );
+    }
+
+    #[test]
+    fn a_dead_bgpd_a_stale_config_and_leftovers_are_named() {
+        let w = wanted();
+        let mut f = found(&w, ["Established", "Established"]);
+        f.bgpd = None;
+        let s = status(Some(&w), Some(&f)).unwrap();
+        assert!(
+            s.line()
+                .starts_with("evpn NOT RUNNING (zebra pid 10, bgpd pid -)"),
+            "{}",
+            s.line()
+        );
+        assert!(
+            s.warnings().is_empty(),
+            "the line says it; no session warnings on top"
+        );
+        let mut f = found(&w, ["Established", "Established"]);
+        f.loaded = Some("other".into());
+        assert_eq!(status(Some(&w), Some(&f)).unwrap().state, "stale");
+        assert_eq!(status(None, Some(&f)).unwrap().state, "left over");
+        assert_eq!(status(Some(&w), None).unwrap().state, "not running");
+        assert!(status(None, None).is_none());
+    }
+}

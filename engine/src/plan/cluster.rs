@@ -157,16 +157,18 @@ pub fn converge(ops: &mut Vec<Op>, desired: &Desired, observed: &Observed, rebui
     }
 }
 
-/// The declared hosts' entries on the bridge, exactly: missing or wrong ones set, brouter's
-/// others deleted.
+/// The declared hosts' entries on the bridge, exactly: missing or wrong ones set (one
+/// zebra wrote with the declared MAC counts), brouter's others deleted.
 fn neighbours(ops: &mut Vec<Op>, v: &DesiredVxlan, observed: &Observed) {
     let have: Vec<&Neighbour> = observed
         .neighbours
         .iter()
         .filter(|n| n.link == v.bridge)
         .collect();
+    let zebras = observed.zebra_neighbours.iter().filter(|n| n.link == v.bridge);
+    let have_any: Vec<&Neighbour> = have.iter().copied().chain(zebras).collect();
     for (ip, mac) in &v.neighbours {
-        if !have.iter().any(|n| n.ip == *ip && n.mac == *mac) {
+        if !have_any.iter().any(|n| n.ip == *ip && n.mac == *mac) {
             ops.push(Op::SetNeighbour {
                 link: v.bridge.clone(),
                 ip: *ip,
