@@ -154,7 +154,7 @@ fn start_case(report: &mut Report, n: usize) {
         eratio.show(2),
     ]);
     t.row(vec![
-        "converged `start`, EVPN member (reads FRR's state: pid files, vtysh)".into(),
+        "converged `start`, EVPN member (reads FRR's pid files and config)".into(),
         ec.show(2),
         ec.n().to_string(),
         ecratio.show(2),
