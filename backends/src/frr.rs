@@ -129,6 +129,7 @@ pub fn sessions_of(json: &str) -> Vec<Session> {
                 .and_then(|s| s.as_str())
                 .unwrap_or("unknown")
                 .to_string(),
+            routes: p.get("pfxRcd").and_then(|n| n.as_u64()),
         })
         .collect()
 }
@@ -393,17 +394,19 @@ mod tests {
 
     #[test]
     fn sessions_are_read_from_bgpds_summary() {
-        let json = r#"{"routerId":"10.77.0.1","as":65000,"peers":{"10.77.0.2":{"remoteAs":65000,"state":"Established"},"10.77.0.3":{"state":"Active"}},"totalPeers":2}"#;
+        let json = r#"{"routerId":"10.77.0.1","as":65000,"peers":{"10.77.0.2":{"remoteAs":65000,"pfxRcd":3,"state":"Established"},"10.77.0.3":{"state":"Active"}},"totalPeers":2}"#;
         assert_eq!(
             sessions_of(json),
             [
                 Session {
                     peer: "10.77.0.2".into(),
-                    state: "Established".into()
+                    state: "Established".into(),
+                    routes: Some(3)
                 },
                 Session {
                     peer: "10.77.0.3".into(),
-                    state: "Active".into()
+                    state: "Active".into(),
+                    routes: None
                 }
             ]
         );

@@ -194,6 +194,10 @@ pub struct Session {
     /// FRR's word: `Established` when up, else the state it is stuck in (`Active`,
     /// `Connect`, `Idle`, …).
     pub state: String,
+    /// How many EVPN routes the peer has sent (`pfxRcd`): its VMs' MACs and its flood
+    /// target. 0 on an established session means that member announces nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<u64>,
 }
 
 /// What a backend found of brouter's FRR.

@@ -183,6 +183,16 @@ fn evpn_members_learn_each_others_vms_by_bgp_and_a_moved_vm_is_reached_within_3_
     assert!(!refused.is_connected(), "tcp/8081 is not accepted: {refused:?}");
     let back = probe::tcp(a, any(8080), h, SocketAddr::new(ip(10), 8080), short);
     assert!(!back.is_connected(), "hosting → dmz is not accepted: {back:?}");
+    // status names each session with the routes that member sent (MACs and flood target).
+    let (_, said) = status(m0);
+    let evpn_line = said
+        .lines()
+        .find(|l| l.starts_with("evpn running"))
+        .unwrap_or_default();
+    assert!(
+        evpn_line.contains("10.99.0.2 Established, ") && evpn_line.contains(" route(s)"),
+        "{said}"
+    );
     for m in &lab.members {
         let plan = m.ok(&["plan"]);
         assert!(

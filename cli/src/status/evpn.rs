@@ -2,7 +2,7 @@
 //! processes themselves, and how its BGP sessions stand (read from bgpd), so a dead bgpd
 //! or a member that cannot be reached is named at once.
 
-use brouter_engine::routing::{DesiredRouting, ObservedRouting};
+use brouter_engine::routing::{DesiredRouting, ObservedRouting, Session};
 
 /// brouter's FRR as found.
 #[derive(Debug, serde::Serialize)]
@@ -11,9 +11,9 @@ pub(super) struct EvpnStatus {
     pub bgpd: Option<u32>,
     /// `running`, `not running`, `stale` or `left over` (for scripts).
     pub state: &'static str,
-    /// Each configured peer and its session state (`Established`, `Active`, …, or
-    /// `unknown` when bgpd does not report it).
-    pub sessions: Vec<(String, String)>,
+    /// Each configured peer: its session state (`Established`, `Active`, …, or `unknown`
+    /// when bgpd does not report it) and the EVPN routes it sent.
+    pub sessions: Vec<Session>,
 }
 
 /// The status of brouter's FRR, if the config asks for it or some of it is found.
@@ -36,11 +36,14 @@ pub(super) fn status(wanted: Option<&DesiredRouting>, found: Option<&ObservedRou
                 .iter()
                 .map(|p| {
                     let peer = p.address.to_string();
-                    let state = found
+                    found
                         .and_then(|f| f.sessions.iter().find(|s| s.peer == peer))
-                        .map(|s| s.state.clone())
-                        .unwrap_or_else(|| "unknown".into());
-                    (peer, state)
+                        .cloned()
+                        .unwrap_or(Session {
+                            peer,
+                            state: "unknown".into(),
+                            routes: None,
+                        })
                 })
                 .collect()
         })
@@ -74,12 +77,19 @@ impl EvpnStatus {
             "not running" => "brouter's zebra and bgpd are not both running: the other members' VMs are unreachable from here (start starts them)".to_string(),
             "stale" => "FRR runs other BGP sessions than the config's (start changes them)".to_string(),
             _ => {
-                let up = self.sessions.iter().filter(|(_, s)| s == "Established").count();
-                let each: Vec<String> = self.sessions.iter().map(|(p, s)| format!("{p} {s}")).collect();
+                let up = self.sessions.iter().filter(|s| s.state == "Established").count();
+                let each: Vec<String> = self
+                    .sessions
+                    .iter()
+                    .map(|s| match s.routes {
+                        Some(n) if s.state == "Established" => format!("{} {}, {n} route(s)", s.peer, s.state),
+                        _ => format!("{} {}", s.peer, s.state),
+                    })
+                    .collect();
                 format!(
                     "{up} of {} BGP session(s) established ({})",
                     self.sessions.len(),
-                    each.join(", ")
+                    each.join("; ")
                 )
             }
         };
@@ -94,8 +104,8 @@ impl EvpnStatus {
         }
         self.sessions
             .iter()
-            .filter(|(_, s)| s != "Established")
-            .map(|(p, s)| {
+            .filter(|s| s.state != "Established")
+            .map(|Session { peer: p, state: s, .. }| {
                 format!("the BGP EVPN session to member {p} is {s}, not Established: its VMs are unreachable from this member until it is (is brouter started there, and TCP port 179 open between the members?)")
             })
             .collect()
@@ -136,6 +146,7 @@ mod tests {
                 .map(|(p, s)| Session {
                     peer: p.to_string(),
                     state: s.to_string(),
+                    routes: Some(2),
                 })
                 .collect(),
         }
@@ -147,7 +158,7 @@ mod tests {
         let up = status(Some(&w), Some(&found(&w, ["Established", "Established"]))).unwrap();
         assert_eq!(
             up.line(),
-            "evpn running (zebra pid 10, bgpd pid 11): 2 of 2 BGP session(s) established (10.99.0.2 Established, 10.99.0.3 Established)"
+            "evpn running (zebra pid 10, bgpd pid 11): 2 of 2 BGP session(s) established (10.99.0.2 Established, 2 route(s); 10.99.0.3 Established, 2 route(s))"
         );
         assert!(up.warnings().is_empty());
         let half = status(Some(&w), Some(&found(&w, ["Established", "Active"]))).unwrap();
