@@ -406,3 +406,63 @@ fn a_foreign_zebra_in_the_namespace_is_named_and_left_running() {
     });
     m0.ok(&["stop"]);
 }
+
+/// A route reflector: m0 is one, so m1 and m2 each hold a single session (to m0) and still
+/// reach each other's VMs with the routes m0 reflects (the flood entry to each other and
+/// each other's MACs).
+#[test]
+fn members_behind_a_route_reflector_reach_each_other() {
+    let test = "members_behind_a_route_reflector_reach_each_other";
+    if !root_or_skip(test) || !tool_or_skip(test, "vtysh", "frr") {
+        return;
+    }
+    let hosts = format!("{}{}", dmz_host("b", 20), dmz_host("c", 30));
+    let lab = ClusterLab::with_control(
+        "clr",
+        vec![vec![], vec![dmz_vm("b", 20)], vec![dmz_vm("c", 30)]],
+        true,
+        &hosts,
+        "evpn",
+    );
+    let m0_section = format!("name = \"m0\"\naddress = \"{}\"\n", member_address(0));
+    for m in &lab.members {
+        let text = std::fs::read_to_string(&m.config).unwrap();
+        assert!(text.contains(&m0_section), "{text}");
+        let text = text.replace(&m0_section, &format!("{m0_section}route_reflector = true\n"));
+        std::fs::write(&m.config, text).unwrap();
+    }
+    let checked = lab.member(0).ok(&["check"]);
+    assert!(
+        checked.contains(
+            "BGP sessions to 10.99.0.2 (route-reflector client), 10.99.0.3 (route-reflector client)"
+        ),
+        "{checked}"
+    );
+    let checked = lab.member(1).ok(&["check"]);
+    assert!(checked.contains("BGP sessions to 10.99.0.1\n"), "{checked}");
+    for m in &lab.members {
+        m.ok(&["start"]);
+    }
+    lab.member(1).online(0);
+    lab.member(2).online(0);
+    sessions_up(lab.member(0), 2);
+    sessions_up(lab.member(1), 1);
+    sessions_up(lab.member(2), 1);
+    let (b, c) = (lab.member(1).t.domu(0), lab.member(2).t.domu(0));
+    assert!(
+        probe::ping(b, ip(30), DEADLINE).is_connected(),
+        "b on m1 → c on m2, through reflected routes"
+    );
+    assert!(
+        probe::ping(c, ip(20), DEADLINE).is_connected(),
+        "c on m2 → b on m1"
+    );
+    let entries = fdb(lab.member(1).t.dom0(), &vxlan_name(vni("dmz")));
+    assert!(
+        entries.contains("00:00:00:00:00:00 dst 10.99.0.3 self permanent"),
+        "m1 floods to m2 without a session to it:\n{entries}"
+    );
+    for m in &lab.members {
+        m.ok(&["stop"]);
+    }
+}
