@@ -13,6 +13,43 @@
 
 use toml_edit::{Array, ArrayOfTables, Item, Table, Value};
 
+/// `text` without its `[[name]]` sections, and the body of each (the lines after its
+/// header, up to the next header), in order. In the plain subset every line that starts
+/// with `[` is a header; a file outside it may be split wrongly, but then [`read`] refuses
+/// a piece (an unclosed list, a multi-line string) and the caller parses the whole file
+/// with toml_edit. `None` when a header names `name` in another way (`[name]`, spaces).
+pub fn split_sections<'t>(text: &'t str, name: &str) -> Option<(String, Vec<&'t str>)> {
+    let header = format!("[[{name}]]");
+    let mut rest = String::with_capacity(text.len());
+    let mut bodies = Vec::new();
+    // The byte where the current section's body starts, when it is one of `name`'s.
+    let mut body_start: Option<usize> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = strip_comment(line.trim_end_matches(['\n', '\r']))
+            .unwrap_or(line)
+            .trim_matches([' ', '\t']);
+        if trimmed.starts_with('[') {
+            if let Some(start) = body_start.take() {
+                bodies.push(&text[start..offset]);
+            }
+            if trimmed == header {
+                body_start = Some(offset + line.len());
+            } else if trimmed.contains(name) && trimmed.replace([' ', '\t'], "").contains(&header) {
+                return None;
+            }
+        }
+        if body_start.is_none() && trimmed != header {
+            rest.push_str(line);
+        }
+        offset += line.len();
+    }
+    if let Some(start) = body_start {
+        bodies.push(&text[start..]);
+    }
+    Some((rest, bodies))
+}
+
 /// The root table of `text`, or `None` when `text` is not in the plain subset.
 pub fn read(text: &str) -> Option<Table> {
     if text.starts_with('\u{feff}') {
