@@ -8,8 +8,8 @@
 //! in another namespace is never reported, signalled or killed.
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,51 @@ const STOP_DEADLINE: Duration = Duration::from_secs(2);
 /// The first of `candidates` that is an executable file.
 pub(crate) fn first_executable(candidates: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
     candidates.into_iter().find(|p| is_executable(p))
+}
+
+/// `name` on `PATH`, else the first of `fallbacks` (root's PATH has `/usr/sbin`, a user's
+/// often does not).
+pub(crate) fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    first_executable(on_path.into_iter().chain(fallbacks.iter().map(PathBuf::from)))
+}
+
+/// Run a daemon that daemonizes (its starting process returns once it runs) from a thread
+/// inside `target`; its stderr goes to `err_path`, a file rather than a pipe, since the
+/// daemon may keep it open.
+pub(crate) fn spawn(
+    target: &NetnsTarget,
+    prog: &Path,
+    args: Vec<String>,
+    err_path: &Path,
+    name: &str,
+) -> Result<std::process::ExitStatus, BackendError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::process::{Command, Stdio};
+    let err_file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(err_path)
+        .map_err(|e| from_io(&format!("create {}", err_path.display()), &e))?;
+    let prog_owned = prog.to_path_buf();
+    let ran = target.run(move || {
+        Command::new(&prog_owned)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(err_file))
+            .status()
+    });
+    let what = format!("start {name} ({})", prog.display());
+    ran.and_then(|r| r).map_err(|e| from_io(&what, &e))
 }
 
 /// A regular file someone may execute.
@@ -115,35 +160,9 @@ pub(crate) fn gone_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
     }
 }
 
-/// Write `bytes` to `path` atomically (a temporary file beside it, renamed over it; the
-/// name [`crate::state_file::sweep`] cleans up after a kill) with exactly `mode`, whatever
-/// the umask: dnsmasq re-reads these files as `nobody`.
+/// Write `bytes` to `path` atomically with exactly `mode` ([`crate::state_file::write_as`]).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    crate::state_file::sweep(dir);
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::state_file::write_as(path, bytes, Some(mode))
 }
 
 /// Remove `path`; one that is not there is fine.

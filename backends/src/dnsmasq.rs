@@ -15,17 +15,16 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use brouter_engine::dhcp::{ObservedDhcp, HOSTS_FILE_DHCP, HOSTS_FILE_DNS};
 use brouter_engine::{BackendError, ErrorKind};
 
-use crate::daemon::{first_executable, other, remove_if_there, signal, write_atomic, POLL};
 #[cfg(test)]
 pub(crate) use crate::daemon::{options_after, parse_cmdline, stat_state};
+use crate::daemon::{other, remove_if_there, signal, write_atomic, POLL};
 use crate::netlink::errors::from_io;
 use crate::NetnsTarget;
 
@@ -56,15 +55,7 @@ pub fn dnsmasq_program() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("BROUTER_DNSMASQ").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("dnsmasq"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    let fallbacks = ["/usr/sbin/dnsmasq", "/sbin/dnsmasq"].map(PathBuf::from);
-    first_executable(on_path.into_iter().chain(fallbacks))
+    crate::daemon::find_program("dnsmasq", &["/usr/sbin/dnsmasq", "/sbin/dnsmasq"])
 }
 
 /// The backend's own arguments for a dnsmasq using `dir`, always first and in this order:
@@ -235,29 +226,9 @@ impl Dnsmasq {
         crate::daemon::terminate(pid, "dnsmasq")
     }
 
-    /// Run dnsmasq (it daemonizes; the starting process exits once the daemon serves)
-    /// from a thread inside the target namespace; its stderr goes to a file, not a pipe,
-    /// since the daemon may keep it open.
+    /// Run dnsmasq from a thread inside the target namespace ([`crate::daemon::spawn`]).
     fn spawn(&self, prog: &Path, args: Vec<String>) -> Result<ExitStatus, BackendError> {
-        let err_path = self.path(START_ERR_FILE);
-        let err_file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&err_path)
-            .map_err(|e| from_io(&format!("create {}", err_path.display()), &e))?;
-        let prog_owned = prog.to_path_buf();
-        let ran = self.target.run(move || {
-            Command::new(&prog_owned)
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(err_file))
-                .status()
-        });
-        let what = format!("start dnsmasq ({})", prog.display());
-        ran.and_then(|r| r).map_err(|e| from_io(&what, &e))
+        crate::daemon::spawn(&self.target, prog, args, &self.path(START_ERR_FILE), "dnsmasq")
     }
 
     /// Why dnsmasq refused to start: its exit code and what it said.

@@ -12,7 +12,6 @@
 
 use std::ffi::CString;
 use std::fs;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,14 +54,7 @@ fn daemon_dir() -> PathBuf {
 
 /// `vtysh`, FRR's shell: on `PATH`, else `/usr/bin/vtysh`.
 fn vtysh_program() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("vtysh"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    first_executable(on_path.into_iter().chain([PathBuf::from("/usr/bin/vtysh")]))
+    crate::daemon::find_program("vtysh", &["/usr/bin/vtysh"])
 }
 
 /// The `frr` user and group the daemons drop to (Debian's `frr` package makes them).
@@ -308,36 +300,18 @@ impl Frr {
             .map_err(|e| from_io(&format!("run {}", prog.display()), &e))
     }
 
-    /// Run one daemon (it daemonizes; the starting process returns once it runs) from a
-    /// thread inside the target namespace; its stderr goes to a file, not a pipe, since
-    /// the daemon may keep it open.
+    /// Run one daemon from a thread inside the target namespace ([`crate::daemon::spawn`]).
     fn spawn(&self, prog: &Path, daemon: &str) -> Result<(), BackendError> {
         let err_path = self.path(START_ERR_FILE);
-        let err_file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&err_path)
-            .map_err(|e| from_io(&format!("create {}", err_path.display()), &e))?;
-        let args = plumbing(&self.dir, daemon);
-        let prog_owned = prog.to_path_buf();
-        let ran = self.target.run(move || {
-            Command::new(&prog_owned)
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(err_file))
-                .status()
-        });
-        let what = format!("start {daemon} ({})", prog.display());
-        let status = ran.and_then(|r| r).map_err(|e| from_io(&what, &e))?;
+        let status =
+            crate::daemon::spawn(&self.target, prog, plumbing(&self.dir, daemon), &err_path, daemon)?;
         if status.success() {
             return Ok(());
         }
         let said = fs::read_to_string(&err_path).unwrap_or_default();
         Err(other(format!(
-            "{what}: it exited with {status}: {} (see {})",
+            "start {daemon} ({}): it exited with {status}: {} (see {})",
+            prog.display(),
             said.trim(),
             self.path(LOG_FILE).display()
         )))
@@ -364,9 +338,7 @@ impl Frr {
     fn write(&self, name: &str, text: &str) -> Result<(), BackendError> {
         let path = self.path(name);
         write_atomic(&path, text.as_bytes(), 0o644)
-            .map_err(|e| from_io(&format!("write {}", path.display()), &e))?;
-        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o644));
-        Ok(())
+            .map_err(|e| from_io(&format!("write {}", path.display()), &e))
     }
 }
 

@@ -21,12 +21,27 @@ fn tmp_path(path: &Path) -> PathBuf {
 /// Write `bytes` to `path` atomically and durably (see the module docs), creating its
 /// directory if needed.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_as(path, bytes, None)
+}
+
+/// [`write`], the file with exactly `mode` whatever the umask when one is given (a daemon
+/// that drops its privileges reads it).
+pub fn write_as(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     sweep(dir);
     let tmp = tmp_path(path);
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
+        let mut open = fs::OpenOptions::new();
+        open.write(true).create(true).truncate(true);
+        if let Some(mode) = mode {
+            open.mode(mode);
+        }
+        let mut f = open.open(&tmp)?;
+        if let Some(mode) = mode {
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
