@@ -123,11 +123,7 @@ impl ClusterLab {
             let _ = std::fs::remove_dir_all(&state);
             std::fs::create_dir_all(&state).unwrap();
             let config = state.join("brouter.toml");
-            let text = config_text(m, count, antispoof, extra).replace(
-                "underlay = \"under\"\n",
-                &format!("underlay = \"under\"\ncontrol = \"{control}\"\n"),
-            );
-            std::fs::write(&config, text).unwrap();
+            std::fs::write(&config, config_text(m, count, antispoof, extra, control)).unwrap();
             members.push(Member {
                 name: format!("m{m}"),
                 t,
@@ -171,10 +167,10 @@ impl Drop for ClusterLab {
     }
 }
 
-/// The config of member `m` of `count`.
-pub fn config_text(m: usize, count: usize, antispoof: bool, extra: &str) -> String {
+/// The config of member `m` of `count`, with `control = "<control>"`.
+pub fn config_text(m: usize, count: usize, antispoof: bool, extra: &str, control: &str) -> String {
     let mut s = format!(
-        "[uplink]\ninterface = \"eth0\"\n\n[[network]]\nname = \"dmz\"\nbridge = \"br-dmz\"\naddress = \"{GATEWAY}/24\"\nantispoof = {antispoof}\n\n[[network]]\nname = \"hosting\"\nbridge = \"br-hosting\"\naddress = \"{HOSTING_GATEWAY}/24\"\nantispoof = {antispoof}\n\n[[policy]]\nfrom = \"dmz\"\nto = \"external\"\naction = \"accept\"\n\n[[policy]]\nfrom = \"dmz\"\nto = \"dom0\"\naction = \"accept\"\nservices = [\"icmp\"]\n\n[cluster]\nlocal = \"m{m}\"\nunderlay = \"under\"\n"
+        "[uplink]\ninterface = \"eth0\"\n\n[[network]]\nname = \"dmz\"\nbridge = \"br-dmz\"\naddress = \"{GATEWAY}/24\"\nantispoof = {antispoof}\n\n[[network]]\nname = \"hosting\"\nbridge = \"br-hosting\"\naddress = \"{HOSTING_GATEWAY}/24\"\nantispoof = {antispoof}\n\n[[policy]]\nfrom = \"dmz\"\nto = \"external\"\naction = \"accept\"\n\n[[policy]]\nfrom = \"dmz\"\nto = \"dom0\"\naction = \"accept\"\nservices = [\"icmp\"]\n\n[cluster]\nlocal = \"m{m}\"\nunderlay = \"under\"\ncontrol = \"{control}\"\n"
     );
     for i in 0..count {
         s.push_str(&format!(

@@ -4,16 +4,11 @@
 //! the next `start`, what `start` refuses, and that `stop` leaves nothing of it.
 
 use brouter_engine::config::cluster::{gateway_mac, vni, vxlan_name};
-use brouter_engine::config::from_toml;
-use brouter_engine::{apply, compile, plan_start, plan_stop, Desired, LinkKind, Op, Plan, PlanError, Scope};
+use brouter_engine::{apply, plan_stop, LinkKind, Op, Plan, PlanError, Scope};
 use brouter_sim::{Fault, Kernel, SimBackend};
 
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+mod cluster_common;
+use cluster_common::{block, desired, plan, start};
 
 /// This member is m0 at the typical host's uplink address (192.0.2.2 on eth0).
 fn config(members: &[(&str, &str)], extra: &str) -> String {
@@ -37,27 +32,6 @@ fn three() -> String {
         &[("m0", "192.0.2.2"), ("m1", "192.0.2.3"), ("m2", "192.0.2.4")],
         "",
     )
-}
-
-fn desired(text: &str) -> Desired {
-    compile(&from_toml(text, "t.toml").unwrap())
-}
-
-/// `start`'s plan, from what it reads: the kernel, and the sysctls the config wants that
-/// `observe` does not read (as the command reads them).
-fn plan(sim: &SimBackend, d: &Desired) -> Result<Plan, PlanError> {
-    let mut sim = sim.clone();
-    let mut o = block(brouter_engine::NetBackend::observe(&mut sim)).unwrap();
-    block(brouter_engine::readback::sysctls(&mut sim, d, &mut o));
-    plan_start(d, &o)
-}
-
-fn start(sim: &mut SimBackend, text: &str) -> Plan {
-    let d = desired(text);
-    let p = plan(sim, &d).unwrap();
-    block(apply(sim, &p)).unwrap();
-    assert!(plan(sim, &d).unwrap().is_empty(), "not converged after start");
-    p
 }
 
 fn cluster_ops(p: &Plan) -> Vec<String> {

@@ -5,16 +5,11 @@
 //! kill after any step converges, and `stop` leaves nothing of it.
 
 use brouter_engine::config::cluster::{vni, vxlan_name};
-use brouter_engine::config::from_toml;
-use brouter_engine::{apply, compile, plan_start, plan_stop, Desired, Op, Plan, PlanError};
+use brouter_engine::{apply, plan_stop, Op, Plan};
 use brouter_sim::{Fault, Kernel, SimBackend};
 
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+mod cluster_common;
+use cluster_common::{block, desired, plan, start};
 
 /// This member is m0 at the typical host's uplink address (192.0.2.2 on eth0).
 fn config(control: &str, members: &[(&str, &str)]) -> String {
@@ -33,25 +28,6 @@ fn config(control: &str, members: &[(&str, &str)]) -> String {
 }
 
 const THREE: [(&str, &str); 3] = [("m0", "192.0.2.2"), ("m1", "192.0.2.3"), ("m2", "192.0.2.4")];
-
-fn desired(text: &str) -> Desired {
-    compile(&from_toml(text, "t.toml").unwrap())
-}
-
-fn plan(sim: &SimBackend, d: &Desired) -> Result<Plan, PlanError> {
-    let mut sim = sim.clone();
-    let mut o = block(brouter_engine::NetBackend::observe(&mut sim)).unwrap();
-    block(brouter_engine::readback::sysctls(&mut sim, d, &mut o));
-    plan_start(d, &o)
-}
-
-fn start(sim: &mut SimBackend, text: &str) -> Plan {
-    let d = desired(text);
-    let p = plan(sim, &d).unwrap();
-    block(apply(sim, &p)).unwrap();
-    assert!(plan(sim, &d).unwrap().is_empty(), "not converged after start");
-    p
-}
 
 fn routing_ops(p: &Plan) -> Vec<String> {
     p.ops
