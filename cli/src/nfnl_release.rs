@@ -1,4 +1,5 @@
-//! Let a short-lived child, not the hook, wait out nf_tables' teardown of deleted elements.
+//! Let a short-lived child, not the hook (or `start`/`stop`), wait out nf_tables' teardown
+//! of deleted elements.
 //!
 //! `vif offline` deletes the vif's binding elements in one committed nf_tables batch.
 //! The kernel frees deleted elements after an RCU grace period in a global work item,
@@ -30,6 +31,10 @@
 //!   once only moved the wait into the next hook's commit;
 //! - killing it at any point leaves the same state: the kernel's deferred free runs on
 //!   its own, the release only waits for it.
+//!
+//! `start` and `stop` hand off the same way after applying a plan: a `start` that moves
+//! one forward's port deletes its old map elements, and its exit would wait the grace
+//! period too (10–15 ms of a ~20 ms change at 10,000 forwards).
 
 /// How long the child keeps the sockets after the hook has exited: several RCU grace
 /// periods (5–15 ms here), so its release normally finds nothing left to flush.

@@ -252,6 +252,12 @@ pub async fn execute(plan: &Plan, backend: &mut Backend) -> Result<(), Failure> 
         crate::test_abort::die();
     }
     let result = apply(backend.get(), plan).await;
+    if matches!(backend, Backend::Kernel(_)) {
+        // Committed: what remains of a change that deleted nf_tables objects (an element
+        // update, a replaced table) is the kernel's deferred free, which the last release
+        // of an nfnetlink socket waits for. A child waits instead of the admin.
+        crate::nfnl_release::hand_off();
+    }
     backend.finish()?;
     result.map_err(|e| {
         Failure::op(format!(

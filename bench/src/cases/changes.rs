@@ -247,8 +247,9 @@ fn big_config(report: &mut Report, n: usize) {
              element, `start` puts it back by an element update. Step ms: what the kernel took for the \
              applied steps (`-v`). Floor of the change: the same element update sent in-process and \
              its socket closed (after a transaction that deletes elements, the kernel frees them after \
-             an RCU grace period, and closing an nfnetlink socket meanwhile waits for it, as `nft` and \
-             brouter do on exit). Dump floor: brouter's two tables, every element and binding \
+             an RCU grace period, and closing an nfnetlink socket meanwhile waits for it, as `nft` does \
+             on exit; brouter's `start` leaves that wait to a child it forks after the commit, as the \
+             vif hook does). Dump floor: brouter's two tables, every element and binding \
              included, dumped over nfnetlink in-process (no process start). Where the targets are \
              missed: the drift repair's whole `start` is the process, the cached-compile check that \
              finds the digest changed, parsing the 645 KB file and reading both tables back; its \
@@ -317,7 +318,8 @@ fn big_config(report: &mut Report, n: usize) {
     report.target(
         "one forward changed in the 10,000-forward config: start − comment-only start",
         format!(
-            "{extra:.1} ms ({:.1} − {:.1}); the kernel's floor of the change alone {:.1} ms",
+            "{extra:.1} ms ({:.1} − {:.1}); the same change in-process, waiting for the socket's \
+             release, {:.1} ms",
             change.median(),
             comment.median(),
             floor_change.median()
