@@ -102,7 +102,8 @@ pub fn run(report: &mut Report, n: usize) {
         for which in [round % 2, 1 - round % 2] {
             if which == 0 {
                 let t = Instant::now();
-                firewall::create_with_bindings(&fl.target(), &rs, &binds).expect("create with 1,000 bindings");
+                firewall::create_with_bindings(&fl.target(), &rs, &binds)
+                    .expect("create with 1,000 bindings");
                 r.create_mixed.push(ms(t.elapsed()));
             } else {
                 let tx = firewall::batch::encode(firewall::batch::Mode::Create, Some(&tables), &binds)
