@@ -178,9 +178,27 @@ impl Raw {
             anon.insert((s.name.clone(), s.id), desc);
         }
         // The named sets' elements are moved, not copied: 10,000-element maps.
+        // A dumped set's elements come as one vector, moved as it is; a transaction's come
+        // in many messages, gathered into one vector sized first (growing by doubling
+        // would leave up to half of each 10,000-element vector unused at the peak).
+        let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+        for ((name, _), elems) in &elements {
+            *sizes.entry(name.as_str()).or_default() += elems.len();
+        }
+        let sizes: BTreeMap<String, usize> = sizes.into_iter().map(|(n, k)| (n.to_string(), k)).collect();
         let mut named: BTreeMap<String, Vec<Elem>> = BTreeMap::new();
         for ((name, _), elems) in elements {
-            named.entry(name).or_default().extend(elems);
+            match named.get_mut(&name) {
+                Some(all) => all.extend(elems),
+                None if elems.len() == sizes[&name] => {
+                    named.insert(name, elems);
+                }
+                None => {
+                    let mut all = Vec::with_capacity(sizes[&name]);
+                    all.extend(elems);
+                    named.insert(name, all);
+                }
+            }
         }
         let mut out = TableContents::default();
         for s in sets {
@@ -190,6 +208,8 @@ impl Raw {
             // A set defined twice keeps the elements found for its name the first time.
             if let Some(elems) = named.remove(&s.name) {
                 let mut elems: Vec<Elem> = elems.into_iter().map(norm_elem).collect();
+                // A dump's vector grew by doubling as it was read.
+                elems.shrink_to_fit();
                 elems.sort_by(|a, b| (&a.key, a.end).cmp(&(&b.key, b.end)));
                 out.elements.insert(s.name.clone(), elems);
             } else {

@@ -38,6 +38,9 @@ pub fn expected(ruleset: &Ruleset, bindings: &[Binding]) -> Result<[TableContent
             format!("cannot encode brouter's firewall for nf_tables: {e}"),
         )
     })?;
+    // The rendered tables (~5 MB at 10,000 forwards) are in the batch now: freed before
+    // the snapshots are built, so the two never add up in the peak.
+    drop(tables);
     let of = |f| snapshot::of_transaction(&tx, f, TABLE).unwrap_or_default();
     Ok([of(Family::Inet), of(Family::Bridge)])
 }

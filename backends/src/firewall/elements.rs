@@ -31,20 +31,23 @@ const FAMILIES: [Family; 2] = [Family::Inet, Family::Bridge];
 /// ruleset installs, as [`super::drift::expected`] gives it), in elements; and every
 /// difference in brouter's words (`differences`, as [`super::drift::differences`] names
 /// them), from the same one comparison.
-/// The fingerprint comments are not compared (an element update rewrites them); the
-/// binding sets' elements are the engine's business (compared with the bindings).
-pub fn delta(expected: &[TableContents; 2], read: &[Option<TableContents>; 2]) -> FirewallDelta {
+/// The fingerprint comments are not compared (an element update rewrites them): `read`'s
+/// are overwritten with `expected`'s, rather than `expected` (shared, and as large as the
+/// tables) copied to carry `read`'s. The binding sets' elements are the engine's business
+/// (compared with the bindings).
+pub fn delta(expected: &[TableContents; 2], mut read: [Option<TableContents>; 2]) -> FirewallDelta {
     let mut out = FirewallDelta::default();
     let mut by_set: BTreeMap<(usize, String), SetDelta> = BTreeMap::new();
     for (i, family) in FAMILIES.iter().enumerate() {
-        let Some(have) = &read[i] else {
+        let Some(have) = &mut read[i] else {
             out.structural = true;
             out.differences
                 .push(format!("table {} {TABLE} is missing", family.name()));
             continue;
         };
-        let want = with_stamps_of(&expected[i], have);
-        for d in nft_codec::diff(&want, have, &|s| !is_binding_set(s)) {
+        let want = &expected[i];
+        take_stamps_of(want, have);
+        for d in nft_codec::diff(want, have, &|s| !is_binding_set(s)) {
             out.differences.push(format!(
                 "table {} {TABLE}: {}",
                 family.name(),
@@ -84,21 +87,19 @@ pub fn delta(expected: &[TableContents; 2], read: &[Option<TableContents>; 2]) -
     out
 }
 
-/// `want` with the fingerprint comments `have` carries on the same rules, so a ruleset
+/// Give `have`'s fingerprint comments the text of `want`'s on the same rules, so a ruleset
 /// that differs only in elements compares equal in its rules.
-fn with_stamps_of(want: &TableContents, have: &TableContents) -> TableContents {
-    let mut want = want.clone();
-    for (chain, rules) in want.rules.iter_mut() {
-        let Some(theirs) = have.rules.get(chain) else {
+fn take_stamps_of(want: &TableContents, have: &mut TableContents) {
+    for (chain, rules) in want.rules.iter() {
+        let Some(theirs) = have.rules.get_mut(chain) else {
             continue;
         };
-        for (mine, theirs) in rules.iter_mut().zip(theirs) {
+        for (mine, theirs) in rules.iter().zip(theirs.iter_mut()) {
             if is_stamp(mine) && is_stamp(theirs) {
-                mine.userdata = theirs.userdata.clone();
+                theirs.userdata = mine.userdata.clone();
             }
         }
     }
-    want
 }
 
 fn is_stamp(r: &Rule) -> bool {

@@ -404,7 +404,7 @@ impl NetBackend for NetlinkBackend {
     async fn firewall_delta(&mut self, ruleset: &Ruleset) -> BackendResult<Option<FirewallDelta>> {
         let expected = self.expected_tables(ruleset)?;
         let read = self.read_tables()?;
-        Ok(Some(firewall::elements::delta(&expected, &read)))
+        Ok(Some(firewall::elements::delta(&expected, read)))
     }
 
     async fn firewall_digest(&mut self, ruleset: Option<&Ruleset>) -> BackendResult<Option<u64>> {
