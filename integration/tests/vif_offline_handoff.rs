@@ -1,5 +1,5 @@
-//! `vif online` and `vif offline` hand the wait for nf_tables' deferred free to a child
-//! process (cli/src/nfnl_release.rs, docs/decisions.md). What a caller can notice must not
+//! `vif online` and `vif offline` (and `start` and `stop`, after applying a plan) hand the
+//! wait for nf_tables' deferred free to a child process (cli/src/nfnl_release.rs, docs/decisions.md). What a caller can notice must not
 //! change:
 //! when the command returns (its output pipes closed) the binding is gone and the
 //! namespace's lock is free — an immediate `vif online` of the same vif succeeds — and no
@@ -118,4 +118,90 @@ fn after_vif_offline_returns_the_binding_is_gone_the_lock_free_and_no_process_ou
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `start` hands off the same way after its apply: a forward moved to another port is an
+/// element update that deletes the old elements. When `start` returns the new port is in
+/// the map and the old one gone, the lock is free (the next `plan` has nothing to do),
+/// and no brouter process outlives the grace period.
+#[test]
+fn after_start_moves_a_forward_the_change_is_whole_the_lock_free_and_no_process_outlives_it() {
+    if !root_or_skip(
+        "after_start_moves_a_forward_the_change_is_whole_the_lock_free_and_no_process_outlives_it",
+    ) {
+        return;
+    }
+    use_temp_state_dir("start-handoff");
+    let ns = Netns::new("starthandoff");
+    ns.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "wan0"]);
+    ns.ip(&["link", "set", "eth0", "up"]);
+    let dir = tempfile_dir("start-handoff");
+    let config = dir.join("brouter.toml");
+    let text = |port: u16| {
+        format!(
+            "[uplink]\ninterface = \"eth0\"\n\n[[network]]\nname = \"dmz\"\naddress = \"10.1.0.1/24\"\n\n\
+             [[forward]]\nproto = \"tcp\"\nport = {port}\nto = \"10.1.0.10:80\"\n"
+        )
+    };
+    let mark = format!("{}-{:?}", std::process::id(), Instant::now());
+    let run = |cmd: &str| {
+        let out = Command::new(brouter_bin())
+            .args(["--netns", ns.name(), "--config"])
+            .arg(&config)
+            .arg(cmd)
+            .env("BROUTER_HANDOFF_TEST", &mark)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    std::fs::write(&config, text(8080)).unwrap();
+    run("start");
+    for (round, (old, new)) in [(8080, 8081), (8081, 8080), (8080, 8081)].into_iter().enumerate() {
+        std::fs::write(&config, text(new)).unwrap();
+        let started = run("start");
+        assert!(
+            started.contains("update firewall elements"),
+            "round {round}: not an element update:\n{started}"
+        );
+        let rules = bound(&ns);
+        // The port map (`tcp_fwd_port`: outside port : inside port) holds the new port only.
+        assert!(
+            rules.contains(&format!("{new} : 80")),
+            "round {round}: {new} missing:\n{rules}"
+        );
+        assert!(
+            !rules.contains(&format!("{old} : 80")),
+            "round {round}: {old} left:\n{rules}"
+        );
+        let plan = run("plan");
+        assert!(
+            plan.contains("nothing to do"),
+            "round {round}: plan after start:\n{plan}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = marked_processes(&mark);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "brouter processes left behind: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh directory for this test's config.
+fn tempfile_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("brouter-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
