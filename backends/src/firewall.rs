@@ -277,8 +277,31 @@ pub fn replace_with_bindings(
     bindings: &[Binding],
 ) -> Result<(), BackendError> {
     on_socket(target, |sock| {
-        sock.apply_firewall(target.label(), ruleset, bindings, false)
+        sock.apply_firewall(target.label(), ruleset, bindings, false, None)
     })
+}
+
+/// [`replace_with_bindings`] carrying `carry`'s counts over (as `start` does with the
+/// counts of the read-back it compared the tables with), without dumping them again.
+pub fn replace_carrying(
+    target: &NetnsTarget,
+    ruleset: &Ruleset,
+    bindings: &[Binding],
+    carry: batch::Carry,
+) -> Result<(), BackendError> {
+    on_socket(target, |sock| {
+        sock.apply_firewall(target.label(), ruleset, bindings, false, Some(carry))
+    })
+}
+
+/// The counts a replace of brouter's tables in `target` would carry over, from one dump
+/// of `inet brouter` as the read-back makes it.
+pub fn read_carry(target: &NetnsTarget) -> Result<batch::Carry, BackendError> {
+    let read = drift::read_tables(None, target)?;
+    Ok(read.tables[0]
+        .as_ref()
+        .map(counters::carry_of_dump)
+        .unwrap_or_default())
 }
 
 /// Create brouter's tables (with `bindings`) where neither exists yet; if one does after
@@ -289,7 +312,7 @@ pub fn create_with_bindings(
     bindings: &[Binding],
 ) -> Result<(), BackendError> {
     on_socket(target, |sock| {
-        sock.apply_firewall(target.label(), ruleset, bindings, true)
+        sock.apply_firewall(target.label(), ruleset, bindings, true, None)
     })
 }
 

@@ -351,7 +351,7 @@ impl Dumped {
 
     /// The elements read of the named set `set` (none if it was skipped or is missing),
     /// as the kernel answered (counters included).
-    pub fn elements<'a>(&'a self, set: &'a str) -> impl Iterator<Item = &'a Elem> + 'a {
+    pub fn elements<'a, 's>(&'a self, set: &'s str) -> impl Iterator<Item = &'a Elem> + use<'a, 's> {
         self.raw
             .elements
             .iter()

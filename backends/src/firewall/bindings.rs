@@ -111,13 +111,15 @@ impl BindingSocket {
 
     /// Create (`fresh`: no table of brouter's exists) or replace brouter's tables with
     /// `ruleset` and `bindings` over this socket, in one batch: no thread, no `setns`.
-    /// A create that finds a table after all (made since it was observed) replaces.
+    /// A create that finds a table after all (made since it was observed) replaces. A
+    /// replace carries `carry`'s counts over (from a read just made), else dumps them.
     pub fn apply_firewall(
         &self,
         label: &str,
         ruleset: &brouter_engine::firewall::Ruleset,
         bindings: &[Binding],
         fresh: bool,
+        carry: Option<super::batch::Carry>,
     ) -> Result<(), BackendError> {
         let tables = super::tables(ruleset);
         let sock = self.socket();
@@ -139,7 +141,10 @@ impl BindingSocket {
         }
         // The counts go on where the new tables have the same rule or element; reading
         // them is best effort (the rewrite matters more than the counts).
-        let carry = super::counters::carry_on(&sock).unwrap_or_default();
+        let carry = match carry {
+            Some(carry) => carry,
+            None => super::counters::carry_on(&sock).unwrap_or_default(),
+        };
         apply(super::batch::Mode::Replace, carry)
     }
 

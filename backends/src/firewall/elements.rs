@@ -68,7 +68,7 @@ pub fn delta(expected: &[TableContents; 2], mut read: [Option<TableContents>; 2]
             };
             if let Some(p) = add
                 .as_ref()
-                .and_then(|e| forward_port(&set, &interval_start(&want, &set, e)))
+                .and_then(|e| forward_port(&set, &interval_start(want, &set, e)))
             {
                 out.forwards.push(p);
             }

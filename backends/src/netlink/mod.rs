@@ -70,6 +70,10 @@ pub struct NetlinkBackend {
     /// the digest differs, `start` reads the tables back at once (brouter's lock held
     /// in between), and dumping 10,000 elements twice costs ~30 ms more.
     last_read: Option<[Option<nft_codec::snapshot::Dumped>; 2]>,
+    /// The counts a replace of brouter's tables carries over, taken from the read the
+    /// element-by-element comparison made ([`Self::read_tables`]); forgotten when brouter
+    /// writes its tables. Without it the replace dumps the counts itself.
+    carry: Option<firewall::batch::Carry>,
     /// The counters the last read of brouter's tables carried (the same dump), taken by
     /// [`NetBackend::firewall_counters`]; forgotten when brouter writes its tables.
     read_counters: Option<firewall::counters::Counts>,
@@ -115,6 +119,9 @@ impl NetlinkBackend {
             Some(read) => read,
             None => self.read_tables_now()?,
         };
+        // Compared element by element: a change follows more often than not, and if it
+        // replaces the tables its counts come from this dump.
+        self.carry = read[0].as_ref().map(firewall::counters::carry_of_dump);
         Ok(firewall::drift::ReadBack::contents(read))
     }
 
@@ -134,6 +141,7 @@ impl NetlinkBackend {
     /// brouter is about to write its tables: what was read of them is out of date.
     fn tables_written(&mut self) {
         self.last_read = None;
+        self.carry = None;
         self.read_counters = None;
         // Whatever it reads is out of date; its thread ends on its own.
         self.prefetch = None;
@@ -177,6 +185,7 @@ impl NetlinkBackend {
             tables_absent: false,
             expected: None,
             last_read: None,
+            carry: None,
             read_counters: None,
             prefetch: None,
             indexes: std::collections::HashMap::new(),
@@ -542,10 +551,11 @@ impl NetBackend for NetlinkBackend {
         bindings: &[Binding],
     ) -> BackendResult<()> {
         let fresh = std::mem::take(&mut self.tables_absent);
+        let carry = self.carry.take();
         self.tables_written();
         if let Ok(socket) = &self.bindings {
             // Over the socket opened in the namespace: no thread, no `setns`.
-            return socket.apply_firewall(self.target.label(), ruleset, bindings, fresh);
+            return socket.apply_firewall(self.target.label(), ruleset, bindings, fresh, carry);
         }
         let (ruleset, bindings) = (ruleset.clone(), bindings.to_vec());
         self.firewall(move |t| {
