@@ -79,7 +79,13 @@ impl Stale {
             Proto::Tcp => libc::IPPROTO_TCP as u8,
             Proto::Udp => libc::IPPROTO_UDP as u8,
         };
-        if e.orig.proto != proto || !self.ports.contains(e.orig.dport) || !self.to.contains(&e.orig.dst) {
+        if e.orig.proto != proto {
+            return false;
+        }
+        if self.proto == Proto::Udp && self.is_dom0_side_twin(e) {
+            return true;
+        }
+        if !self.ports.contains(e.orig.dport) || !self.to.contains(&e.orig.dst) {
             return false;
         }
         let lands_on_target = self
@@ -88,7 +94,26 @@ impl Stale {
             .any(|(addr, port)| e.reply.src == *addr && e.reply.sport == port.unwrap_or(e.orig.dport));
         !lands_on_target
     }
+
+    /// Whether `e` is a UDP flow the dom0 started from a forwarded port: what a dom0
+    /// service leaves when it answers a datagram of the client's flow just after that
+    /// flow's entry was deleted. Its reply tuple is the client's flow, so the client's
+    /// next datagrams would match it as replies (never NATed) and keep going to the dom0.
+    /// The forward owns the port now, so such an entry is stale too.
+    fn is_dom0_side_twin(&self, e: &Entry) -> bool {
+        self.ports.contains(e.orig.sport) && self.to.contains(&e.orig.src)
+    }
+
+    /// Whether `e` (matched) went to a dom0 service, which may still be answering it.
+    fn went_to_the_dom0(&self, e: &Entry) -> bool {
+        self.to.contains(&e.reply.src) || self.to.contains(&e.orig.src)
+    }
 }
+
+/// How many passes [`forget_all`] makes at most, and the pause before each pass after
+/// the first: see [`forget_all`].
+const PASSES: usize = 4;
+const PAUSE_BETWEEN_PASSES: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Delete the entries of `target`'s conntrack table that `stale` matches; returns how
 /// many went. An entry that vanished meanwhile is not an error.
@@ -99,6 +124,14 @@ pub fn forget(target: &NetnsTarget, stale: &Stale) -> Result<usize, BackendError
 /// Delete the entries that any of `stale` matches, in one pass: one dump of the table,
 /// each entry looked up by its protocol and port ([`Matcher`]), one delete per match. A
 /// start that adds 3,000 UDP forwards costs one dump, not 3,000.
+///
+/// One exception makes it more than one pass: when a deleted flow was going to the dom0
+/// itself, a dom0 service may have read a datagram of it before the delete and answer
+/// after, and that answer creates the flow again from the dom0's side (see
+/// [`Stale::is_dom0_side_twin`]). No event tells when the service has answered, so
+/// another pass follows a short pause, as long as the previous one deleted such a flow
+/// (at most [`PASSES`] in all). Without traffic to the dom0 on a forwarded port — the
+/// usual case — it stays one pass and no pause.
 pub fn forget_all(target: &NetnsTarget, stale: Vec<Stale>) -> Result<usize, BackendError> {
     if stale.is_empty() {
         return Ok(0);
@@ -114,11 +147,21 @@ pub fn forget_all(target: &NetnsTarget, stale: Vec<Stale>) -> Result<usize, Back
         .run(move || -> io::Result<usize> {
             let matcher = Matcher::new(&stale);
             let sock = Socket::open()?;
-            let doomed: Vec<Entry> = sock.dump()?.into_iter().filter(|e| matcher.matches(e)).collect();
             let mut n = 0;
-            for e in &doomed {
-                if sock.delete(e)? {
-                    n += 1;
+            for pass in 0..PASSES {
+                if pass > 0 {
+                    std::thread::sleep(PAUSE_BETWEEN_PASSES);
+                }
+                let doomed: Vec<Entry> = sock.dump()?.into_iter().filter(|e| matcher.matches(e)).collect();
+                let mut dom0_answering = false;
+                for e in &doomed {
+                    if sock.delete(e)? {
+                        n += 1;
+                        dom0_answering |= matcher.went_to_the_dom0(e);
+                    }
+                }
+                if !dom0_answering {
+                    break;
                 }
             }
             Ok(n)
@@ -167,17 +210,31 @@ impl<'a> Matcher<'a> {
 
     /// Whether any of the stales matches `e`.
     pub fn matches(&self, e: &Entry) -> bool {
+        self.matching(e).is_some()
+    }
+
+    /// Whether the stale that matches `e` says it went to the dom0.
+    fn went_to_the_dom0(&self, e: &Entry) -> bool {
+        self.matching(e).is_some_and(|s| s.went_to_the_dom0(e))
+    }
+
+    /// The first stale that matches `e`, looked up by its destination port and, for UDP
+    /// (a dom0-side twin, [`Stale::is_dom0_side_twin`]), its source port.
+    fn matching(&self, e: &Entry) -> Option<&'a Stale> {
         let proto = match e.orig.proto as i32 {
             libc::IPPROTO_UDP => Proto::Udp,
             libc::IPPROTO_TCP => Proto::Tcp,
-            _ => return false,
+            _ => return None,
         };
+        let by_sport = (proto == Proto::Udp).then(|| self.by_port.get(&(proto, e.orig.sport)));
         self.by_port
             .get(&(proto, e.orig.dport))
             .into_iter()
+            .chain(by_sport.flatten())
             .flatten()
             .chain(self.ranges.iter())
-            .any(|s| s.matches(e))
+            .copied()
+            .find(|s| s.matches(e))
     }
 }
 
@@ -462,6 +519,50 @@ mod tests {
     fn ipv6_flows_to_other_addresses_or_ports_are_left_alone() {
         assert!(!stale6().matches(&entry6("2001:db8:1::99", 5060, "2001:db8:1::99", 5060)));
         assert!(!stale6().matches(&entry6("2001:db8:1::2", 5062, "2001:db8:1::2", 5062)));
+    }
+
+    #[test]
+    fn a_udp_flow_the_dom0_started_from_a_forwarded_port_is_stale() {
+        // What a dom0 service's answer leaves when the client's flow was just deleted:
+        // dom0:5060 -> client, whose replies (the client's datagrams) would never be NATed.
+        let v4 = |a: [u8; 4]| IpAddr::from(Ipv4Addr::from(a));
+        let twin = flow(
+            v4([192, 0, 2, 2]),
+            v4([192, 0, 2, 1]),
+            40000,
+            v4([192, 0, 2, 1]),
+            40000,
+        );
+        let mut twin = twin;
+        twin.orig.sport = 5060;
+        twin.reply.dport = 5060;
+        assert!(stale().matches(&twin));
+        assert!(
+            Matcher::new(&[stale()]).matches(&twin),
+            "found by its source port"
+        );
+        assert!(Matcher::new(&[stale()]).went_to_the_dom0(&twin));
+        let mut tcp = twin;
+        tcp.orig.proto = 6;
+        tcp.reply.proto = 6;
+        let tcp_forward = Stale {
+            proto: Proto::Tcp,
+            ..stale()
+        };
+        assert!(!tcp_forward.matches(&tcp), "a TCP connection has no such twin");
+        let mut elsewhere = twin;
+        elsewhere.orig.sport = 5070;
+        assert!(!stale().matches(&elsewhere), "other source ports are left alone");
+    }
+
+    #[test]
+    fn a_flow_forwarded_to_a_vm_did_not_go_to_the_dom0() {
+        let m = [stale()];
+        let m = Matcher::new(&m);
+        let old_target = entry([192, 0, 2, 2], 5060, [10, 2, 0, 99], 5060);
+        assert!(m.matches(&old_target) && !m.went_to_the_dom0(&old_target));
+        let to_dom0 = entry([192, 0, 2, 2], 5060, [192, 0, 2, 2], 5060);
+        assert!(m.went_to_the_dom0(&to_dom0));
     }
 
     #[test]

@@ -36,6 +36,8 @@ const UPLINK: &str = "eth0";
 const PORT: u16 = 27015;
 /// How often the client sends (the IPv4 test's pace).
 const PACE: Duration = Duration::from_millis(20);
+/// The client's port: fixed, so a dom0 service can send to it first.
+const CLIENT_PORT: u16 = 40615;
 
 const CONFIG: &str = r#"
 [uplink]
@@ -136,13 +138,19 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The dom0's conntrack entries of the client's flow ([`UPLINK_V6`]:[`PORT`], UDP).
+    /// The dom0's conntrack entries of the client's flow, UDP, whichever side started
+    /// it: to [`UPLINK_V6`]:[`PORT`], or from there (a dom0 service sent first).
     fn tracked(&self) -> Vec<Entry> {
         let target = NetnsTarget::Named(self.dom0().name().to_string());
+        let uplink = IpAddr::V6(UPLINK_V6);
         conntrack::entries(&target)
             .expect("dump the dom0's conntrack table")
             .into_iter()
-            .filter(|e| e.orig.proto == 17 && e.orig.dst == IpAddr::V6(UPLINK_V6) && e.orig.dport == PORT)
+            .filter(|e| {
+                e.orig.proto == 17
+                    && ((e.orig.dst == uplink && e.orig.dport == PORT)
+                        || (e.orig.src == uplink && e.orig.sport == PORT))
+            })
             .collect()
     }
 }
@@ -160,11 +168,13 @@ impl Drop for Lab {
 }
 
 /// A UDP socket on `[::]:PORT` in `ns` that reports every datagram (its 8-byte sequence
-/// number and sender) until `stop` is dropped, answering each one if `echo`. Returns once
-/// the socket is bound.
+/// number and sender) until `stop` is dropped, answering each one if `echo`; if `first`,
+/// it sends one datagram there before anything arrives. Returns once the socket is bound
+/// (and `first` sent).
 fn serve(
     ns: &Netns,
     echo: bool,
+    first: Option<SocketAddr>,
     stop: mpsc::Receiver<()>,
 ) -> (std::thread::JoinHandle<()>, mpsc::Receiver<(u64, SocketAddr)>) {
     let (got_tx, got_rx) = mpsc::channel();
@@ -172,6 +182,9 @@ fn serve(
     let handle = ns.spawn(move || {
         let s = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, PORT)).unwrap();
         s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        if let Some(to) = first {
+            s.send_to(&0u64.to_be_bytes(), to).unwrap();
+        }
         ready_tx.send(()).unwrap();
         let mut buf = [0u8; 64];
         loop {
@@ -193,16 +206,30 @@ fn serve(
     (handle, got_rx)
 }
 
-/// The scenario, with or without a service on the dom0 answering the flow before the
+/// Who serves the client's flow before the forward exists.
+#[derive(Clone, Copy, PartialEq)]
+enum Dom0 {
+    /// Nobody on the dom0 listens.
+    Silent,
+    /// A dom0 service answers the client.
+    Answers,
+    /// A dom0 service sent to the client's port first, then answers: the flow's entry
+    /// is the dom0's own, and the client's datagrams are its replies.
+    SentFirst,
+}
+
+/// The scenario, with or without a service on the dom0 serving the flow before the
 /// forward exists.
-fn a_running_ipv6_flow_follows_a_new_forward(tag: &str, dom0_listens: bool) {
+fn a_running_ipv6_flow_follows_a_new_forward(tag: &str, dom0: Dom0) {
     let lab = Lab::new(tag);
 
     // The game server on web1; maybe a service on the dom0 that serves the flow for now.
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    let (server, got_rx) = serve(lab.t.domu(0), false, stop_rx);
+    let (server, got_rx) = serve(lab.t.domu(0), false, None, stop_rx);
     let (dom0_stop_tx, dom0_stop_rx) = mpsc::channel::<()>();
-    let dom0_service = dom0_listens.then(|| serve(lab.dom0(), true, dom0_stop_rx));
+    let client_addr = SocketAddr::new(INTERNET_V6.into(), CLIENT_PORT);
+    let first = (dom0 == Dom0::SentFirst).then_some(client_addr);
+    let dom0_service = (dom0 != Dom0::Silent).then(|| serve(lab.dom0(), true, first, dom0_stop_rx));
 
     // The client sends numbered datagrams from one port (one flow) to the uplink's IPv6
     // address; `sent` is how many have left.
@@ -211,7 +238,7 @@ fn a_running_ipv6_flow_follows_a_new_forward(tag: &str, dom0_listens: bool) {
     let client = lab.t.internet().spawn({
         let sent = sent.clone();
         move || {
-            let s = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).unwrap();
+            let s = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, CLIENT_PORT)).unwrap();
             let to = SocketAddr::new(UPLINK_V6.into(), PORT);
             loop {
                 let seq = sent.load(Ordering::SeqCst) + 1;
@@ -227,9 +254,10 @@ fn a_running_ipv6_flow_follows_a_new_forward(tag: &str, dom0_listens: bool) {
     });
 
     // The flow is tracked, going to the dom0 itself (its replies come from the uplink's
-    // address); nothing reaches web1.
+    // address, or the dom0 started it); nothing reaches web1.
     let end = Instant::now() + DEADLINE;
-    let to_dom0 = |e: &Entry| e.reply.src == IpAddr::V6(UPLINK_V6);
+    let uplink = IpAddr::V6(UPLINK_V6);
+    let to_dom0 = |e: &Entry| e.reply.src == uplink || e.orig.src == uplink;
     while !lab.tracked().iter().any(to_dom0) {
         assert!(
             Instant::now() < end,
@@ -288,7 +316,7 @@ fn a_udp_forward_added_during_a_running_ipv6_flow_applies_to_its_next_datagram()
     if !Lab::can_run(test) {
         return;
     }
-    a_running_ipv6_flow_follows_a_new_forward("stale6", false);
+    a_running_ipv6_flow_follows_a_new_forward("stale6", Dom0::Silent);
 }
 
 #[test]
@@ -297,5 +325,17 @@ fn a_udp_forward_added_takes_an_ipv6_flow_the_dom0_was_answering_to_the_vm() {
     if !Lab::can_run(test) {
         return;
     }
-    a_running_ipv6_flow_follows_a_new_forward("stale6ans", true);
+    a_running_ipv6_flow_follows_a_new_forward("stale6ans", Dom0::Answers);
+}
+
+/// A dom0 service that answered the client's flow just after `start` deleted its entry
+/// leaves the flow's entry started from the dom0's side: the same as a service that sent
+/// first, which this makes certain. `start` forgets that entry too.
+#[test]
+fn a_udp_forward_added_takes_a_flow_the_dom0_started_from_the_forwarded_port() {
+    let test = "a_udp_forward_added_takes_a_flow_the_dom0_started_from_the_forwarded_port";
+    if !Lab::can_run(test) {
+        return;
+    }
+    a_running_ipv6_flow_follows_a_new_forward("stale6first", Dom0::SentFirst);
 }
