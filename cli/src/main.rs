@@ -26,6 +26,7 @@ mod test_abort;
 mod vif;
 mod xen_install;
 mod xenstore;
+mod xenstore_wire;
 
 use std::process::ExitCode;
 

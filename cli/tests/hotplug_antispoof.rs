@@ -2,7 +2,9 @@
 //! drives it (argv `online type_if=vif`, libxl's environment, stdin /dev/null, xenstore),
 //! against the simulator: the network-script words `antispoof=yes` declare no `[[host]]`,
 //! so the vif is bound to what xenstore's `ip` holds — addresses and prefixes of both
-//! families — or, without `ip`, to its MAC alone (any address), with a warning.
+//! families — or, without `ip`, to its MAC alone (any address), with a warning. xenstore
+//! is the fake tools on PATH, or (`Host::new(true)`) the fake xenstored the hook talks to
+//! itself at `$XENSTORED_PATH`.
 
 mod common;
 
@@ -12,16 +14,18 @@ use std::process::{Command, Output, Stdio};
 use common::fake_xenstore::FakeXenstore;
 use common::{brouter, sim_ok, stderr, stdout};
 
+/// Fields drop in order: the fake xenstore (and its server) before its directory.
 struct Host {
-    _dir: tempfile::TempDir,
-    state: PathBuf,
     xs: FakeXenstore,
+    state: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Host {
     /// `brouter start bridgeip=10.98.98.1/24 antispoof=yes` in the simulator, a fresh
-    /// (down) `vif7.0`, an empty fake xenstore.
-    fn new() -> Host {
+    /// (down) `vif7.0`, an empty fake xenstore: its tools, or (`wire`) its xenstored with
+    /// the tools broken.
+    fn new(wire: bool) -> Host {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state.json");
         sim_ok(&state, &["start", "bridgeip=10.98.98.1/24", "antispoof=yes"]);
@@ -31,6 +35,10 @@ impl Host {
             serde_json::json!({"name": "vif7.0", "kind": "veth", "up": false, "mtu": 1500});
         std::fs::write(&state, k.to_string()).unwrap();
         let xs = FakeXenstore::new(&dir.path().join("xs"));
+        if wire {
+            xs.serve_socket();
+            xs.break_tools();
+        }
         Host { _dir: dir, state, xs }
     }
 
@@ -52,6 +60,7 @@ impl Host {
                 format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.xs.bin_dir().display()),
             )
             .env("BROUTER_STATE_DIR", self.state.parent().unwrap())
+            .env("XENSTORED_PATH", self.xs.xenstored_path())
             .env("script", "/etc/xen/scripts/brouter")
             .env("XENBUS_TYPE", "vif")
             .env("XENBUS_PATH", base)
@@ -89,23 +98,25 @@ impl Host {
 
 #[test]
 fn xenstore_ip_binds_addresses_and_prefixes_of_both_families() {
-    let h = Host::new();
-    let out = h.online(&[
-        ("bridge", "xenbr0"),
-        ("mac", "aa:cc:00:00:07:01"),
-        ("ip", "10.98.98.7 10.98.98.20/28 2001:db8::7 fd98::/64"),
-    ]);
-    h.connected(&out);
-    assert_eq!(
-        h.bound_addrs(),
-        ["10.98.98.7", "10.98.98.16/28", "2001:db8::7", "fd98::/64"]
-    );
-    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    for wire in [false, true] {
+        let h = Host::new(wire);
+        let out = h.online(&[
+            ("bridge", "xenbr0"),
+            ("mac", "aa:cc:00:00:07:01"),
+            ("ip", "10.98.98.7 10.98.98.20/28 2001:db8::7 fd98::/64"),
+        ]);
+        h.connected(&out);
+        assert_eq!(
+            h.bound_addrs(),
+            ["10.98.98.7", "10.98.98.16/28", "2001:db8::7", "fd98::/64"]
+        );
+        assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    }
 }
 
 #[test]
 fn without_ip_the_vif_is_bound_to_its_mac_alone_with_a_warning() {
-    let h = Host::new();
+    let h = Host::new(false);
     let out = h.online(&[("bridge", "xenbr0"), ("mac", "aa:cc:00:00:07:01")]);
     h.connected(&out);
     assert_eq!(h.bound_addrs(), ["0.0.0.0/0", "::/0"]);

@@ -7,6 +7,10 @@
 //! What xl relies on: every failure writes `hotplug-error` naming the vif, the key and
 //! the value, plus `hotplug-status error`, and exits 1 with nothing attached; `online`
 //! writes the frontend's `mtu` and `connected`; stdout stays empty.
+//!
+//! xenstore is the fake tools on PATH (nothing at `$XENSTORED_PATH`), or for the tests of
+//! the wire path ([`Host::wire`]) a fake xenstored at `$XENSTORED_PATH` that the hook
+//! talks to itself, the tools on PATH failing if called.
 
 mod common;
 
@@ -21,14 +25,25 @@ fn isp() -> String {
 }
 
 /// A started ISP host in the simulator with the fresh (down) device `vif`, and a store.
+///
+/// Fields drop in order: the fake xenstore (and its server) before its directory.
 struct Host {
-    _dir: tempfile::TempDir,
-    state: PathBuf,
     xs: FakeXenstore,
+    state: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Host {
     fn new(devices: &[&str]) -> Host {
+        Host::with(devices, false)
+    }
+
+    /// [`Host::new`] with the store served by the fake xenstored, the tools broken.
+    fn wire(devices: &[&str]) -> Host {
+        Host::with(devices, true)
+    }
+
+    fn with(devices: &[&str], wire: bool) -> Host {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state.json");
         sim_ok(&state, &["--config", &isp(), "start"]);
@@ -39,6 +54,10 @@ impl Host {
         }
         std::fs::write(&state, k.to_string()).unwrap();
         let xs = FakeXenstore::new(&dir.path().join("xs"));
+        if wire {
+            xs.serve_socket();
+            xs.break_tools();
+        }
         Host { _dir: dir, state, xs }
     }
 
@@ -77,7 +96,8 @@ impl Host {
                 "PATH",
                 format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.xs.bin_dir().display()),
             )
-            .env("BROUTER_STATE_DIR", self.state.parent().unwrap());
+            .env("BROUTER_STATE_DIR", self.state.parent().unwrap())
+            .env("XENSTORED_PATH", self.xs.xenstored_path());
         for (k, v) in shell {
             cmd.env(k, v);
         }
@@ -115,6 +135,46 @@ fn failed(h: &Host, out: &Output, domid: u32, before: &str, words: &[&str]) {
 #[test]
 fn online_reads_xenstore_over_the_shell_and_reports_like_vif_bridge() {
     let h = Host::new(&["vif7.0"]);
+    let calls = online_then_offline(&h);
+    // Few calls: one list, one read of every key, one write of every pair.
+    let count = |tool: &str| calls.lines().filter(|l| l.starts_with(tool)).count();
+    assert_eq!(count("xenstore-read"), 1, "{calls}");
+    assert_eq!(count("xenstore-write"), 1, "{calls}");
+    assert!(calls.contains(
+        "xenstore-write /local/domain/7/device/vif/0/mtu 1400 backend/vif/7/0/hotplug-status connected"
+    ));
+}
+
+#[test]
+fn online_speaks_to_xenstored_itself_when_one_is_reachable() {
+    let h = Host::wire(&["vif7.0"]);
+    let calls = online_then_offline(&h);
+    assert!(!calls.contains("xenstore-"), "a tool ran: {calls}");
+    // One read per key (a missing one is ENOENT: nothing to list), then both pairs in
+    // one transaction.
+    let lines: Vec<&str> = calls.lines().collect();
+    let reads: Vec<&str> = lines[..5].to_vec();
+    assert_eq!(
+        reads,
+        ["bridge", "mac", "ip", "mtu", "vifname"].map(|k| format!("xs-wire READ backend/vif/7/0/{k}")),
+        "{calls}"
+    );
+    assert_eq!(lines[5], "xs-wire TRANSACTION_START", "{calls}");
+    let tx = lines[6].rsplit_once(" (tx ").map(|(_, t)| t).unwrap_or_default();
+    assert_eq!(
+        lines[6..9],
+        [
+            format!("xs-wire WRITE /local/domain/7/device/vif/0/mtu 1400 (tx {tx}"),
+            format!("xs-wire WRITE backend/vif/7/0/hotplug-status connected (tx {tx}"),
+            format!("xs-wire TRANSACTION_END T (tx {tx}"),
+        ],
+        "{calls}"
+    );
+}
+
+/// Domain 7 boots with every key set (and the admin's `bridge` and `ip` leaking into
+/// xl's environment), then shuts down; what the hook asked of xenstore.
+fn online_then_offline(h: &Host) -> String {
     // xl's environment leaks the admin's `bridge` and `ip`: xenstore wins.
     h.seed(
         7,
@@ -146,26 +206,13 @@ fn online_reads_xenstore_over_the_shell_and_reports_like_vif_bridge() {
         h.xs.get("/local/domain/7/device/vif/0/mtu").as_deref(),
         Some("1400")
     );
-    // Few calls: one list, one read of every key, one write of every pair.
     let calls = h.xs.calls();
-    assert_eq!(
-        calls.lines().filter(|l| l.starts_with("xenstore-read")).count(),
-        1,
-        "{calls}"
-    );
-    assert_eq!(
-        calls.lines().filter(|l| l.starts_with("xenstore-write")).count(),
-        1,
-        "{calls}"
-    );
-    assert!(calls.contains(
-        "xenstore-write /local/domain/7/device/vif/0/mtu 1400 backend/vif/7/0/hotplug-status connected"
-    ));
 
     let off = h.libxl("offline", "vif", 7, &[]);
     assert_eq!(off.status.code(), Some(0), "{}", stderr(&off));
     assert_eq!(stdout(&off), "");
     assert!(h.link("app1-eth0")["master"].is_null());
+    calls
 }
 
 #[test]
@@ -261,12 +308,14 @@ fn a_vif_that_is_the_uplink_fails_the_device() {
 
 #[test]
 fn bad_xenstore_data_fails_the_device_through_xenstore() {
-    for (key, value) in [
-        ("ip", "not-an-address"),
-        ("mac", "00:16:3e:zz:00:07"),
-        ("mtu", "big"),
+    for (key, value, wire) in [
+        ("ip", "not-an-address", false),
+        ("mac", "00:16:3e:zz:00:07", false),
+        ("mtu", "big", false),
+        ("mac", "00:16:3e:zz:00:07", true),
+        ("mtu", "big", true),
     ] {
-        let h = Host::new(&["vif7.0"]);
+        let h = Host::with(&["vif7.0"], wire);
         let before = h.kernel();
         h.seed(7, &[("bridge", "br-hosting"), ("mac", "aa:cc:00:00:02:01")]);
         h.xs.set(&format!("backend/vif/7/0/{key}"), value);
@@ -277,13 +326,24 @@ fn bad_xenstore_data_fails_the_device_through_xenstore() {
 
 #[test]
 fn a_failing_xenstore_write_is_a_failure() {
-    let h = Host::new(&["vif7.0"]);
-    h.seed(7, &[("bridge", "br-hosting"), ("mac", "aa:cc:00:00:02:01")]);
-    h.xs.fail_writes();
-    let out = h.libxl("online", "vif", 7, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("xenstore-write"), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "");
+    // What stderr names: the tool, or the refused write and xenstored's errno.
+    for (wire, words) in [
+        (false, &["xenstore-write"][..]),
+        (
+            true,
+            &["xenstore write /local/domain/7/device/vif/0/mtu", "EACCES"][..],
+        ),
+    ] {
+        let h = Host::with(&["vif7.0"], wire);
+        h.seed(7, &[("bridge", "br-hosting"), ("mac", "aa:cc:00:00:02:01")]);
+        h.xs.fail_writes();
+        let out = h.libxl("online", "vif", 7, &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        for w in words {
+            assert!(stderr(&out).contains(w), "{w:?} not on stderr: {}", stderr(&out));
+        }
+        assert_eq!(stdout(&out), "");
+    }
 }
 
 #[test]

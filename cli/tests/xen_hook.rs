@@ -1,6 +1,8 @@
 //! The installed vif hook, driven exactly as xl drives it on a dom0: `brouter online
 //! type_if=vif` run inside the dom0 namespace, with xl's environment, stdin from /dev/null,
-//! and xenstore answered by a fake `xenstore-read`/`xenstore-write` on PATH.
+//! and xenstore answered either by a fake `xenstore-read`/`xenstore-write` on PATH (no
+//! xenstored at `$XENSTORED_PATH`), or by a fake xenstored at `$XENSTORED_PATH`, which
+//! the hook then talks to itself (the tools on PATH fail if called).
 
 mod common;
 
@@ -54,6 +56,7 @@ fn xl_runs(dom0: &Netns, hook: &Path, xs: &FakeXenstore, state: &Path, action: &
         .env("netdev", "")
         .env("vif", format!("vif{domid}.0"))
         .env("BROUTER_STATE_DIR", state)
+        .env("XENSTORED_PATH", xs.xenstored_path())
         .stdin(Stdio::null())
         .output()
         .expect("run the vif hook")
@@ -70,7 +73,18 @@ fn seed_xenstore(xs: &FakeXenstore, domid: u32, mac: &str, bridge: &str) {
 
 #[test]
 fn hook_driven_like_xl_attaches_reports_and_detaches() {
-    if !root_or_skip("hook_driven_like_xl_attaches_reports_and_detaches") {
+    hook_driven_like_xl("hook_driven_like_xl_attaches_reports_and_detaches", false);
+}
+
+#[test]
+fn hook_driven_like_xl_speaks_to_xenstored_itself() {
+    hook_driven_like_xl("hook_driven_like_xl_speaks_to_xenstored_itself", true);
+}
+
+/// Two domUs boot (one on a missing bridge), one shuts down, against the fake tools or
+/// (`wire`) the fake xenstored.
+fn hook_driven_like_xl(test: &str, wire: bool) {
+    if !root_or_skip(test) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -84,6 +98,10 @@ fn hook_driven_like_xl_attaches_reports_and_detaches() {
     assert!(installed.status.success(), "{}", stderr(&installed));
     let hook = scripts.join("brouter");
     let xs = FakeXenstore::new(&tmp.path().join("xs"));
+    if wire {
+        xs.serve_socket();
+        xs.break_tools();
+    }
 
     let dom0 = Netns::new("xenhook");
     let domu = Netns::new("xenhookdomu");
@@ -153,7 +171,14 @@ fn hook_driven_like_xl_attaches_reports_and_detaches() {
     assert!(!l.up);
 
     let calls = xs.calls();
-    assert!(calls.contains("xenstore-read backend/vif/7/0/bridge"), "{calls}");
+    let read = if wire { "xs-wire READ" } else { "xenstore-read" };
+    assert!(
+        calls.contains(&format!("{read} backend/vif/7/0/bridge")),
+        "{calls}"
+    );
+    if wire {
+        assert!(!calls.contains("xenstore-"), "a tool ran: {calls}");
+    }
     assert!(
         calls.contains("backend/vif/7/0/hotplug-status connected"),
         "{calls}"

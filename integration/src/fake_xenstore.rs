@@ -13,14 +13,25 @@
 //! Xen's own scripts put `/usr/bin` (where xenstore-utils installs the real tools) before
 //! the caller's PATH, so for them the tools are also given as exported bash functions
 //! ([`FakeXenstore::bash_functions`]), which bash resolves before any PATH lookup.
+//!
+//! The same tree is also served over xenstore's wire protocol by a fake xenstored
+//! ([`FakeXenstore::serve_socket`], `crate::fake_xenstored`), as libxenstore (Xen's own
+//! tools, libxl) and brouter's hook find one through `XENSTORED_PATH`. A hook given
+//! [`FakeXenstore::xenstored_path`] talks to that fake when it runs, and uses the tools
+//! otherwise — never a real xenstored of the host running the tests.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::fake_xenstored::Server;
 
 pub struct FakeXenstore {
     bin: PathBuf,
     store: PathBuf,
     log: PathBuf,
+    /// The fake xenstored, once [`FakeXenstore::serve_socket`] started it; stopped on drop.
+    server: Mutex<Option<Server>>,
 }
 
 /// The tool names, in the order the scripts are written.
@@ -88,7 +99,53 @@ impl FakeXenstore {
             std::fs::write(&p, text).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        FakeXenstore { bin, store, log }
+        FakeXenstore {
+            bin,
+            store,
+            log,
+            server: Mutex::new(None),
+        }
+    }
+
+    /// Where the fake xenstored listens once started, for a hook's `XENSTORED_PATH`: with
+    /// no server (nothing there), the hook falls back to the tools on its PATH.
+    pub fn xenstored_path(&self) -> PathBuf {
+        self.store.parent().unwrap().join("xenstored.sock")
+    }
+
+    /// Start the fake xenstored on [`FakeXenstore::xenstored_path`] (once; later calls
+    /// return the same socket), serving this store until the `FakeXenstore` is dropped.
+    pub fn serve_socket(&self) -> PathBuf {
+        let mut server = self.server.lock().unwrap();
+        let root = self.store.parent().unwrap();
+        server
+            .get_or_insert_with(|| {
+                Server::start(
+                    &self.xenstored_path(),
+                    &self.store,
+                    &self.log,
+                    &root.join("fail-writes"),
+                )
+            })
+            .socket()
+            .to_path_buf()
+    }
+
+    /// Make every tool fail (exit 1, still logged): a hook that should speak the wire
+    /// protocol to [`FakeXenstore::serve_socket`]'s server must not spawn any.
+    pub fn break_tools(&self) {
+        let l = self.log.display();
+        for name in TOOLS {
+            let p = self.bin.join(name);
+            let text = format!(
+                "#!/bin/sh\n\
+                 echo \"$(basename \"$0\") $*\" >> '{l}'\n\
+                 echo \"$(basename \"$0\"): the test forbids the tools\" >&2\n\
+                 exit 1\n"
+            );
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
     }
 
     /// Replace the sh tools by copies of `exe`, a compiled program that acts as the tool
@@ -168,12 +225,14 @@ impl FakeXenstore {
         out
     }
 
-    /// Make every later `xenstore-write` fail.
+    /// Make every later `xenstore-write` fail, and every change through the fake
+    /// xenstored (`EACCES`).
     pub fn fail_writes(&self) {
         std::fs::write(self.store.parent().unwrap().join("fail-writes"), "").unwrap();
     }
 
-    /// Every call so far, one per line (`xenstore-write backend/vif/7/0/hotplug-status connected`).
+    /// Every call so far, one per line (`xenstore-write backend/vif/7/0/hotplug-status
+    /// connected`; through the fake xenstored `xs-wire READ backend/vif/7/0/mac`).
     pub fn calls(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap()
     }

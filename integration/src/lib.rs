@@ -9,6 +9,7 @@ pub mod dnsmasq_procs;
 pub mod drift_lab;
 pub mod drop_proof;
 pub mod fake_xenstore;
+pub mod fake_xenstored;
 pub mod fixture_lab;
 pub mod frames;
 pub mod netns;
