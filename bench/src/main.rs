@@ -58,7 +58,7 @@ fn main() {
     }
     if want("changes") {
         eprintln!("case 7: a change costs as much as its size");
-        cases::changes::run(&mut r, cases::runs(5).min(quick));
+        cases::changes::run(&mut r, cases::runs(11).min(quick));
     }
     if want("check") {
         eprintln!("case 8: check by networks, re-read of 10,000 forwards");

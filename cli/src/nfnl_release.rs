@@ -17,8 +17,11 @@
 //! nfnetlink sockets: the child's exit is then the last release and the one that waits,
 //! while the hook exits at once. Why this
 //! is safe (docs/decisions.md, "vif offline hands the socket release to a child"):
-//! - the child runs nothing but `getsockopt`, `close`, `read` and `_exit` (safe after
-//!   `fork` in a multi-threaded process: no allocation, no locks);
+//! - the child runs nothing but `close_range`, `read`, `nanosleep` and `_exit` (safe after
+//!   `fork` in a multi-threaded process: no allocation, no locks); which descriptors to
+//!   keep is found before the fork, from `/proc/self/fd`, so the child closes the rest in a
+//!   few `close_range` calls instead of probing a thousand descriptors while the next hook
+//!   runs;
 //! - it closes every other descriptor first — xl's pipes (no output, no held-open pipe
 //!   after the hook exits) and brouter's per-namespace lock (the next `start` or
 //!   `vif online` is not held up by it, and finds the change complete: the kernel
@@ -49,11 +52,13 @@ pub fn hand_off() {
         return;
     }
     let [read_end, write_end] = pipe;
+    let mut keep = [0 as libc::c_int; KEEP_MAX];
+    let kept = kept_descriptors(read_end, &mut keep);
     // SAFETY: the child only calls async-signal-safe system calls, then `_exit`.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: as above; no allocation, no locks, no Rust runtime after fork.
-        unsafe { keep_nfnetlink_until_parent_exits(read_end) }
+        unsafe { keep_nfnetlink_until_parent_exits(read_end, &keep[..kept]) }
     }
     // SAFETY: closing descriptors this function opened.
     unsafe {
@@ -67,25 +72,55 @@ pub fn hand_off() {
     // end-of-file is the child's signal.
 }
 
-/// In the child: close every descriptor that is not a netfilter netlink socket (or the
-/// pipe's read end), wait for end-of-file on the pipe, exit.
+/// At most this many descriptors are kept (brouter opens two nfnetlink sockets); the
+/// rest of a longer list is closed, which only brings the wait back to the hook.
+const KEEP_MAX: usize = 16;
+
+/// The descriptors the child keeps, ascending, into `keep`; how many. The pipe's read end
+/// and every nfnetlink socket, as `/proc/self/fd` lists them (read before the fork, where
+/// allocating is fine).
+fn kept_descriptors(read_end: libc::c_int, keep: &mut [libc::c_int; KEEP_MAX]) -> usize {
+    let mut fds: Vec<libc::c_int> = std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    // SAFETY: `getsockopt` on a descriptor that is closed or not a socket just fails.
+    fds.retain(|&fd| fd == read_end || unsafe { is_nfnetlink(fd) });
+    if !fds.contains(&read_end) {
+        fds.push(read_end);
+    }
+    fds.sort_unstable();
+    fds.truncate(KEEP_MAX);
+    keep[..fds.len()].copy_from_slice(&fds);
+    fds.len()
+}
+
+/// In the child: close every descriptor but `keep` (ascending: the pipe's read end and the
+/// nfnetlink sockets), wait for end-of-file on the pipe, exit.
 ///
 /// # Safety
 /// Only to be called in a freshly forked child.
-unsafe fn keep_nfnetlink_until_parent_exits(read_end: libc::c_int) -> ! {
-    // The hook opens a handful of descriptors; anything above 1,024 goes in one call.
-    const LOW: libc::c_int = 1024;
-    for fd in 0..LOW {
-        if fd != read_end && !is_nfnetlink(fd) {
-            libc::close(fd);
+unsafe fn keep_nfnetlink_until_parent_exits(read_end: libc::c_int, keep: &[libc::c_int]) -> ! {
+    let close_range = |first: libc::c_int, last: libc::c_uint| {
+        if (first as libc::c_uint) <= last {
+            libc::syscall(
+                libc::SYS_close_range,
+                first as libc::c_uint,
+                last,
+                0 as libc::c_uint,
+            );
         }
+    };
+    let mut next = 0;
+    for &fd in keep {
+        if fd > 0 {
+            close_range(next, (fd - 1) as libc::c_uint);
+        }
+        next = fd + 1;
     }
-    libc::syscall(
-        libc::SYS_close_range,
-        LOW as libc::c_uint,
-        libc::c_uint::MAX,
-        0 as libc::c_uint,
-    );
+    close_range(next, libc::c_uint::MAX);
     let mut byte = 0u8;
     loop {
         let n = libc::read(read_end, (&mut byte as *mut u8).cast(), 1);

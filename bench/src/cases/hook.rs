@@ -58,10 +58,14 @@ fn libxl(
     })
 }
 
-/// What the toolstack writes before the hook runs.
+/// What the toolstack writes before the hook runs. libxl always writes `bridge` (its
+/// default is `xenbr0`, `libxl__device_nic_setdefault`), so the hook names the bridge and
+/// reads only the links it touches; without it, it would look for the first bridge in a
+/// dump of every link, as vif-bridge does.
 fn seed(xs: &FakeXenstore, script: &Path, domid: u32) {
     let base = format!("backend/vif/{domid}/0");
     xs.set(&format!("{base}/script"), &script.display().to_string());
+    xs.set(&format!("{base}/bridge"), "xenbr0");
     xs.set(&format!("{base}/handle"), "0");
     xs.set(&format!("{base}/mac"), "00:16:3e:00:00:07");
     xs.set(&format!("/local/domain/{domid}/device/vif/0/mtu"), "1500");
@@ -138,6 +142,29 @@ fn measure(
     r
 }
 
+/// The floor of any hook run: the two process starts it is made of — `sh` running a script
+/// that `exec`s brouter — with brouter doing nothing (`--version`), started as the hook is.
+fn process_floor(ns: &Netns, n: usize) -> Samples {
+    let brouter_bin = bin();
+    let mut floor = Samples::default();
+    for _ in 0..n {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", "exec \"$0\" --version"])
+            .arg(&brouter_bin)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(Stdio::null());
+        let (t, out) = ns.run(move || {
+            let t = Instant::now();
+            let out = cmd.output().expect("run sh");
+            (t.elapsed(), out)
+        });
+        assert!(out.status.success());
+        floor.push(ms(t));
+    }
+    floor
+}
+
 pub fn run(report: &mut Report, n: usize) {
     let ns = Netns::new("bhook");
     let state = PathBuf::from(std::env::var_os("BROUTER_STATE_DIR").expect("the bench sets a state dir"));
@@ -157,6 +184,7 @@ pub fn run(report: &mut Report, n: usize) {
     let s = measure(&ns, &script, &sh, &state, n, 10 + n as u32, false);
     let c = measure(&ns, &script, &compiled, &state, n, 10 + 2 * n as u32, false);
     drop(wired);
+    let floor = process_floor(&ns, n);
     let _ = std::fs::remove_dir_all(&dir);
     let mut t = Table::new(
         "10. The Xen hook as xl calls it",
@@ -169,12 +197,17 @@ pub fn run(report: &mut Report, n: usize) {
          process spawned. With no xenstored, the tools on PATH: the integration tests' sh scripts, and \
          the same tools compiled (`fake-xenstore-tool`, as quick to start as Xen's C tools); the hook \
          then runs one `xenstore-list`, one `xenstore-read` of all its keys and one `xenstore-write`, \
-         and the read rows are one `xenstore-read` alone, the floor of each such call.",
+         and the read rows are one `xenstore-read` alone, the floor of each such call. The floor row is \
+         what no hook can go below: `sh` starting and `exec`ing brouter, which only prints its version.",
         &["run", "ms p50 (min–max)", "N"],
     );
     for (what, x) in [
         ("hook online, fake xenstored (wire protocol)", &w.on),
         ("hook offline, fake xenstored (wire protocol)", &w.off),
+        (
+            "floor: `sh` `exec`ing `brouter --version` (the hook's two process starts)",
+            &floor,
+        ),
         ("hook online, sh fake", &s.on),
         ("hook offline, sh fake", &s.off),
         ("one sh `xenstore-read` (2 paths)", &s.read),
@@ -188,9 +221,10 @@ pub fn run(report: &mut Report, n: usize) {
     report.target(
         "Xen hook as xl calls it, online p50 (xenstored reachable, as on a dom0)",
         format!(
-            "{:.2} ms (offline {:.2} ms; through compiled tools {:.2} / {:.2} ms, sh tools {:.2} / {:.2} ms)",
+            "{:.2} ms (offline {:.2} ms; floor of its two process starts {:.2} ms; through compiled tools {:.2} / {:.2} ms, sh tools {:.2} / {:.2} ms)",
             w.on.median(),
             w.off.median(),
+            floor.median(),
             c.on.median(),
             c.off.median(),
             s.on.median(),
@@ -206,6 +240,7 @@ pub fn run(report: &mut Report, n: usize) {
             "compiled_online_ms": c.on.to_json(), "compiled_offline_ms": c.off.to_json(),
             "compiled_xenstore_read_ms": c.read.to_json(),
             "xenstored_online_ms": w.on.to_json(), "xenstored_offline_ms": w.off.to_json(),
+            "process_start_floor_ms": floor.to_json(),
         }),
     );
 }
