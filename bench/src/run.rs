@@ -107,3 +107,31 @@ pub fn peak_rss(mut cmd: Command) -> u64 {
     std::mem::forget(child); // already reaped
     own
 }
+
+/// Wait until no process of [`bin`] is left: the children `start`, `stop` and the vif
+/// hook hand their socket release to live ~200 ms after their parent returned and then
+/// release, which flushes nf_tables' deferred frees under the namespace's commit mutex.
+/// A timed command that starts meanwhile would be timed waiting for an earlier one's
+/// release; an admin's next command comes seconds later, not milliseconds. Polls
+/// `/proc` until a deadline.
+pub fn quiesce() {
+    let bin = bin().canonicalize().unwrap_or_else(|_| bin());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let running = || {
+        std::fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .bytes()
+                            .all(|b| b.is_ascii_digit())
+                    })
+                    .any(|e| std::fs::read_link(e.path().join("exe")).is_ok_and(|x| x == bin))
+            })
+            .unwrap_or(false)
+    };
+    while running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

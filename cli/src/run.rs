@@ -34,12 +34,17 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
     let mut held = None;
     let mut backend = None;
     let mut cached = false;
+    // What the converged check read of the kernel, for the run that follows when the
+    // system is not converged (a drift to repair, or `start` after a `plan` of a changed
+    // file): read once, under the lock both hold.
+    let mut observed = None;
     if let Some((summary, digest)) = file.as_ref().filter(|_| mode != Mode::Stop).and_then(cache::load) {
         cached = true;
         held = take_lock(cli, mode)?;
         let b = backend.insert(open(cli).await?);
-        if converged(&summary, digest, b, mode, cli.json, prefetch).await? {
-            return Ok(exit::OK);
+        match converged(&summary, digest, b, mode, cli.json, prefetch).await? {
+            Converged::Yes => return Ok(exit::OK),
+            Converged::No(read) => observed = read,
         }
     }
     let started = std::time::Instant::now();
@@ -78,7 +83,7 @@ pub async fn command(cli: &Cli, mode: Mode, words: &[String]) -> Result<u8, Fail
     }
     // A cache entry of this very file is kept already (a drift repair): not rewritten.
     let keep = file.as_ref().filter(|_| !cached);
-    run(&config, &mut backend, mode, cli.json, keep, prefetch).await?;
+    run(&config, &mut backend, mode, cli.json, keep, prefetch, observed).await?;
     Ok(exit::OK)
 }
 
@@ -103,6 +108,15 @@ pub fn take_lock(cli: &Cli, mode: Mode) -> Result<Option<lock::Lock>, Failure> {
     }
 }
 
+/// What the check against a cached compile found.
+pub enum Converged {
+    /// Converged, and reported.
+    Yes,
+    /// Not converged (or not provably): [`run`] plans the fresh compile, from this read of
+    /// the kernel when there is one, so a drift repair or a change reads the kernel once.
+    No(Option<Box<Observed>>),
+}
+
 /// Whether `summary` (a cached compile) shows the system converged; if so, report it.
 /// Anything else — drift, a firewall to rewrite, an unreadable kernel — is left to
 /// [`run`] with the freshly compiled configuration.
@@ -113,14 +127,14 @@ pub async fn converged(
     mode: Mode,
     json_out: bool,
     prefetch: bool,
-) -> Result<bool, Failure> {
+) -> Result<Converged, Failure> {
     let started = std::time::Instant::now();
     if prefetch {
         // The tables' read-back (the digest below) runs beside `observe`.
         backend.get().prefetch_firewall().await;
     }
     let Ok(mut observed) = backend.get().observe().await else {
-        return Ok(false);
+        return Ok(Converged::No(None));
     };
     crate::readback::sysctls(backend.get(), summary, &mut observed).await;
     tracing::debug!(
@@ -131,18 +145,19 @@ pub async fn converged(
         Ok(plan) if plan.is_empty() => {
             // The fingerprint matched; only the read-back's digest proves the contents do.
             if !crate::readback::digest_proves_converged(backend.get(), &observed, firewall_digest).await {
-                return Ok(false);
+                return Ok(Converged::No(Some(Box::new(observed))));
             }
             let warnings = uplink_warnings(summary.uplink.as_deref(), &summary.vxlans, &observed, mode);
             report(&plan, mode, json_out, &warnings);
-            Ok(true)
+            Ok(Converged::Yes)
         }
-        _ => Ok(false),
+        _ => Ok(Converged::No(Some(Box::new(observed)))),
     }
 }
 
-/// Observe, compile, read the firewall back, plan and (unless a dry run) apply `config`;
-/// the compile is kept in the cache for `file` when one is given.
+/// Observe (unless `observed` is a read just made, under the same lock), compile, read
+/// the firewall back, plan and (unless a dry run) apply `config`; the compile is kept in
+/// the cache for `file` when one is given.
 pub async fn run(
     config: &Config,
     backend: &mut Backend,
@@ -150,17 +165,21 @@ pub async fn run(
     json_out: bool,
     file: Option<&ConfigFile>,
     prefetch: bool,
+    observed: Option<Box<Observed>>,
 ) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     if prefetch && mode != Mode::Stop {
         // The tables' read-back runs beside `observe` and the compile.
         backend.get().prefetch_firewall().await;
     }
-    let mut observed = backend
-        .get()
-        .observe()
-        .await
-        .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?;
+    let mut observed = match observed {
+        Some(o) => *o,
+        None => backend
+            .get()
+            .observe()
+            .await
+            .map_err(|e| Failure::op(format!("cannot read the kernel state: {e}")))?,
+    };
     tracing::debug!(
         "read the kernel: {} links, {} addresses, {} routes, {} bindings ({:.2} ms)",
         observed.links.len(),

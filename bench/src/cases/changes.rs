@@ -171,6 +171,7 @@ fn big_config(report: &mut Report, n: usize) {
             (&moved, &base)
         };
         std::fs::write(&file, format!("{now}\n# edit {i}\n")).expect("write");
+        crate::run::quiesce();
         let (took, out) = brouter(&ns, &["--config", &file, "start"], &[]);
         assert_eq!(
             crate::run::kernel_writes(&out),
@@ -180,6 +181,7 @@ fn big_config(report: &mut Report, n: usize) {
         comment.push(ms(took));
         std::fs::write(&file, format!("{next}\n# change {i}\n")).expect("write");
         ops = ops.max(plan_ops(&ns, &file));
+        crate::run::quiesce();
         let (took, out) = brouter(&ns, &["-v", "--config", &file, "start"], &[]);
         assert!(
             crate::run::kernel_writes(&out) > 0,
@@ -208,6 +210,7 @@ fn big_config(report: &mut Report, n: usize) {
         );
         let out = ns.exec("nft", &[&edit]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        crate::run::quiesce();
         let (took, out) = brouter(&ns, &["-v", "--config", &file, "start"], &[]);
         repair.push(ms(took));
         repair_step.push(step_ms(&out.stderr));
@@ -249,7 +252,8 @@ fn big_config(report: &mut Report, n: usize) {
              its socket closed (after a transaction that deletes elements, the kernel frees them after \
              an RCU grace period, and closing an nfnetlink socket meanwhile waits for it, as `nft` does \
              on exit; brouter's `start` leaves that wait to a child it forks after the commit, as the \
-             vif hook does). Dump floor: brouter's two tables, every element and binding \
+             vif hook does; each timed `start` begins once the last such child is gone, as an \
+             admin's next command would). Dump floor: brouter's two tables, every element and binding \
              included, dumped over nfnetlink in-process (no process start). Where the targets are \
              missed: the drift repair's whole `start` is the process, the cached-compile check that \
              finds the digest changed, parsing the 645 KB file and reading both tables back; its \
