@@ -95,9 +95,7 @@ impl FakeXenstore {
              for p in \"$@\"; do rm -rf \"$(key \"$p\")\"; done\n"
         );
         for (name, text) in TOOLS.iter().zip([read, write, list, exists, rm]) {
-            let p = bin.join(name);
-            std::fs::write(&p, text).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            write_script(&bin.join(name), &text);
         }
         FakeXenstore {
             bin,
@@ -135,16 +133,14 @@ impl FakeXenstore {
     /// protocol to [`FakeXenstore::serve_socket`]'s server must not spawn any.
     pub fn break_tools(&self) {
         let l = self.log.display();
+        let text = format!(
+            "#!/bin/sh\n\
+             echo \"$(basename \"$0\") $*\" >> '{l}'\n\
+             echo \"$(basename \"$0\"): the test forbids the tools\" >&2\n\
+             exit 1\n"
+        );
         for name in TOOLS {
-            let p = self.bin.join(name);
-            let text = format!(
-                "#!/bin/sh\n\
-                 echo \"$(basename \"$0\") $*\" >> '{l}'\n\
-                 echo \"$(basename \"$0\"): the test forbids the tools\" >&2\n\
-                 exit 1\n"
-            );
-            std::fs::write(&p, text).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            write_script(&self.bin.join(name), &text);
         }
     }
 
@@ -180,10 +176,7 @@ impl FakeXenstore {
 
     /// Where a key lives in the tree.
     fn file(&self, key: &str) -> PathBuf {
-        match key.strip_prefix('/') {
-            Some(abs) => self.store.join(abs),
-            None => self.store.join("local/domain/0").join(key),
-        }
+        node_file(&self.store, key)
     }
 
     /// Seed a key, as the toolstack would (`backend/vif/7/0/bridge`).
@@ -236,4 +229,20 @@ impl FakeXenstore {
     pub fn calls(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap()
     }
+}
+
+/// The file of key `key` in the tree `store`: an absolute key from the root, a relative
+/// one under the dom0's home `/local/domain/0` — the convention the tools, the fake
+/// xenstored and the tests share.
+pub(crate) fn node_file(store: &Path, key: &str) -> PathBuf {
+    match key.strip_prefix('/') {
+        Some(abs) => store.join(abs),
+        None => store.join("local/domain/0").join(key),
+    }
+}
+
+/// Write an executable script.
+fn write_script(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

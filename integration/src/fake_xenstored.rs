@@ -283,10 +283,7 @@ impl Store {
         if !valid {
             return Err("EINVAL");
         }
-        Ok(match path.strip_prefix('/') {
-            Some(abs) => self.tree.join(abs),
-            None => self.tree.join("local/domain/0").join(path),
-        })
+        Ok(crate::fake_xenstore::node_file(&self.tree, path))
     }
 
     fn log(&self, line: &str) {

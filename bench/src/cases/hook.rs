@@ -51,9 +51,15 @@ fn libxl(
     if wire {
         cmd.env("XENSTORED_PATH", xs.xenstored_path());
     }
+    timed_in(ns, cmd)
+}
+
+/// Run `cmd` from a thread inside `ns` (as xl starts the hook in its own namespace, no
+/// `ip netns exec` between), timed.
+fn timed_in(ns: &Netns, mut cmd: Command) -> (Duration, Output) {
     ns.run(move || {
         let t = Instant::now();
-        let out = cmd.output().expect("run the hook");
+        let out = cmd.output().expect("run the command");
         (t.elapsed(), out)
     })
 }
@@ -154,11 +160,7 @@ fn process_floor(ns: &Netns, n: usize) -> Samples {
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .stdin(Stdio::null());
-        let (t, out) = ns.run(move || {
-            let t = Instant::now();
-            let out = cmd.output().expect("run sh");
-            (t.elapsed(), out)
-        });
+        let (t, out) = timed_in(ns, cmd);
         assert!(out.status.success());
         floor.push(ms(t));
     }
