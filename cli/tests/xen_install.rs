@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
 use common::fake_xenstore::FakeXenstore;
-use common::{brouter, run, stderr, stdout};
+use common::{brouter, output_of_fresh_script, run, stderr, stdout};
 
 fn install(dir: &std::path::Path) -> std::process::Output {
     run(&["xen", "install", "--dir", dir.to_str().unwrap()])
@@ -139,17 +139,17 @@ fn hook_reports_a_missing_brouter_binary_through_xenstore() {
     .unwrap();
     let xs = FakeXenstore::new(&dir.path().join("xs"));
 
-    let out = Command::new(&hook)
-        .args(["online", "type_if=vif"])
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", xs.bin_dir().display()))
-        .env("vif", "vif3.0")
-        .env("XENBUS_PATH", "backend/vif/3/0")
-        .env("XENBUS_TYPE", "vif")
-        .env("XENBUS_BASE_PATH", "backend")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = output_of_fresh_script(
+        Command::new(&hook)
+            .args(["online", "type_if=vif"])
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", xs.bin_dir().display()))
+            .env("vif", "vif3.0")
+            .env("XENBUS_PATH", "backend/vif/3/0")
+            .env("XENBUS_TYPE", "vif")
+            .env("XENBUS_BASE_PATH", "backend")
+            .stdin(Stdio::null()),
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(xs.get("backend/vif/3/0/hotplug-status").as_deref(), Some("error"));
     let error = xs.get("backend/vif/3/0/hotplug-error").unwrap_or_default();
@@ -186,11 +186,7 @@ fn hook_dispatches_hotplug_actions_to_vif_and_the_rest_to_the_network_script() {
         ),
         (&["stop"][..], "stop"),
     ] {
-        let out = Command::new(&hook)
-            .args(argv)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = output_of_fresh_script(Command::new(&hook).args(argv).stdin(Stdio::null()));
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(stdout(&out).trim(), runs);
     }

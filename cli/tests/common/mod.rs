@@ -63,3 +63,22 @@ pub fn stderr(o: &Output) -> String {
 /// counted by `scripts/test` otherwise (see `brouter_integration::skip`).
 #[allow(unused_imports)] // each test file uses a different part
 pub use brouter_integration::skip::{have, skip, tool_or_skip};
+
+/// `cmd`'s output, for a program the test has just written: run again while the kernel
+/// says `ETXTBSY`. Another test thread of this binary may fork between the write and
+/// the close of the file, and its child holds the write descriptor until it execs; that
+/// lasts microseconds, so this retries until a deadline, not for a fixed time.
+pub fn output_of_fresh_script(cmd: &mut Command) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match cmd.output() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other.unwrap_or_else(|e| panic!("run {cmd:?}: {e}")),
+        }
+    }
+}
