@@ -86,21 +86,21 @@ impl NetnsTarget {
         }
     }
 
-    /// Run `f` on a fresh OS thread inside this namespace and return its result.
-    /// For `Current`, `f` still runs on its own thread so callers behave the same.
+    /// Run `f` inside this namespace and return its result: on a fresh OS thread for a
+    /// named namespace (`setns` moves only the calling thread, and the caller's must stay
+    /// where it is), on the caller's own thread for `Current` — the Xen hook opens its
+    /// sockets this way on every vif, and a thread costs it a stack mapping and a join.
     pub fn run<R, F>(&self, f: F) -> io::Result<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let ns = match self {
-            NetnsTarget::Current => None,
-            NetnsTarget::Named(name) => Some((name.clone(), open(name)?)),
+        let (name, ns) = match self {
+            NetnsTarget::Current => return Ok(f()),
+            NetnsTarget::Named(name) => (name.clone(), open(name)?),
         };
         let handle = std::thread::spawn(move || -> io::Result<R> {
-            if let Some((name, ns)) = ns {
-                enter(&name, &ns)?;
-            }
+            enter(&name, &ns)?;
             Ok(f())
         });
         handle

@@ -19,11 +19,28 @@ use std::path::Path;
 
 use report::Report;
 
+/// Where brouter's state goes in the bench: on a tmpfs, as `/run/brouter` is on every
+/// Debian host (systemd and sysvinit both mount `/run` as tmpfs), so a state file's
+/// `fsync` costs what it costs users; `/dev/shm` when it is one (this bench host's `/run`
+/// and `/tmp` are on its disk), else the temporary directory.
+fn state_base() -> std::path::PathBuf {
+    const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
+    let shm = std::path::Path::new("/dev/shm");
+    // SAFETY: `statfs` fills the struct it is given; the path is NUL-terminated.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    let on_tmpfs = unsafe { libc::statfs(c"/dev/shm".as_ptr(), &mut fs) } == 0 && fs.f_type as libc::c_long == TMPFS_MAGIC;
+    if on_tmpfs {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 fn main() {
     if !brouter_integration::root_or_skip("brouter-bench") {
         std::process::exit(2);
     }
-    let state = std::env::temp_dir().join(format!("brouter-bench-state-{}", std::process::id()));
+    let state = state_base().join(format!("brouter-bench-state-{}", std::process::id()));
     std::env::set_var("BROUTER_STATE_DIR", &state);
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let want = |c: &str| only.is_empty() || only.split(',').any(|o| o == c);

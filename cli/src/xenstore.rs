@@ -6,9 +6,9 @@
 //!
 //! - Where a xenstored is reachable, found as libxenstore finds it (`$XENSTORED_PATH`, its
 //!   socket, the xenbus device), brouter speaks its wire protocol itself
-//!   ([`crate::xenstore_wire`]): one `XS_READ` per wanted key (a missing key is `ENOENT`,
-//!   so nothing is listed first) and every pair written in one transaction, on one
-//!   connection, with no process spawned.
+//!   ([`crate::xenstore_wire`]): one `XS_READ` per wanted key, all sent before the first
+//!   answer is read (a missing key is `ENOENT`, so nothing is listed first), and every
+//!   pair written in one transaction, on one connection, with no process spawned.
 //! - Otherwise (no hypervisor; a fake xenstore made of tools on PATH), the `xenstore-*`
 //!   tools on PATH as Xen's own scripts use them: one `xenstore-list` to learn which of the
 //!   wanted keys exist, one `xenstore-read` of all of them (it takes several paths and
@@ -49,14 +49,13 @@ impl Xenstore {
     /// is absent is simply not in the map; a store that cannot be read is an error.
     pub fn read_keys(&self, keys: &[&str]) -> Result<BTreeMap<String, String>, String> {
         if let Some(mut conn) = self.wire() {
-            let mut out = BTreeMap::new();
-            for k in keys {
-                let path = format!("{}/{k}", self.path);
-                if let Some(v) = conn.read(&path).map_err(|e| e.to_string())? {
-                    out.insert(k.to_string(), v.trim().to_string());
-                }
-            }
-            return Ok(out);
+            let paths: Vec<String> = keys.iter().map(|k| format!("{}/{k}", self.path)).collect();
+            let values = conn.read_all(&paths).map_err(|e| e.to_string())?;
+            let found = keys
+                .iter()
+                .zip(values)
+                .filter_map(|(k, v)| Some((k.to_string(), v?.trim().to_string())));
+            return Ok(found.collect());
         }
         let listed = run("xenstore-list", std::slice::from_ref(&self.path))?;
         let present: Vec<&str> = keys

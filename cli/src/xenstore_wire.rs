@@ -6,7 +6,9 @@
 //! `u32` in native byte order — type, request id, transaction id, payload length — then
 //! the payload (at most 4096 bytes). Paths are NUL-terminated; a relative path is under the
 //! connection's home (`/local/domain/0` for the dom0). A failure is an `XS_ERROR` reply
-//! carrying an errno name (`ENOENT\0`).
+//! carrying an errno name (`ENOENT\0`). A reply carries its request's id, so several
+//! requests can be sent before the first reply is read (xenstored answers a connection's
+//! requests in the order they came): the hook's reads take one round trip, not five.
 //!
 //! xenstored is found as libxenstore's `xs_open` finds it (tools/libs/store/xs.c,
 //! tools/xenstore/xs_lib.c): first `xs_daemon_socket()` — `$XENSTORED_PATH`, else
@@ -139,12 +141,32 @@ impl Connection {
 
     /// The value of `path`, `None` if there is no such node (`ENOENT`). A value that is
     /// not UTF-8 is read lossily: the hook's keys are text.
+    #[cfg(test)]
     pub fn read(&mut self, path: &str) -> Result<Option<String>, Error> {
-        match self.request("read", path, XS_READ, 0, &nul_terminated(path)) {
-            Ok(v) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
-            Err(e) if e.errno() == Some("ENOENT") => Ok(None),
-            Err(e) => Err(e),
+        let mut v = self.read_all(std::slice::from_ref(&path.to_string()))?;
+        Ok(v.pop().flatten())
+    }
+
+    /// The value of each of `paths` (`None`: no such node), asked all at once: every
+    /// `XS_READ` is sent before the first reply is read, each with its own request id,
+    /// and the replies are matched by it — one round trip to xenstored instead of one per
+    /// key. xenstored answers a connection's requests in order, and the xenbus device
+    /// hands each reply back with the request id it was given.
+    pub fn read_all(&mut self, paths: &[String]) -> Result<Vec<Option<String>>, Error> {
+        let requests: Vec<(&str, u32, Vec<u8>)> = paths
+            .iter()
+            .map(|p| (p.as_str(), XS_READ, nul_terminated(p)))
+            .collect();
+        let replies = self.pipelined("read", 0, &requests)?;
+        let mut out = Vec::with_capacity(paths.len());
+        for reply in replies {
+            match reply {
+                Ok(v) => out.push(Some(String::from_utf8_lossy(&v).into_owned())),
+                Err(e) if e.errno() == Some("ENOENT") => out.push(None),
+                Err(e) => return Err(e),
+            }
         }
+        Ok(out)
     }
 
     /// Write every `(path, value)` pair in one transaction, so xl never sees some of them
@@ -158,12 +180,17 @@ impl Connection {
         loop {
             tries += 1;
             let tx = self.transaction_start()?;
-            for (path, value) in pairs {
-                if let Err(e) = self.write_one(tx, path, value) {
-                    // Abandon it; the write's error is the one to tell.
-                    let _ = self.transaction_end(tx, false);
-                    return Err(e);
-                }
+            // The writes go out together (nothing is visible before the commit); the
+            // commit waits for their answers, so a refused one abandons them all.
+            let requests: Vec<(&str, u32, Vec<u8>)> = pairs
+                .iter()
+                .map(|(path, value)| (path.as_str(), XS_WRITE, write_payload(path, value)))
+                .collect();
+            let written = self.pipelined("write", tx, &requests)?;
+            if let Some(Err(e)) = written.into_iter().find(Result::is_err) {
+                // Abandon it; the write's error is the one to tell.
+                let _ = self.transaction_end(tx, false);
+                return Err(e);
             }
             match self.transaction_end(tx, true) {
                 Err(e) if e.errno() == Some("EAGAIN") && tries < TRANSACTION_TRIES => continue,
@@ -173,9 +200,8 @@ impl Connection {
     }
 
     fn write_one(&mut self, tx: u32, path: &str, value: &str) -> Result<(), Error> {
-        let mut payload = nul_terminated(path);
-        payload.extend_from_slice(value.as_bytes());
-        self.request("write", path, XS_WRITE, tx, &payload).map(|_| ())
+        self.request("write", path, XS_WRITE, tx, &write_payload(path, value))
+            .map(|_| ())
     }
 
     /// A new transaction's id (xenstored answers it in decimal).
@@ -195,7 +221,7 @@ impl Connection {
     }
 
     /// One request and its reply's payload; `XS_ERROR` becomes an error with its errno
-    /// name. Watch events (none is set here) are skipped.
+    /// name.
     fn request(
         &mut self,
         op: &'static str,
@@ -204,40 +230,74 @@ impl Connection {
         tx: u32,
         payload: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        if payload.len() > PAYLOAD_MAX {
-            return Err(self.error(
-                op,
-                path,
-                Why::Io(format!("{} bytes, over xenstore's 4096", payload.len())),
-            ));
+        let mut replies = self.pipelined(op, tx, &[(path, ty, payload.to_vec())])?;
+        replies.pop().expect("one reply per request")
+    }
+
+    /// Send every `(path, type, payload)` request in transaction `tx` before reading any
+    /// reply, then read one reply per request: the outer error when the connection fails,
+    /// else each request's own answer (its payload, or xenstored's `XS_ERROR`), in the
+    /// order asked. Request ids are 1, 2, …; watch events (none is set here) are skipped.
+    fn pipelined(
+        &mut self,
+        op: &'static str,
+        tx: u32,
+        requests: &[(&str, u32, Vec<u8>)],
+    ) -> Result<Vec<Result<Vec<u8>, Error>>, Error> {
+        let path_of = |i: usize| requests.get(i).map_or("", |r| r.0);
+        let io_err =
+            |c: &Connection, i: usize, e: std::io::Error| c.error(op, path_of(i), Why::Io(e.to_string()));
+        for (i, (path, ty, payload)) in requests.iter().enumerate() {
+            if payload.len() > PAYLOAD_MAX {
+                return Err(self.error(
+                    op,
+                    path,
+                    Why::Io(format!("{} bytes, over xenstore's 4096", payload.len())),
+                ));
+            }
+            let mut msg = header(*ty, i as u32 + 1, tx, payload.len());
+            msg.extend_from_slice(payload);
+            // One write per message: the xenbus device wants each one whole.
+            self.stream().write_all(&msg).map_err(|e| io_err(self, i, e))?;
         }
-        // req_id 0, as libxenstore sends it: one request at a time, the reply is the next.
-        let mut msg = header(ty, 0, tx, payload.len());
-        msg.extend_from_slice(payload);
-        let io_err = |c: &Connection, e: std::io::Error| c.error(op, path, Why::Io(e.to_string()));
-        // One write of the whole message: the xenbus device wants it whole.
-        self.stream().write_all(&msg).map_err(|e| io_err(self, e))?;
-        loop {
+        let mut replies: Vec<Option<Result<Vec<u8>, Error>>> = requests.iter().map(|_| None).collect();
+        let mut pending = requests.len();
+        while pending > 0 {
             let mut hdr = [0u8; 16];
-            self.stream().read_exact(&mut hdr).map_err(|e| io_err(self, e))?;
+            self.stream()
+                .read_exact(&mut hdr)
+                .map_err(|e| io_err(self, 0, e))?;
             let word =
                 |i: usize| u32::from_ne_bytes([hdr[i * 4], hdr[i * 4 + 1], hdr[i * 4 + 2], hdr[i * 4 + 3]]);
-            let (rty, len) = (word(0), word(3) as usize);
+            let (rty, req_id, len) = (word(0), word(1) as usize, word(3) as usize);
             if len > PAYLOAD_MAX {
-                return Err(self.error(op, path, Why::Io(format!("a reply of {len} bytes"))));
+                return Err(self.error(op, "", Why::Io(format!("a reply of {len} bytes"))));
             }
             let mut body = vec![0u8; len];
-            self.stream().read_exact(&mut body).map_err(|e| io_err(self, e))?;
-            match rty {
-                XS_WATCH_EVENT => continue,
+            self.stream()
+                .read_exact(&mut body)
+                .map_err(|e| io_err(self, 0, e))?;
+            if rty == XS_WATCH_EVENT {
+                continue;
+            }
+            let i = req_id.wrapping_sub(1);
+            let Some((path, ty, _)) = requests.get(i).filter(|_| replies[i].is_none()) else {
+                return Err(self.error(op, "", Why::Io(format!("a reply to request {req_id}, not asked"))));
+            };
+            replies[i] = Some(match rty {
                 XS_ERROR => {
                     let name = String::from_utf8_lossy(&body).trim_end_matches('\0').to_string();
-                    return Err(self.error(op, path, Why::Xenstored(name)));
+                    Err(self.error(op, path, Why::Xenstored(name)))
                 }
-                t if t == ty => return Ok(body),
+                t if t == *ty => Ok(body),
                 t => return Err(self.error(op, path, Why::Io(format!("a reply of type {t} to type {ty}")))),
-            }
+            });
+            pending -= 1;
         }
+        Ok(replies
+            .into_iter()
+            .map(|r| r.expect("every request answered"))
+            .collect())
     }
 
     fn stream(&mut self) -> &mut dyn ReadWrite {
@@ -267,6 +327,13 @@ fn header(ty: u32, req_id: u32, tx: u32, len: usize) -> Vec<u8> {
         h.extend_from_slice(&w.to_ne_bytes());
     }
     h
+}
+
+/// An `XS_WRITE` payload: the path, NUL, the value (not terminated).
+fn write_payload(path: &str, value: &str) -> Vec<u8> {
+    let mut payload = nul_terminated(path);
+    payload.extend_from_slice(value.as_bytes());
+    payload
 }
 
 fn nul_terminated(s: &str) -> Vec<u8> {
@@ -303,6 +370,50 @@ mod tests {
         assert_eq!(c.read("backend/vif/7/0/ip").unwrap(), None);
         let calls = xs.calls();
         assert!(calls.contains("xs-wire READ backend/vif/7/0/ip\n"), "{calls}");
+    }
+
+    #[test]
+    fn all_keys_are_asked_before_any_answer_and_answers_match_by_request_id() {
+        use std::os::unix::net::UnixListener;
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("xenstored");
+        let listener = UnixListener::bind(&sock).unwrap();
+        // A xenstored that reads all three requests before it answers any, then answers
+        // them last first: a client that waited for each answer would hang here.
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut asked = Vec::new();
+            for _ in 0..3 {
+                let mut hdr = [0u8; 16];
+                conn.read_exact(&mut hdr).unwrap();
+                let word = |i: usize| u32::from_ne_bytes(hdr[i * 4..i * 4 + 4].try_into().unwrap());
+                let mut body = vec![0u8; word(3) as usize];
+                conn.read_exact(&mut body).unwrap();
+                asked.push((word(0), word(1), String::from_utf8(body).unwrap()));
+            }
+            for (ty, req_id, path) in asked.iter().rev() {
+                assert_eq!(*ty, XS_READ);
+                let (rty, body) = match path.trim_end_matches('\0') {
+                    "k/missing" => (XS_ERROR, b"ENOENT\0".to_vec()),
+                    p => (XS_READ, format!("value of {p}").into_bytes()),
+                };
+                let mut msg = header(rty, *req_id, 0, body.len());
+                msg.extend_from_slice(&body);
+                conn.write_all(&msg).unwrap();
+            }
+        });
+        let mut c = Connection::open_at(&sock).unwrap();
+        let paths = ["k/a", "k/missing", "k/b"].map(String::from);
+        let values = c.read_all(&paths).unwrap();
+        server.join().unwrap();
+        assert_eq!(
+            values,
+            [
+                Some("value of k/a".to_string()),
+                None,
+                Some("value of k/b".to_string())
+            ]
+        );
     }
 
     #[test]

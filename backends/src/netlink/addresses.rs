@@ -56,12 +56,17 @@ pub async fn delete_address(handle: &Handle, link: &str, addr: Ipv4Net) -> Resul
         .map_err(|e| from_rtnl(&what, e))
 }
 
-/// Delete every IPv6 address of `link` (`ip -6 address flush dev <link>`). The addresses
-/// are listed with strict checking on, so the kernel answers for this link only (the
-/// cost does not grow with the vifs on the host); an address gone in between is fine.
-pub async fn flush_ipv6(handle: &Handle, route_fd: RawFd, link: &str) -> Result<(), BackendError> {
+/// Delete every IPv6 address of `link` (`ip -6 address flush dev <link>`), whose index
+/// is `index`. The addresses are listed with strict checking on, so the kernel answers
+/// for this link only (the cost does not grow with the vifs on the host); an address gone
+/// in between is fine.
+pub async fn flush_ipv6(
+    handle: &Handle,
+    route_fd: RawFd,
+    link: &str,
+    index: u32,
+) -> Result<(), BackendError> {
     let what = format!("flush the IPv6 addresses of {link}");
-    let index = index_of(handle, link, &what).await?;
     let strict = super::observe::StrictCheck::on(route_fd).ok();
     let mut req = handle.address().get();
     req.message_mut().header.family = AddressFamily::Inet6;

@@ -124,12 +124,16 @@ pub async fn delete_link(handle: &Handle, name: &str) -> Result<(), BackendError
         .map_err(|e| from_rtnl(&format!("delete link {name}"), e))
 }
 
-/// Attach `link` to bridge `master`, or detach it from whatever bridge it is in.
-pub async fn set_master(handle: &Handle, link: &str, master: Option<&str>) -> Result<(), BackendError> {
+/// Attach `link` to bridge `master` (its name and index), or detach it from whatever
+/// bridge it is in.
+pub async fn set_master(
+    handle: &Handle,
+    link: &str,
+    master: Option<(&str, u32)>,
+) -> Result<(), BackendError> {
     let (what, msg) = match master {
-        Some(m) => {
+        Some((m, index)) => {
             let what = format!("attach {link} to {m}");
-            let index = index_of(handle, m, &what).await?;
             (what, LinkUnspec::new_with_name(link).controller(index).build())
         }
         None => (

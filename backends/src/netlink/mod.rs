@@ -81,8 +81,9 @@ pub struct NetlinkBackend {
     /// [`NetBackend::prefetch_firewall`], taken by the next read of them.
     prefetch: Option<std::thread::JoinHandle<std::io::Result<std::io::Result<firewall::drift::ReadBack>>>>,
     /// Link indexes by name from the last `observe` (and lookups since), for requests the
-    /// kernel addresses by index (a cluster's flood and neighbour entries): one round trip
-    /// each instead of two. A link brouter deletes or renames is forgotten.
+    /// kernel addresses by index (a cluster's flood and neighbour entries, a bridge to
+    /// attach to, a vif's IPv6 addresses): one round trip each instead of two. A link
+    /// brouter deletes or renames is forgotten.
     indexes: std::collections::HashMap<String, u32>,
 }
 
@@ -377,7 +378,9 @@ impl NetBackend for NetlinkBackend {
     }
 
     async fn observe_links(&mut self, names: &[String]) -> BackendResult<Observed> {
-        let (links, addresses, addresses6) = observe::named(&self.handle, self.route_fd, names).await?;
+        let (links, addresses, addresses6, indexes) =
+            observe::named(&self.handle, self.route_fd, names).await?;
+        self.indexes.extend(indexes);
         let memory = self.memory.load()?;
         let socket = self.binding_socket()?;
         let mut bindings = Vec::new();
@@ -484,6 +487,10 @@ impl NetBackend for NetlinkBackend {
     }
 
     async fn set_master(&mut self, link: &str, master: Option<&str>) -> BackendResult<()> {
+        let master = match master {
+            Some(m) => Some((m, self.index(m).await?)),
+            None => None,
+        };
         links::set_master(&self.handle, link, master).await
     }
 
@@ -654,7 +661,8 @@ impl NetBackend for NetlinkBackend {
     }
 
     async fn flush_ipv6(&mut self, link: &str) -> BackendResult<()> {
-        addresses::flush_ipv6(&self.handle, self.route_fd, link).await
+        let index = self.index(link).await?;
+        addresses::flush_ipv6(&self.handle, self.route_fd, link, index).await
     }
 
     async fn set_alias(&mut self, link: &str, alias: &str) -> BackendResult<()> {

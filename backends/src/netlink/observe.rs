@@ -118,11 +118,7 @@ pub async fn dump(
 /// `route_fd` is the connection's socket: the address requests switch on its strict
 /// checking (`NETLINK_GET_STRICT_CHK`) so the kernel answers for the named links only,
 /// instead of walking every link; it is switched off again before anything else is sent.
-pub async fn named(
-    handle: &Handle,
-    route_fd: RawFd,
-    names: &[String],
-) -> Result<(Vec<Link>, Vec<Address>, Vec<Address6>), BackendError> {
+pub async fn named(handle: &Handle, route_fd: RawFd, names: &[String]) -> Result<NamedLinks, BackendError> {
     let mut msgs = Vec::new();
     // A name no link can have (empty, or longer than IFNAMSIZ - 1) is absent, not an error.
     for name in names.iter().filter(|n| !n.is_empty() && n.len() < libc::IFNAMSIZ) {
@@ -164,8 +160,13 @@ pub async fn named(
         .filter_map(|m| link_name(m).map(|n| (m.header.index, n.to_string())))
         .collect();
     let (addresses, addresses6) = addresses_of(handle, route_fd, &wanted).await?;
-    Ok((links, addresses, addresses6))
+    let indexes = index_names.into_iter().map(|(i, n)| (n, i)).collect();
+    Ok((links, addresses, addresses6, indexes))
 }
+
+/// What [`named`] read: the links, their IPv4 and IPv6 addresses, and the index of each
+/// link it looked at (their bridges too) by name.
+pub type NamedLinks = (Vec<Link>, Vec<Address>, Vec<Address6>, HashMap<String, u32>);
 
 /// The IPv4 and IPv6 addresses of the links in `wanted` (index → name).
 ///

@@ -195,8 +195,10 @@ pub fn run(report: &mut Report, n: usize) {
          time, anti-spoofing on (online binds the xenstore `ip`, offline unbinds), against three fake \
          xenstores over the same kind of directory tree. \"xenstored\": a fake xenstored on a Unix \
          socket at `$XENSTORED_PATH` — what the hook finds on a dom0 (xenstored's socket or the xenbus \
-         device): it speaks the wire protocol itself, one read per key and one write transaction, no \
-         process spawned. With no xenstored, the tools on PATH: the integration tests' sh scripts, and \
+         device): it speaks the wire protocol itself, its reads sent together (one round trip) and its \
+         writes in one transaction, no process spawned. brouter's state directory is on a tmpfs, as \
+         `/run/brouter` is on a Debian host (its state file's `fsync` costs what it costs users there; on \
+         this host's disk it adds ~2 ms). With no xenstored, the tools on PATH: the integration tests' sh scripts, and \
          the same tools compiled (`fake-xenstore-tool`, as quick to start as Xen's C tools); the hook \
          then runs one `xenstore-list`, one `xenstore-read` of all its keys and one `xenstore-write`, \
          and the read rows are one `xenstore-read` alone, the floor of each such call. The floor row is \
