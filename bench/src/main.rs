@@ -28,7 +28,8 @@ fn state_base() -> std::path::PathBuf {
     let shm = std::path::Path::new("/dev/shm");
     // SAFETY: `statfs` fills the struct it is given; the path is NUL-terminated.
     let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    let on_tmpfs = unsafe { libc::statfs(c"/dev/shm".as_ptr(), &mut fs) } == 0 && fs.f_type as libc::c_long == TMPFS_MAGIC;
+    let on_tmpfs = unsafe { libc::statfs(c"/dev/shm".as_ptr(), &mut fs) } == 0
+        && fs.f_type as libc::c_long == TMPFS_MAGIC;
     if on_tmpfs {
         shm.to_path_buf()
     } else {

@@ -212,12 +212,19 @@ impl Lab {
         keys
     }
 
-    /// domU `i`'s binding as the kernel holds it (the vif's `mac_bind` and `ip_bind`
-    /// elements), checked against what `status` says: its MAC and IPv4 addresses. The
+    /// domU `i`'s binding as the kernel holds it (the vif's `mac_bind` elements and its
+    /// IPv4 addresses and prefixes, `ip_host` and `ip_bind`), checked against what `status`
+    /// says: its MAC and IPv4 addresses. The
     /// lease script may change it between two reads, so it is read (kernel, status,
     /// kernel) until all three agree, and a disagreement that lasts is a failure.
     fn binding(&self, i: usize) -> (String, Vec<String>) {
-        let kernel = || (self.set_keys("mac_bind", i), self.set_keys("ip_bind", i));
+        let addrs = || {
+            let mut a = self.set_keys("ip_host", i);
+            a.extend(self.set_keys("ip_bind", i));
+            a.sort();
+            a
+        };
+        let kernel = || (self.set_keys("mac_bind", i), addrs());
         let end = Instant::now() + DEADLINE;
         loop {
             let before = kernel();

@@ -12,7 +12,7 @@ fn a_flushed_binding_set_is_named_and_the_binding_restored() {
     }
     let lab = DriftLab::new("drbind");
     lab.assert_spoof_dropped();
-    for set in ["ports", "mac_bind", "ip_bind"] {
+    for set in ["ports", "mac_bind", "ip_host", "ip_bind"] {
         lab.nft(&["flush", "set", "bridge", "brouter", set]);
     }
     let vif = lab.t.vif(0).to_string();

@@ -14,6 +14,7 @@
 //! concatenation each part takes a 4-byte-aligned slot (`ether_addr` 6 bytes in 8,
 //! `ipv4_addr` 4 bytes in network order).
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::IpAddr;
 
@@ -29,7 +30,7 @@ use nft_codec::types::IFNAMSIZ;
 use nft_codec::{dump, Batch, Elem, Family, SetRef};
 
 use super::nfnl::{set_elems, set_keys};
-use super::render::{IP6_BIND, IP_BIND, MAC_BIND, PORTS, TABLE};
+use super::render::{BINDING_SETS, IP6_BIND, IP6_HOST, IP_BIND, IP_HOST, MAC_BIND, PORTS, TABLE};
 
 /// An nfnetlink socket bound to one namespace (the one of the thread that opened it; it
 /// stays there whichever thread uses it), for binding and unbinding vifs. Behind a mutex
@@ -37,6 +38,12 @@ use super::render::{IP6_BIND, IP_BIND, MAC_BIND, PORTS, TABLE};
 /// is what a netlink socket needs anyway).
 pub struct BindingSocket {
     sock: Mutex<Socket>,
+    /// What [`BindingSocket::binding_of`] found of each vif it was asked about since the
+    /// last observation (`None`: not bound), for the bind or unbind of that vif that
+    /// follows in the same run: a bound vif's elements are found by reading its sets
+    /// whole, and `vif offline` would otherwise read them twice. Taken by the first write
+    /// that uses it, so it serves once.
+    last_found: Mutex<BTreeMap<String, Option<Found>>>,
 }
 
 impl std::fmt::Debug for BindingSocket {
@@ -61,15 +68,35 @@ impl BindingSocket {
     pub fn open_here() -> io::Result<BindingSocket> {
         Ok(BindingSocket {
             sock: Mutex::new(nft_codec::open()?),
+            last_found: Mutex::new(BTreeMap::new()),
         })
     }
 
     /// The binding of `vif`, or `None` if it has none (or brouter's tables do not exist).
     pub fn binding_of(&self, vif: &str) -> Result<Option<Binding>, BackendError> {
-        Ok(self
-            .find(vif)
-            .map_err(|e| read_error(vif, &e))?
-            .map(|f| f.binding))
+        let found = self.find(vif).map_err(|e| read_error(vif, &e))?;
+        let binding = found.as_ref().map(|f| f.binding.clone());
+        self.remembered().insert(vif.to_string(), found);
+        Ok(binding)
+    }
+
+    /// `vif`'s elements as [`BindingSocket::binding_of`] just found them, else read now.
+    fn found(&self, vif: &str) -> io::Result<Option<Found>> {
+        let remembered = self.remembered().remove(vif);
+        match remembered {
+            Some(found) => Ok(found),
+            None => self.find(vif),
+        }
+    }
+
+    /// Drop what [`BindingSocket::binding_of`] found: a new observation or a rewrite of
+    /// the tables makes it old.
+    pub fn forget(&self) {
+        self.remembered().clear();
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Option<Found>>> {
+        self.last_found.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Bind `binding.vif` to its MAC and addresses, replacing the binding it had, in one
@@ -79,7 +106,7 @@ impl BindingSocket {
         let wanted =
             keys_of(binding).map_err(|m| BackendError::new(ErrorKind::Invalid, format!("{what}: {m}")))?;
         let old = self
-            .find(&binding.vif)
+            .found(&binding.vif)
             .map_err(|e| read_error(&binding.vif, &e))?;
         let old_keys = old.map(|f| f.keys).unwrap_or_default();
         let mut batch = Batch::new();
@@ -91,7 +118,7 @@ impl BindingSocket {
 
     /// Remove `vif`'s binding; nothing to do if it has none (or the tables are gone).
     pub fn unbind(&self, vif: &str) -> Result<(), BackendError> {
-        let Some(old) = self.find(vif).map_err(|e| read_error(vif, &e))? else {
+        let Some(old) = self.found(vif).map_err(|e| read_error(vif, &e))? else {
             return Ok(());
         };
         let mut batch = Batch::new();
@@ -121,6 +148,7 @@ impl BindingSocket {
         fresh: bool,
         carry: Option<super::batch::Carry>,
     ) -> Result<(), BackendError> {
+        self.forget();
         let tables = super::tables(ruleset);
         let sock = self.socket();
         let apply = |mode, carry| {
@@ -150,6 +178,7 @@ impl BindingSocket {
 
     /// Delete brouter's tables (if they exist) over this socket.
     pub fn delete_firewall(&self, label: &str) -> Result<(), BackendError> {
+        self.forget();
         let sock = self.socket();
         super::batch::apply_on(
             &sock,
@@ -200,7 +229,7 @@ impl BindingSocket {
                 found.keys.push((MAC_BIND, key, None));
             }
         }
-        for set in [IP_BIND, IP6_BIND] {
+        for set in [IP_HOST, IP_BIND, IP6_HOST, IP6_BIND] {
             for (key, end) in set_elems(&sock, set)? {
                 if key.len() > IFNAMSIZ && key[..IFNAMSIZ] == name {
                     if let Some(a) = addr_of_key(&key, end.as_deref()) {
@@ -233,30 +262,33 @@ fn keys_of(b: &Binding) -> Result<Vec<RawKey>, String> {
         keys.push((MAC_BIND, key, None));
     }
     for a in &b.kernel_addrs() {
+        let host = super::render::is_host(a);
         let (set, lo, hi) = match a.trunc() {
             IpNet::V4(n) => (
-                IP_BIND,
+                if host { IP_HOST } else { IP_BIND },
                 n.network().octets().to_vec(),
                 n.broadcast().octets().to_vec(),
             ),
             IpNet::V6(n) => (
-                IP6_BIND,
+                if host { IP6_HOST } else { IP6_BIND },
                 n.network().octets().to_vec(),
                 n.broadcast().octets().to_vec(),
             ),
         };
-        let (mut key, mut end) = (name.to_vec(), name.to_vec());
+        let mut key = name.to_vec();
         key.extend_from_slice(&lo);
-        end.extend_from_slice(&hi);
-        keys.push((set, key, Some(end)));
+        // A single address is a hash set's key; a prefix an interval, first to last.
+        let end = (!host).then(|| [name.as_slice(), &hi].concat());
+        keys.push((set, key, end));
     }
     keys.dedup();
     Ok(keys)
 }
 
-/// The address or prefix an `ifname . ipv4_addr` / `ifname . ipv6_addr` interval element
-/// covers (`key` its first key, `end` its last): a prefix when the two differ only in
-/// trailing bits (all brouter writes), else the first address.
+/// The address or prefix an `ifname . ipv4_addr` / `ifname . ipv6_addr` element covers
+/// (`key` its first key, `end` its last in an interval set): a prefix when the two differ
+/// only in trailing bits (all brouter writes), else the first address; a hash set's
+/// element (no `end`) is its address.
 pub(super) fn addr_of_key(key: &[u8], end: Option<&[u8]>) -> Option<IpNet> {
     let lo = key.get(IFNAMSIZ..)?;
     let hi = end.and_then(|e| e.get(IFNAMSIZ..)).unwrap_or(lo);
@@ -287,7 +319,7 @@ fn ifname_key(vif: &str) -> Result<[u8; IFNAMSIZ], String> {
 /// One element message per set that has keys in `keys` (in the order the sets appear):
 /// additions, or deletions (`delete`).
 fn push_elements(batch: &mut Batch, delete: bool, keys: &[RawKey]) {
-    for set in [PORTS, MAC_BIND, IP_BIND, IP6_BIND] {
+    for set in BINDING_SETS {
         let of_set: Vec<Elem> = keys
             .iter()
             .filter(|(s, _, _)| *s == set)
@@ -380,12 +412,13 @@ mod tests {
             vec![
                 (PORTS, name, None),
                 (MAC_BIND, mac, None),
-                (IP_BIND, ip.clone(), Some(ip.clone())),
+                // A single address is a hash set's key; a prefix an interval.
+                (IP_HOST, ip.clone(), None),
                 (IP6_BIND, ip6.clone(), Some(ip6_end.clone())),
-                (IP6_BIND, ll.clone(), Some(ll))
+                (IP6_HOST, ll.clone(), None)
             ]
         );
-        assert_eq!(addr_of_key(&ip, Some(&ip)), Some("10.1.0.10/32".parse().unwrap()));
+        assert_eq!(addr_of_key(&ip, None), Some("10.1.0.10/32".parse().unwrap()));
         assert_eq!(
             addr_of_key(&ip6, Some(&ip6_end)),
             Some("fd00::/64".parse().unwrap())

@@ -21,12 +21,12 @@ use nft_codec::{snapshot, Difference, Family, Mode};
 
 pub use nft_codec::TableContents;
 
-use super::render::{IP6_BIND, IP_BIND, MAC_BIND, PORTS, TABLE};
+use super::render::{BINDING_SETS, IP6_BIND, IP6_HOST, IP_BIND, IP_HOST, MAC_BIND, TABLE};
 
 /// The sets whose elements are bindings: compared with the bindings expected, and left
 /// out of the [`digest`] (a `vif online` changes them without rewriting the tables).
 pub fn is_binding_set(name: &str) -> bool {
-    [PORTS, MAC_BIND, IP_BIND, IP6_BIND].contains(&name)
+    BINDING_SETS.contains(&name)
 }
 
 /// What brouter's two tables hold after it installs `ruleset` with `bindings`.
@@ -208,13 +208,13 @@ pub(crate) fn name(d: &Difference) -> String {
             let mac: Vec<String> = rest[..6].iter().map(|b| format!("{b:02x}")).collect();
             format!("its MAC {}", mac.join(":"))
         }
-        s if s == IP_BIND && rest.len() >= 4 => {
+        s if (s == IP_BIND || s == IP_HOST) && rest.len() >= 4 => {
             format!(
                 "its address {}",
                 Ipv4Addr::new(rest[0], rest[1], rest[2], rest[3])
             )
         }
-        s if s == IP6_BIND && rest.len() >= 16 => {
+        s if (s == IP6_BIND || s == IP6_HOST) && rest.len() >= 16 => {
             let a: [u8; 16] = rest[..16].try_into().expect("16 bytes");
             format!("its address {}", std::net::Ipv6Addr::from(a))
         }

@@ -20,7 +20,7 @@ use netlink_wire::Socket;
 use nft_codec::types::IFNAMSIZ;
 use nft_codec::{dump, Family};
 
-use super::render::{FINGERPRINT_PREFIX, IP6_BIND, IP_BIND, MAC_BIND, PORTS, TABLE};
+use super::render::{FINGERPRINT_PREFIX, IP6_BIND, IP6_HOST, IP_BIND, IP_HOST, MAC_BIND, PORTS, TABLE};
 
 /// What brouter's tables hold, as far as `observe` cares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,7 +83,7 @@ fn bindings(sock: &Socket) -> io::Result<Vec<Binding>> {
             slot(&mut by_vif, ifname(&key)).mac = mac.join(":");
         }
     }
-    for set in [IP_BIND, IP6_BIND] {
+    for set in [IP_HOST, IP_BIND, IP6_HOST, IP6_BIND] {
         for (key, end) in set_elems(sock, set)? {
             if let Some(a) = super::bindings::addr_of_key(&key, end.as_deref()) {
                 slot(&mut by_vif, ifname(&key)).addrs.push(a);

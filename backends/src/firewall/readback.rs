@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use brouter_engine::firewall::Binding;
 use serde_json::Value;
 
-use super::render::{FINGERPRINT_PREFIX, IP6_BIND, IP_BIND, MAC_BIND, PORTS};
+use super::render::{FINGERPRINT_PREFIX, IP6_BIND, IP6_HOST, IP_BIND, IP_HOST, MAC_BIND, PORTS};
 
 fn objects(json: &str) -> Vec<Value> {
     serde_json::from_str::<Value>(json)
@@ -93,7 +93,7 @@ pub fn bindings(json: &str) -> Vec<Binding> {
             })
             .mac = mac;
     }
-    for set in [IP_BIND, IP6_BIND] {
+    for set in [IP_HOST, IP_BIND, IP6_HOST, IP6_BIND] {
         for (vif, addr) in set_elems(&objs, set).iter().filter_map(addr_pair) {
             by_vif
                 .entry(vif.clone())

@@ -27,8 +27,9 @@
 //!     (`tcp_fwd_*`) and interval sets for port ranges (`tcp_range_fwd_*`), see [`Shape`].
 //!   - `postrouting` (srcnat) masquerades hairpin traffic to the server's bridge and
 //!     the masquerading networks' traffic leaving through `external`.
-//! * `bridge brouter`: bound vifs (`ports`) are checked against `mac_bind` and
-//!   `ip_bind` (Ethernet source, IP source, ARP sender); the sets are filled per vif.
+//! * `bridge brouter`: bound vifs (`ports`) are checked against `mac_bind`, `ip_host`
+//!   and `ip_bind` (Ethernet source, IP source, ARP sender; `ip6_host` and `ip6_bind`
+//!   for IPv6); the sets are filled per vif.
 //!
 //! The number of rules depends on the zones and policies only: forwards, hosts and
 //! bindings are elements of named sets and maps.
@@ -49,18 +50,24 @@ mod judges;
 mod nat;
 mod pairs;
 
-pub use bridge::{binding_elements, nft_can_parse, NA_SPOOF_COMMENT};
+pub use bridge::{binding_elements, is_host, nft_can_parse, NA_SPOOF_COMMENT};
 
 /// brouter's table name in both families.
 pub const TABLE: &str = "brouter";
 /// The rule comment that carries the ruleset's fingerprint (`<prefix><fingerprint>`).
 pub const FINGERPRINT_PREFIX: &str = "brouter ruleset ";
 
-/// The bridge-family sets the bindings live in.
+/// The bridge-family sets the bindings live in: the bound vifs, their MACs, their
+/// single addresses (`*_host`, hash sets) and their prefixes (`*_bind`, interval sets).
 pub const PORTS: &str = "ports";
 pub const MAC_BIND: &str = "mac_bind";
+pub const IP_HOST: &str = "ip_host";
 pub const IP_BIND: &str = "ip_bind";
+pub const IP6_HOST: &str = "ip6_host";
 pub const IP6_BIND: &str = "ip6_bind";
+
+/// Every binding set, in the order a batch touches them.
+pub const BINDING_SETS: [&str; 6] = [PORTS, MAC_BIND, IP_HOST, IP_BIND, IP6_HOST, IP6_BIND];
 
 /// Whether a named set or map of `inet brouter` keeps a counter per element: the DNAT
 /// maps that name a forward's target (`<proto>_fwd_addr`, `<proto>_fwd_keep`: connections)

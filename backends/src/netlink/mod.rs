@@ -331,6 +331,9 @@ fn namespace_error(target: &NetnsTarget, e: &std::io::Error) -> BackendError {
 #[async_trait]
 impl NetBackend for NetlinkBackend {
     async fn observe(&mut self) -> BackendResult<Observed> {
+        if let Ok(socket) = &self.bindings {
+            socket.forget();
+        }
         let mut dumped = observe::dump(&self.handle, self.route_fd, self.link_dump.as_ref()).await?;
         self.indexes = std::mem::take(&mut dumped.indexes);
         let memory = self.memory.load()?;

@@ -54,7 +54,7 @@ pub enum Drift {
     AddElement,
     /// `nft add chain inet brouter forward { …; policy drop; }`.
     ForwardPolicyDrop,
-    /// `nft flush set bridge brouter mac_bind` (and `ip_bind`, `ip6_bind`, `ports`): every
+    /// `nft flush set bridge brouter mac_bind` (and the address sets and `ports`): every
     /// binding.
     FlushBindings,
     /// `nft delete table bridge brouter`.
@@ -95,7 +95,7 @@ impl Drift {
                 "forward",
                 "{ type filter hook forward priority filter; policy drop; }",
             ])],
-            Drift::FlushBindings => ["mac_bind", "ip_bind", "ip6_bind", "ports"]
+            Drift::FlushBindings => ["mac_bind", "ip_host", "ip_bind", "ip6_host", "ip6_bind", "ports"]
                 .iter()
                 .map(|set| vec!["flush", "set", "bridge", "brouter", set])
                 .collect(),
