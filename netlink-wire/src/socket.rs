@@ -3,6 +3,7 @@
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 use netlink_sys::SocketAddr;
 
@@ -15,7 +16,14 @@ use crate::{messages, Ack, Message, NLMSG_DONE, NLMSG_ERROR};
 pub struct Socket {
     sock: netlink_sys::Socket,
     seq: AtomicU32,
+    /// The receive buffer [`Socket::request`] reuses: allocating (and zeroing) 256 KiB for
+    /// every request cost more than a small answer takes to arrive.
+    buf: Mutex<Vec<u8>>,
 }
+
+/// The most one datagram of a dump brings (the kernel sizes its dump messages to what the
+/// reader takes, up to its socket buffer).
+const RECV_BUF: usize = 256 * 1024;
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -33,6 +41,7 @@ impl Socket {
         Ok(Socket {
             sock,
             seq: AtomicU32::new(0),
+            buf: Mutex::new(Vec::new()),
         })
     }
 
@@ -100,9 +109,19 @@ impl Socket {
         mut on_msg: impl FnMut(&Message<'_>) -> io::Result<bool>,
     ) -> io::Result<()> {
         self.send(msg)?;
-        let mut buf = vec![0u8; 256 * 1024];
+        // A request made from inside another's `on_msg` finds the buffer taken: it uses
+        // its own.
+        let mut own = Vec::new();
+        let mut shared = self.buf.try_lock();
+        let buf = match shared.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut own,
+        };
+        if buf.len() < RECV_BUF {
+            buf.resize(RECV_BUF, 0);
+        }
         loop {
-            for m in messages(self.recv(&mut buf)?) {
+            for m in messages(self.recv(buf)?) {
                 let m = m?;
                 if m.seq != seq {
                     continue;

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use brouter_engine::backend::BackendResult;
 use brouter_engine::firewall::{Binding, Ruleset};
 use brouter_engine::plan::{FirewallDelta, SetDelta, StaleFlow};
-use brouter_engine::{BackendError, BridgeOptions, ErrorKind, NetBackend, Observed};
+use brouter_engine::{BackendError, BridgeOptions, ErrorKind, Link, LinkKind, NetBackend, Observed};
 use ipnet::{Ipv4Net, Ipv6Net};
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::Handle;
@@ -387,7 +387,13 @@ impl NetBackend for NetlinkBackend {
         let memory = self.memory.load()?;
         let socket = self.binding_socket()?;
         let mut bindings = Vec::new();
-        for name in names {
+        // A bridge is never a bound port: only the other links are looked up.
+        let bridge = |n: &String| {
+            links
+                .iter()
+                .any(|l: &Link| &l.name == n && l.kind == LinkKind::Bridge)
+        };
+        for name in names.iter().filter(|n| !bridge(n)) {
             bindings.extend(socket.binding_of(name)?);
         }
         Ok(Observed {
