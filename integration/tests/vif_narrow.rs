@@ -1,7 +1,7 @@
 //! The kernel backend's narrow reads and element writes for `vif online|offline`:
 //! `observe_links` reports exactly what a full `observe` reports for the named links, and
 //! a binding written over nfnetlink is what `nft` lists — replacing the vif's old
-//! elements, leaving every other vif's alone.
+//! elements, leaving every other vif's alone, in tables an older brouter made too.
 //!
 //! Root only (each test starts with `root_or_skip`); brouter's memory goes to a temporary
 //! `BROUTER_STATE_DIR`.
@@ -111,6 +111,75 @@ fn bindings_written_over_nfnetlink_are_what_nft_lists() {
         b.remove_binding("vif2.0").await.unwrap();
         let listed = firewall::read_bindings_nft(&ns.target()).unwrap();
         assert_eq!(listed, vec![moved, stranger]);
+    });
+}
+
+/// `bridge brouter` as brouter made it before single addresses had sets of their own:
+/// every bound address and prefix in the interval sets `ip_bind` and `ip6_bind`, whose
+/// rules (only the first here, with its fingerprint) look only there.
+const OLD_BRIDGE_TABLE: &str = "delete table bridge brouter
+table bridge brouter {
+    set ports { type ifname; }
+    set mac_bind { type ifname . ether_addr; }
+    set ip_bind { type ifname . ipv4_addr; flags interval; }
+    set ip6_bind { type ifname . ipv6_addr; flags interval; }
+    chain antispoof {
+        iifname . ip saddr != @ip_bind drop
+    }
+    chain prerouting {
+        type filter hook prerouting priority -200;
+        iifname @ports goto antispoof comment \"brouter ruleset 0123456789abcdef\"
+    }
+}
+";
+
+#[test]
+fn a_vif_is_bound_and_unbound_in_tables_an_older_brouter_made() {
+    if !root_or_skip("a_vif_is_bound_and_unbound_in_tables_an_older_brouter_made") {
+        return;
+    }
+    let ns = Netns::new("narrowold");
+    block(async {
+        // vif1.0 exists: `start` keeps the bindings of vifs that are there.
+        let mut b = started(&ns, 1).await;
+        // A host upgraded to this brouter boots a domU before its next `start`.
+        let file = std::env::temp_dir().join(format!("brouter-old-bridge-{}.nft", std::process::id()));
+        std::fs::write(&file, OLD_BRIDGE_TABLE).unwrap();
+        let out = ns.exec("nft", &["-f", file.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&file);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        let web1 = binding("vif1.0", "aa:cc:00:00:01:01", &["10.1.0.10", "10.1.1.0/24"]);
+        b.add_binding(&web1).await.unwrap();
+        // Where the old rules look for it: the host address in the interval set.
+        let out = ns.exec("nft", &["list", "set", "bridge", "brouter", "ip_bind"]);
+        let listed = String::from_utf8_lossy(&out.stdout);
+        assert!(listed.contains("\"vif1.0\" . 10.1.0.10"), "{listed}");
+        assert_eq!(
+            firewall::read_bindings_nft(&ns.target()).unwrap(),
+            vec![web1.clone()]
+        );
+
+        // Read back narrowly, bound again with other addresses, then unbound: nothing left.
+        let names = vec!["vif1.0".to_string()];
+        assert_eq!(b.observe_links(&names).await.unwrap().bindings, vec![web1]);
+        let moved = binding("vif1.0", "aa:cc:00:00:01:01", &["10.1.0.11"]);
+        b.add_binding(&moved).await.unwrap();
+        assert_eq!(
+            firewall::read_bindings_nft(&ns.target()).unwrap(),
+            vec![moved.clone()]
+        );
+
+        // The next `start` replaces the old tables, the binding carried into `ip_host`.
+        let d = compile(&from_xen_words(&["bridgeip=10.98.96.1/22", "antispoof=yes"]).unwrap());
+        let p = plan_start(&d, &b.observe().await.unwrap()).unwrap();
+        apply(&mut b, &p).await.unwrap();
+        let out = ns.exec("nft", &["list", "set", "bridge", "brouter", "ip_host"]);
+        let listed = String::from_utf8_lossy(&out.stdout);
+        assert!(listed.contains("\"vif1.0\" . 10.1.0.11"), "{listed}");
+        assert_eq!(firewall::read_bindings_nft(&ns.target()).unwrap(), vec![moved]);
+        b.remove_binding("vif1.0").await.unwrap();
+        assert!(firewall::read_bindings_nft(&ns.target()).unwrap().is_empty());
     });
 }
 

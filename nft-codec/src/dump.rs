@@ -47,6 +47,23 @@ pub fn table_exists(sock: &Socket, family: Family, name: &str) -> io::Result<boo
     }
 }
 
+/// Whether set (or map) `name` of table `table` exists.
+pub fn set_exists(sock: &Socket, family: Family, table: &str, name: &str) -> io::Result<bool> {
+    let (msg, seq) = request(
+        sock,
+        NFT_MSG_GETSET,
+        NLM_F_ACK,
+        family,
+        &[(ATTR_TABLE, table), (NFTA_SET_NAME, name)],
+        |_| {},
+    );
+    match sock.request(&msg, seq, |_| Ok(false)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Dump `cmd`'s objects of a table, each answer decoded by `decode`.
 fn dump_table<T>(
     sock: &Socket,

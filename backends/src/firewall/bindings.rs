@@ -103,17 +103,35 @@ impl BindingSocket {
     /// transaction.
     pub fn bind(&self, binding: &Binding) -> Result<(), BackendError> {
         let what = describe(binding);
-        let wanted =
-            keys_of(binding).map_err(|m| BackendError::new(ErrorKind::Invalid, format!("{what}: {m}")))?;
+        let keys = |apart| {
+            keys_of(binding, apart).map_err(|m| BackendError::new(ErrorKind::Invalid, format!("{what}: {m}")))
+        };
+        let wanted = keys(true)?;
         let old = self
             .found(&binding.vif)
             .map_err(|e| read_error(&binding.vif, &e))?;
         let old_keys = old.map(|f| f.keys).unwrap_or_default();
-        let mut batch = Batch::new();
-        let stale: Vec<_> = old_keys.into_iter().filter(|k| !wanted.contains(k)).collect();
-        push_elements(&mut batch, true, &stale);
-        push_elements(&mut batch, false, &wanted);
-        transact(&self.socket(), batch).map_err(|e| write_error(&what, &e))
+        let batch = |wanted: &[RawKey]| {
+            let mut batch = Batch::new();
+            let stale: Vec<_> = old_keys.iter().filter(|k| !wanted.contains(k)).cloned().collect();
+            push_elements(&mut batch, true, &stale);
+            push_elements(&mut batch, false, wanted);
+            batch
+        };
+        let sock = self.socket();
+        match transact(&sock, batch(&wanted)) {
+            // Tables an older brouter made keep single addresses in the interval sets
+            // too (no `ip_host`): bind the vif their way until `start` replaces them. The
+            // refused batch changed nothing.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && wanted.iter().any(|k| is_host_set(k.0)) => {
+                let present = dump::set_exists(&sock, Family::Bridge, TABLE, IP_HOST);
+                if present.map_err(|e| read_error(&binding.vif, &e))? {
+                    return Err(write_error(&what, &e));
+                }
+                transact(&sock, batch(&keys(false)?)).map_err(|e| write_error(&what, &e))
+            }
+            other => other.map_err(|e| write_error(&what, &e)),
+        }
     }
 
     /// Remove `vif`'s binding; nothing to do if it has none (or the tables are gone).
@@ -245,8 +263,15 @@ impl BindingSocket {
     }
 }
 
-/// The raw keys of `b`'s elements, per set (as [`super::render::binding_elements`] adds them).
-fn keys_of(b: &Binding) -> Result<Vec<RawKey>, String> {
+/// Whether `set` holds single addresses (the hash sets), not prefixes.
+fn is_host_set(set: &str) -> bool {
+    set == IP_HOST || set == IP6_HOST
+}
+
+/// The raw keys of `b`'s elements, per set (as [`super::render::binding_elements`] adds
+/// them); with `hosts_apart` false, single addresses go to the interval sets as well, as
+/// in tables an older brouter made.
+fn keys_of(b: &Binding, hosts_apart: bool) -> Result<Vec<RawKey>, String> {
     let name = ifname_key(&b.vif)?;
     let mut keys = vec![(PORTS, name.to_vec(), None)];
     if !b.mac.is_empty() {
@@ -262,7 +287,7 @@ fn keys_of(b: &Binding) -> Result<Vec<RawKey>, String> {
         keys.push((MAC_BIND, key, None));
     }
     for a in &b.kernel_addrs() {
-        let host = super::render::is_host(a);
+        let host = hosts_apart && super::render::is_host(a);
         let (set, lo, hi) = match a.trunc() {
             IpNet::V4(n) => (
                 if host { IP_HOST } else { IP_BIND },
@@ -392,7 +417,7 @@ mod tests {
 
     #[test]
     fn keys_are_laid_out_as_the_kernel_keeps_them() {
-        let keys = keys_of(&web1()).unwrap();
+        let keys = keys_of(&web1(), true).unwrap();
         let mut name = b"vif1.0".to_vec();
         name.resize(16, 0);
         let mut mac = name.clone();
@@ -429,9 +454,9 @@ mod tests {
     fn bad_macs_and_names_are_refused_before_the_kernel_is_asked() {
         let mut b = web1();
         b.mac = "not-a-mac".into();
-        assert!(keys_of(&b).unwrap_err().contains("not a MAC address"));
+        assert!(keys_of(&b, true).unwrap_err().contains("not a MAC address"));
         b = web1();
         b.vif = "a-name-far-too-long".into();
-        assert!(keys_of(&b).unwrap_err().contains("not an interface name"));
+        assert!(keys_of(&b, true).unwrap_err().contains("not an interface name"));
     }
 }

@@ -96,9 +96,18 @@ fn bindings(sock: &Socket) -> io::Result<Vec<Binding>> {
         .collect())
 }
 
+/// The elements of one set of `bridge brouter`; none if there is no such set (tables an
+/// older brouter made lack the `*_host` sets until the next `start` replaces them).
+fn elements(sock: &Socket, set: &str) -> io::Result<Vec<nft_codec::Elem>> {
+    match dump::elements(sock, Family::Bridge, TABLE, set) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(vec![]),
+        other => other,
+    }
+}
+
 /// The raw keys of one set of `bridge brouter`.
 pub(super) fn set_keys(sock: &Socket, set: &str) -> io::Result<Vec<Vec<u8>>> {
-    Ok(dump::elements(sock, Family::Bridge, TABLE, set)?
+    Ok(elements(sock, set)?
         .into_iter()
         .filter(|e| !e.key.is_empty())
         .map(|e| e.key)
@@ -110,7 +119,7 @@ pub(super) type KeyAndEnd = (Vec<u8>, Option<Vec<u8>>);
 
 /// The raw keys and last keys (interval sets) of one set of `bridge brouter`.
 pub(super) fn set_elems(sock: &Socket, set: &str) -> io::Result<Vec<KeyAndEnd>> {
-    Ok(dump::elements(sock, Family::Bridge, TABLE, set)?
+    Ok(elements(sock, set)?
         .into_iter()
         .filter(|e| !e.key.is_empty())
         .map(|e| (e.key, e.key_end))
