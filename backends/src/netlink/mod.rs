@@ -637,7 +637,19 @@ impl NetBackend for NetlinkBackend {
     }
 
     async fn create_vxlan(&mut self, spec: &brouter_engine::backend::VxlanSpec<'_>) -> BackendResult<()> {
-        let dev = self.index(spec.underlay).await?;
+        let dev = match self.index(spec.underlay).await {
+            Ok(dev) => dev,
+            // The kernel refuses a name that is taken before it looks at the underlay:
+            // so does brouter, which has to look the underlay up first.
+            Err(e) if e.kind == ErrorKind::NoDevice => {
+                let what = format!("create vxlan {}", spec.name);
+                return match links::index_of(&self.handle, spec.name, &what).await {
+                    Ok(_) => Err(errors::from_errno(&what, -libc::EEXIST)),
+                    Err(_) => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         vxlan::create(&self.handle, spec, dev).await
     }
 
