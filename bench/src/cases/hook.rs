@@ -55,13 +55,37 @@ fn libxl(
 }
 
 /// Run `cmd` from a thread inside `ns` (as xl starts the hook in its own namespace, no
-/// `ip netns exec` between), timed.
+/// `ip netns exec` between), timed until it exits. As libxl runs a hotplug script — its
+/// output goes where xl's own does (`libxl__exec` with the descriptors left as they are),
+/// and the child's death is what libxl waits for — stdout and stderr go to a file, not a
+/// pipe whose end of file would be waited for too; the file is read afterwards.
 fn timed_in(ns: &Netns, mut cmd: Command) -> (Duration, Output) {
-    ns.run(move || {
+    let log = scratch_base().join(format!("brouter-bench-hook-out-{}", std::process::id()));
+    let file = std::fs::File::create(&log).expect("the hook's output file");
+    cmd.stdout(file.try_clone().expect("the output file again"))
+        .stderr(file);
+    let (t, status) = ns.run(move || {
         let t = Instant::now();
-        let out = cmd.output().expect("run the command");
-        (t.elapsed(), out)
-    })
+        let status = cmd.status().expect("run the command");
+        (t.elapsed(), status)
+    });
+    let stderr = std::fs::read(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    let out = Output {
+        status,
+        stdout: vec![],
+        stderr,
+    };
+    (t, out)
+}
+
+/// Where the hook's files go: beside brouter's state directory, on the tmpfs the bench
+/// keeps it on — the fake xenstores' trees included, as xenstored keeps its database in
+/// memory (and `/var/lib/xenstored` on a tmpfs), not on this host's disk.
+fn scratch_base() -> PathBuf {
+    let state = std::env::var_os("BROUTER_STATE_DIR").expect("the bench sets a state dir");
+    let state = PathBuf::from(state);
+    state.parent().map_or_else(std::env::temp_dir, Path::to_path_buf)
 }
 
 /// What the toolstack writes before the hook runs. libxl always writes `bridge` (its
@@ -171,7 +195,7 @@ pub fn run(report: &mut Report, n: usize) {
     let ns = Netns::new("bhook");
     let state = PathBuf::from(std::env::var_os("BROUTER_STATE_DIR").expect("the bench sets a state dir"));
     brouter(&ns, &["start", "bridgeip=10.98.98.1/24", "antispoof=yes"], &[]);
-    let dir = std::env::temp_dir().join(format!("brouter-bench-hook-{}", std::process::id()));
+    let dir = scratch_base().join(format!("brouter-bench-hook-{}", std::process::id()));
     let script = super::peers::brouter_hook(&dir);
     let sh = FakeXenstore::new(&dir.join("xs"));
     let compiled = FakeXenstore::new(&dir.join("xsc"));
@@ -191,7 +215,8 @@ pub fn run(report: &mut Report, n: usize) {
     let mut t = Table::new(
         "10. The Xen hook as xl calls it",
         "The installed hook script (`brouter xen install`) run as libxl runs it — `brouter online \
-         type_if=vif` then `offline`, libxl's environment, in the dom0 namespace — on a fresh veth each \
+         type_if=vif` then `offline`, libxl's environment, in the dom0 namespace, timed until it \
+         exits (what libxl waits for; its output goes to a file, as xl's own) — on a fresh veth each \
          time, anti-spoofing on (online binds the xenstore `ip`, offline unbinds), against three fake \
          xenstores over the same kind of directory tree. \"xenstored\": a fake xenstored on a Unix \
          socket at `$XENSTORED_PATH` — what the hook finds on a dom0 (xenstored's socket or the xenbus \
