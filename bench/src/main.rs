@@ -22,16 +22,16 @@ use report::Report;
 /// Where brouter's state goes in the bench: on a tmpfs, as `/run/brouter` is on every
 /// Debian host (systemd and sysvinit both mount `/run` as tmpfs), so a state file's
 /// `fsync` costs what it costs users; `/dev/shm` when it is one (this bench host's `/run`
-/// and `/tmp` are on its disk), else the temporary directory.
+/// and `/tmp` are on its disk), else the temporary directory. The hook case keeps its
+/// fake xenstores there too: xenstored keeps its database in memory.
 fn state_base() -> std::path::PathBuf {
     const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
-    let shm = std::path::Path::new("/dev/shm");
     // SAFETY: `statfs` fills the struct it is given; the path is NUL-terminated.
     let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
     let on_tmpfs = unsafe { libc::statfs(c"/dev/shm".as_ptr(), &mut fs) } == 0
         && fs.f_type as libc::c_long == TMPFS_MAGIC;
     if on_tmpfs {
-        shm.to_path_buf()
+        std::path::PathBuf::from("/dev/shm")
     } else {
         std::env::temp_dir()
     }

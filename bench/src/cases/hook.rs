@@ -60,7 +60,7 @@ fn libxl(
 /// and the child's death is what libxl waits for — stdout and stderr go to a file, not a
 /// pipe whose end of file would be waited for too; the file is read afterwards.
 fn timed_in(ns: &Netns, mut cmd: Command) -> (Duration, Output) {
-    let log = scratch_base().join(format!("brouter-bench-hook-out-{}", std::process::id()));
+    let log = crate::state_base().join(format!("brouter-bench-hook-out-{}", std::process::id()));
     let file = std::fs::File::create(&log).expect("the hook's output file");
     cmd.stdout(file.try_clone().expect("the output file again"))
         .stderr(file);
@@ -77,15 +77,6 @@ fn timed_in(ns: &Netns, mut cmd: Command) -> (Duration, Output) {
         stderr,
     };
     (t, out)
-}
-
-/// Where the hook's files go: beside brouter's state directory, on the tmpfs the bench
-/// keeps it on — the fake xenstores' trees included, as xenstored keeps its database in
-/// memory (and `/var/lib/xenstored` on a tmpfs), not on this host's disk.
-fn scratch_base() -> PathBuf {
-    let state = std::env::var_os("BROUTER_STATE_DIR").expect("the bench sets a state dir");
-    let state = PathBuf::from(state);
-    state.parent().map_or_else(std::env::temp_dir, Path::to_path_buf)
 }
 
 /// What the toolstack writes before the hook runs. libxl always writes `bridge` (its
@@ -195,7 +186,7 @@ pub fn run(report: &mut Report, n: usize) {
     let ns = Netns::new("bhook");
     let state = PathBuf::from(std::env::var_os("BROUTER_STATE_DIR").expect("the bench sets a state dir"));
     brouter(&ns, &["start", "bridgeip=10.98.98.1/24", "antispoof=yes"], &[]);
-    let dir = scratch_base().join(format!("brouter-bench-hook-{}", std::process::id()));
+    let dir = crate::state_base().join(format!("brouter-bench-hook-{}", std::process::id()));
     let script = super::peers::brouter_hook(&dir);
     let sh = FakeXenstore::new(&dir.join("xs"));
     let compiled = FakeXenstore::new(&dir.join("xsc"));
